@@ -1,0 +1,39 @@
+"""Device bases (one per device kind) and their backends (one per module)."""
+
+from hal.devices.base import (
+    CONTROL_MODE_DAMP,
+    CONTROL_MODE_POSITION,
+    CameraIntrinsics,
+    ContactSample,
+    DepthCamera,
+    DepthFrameInfo,
+    Device,
+    DeviceError,
+    DeviceNotConnectedError,
+    FootContactSensor,
+    Imu,
+    ImuSample,
+    JointCommand,
+    JointDriver,
+    JointState,
+    Steppable,
+)
+
+__all__ = [
+    "CONTROL_MODE_DAMP",
+    "CONTROL_MODE_POSITION",
+    "CameraIntrinsics",
+    "ContactSample",
+    "DepthCamera",
+    "DepthFrameInfo",
+    "Device",
+    "DeviceError",
+    "DeviceNotConnectedError",
+    "FootContactSensor",
+    "Imu",
+    "ImuSample",
+    "JointCommand",
+    "JointDriver",
+    "JointState",
+    "Steppable",
+]

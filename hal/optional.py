@@ -1,0 +1,55 @@
+"""The one place optional heavy dependencies are imported.
+
+Each is imported lazily, on first use, so the default install (simulator + ONNX Runtime) never
+needs them. A missing one raises :class:`MissingDependencyError` whose message is the exact command
+that installs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["MissingDependencyError", "require", "available"]
+
+# module -> how to install it
+_INSTALL_HINTS: dict[str, str] = {
+    "mujoco": "pip install 'krabby[sim]'",
+    "torch": "pip install 'krabby[export]'  (torch==2.13.0)",
+    "onnx": "pip install 'krabby[export]'",
+    "onnxruntime": "pip install onnxruntime",
+    "tensorrt": "on a Jetson: TensorRT comes with JetPack (sudo apt install nvidia-tensorrt); "
+                "on x86: pip install 'krabby[tensorrt]'",
+    "cuda.bindings": "pip install 'krabby[jetson]'  (cuda-python)",
+    "pycuda": "pip install 'krabby[pycuda]'",
+    "pyzed.sl": "install the ZED SDK, then run its get_python_api.py "
+                "(the registry's 'pyzed' package is an unrelated project)",
+    "matplotlib": "pip install 'krabby[plots]'",
+    "serial": "pip install pyserial",
+    "mcap": "pip install mcap",
+    "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",
+}
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency is not installed; the message says how to install it."""
+
+
+def require(module: str, purpose: str = "") -> ModuleType:
+    """Import ``module`` or raise :class:`MissingDependencyError` naming the install command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        hint = _INSTALL_HINTS.get(module, f"pip install {module.split('.')[0]}")
+        what = f" (needed for {purpose})" if purpose else ""
+        raise MissingDependencyError(
+            f"{module} is not installed{what}: {hint}. Import error: {exc}") from None
+
+
+def available(module: str) -> bool:
+    """True if ``module`` imports (the import's own errors count as 'not available')."""
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - a broken install is as unavailable as a missing one
+        return False
+    return True
