@@ -1,0 +1,147 @@
+"""Configuration of the safety layer: one dataclass, validated on construction.
+
+Defaults suit a Go2 (or A1) running the parkour policy at 50–100 Hz (DESIGN §4, §5). Durations are
+in seconds, staleness limits in milliseconds, angles in radians; watchdog thresholds are counted in
+control ticks because that is what the server counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from hal.robot import RobotConfig
+
+__all__ = ["SafetyConfigError", "SafetyConfig"]
+
+
+class SafetyConfigError(ValueError):
+    """A safety configuration field holds a bad value (the message names field, value and range)."""
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Thresholds and timings of :class:`hal.safety.SafetyLayer`.
+
+    Attributes:
+        stand_up_duration_s: Time of the stand-up ramp from the measured pose to the default pose.
+        stand_ramp_duration_s: Time of the ramp from the last applied target to the default pose
+            when the policy hands back to ``stand`` (stale depth, operator request).
+        gate_max_roll_rad: Entry gate: largest |roll| of the base.
+        gate_max_pitch_rad: Entry gate: largest |pitch| of the base.
+        gate_max_tracking_error_rad: Entry gate: largest |q - applied target| over the joints. A Go2
+            standing on kp 40 sags about 0.1–0.2 rad at the calves under its own weight.
+        gate_min_feet_down: Entry gate: feet whose contact force exceeds the robot's
+            ``contact_force_threshold_n``. 0 disables the check (robot without foot sensors).
+        gate_settle_ticks: Consecutive ticks the gate conditions must hold before the policy may
+            take over, so one lucky sample during a wobble does not open the gate.
+        blend_duration_s: Linear blend from the stand targets (and gains) to the policy's.
+        max_target_step_rad: Per-tick cap on |target - previous applied target|. 0.3 rad per tick is
+            15 rad/s at 50 Hz (the Go2 calf's velocity limit) and 30 rad/s at 100 Hz (hip, thigh).
+        kp_min: Lower bound on every position-mode kp; must be > 0 (the torque window divides by kp).
+        kp_max: Upper bound on every kp.
+        kd_min: Lower bound on every position-mode kd.
+        kd_max: Upper bound on every kd.
+        stand_kp: kp during stand-up, ready and stand; None uses the robot definition's kp.
+        stand_kd: kd during stand-up, ready and stand; None uses the robot definition's kd.
+        hold_after_ticks: Consecutive ticks without a valid policy command after which the last
+            applied (safe) target is held. Before that the last valid command is re-applied through
+            every check. 1 holds from the first miss (DESIGN §1).
+        damp_after_ticks: Consecutive ticks without a valid policy command after which the layer
+            goes to damping (10 ticks = 0.2 s at 50 Hz, 0.1 s at 100 Hz).
+        imu_stale_ms: IMU samples older than this (or this far in the future) → damping.
+        joints_stale_ms: Encoder readings older than this (or this far in the future) → damping.
+            Contact samples older than this only close the entry gate.
+        depth_stale_ms: Depth older than this → ``stand`` (and the gate stays closed until depth is
+            fresh again). None disables the check, for a policy without depth (a teacher).
+        tilt_limit_rad: Angle between the base's up axis and the world's up axis beyond which the
+            layer damps (a fall). 1.0 rad leaves room for the pitch of a parkour climb.
+        damping_kd: kd of the damping command (kp 0) every fault and every shutdown ends in.
+        max_events: Transitions kept for the run report (the oldest are dropped, and counted).
+        log_interval_s: Repeats of the same log message are suppressed for this long (and counted).
+    """
+
+    stand_up_duration_s: float = 2.0
+    stand_ramp_duration_s: float = 1.0
+    gate_max_roll_rad: float = 0.2
+    gate_max_pitch_rad: float = 0.2
+    gate_max_tracking_error_rad: float = 0.25
+    gate_min_feet_down: int = 4
+    gate_settle_ticks: int = 5
+    blend_duration_s: float = 0.5
+    max_target_step_rad: float = 0.3
+    kp_min: float = 1.0
+    kp_max: float = 100.0
+    kd_min: float = 0.1
+    kd_max: float = 10.0
+    stand_kp: float | None = None
+    stand_kd: float | None = None
+    hold_after_ticks: int = 1
+    damp_after_ticks: int = 10
+    imu_stale_ms: float = 50.0
+    joints_stale_ms: float = 50.0
+    depth_stale_ms: float | None = 300.0
+    tilt_limit_rad: float = 1.0
+    damping_kd: float = 2.0
+    max_events: int = 1000
+    log_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        positive = ("stand_up_duration_s", "stand_ramp_duration_s", "gate_max_roll_rad",
+                    "gate_max_pitch_rad", "gate_max_tracking_error_rad", "blend_duration_s",
+                    "max_target_step_rad", "kp_min", "kp_max", "kd_max", "imu_stale_ms",
+                    "joints_stale_ms", "tilt_limit_rad", "damping_kd")
+        for name in positive:
+            _check_number(name, getattr(self, name), low=0.0, low_open=True)
+        _check_number("kd_min", self.kd_min, low=0.0)
+        _check_number("log_interval_s", self.log_interval_s, low=0.0)
+        if self.depth_stale_ms is not None:
+            _check_number("depth_stale_ms", self.depth_stale_ms, low=0.0, low_open=True)
+        for name in ("stand_kp", "stand_kd"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), low=0.0, low_open=True)
+        if self.tilt_limit_rad > math.pi:
+            raise SafetyConfigError(f"tilt_limit_rad={self.tilt_limit_rad!r}: must be at most pi")
+        for name, low in (("gate_min_feet_down", 0), ("gate_settle_ticks", 1),
+                          ("hold_after_ticks", 1), ("damp_after_ticks", 1), ("max_events", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise SafetyConfigError(f"{name}={value!r}: must be an integer >= {low}")
+        if self.kp_min > self.kp_max:
+            raise SafetyConfigError(f"kp_min={self.kp_min} must not exceed kp_max={self.kp_max}")
+        if self.kd_min > self.kd_max:
+            raise SafetyConfigError(f"kd_min={self.kd_min} must not exceed kd_max={self.kd_max}")
+        if self.hold_after_ticks > self.damp_after_ticks:
+            raise SafetyConfigError(
+                f"hold_after_ticks={self.hold_after_ticks} must not exceed "
+                f"damp_after_ticks={self.damp_after_ticks}")
+
+    def check_robot(self, robot: RobotConfig) -> None:
+        """Raise :class:`SafetyConfigError` if this configuration cannot serve ``robot``."""
+        if self.gate_min_feet_down > robot.n_feet:
+            raise SafetyConfigError(
+                f"gate_min_feet_down={self.gate_min_feet_down}: robot {robot.name!r} has only "
+                f"{robot.n_feet} feet ({', '.join(robot.foot_names)}); use 0..{robot.n_feet}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for the run report."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "SafetyConfig":
+        """Build from a mapping (e.g. a TOML table); unknown keys are an error naming the valid ones."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise SafetyConfigError(f"unknown safety field(s) {unknown}; valid: {sorted(valid)}")
+        return cls(**values)
+
+
+def _check_number(name: str, value: Any, low: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = value > low if low_open else value >= low
+    if not ok:
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise SafetyConfigError(f"{name}={value!r}: must be a finite number {bound}")

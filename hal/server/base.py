@@ -1,0 +1,367 @@
+"""The HAL server: the control loop that owns the robot (DESIGN §1).
+
+Per tick k, paced on absolute deadlines: read IMU, encoders, contacts (and copy a new depth frame
+into a depth slot) → write observation k into a free slot → publish its header → wait for the
+command answering k until ``latency_budget_ms`` after publishing → safety layer → actuators →
+advance the simulated world, if any → record timings. A missed deadline hands the safety layer
+"no command" (it holds, then damps); nothing reaches a motor except through the safety layer.
+
+The server knows no hardware: backends plug in through the device bases (:class:`HalDevices`).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import zmq
+
+from hal.devices.base import (
+    DepthCamera,
+    FootContactSensor,
+    Imu,
+    ImuSample,
+    JointCommand,
+    JointDriver,
+    JointState,
+    ContactSample,
+    Steppable,
+)
+from hal.protocol import StateLayout
+from hal.robot import RobotConfig
+from hal.timing import DeadlinePacer, LatencyRing
+from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
+
+__all__ = ["HalDevices", "HalServerConfig", "HalServer", "TickRecord"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HalDevices:
+    """The devices one server drives. ``world`` is set only for a simulator."""
+
+    joints: JointDriver
+    imu: Imu
+    contacts: FootContactSensor | None = None
+    camera: DepthCamera | None = None
+    world: Steppable | None = None
+
+    def all(self) -> list:
+        return [d for d in (self.joints, self.imu, self.contacts, self.camera) if d is not None]
+
+    def connect(self) -> None:
+        opened = []
+        try:
+            for device in self.all():
+                if not device.is_connected:
+                    device.connect()
+                opened.append(device)
+        except Exception:
+            for device in reversed(opened):
+                device.close()
+            raise
+
+    def close(self) -> None:
+        for device in reversed(self.all()):
+            try:
+                device.close()
+            except Exception:  # noqa: BLE001 - closing the rest matters more
+                log.exception("closing %s failed", type(device).__name__)
+
+
+@dataclass
+class HalServerConfig:
+    """Control loop and transport settings."""
+
+    control_rate_hz: float = 100.0
+    latency_budget_ms: float = 5.0
+    observation_endpoint: str = "inproc://hal_observation"
+    command_endpoint: str = "inproc://hal_commands"
+    realtime: bool = True
+    n_slots: int = 8
+    n_depth_slots: int = 4
+    spin_us: float = 250.0
+    gc_control: bool = True
+    latency_ring_size: int = 1 << 16
+
+    def __post_init__(self) -> None:
+        if not self.control_rate_hz > 0:
+            raise ValueError(f"control_rate_hz must be positive, got {self.control_rate_hz}")
+        period_ms = 1e3 / self.control_rate_hz
+        if not 0 < self.latency_budget_ms < period_ms:
+            raise ValueError(f"latency_budget_ms={self.latency_budget_ms} must be positive and "
+                             f"below the control period ({period_ms:.2f} ms at "
+                             f"{self.control_rate_hz} Hz)")
+
+
+@dataclass
+class TickRecord:
+    """What happened in one tick; listeners (recorder, drills) get it after actuation."""
+
+    seq: int
+    tick_ns: int
+    publish_ns: int
+    joints: JointState
+    imu: ImuSample
+    contacts: ContactSample | None
+    command: ReceivedCommand | None
+    applied: JointCommand
+    safety_mode: str
+    depth_seq: int
+    obs_to_command_ns: int  # -1 when no command answered this tick
+    new_depth: np.ndarray | None = None  # the frame written this tick (a slot view), if any
+
+
+class HalServer:
+    """Owns the control loop on the calling (main) thread.
+
+    Args:
+        robot: Robot definition (joint count, feet, camera).
+        devices: The backends.
+        config: Loop and transport settings.
+        safety: The safety layer (``hal.safety.SafetyLayer``); built from ``robot`` when None.
+        context: ZMQ context shared with inproc clients (default: the process-wide instance).
+    """
+
+    def __init__(self, robot: RobotConfig, devices: HalDevices, config: HalServerConfig | None = None,
+                 safety: Any = None, context: zmq.Context | None = None) -> None:
+        self.robot = robot
+        self.devices = devices
+        self.config = config or HalServerConfig()
+        if safety is None:
+            from hal.safety import SafetyLayer
+
+            safety = SafetyLayer(robot)
+        self.safety = safety
+        self._context = context or zmq.Context.instance()
+        self.pacer = DeadlinePacer(self.config.control_rate_hz, self.config.spin_us,
+                                   self.config.realtime)
+        self.period_s = 1.0 / self.config.control_rate_hz
+        self._budget_ns = int(self.config.latency_budget_ms * 1e6)
+        self.layout = StateLayout(robot.n_joints, robot.n_feet)
+        self.publisher: ObservationPublisher | None = None
+        self.receiver: CommandReceiver | None = None
+        self.tick_listeners: list[Callable[[TickRecord], None]] = []
+        self._stop = threading.Event()
+        self._seq = 0
+        ring = self.config.latency_ring_size
+        self.latency = {name: LatencyRing(ring) for name in (
+            "obs_to_command", "loop_jitter", "actor_step", "depth_step", "tick_work", "world_step")}
+        self.counters = {"cycles": 0, "published": 0, "commands_applied": 0, "deadline_misses": 0,
+                         "late_commands": 0, "malformed_dropped": 0, "non_finite_commands": 0,
+                         "slot_starved": 0, "overruns": 0, "depth_frames": 0}
+        self._last_depth_seq_used = 0
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect the devices and bind the sockets. Idempotent."""
+        if self._started:
+            return
+        self.devices.connect()
+        camera = self.devices.camera
+        depth_shape = camera.frame_shape if camera is not None else None
+        try:
+            self.publisher = ObservationPublisher(
+                self.config.observation_endpoint, self.layout, depth_shape, self._context,
+                self.config.n_slots, self.config.n_depth_slots)
+            self.receiver = CommandReceiver(self.config.command_endpoint, self.robot.n_joints,
+                                            self._context)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise RuntimeError(f"cannot bind HAL endpoints ({self.config.observation_endpoint}, "
+                               f"{self.config.command_endpoint}): {exc}") from None
+        self._started = True
+        log.info("HAL server up: %s at %.0f Hz, observations on %s, commands on %s",
+                 self.robot.name, self.config.control_rate_hz, self.config.observation_endpoint,
+                 self.config.command_endpoint)
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after the current tick (signal handlers call this)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Damp the motors, close the sockets and the devices. Safe to call twice."""
+        joints = self.devices.joints
+        if joints.is_connected:
+            try:
+                joints.write(self.safety.shutdown_command())
+            except Exception:  # noqa: BLE001 - still close everything else
+                log.exception("could not send the damping command at shutdown")
+        for part in (self.publisher, self.receiver):
+            if part is not None:
+                part.close()
+        self.publisher = self.receiver = None
+        self.devices.close()
+        self._started = False
+
+    def __enter__(self) -> "HalServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, duration_s: float | None = None, max_ticks: int | None = None) -> dict:
+        """Run ticks until ``duration_s`` of control time, ``max_ticks``, or ``request_stop()``."""
+        self.start()
+        total = None
+        if duration_s is not None:
+            total = int(round(duration_s * self.config.control_rate_hz))
+        if max_ticks is not None:
+            total = max_ticks if total is None else min(total, max_ticks)
+        gc_was_enabled = gc.isenabled()
+        if self.config.gc_control:
+            # Collections happen between ticks, in the slack before the next deadline, never
+            # at an arbitrary allocation inside one.
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+        self.pacer.start()
+        ticks = 0
+        try:
+            while not self._stop.is_set() and (total is None or ticks < total):
+                self.tick()
+                ticks += 1
+                if self.config.gc_control and self.config.realtime:
+                    self._collect_in_slack()
+        finally:
+            if self.config.gc_control:
+                gc.unfreeze()
+                if gc_was_enabled:
+                    gc.enable()
+        return self.report()
+
+    def _collect_in_slack(self) -> None:
+        slack_ns = self.pacer.next_deadline_ns - time.monotonic_ns()
+        if slack_ns > self.pacer.period_ns // 2:
+            gc.collect(0)
+
+    def tick(self) -> TickRecord:
+        """One control tick (waits for its deadline first)."""
+        tick_ns, lateness_ns = self.pacer.wait()
+        publisher, receiver = self.publisher, self.receiver
+        assert publisher is not None and receiver is not None, "call start() first"
+        devices = self.devices
+        self._seq += 1
+        seq = self._seq
+
+        joints = devices.joints.read()
+        imu = devices.imu.read()
+        contacts = devices.contacts.read() if devices.contacts is not None else None
+        new_depth = self._read_depth(publisher)
+
+        published = True
+        try:
+            views = publisher.begin_state()
+        except RuntimeError:
+            published = False
+            self.counters["slot_starved"] += 1
+        if published:
+            views["joint_position_rad"][...] = joints.position_rad
+            views["joint_velocity_rad_s"][...] = joints.velocity_rad_s
+            views["joint_torque_nm"][...] = joints.torque_nm
+            views["imu_quaternion_wxyz"][...] = imu.quaternion_wxyz
+            views["imu_angular_velocity_rad_s"][...] = imu.angular_velocity_rad_s
+            views["imu_linear_acceleration_m_s2"][...] = imu.linear_acceleration_m_s2
+            if contacts is not None:
+                views["foot_force_n"][...] = contacts.force_n
+            publish_ns = publisher.commit_state_and_publish(seq, min(joints.timestamp_ns,
+                                                                     imu.timestamp_ns))
+            received = receiver.wait_for(seq, publish_ns + self._budget_ns)
+        else:
+            publish_ns, received = time.monotonic_ns(), None
+
+        depth_ts = publisher.depth_timestamp_ns if publisher.depth_seq else None
+        if received is None:
+            self.counters["deadline_misses"] += 1
+            applied = self.safety.step(time.monotonic_ns(), joints, imu, contacts, depth_ts,
+                                       None, None, None)
+        else:
+            msg = received.message
+            if received.non_finite:
+                self.counters["non_finite_commands"] += 1
+            applied = self.safety.step(time.monotonic_ns(), joints, imu, contacts, depth_ts,
+                                       msg.target_rad, msg.kp, msg.kd)
+        devices.joints.write(applied)
+        done_ns = time.monotonic_ns()
+
+        obs_to_command = -1
+        if received is not None:
+            obs_to_command = done_ns - publish_ns
+            self.counters["commands_applied"] += 1
+            self.latency["obs_to_command"].add(obs_to_command)
+            self.latency["actor_step"].add(received.message.actor_ns)
+            if received.message.depth_seq_used != self._last_depth_seq_used:
+                self._last_depth_seq_used = received.message.depth_seq_used
+                self.latency["depth_step"].add(received.message.depth_step_ns)
+        if devices.world is not None:
+            world_start = time.monotonic_ns()
+            devices.world.advance(self.period_s)
+            self.latency["world_step"].add(time.monotonic_ns() - world_start)
+
+        self.counters["cycles"] += 1
+        self.counters["published"] = publisher.published
+        self.counters["late_commands"] = receiver.late
+        self.counters["malformed_dropped"] = receiver.malformed
+        self.counters["overruns"] = self.pacer.overruns
+        if self.config.realtime:
+            self.latency["loop_jitter"].add(lateness_ns)
+        self.latency["tick_work"].add(time.monotonic_ns() - tick_ns)
+        record = TickRecord(seq=seq, tick_ns=tick_ns, publish_ns=publish_ns, joints=joints, imu=imu,
+                            contacts=contacts, command=received, applied=applied,
+                            safety_mode=self.safety.mode, depth_seq=publisher.depth_seq,
+                            obs_to_command_ns=obs_to_command, new_depth=new_depth)
+        for listener in self.tick_listeners:
+            listener(record)
+        return record
+
+    def _read_depth(self, publisher: ObservationPublisher) -> np.ndarray | None:
+        camera = self.devices.camera
+        if camera is None:
+            return None
+        try:
+            buffer = publisher.begin_depth()
+        except RuntimeError:
+            self.counters["slot_starved"] += 1
+            return None
+        info = camera.read_into(buffer, newer_than_seq=publisher.depth_seq)
+        if info is None:
+            publisher.abort_depth()
+            return None
+        publisher.commit_depth(info.seq, info.timestamp_ns, info.intrinsics)
+        self.counters["depth_frames"] += 1
+        return buffer
+
+    # -- report --------------------------------------------------------------------------------
+
+    def report(self) -> dict:
+        """The run report (DESIGN: counters, latency percentiles in µs, safety summary)."""
+        latency = {name: ring.summary_us() for name, ring in self.latency.items()
+                   if name != "loop_jitter"}
+        safety = {"mode_final": self.safety.mode, "events": self.safety.events(),
+                  "counters": self.safety.counters()}
+        return {
+            "robot": self.robot.name,
+            "control_rate_hz": self.config.control_rate_hz,
+            "latency_budget_ms": self.config.latency_budget_ms,
+            "realtime": self.config.realtime,
+            "cycles": self.counters["cycles"],
+            "published": self.counters["published"],
+            "commands_applied": self.counters["commands_applied"],
+            "deadline_misses": self.counters["deadline_misses"],
+            "malformed_dropped": self.counters["malformed_dropped"],
+            "counters": dict(self.counters),
+            "latency_us": latency,
+            "loop_jitter_us": self.latency["loop_jitter"].summary_us(),
+            "safety": safety,
+        }
