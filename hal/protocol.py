@@ -1,8 +1,8 @@
 """The krabby wire protocol (version 1): observation and command messages. See PROTOCOL.md.
 
-Observations travel HAL → client on PUB/SUB, latest only. Over inproc a message is one frame, the
-header, and the arrays stay in the shared slots (:mod:`hal.slots`); over tcp the arrays follow the
-header as raw little-endian frames. Commands travel client → HAL on PUSH/PULL as two frames (header,
+Observations travel HAL → client on PUB/SUB, latest only (one frame per message, CONFLATE on the
+subscriber). Over inproc the frame is the header and the arrays stay in the shared slots
+(:mod:`hal.slots`); over tcp the arrays follow the header as raw little-endian bytes. Commands travel client → HAL on PUSH/PULL as two frames (header,
 payload) on every transport, each naming the observation seq it answers.
 
 Decoding validates everything (magic, version, frame count, sizes, dtype, shape, finite values) and
@@ -40,7 +40,7 @@ PROTOCOL_VERSION = 1
 OBSERVATION_MAGIC = b"KRBO"
 COMMAND_MAGIC = b"KRBC"
 FLAG_DEPTH_ATTACHED = 1 << 0
-"""tcp: a depth frame follows the state frame (sent only when the HAL has a new depth frame)."""
+"""tcp: the newest depth frame follows the state block (always, once the camera has sent one)."""
 FLAG_INPROC = 1 << 1
 """inproc: the arrays are in the shared slots named by ``slot`` / ``depth_slot``."""
 COMMAND_MODES = (CONTROL_MODE_POSITION, CONTROL_MODE_DAMP)
@@ -153,7 +153,7 @@ def decode_observation_header(frame: bytes | memoryview) -> ObservationHeader:
     if (depth_h == 0) != (depth_w == 0):
         raise ProtocolError(f"observation: depth shape {depth_h}x{depth_w} has one zero side")
     intrinsics = None
-    if depth_h:
+    if depth_h and depth_seq:  # intrinsics come with the first frame
         if not all(np.isfinite(v) and v > 0 for v in (fx, fy)) or not all(np.isfinite((cx, cy))):
             raise ProtocolError(f"observation: bad depth intrinsics fx={fx} fy={fy} cx={cx} cy={cy}")
         intrinsics = CameraIntrinsics(width=depth_w, height=depth_h, fx=fx, fy=fy, cx=cx, cy=cy)
@@ -175,15 +175,21 @@ def _float32_frame(frame: bytes | memoryview, count: int, what: str) -> np.ndarr
 def decode_observation_frames(frames: list, expected: StateLayout,
                               expected_depth_shape: tuple[int, int]
                               ) -> tuple[ObservationHeader, np.ndarray | None, np.ndarray | None]:
-    """Decode a tcp observation: header, state block, optional depth frame.
+    """Decode an observation message (one frame) for the robot this side was configured for.
 
-    Returns the header and read-only float32 views over the received frames (state block, and the
-    depth frame as (H, W) or None when none is attached). Raises ProtocolError on any mismatch with
-    the robot this side was configured for.
+    Over inproc the frame is the header alone. Over tcp the state block, and the depth frame when
+    ``FLAG_DEPTH_ATTACHED`` is set, follow the header inside the same frame, so that the
+    subscriber's CONFLATE option (which keeps one *frame*) gives true latest-only delivery.
+
+    Returns the header and read-only float32 views over the received bytes (state block, and the
+    depth frame as (H, W) or None when none is attached; both None over inproc). Raises
+    ProtocolError on any mismatch.
     """
-    if not 1 <= len(frames) <= 3:
-        raise ProtocolError(f"observation: {len(frames)} frames, expected 1 (inproc) or 2-3 (tcp)")
-    header = decode_observation_header(frames[0])
+    if len(frames) != 1:
+        raise ProtocolError(f"observation: {len(frames)} frames, expected 1")
+    frame = memoryview(frames[0])
+    head_size = _OBS_HEADER.size
+    header = decode_observation_header(frame[:head_size])
     if (header.n_joints, header.n_feet) != (expected.n_joints, expected.n_feet):
         raise ProtocolError(f"observation: {header.n_joints} joints / {header.n_feet} feet, this "
                             f"client expects {expected.n_joints} / {expected.n_feet}")
@@ -191,19 +197,26 @@ def decode_observation_frames(frames: list, expected: StateLayout,
         raise ProtocolError(f"observation: depth {header.depth_shape}, this client expects "
                             f"{tuple(expected_depth_shape)}")
     if header.flags & FLAG_INPROC:
-        if len(frames) != 1:
-            raise ProtocolError(f"inproc observation with {len(frames)} frames, expected 1")
+        if len(frame) != head_size:
+            raise ProtocolError(f"inproc observation: {len(frame)} bytes, expected the "
+                                f"{head_size}-byte header alone")
         return header, None, None
     has_depth = bool(header.flags & FLAG_DEPTH_ATTACHED)
-    want = 3 if has_depth else 2
-    if len(frames) != want:
-        raise ProtocolError(f"tcp observation: {len(frames)} frames, expected {want} "
-                            f"(depth {'attached' if has_depth else 'not attached'})")
-    state = _float32_frame(frames[1], expected.size, "observation state")
+    h, w = header.depth_shape
+    state_bytes = 4 * expected.size
+    depth_bytes = 4 * h * w if has_depth else 0
+    if has_depth and not h:
+        raise ProtocolError("observation: depth attached to a message declaring no camera")
+    if len(frame) != head_size + state_bytes + depth_bytes:
+        raise ProtocolError(
+            f"tcp observation: {len(frame)} bytes, expected {head_size + state_bytes + depth_bytes}"
+            f" (header {head_size} + state {state_bytes}"
+            f" + depth {depth_bytes}{'' if has_depth else ' (not attached)'})")
+    state = np.frombuffer(frame, dtype="<f4", count=expected.size, offset=head_size)
     depth = None
     if has_depth:
-        h, w = header.depth_shape
-        depth = _float32_frame(frames[2], h * w, "observation depth").reshape(h, w)
+        depth = np.frombuffer(frame, dtype="<f4", count=h * w,
+                              offset=head_size + state_bytes).reshape(h, w)
     return header, state, depth
 
 

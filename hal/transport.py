@@ -3,8 +3,9 @@
 Endpoints: the HAL server binds both sockets; clients connect. ``inproc://`` endpoints share one
 ZMQ context (``zmq.Context.instance()`` unless one is passed) and carry headers only, the arrays
 staying in :class:`~hal.slots.SlotRing` buffers; ``tcp://`` endpoints carry the arrays as raw
-frames after the header. The publisher is latest-only: SNDHWM=1, so a slow subscriber drops
-stale observations instead of queueing them.
+bytes after the header, in the same frame. Delivery is latest-only through CONFLATE on the
+subscriber, so a slow subscriber never works through a backlog (kernel socket buffers would
+otherwise hold dozens of stale observations over tcp).
 """
 
 from __future__ import annotations
@@ -70,21 +71,28 @@ class ObservationPublisher:
         context: ZMQ context (inproc peers must share it).
         n_slots: Observation ring length (inproc).
         n_depth_slots: Depth ring length (inproc).
+        share_slots: Publish headers only and share the arrays in place; the default, True for
+            inproc endpoints, is the only sensible choice outside benchmarks that compare it with
+            serialising the arrays.
     """
 
     def __init__(self, endpoint: str, layout: StateLayout, depth_shape: tuple[int, int] | None,
                  context: zmq.Context | None = None, n_slots: int = 8,
-                 n_depth_slots: int = 4) -> None:
+                 n_depth_slots: int = 4, share_slots: bool | None = None) -> None:
         self.endpoint = endpoint
         self.layout = layout
         self.depth_shape = tuple(depth_shape) if depth_shape else (0, 0)
-        self.inproc = is_inproc(endpoint)
+        self.inproc = is_inproc(endpoint) if share_slots is None else share_slots
+        if self.inproc and not is_inproc(endpoint):
+            raise ValueError(f"shared slots need an inproc endpoint, got {endpoint!r}")
         self._context = context or zmq.Context.instance()
         self.state_ring = SlotRing(n_slots, (layout.size,), np.float32)
         self.depth_ring = SlotRing(n_depth_slots, self.depth_shape, np.float32) if depth_shape else None
         self._socket = self._context.socket(zmq.PUB)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.setsockopt(zmq.SNDHWM, 1)
+        # A few messages of slack so a burst is not dropped at the sender, where the *newest*
+        # would go; the subscriber's CONFLATE is what makes delivery latest-only.
+        self._socket.setsockopt(zmq.SNDHWM, 8)
         self._socket.bind(endpoint)
         if self.inproc:
             register_slots(endpoint, {"state": self.state_ring, "depth": self.depth_ring})
@@ -95,7 +103,6 @@ class ObservationPublisher:
         self._depth_seq = 0
         self._depth_timestamp_ns = 0
         self._depth_intrinsics: CameraIntrinsics | None = None
-        self._depth_sent_seq = 0
         self.published = 0
         self.slot_starved = 0
 
@@ -135,8 +142,9 @@ class ObservationPublisher:
         """Publish observation ``seq``; returns the publish time (monotonic ns)."""
         self._state_generation = self.state_ring.end_write(self._state_slot)
         flags = FLAG_INPROC if self.inproc else 0
-        attach_depth = (not self.inproc and self._depth_slot >= 0
-                        and self._depth_seq != self._depth_sent_seq)
+        # Over tcp every observation carries the newest depth frame: with latest-only delivery a
+        # frame sent once could be conflated away and never reach the client.
+        attach_depth = not self.inproc and self._depth_slot >= 0
         if attach_depth:
             flags |= FLAG_DEPTH_ATTACHED
         publish_ns = time.monotonic_ns()
@@ -147,18 +155,15 @@ class ObservationPublisher:
             intrinsics=self._depth_intrinsics if self._depth_slot >= 0 else None, flags=flags,
             slot=self._state_slot, slot_generation=self._state_generation,
             depth_slot=self._depth_slot, depth_generation=self._depth_generation)
-        frames: list = [encode_observation_header(header)]
+        message = encode_observation_header(header)
         if not self.inproc:
-            frames.append(self.state_ring.buffer(self._state_slot))
+            # One frame (header + arrays) so the subscriber's CONFLATE keeps the newest whole
+            # message; the bytes are a copy, so ZMQ never reads a slot the ring has reused.
+            parts = [message, self.state_ring.buffer(self._state_slot).tobytes()]
             if attach_depth:
-                frames.append(self.depth_ring.buffer(self._depth_slot))
-                self._depth_sent_seq = self._depth_seq
-        try:
-            # copy=True: a zero-copy send would let ZMQ's I/O thread read a slot after the ring
-            # has moved on and the HAL rewrites it.
-            self._socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
-        except zmq.Again:
-            pass  # PUB never blocks; kept for clarity on exotic transports
+                parts.append(self.depth_ring.buffer(self._depth_slot).tobytes())
+            message = b"".join(parts)
+        self._socket.send(message, flags=zmq.NOBLOCK)
         self.published += 1
         return publish_ns
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
-__all__ = ["CudaError", "DeviceInfo", "PinnedAllocation", "CudaBackend"]
+import numpy as np
+
+__all__ = ["CudaError", "DeviceInfo", "HostSpan", "PinnedAllocation", "CudaBackend"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,24 @@ class DeviceInfo:
     def zero_copy(self) -> bool:
         """True where mapped pinned memory is the fastest path (integrated and mappable)."""
         return self.integrated and self.can_map_host_memory
+
+
+class HostSpan(NamedTuple):
+    """A pinned host buffer as the copy calls need it, computed once: address, size and array.
+
+    cuda-python copies by address; pycuda copies from an object with the buffer protocol. Keeping
+    both ready means a step computes neither.
+    """
+
+    ptr: int
+    nbytes: int
+    array: np.ndarray
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> "HostSpan":
+        if not array.flags.c_contiguous:
+            raise ValueError("a host span must be C-contiguous")
+        return cls(int(array.ctypes.data), int(array.nbytes), array)
 
 
 class PinnedAllocation:
@@ -155,12 +175,12 @@ class CudaBackend(ABC):
         """Destroy a stream from :meth:`stream_create`."""
 
     @abstractmethod
-    def memcpy_htod_async(self, dst_device: int, src_host: int, nbytes: int, stream: Any) -> None:
-        """Queue a host-to-device copy on ``stream`` (the host side must be pinned)."""
+    def memcpy_htod_async(self, dst_device: int, src: HostSpan, stream: Any) -> None:
+        """Queue a copy of ``src`` (pinned) to ``dst_device`` on ``stream``."""
 
     @abstractmethod
-    def memcpy_dtoh_async(self, dst_host: int, src_device: int, nbytes: int, stream: Any) -> None:
-        """Queue a device-to-host copy on ``stream`` (the host side must be pinned)."""
+    def memcpy_dtoh_async(self, dst: HostSpan, src_device: int, stream: Any) -> None:
+        """Queue a copy from ``src_device`` into ``dst`` (pinned) on ``stream``."""
 
     @abstractmethod
     def event_create(self, timing: bool) -> Any:

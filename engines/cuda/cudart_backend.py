@@ -11,7 +11,7 @@ import importlib
 import logging
 from typing import Any
 
-from engines.cuda.base import CudaBackend, CudaError, DeviceInfo, PinnedAllocation
+from engines.cuda.base import CudaBackend, CudaError, DeviceInfo, HostSpan, PinnedAllocation
 from hal.optional import require
 
 __all__ = ["CudaRuntimeBackend", "load_cudart"]
@@ -120,12 +120,12 @@ class CudaRuntimeBackend(CudaBackend):
     def stream_destroy(self, stream: Any) -> None:
         self._check(self._rt.cudaStreamDestroy(stream), "cudaStreamDestroy")
 
-    def memcpy_htod_async(self, dst_device: int, src_host: int, nbytes: int, stream: Any) -> None:
-        self._check(self._rt.cudaMemcpyAsync(dst_device, src_host, nbytes, self._h2d, stream),
+    def memcpy_htod_async(self, dst_device: int, src: HostSpan, stream: Any) -> None:
+        self._check(self._rt.cudaMemcpyAsync(dst_device, src.ptr, src.nbytes, self._h2d, stream),
                     "cudaMemcpyAsync(host to device)")
 
-    def memcpy_dtoh_async(self, dst_host: int, src_device: int, nbytes: int, stream: Any) -> None:
-        self._check(self._rt.cudaMemcpyAsync(dst_host, src_device, nbytes, self._d2h, stream),
+    def memcpy_dtoh_async(self, dst: HostSpan, src_device: int, stream: Any) -> None:
+        self._check(self._rt.cudaMemcpyAsync(dst.ptr, src_device, dst.nbytes, self._d2h, stream),
                     "cudaMemcpyAsync(device to host)")
 
     # -- events --------------------------------------------------------------------------------

@@ -60,8 +60,8 @@ def test_tcp_observation_round_trip_every_array_bit_exact():
     depth = rng.uniform(0, 3, size=(60, 106)).astype(np.float32)
     depth[3, 4] = np.nan
     depth[5, 6] = np.inf
-    frames = [encode_observation_header(make_header()), state.tobytes(), depth.tobytes()]
-    header, got_state, got_depth = decode_observation_frames(frames, LAYOUT, (60, 106))
+    frame = encode_observation_header(make_header()) + state.tobytes() + depth.tobytes()
+    header, got_state, got_depth = decode_observation_frames([frame], LAYOUT, (60, 106))
     assert header.seq == 2**40 + 7
     assert got_state.tobytes() == state.tobytes()
     assert got_depth.tobytes() == depth.tobytes()  # NaN/inf are data in a depth frame
@@ -123,11 +123,12 @@ def test_command_with_negative_gain_is_rejected():
 
 
 @pytest.mark.parametrize("frames_of, message", [
-    (lambda h, s, d: [h, s], "expected 3"),  # depth flagged but missing
-    (lambda h, s, d: [h, s[:-4], d], "observation state"),
-    (lambda h, s, d: [h, s, d[:100]], "observation depth"),
-    (lambda h, s, d: [h[:-2], s, d], "header"),
-    (lambda h, s, d: [h, s, d, b"x"], "frames"),
+    (lambda h, s, d: [h + s], "expected"),  # depth flagged but missing
+    (lambda h, s, d: [h + s[:-4] + d], "expected"),
+    (lambda h, s, d: [h + s + d[:100]], "expected"),
+    (lambda h, s, d: [h[:-2] + s + d], "observation"),
+    (lambda h, s, d: [h + s + d, b"x"], "frames"),
+    (lambda h, s, d: [], "frames"),
 ])
 def test_observation_malformed_is_rejected(frames_of, message):
     header = encode_observation_header(make_header())
@@ -135,6 +136,12 @@ def test_observation_malformed_is_rejected(frames_of, message):
     depth = np.zeros((60, 106), np.float32).tobytes()
     with pytest.raises(ProtocolError, match=message):
         decode_observation_frames(frames_of(header, state, depth), LAYOUT, (60, 106))
+
+
+def test_inproc_observation_with_trailing_bytes_is_rejected():
+    frame = encode_observation_header(make_header(flags=FLAG_INPROC)) + b"\0" * 8
+    with pytest.raises(ProtocolError, match="header alone"):
+        decode_observation_frames([frame], LAYOUT, (60, 106))
 
 
 def test_observation_for_another_robot_is_rejected():

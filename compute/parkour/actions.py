@@ -1,0 +1,80 @@
+"""Raw policy actions → PD joint targets in hardware order (DESIGN §4).
+
+Per step::
+
+    targets = processor.process(actions)      # actions: [1, n] or [n], policy order, raw
+    # targets is processor.target_rad_hardware; gains are processor.kp_hardware / kd_hardware
+
+``target = default + action_scale × clip(action, ±action_clip)`` (0.25 and 4.8 in training, so a
+target moves at most 1.2 rad from the default), then reordered from policy to hardware order.
+The raw action is kept (policy order) for the next observation's "last action" field. Every
+array is preallocated; :meth:`process` allocates none. NaN actions stay NaN in the targets: the
+safety layer, which sees every command, rejects them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hal.robot import RobotConfig
+
+__all__ = ["ActionProcessor"]
+
+
+class ActionProcessor:
+    """Clip, scale, offset and reorder actions into preallocated hardware-order arrays.
+
+    Attributes:
+        target_rad_hardware: joint position targets (rad), hardware order; rewritten each step.
+        kp_hardware, kd_hardware: PD gains per joint, hardware order (constant).
+        last_raw_action: the latest raw action, policy order (the observation's last action).
+        clipped_action: the latest clipped action, policy order.
+    """
+
+    def __init__(self, robot: RobotConfig) -> None:
+        self.robot = robot
+        n = robot.n_joints
+        self.action_clip = float(robot.action_clip)
+        self.action_scale = float(robot.action_scale)
+        self._policy_to_hardware = np.ascontiguousarray(robot.policy_to_hardware, dtype=np.intp)
+        self._default = np.asarray(robot.default_angles, dtype=np.float32).copy()
+        self.kp_hardware = np.asarray(robot.to_hardware(robot.kp), dtype=np.float32).copy()
+        self.kd_hardware = np.asarray(robot.to_hardware(robot.kd), dtype=np.float32).copy()
+        self.kp_hardware.flags.writeable = False
+        self.kd_hardware.flags.writeable = False
+        self.default_hardware = np.asarray(robot.to_hardware(self._default), dtype=np.float32)
+        self.default_hardware.flags.writeable = False
+        self.last_raw_action = np.zeros(n, dtype=np.float32)
+        self.clipped_action = np.zeros(n, dtype=np.float32)
+        self._target_policy = np.zeros(n, dtype=np.float32)
+        self.target_rad_hardware = np.zeros(n, dtype=np.float32)
+
+    def reset(self) -> None:
+        """Forget the last action (a new episode starts from zero, as in training)."""
+        self.last_raw_action[:] = 0.0
+        self.clipped_action[:] = 0.0
+        np.copyto(self.target_rad_hardware, self.default_hardware)
+
+    def process(self, actions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Turn one raw action into joint targets.
+
+        Args:
+            actions: the actor's output, shape (n,) or (1, n), policy order.
+            out: optional hardware-order target array (float32, shape (n,)); defaults to
+                :attr:`target_rad_hardware`.
+
+        Returns:
+            The target array (``out`` or :attr:`target_rad_hardware`).
+        """
+        n = self.last_raw_action.shape[0]
+        if actions.shape != (n,):
+            if actions.shape != (1, n):
+                raise ValueError(f"actions have shape {actions.shape}, expected ({n},) or (1, {n})")
+            actions = actions[0]
+        target = self.target_rad_hardware if out is None else out
+        np.copyto(self.last_raw_action, actions)
+        np.clip(self.last_raw_action, -self.action_clip, self.action_clip, out=self.clipped_action)
+        np.multiply(self.clipped_action, self.action_scale, out=self._target_policy)
+        np.add(self._target_policy, self._default, out=self._target_policy)
+        np.take(self._target_policy, self._policy_to_hardware, out=target)
+        return target

@@ -1,0 +1,174 @@
+"""Torch backend: the reference implementation every other backend is checked against.
+
+It wraps any ``torch.nn.Module`` (eager, or traced with TorchScript) behind the same buffers as
+the other engines: the numpy arrays in ``engine.inputs`` are shared with CPU tensors
+(``torch.from_numpy``), so the module reads exactly what the caller wrote, and results are copied
+into the output arrays in place. A step runs under ``torch.inference_mode``.
+
+Torch is imported lazily (through :mod:`hal.optional`), only when this backend is used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec
+from engines.cuda_memory import allocate_host
+from hal.optional import require
+
+__all__ = ["TorchConfig", "TorchEngine", "GRAPH_TENSOR_NAMES", "checkpoint_input_specs"]
+
+logger = logging.getLogger(__name__)
+
+#: Input and output names of the two exported graphs (DESIGN §2), in argument order.
+GRAPH_TENSOR_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "actor": (("obs", "depth_latent"), ("actions",)),
+    "depth": (("depth", "proprio", "hidden_in"), ("latent_yaw", "hidden_out")),
+}
+
+
+@dataclass(frozen=True)
+class TorchConfig:
+    """How the torch reference runs.
+
+    Attributes:
+        device: ``"cpu"`` or ``"cuda"`` (``cuda[:n]``); inputs are copied to it and outputs back.
+        jit_trace: Trace the module with TorchScript (``torch.jit.trace``) at construction.
+        num_threads: Set ``torch.set_num_threads`` (process-wide) when not None.
+    """
+
+    device: str = "cpu"
+    jit_trace: bool = False
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device {self.device!r}: use 'cpu' or 'cuda[:index]'")
+
+
+class TorchEngine(Engine):
+    """A torch module run on the engine buffers.
+
+    Args:
+        module: Called as ``module(*inputs)`` in ``input_specs`` order; returns one tensor or a
+            tuple of tensors in ``output_names`` order.
+        input_specs: Input names, shapes and dtypes.
+        output_names: Output names; their shapes and dtypes are taken from one dry run on zeros.
+        config: Device, TorchScript tracing, threads.
+        source: A label for :meth:`describe` (e.g. the checkpoint path).
+
+    Raises:
+        EngineMismatchError: the module returns a different number of outputs than named.
+    """
+
+    backend = "torch"
+
+    def __init__(self, module: Any, input_specs: Sequence[TensorSpec], output_names: Sequence[str],
+                 config: TorchConfig | None = None, source: str = "torch module") -> None:
+        super().__init__(source)
+        torch = require("torch", "the torch engine")
+        self._torch = torch
+        self.config = config or TorchConfig()
+        if self.config.num_threads is not None:
+            torch.set_num_threads(self.config.num_threads)
+        self._device = torch.device(self.config.device)
+        module = module.eval() if hasattr(module, "eval") else module
+        if self._device.type != "cpu":
+            module = module.to(self._device)
+
+        host_inputs = self._allocate(input_specs, allocate_host)
+        self._host_in = [torch.from_numpy(a) for a in host_inputs.values()]
+        if self._device.type == "cpu":
+            self._args = list(self._host_in)
+        else:
+            self._args = [torch.empty_like(t, device=self._device) for t in self._host_in]
+
+        with torch.inference_mode():
+            if self.config.jit_trace:
+                module = torch.jit.trace(module, tuple(self._args), check_trace=False)
+            probe = self._as_tuple(module(*self._args))
+        if len(probe) != len(output_names):
+            raise EngineMismatchError(f"{source}: the module returns {len(probe)} output(s), but "
+                                      f"{len(output_names)} are named: {list(output_names)}")
+        self._module = module
+        host_outputs = {name: allocate_host(tuple(t.shape), self._numpy_dtype(t))
+                        for name, t in zip(output_names, probe)}
+        self._host_out = [torch.from_numpy(a) for a in host_outputs.values()]
+        self._set_buffers(host_inputs, host_outputs)
+
+    @staticmethod
+    def _as_tuple(result: Any) -> tuple[Any, ...]:
+        return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+    def _numpy_dtype(self, tensor: Any) -> np.dtype:
+        return np.dtype(str(tensor.dtype).replace("torch.", ""))
+
+    def _run(self) -> None:
+        torch = self._torch
+        with torch.inference_mode():
+            if self._device.type != "cpu":
+                for dst, src in zip(self._args, self._host_in):
+                    dst.copy_(src, non_blocking=True)
+            result = self._module(*self._args)
+            if not isinstance(result, (tuple, list)):
+                result = (result,)
+            for dst, src in zip(self._host_out, result):
+                dst.copy_(src)
+
+    def _details(self) -> dict[str, Any]:
+        return {"device": str(self._device), "jit_trace": self.config.jit_trace,
+                "torch": self._torch.__version__}
+
+    def _close(self) -> None:
+        self._module = None
+        self._args = []
+
+    # -- from a checkpoint ---------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, robot: Any, graph: str = "actor",
+                        config: TorchConfig | None = None) -> "TorchEngine":
+        """The actor or depth step of a training checkpoint, via ``compute.parkour``.
+
+        Args:
+            path: The ``.pt`` checkpoint.
+            robot: The :class:`hal.robot.RobotConfig` it was trained for.
+            graph: ``"actor"`` or ``"depth"``.
+
+        Raises:
+            EngineError: unknown graph, or a depth graph asked of a checkpoint without one.
+        """
+        if graph not in GRAPH_TENSOR_NAMES:
+            raise EngineError(f"graph {graph!r} is not one of {sorted(GRAPH_TENSOR_NAMES)}")
+        from compute.parkour import load_checkpoint  # torch-only path; never on ONNX/TensorRT
+
+        policy = load_checkpoint(path, robot)
+        module = getattr(policy, f"{graph}_step", None)
+        if module is None:
+            raise EngineError(f"{path}: checkpoint has no {graph} step (a teacher checkpoint has no "
+                              "depth encoder)")
+        specs = checkpoint_input_specs(policy, graph)
+        return cls(module, specs, GRAPH_TENSOR_NAMES[graph][1], config, source=str(path))
+
+
+def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:
+    """Input specs of a loaded policy's actor or depth step (DESIGN §2).
+
+    Sizes come from the policy's architecture (``policy.arch``, derived from the robot); a
+    teacher's actor step takes only ``obs``.
+    """
+    f32 = np.float32
+    arch = policy.arch
+    if graph == "actor":
+        specs = [TensorSpec("obs", (1, arch.obs_dim), f32)]
+        if policy.is_student:
+            specs.append(TensorSpec("depth_latent", (1, arch.depth_latent_dim), f32))
+        return specs
+    return [TensorSpec("depth", (1, arch.depth_height, arch.depth_width), f32),
+            TensorSpec("proprio", (1, arch.num_prop), f32),
+            TensorSpec("hidden_in", (1, 1, arch.depth_hidden_dim), f32)]

@@ -1,0 +1,47 @@
+"""The safety layer between every command and the motors (DESIGN §5).
+
+- :mod:`hal.safety.config` — :class:`SafetyConfig` (thresholds and timings).
+- :mod:`hal.safety.targets` — pure checks: joint limits, step cap, PD torque window.
+- :mod:`hal.safety.attitude` — roll, pitch and tilt from the IMU quaternion.
+- :mod:`hal.safety.events` — modes, transition log, counters.
+- :mod:`hal.safety.layer` — :class:`SafetyLayer`, the state machine and its per-tick ``step``.
+- :mod:`hal.safety.estop` — the network e-stop (wire format, listener, sender).
+- :mod:`hal.safety.keyboard` — the terminal e-stop key.
+"""
+
+from hal.safety.config import SafetyConfig, SafetyConfigError
+from hal.safety.estop import (
+    DEFAULT_ESTOP_ENDPOINT,
+    EstopListener,
+    EstopMessage,
+    EstopMessageError,
+    EstopSender,
+    encode_estop,
+    encode_reset,
+    parse_estop_message,
+)
+from hal.safety.events import ACTIVE_MODES, Mode
+from hal.safety.keyboard import KeyboardEstop
+from hal.safety.layer import SafetyLayer
+from hal.safety.targets import TargetFilter, feasible_interval, safe_target, torque_window
+
+__all__ = [
+    "ACTIVE_MODES",
+    "DEFAULT_ESTOP_ENDPOINT",
+    "EstopListener",
+    "EstopMessage",
+    "EstopMessageError",
+    "EstopSender",
+    "KeyboardEstop",
+    "Mode",
+    "SafetyConfig",
+    "SafetyConfigError",
+    "SafetyLayer",
+    "TargetFilter",
+    "encode_estop",
+    "encode_reset",
+    "feasible_interval",
+    "parse_estop_message",
+    "safe_target",
+    "torque_window",
+]

@@ -1,0 +1,603 @@
+"""The safety layer: the only thing that builds the :class:`JointCommand` sent to the motors.
+
+The server calls :meth:`SafetyLayer.step` once per control tick with the newest sensor readings and
+the policy's command (or None when no valid command arrived by the tick's deadline) and sends what
+it returns. Modes (see :class:`~hal.safety.events.Mode`)::
+
+    idle ──request_start──► stand_up ──ramp done──► ready ──entry gate──► policy
+      ▲                        │                      │                   │  ▲
+      │                        │                      │   depth stale /   ▼  │ entry gate
+    reset_estop                └──────────┬───────────┴── request_stand ─► stand
+      │                                   ▼ (any active mode)
+    estop ◄── estop() from anywhere    damping ──request_start──► stand_up
+               (latched)           (sensor fault, tilt, invalid command, command watchdog, shutdown)
+
+Per tick, in the active modes (stand_up, ready, policy, stand), in this order:
+
+1. Sensor health: joint state of the right shape and finite, and not older (or newer) than
+   ``joints_stale_ms``; IMU finite with a usable quaternion and within ``imu_stale_ms``; tilt within
+   ``tilt_limit_rad``. Any failure → ``damping``.
+2. The mode's desired target and gains: the stand-up ramp, the default pose, the stand ramp, or the
+   policy's command blended in from the stand targets. A policy command with a wrong shape or any
+   non-finite value (targets or gains) is rejected; in ``policy`` it sends the layer to ``damping``.
+   Policy gains are clamped into [kp_min, kp_max] and [kd_min, kd_max].
+3. Command watchdog (``policy`` only): ``hold_after_ticks`` consecutive ticks without a valid command
+   hold the last applied target; ``damp_after_ticks`` → ``damping``. Stale depth → ``stand``.
+4. :class:`~hal.safety.targets.TargetFilter`: joint limits, PD torque window, step cap against the
+   previous applied target (see that module for the exact guarantees and the conflict rule).
+
+In ``idle``, ``damping`` and ``estop`` the command is damping: kp 0, kd ``damping_kd``, mode
+``CONTROL_MODE_DAMP``, and as target the measured position clipped into the limits. The first
+position target after a damped tick is stepped from the measured position (clipped into the limits).
+
+Thread safety: :meth:`estop`, :meth:`reset_estop`, :meth:`request_start`, :meth:`request_stand` and
+:meth:`shutdown_command` may be called from any thread (a keyboard or network e-stop); they share
+one lock with :meth:`step`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from hal.devices.base import (
+    CONTROL_MODE_DAMP,
+    CONTROL_MODE_POSITION,
+    ContactSample,
+    ImuSample,
+    JointCommand,
+    JointState,
+)
+from hal.robot import RobotConfig
+from hal.safety import events as ev
+from hal.safety.attitude import normalized_quaternion, roll_pitch, tilt_rad
+from hal.safety.config import SafetyConfig
+from hal.safety.events import ACTIVE_MODES, Mode, TransitionLog
+from hal.safety.targets import (
+    FLAG_LIMIT,
+    FLAG_NONFINITE,
+    FLAG_STEP,
+    FLAG_STEP_CONFLICT,
+    FLAG_TORQUE,
+    FLAG_TORQUE_INFEASIBLE,
+    TargetFilter,
+)
+
+__all__ = ["SafetyLayer"]
+
+logger = logging.getLogger(__name__)
+
+_FLAG_COUNTERS = ((FLAG_LIMIT, "check.limit_clamped"), (FLAG_TORQUE, "check.torque_clamped"),
+                  (FLAG_STEP, "check.step_capped"), (FLAG_STEP_CONFLICT, "check.step_conflict"),
+                  (FLAG_TORQUE_INFEASIBLE, "check.torque_infeasible"),
+                  (FLAG_NONFINITE, "check.nonfinite_replaced"))
+_CMD_MISSING, _CMD_VALID, _CMD_INVALID = 0, 1, 2
+
+
+def _smooth(alpha: float) -> float:
+    """Cosine ease 0→1 with zero slope at both ends (no velocity jump at start or end of a ramp)."""
+    if alpha >= 1.0:
+        return 1.0
+    return 0.5 - 0.5 * math.cos(math.pi * max(alpha, 0.0))
+
+
+def _imu_quaternion(imu: ImuSample) -> tuple[float, float, float, float] | None:
+    """The unit quaternion of a finite, well-formed IMU sample, else None."""
+    try:
+        if (len(imu.quaternion_wxyz) != 4 or len(imu.angular_velocity_rad_s) != 3
+                or len(imu.linear_acceleration_m_s2) != 3):
+            return None
+        for v in (*imu.angular_velocity_rad_s, *imu.linear_acceleration_m_s2):
+            if not math.isfinite(v):
+                return None
+        return normalized_quaternion(imu.quaternion_wxyz)
+    except (TypeError, ValueError):
+        return None
+
+
+class SafetyLayer:
+    """State machine and per-command checks between the policy and the motors.
+
+    Args:
+        robot: The robot definition (limits, torque limits, default pose, gains, feet).
+        config: Thresholds and timings; defaults suit a Go2 at 50–100 Hz.
+
+    Raises:
+        SafetyConfigError: the configuration does not fit the robot.
+    """
+
+    def __init__(self, robot: RobotConfig, config: SafetyConfig | None = None) -> None:
+        self.robot = robot
+        self.config = cfg = config if config is not None else SafetyConfig()
+        cfg.check_robot(robot)
+        n = self.n_joints = robot.n_joints
+        to_hw = robot.policy_to_hardware
+
+        def hw(values: np.ndarray) -> np.ndarray:
+            arr = np.array(np.asarray(values, dtype=np.float64)[to_hw])
+            arr.setflags(write=False)
+            return arr
+
+        self.lower_rad, self.upper_rad = hw(robot.position_lower), hw(robot.position_upper)
+        self.torque_limit_nm, self.default_rad = hw(robot.torque_limit), hw(robot.default_angles)
+        self._policy_kp_default = np.clip(hw(robot.kp), cfg.kp_min, cfg.kp_max)
+        self._policy_kd_default = np.clip(hw(robot.kd), cfg.kd_min, cfg.kd_max)
+        stand_kp = hw(robot.kp) if cfg.stand_kp is None else np.full(n, cfg.stand_kp)
+        stand_kd = hw(robot.kd) if cfg.stand_kd is None else np.full(n, cfg.stand_kd)
+        self._stand_kp = np.clip(stand_kp, cfg.kp_min, cfg.kp_max)
+        self._stand_kd = np.clip(stand_kd, cfg.kd_min, cfg.kd_max)
+        self._filter = TargetFilter(self.lower_rad, self.upper_rad, self.torque_limit_nm,
+                                    cfg.max_target_step_rad)
+        self._contact_threshold_n = float(robot.contact_force_threshold_n)
+
+        self._lock = threading.Lock()
+        self._log = TransitionLog(cfg.max_events, int(cfg.log_interval_s * 1e9), logger)
+        self._tick_keys = {m: f"ticks.{m.value}" for m in Mode}
+        self._mode = Mode.IDLE
+        self._mode_since_ns = 0
+        self._run_requested = False
+        self._start_pending = False
+        self._stand_pending = False
+        self._estop_reason: str | None = None
+        self._misses = 0
+        self._gate_ok_ticks = 0
+        self._invalid_detail = ""
+        self._roll = self._pitch = 0.0
+        self._ramp_start_ns = 0
+        self._ramp_duration_ns = 1
+        self._blend_start_ns = 0
+        self._has_target = False  # the previous tick sent a position target
+        self._has_cmd = False  # _cmd_* hold a valid policy command
+        self._joints_ok = False
+
+        # Preallocated state and scratch (no array allocation per tick in steady state).
+        def buf() -> np.ndarray:
+            return np.zeros(n, dtype=np.float64)
+
+        self._last_target, self._last_kp, self._last_kd = buf(), buf(), buf()
+        self._ramp_from, self._reference = buf(), buf()
+        self._blend_target, self._blend_kp, self._blend_kd = buf(), buf(), buf()
+        self._cmd_target, self._cmd_kp, self._cmd_kd = buf(), buf(), buf()
+        self._desired, self._kp, self._kd, self._work = buf(), buf(), buf(), buf()
+        self._damp_target = np.array(self.default_rad)
+        self._mask = np.zeros(n, dtype=bool)
+        self._feet_mask = np.zeros(robot.n_feet, dtype=bool)
+        self._damping_kd = np.full(n, cfg.damping_kd)
+        self._command = JointCommand(target_rad=buf(), kp=buf(), kd=buf(), mode=CONTROL_MODE_DAMP)
+
+    # ------------------------------------------------------------------ operator / server API
+
+    @property
+    def mode(self) -> Mode:
+        """The current mode (a ``str`` enum: compares equal to ``"policy"`` etc.)."""
+        return self._mode
+
+    @property
+    def estop_reason(self) -> str | None:
+        """Why the e-stop latched, while it is latched."""
+        return self._estop_reason
+
+    @property
+    def run_requested(self) -> bool:
+        """Whether the operator asked for the policy to run (the gate opens only then)."""
+        return self._run_requested
+
+    @property
+    def consecutive_misses(self) -> int:
+        """Ticks in a row without a valid policy command (in ``policy``)."""
+        return self._misses
+
+    def request_start(self, run_policy: bool = True) -> bool:
+        """Operator: stand up (from idle or damping) and, if ``run_policy``, hand over to the policy.
+
+        Takes effect on the next :meth:`step`, which refuses (logs and counts) when the sensors
+        are not healthy. Returns False (and does nothing) while the e-stop is latched.
+        """
+        with self._lock:
+            if self._mode is Mode.ESTOP:
+                self._log.count("request.start_refused_estop")
+                logger.warning("safety: start refused: e-stop latched (%s); reset it first",
+                               self._estop_reason)
+                return False
+            self._run_requested = bool(run_policy)
+            if self._mode in (Mode.IDLE, Mode.DAMPING):
+                self._start_pending = True
+            self._log.count("request.start")
+            return True
+
+    def request_stand(self) -> None:
+        """Operator: leave the policy for ``stand`` (next tick) and stop asking for it to run."""
+        with self._lock:
+            self._run_requested = False
+            self._stand_pending = True
+            self._log.count("request.stand")
+
+    def estop(self, reason: str = "api", now_ns: int | None = None) -> None:
+        """Latch the e-stop: damping from now on until :meth:`reset_estop`. Any thread."""
+        t_ns = time.monotonic_ns() if now_ns is None else now_ns
+        with self._lock:
+            self._log.count("estop.requests")
+            if self._mode is Mode.ESTOP:
+                return
+            self._estop_reason = str(reason)
+            self._transition(t_ns, Mode.ESTOP, ev.REASON_ESTOP, str(reason))
+
+    def reset_estop(self, now_ns: int | None = None) -> bool:
+        """Clear a latched e-stop (explicit only) → ``idle``. Returns False if none was latched."""
+        t_ns = time.monotonic_ns() if now_ns is None else now_ns
+        with self._lock:
+            if self._mode is not Mode.ESTOP:
+                return False
+            self._estop_reason = None
+            self._transition(t_ns, Mode.IDLE, ev.REASON_ESTOP_RESET, "")
+            return True
+
+    def shutdown_command(self, now_ns: int | None = None) -> JointCommand:
+        """The damping command for a clean shutdown; the layer stays damped (or e-stopped)."""
+        t_ns = time.monotonic_ns() if now_ns is None else now_ns
+        with self._lock:
+            if self._mode is not Mode.ESTOP and self._mode is not Mode.DAMPING:
+                self._transition(t_ns, Mode.DAMPING, ev.REASON_SHUTDOWN, "")
+            return self._emit_damping(t_ns)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Transitions for the run report, oldest first: {t_ns, from, to, reason, detail}."""
+        with self._lock:
+            return self._log.events()
+
+    def counters(self) -> dict[str, int]:
+        """Counters: ``transition.<a>-><b>``, ``reason.<code>``, ``ticks.<mode>``, ``check.*``,
+        ``command.*``, ``gate.blocked.*``, ``request.*``, ``estop.*``."""
+        with self._lock:
+            return self._log.counters()
+
+    def report(self) -> dict[str, Any]:
+        """Everything the run report needs: mode, e-stop reason, config, counters, events."""
+        with self._lock:
+            return {"mode": self._mode.value, "estop_reason": self._estop_reason,
+                    "config": self.config.to_dict(), "counters": self._log.counters(),
+                    "events": self._log.events()}
+
+    # ------------------------------------------------------------------ the per-tick entry point
+
+    def step(self, now_ns: int, joints: JointState, imu: ImuSample,
+             contacts: ContactSample | None = None, depth_timestamp_ns: int | None = None,
+             policy_targets_hw: np.ndarray | None = None, policy_kp_hw: np.ndarray | None = None,
+             policy_kd_hw: np.ndarray | None = None) -> JointCommand:
+        """One control tick: the only command that may be sent to the motors.
+
+        Args:
+            now_ns: The tick's time (``time.monotonic_ns()`` clock, like the sensor timestamps).
+            joints: Newest encoder readings (hardware order).
+            imu: Newest IMU sample.
+            contacts: Newest foot forces, or None when the robot has none.
+            depth_timestamp_ns: Time of the depth the policy is using, or None when none arrived.
+            policy_targets_hw: The policy's joint targets (rad, hardware order) answering this
+                tick, or None when no command arrived by the deadline.
+            policy_kp_hw: The command's kp (hardware order); None uses the robot's kp.
+            policy_kd_hw: The command's kd (hardware order); None uses the robot's kd.
+
+        Returns:
+            A :class:`JointCommand` owned by the layer and rewritten by the next call (and by
+            :meth:`shutdown_command`): send it before the next call, copy it to keep it.
+        """
+        with self._lock:
+            log = self._log
+            log.count(self._tick_keys[self._mode])
+            self._joints_ok = self._joint_state_usable(joints)
+            if self._joints_ok:
+                np.clip(joints.position_rad, self.lower_rad, self.upper_rad, out=self._damp_target)
+            mode = self._mode
+            if mode not in ACTIVE_MODES:
+                if not self._start_pending or mode is Mode.ESTOP:
+                    return self._emit_damping(now_ns)
+                self._start_pending = False
+                fault = self._sensor_fault(now_ns, joints, imu)
+                if fault is not None:
+                    log.count("request.start_refused_sensors")
+                    log.log("start_refused", now_ns, logging.WARNING,
+                            "safety: start refused: %s (%s)", fault[0], fault[1])
+                    self._run_requested = False
+                    return self._emit_damping(now_ns)
+                self._enter_ramp(now_ns, Mode.STAND_UP, ev.REASON_OPERATOR_START, "",
+                                 self.config.stand_up_duration_s, from_measured=True)
+            else:
+                fault = self._sensor_fault(now_ns, joints, imu)
+                if fault is not None:
+                    self._transition(now_ns, Mode.DAMPING, fault[0], fault[1])
+                    return self._emit_damping(now_ns)
+
+            cmd_state = self._take_command(now_ns, policy_targets_hw, policy_kp_hw, policy_kd_hw)
+            if self._mode is Mode.POLICY:
+                if not self._policy_tick(now_ns, cmd_state, depth_timestamp_ns):
+                    return self._emit_damping(now_ns)
+            else:
+                self._stand_tick(now_ns, joints, contacts, depth_timestamp_ns, cmd_state)
+            return self._emit_position(now_ns, joints)
+
+    # ------------------------------------------------------------------ modes
+
+    def _stand_tick(self, now_ns: int, joints: JointState, contacts: ContactSample | None,
+                    depth_timestamp_ns: int | None, cmd_state: int) -> None:
+        """stand_up / ready / stand: the ramp or the default pose, and the entry gate."""
+        self._stand_pending = False  # already out of the policy
+        if self._mode is Mode.READY:
+            np.copyto(self._desired, self.default_rad)
+        else:
+            alpha = (now_ns - self._ramp_start_ns) / self._ramp_duration_ns
+            if self._mode is Mode.STAND_UP and alpha >= 1.0:
+                self._transition(now_ns, Mode.READY, ev.REASON_STAND_UP_DONE, "")
+            s = _smooth(alpha)
+            np.subtract(self.default_rad, self._ramp_from, out=self._desired)
+            np.multiply(self._desired, s, out=self._desired)
+            np.add(self._desired, self._ramp_from, out=self._desired)
+        np.copyto(self._kp, self._stand_kp)
+        np.copyto(self._kd, self._stand_kd)
+        if self._mode is Mode.STAND_UP or not self._run_requested:
+            self._gate_ok_ticks = 0
+            return
+        block = self._gate_block(now_ns, joints, contacts, depth_timestamp_ns)
+        if block is not None:
+            self._gate_ok_ticks = 0
+            self._log.count(f"gate.blocked.{block[0]}")
+            self._log.log(f"gate.{block[0]}", now_ns, logging.INFO,
+                          "safety: entry gate closed in %s: %s", self._mode.value, block[1])
+            return
+        self._gate_ok_ticks += 1
+        if self._gate_ok_ticks < self.config.gate_settle_ticks:
+            return
+        if cmd_state != _CMD_VALID:
+            self._log.count("gate.blocked.no_command")
+            return
+        # Through the gate: blend from what was applied last (the stand targets and gains).
+        self._transition(now_ns, Mode.POLICY, ev.REASON_ENTRY_GATE,
+                         f"roll {self._roll:.3f} rad, pitch {self._pitch:.3f} rad")
+        self._blend_start_ns = now_ns
+        np.copyto(self._blend_target, self._last_target)
+        np.copyto(self._blend_kp, self._last_kp)
+        np.copyto(self._blend_kd, self._last_kd)
+        self._blend_into_desired(now_ns)
+
+    def _policy_tick(self, now_ns: int, cmd_state: int, depth_timestamp_ns: int | None) -> bool:
+        """policy: fill the desired target and gains; False means the layer went to damping."""
+        cfg = self.config
+        if cmd_state == _CMD_INVALID:
+            self._transition(now_ns, Mode.DAMPING, ev.REASON_INVALID_COMMAND, self._invalid_detail)
+            return False
+        if cmd_state == _CMD_VALID:
+            self._misses = 0
+        else:
+            self._misses += 1
+            self._log.count("command.missing")
+            if self._misses >= cfg.damp_after_ticks:
+                self._transition(now_ns, Mode.DAMPING, ev.REASON_COMMAND_WATCHDOG,
+                                 f"{self._misses} ticks without a valid command")
+                return False
+        if self._stand_pending:
+            self._stand_pending = False
+            self._enter_ramp(now_ns, Mode.STAND, ev.REASON_OPERATOR_STAND, "",
+                             cfg.stand_ramp_duration_s, from_measured=False)
+        elif not self._depth_fresh(now_ns, depth_timestamp_ns):
+            self._enter_ramp(now_ns, Mode.STAND, ev.REASON_DEPTH_STALE,
+                             self._depth_detail(now_ns, depth_timestamp_ns),
+                             cfg.stand_ramp_duration_s, from_measured=False)
+        if self._mode is Mode.STAND:
+            np.copyto(self._desired, self._last_target)  # the ramp's first point
+            np.copyto(self._kp, self._stand_kp)
+            np.copyto(self._kd, self._stand_kd)
+            return True
+        if cmd_state != _CMD_VALID and (self._misses >= cfg.hold_after_ticks or not self._has_cmd):
+            self._log.count("command.hold")
+            np.copyto(self._desired, self._last_target)
+            np.copyto(self._kp, self._last_kp)
+            np.copyto(self._kd, self._last_kd)
+            return True
+        self._blend_into_desired(now_ns)
+        return True
+
+    def _blend_into_desired(self, now_ns: int) -> None:
+        """desired/kp/kd = blend_start + beta (command - blend_start), beta ramping 0→1 linearly."""
+        beta = (now_ns - self._blend_start_ns) / (self.config.blend_duration_s * 1e9)
+        beta = min(max(beta, 0.0), 1.0)
+        for out, start, cmd in ((self._desired, self._blend_target, self._cmd_target),
+                                (self._kp, self._blend_kp, self._cmd_kp),
+                                (self._kd, self._blend_kd, self._cmd_kd)):
+            if beta >= 1.0:
+                np.copyto(out, cmd)
+            else:
+                np.subtract(cmd, start, out=out)
+                np.multiply(out, beta, out=out)
+                np.add(out, start, out=out)
+
+    def _enter_ramp(self, now_ns: int, mode: Mode, reason: str, detail: str, duration_s: float,
+                    from_measured: bool) -> None:
+        self._transition(now_ns, mode, reason, detail)
+        self._ramp_start_ns = now_ns
+        self._ramp_duration_ns = max(int(duration_s * 1e9), 1)
+        np.copyto(self._ramp_from, self._damp_target if from_measured else self._last_target)
+
+    def _transition(self, now_ns: int, to: Mode, reason: str, detail: str) -> None:
+        self._log.record(now_ns, self._mode, to, reason, detail)
+        self._mode = to
+        self._mode_since_ns = now_ns
+        self._gate_ok_ticks = 0
+        self._misses = 0
+        if to not in ACTIVE_MODES:
+            self._run_requested = False
+            self._start_pending = False
+            self._stand_pending = False
+
+    # ------------------------------------------------------------------ checks
+
+    def _joint_state_usable(self, joints: JointState) -> bool:
+        n = self.n_joints
+        q, dq = joints.position_rad, joints.velocity_rad_s
+        if getattr(q, "shape", None) != (n,) or getattr(dq, "shape", None) != (n,):
+            return False
+        return bool(np.isfinite(q, out=self._mask).all() and np.isfinite(dq, out=self._mask).all())
+
+    def _sensor_fault(self, now_ns: int, joints: JointState,
+                      imu: ImuSample) -> tuple[str, str] | None:
+        """(reason, detail) of the first sensor problem, or None when the sensors are healthy."""
+        cfg = self.config
+        if not self._joints_ok:
+            return ev.REASON_JOINTS_INVALID, (
+                f"joint state must be finite with shape ({self.n_joints},); got position "
+                f"{joints.position_rad!r}, velocity {joints.velocity_rad_s!r}")
+        age_ms = (now_ns - joints.timestamp_ns) / 1e6
+        if abs(age_ms) > cfg.joints_stale_ms:
+            return ev.REASON_JOINTS_STALE, (f"encoder data {age_ms:.1f} ms old > "
+                                            f"{cfg.joints_stale_ms} ms")
+        quat = _imu_quaternion(imu)
+        if quat is None:
+            return ev.REASON_IMU_INVALID, (
+                f"IMU sample must be finite with a non-zero quaternion; got quaternion "
+                f"{imu.quaternion_wxyz!r}, gyro {imu.angular_velocity_rad_s!r}, "
+                f"accel {imu.linear_acceleration_m_s2!r}")
+        age_ms = (now_ns - imu.timestamp_ns) / 1e6
+        if abs(age_ms) > cfg.imu_stale_ms:
+            return ev.REASON_IMU_STALE, f"IMU data {age_ms:.1f} ms old > {cfg.imu_stale_ms} ms"
+        self._roll, self._pitch = roll_pitch(*quat)
+        tilt = tilt_rad(*quat)
+        if tilt > cfg.tilt_limit_rad:
+            return ev.REASON_TILT, f"tilt {tilt:.3f} rad > {cfg.tilt_limit_rad} rad"
+        return None
+
+    def _depth_fresh(self, now_ns: int, depth_timestamp_ns: int | None) -> bool:
+        limit = self.config.depth_stale_ms
+        if limit is None:
+            return True
+        if depth_timestamp_ns is None:
+            return False
+        return abs(now_ns - depth_timestamp_ns) <= limit * 1e6
+
+    def _depth_detail(self, now_ns: int, depth_timestamp_ns: int | None) -> str:
+        if depth_timestamp_ns is None:
+            return "no depth received"
+        return (f"depth {(now_ns - depth_timestamp_ns) / 1e6:.1f} ms old > "
+                f"{self.config.depth_stale_ms} ms")
+
+    def _gate_block(self, now_ns: int, joints: JointState, contacts: ContactSample | None,
+                    depth_timestamp_ns: int | None) -> tuple[str, str] | None:
+        """Why the entry gate is closed (code, detail), or None when it is open."""
+        cfg = self.config
+        if not self._depth_fresh(now_ns, depth_timestamp_ns):
+            return "depth_stale", self._depth_detail(now_ns, depth_timestamp_ns)
+        if abs(self._roll) > cfg.gate_max_roll_rad:
+            return "roll", f"|roll| {abs(self._roll):.3f} rad > {cfg.gate_max_roll_rad} rad"
+        if abs(self._pitch) > cfg.gate_max_pitch_rad:
+            return "pitch", f"|pitch| {abs(self._pitch):.3f} rad > {cfg.gate_max_pitch_rad} rad"
+        if not self._has_target:
+            return "tracking", "no target applied yet"
+        np.subtract(joints.position_rad, self._last_target, out=self._work)
+        np.abs(self._work, out=self._work)
+        error = float(self._work.max())
+        if error > cfg.gate_max_tracking_error_rad:
+            return "tracking", (f"tracking error {error:.3f} rad > "
+                                f"{cfg.gate_max_tracking_error_rad} rad")
+        if cfg.gate_min_feet_down > 0:
+            if contacts is None:
+                return "feet", "no contact data (set gate_min_feet_down=0 for a robot without)"
+            force = contacts.force_n
+            if getattr(force, "shape", None) != self._feet_mask.shape:
+                return "feet", f"contact forces shape {getattr(force, 'shape', None)}, " \
+                               f"expected {self._feet_mask.shape}"
+            if abs(now_ns - contacts.timestamp_ns) > cfg.joints_stale_ms * 1e6:
+                return "feet", "contact data stale"
+            np.greater(force, self._contact_threshold_n, out=self._feet_mask)
+            down = int(np.count_nonzero(self._feet_mask))
+            if down < cfg.gate_min_feet_down:
+                return "feet", f"{down} feet down < {cfg.gate_min_feet_down}"
+        return None
+
+    def _take_command(self, now_ns: int, targets: np.ndarray | None, kp: np.ndarray | None,
+                      kd: np.ndarray | None) -> int:
+        """Validate the policy command into _cmd_*; returns _CMD_MISSING/_VALID/_INVALID."""
+        if targets is None:
+            return _CMD_MISSING
+        n = self.n_joints
+        problem = None
+        for name, value in (("targets", targets), ("kp", kp), ("kd", kd)):
+            if value is None and name != "targets":
+                continue
+            if not isinstance(value, np.ndarray):
+                value = np.asarray(value)
+            if value.shape != (n,) or value.dtype.kind not in "fiu":
+                problem = ("command.rejected.shape",
+                           f"{name} must be a real array of shape ({n},); got shape {value.shape} "
+                           f"dtype {value.dtype}")
+                break
+            if not np.isfinite(value, out=self._mask).all():
+                problem = ("command.rejected.nonfinite",
+                           f"{name} has non-finite values at joints "
+                           f"{np.flatnonzero(~np.isfinite(value)).tolist()}")
+                break
+        if problem is not None:
+            self._invalid_detail = problem[1]
+            self._log.count(problem[0])
+            self._log.log(problem[0], now_ns, logging.WARNING, "safety: command rejected: %s",
+                          problem[1])
+            return _CMD_INVALID
+        np.copyto(self._cmd_target, targets)
+        cfg = self.config
+        for out, given, default, low, high in ((self._cmd_kp, kp, self._policy_kp_default,
+                                                cfg.kp_min, cfg.kp_max),
+                                               (self._cmd_kd, kd, self._policy_kd_default,
+                                                cfg.kd_min, cfg.kd_max)):
+            if given is None:
+                np.copyto(out, default)
+                continue
+            np.copyto(out, given)
+            np.less(out, low, out=self._mask)
+            clamped = self._mask.any()
+            np.greater(out, high, out=self._mask)
+            if clamped or self._mask.any():
+                self._log.count("command.gains_clamped")
+                np.clip(out, low, high, out=out)
+        self._has_cmd = True
+        return _CMD_VALID
+
+    # ------------------------------------------------------------------ output
+
+    def _emit_position(self, now_ns: int, joints: JointState) -> JointCommand:
+        cmd = self._command
+        if self._has_target:
+            reference = self._last_target
+        else:
+            reference = self._reference
+            np.copyto(reference, self._damp_target)  # measured position clipped into the limits
+        flags = self._filter.apply(self._desired, reference, joints.position_rad,
+                                   joints.velocity_rad_s, self._kp, self._kd, cmd.target_rad)
+        if flags:
+            for bit, key in _FLAG_COUNTERS:
+                if flags & bit:
+                    self._log.count(key)
+            if flags & (FLAG_STEP_CONFLICT | FLAG_TORQUE_INFEASIBLE):
+                self._log.log("check.conflict", now_ns, logging.WARNING,
+                              "safety: %s in %s: torque feasibility took precedence",
+                              "step cap exceeded" if flags & FLAG_STEP_CONFLICT
+                              else "torque window outside the joint limits", self._mode.value)
+        np.copyto(cmd.kp, self._kp)
+        np.copyto(cmd.kd, self._kd)
+        cmd.mode = CONTROL_MODE_POSITION
+        cmd.timestamp_ns = now_ns
+        np.copyto(self._last_target, cmd.target_rad)
+        np.copyto(self._last_kp, self._kp)
+        np.copyto(self._last_kd, self._kd)
+        self._has_target = True
+        return cmd
+
+    def _emit_damping(self, now_ns: int) -> JointCommand:
+        cmd = self._command
+        np.copyto(cmd.target_rad, self._damp_target)
+        cmd.kp.fill(0.0)
+        np.copyto(cmd.kd, self._damping_kd)
+        cmd.mode = CONTROL_MODE_DAMP
+        cmd.timestamp_ns = now_ns
+        self._has_target = False
+        return cmd

@@ -1,0 +1,280 @@
+"""MJCF of a Go2-like (or A1-like) quadruped built from primitive geoms and a robot definition.
+
+The kinematics, masses and inertias are Unitree's published values (link lengths, link masses,
+centres of mass, principal inertias); the shapes are capsules, boxes and spheres, so the model
+needs no meshes and ray-casts fast. Joint names, limits and torque limits come from the
+:class:`~hal.robot.RobotConfig`, so the model always matches the TOML it was built from.
+
+Joints are torque-driven: one ``motor`` actuator per joint, in hardware order, with ``ctrlrange``
+equal to ± the joint's torque limit; the PD law runs in Python (see :mod:`hal.sim.world`).
+
+Regenerate the committed assets after changing this file::
+
+    python -m hal.sim --write-assets
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from hal.robot import RobotConfig
+from hal.sim.scenes import SCENE_GEOM_GROUP, SceneBox, scene_xml
+
+__all__ = [
+    "LEGS",
+    "ROBOT_GEOM_GROUP",
+    "IMU_SITE",
+    "CAMERA_SITE",
+    "TRUNK_BODY",
+    "LinkInertia",
+    "QuadrupedGeometry",
+    "GO2_GEOMETRY",
+    "A1_GEOMETRY",
+    "geometry_for",
+    "joint_name",
+    "build_mjcf",
+    "ASSET_SCENES",
+    "asset_path",
+]
+
+LEGS: tuple[str, ...] = ("FR", "FL", "RR", "RL")
+ROBOT_GEOM_GROUP = 1
+IMU_SITE = "imu"
+CAMERA_SITE = "depth_camera"
+TRUNK_BODY = "trunk"
+_PARTS = ("hip", "thigh", "calf")
+ASSET_SCENES: tuple[str, ...] = ("flat", "parkour")
+
+
+@dataclass(frozen=True)
+class LinkInertia:
+    """Mass properties of one link, for the front-right leg (mirrored for the others)."""
+
+    mass_kg: float
+    com_m: tuple[float, float, float]
+    diag_inertia_kg_m2: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class QuadrupedGeometry:
+    """Published dimensions and mass properties of a Unitree-style quadruped."""
+
+    trunk_half_size_m: tuple[float, float, float]
+    trunk: LinkInertia
+    hip_offset_m: tuple[float, float]  # (x, |y|) of the hip joints in the trunk frame
+    thigh_offset_m: float  # |y| of the thigh joint from the hip joint
+    thigh_length_m: float
+    calf_length_m: float
+    foot_radius_m: float
+    hip: LinkInertia
+    thigh: LinkInertia
+    calf: LinkInertia
+    foot_mass_kg: float
+    imu_position_m: tuple[float, float, float]
+    hip_radius_m: float = 0.046
+    thigh_radius_m: float = 0.02
+    calf_radius_m: float = 0.013
+    # Rotor inertia reflected through the gearbox: real and large next to the calf's own inertia,
+    # and it keeps the explicit Python PD (kd = 1) stable at a 5 ms physics step.
+    armature_kg_m2: float = 0.01
+    joint_damping_nm_s: float = 0.1
+    foot_friction: float = 0.8
+
+    @property
+    def total_mass_kg(self) -> float:
+        leg = self.hip.mass_kg + self.thigh.mass_kg + self.calf.mass_kg + self.foot_mass_kg
+        return self.trunk.mass_kg + 4 * leg
+
+
+GO2_GEOMETRY = QuadrupedGeometry(
+    trunk_half_size_m=(0.1881, 0.04675, 0.057),
+    trunk=LinkInertia(6.921, (0.021112, 0.0, -0.005366), (0.02448, 0.098077, 0.107)),
+    hip_offset_m=(0.1934, 0.0465),
+    thigh_offset_m=0.0955,
+    thigh_length_m=0.213,
+    calf_length_m=0.213,
+    foot_radius_m=0.022,
+    hip=LinkInertia(0.678, (-0.0054, -0.00194, -0.000105), (0.00048, 0.000884, 0.000596)),
+    thigh=LinkInertia(1.152, (-0.00374, 0.0223, -0.0327), (0.00584, 0.0058, 0.00103)),
+    calf=LinkInertia(0.154, (0.00548, -0.000975, -0.115), (0.00108, 0.0011, 3.29e-05)),
+    foot_mass_kg=0.04,
+    imu_position_m=(-0.02557, 0.0, 0.04232),
+)
+
+A1_GEOMETRY = QuadrupedGeometry(
+    trunk_half_size_m=(0.1335, 0.097, 0.057),
+    trunk=LinkInertia(4.713, (0.012731, 0.002186, 0.000515), (0.01683993, 0.056579028, 0.064713601)),
+    hip_offset_m=(0.183, 0.047),
+    thigh_offset_m=0.08505,
+    thigh_length_m=0.2,
+    calf_length_m=0.2,
+    foot_radius_m=0.02,
+    hip=LinkInertia(0.696, (-0.003311, -0.000635, 3.1e-05), (0.000469246, 0.00080749, 0.000552929)),
+    thigh=LinkInertia(1.013, (-0.003237, 0.022327, -0.027326), (0.005529065, 0.005139339, 0.001367788)),
+    calf=LinkInertia(0.166, (0.006435, 0.0, -0.107388), (0.002997972, 0.003014022, 3.2426e-05)),
+    foot_mass_kg=0.06,
+    imu_position_m=(0.0, 0.0, 0.0),
+)
+
+_GEOMETRIES = {"go2": GO2_GEOMETRY, "a1": A1_GEOMETRY}
+
+
+def geometry_for(robot: RobotConfig) -> QuadrupedGeometry:
+    """The published geometry for a robot by name; other robots get the Go2's."""
+    return _GEOMETRIES.get(robot.name, GO2_GEOMETRY)
+
+
+def joint_name(leg: str, part: str) -> str:
+    return f"{leg}_{part}_joint"
+
+
+def _check_robot(robot: RobotConfig) -> None:
+    expected = {joint_name(leg, part) for leg in LEGS for part in _PARTS}
+    if set(robot.joint_names_hardware) != expected:
+        raise ValueError(
+            f"robot {robot.name!r}: the simulator builds a 12-joint quadruped and needs exactly the "
+            f"joints {sorted(expected)}; the definition has {list(robot.joint_names_hardware)}")
+    feet = {f"{leg}_foot" for leg in LEGS}
+    if set(robot.foot_names) != feet:
+        raise ValueError(f"robot {robot.name!r}: foot_order must name the feet {sorted(feet)}, "
+                         f"found {list(robot.foot_names)}")
+
+
+def _v(*values: float) -> str:
+    return " ".join(f"{v:.9g}" for v in values)
+
+
+def _inertial(link: LinkInertia, sx: float, sy: float) -> str:
+    x, y, z = link.com_m
+    return (f'<inertial pos="{_v(sx * x, sy * y, z)}" mass="{link.mass_kg:.9g}" '
+            f'diaginertia="{_v(*link.diag_inertia_kg_m2)}"/>')
+
+
+def _camera_xml(robot: RobotConfig) -> str:
+    """A site whose frame is the optical frame (x right, y down, z forward) and a viewer camera."""
+    cam = robot.depth_camera
+    pitch = math.radians(cam.pitch_deg)
+    s, c = math.sin(pitch), math.cos(pitch)
+    pos = _v(*cam.position_m)
+    # MuJoCo cameras look along their -z with +y up: x = optical x, y = -optical y.
+    return (f'<site name="{CAMERA_SITE}" pos="{pos}" xyaxes="{_v(0, -1, 0, -s, 0, -c)}" '
+            f'size="0.01" rgba="0.1 0.8 0.1 1" group="{ROBOT_GEOM_GROUP}"/>\n'
+            f'<camera name="{CAMERA_SITE}" pos="{pos}" xyaxes="{_v(0, -1, 0, s, 0, c)}" '
+            f'fovy="{cam.vertical_fov_deg:.9g}"/>')
+
+
+def _leg_xml(robot: RobotConfig, geo: QuadrupedGeometry, leg: str) -> str:
+    sx = 1.0 if leg[0] == "F" else -1.0
+    sy = -1.0 if leg[1] == "R" else 1.0
+    names = list(robot.joint_names_policy)
+
+    def joint(part: str, axis: str) -> str:
+        name = joint_name(leg, part)
+        i = names.index(name)
+        lo, hi = robot.position_lower[i], robot.position_upper[i]
+        return f'<joint name="{name}" axis="{axis}" range="{_v(lo, hi)}"/>'
+
+    # Link COMs are published for the front-right leg: mirror y for the left side; the hip's x
+    # mirrors for the rear legs (the thigh and calf keep theirs: the knee bends the same way).
+    hip_y = geo.hip_offset_m[1] * sy
+    thigh_y = geo.thigh_offset_m * sy
+    hw = 0.02  # half length of the hip motor cylinder along y
+    calf_end = geo.calf_length_m - geo.foot_radius_m
+    return f"""<body name="{leg}_hip" pos="{_v(geo.hip_offset_m[0] * sx, hip_y, 0)}">
+  {_inertial(geo.hip, sx, -sy)}
+  {joint("hip", "1 0 0")}
+  <geom name="{leg}_hip" type="cylinder" fromto="{_v(0, -hw, 0, 0, hw, 0)}" size="{geo.hip_radius_m:.9g}"/>
+  <body name="{leg}_thigh" pos="{_v(0, thigh_y, 0)}">
+    {_inertial(geo.thigh, 1.0, -sy)}
+    {joint("thigh", "0 1 0")}
+    <geom name="{leg}_thigh" type="capsule" fromto="{_v(0, 0, 0, 0, 0, -geo.thigh_length_m)}" size="{geo.thigh_radius_m:.9g}"/>
+    <body name="{leg}_calf" pos="{_v(0, 0, -geo.thigh_length_m)}">
+      {_inertial(geo.calf, 1.0, -sy)}
+      {joint("calf", "0 1 0")}
+      <geom name="{leg}_calf" type="capsule" fromto="{_v(0, 0, 0, 0, 0, -calf_end)}" size="{geo.calf_radius_m:.9g}"/>
+      <body name="{leg}_foot" pos="{_v(0, 0, -geo.calf_length_m)}">
+        <inertial pos="0 0 0" mass="{geo.foot_mass_kg:.9g}" diaginertia="{_v(*(2 / 5 * geo.foot_mass_kg * geo.foot_radius_m ** 2,) * 3)}"/>
+        <geom name="{leg}_foot" class="foot" type="sphere" size="{geo.foot_radius_m:.9g}"/>
+        <site name="{leg}_foot" size="0.005" group="{ROBOT_GEOM_GROUP}"/>
+      </body>
+    </body>
+  </body>
+</body>"""
+
+
+def build_mjcf(robot: RobotConfig, scene: str = "flat", *, extra_boxes: tuple[SceneBox, ...] = (),
+               physics_dt_s: float = 0.005, fixed_base: bool = False,
+               geometry: QuadrupedGeometry | None = None) -> str:
+    """The MJCF text of the robot standing in ``scene``.
+
+    The trunk starts at the origin; the world places it (``qpos`` for a free base, ``body_pos``
+    for a fixed one) before the first step.
+
+    Args:
+        robot: the robot definition (joint names, limits, torque limits, camera mount).
+        scene: one of :data:`hal.sim.scenes.SCENES`.
+        extra_boxes: static obstacles added to the scene.
+        physics_dt_s: MuJoCo timestep.
+        fixed_base: weld the trunk to the world (no free joint): legs swing in the air.
+        geometry: link dimensions and masses; default :func:`geometry_for` the robot.
+
+    Raises:
+        ValueError: the robot is not a 12-joint ``{FR,FL,RR,RL}_{hip,thigh,calf}_joint``
+            quadruped, or the scene name is unknown.
+    """
+    _check_robot(robot)
+    geo = geometry or geometry_for(robot)
+    scene_body = scene_xml(scene, extra_boxes)
+    legs = "\n".join(_leg_xml(robot, geo, leg) for leg in LEGS)
+    torque = {n: robot.torque_limit[i] for i, n in enumerate(robot.joint_names_policy)}
+    motors = "\n".join(f'<motor name="{n}" joint="{n}" ctrlrange="{_v(-torque[n], torque[n])}"/>'
+                       for n in robot.joint_names_hardware)
+    free = "" if fixed_base else '<freejoint name="root"/>'
+    return f"""<mujoco model="krabby_{robot.name}_{scene}">
+  <!-- Generated by hal.sim.mjcf from {robot.source}; do not edit by hand. -->
+  <compiler angle="radian" autolimits="true"/>
+  <option timestep="{physics_dt_s:.9g}" integrator="implicitfast"/>
+  <visual><global offwidth="1280" offheight="720"/></visual>
+  <asset>
+    <texture name="floor" type="2d" builtin="checker" rgb1="0.42 0.44 0.48" rgb2="0.5 0.52 0.56" width="256" height="256"/>
+    <material name="floor" texture="floor" texrepeat="8 8" texuniform="true"/>
+  </asset>
+  <default>
+    <default class="robot">
+      <joint armature="{geo.armature_kg_m2:.9g}" damping="{geo.joint_damping_nm_s:.9g}"/>
+      <geom contype="1" conaffinity="0" group="{ROBOT_GEOM_GROUP}" density="0" rgba="0.2 0.2 0.22 1"/>
+      <default class="foot">
+        <geom friction="{geo.foot_friction:.9g} 0.02 0.01" rgba="0.1 0.1 0.1 1"/>
+      </default>
+    </default>
+    <geom contype="1" conaffinity="1" group="{SCENE_GEOM_GROUP}" friction="1 0.005 0.0001"/>
+  </default>
+  <worldbody>
+{textwrap.indent(scene_body, ' ' * 4)}
+    <body name="{TRUNK_BODY}" childclass="robot">
+      {free}
+      {_inertial(geo.trunk, 1.0, 1.0)}
+      <geom name="{TRUNK_BODY}" type="box" size="{_v(*geo.trunk_half_size_m)}" rgba="0.85 0.85 0.88 1"/>
+      <site name="{IMU_SITE}" pos="{_v(*geo.imu_position_m)}" size="0.01" group="{ROBOT_GEOM_GROUP}"/>
+{textwrap.indent(_camera_xml(robot), ' ' * 6)}
+{textwrap.indent(legs, ' ' * 6)}
+    </body>
+  </worldbody>
+  <actuator>
+{textwrap.indent(motors, ' ' * 4)}
+  </actuator>
+  <sensor>
+    <framequat name="imu_quat" objtype="site" objname="{IMU_SITE}"/>
+    <gyro name="imu_gyro" site="{IMU_SITE}"/>
+    <accelerometer name="imu_acc" site="{IMU_SITE}"/>
+  </sensor>
+</mujoco>
+"""
+
+
+def asset_path(robot_name: str, scene: str) -> Path:
+    """Where the committed MJCF of a shipped robot in a scene lives (``hal/sim/assets``)."""
+    return Path(__file__).resolve().parent / "assets" / f"{robot_name}_{scene}.xml"

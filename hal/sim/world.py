@@ -1,0 +1,450 @@
+"""The simulated world: one MuJoCo model of the robot in a scene, advanced by the server.
+
+:class:`MujocoWorld` owns the physics and every simulated sensor; the device backends in this
+package (:mod:`hal.sim.joints`, :mod:`hal.sim.imu`, :mod:`hal.sim.contacts`,
+:mod:`hal.sim.camera`) are views of one shared world. The server calls :meth:`MujocoWorld.advance`
+once per control tick (:class:`hal.devices.base.Steppable`); the world steps physics in
+``physics_dt_s`` increments, runs the joint PD law at every physics step from the newest command,
+renders depth frames at ``camera_fps`` of simulated time, and publishes the sensor readings of the
+state it ends in.
+
+Clock. Timestamps are ``clock_origin_ns + sim_time_ns``, where the origin is
+``time.monotonic_ns()`` taken when the world finished settling (or ``clock_origin_ns`` from the
+config). When the server paces the simulation in real time, sim time tracks wall time and these
+timestamps compare directly with ``time.monotonic_ns()``. In fast mode (as fast as possible) sim
+time runs ahead of wall time: the server must then measure data ages against
+:meth:`MujocoWorld.now_ns` (the simulated "now"), never against ``time.monotonic_ns()``.
+
+Sampling. Joint positions/velocities, orientation and angular velocity are sampled at the end of
+an ``advance``; the accelerometer, foot contact forces and applied torques come from the last
+physics step's acceleration stage (one ``physics_dt_s`` earlier), as MuJoCo computes forces before
+it integrates. All three samples carry the end time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hal.devices.base import (
+    CONTROL_MODE_DAMP,
+    CONTROL_MODE_POSITION,
+    CameraIntrinsics,
+    ContactSample,
+    DepthFrameInfo,
+    DeviceNotConnectedError,
+    ImuSample,
+    JointCommand,
+    JointState,
+)
+from hal.optional import require
+from hal.robot import RobotConfig
+from hal.sim.mjcf import CAMERA_SITE, IMU_SITE, TRUNK_BODY, build_mjcf
+from hal.sim.raycast import DepthRaycaster, pinhole_intrinsics
+from hal.sim.scenes import SCENE_GEOM_GROUP, SCENES, SceneBox
+
+__all__ = ["MujocoWorldConfig", "MujocoWorld", "quaternion_from_euler"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MujocoWorldConfig:
+    """How the simulated world is built and started.
+
+    Attributes:
+        scene: one of :data:`hal.sim.scenes.SCENES` (``flat``, ``parkour``).
+        seed: seeds the sensor noise generator.
+        physics_dt_s: MuJoCo timestep; 0.005 matches training, 0.002 is stiffer and 2.5x dearer.
+        camera_fps: depth frames per second of simulated time; 0 disables the camera.
+        camera_width, camera_height: frame size; None = the robot's training camera (106x60).
+        camera_horizontal_fov_deg: None = the training camera's (87 degrees).
+        camera_min_range_m: nearer depths read -inf (ZED "too close"); 0 disables.
+        camera_max_range_m: farther depths and misses read +inf (ZED "too far").
+        depth_noise_std_m, gyro_noise_std_rad_s, accel_noise_std_m_s2: Gaussian sensor noise.
+        base_height_m: initial trunk height; None = lowest point of the robot on the ground.
+        initial_roll_deg, initial_pitch_deg, initial_yaw_deg: initial trunk orientation
+            (z-y-x Euler angles; positive pitch is nose down).
+        initial_joint_positions_rad: hardware order; None = the robot's default angles.
+        settle_s: simulated time the robot holds its initial pose (robot kp/kd) before the clock
+            starts; 0 leaves it exactly as placed.
+        fixed_base: weld the trunk in place (legs move in the air at ``base_height_m``).
+        extra_boxes: static obstacles added to the scene.
+        clock_origin_ns: timestamp of sim time 0; None = ``time.monotonic_ns()`` after settling.
+    """
+
+    scene: str = "flat"
+    seed: int = 0
+    physics_dt_s: float = 0.005
+    camera_fps: float = 30.0
+    camera_width: int | None = None
+    camera_height: int | None = None
+    camera_horizontal_fov_deg: float | None = None
+    camera_min_range_m: float = 0.0
+    camera_max_range_m: float = 10.0
+    depth_noise_std_m: float = 0.0
+    gyro_noise_std_rad_s: float = 0.0
+    accel_noise_std_m_s2: float = 0.0
+    base_height_m: float | None = None
+    initial_roll_deg: float = 0.0
+    initial_pitch_deg: float = 0.0
+    initial_yaw_deg: float = 0.0
+    initial_joint_positions_rad: tuple[float, ...] | None = None
+    settle_s: float = 2.0
+    fixed_base: bool = False
+    extra_boxes: tuple[SceneBox, ...] = ()
+    clock_origin_ns: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scene not in SCENES:
+            raise ValueError(f"scene {self.scene!r} is unknown; valid scenes: {', '.join(SCENES)}")
+        if not 1e-4 <= self.physics_dt_s <= 0.01:
+            raise ValueError(f"physics_dt_s must be in [0.0001, 0.01] s, found {self.physics_dt_s}")
+        if abs(self.physics_dt_s * 1e9 - round(self.physics_dt_s * 1e9)) > 1e-3:
+            raise ValueError(f"physics_dt_s must be a whole number of nanoseconds, found {self.physics_dt_s}")
+        if not (math.isfinite(self.camera_fps) and self.camera_fps >= 0):
+            raise ValueError(f"camera_fps must be >= 0 (0 disables the camera), found {self.camera_fps}")
+        if (self.camera_width is None) != (self.camera_height is None):
+            raise ValueError("set both camera_width and camera_height, or neither (training camera); "
+                             f"found {self.camera_width}x{self.camera_height}")
+        for name in ("depth_noise_std_m", "gyro_noise_std_rad_s", "accel_noise_std_m_s2", "settle_s",
+                     "camera_min_range_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, found {value}")
+        if not self.camera_max_range_m > self.camera_min_range_m:
+            raise ValueError(f"camera_max_range_m ({self.camera_max_range_m}) must exceed "
+                             f"camera_min_range_m ({self.camera_min_range_m})")
+        if self.base_height_m is not None and not math.isfinite(self.base_height_m):
+            raise ValueError(f"base_height_m must be finite or None, found {self.base_height_m}")
+
+
+def quaternion_from_euler(roll_rad: float, pitch_rad: float, yaw_rad: float) -> np.ndarray:
+    """(w, x, y, z) of R = Rz(yaw) Ry(pitch) Rx(roll)."""
+    cr, sr = math.cos(roll_rad / 2), math.sin(roll_rad / 2)
+    cp, sp = math.cos(pitch_rad / 2), math.sin(pitch_rad / 2)
+    cy, sy = math.cos(yaw_rad / 2), math.sin(yaw_rad / 2)
+    return np.array([cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy,
+                     cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy])
+
+
+def _as_index(indices: np.ndarray) -> slice | np.ndarray:
+    """A slice when the indices are consecutive (a view instead of a copy in the physics loop)."""
+    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
+        return slice(int(indices[0]), int(indices[0]) + len(indices))
+    return indices
+
+
+class MujocoWorld:
+    """A MuJoCo simulation of a quadruped, stepped by the server, read by the sim devices.
+
+    Args:
+        robot: the robot definition; the model's joints, limits and camera mount come from it.
+        config: how to build and start the world.
+
+    Raises:
+        hal.optional.MissingDependencyError: mujoco is not installed.
+        ValueError: the robot is not a 12-joint quadruped, or a config value is bad.
+    """
+
+    def __init__(self, robot: RobotConfig, config: MujocoWorldConfig | None = None) -> None:
+        self._mj = mj = require("mujoco", "the MuJoCo simulator")
+        self.robot = robot
+        self.config = cfg = config or MujocoWorldConfig()
+        n = robot.n_joints
+        if cfg.initial_joint_positions_rad is not None and len(cfg.initial_joint_positions_rad) != n:
+            raise ValueError(f"initial_joint_positions_rad needs {n} values (hardware order "
+                             f"{list(robot.joint_names_hardware)}), found {len(cfg.initial_joint_positions_rad)}")
+        xml = build_mjcf(robot, cfg.scene, extra_boxes=cfg.extra_boxes,
+                         physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base)
+        self.model = mj.MjModel.from_xml_string(xml)
+        self.data = mj.MjData(self.model)
+        m = self.model
+
+        def obj_id(kind: int, name: str) -> int:
+            return int(mj.mj_name2id(m, kind, name))
+
+        joint_ids = [obj_id(mj.mjtObj.mjOBJ_JOINT, name) for name in robot.joint_names_hardware]
+        self._qidx = _as_index(np.array([m.jnt_qposadr[j] for j in joint_ids]))
+        self._vidx = _as_index(np.array([m.jnt_dofadr[j] for j in joint_ids]))
+        self._trunk = obj_id(mj.mjtObj.mjOBJ_BODY, TRUNK_BODY)
+        self._foot_geoms = np.array([obj_id(mj.mjtObj.mjOBJ_GEOM, f) for f in robot.foot_names])
+        self._foot_of_geom = np.full(m.ngeom, -1, dtype=np.intp)
+        self._foot_of_geom[self._foot_geoms] = np.arange(robot.n_feet)
+        robot_geoms = np.flatnonzero(m.geom_group != SCENE_GEOM_GROUP)
+        self._robot_geoms = robot_geoms
+
+        def sensor_slice(name: str) -> slice:
+            s = obj_id(mj.mjtObj.mjOBJ_SENSOR, name)
+            return slice(int(m.sensor_adr[s]), int(m.sensor_adr[s] + m.sensor_dim[s]))
+
+        self._quat_s, self._gyro_s, self._acc_s = (sensor_slice(s) for s in ("imu_quat", "imu_gyro", "imu_acc"))
+        self._torque_limit = np.asarray(robot.to_hardware(robot.torque_limit), dtype=np.float64)
+        self._dt_ns = int(round(cfg.physics_dt_s * 1e9))
+        self._rng = np.random.default_rng(cfg.seed)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._sim_ns = 0
+
+        # Physics-loop scratch and the values captured from the last acceleration stage.
+        self._tau = np.zeros(n)
+        self._acc = np.zeros(3)
+        self._forces = np.zeros(robot.n_feet)
+        self._force6 = np.zeros(6)
+
+        initial_q = (np.asarray(cfg.initial_joint_positions_rad, dtype=np.float64)
+                     if cfg.initial_joint_positions_rad is not None
+                     else np.asarray(robot.to_hardware(robot.default_angles), dtype=np.float64))
+        self._command = (initial_q.copy(), np.asarray(robot.to_hardware(robot.kp), dtype=np.float64),
+                         np.asarray(robot.to_hardware(robot.kd), dtype=np.float64))
+        self._place(initial_q)
+        self._apply_pd(self._command)
+        mj.mj_forward(m, self.data)
+        self._capture_acceleration_stage()
+        if cfg.settle_s > 0:
+            self._step(int(round(cfg.settle_s * 1e9)) // self._dt_ns, render=False)
+        self.data.time = 0.0
+        self._sim_ns = 0
+        self._target_ns = 0
+        self._origin_ns = cfg.clock_origin_ns if cfg.clock_origin_ns is not None else time.monotonic_ns()
+
+        self._raycaster: DepthRaycaster | None = None
+        self._frame_seq = 0
+        self._frame_ns = 0
+        if cfg.camera_fps > 0:
+            cam = robot.depth_camera
+            intrinsics = pinhole_intrinsics(cfg.camera_width or cam.width, cfg.camera_height or cam.height,
+                                            cfg.camera_horizontal_fov_deg or cam.horizontal_fov_deg)
+            groups = np.zeros(6, dtype=np.uint8)
+            groups[SCENE_GEOM_GROUP] = 1
+            self._raycaster = DepthRaycaster(mj, m, obj_id(mj.mjtObj.mjOBJ_SITE, CAMERA_SITE), intrinsics,
+                                             groups, cfg.camera_min_range_m, cfg.camera_max_range_m)
+            self._frame_period_ns = max(1, int(round(1e9 / cfg.camera_fps)))
+            self._front = np.full(self._raycaster.frame_shape, np.inf, dtype=np.float32)
+            self._back = np.empty_like(self._front)
+            self._render_frame()
+        self._publish()
+        logger.info("MuJoCo world: robot %s, scene %s, dt %.4f s, camera %s, base at %s",
+                    robot.name, cfg.scene, cfg.physics_dt_s,
+                    f"{cfg.camera_fps:g} fps" if self._raycaster else "off", self.base_position_m.round(3))
+
+    # ----------------------------------------------------------------------------- set-up
+    def _place(self, joint_q: np.ndarray) -> None:
+        """Put the joints at ``joint_q`` and the trunk at the configured pose, feet on the ground."""
+        mj, m, d, cfg = self._mj, self.model, self.data, self.config
+        quat = quaternion_from_euler(*(math.radians(a) for a in (cfg.initial_roll_deg,
+                                                                  cfg.initial_pitch_deg, cfg.initial_yaw_deg)))
+        d.qpos[self._qidx] = joint_q
+        self._set_base(np.zeros(3), quat)
+        mj.mj_kinematics(m, d)
+        height = cfg.base_height_m if cfg.base_height_m is not None else 1e-3 - self._lowest_robot_z()
+        self._set_base(np.array([0.0, 0.0, height]), quat)
+        d.qvel[:] = 0.0
+
+    def _set_base(self, pos: np.ndarray, quat: np.ndarray) -> None:
+        if self.config.fixed_base:
+            self.model.body_pos[self._trunk] = pos
+            self.model.body_quat[self._trunk] = quat
+        else:
+            self.data.qpos[0:3] = pos
+            self.data.qpos[3:7] = quat
+
+    def _lowest_robot_z(self) -> float:
+        """Lowest world z of any robot geom (sphere, capsule, cylinder, box) in the current kinematics."""
+        m, d = self.model, self.data
+        lowest = math.inf
+        for g in self._robot_geoms:
+            z, size, rot = d.geom_xpos[g][2], m.geom_size[g], d.geom_xmat[g].reshape(3, 3)
+            kind = m.geom_type[g]
+            if kind == self._mj.mjtGeom.mjGEOM_BOX:
+                low = z - float(np.abs(rot[2]) @ size)
+            elif kind == self._mj.mjtGeom.mjGEOM_SPHERE:
+                low = z - size[0]
+            else:  # capsule or cylinder: axis along the geom's z, half length size[1]
+                axis_drop = abs(rot[2, 2]) * size[1]
+                rim = size[0] if kind == self._mj.mjtGeom.mjGEOM_CAPSULE else size[0] * math.hypot(rot[2, 0], rot[2, 1])
+                low = z - axis_drop - rim
+            lowest = min(lowest, low)
+        return lowest
+
+    # ----------------------------------------------------------------------------- physics
+    def _apply_pd(self, command: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        target, kp, kd = command
+        d, tau = self.data, self._tau
+        np.subtract(target, d.qpos[self._qidx], out=tau)
+        tau *= kp
+        tau -= kd * d.qvel[self._vidx]
+        np.clip(tau, -self._torque_limit, self._torque_limit, out=tau)
+        d.ctrl[:] = tau
+
+    def _capture_acceleration_stage(self) -> None:
+        """Accelerometer and foot normal forces, valid between the acceleration stage and step1."""
+        mj, m, d = self._mj, self.model, self.data
+        self._acc[:] = d.sensordata[self._acc_s]
+        self._forces[:] = 0.0
+        ncon = d.ncon
+        if ncon:
+            geoms = d.contact.geom[:ncon]
+            feet = np.maximum(self._foot_of_geom[geoms[:, 0]], self._foot_of_geom[geoms[:, 1]])
+            for i in np.flatnonzero(feet >= 0):
+                mj.mj_contactForce(m, d, int(i), self._force6)
+                self._forces[feet[i]] += self._force6[0]
+
+    def _step(self, n_steps: int, render: bool) -> None:
+        """``n_steps`` physics steps; the state after ``mj_step1`` (kinematics done) is the invariant."""
+        mj, m, d = self._mj, self.model, self.data
+        with self._lock:
+            command = self._command
+        for i in range(n_steps):
+            self._apply_pd(command)
+            mj.mj_step2(m, d)
+            if i == n_steps - 1:
+                self._capture_acceleration_stage()
+            mj.mj_step1(m, d)
+            self._sim_ns += self._dt_ns
+            if render and self._sim_ns >= self._frame_ns + self._frame_period_ns:
+                self._render_frame()
+
+    def _render_frame(self) -> None:
+        assert self._raycaster is not None
+        self._raycaster.render(self.data, self._back)
+        if self.config.depth_noise_std_m > 0:
+            finite = np.isfinite(self._back)
+            self._back[finite] += self._rng.normal(0.0, self.config.depth_noise_std_m, int(finite.sum()))
+        with self._lock:
+            self._front, self._back = self._back, self._front
+            self._frame_seq += 1
+            self._frame_ns = self._sim_ns - self._sim_ns % self._frame_period_ns
+            self._frame_info = DepthFrameInfo(self._frame_seq, self.now_ns(), self._raycaster.intrinsics)
+
+    def _publish(self) -> None:
+        d, cfg, now = self.data, self.config, self.now_ns()
+        gyro = d.sensordata[self._gyro_s].copy()
+        acc = self._acc.copy()
+        if cfg.gyro_noise_std_rad_s > 0:
+            gyro += self._rng.normal(0.0, cfg.gyro_noise_std_rad_s, 3)
+        if cfg.accel_noise_std_m_s2 > 0:
+            acc += self._rng.normal(0.0, cfg.accel_noise_std_m_s2, 3)
+        joints = JointState(d.qpos[self._qidx].copy(), d.qvel[self._vidx].copy(), self._tau.copy(), now)
+        imu = ImuSample(d.sensordata[self._quat_s].copy(), gyro, acc, now)
+        contacts = ContactSample(self._forces.copy(), now)
+        with self._lock:
+            self._joint_state, self._imu_sample, self._contact_sample = joints, imu, contacts
+
+    # ----------------------------------------------------------------------------- public
+    def advance(self, duration_s: float) -> None:
+        """Advance physics and sensors by ``duration_s`` of simulated time (Steppable).
+
+        Steps whole ``physics_dt_s`` increments; a remainder carries over to the next call, so
+        the simulated time never drifts from the sum of the durations asked for. The command read
+        at the start applies (PD recomputed) at every physics step of the call.
+        """
+        self._check_open()
+        if not (math.isfinite(duration_s) and duration_s >= 0):
+            raise ValueError(f"duration_s must be a finite number >= 0, found {duration_s}")
+        self._target_ns += int(round(duration_s * 1e9))
+        n_steps = (self._target_ns - self._sim_ns) // self._dt_ns
+        if n_steps > 0:
+            self._step(n_steps, render=self._raycaster is not None)
+            self._publish()
+
+    def set_command(self, command: JointCommand) -> None:
+        """Make ``command`` (hardware order) the PD command of the following physics steps.
+
+        Raises:
+            ValueError: wrong array sizes, non-finite values, negative gains or unknown mode.
+        """
+        n = self.robot.n_joints
+        arrays = {}
+        for name in ("target_rad", "kp", "kd"):
+            value = np.asarray(getattr(command, name), dtype=np.float64)
+            if value.shape != (n,):
+                raise ValueError(f"JointCommand.{name} must have shape ({n},), found {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"JointCommand.{name} holds non-finite values: {value}")
+            arrays[name] = value.copy()
+        if np.any(arrays["kp"] < 0) or np.any(arrays["kd"] < 0):
+            raise ValueError(f"JointCommand gains must be >= 0, found kp={arrays['kp']} kd={arrays['kd']}")
+        if command.mode == CONTROL_MODE_DAMP:
+            arrays["kp"][:] = 0.0
+        elif command.mode != CONTROL_MODE_POSITION:
+            raise ValueError(f"JointCommand.mode {command.mode!r} is unknown; valid: "
+                             f"{CONTROL_MODE_POSITION} (position), {CONTROL_MODE_DAMP} (damp)")
+        with self._lock:
+            self._command = (arrays["target_rad"], arrays["kp"], arrays["kd"])
+
+    def joint_state(self) -> JointState:
+        with self._lock:
+            s = self._joint_state
+        return JointState(s.position_rad.copy(), s.velocity_rad_s.copy(), s.torque_nm.copy(), s.timestamp_ns)
+
+    def imu_sample(self) -> ImuSample:
+        with self._lock:
+            s = self._imu_sample
+        return ImuSample(s.quaternion_wxyz.copy(), s.angular_velocity_rad_s.copy(),
+                         s.linear_acceleration_m_s2.copy(), s.timestamp_ns)
+
+    def contact_sample(self) -> ContactSample:
+        with self._lock:
+            s = self._contact_sample
+        return ContactSample(s.force_n.copy(), s.timestamp_ns)
+
+    @property
+    def camera_intrinsics(self) -> CameraIntrinsics | None:
+        """Intrinsics of the depth frames; None when the camera is off (``camera_fps`` 0)."""
+        return self._raycaster.intrinsics if self._raycaster else None
+
+    def read_depth_into(self, out: np.ndarray, newer_than_seq: int = 0) -> DepthFrameInfo | None:
+        """Copy the newest depth frame into ``out`` if its seq exceeds ``newer_than_seq``."""
+        if self._raycaster is None:
+            raise RuntimeError("the depth camera is off (camera_fps is 0)")
+        with self._lock:
+            if self._frame_seq <= newer_than_seq:
+                return None
+            np.copyto(out, self._front)
+            return self._frame_info
+
+    @property
+    def sim_time_s(self) -> float:
+        return self._sim_ns * 1e-9
+
+    @property
+    def clock_origin_ns(self) -> int:
+        return self._origin_ns
+
+    def now_ns(self) -> int:
+        """The simulated clock: ``clock_origin_ns + sim_time_ns`` (see the module docstring)."""
+        return self._origin_ns + self._sim_ns
+
+    @property
+    def base_position_m(self) -> np.ndarray:
+        """Ground truth: the trunk's position in the world frame."""
+        return self.data.xpos[self._trunk].copy()
+
+    @property
+    def base_quaternion_wxyz(self) -> np.ndarray:
+        """Ground truth: the trunk's orientation in the world frame."""
+        return self.data.xquat[self._trunk].copy()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DeviceNotConnectedError("the MuJoCo world is closed; build a new MujocoWorld")
+
+    def close(self) -> None:
+        """Stop the world; advancing it afterwards raises. Safe to call twice."""
+        self._closed = True
+
+    def __enter__(self) -> MujocoWorld:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
