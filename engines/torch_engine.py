@@ -10,7 +10,9 @@ Torch is imported lazily (through :mod:`hal.optional`), only when this backend i
 
 from __future__ import annotations
 
+import copy
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -77,9 +79,9 @@ class TorchEngine(Engine):
         if self.config.num_threads is not None:
             torch.set_num_threads(self.config.num_threads)
         self._device = torch.device(self.config.device)
-        module = module.eval() if hasattr(module, "eval") else module
         if self._device.type != "cpu":
-            module = module.to(self._device)
+            module = copy.deepcopy(module).to(self._device)  # never move the caller's module
+        module = module.eval() if hasattr(module, "eval") else module
 
         host_inputs = self._allocate(input_specs, allocate_host)
         self._host_in = [torch.from_numpy(a) for a in host_inputs.values()]
@@ -90,7 +92,10 @@ class TorchEngine(Engine):
 
         with torch.inference_mode():
             if self.config.jit_trace:
-                module = torch.jit.trace(module, tuple(self._args), check_trace=False)
+                with warnings.catch_warnings():
+                    # torch 2.10+ deprecates TorchScript; it is still the baseline we compare to.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    module = torch.jit.trace(module, tuple(self._args), check_trace=False)
             probe = self._as_tuple(module(*self._args))
         if len(probe) != len(output_names):
             raise EngineMismatchError(f"{source}: the module returns {len(probe)} output(s), but "
@@ -145,15 +150,26 @@ class TorchEngine(Engine):
         """
         if graph not in GRAPH_TENSOR_NAMES:
             raise EngineError(f"graph {graph!r} is not one of {sorted(GRAPH_TENSOR_NAMES)}")
-        from compute.parkour import load_checkpoint  # torch-only path; never on ONNX/TensorRT
+        from compute.parkour import checkpoint  # torch-only path; never on ONNX/TensorRT
 
-        policy = load_checkpoint(path, robot)
+        try:
+            policy = checkpoint.load_checkpoint(path, robot)
+        except checkpoint.CheckpointError as exc:
+            raise EngineError(str(exc)) from None
+        return cls.from_policy(policy, graph, config)
+
+    @classmethod
+    def from_policy(cls, policy: Any, graph: str = "actor",
+                    config: TorchConfig | None = None) -> "TorchEngine":
+        """The actor or depth step of an already loaded ``compute.parkour.LoadedPolicy``."""
+        if graph not in GRAPH_TENSOR_NAMES:
+            raise EngineError(f"graph {graph!r} is not one of {sorted(GRAPH_TENSOR_NAMES)}")
         module = getattr(policy, f"{graph}_step", None)
         if module is None:
-            raise EngineError(f"{path}: checkpoint has no {graph} step (a teacher checkpoint has no "
-                              "depth encoder)")
+            raise EngineError(f"{policy.path}: a {policy.kind} checkpoint has no {graph} step "
+                              "(only a depth student has a depth encoder)")
         specs = checkpoint_input_specs(policy, graph)
-        return cls(module, specs, GRAPH_TENSOR_NAMES[graph][1], config, source=str(path))
+        return cls(module, specs, GRAPH_TENSOR_NAMES[graph][1], config, source=str(policy.path))
 
 
 def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:

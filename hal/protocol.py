@@ -21,6 +21,7 @@ from hal.devices.base import CONTROL_MODE_DAMP, CONTROL_MODE_POSITION, CameraInt
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "OBSERVATION_HEADER_SIZE",
     "ProtocolError",
     "NonFiniteCommandError",
     "StateLayout",
@@ -51,6 +52,7 @@ _OBS_HEADER = struct.Struct("<4sHHQiQiHHHHqqQQqffff")
 # magic, version, mode, obs_seq, n_joints, reserved, send_ns, receive_ns, actor_ns, depth_step_ns,
 # depth_seq_used
 _CMD_HEADER = struct.Struct("<4sHHQHHqqqqQ")
+OBSERVATION_HEADER_SIZE = _OBS_HEADER.size
 
 
 class ProtocolError(ValueError):

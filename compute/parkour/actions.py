@@ -36,6 +36,10 @@ class ActionProcessor:
         n = robot.n_joints
         self.action_clip = float(robot.action_clip)
         self.action_scale = float(robot.action_scale)
+        # 0-d float32 constants: ufuncs then create no temporaries for them.
+        self._clip_hi = np.array(self.action_clip, dtype=np.float32)
+        self._clip_lo = np.array(-self.action_clip, dtype=np.float32)
+        self._scale = np.array(self.action_scale, dtype=np.float32)
         self._policy_to_hardware = np.ascontiguousarray(robot.policy_to_hardware, dtype=np.intp)
         self._default = np.asarray(robot.default_angles, dtype=np.float32).copy()
         self.kp_hardware = np.asarray(robot.to_hardware(robot.kp), dtype=np.float32).copy()
@@ -45,6 +49,7 @@ class ActionProcessor:
         self.default_hardware = np.asarray(robot.to_hardware(self._default), dtype=np.float32)
         self.default_hardware.flags.writeable = False
         self.last_raw_action = np.zeros(n, dtype=np.float32)
+        self._last_raw_2d = self.last_raw_action.reshape(1, n)  # same memory, for [1, n] input
         self.clipped_action = np.zeros(n, dtype=np.float32)
         self._target_policy = np.zeros(n, dtype=np.float32)
         self.target_rad_hardware = np.zeros(n, dtype=np.float32)
@@ -66,15 +71,19 @@ class ActionProcessor:
         Returns:
             The target array (``out`` or :attr:`target_rad_hardware`).
         """
-        n = self.last_raw_action.shape[0]
-        if actions.shape != (n,):
-            if actions.shape != (1, n):
-                raise ValueError(f"actions have shape {actions.shape}, expected ({n},) or (1, {n})")
-            actions = actions[0]
+        shape = actions.shape
+        if shape == self._last_raw_2d.shape:
+            np.copyto(self._last_raw_2d, actions)
+        elif shape == self.last_raw_action.shape:
+            np.copyto(self.last_raw_action, actions)
+        else:
+            n = self.last_raw_action.shape[0]
+            raise ValueError(f"actions have shape {shape}, expected ({n},) or (1, {n})")
         target = self.target_rad_hardware if out is None else out
-        np.copyto(self.last_raw_action, actions)
-        np.clip(self.last_raw_action, -self.action_clip, self.action_clip, out=self.clipped_action)
-        np.multiply(self.clipped_action, self.action_scale, out=self._target_policy)
+        np.minimum(self.last_raw_action, self._clip_hi, out=self.clipped_action)
+        np.maximum(self.clipped_action, self._clip_lo, out=self.clipped_action)
+        np.multiply(self.clipped_action, self._scale, out=self._target_policy)
         np.add(self._target_policy, self._default, out=self._target_policy)
-        np.take(self._target_policy, self._policy_to_hardware, out=target)
+        # mode="clip" writes straight into ``target`` (mode="raise" buffers); indices are valid.
+        self._target_policy.take(self._policy_to_hardware, out=target, mode="clip")
         return target

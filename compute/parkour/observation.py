@@ -79,7 +79,14 @@ class ObservationBuilder:
         lay = self.layout
         self._hw_to_policy = np.ascontiguousarray(robot.hardware_to_policy, dtype=np.intp)
         self._default = np.asarray(robot.default_angles, dtype=np.float32).copy()
-        self._threshold_n = float(robot.contact_force_threshold_n)
+        # Constants as 0-d float32 arrays: ufuncs then create no temporaries for them.
+        self._threshold_n = np.array(robot.contact_force_threshold_n, dtype=np.float32)
+        self._ang_vel_scale = np.array(ANG_VEL_SCALE, dtype=np.float32)
+        self._joint_vel_scale = np.array(JOINT_VEL_SCALE, dtype=np.float32)
+        self._yaw_scale = np.array(YAW_SCALE, dtype=np.float32)
+        self._half = np.array(0.5, dtype=np.float32)
+        self._clip_hi = np.array(lay.observation_clip, dtype=np.float32)
+        self._clip_lo = np.array(-lay.observation_clip, dtype=np.float32)
         p, h = lay.proprio_dim, lay.history_len
         self._frame = np.zeros(p, dtype=np.float32)
         self._frame_masked = np.zeros(p, dtype=np.float32)
@@ -162,34 +169,36 @@ class ObservationBuilder:
         lay = self.layout
         f = self._frame
 
-        np.multiply(observation.imu_angular_velocity_rad_s, ANG_VEL_SCALE, out=self._f_ang_vel)
+        np.multiply(observation.imu_angular_velocity_rad_s, self._ang_vel_scale, out=self._f_ang_vel)
         q = observation.imu_quaternion_wxyz
         f[3], f[4] = roll_pitch_from_quaternion(float(q[0]), float(q[1]), float(q[2]), float(q[3]))
         f[5] = 0.0
-        np.multiply(yaw, YAW_SCALE, out=self._f_yaw)
+        np.multiply(yaw, self._yaw_scale, out=self._f_yaw)
         f[8] = 0.0
         f[9] = 0.0
         f[lay.forward_speed] = command.forward_speed_m_s
         parkour = command.mode == "parkour"
         f[lay.parkour_flag] = 1.0 if parkour else 0.0
         f[lay.walk_flag] = 0.0 if parkour else 1.0
-        np.take(observation.joint_position_rad, self._hw_to_policy, out=self._f_joint_pos)
+        # ndarray.take with mode="clip" writes straight into ``out`` (mode="raise" buffers it);
+        # the indices are a permutation, so clipping never changes them.
+        observation.joint_position_rad.take(self._hw_to_policy, out=self._f_joint_pos, mode="clip")
         np.subtract(self._f_joint_pos, self._default, out=self._f_joint_pos)
-        np.take(observation.joint_velocity_rad_s, self._hw_to_policy, out=self._f_joint_vel)
-        np.multiply(self._f_joint_vel, JOINT_VEL_SCALE, out=self._f_joint_vel)
+        observation.joint_velocity_rad_s.take(self._hw_to_policy, out=self._f_joint_vel,
+                                              mode="clip")
+        np.multiply(self._f_joint_vel, self._joint_vel_scale, out=self._f_joint_vel)
         np.copyto(self._f_last_action, last_action)
         np.greater(observation.foot_force_n, self._threshold_n, out=self._contact_now)
         np.logical_or(self._contact_now, self._contact_last, out=self._contact_filt)
         np.copyto(self._contact_last, self._contact_now)
         np.copyto(self._f_contact, self._contact_filt)
-        np.subtract(self._f_contact, 0.5, out=self._f_contact)
+        np.subtract(self._f_contact, self._half, out=self._f_contact)
 
         np.copyto(self._frame_masked, f)
         self._m_yaw.fill(0.0)
         # Clipping the stored frame equals clipping the output later; the depth step then sees
         # the clipped proprio, as in training.
-        np.clip(self._frame_masked, -lay.observation_clip, lay.observation_clip,
-                out=self._frame_masked)
+        self._clip(self._frame_masked)
         if not self._started:
             self._ring[:] = self._frame_masked
             self._started = True
@@ -197,12 +206,16 @@ class ObservationBuilder:
         np.copyto(proprio, f)
         non_proprio.fill(0.0)
         np.copyto(history, self._windows[self._head])
-        np.clip(flat, -lay.observation_clip, lay.observation_clip, out=flat)
+        self._clip(flat)
 
         first, second = self._ring_rows[self._head]
         np.copyto(first, self._frame_masked)
         np.copyto(second, self._frame_masked)
         self._head = (self._head + 1) % lay.history_len
+
+    def _clip(self, values: np.ndarray) -> None:
+        np.minimum(values, self._clip_hi, out=values)
+        np.maximum(values, self._clip_lo, out=values)
 
     def build(self, observation: HardwareObservation, command: PolicyCommand, yaw: np.ndarray,
               last_action: np.ndarray) -> np.ndarray:

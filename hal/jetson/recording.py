@@ -29,6 +29,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -198,12 +199,14 @@ def load_recording(path: str | Path) -> Recording:
 
 
 def record_devices(camera: DepthCamera, imu: Imu | None, n_frames: int, *, world: Steppable | None = None,
-                   tick_s: float = 0.002, timeout_s: float = 60.0, source: str = "") -> Recording:
+                   tick_s: float = 0.002, timeout_s: float = 60.0, source: str = "",
+                   on_tick: Callable[[float], None] | None = None) -> Recording:
     """Record ``n_frames`` depth frames (and every new IMU sample) from connected devices.
 
     With ``world`` (a simulator) each poll advances it by ``tick_s`` of simulated time, so the
     recording follows simulated time however fast the machine is. Without, it polls in real time
     every ``tick_s`` until ``n_frames`` frames or ``timeout_s`` (wall time) have passed.
+    ``on_tick(elapsed_s)`` runs before each poll (the simulator recorder moves the joints there).
 
     Raises:
         RuntimeError: fewer than ``n_frames`` frames arrived within ``timeout_s``.
@@ -219,9 +222,13 @@ def record_devices(camera: DepthCamera, imu: Imu | None, n_frames: int, *, world
     seq = 0
     intrinsics = None
     deadline = time.monotonic() + timeout_s
+    ticks = 0
     while len(frames) < n_frames:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {len(frames)} of {n_frames} depth frames arrived within {timeout_s} s")
+        if on_tick is not None:
+            on_tick(ticks * tick_s)
+        ticks += 1
         if world is not None:
             world.advance(tick_s)
         else:

@@ -89,6 +89,7 @@ class HalServerConfig:
     spin_us: float = 250.0
     gc_control: bool = True
     latency_ring_size: int = 1 << 16
+    estop_endpoint: str | None = None  # e.g. "tcp://*:5560"; see hal.safety.estop
 
     def __post_init__(self) -> None:
         if not self.control_rate_hz > 0:
@@ -147,6 +148,7 @@ class HalServer:
         self.layout = StateLayout(robot.n_joints, robot.n_feet)
         self.publisher: ObservationPublisher | None = None
         self.receiver: CommandReceiver | None = None
+        self.estop_listener: Any = None
         self.tick_listeners: list[Callable[[TickRecord], None]] = []
         self._stop = threading.Event()
         self._seq = 0
@@ -158,6 +160,11 @@ class HalServer:
                          "slot_starved": 0, "overruns": 0, "depth_frames": 0}
         self._last_depth_seq_used = 0
         self._started = False
+        # Sensor timestamps of a simulated world run on its own clock (which runs ahead of the
+        # wall clock in --fast mode); the safety layer must judge their age on that clock.
+        world = devices.world
+        self.clock_ns: Callable[[], int] = getattr(world, "now_ns", time.monotonic_ns)
+        self._last_tick_ns = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -174,6 +181,10 @@ class HalServer:
                 self.config.n_slots, self.config.n_depth_slots)
             self.receiver = CommandReceiver(self.config.command_endpoint, self.robot.n_joints,
                                             self._context)
+            if self.config.estop_endpoint:
+                from hal.safety import EstopListener
+
+                self.estop_listener = EstopListener(self.config.estop_endpoint, self._context)
         except zmq.ZMQError as exc:
             self.close()
             raise RuntimeError(f"cannot bind HAL endpoints ({self.config.observation_endpoint}, "
@@ -195,10 +206,10 @@ class HalServer:
                 joints.write(self.safety.shutdown_command())
             except Exception:  # noqa: BLE001 - still close everything else
                 log.exception("could not send the damping command at shutdown")
-        for part in (self.publisher, self.receiver):
+        for part in (self.publisher, self.receiver, self.estop_listener):
             if part is not None:
                 part.close()
-        self.publisher = self.receiver = None
+        self.publisher = self.receiver = self.estop_listener = None
         self.devices.close()
         self._started = False
 
@@ -227,6 +238,7 @@ class HalServer:
             gc.freeze()
             gc.disable()
         self.pacer.start()
+        self._last_tick_ns = 0
         ticks = 0
         try:
             while not self._stop.is_set() and (total is None or ticks < total):
@@ -281,16 +293,18 @@ class HalServer:
         else:
             publish_ns, received = time.monotonic_ns(), None
 
+        if self.estop_listener is not None:
+            self.estop_listener.apply(self.safety, self.clock_ns())
         depth_ts = publisher.depth_timestamp_ns if publisher.depth_seq else None
         if received is None:
             self.counters["deadline_misses"] += 1
-            applied = self.safety.step(time.monotonic_ns(), joints, imu, contacts, depth_ts,
+            applied = self.safety.step(self.clock_ns(), joints, imu, contacts, depth_ts,
                                        None, None, None)
         else:
             msg = received.message
             if received.non_finite:
                 self.counters["non_finite_commands"] += 1
-            applied = self.safety.step(time.monotonic_ns(), joints, imu, contacts, depth_ts,
+            applied = self.safety.step(self.clock_ns(), joints, imu, contacts, depth_ts,
                                        msg.target_rad, msg.kp, msg.kd)
         devices.joints.write(applied)
         done_ns = time.monotonic_ns()
@@ -306,8 +320,14 @@ class HalServer:
                 self.latency["depth_step"].add(received.message.depth_step_ns)
         if devices.world is not None:
             world_start = time.monotonic_ns()
-            devices.world.advance(self.period_s)
+            # In real time a late tick advances the world by the wall time that really passed
+            # (skipped ticks included), so simulated and wall clocks stay together.
+            elapsed_s = self.period_s
+            if self.config.realtime and self._last_tick_ns:
+                elapsed_s = (tick_ns - self._last_tick_ns) / 1e9
+            devices.world.advance(elapsed_s)
             self.latency["world_step"].add(time.monotonic_ns() - world_start)
+        self._last_tick_ns = tick_ns
 
         self.counters["cycles"] += 1
         self.counters["published"] = publisher.published
@@ -319,7 +339,7 @@ class HalServer:
         self.latency["tick_work"].add(time.monotonic_ns() - tick_ns)
         record = TickRecord(seq=seq, tick_ns=tick_ns, publish_ns=publish_ns, joints=joints, imu=imu,
                             contacts=contacts, command=received, applied=applied,
-                            safety_mode=self.safety.mode, depth_seq=publisher.depth_seq,
+                            safety_mode=str(self.safety.mode), depth_seq=publisher.depth_seq,
                             obs_to_command_ns=obs_to_command, new_depth=new_depth)
         for listener in self.tick_listeners:
             listener(record)
@@ -344,12 +364,16 @@ class HalServer:
 
     # -- report --------------------------------------------------------------------------------
 
+    def safety_report(self) -> dict:
+        """The safety layer's mode, transitions and counters (after ``close()`` too)."""
+        return {"mode_final": str(self.safety.mode), "events": self.safety.events(),
+                "counters": self.safety.counters()}
+
     def report(self) -> dict:
         """The run report (DESIGN: counters, latency percentiles in µs, safety summary)."""
         latency = {name: ring.summary_us() for name, ring in self.latency.items()
                    if name != "loop_jitter"}
-        safety = {"mode_final": self.safety.mode, "events": self.safety.events(),
-                  "counters": self.safety.counters()}
+        safety = self.safety_report()
         return {
             "robot": self.robot.name,
             "control_rate_hz": self.config.control_rate_hz,

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 from hal.robot import RobotConfig
 from hal.sim.camera import SimDepthCamera
+from hal.sim.config import MujocoWorldConfig
 from hal.sim.contacts import SimFootContacts
 from hal.sim.imu import SimImu
 from hal.sim.joints import SimJointDriver
 from hal.sim.mjcf import build_mjcf
 from hal.sim.scenes import SCENES, SceneBox
-from hal.sim.world import MujocoWorld, MujocoWorldConfig
+from hal.sim.world import MujocoWorld
 
 __all__ = [
     "SCENES",

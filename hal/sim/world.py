@@ -27,7 +27,6 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,93 +43,14 @@ from hal.devices.base import (
 )
 from hal.optional import require
 from hal.robot import RobotConfig
-from hal.sim.mjcf import CAMERA_SITE, IMU_SITE, TRUNK_BODY, build_mjcf
+from hal.sim.config import MujocoWorldConfig, quaternion_from_euler
+from hal.sim.mjcf import CAMERA_SITE, TRUNK_BODY, build_mjcf
 from hal.sim.raycast import DepthRaycaster, pinhole_intrinsics
-from hal.sim.scenes import SCENE_GEOM_GROUP, SCENES, SceneBox
+from hal.sim.scenes import SCENE_GEOM_GROUP
 
-__all__ = ["MujocoWorldConfig", "MujocoWorld", "quaternion_from_euler"]
+__all__ = ["MujocoWorld"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MujocoWorldConfig:
-    """How the simulated world is built and started.
-
-    Attributes:
-        scene: one of :data:`hal.sim.scenes.SCENES` (``flat``, ``parkour``).
-        seed: seeds the sensor noise generator.
-        physics_dt_s: MuJoCo timestep; 0.005 matches training, 0.002 is stiffer and 2.5x dearer.
-        camera_fps: depth frames per second of simulated time; 0 disables the camera.
-        camera_width, camera_height: frame size; None = the robot's training camera (106x60).
-        camera_horizontal_fov_deg: None = the training camera's (87 degrees).
-        camera_min_range_m: nearer depths read -inf (ZED "too close"); 0 disables.
-        camera_max_range_m: farther depths and misses read +inf (ZED "too far").
-        depth_noise_std_m, gyro_noise_std_rad_s, accel_noise_std_m_s2: Gaussian sensor noise.
-        base_height_m: initial trunk height; None = lowest point of the robot on the ground.
-        initial_roll_deg, initial_pitch_deg, initial_yaw_deg: initial trunk orientation
-            (z-y-x Euler angles; positive pitch is nose down).
-        initial_joint_positions_rad: hardware order; None = the robot's default angles.
-        settle_s: simulated time the robot holds its initial pose (robot kp/kd) before the clock
-            starts; 0 leaves it exactly as placed.
-        fixed_base: weld the trunk in place (legs move in the air at ``base_height_m``).
-        extra_boxes: static obstacles added to the scene.
-        clock_origin_ns: timestamp of sim time 0; None = ``time.monotonic_ns()`` after settling.
-    """
-
-    scene: str = "flat"
-    seed: int = 0
-    physics_dt_s: float = 0.005
-    camera_fps: float = 30.0
-    camera_width: int | None = None
-    camera_height: int | None = None
-    camera_horizontal_fov_deg: float | None = None
-    camera_min_range_m: float = 0.0
-    camera_max_range_m: float = 10.0
-    depth_noise_std_m: float = 0.0
-    gyro_noise_std_rad_s: float = 0.0
-    accel_noise_std_m_s2: float = 0.0
-    base_height_m: float | None = None
-    initial_roll_deg: float = 0.0
-    initial_pitch_deg: float = 0.0
-    initial_yaw_deg: float = 0.0
-    initial_joint_positions_rad: tuple[float, ...] | None = None
-    settle_s: float = 2.0
-    fixed_base: bool = False
-    extra_boxes: tuple[SceneBox, ...] = ()
-    clock_origin_ns: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.scene not in SCENES:
-            raise ValueError(f"scene {self.scene!r} is unknown; valid scenes: {', '.join(SCENES)}")
-        if not 1e-4 <= self.physics_dt_s <= 0.01:
-            raise ValueError(f"physics_dt_s must be in [0.0001, 0.01] s, found {self.physics_dt_s}")
-        if abs(self.physics_dt_s * 1e9 - round(self.physics_dt_s * 1e9)) > 1e-3:
-            raise ValueError(f"physics_dt_s must be a whole number of nanoseconds, found {self.physics_dt_s}")
-        if not (math.isfinite(self.camera_fps) and self.camera_fps >= 0):
-            raise ValueError(f"camera_fps must be >= 0 (0 disables the camera), found {self.camera_fps}")
-        if (self.camera_width is None) != (self.camera_height is None):
-            raise ValueError("set both camera_width and camera_height, or neither (training camera); "
-                             f"found {self.camera_width}x{self.camera_height}")
-        for name in ("depth_noise_std_m", "gyro_noise_std_rad_s", "accel_noise_std_m_s2", "settle_s",
-                     "camera_min_range_m"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, found {value}")
-        if not self.camera_max_range_m > self.camera_min_range_m:
-            raise ValueError(f"camera_max_range_m ({self.camera_max_range_m}) must exceed "
-                             f"camera_min_range_m ({self.camera_min_range_m})")
-        if self.base_height_m is not None and not math.isfinite(self.base_height_m):
-            raise ValueError(f"base_height_m must be finite or None, found {self.base_height_m}")
-
-
-def quaternion_from_euler(roll_rad: float, pitch_rad: float, yaw_rad: float) -> np.ndarray:
-    """(w, x, y, z) of R = Rz(yaw) Ry(pitch) Rx(roll)."""
-    cr, sr = math.cos(roll_rad / 2), math.sin(roll_rad / 2)
-    cp, sp = math.cos(pitch_rad / 2), math.sin(pitch_rad / 2)
-    cy, sy = math.cos(yaw_rad / 2), math.sin(yaw_rad / 2)
-    return np.array([cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy,
-                     cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy])
 
 
 def _as_index(indices: np.ndarray) -> slice | np.ndarray:
@@ -156,98 +76,119 @@ class MujocoWorld:
         self._mj = mj = require("mujoco", "the MuJoCo simulator")
         self.robot = robot
         self.config = cfg = config or MujocoWorldConfig()
-        n = robot.n_joints
-        if cfg.initial_joint_positions_rad is not None and len(cfg.initial_joint_positions_rad) != n:
-            raise ValueError(f"initial_joint_positions_rad needs {n} values (hardware order "
-                             f"{list(robot.joint_names_hardware)}), found {len(cfg.initial_joint_positions_rad)}")
+        initial_q = self._initial_joint_positions()
         xml = build_mjcf(robot, cfg.scene, extra_boxes=cfg.extra_boxes,
                          physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base)
         self.model = mj.MjModel.from_xml_string(xml)
         self.data = mj.MjData(self.model)
-        m = self.model
-
-        def obj_id(kind: int, name: str) -> int:
-            return int(mj.mj_name2id(m, kind, name))
-
-        joint_ids = [obj_id(mj.mjtObj.mjOBJ_JOINT, name) for name in robot.joint_names_hardware]
-        self._qidx = _as_index(np.array([m.jnt_qposadr[j] for j in joint_ids]))
-        self._vidx = _as_index(np.array([m.jnt_dofadr[j] for j in joint_ids]))
-        self._trunk = obj_id(mj.mjtObj.mjOBJ_BODY, TRUNK_BODY)
-        self._foot_geoms = np.array([obj_id(mj.mjtObj.mjOBJ_GEOM, f) for f in robot.foot_names])
-        self._foot_of_geom = np.full(m.ngeom, -1, dtype=np.intp)
-        self._foot_of_geom[self._foot_geoms] = np.arange(robot.n_feet)
-        robot_geoms = np.flatnonzero(m.geom_group != SCENE_GEOM_GROUP)
-        self._robot_geoms = robot_geoms
-
-        def sensor_slice(name: str) -> slice:
-            s = obj_id(mj.mjtObj.mjOBJ_SENSOR, name)
-            return slice(int(m.sensor_adr[s]), int(m.sensor_adr[s] + m.sensor_dim[s]))
-
-        self._quat_s, self._gyro_s, self._acc_s = (sensor_slice(s) for s in ("imu_quat", "imu_gyro", "imu_acc"))
+        self._index_model()
         self._torque_limit = np.asarray(robot.to_hardware(robot.torque_limit), dtype=np.float64)
         self._dt_ns = int(round(cfg.physics_dt_s * 1e9))
         self._rng = np.random.default_rng(cfg.seed)
         self._lock = threading.Lock()
         self._closed = False
         self._sim_ns = 0
-
+        self._target_ns = 0
         # Physics-loop scratch and the values captured from the last acceleration stage.
-        self._tau = np.zeros(n)
+        self._tau = np.zeros(robot.n_joints)
         self._acc = np.zeros(3)
         self._forces = np.zeros(robot.n_feet)
         self._force6 = np.zeros(6)
 
-        initial_q = (np.asarray(cfg.initial_joint_positions_rad, dtype=np.float64)
-                     if cfg.initial_joint_positions_rad is not None
-                     else np.asarray(robot.to_hardware(robot.default_angles), dtype=np.float64))
+        # Until the first command the joints hold the initial pose with the robot's own gains.
         self._command = (initial_q.copy(), np.asarray(robot.to_hardware(robot.kp), dtype=np.float64),
                          np.asarray(robot.to_hardware(robot.kd), dtype=np.float64))
         self._place(initial_q)
         self._apply_pd(self._command)
-        mj.mj_forward(m, self.data)
+        mj.mj_forward(self.model, self.data)
         self._capture_acceleration_stage()
         if cfg.settle_s > 0:
             self._step(int(round(cfg.settle_s * 1e9)) // self._dt_ns, render=False)
         self.data.time = 0.0
         self._sim_ns = 0
-        self._target_ns = 0
         self._origin_ns = cfg.clock_origin_ns if cfg.clock_origin_ns is not None else time.monotonic_ns()
 
         self._raycaster: DepthRaycaster | None = None
         self._frame_seq = 0
         self._frame_ns = 0
         if cfg.camera_fps > 0:
-            cam = robot.depth_camera
-            intrinsics = pinhole_intrinsics(cfg.camera_width or cam.width, cfg.camera_height or cam.height,
-                                            cfg.camera_horizontal_fov_deg or cam.horizontal_fov_deg)
-            groups = np.zeros(6, dtype=np.uint8)
-            groups[SCENE_GEOM_GROUP] = 1
-            self._raycaster = DepthRaycaster(mj, m, obj_id(mj.mjtObj.mjOBJ_SITE, CAMERA_SITE), intrinsics,
-                                             groups, cfg.camera_min_range_m, cfg.camera_max_range_m)
-            self._frame_period_ns = max(1, int(round(1e9 / cfg.camera_fps)))
-            self._front = np.full(self._raycaster.frame_shape, np.inf, dtype=np.float32)
-            self._back = np.empty_like(self._front)
-            self._render_frame()
+            self._start_camera()
         self._publish()
         logger.info("MuJoCo world: robot %s, scene %s, dt %.4f s, camera %s, base at %s",
                     robot.name, cfg.scene, cfg.physics_dt_s,
-                    f"{cfg.camera_fps:g} fps" if self._raycaster else "off", self.base_position_m.round(3))
+                    f"{cfg.camera_fps:g} fps" if self._raycaster else "off",
+                    self.base_position_m.round(3))
 
     # ----------------------------------------------------------------------------- set-up
+    def _initial_joint_positions(self) -> np.ndarray:
+        robot, given = self.robot, self.config.initial_joint_positions_rad
+        if given is None:
+            return np.asarray(robot.to_hardware(robot.default_angles), dtype=np.float64)
+        names = robot.joint_names_hardware
+        if len(given) != len(names):
+            raise ValueError(f"initial_joint_positions_rad needs {len(names)} values in hardware "
+                             f"order {list(names)}, found {len(given)}")
+        lower = robot.to_hardware(robot.position_lower)
+        upper = robot.to_hardware(robot.position_upper)
+        for name, q, lo, hi in zip(names, given, lower, upper):
+            if not lo <= q <= hi:
+                raise ValueError(f"initial_joint_positions_rad: {name} = {q} is outside its "
+                                 f"limits [{lo}, {hi}]")
+        return np.asarray(given, dtype=np.float64)
+
+    def _id(self, kind: str, name: str) -> int:
+        return int(self._mj.mj_name2id(self.model, getattr(self._mj.mjtObj, kind), name))
+
+    def _index_model(self) -> None:
+        """Addresses of the joints (hardware order), feet, trunk and IMU sensors in the model."""
+        m, robot = self.model, self.robot
+        joint_ids = [self._id("mjOBJ_JOINT", name) for name in robot.joint_names_hardware]
+        self._qidx = _as_index(np.array([m.jnt_qposadr[j] for j in joint_ids]))
+        self._vidx = _as_index(np.array([m.jnt_dofadr[j] for j in joint_ids]))
+        self._trunk = self._id("mjOBJ_BODY", TRUNK_BODY)
+        self._robot_geoms = np.flatnonzero(m.geom_group != SCENE_GEOM_GROUP)
+        foot_geoms = [self._id("mjOBJ_GEOM", foot) for foot in robot.foot_names]
+        self._foot_of_geom = np.full(m.ngeom, -1, dtype=np.intp)
+        self._foot_of_geom[foot_geoms] = np.arange(robot.n_feet)
+
+        def sensor(name: str) -> slice:
+            s = self._id("mjOBJ_SENSOR", name)
+            return slice(int(m.sensor_adr[s]), int(m.sensor_adr[s] + m.sensor_dim[s]))
+
+        self._quat_s, self._gyro_s, self._acc_s = sensor("imu_quat"), sensor("imu_gyro"), sensor("imu_acc")
+
+    def _start_camera(self) -> None:
+        cfg, cam = self.config, self.robot.depth_camera
+        intrinsics = pinhole_intrinsics(cfg.camera_width or cam.width,
+                                        cfg.camera_height or cam.height,
+                                        cfg.camera_horizontal_fov_deg or cam.horizontal_fov_deg)
+        groups = np.zeros(6, dtype=np.uint8)
+        groups[SCENE_GEOM_GROUP] = 1  # the scene only: the robot never sees itself
+        self._raycaster = DepthRaycaster(self._mj, self.model, self._id("mjOBJ_SITE", CAMERA_SITE),
+                                         intrinsics, groups, cfg.camera_min_range_m,
+                                         cfg.camera_max_range_m)
+        self._frame_period_ns = max(1, int(round(1e9 / cfg.camera_fps)))
+        self._front = np.full(self._raycaster.frame_shape, np.inf, dtype=np.float32)
+        self._back = np.empty_like(self._front)
+        self._render_frame()
+
     def _place(self, joint_q: np.ndarray) -> None:
         """Put the joints at ``joint_q`` and the trunk at the configured pose, feet on the ground."""
         mj, m, d, cfg = self._mj, self.model, self.data, self.config
-        quat = quaternion_from_euler(*(math.radians(a) for a in (cfg.initial_roll_deg,
-                                                                  cfg.initial_pitch_deg, cfg.initial_yaw_deg)))
+        quat = quaternion_from_euler(math.radians(cfg.initial_roll_deg),
+                                     math.radians(cfg.initial_pitch_deg),
+                                     math.radians(cfg.initial_yaw_deg))
         d.qpos[self._qidx] = joint_q
         self._set_base(np.zeros(3), quat)
         mj.mj_kinematics(m, d)
+        # 1 mm above the ground: the first steps make the contact, no interpenetration to resolve.
         height = cfg.base_height_m if cfg.base_height_m is not None else 1e-3 - self._lowest_robot_z()
         self._set_base(np.array([0.0, 0.0, height]), quat)
         d.qvel[:] = 0.0
 
     def _set_base(self, pos: np.ndarray, quat: np.ndarray) -> None:
         if self.config.fixed_base:
+            # A body without joints is placed by the model itself.
             self.model.body_pos[self._trunk] = pos
             self.model.body_quat[self._trunk] = quat
         else:
@@ -255,20 +196,22 @@ class MujocoWorld:
             self.data.qpos[3:7] = quat
 
     def _lowest_robot_z(self) -> float:
-        """Lowest world z of any robot geom (sphere, capsule, cylinder, box) in the current kinematics."""
-        m, d = self.model, self.data
+        """Lowest world z of the robot's geoms (spheres, capsules, cylinders, boxes) right now."""
+        m, d, geom = self.model, self.data, self._mj.mjtGeom
         lowest = math.inf
         for g in self._robot_geoms:
             z, size, rot = d.geom_xpos[g][2], m.geom_size[g], d.geom_xmat[g].reshape(3, 3)
             kind = m.geom_type[g]
-            if kind == self._mj.mjtGeom.mjGEOM_BOX:
+            if kind == geom.mjGEOM_BOX:
                 low = z - float(np.abs(rot[2]) @ size)
-            elif kind == self._mj.mjtGeom.mjGEOM_SPHERE:
+            elif kind == geom.mjGEOM_SPHERE:
                 low = z - size[0]
             else:  # capsule or cylinder: axis along the geom's z, half length size[1]
-                axis_drop = abs(rot[2, 2]) * size[1]
-                rim = size[0] if kind == self._mj.mjtGeom.mjGEOM_CAPSULE else size[0] * math.hypot(rot[2, 0], rot[2, 1])
-                low = z - axis_drop - rim
+                if kind == geom.mjGEOM_CAPSULE:
+                    rim = size[0]
+                else:
+                    rim = size[0] * math.hypot(rot[2, 0], rot[2, 1])
+                low = z - abs(rot[2, 2]) * size[1] - rim
             lowest = min(lowest, low)
         return lowest
 
@@ -315,7 +258,8 @@ class MujocoWorld:
         self._raycaster.render(self.data, self._back)
         if self.config.depth_noise_std_m > 0:
             finite = np.isfinite(self._back)
-            self._back[finite] += self._rng.normal(0.0, self.config.depth_noise_std_m, int(finite.sum()))
+            noise = self._rng.normal(0.0, self.config.depth_noise_std_m, int(finite.sum()))
+            self._back[finite] += noise.astype(np.float32)
         with self._lock:
             self._front, self._back = self._back, self._front
             self._frame_seq += 1
@@ -330,7 +274,8 @@ class MujocoWorld:
             gyro += self._rng.normal(0.0, cfg.gyro_noise_std_rad_s, 3)
         if cfg.accel_noise_std_m_s2 > 0:
             acc += self._rng.normal(0.0, cfg.accel_noise_std_m_s2, 3)
-        joints = JointState(d.qpos[self._qidx].copy(), d.qvel[self._vidx].copy(), self._tau.copy(), now)
+        joints = JointState(d.qpos[self._qidx].copy(), d.qvel[self._vidx].copy(), self._tau.copy(),
+                            now)
         imu = ImuSample(d.sensordata[self._quat_s].copy(), gyro, acc, now)
         contacts = ContactSample(self._forces.copy(), now)
         with self._lock:
@@ -369,7 +314,8 @@ class MujocoWorld:
                 raise ValueError(f"JointCommand.{name} holds non-finite values: {value}")
             arrays[name] = value.copy()
         if np.any(arrays["kp"] < 0) or np.any(arrays["kd"] < 0):
-            raise ValueError(f"JointCommand gains must be >= 0, found kp={arrays['kp']} kd={arrays['kd']}")
+            raise ValueError(f"JointCommand gains must be >= 0, found kp={arrays['kp']} "
+                             f"kd={arrays['kd']}")
         if command.mode == CONTROL_MODE_DAMP:
             arrays["kp"][:] = 0.0
         elif command.mode != CONTROL_MODE_POSITION:
@@ -381,7 +327,8 @@ class MujocoWorld:
     def joint_state(self) -> JointState:
         with self._lock:
             s = self._joint_state
-        return JointState(s.position_rad.copy(), s.velocity_rad_s.copy(), s.torque_nm.copy(), s.timestamp_ns)
+        return JointState(s.position_rad.copy(), s.velocity_rad_s.copy(), s.torque_nm.copy(),
+                          s.timestamp_ns)
 
     def imu_sample(self) -> ImuSample:
         with self._lock:
@@ -398,6 +345,11 @@ class MujocoWorld:
     def camera_intrinsics(self) -> CameraIntrinsics | None:
         """Intrinsics of the depth frames; None when the camera is off (``camera_fps`` 0)."""
         return self._raycaster.intrinsics if self._raycaster else None
+
+    @property
+    def depth_frame_seq(self) -> int:
+        """Seq of the newest depth frame (0 when the camera is off): a cheap "is there a new one"."""
+        return self._frame_seq
 
     def read_depth_into(self, out: np.ndarray, newer_than_seq: int = 0) -> DepthFrameInfo | None:
         """Copy the newest depth frame into ``out`` if its seq exceeds ``newer_than_seq``."""

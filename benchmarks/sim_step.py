@@ -1,0 +1,74 @@
+"""Simulator step cost per control tick: ``MujocoWorld.advance(0.01)`` (100 Hz), Go2, flat scene.
+
+Cases, measured in one run:
+
+- ``tick_no_frame``: ticks in which no depth frame fell due (physics + PD + sensors);
+- ``tick_with_frame``: ticks that also ray-cast a 106x60 depth frame (30 fps of sim time);
+- ``tick_camera_off``: the same ticks with the camera disabled (``camera_fps=0``).
+
+Run: ``python -m benchmarks.sim_step`` (``--full`` for 10x more ticks). Prints JSON (µs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from benchmarks.common import machine_description, stats_us
+from hal.robot import load_robot
+from hal.sim import MujocoWorld, MujocoWorldConfig
+
+__all__ = ["run"]
+
+TICK_S = 0.01
+
+
+def _ticks(world: MujocoWorld, n: int) -> tuple[list[int], list[int]]:
+    """Durations (ns) of ``n`` ticks, split into (no frame rendered, frame rendered)."""
+    plain, framed = [], []
+    for _ in range(n):
+        seq = world.depth_frame_seq
+        start = time.perf_counter_ns()
+        world.advance(TICK_S)
+        elapsed = time.perf_counter_ns() - start
+        (framed if world.depth_frame_seq != seq else plain).append(elapsed)
+    return plain, framed
+
+
+def run(quick: bool = True, physics_dt_s: float = 0.005) -> dict[str, Any]:
+    n = 1500 if quick else 15000
+    robot = load_robot("go2")
+    world = MujocoWorld(robot, MujocoWorldConfig(physics_dt_s=physics_dt_s, camera_fps=30.0))
+    _ticks(world, 50)  # warm-up
+    plain, framed = _ticks(world, n)
+    off = MujocoWorld(robot, MujocoWorldConfig(physics_dt_s=physics_dt_s, camera_fps=0.0))
+    _ticks(off, 50)
+    camera_off, _ = _ticks(off, n)
+    return {
+        "robot": robot.name,
+        "scene": "flat",
+        "tick_s": TICK_S,
+        "physics_dt_s": physics_dt_s,
+        "camera": "106x60 @ 30 fps (sim time)",
+        "cases": {
+            "tick_no_frame": stats_us(plain),
+            "tick_with_frame": stats_us(framed),
+            "tick_camera_off": stats_us(camera_off),
+        },
+        "machine": machine_description(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim_step", description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="15000 ticks per case instead of 1500")
+    parser.add_argument("--physics-dt", type=float, default=0.005, help="physics step (s), default 0.005")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(quick=not args.full, physics_dt_s=args.physics_dt), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,331 @@
+"""``ParkourInferenceClient``: the policy side of the appliance, on its own threads (DESIGN §1).
+
+Two threads, each with its own :class:`~hal.client.HalClient` (ZMQ sockets belong to one thread):
+
+- **actor** (``krabby-actor``): waits on the observation socket, builds the policy observation
+  straight into the actor engine's input buffer, copies in the newest depth latent, runs the actor,
+  turns actions into joint targets and sends the command naming the observation's seq.
+- **depth** (``krabby-depth``): at the depth update rate (10 Hz for a 50 Hz policy trained with a
+  5-step depth interval), takes the newest depth frame, preprocesses it into the depth engine's
+  input, runs the recurrent depth encoder with the GRU hidden state carried between calls (reset on
+  every start), and publishes latent + yaw. The depth encoder is never on the actor's path: the
+  actor uses the newest latent there is, as the student was trained with.
+
+Between the threads data moves through tiny seqlocked slot rings (:class:`hal.slots.SlotRing`),
+so the hot path holds no lock longer than a copy of a few dozen floats.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zmq
+
+from compute.parkour.actions import ActionProcessor
+from compute.parkour.depth import DepthPreprocessor
+from compute.parkour.observation import PolicyCommand, ObservationBuilder
+from hal.client import HalClient
+from hal.protocol import CommandMessage
+from hal.robot import RobotConfig
+from hal.slots import SlotRing
+from hal.timing import LatencyRing
+
+__all__ = ["InferenceClientConfig", "ParkourInferenceClient"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InferenceClientConfig:
+    """Settings of the inference client.
+
+    Attributes:
+        observation_endpoint / command_endpoint: The HAL server's endpoints.
+        forward_speed_m_s / mode: The operator command fed to the policy (proprio [10:13]).
+        depth_rate_hz: Depth engine rate; None derives it from the robot (policy rate / interval).
+        poll_timeout_ms: How long a thread waits for an observation before checking for stop.
+        gc_control: Freeze the heap after warm-up and collect only right after a command is sent.
+            Leave off when the HAL server in the same process owns garbage collection.
+        switch_interval_s: GIL switch interval to set (None leaves Python's 5 ms): a short one lets
+            the actor thread take the GIL quickly when an observation arrives.
+        timing_ring_size: Samples kept per stage timing.
+    """
+
+    observation_endpoint: str = "inproc://hal_observation"
+    command_endpoint: str = "inproc://hal_commands"
+    forward_speed_m_s: float = 0.0
+    mode: str = "parkour"
+    depth_rate_hz: float | None = None
+    poll_timeout_ms: float = 100.0
+    gc_control: bool = False
+    switch_interval_s: float | None = 0.0005
+    timing_ring_size: int = 1 << 14
+
+
+class ParkourInferenceClient:
+    """Runs the parkour policy against a HAL server.
+
+    Args:
+        robot: The robot definition the engines were exported for.
+        actor_engine: Engine with inputs ``obs`` (and ``depth_latent`` for a student) and output
+            ``actions`` (see :mod:`engines`).
+        depth_engine: Engine with inputs ``depth``, ``proprio``, ``hidden_in`` and outputs
+            ``latent_yaw``, ``hidden_out``; None for a teacher policy (no depth thread).
+        config: Endpoints, command and thread settings.
+        context: ZMQ context (inproc needs the server's; default: the process-wide instance).
+    """
+
+    def __init__(self, robot: RobotConfig, actor_engine: Any, depth_engine: Any | None = None,
+                 config: InferenceClientConfig | None = None, context: zmq.Context | None = None) -> None:
+        self.robot = robot
+        self.config = config or InferenceClientConfig()
+        self.actor = actor_engine
+        self.depth = depth_engine
+        self._context = context or zmq.Context.instance()
+        self.command = PolicyCommand(self.config.forward_speed_m_s, self.config.mode)
+        self.builder = ObservationBuilder(robot)
+        self.actions = ActionProcessor(robot)
+        lay = robot.layout
+        if "obs" not in self.actor.inputs or "actions" not in self.actor.outputs:
+            raise ValueError(f"actor engine has inputs {sorted(self.actor.inputs)} and outputs "
+                             f"{sorted(self.actor.outputs)}; expected 'obs' -> 'actions'")
+        self.is_student = "depth_latent" in self.actor.inputs
+        if self.is_student and self.depth is None:
+            raise ValueError("the actor takes a depth_latent but no depth engine was given: pass "
+                             "the depth engine (model.depth.onnx / .plan) exported with it")
+        rate = self.config.depth_rate_hz
+        self.depth_rate_hz = rate or robot.control_rate_hz / robot.depth_camera.update_interval_steps
+        # depth thread -> actor: latent (32) + yaw (2); actor -> depth thread: masked proprio.
+        self._latent_ring = SlotRing(3, (lay.depth_latent_dim + 2,), np.float32,
+                                     allocate=_plain_allocate)
+        self._latent_slot = (-1, 0, 0, 0)  # slot, generation, depth seq, depth step ns
+        self._proprio_ring = SlotRing(3, (robot.proprio_dim,), np.float32, allocate=_plain_allocate)
+        self._proprio_slot = (-1, 0)
+        self._latent_now = np.zeros(lay.depth_latent_dim + 2, np.float32)
+        self._yaw_zero = np.zeros(2, np.float32)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        size = self.config.timing_ring_size
+        self.timings = {name: LatencyRing(size) for name in (
+            "obs_build", "actor_engine", "post_process", "send", "actor_total", "depth_preprocess",
+            "depth_engine")}
+        self.counters = {"observations": 0, "commands_sent": 0, "commands_dropped": 0,
+                         "torn_observations": 0, "non_finite_actions": 0, "depth_steps": 0,
+                         "depth_frames_repeated": 0, "malformed_observations": 0}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Reset the policy state (history, last action, GRU hidden state) and start the threads."""
+        if self._threads:
+            raise RuntimeError("inference client already running")
+        self._stop.clear()
+        self.builder.reset()
+        self.actions.reset()
+        self._latent_slot = (-1, 0, 0, 0)
+        self._proprio_slot = (-1, 0)
+        self._warm_up()
+        if self.config.switch_interval_s is not None:
+            sys.setswitchinterval(self.config.switch_interval_s)
+        self._threads = [threading.Thread(target=self._guard, args=(self._actor_loop,),
+                                          name="krabby-actor", daemon=True)]
+        if self.depth is not None:
+            self._threads.append(threading.Thread(target=self._guard, args=(self._depth_loop,),
+                                                  name="krabby-depth", daemon=True))
+        for thread in self._threads:
+            thread.start()
+        log.info("inference client started (%s, depth at %.1f Hz)",
+                 "student" if self.is_student else "teacher", self.depth_rate_hz)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop and join the threads. Raises if a thread does not end in time."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        alive = [t.name for t in self._threads if t.is_alive()]
+        self._threads = []
+        if alive:
+            raise RuntimeError(f"inference threads did not stop within {timeout_s} s: {alive}")
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions that ended a thread (the HAL sees the commands stop and damps)."""
+        return list(self._errors)
+
+    def __enter__(self) -> "ParkourInferenceClient":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _guard(self, loop) -> None:
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - reported through errors(); HAL damps
+            self._errors.append(exc)
+            log.exception("%s died", threading.current_thread().name)
+
+    def _warm_up(self) -> None:
+        """First runs allocate and compile; do them before the first real observation."""
+        for _ in range(3):
+            self.actor.run()
+            if self.depth is not None:
+                self.depth.run()
+        if self.depth is not None:
+            self.depth.inputs["hidden_in"].fill(0.0)
+
+    def _client(self) -> HalClient:
+        return HalClient(self.config.observation_endpoint, self.config.command_endpoint,
+                         self.robot.n_joints, self.robot.n_feet, depth_shape=None,
+                         context=self._context)
+
+    # -- actor thread --------------------------------------------------------------------------
+
+    def _actor_loop(self) -> None:
+        obs_in = self.actor.inputs["obs"]
+        latent_in = self.actor.inputs.get("depth_latent")
+        actions_out = self.actor.outputs["actions"]
+        processor, builder, timings = self.actions, self.builder, self.timings
+        latent_dim = self.robot.layout.depth_latent_dim
+        steps_since_collect = 0
+        warm_steps = 0
+        with self._client() as client:
+            while not self._stop.is_set():
+                obs = client.poll(self.config.poll_timeout_ms)
+                self.counters["malformed_observations"] = client.malformed
+                if obs is None:
+                    continue
+                t0 = time.monotonic_ns()
+                depth_seq, depth_ns = self._read_latent()
+                if latent_in is not None:
+                    np.copyto(latent_in.reshape(-1), self._latent_now[:latent_dim])
+                yaw = self._latent_now[latent_dim:] if self.is_student else self._yaw_zero
+                builder.build_into(obs_in, obs, self.command, yaw, processor.last_raw_action)
+                if not client.release_current():
+                    self.counters["torn_observations"] += 1
+                    continue
+                self._share_proprio()
+                t1 = time.monotonic_ns()
+                self.actor.run()
+                t2 = time.monotonic_ns()
+                if not np.isfinite(actions_out).all():
+                    # Sent as it is: the HAL's safety layer rejects it and damps the motors.
+                    self.counters["non_finite_actions"] += 1
+                targets = processor.process(actions_out)
+                message = CommandMessage(
+                    obs_seq=obs.seq, target_rad=targets, kp=processor.kp_hardware,
+                    kd=processor.kd_hardware, raw_action=processor.last_raw_action,
+                    receive_ns=obs.receive_ns, actor_ns=t2 - t1, depth_step_ns=depth_ns,
+                    depth_seq_used=depth_seq)
+                t3 = time.monotonic_ns()
+                sent = client.send_command(message)
+                t4 = time.monotonic_ns()
+                self.counters["observations"] += 1
+                self.counters["commands_sent" if sent else "commands_dropped"] += 1
+                timings["obs_build"].add(t1 - t0)
+                timings["actor_engine"].add(t2 - t1)
+                timings["post_process"].add(t3 - t2)
+                timings["send"].add(t4 - t3)
+                timings["actor_total"].add(t4 - t0)
+                if self.config.gc_control:
+                    warm_steps += 1
+                    if warm_steps == 50:
+                        gc.collect()
+                        gc.freeze()
+                        gc.disable()
+                    steps_since_collect += 1
+                    if warm_steps > 50 and steps_since_collect >= 10:
+                        gc.collect(0)  # right after a send: the slack before the next observation
+                        steps_since_collect = 0
+        if self.config.gc_control and warm_steps >= 50:
+            gc.unfreeze()
+            gc.enable()
+
+    def _read_latent(self) -> tuple[int, int]:
+        """Copy the newest latent+yaw into ``_latent_now``; returns (depth seq, depth step ns)."""
+        slot, generation, depth_seq, depth_ns = self._latent_slot
+        if slot < 0 or not self._latent_ring.acquire(slot, generation):
+            return depth_seq, depth_ns
+        np.copyto(self._latent_now, self._latent_ring.buffer(slot))
+        self._latent_ring.release(slot, generation)
+        return depth_seq, depth_ns
+
+    def _share_proprio(self) -> None:
+        slot = self._proprio_ring.begin_write()
+        np.copyto(self._proprio_ring.buffer(slot), self.builder.proprio_masked)
+        self._proprio_slot = (slot, self._proprio_ring.end_write(slot))
+
+    # -- depth thread --------------------------------------------------------------------------
+
+    def _depth_loop(self) -> None:
+        depth = self.depth
+        depth_in = depth.inputs["depth"]
+        proprio_in = depth.inputs["proprio"]
+        hidden_in, hidden_out = depth.inputs["hidden_in"], depth.outputs["hidden_out"]
+        latent_out = depth.outputs["latent_yaw"]
+        period_ns = int(1e9 / self.depth_rate_hz)
+        preprocessor: DepthPreprocessor | None = None
+        last_frame_seq = 0
+        next_ns = time.monotonic_ns()
+        with self._client() as client:
+            while not self._stop.is_set():
+                wait_s = (next_ns - time.monotonic_ns()) / 1e9
+                if wait_s > 0 and self._stop.wait(wait_s):
+                    break
+                next_ns += period_ns
+                obs = client.poll(self.config.poll_timeout_ms)
+                if obs is None or obs.depth_m is None:
+                    continue
+                if obs.depth_seq == last_frame_seq:
+                    self.counters["depth_frames_repeated"] += 1
+                    continue
+                proprio_slot, proprio_gen = self._proprio_slot
+                if proprio_slot < 0:
+                    continue  # the actor has not built an observation yet
+                t0 = time.monotonic_ns()
+                if preprocessor is None or preprocessor.intrinsics != obs.depth_intrinsics:
+                    preprocessor = DepthPreprocessor(obs.depth_intrinsics, self.robot.depth_camera)
+                preprocessor.process_into(obs.depth_m, depth_in.reshape(depth_in.shape[-2:]))
+                frame_seq = obs.depth_seq
+                if not client.release_current():
+                    continue
+                if not self._proprio_ring.acquire(proprio_slot, proprio_gen):
+                    continue
+                np.copyto(proprio_in.reshape(-1), self._proprio_ring.buffer(proprio_slot))
+                self._proprio_ring.release(proprio_slot, proprio_gen)
+                t1 = time.monotonic_ns()
+                depth.run()
+                np.copyto(hidden_in, hidden_out)
+                t2 = time.monotonic_ns()
+                slot = self._latent_ring.begin_write()
+                np.copyto(self._latent_ring.buffer(slot), latent_out.reshape(-1))
+                self._latent_slot = (slot, self._latent_ring.end_write(slot), frame_seq, t2 - t1)
+                last_frame_seq = frame_seq
+                self.counters["depth_steps"] += 1
+                self.timings["depth_preprocess"].add(t1 - t0)
+                self.timings["depth_engine"].add(t2 - t1)
+
+    # -- report --------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and per-stage timing summaries (µs)."""
+        return {"counters": dict(self.counters),
+                "timings_us": {name: ring.summary_us() for name, ring in self.timings.items()},
+                "errors": [repr(e) for e in self._errors]}
+
+
+def _plain_allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    return np.zeros(shape, dtype)

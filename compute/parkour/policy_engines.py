@@ -1,0 +1,137 @@
+"""Open the actor and depth engines of one policy and check them against the robot and the flags.
+
+A policy is either an exported engine (``model.onnx`` / ``model.plan`` with ``model.json`` beside it,
+the depth graph in the file the manifest names) or, for bring-up, a checkpoint run by the torch
+reference. Every mismatch (robot, dimensions, joint order, a missing depth graph) is an error raised
+before any motor is touched, with a message that says what differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hal.robot import RobotConfig
+
+__all__ = ["PolicyEngines", "PolicyConfigError", "open_policy_engines"]
+
+log = logging.getLogger(__name__)
+
+
+class PolicyConfigError(ValueError):
+    """The policy files or the flags describing them do not fit the robot."""
+
+
+@dataclass
+class PolicyEngines:
+    """An opened policy: actor engine, depth engine (None for a teacher) and where they came from."""
+
+    actor: Any
+    depth: Any | None
+    source: str  # "engine" or "torch-reference"
+    path: Path
+
+    @property
+    def backend(self) -> str:
+        return self.actor.backend
+
+    def close(self) -> None:
+        for engine in (self.actor, self.depth):
+            if engine is not None:
+                engine.close()
+
+
+def _depth_path_for(actor_path: Path, manifest: Any | None) -> Path | None:
+    """The depth graph next to an actor engine: as the manifest lists it, else ``*.depth.<ext>``."""
+    if manifest is not None:
+        for name in manifest.files:
+            if Path(name).suffix == actor_path.suffix and manifest.graph_for_file(name) == "depth":
+                return actor_path.with_name(Path(name).name)
+    candidate = actor_path.with_name(actor_path.name.replace(actor_path.suffix,
+                                                             ".depth" + actor_path.suffix))
+    return candidate if candidate.is_file() else None
+
+
+def _engine_config(path: Path, device: str) -> Any:
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        from engines.onnxruntime_engine import OnnxRuntimeConfig
+
+        return OnnxRuntimeConfig(device="auto" if device == "cuda" else "cpu")
+    if suffix in (".pt", ".pth"):
+        from engines.torch_engine import TorchConfig
+
+        return TorchConfig(device=device, num_threads=1)
+    return None
+
+
+def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
+                        checkpoint: str | Path | None = None, device: str = "cpu",
+                        action_dim: int | None = None, obs_dim: int | None = None) -> PolicyEngines:
+    """Open a policy for ``robot``.
+
+    Args:
+        robot: The robot the policy must fit.
+        engine: ``model.onnx`` or ``model.plan`` (its manifest beside it). Takes precedence.
+        checkpoint: An upstream checkpoint, run by the torch reference when no engine is given.
+        device: ``cpu`` or ``cuda`` (ONNX Runtime's CUDA provider / torch on CUDA when present).
+        action_dim: The action size the operator expects (checked); None skips the check.
+        obs_dim: The observation size the operator expects (checked); None skips the check.
+
+    Raises:
+        PolicyConfigError: nothing to open, dims that disagree with the robot, a student actor
+            without its depth graph.
+        engines.EngineError: an engine file is refused (its message says what differs).
+    """
+    from engines import open_engine
+    from engines.manifest import load_manifest, manifest_path_for
+
+    if device not in ("cpu", "cuda"):
+        raise PolicyConfigError(f"--device {device!r}: use 'cpu' or 'cuda'")
+    problems = []
+    if action_dim is not None and action_dim != robot.action_dim:
+        problems.append(f"--action_dim {action_dim} but robot {robot.name!r} has "
+                        f"{robot.action_dim} joints")
+    if obs_dim is not None and obs_dim != robot.obs_dim:
+        problems.append(f"--obs_dim {obs_dim} but robot {robot.name!r} needs a {robot.obs_dim} "
+                        f"observation (proprio {robot.proprio_dim})")
+    if problems:
+        raise PolicyConfigError("; ".join(problems) + ". Pass --robot for the robot the policy was "
+                                "trained for, or fix the flags.")
+    if engine is None and checkpoint is None:
+        raise PolicyConfigError("no policy: pass --engine model.onnx|model.plan (from krabby-export) "
+                                "or --checkpoint model.pt (torch reference, for bring-up)")
+    path = Path(engine if engine is not None else checkpoint)
+    expected = {}
+    if action_dim is not None:
+        expected["actions"] = (1, action_dim)
+    if obs_dim is not None:
+        expected["obs"] = (1, obs_dim)
+    config = _engine_config(path, device)
+    actor = open_engine(path, robot=robot, graph="actor", expected_shapes=expected, config=config)
+    try:
+        depth = None
+        if "depth_latent" in actor.inputs:
+            if engine is not None:
+                manifest_file = manifest_path_for(path)
+                manifest = load_manifest(manifest_file) if manifest_file.is_file() else None
+                depth_path = _depth_path_for(path, manifest)
+                if depth_path is None or not depth_path.is_file():
+                    raise PolicyConfigError(
+                        f"{path.name} is a depth student (it takes depth_latent) but its depth graph "
+                        f"({depth_path or path.stem + '.depth' + path.suffix}) is missing; export "
+                        "both with krabby-export")
+            else:
+                depth_path = path
+            depth = open_engine(depth_path, robot=robot, graph="depth",
+                                config=_engine_config(depth_path, device))
+    except BaseException:
+        actor.close()
+        raise
+    source = "engine" if engine is not None else "torch-reference"
+    if source == "torch-reference":
+        log.warning("running the torch reference from %s (bring-up only: export it with "
+                    "krabby-export for the real-time engine)", path)
+    return PolicyEngines(actor=actor, depth=depth, source=source, path=path)

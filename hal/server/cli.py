@@ -1,0 +1,212 @@
+"""What ``krabby-hal-server-jetson`` and ``krabby-hal-server-sim`` share: flags, the run, the report.
+
+Both servers are the same appliance (DESIGN §1) over different devices: the HAL server on the main
+thread and, unless ``--no-client``, the parkour inference client on its own threads in the same
+process. The policy is opened and checked against the robot and the flags *before* any device is
+connected, so a mismatch never reaches a motor. SIGINT/SIGTERM end the loop; the motors are damped,
+threads joined and the report written on every way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hal.robot import RobotConfig, RobotDefinitionError, load_robot
+from hal.server.base import HalDevices, HalServer, HalServerConfig
+
+__all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
+
+log = logging.getLogger(__name__)
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def fail(message: str) -> CliError:
+    return CliError(message)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -> None:
+    """The seed README's flags plus the appliance's own."""
+    policy = parser.add_argument_group("policy")
+    policy.add_argument("--engine", help="model.plan (TensorRT) or model.onnx (ONNX Runtime), with "
+                                         "model.json beside it (from krabby-export)")
+    policy.add_argument("--checkpoint", help="upstream checkpoint; without --engine it runs the torch "
+                                             "reference (bring-up only)")
+    policy.add_argument("--action_dim", type=int, help="action dimension (checked against the robot "
+                                                       "and the manifest; typically 12)")
+    policy.add_argument("--obs_dim", type=int, help="observation dimension (checked; typically 753)")
+    policy.add_argument("--device", choices=("cuda", "cpu"), default=default_device,
+                        help=f"inference device (default {default_device})")
+    policy.add_argument("--robot", default="go2", help="robot definition: go2, a1 or a TOML path")
+    policy.add_argument("--speed", type=float, default=0.5, help="forward speed command, m/s "
+                                                                  "(trained on 0-1.5)")
+    policy.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
+    loop = parser.add_argument_group("control loop")
+    loop.add_argument("--control_rate", type=float, default=100.0, help="control loop rate, Hz")
+    loop.add_argument("--latency_budget_ms", type=float, default=None,
+                      help="command deadline after each observation (default: half the period)")
+    loop.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    loop.add_argument("--observation_bind", default="inproc://hal_observation")
+    loop.add_argument("--command_bind", default="inproc://hal_commands")
+    loop.add_argument("--no-client", dest="no_client", action="store_true",
+                      help="do not start the in-process inference client (use "
+                           "krabby-inference-client on the tcp endpoints)")
+    loop.add_argument("--estop_bind", default="tcp://*:5560",
+                      help="network e-stop endpoint ('none' to disable); see hal.safety.estop")
+    loop.add_argument("--no-gc-control", dest="gc_control", action="store_false",
+                      help="leave Python's garbage collector alone (for comparison runs)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--report", help="write the run report (JSON) here")
+    out.add_argument("--log-level", default="INFO")
+
+
+@dataclass
+class AppliancePlan:
+    """A parsed command line turned into what to run."""
+
+    robot: RobotConfig
+    server_config: HalServerConfig
+    make_devices: Callable[[], HalDevices]
+    engine: str | None
+    checkpoint: str | None
+    duration_s: float | None
+    report_path: Path | None
+    run_client: bool = True
+    client_options: dict[str, Any] = field(default_factory=dict)
+    on_started: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
+    report_extras: dict[str, Any] = field(default_factory=dict)
+
+
+def load_robot_or_fail(name: str) -> RobotConfig:
+    try:
+        return load_robot(name)
+    except RobotDefinitionError as exc:
+        raise fail(str(exc)) from None
+
+
+def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> HalServerConfig:
+    budget = args.latency_budget_ms
+    if budget is None:
+        budget = 500.0 / args.control_rate
+    try:
+        return HalServerConfig(control_rate_hz=args.control_rate, latency_budget_ms=budget,
+                               observation_endpoint=args.observation_bind,
+                               command_endpoint=args.command_bind, realtime=realtime,
+                               gc_control=args.gc_control,
+                               estop_endpoint=None if args.estop_bind == "none" else args.estop_bind)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, Any]:
+    """Open the policy, build the server, run, shut down cleanly; returns the report."""
+    from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
+    from compute.parkour.policy_engines import PolicyConfigError, open_policy_engines
+    from engines import EngineError
+    from engines.manifest import ManifestError
+
+    policy = None
+    if plan.run_client:
+        try:
+            policy = open_policy_engines(plan.robot, engine=plan.engine, checkpoint=plan.checkpoint,
+                                         device=args.device, action_dim=args.action_dim,
+                                         obs_dim=args.obs_dim)
+        except (PolicyConfigError, EngineError, ManifestError) as exc:
+            raise fail(str(exc)) from None
+        log.info("policy: %s via %s (%s)", policy.path, policy.backend, policy.source)
+
+    server = HalServer(plan.robot, plan.make_devices(), plan.server_config)
+    client = None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(signum, _frame) -> None:
+        log.warning("%s: stopping (motors will be damped)", signal.Signals(signum).name)
+        server.request_stop()
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    report: dict[str, Any] = {}
+    try:
+        server.start()
+        if policy is not None:
+            client = ParkourInferenceClient(
+                plan.robot, policy.actor, policy.depth,
+                InferenceClientConfig(observation_endpoint=plan.server_config.observation_endpoint,
+                                      command_endpoint=plan.server_config.command_endpoint,
+                                      forward_speed_m_s=args.speed, mode=args.mode,
+                                      **plan.client_options))
+            client.start()
+        for hook in plan.on_started:
+            hook(server, client)
+        server.safety.request_start()
+        report = server.run(duration_s=plan.duration_s)
+    finally:
+        if client is not None:
+            try:
+                client.stop()
+            except RuntimeError as exc:
+                log.error("%s", exc)
+        server.close()  # damps the motors
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if policy is not None:
+            policy.close()
+    # After close(): the final mode is the damped one the motors were left in.
+    report["safety"] = server.safety_report()
+    if client is not None:
+        report["inference"] = client.stats()
+    if policy is not None:
+        report["policy"] = {"path": str(policy.path), "backend": policy.backend,
+                            "source": policy.source}
+    report.update(plan.report_extras)
+    if plan.report_path is not None:
+        plan.report_path.parent.mkdir(parents=True, exist_ok=True)
+        plan.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The short table printed at exit."""
+    lines = [f"robot {report.get('robot')} at {report.get('control_rate_hz')} Hz: "
+             f"{report.get('cycles')} cycles, {report.get('commands_applied')} commands applied, "
+             f"{report.get('deadline_misses')} deadline misses, "
+             f"{report.get('malformed_dropped')} malformed dropped"]
+    lines.append(f"{'latency (µs)':<22}{'p50':>10}{'p99':>10}{'max':>10}{'n':>8}")
+    rows = dict(report.get("latency_us", {}))
+    rows["loop_jitter"] = report.get("loop_jitter_us", {})
+    for name in ("obs_to_command", "actor_step", "depth_step", "loop_jitter", "tick_work",
+                 "world_step"):
+        row = rows.get(name)
+        if row and row.get("count"):
+            lines.append(f"{name:<22}{row['p50']:>10.1f}{row['p99']:>10.1f}{row['max']:>10.1f}"
+                         f"{row['count']:>8}")
+    safety = report.get("safety", {})
+    lines.append(f"safety: final mode {safety.get('mode_final')}, "
+                 f"{len(safety.get('events', []))} transitions")
+    for event in safety.get("events", [])[-8:]:
+        lines.append(f"  {event.get('from')} -> {event.get('to')}: {event.get('reason')} "
+                     f"{event.get('detail', '')}".rstrip())
+    if "policy" in report:
+        lines.append(f"policy: {report['policy']['path']} ({report['policy']['backend']}, "
+                     f"{report['policy']['source']})")
+    return "\n".join(lines)
+
+
+def main_guard(run: Callable[[], int]) -> int:
+    """Run a CLI body: user errors are one line on stderr (exit 2), never a traceback."""
+    try:
+        return run()
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

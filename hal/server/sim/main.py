@@ -1,0 +1,115 @@
+"""``krabby-hal-server-sim``: the appliance on a MuJoCo robot — no GPU, camera or robot needed.
+
+The same server, safety layer and inference client as ``krabby-hal-server-jetson``, over the
+simulator backend (:mod:`hal.sim`). ``--demo`` makes an untrained synthetic checkpoint, exports it
+to ONNX and runs it: it shows the plumbing and the latency, not walking.
+
+Examples::
+
+    krabby-hal-server-sim --demo --duration 10
+    krabby-hal-server-sim --engine model.onnx --scene parkour --duration 30 --report run.json
+    krabby-hal-server-sim --engine model.onnx --fast --duration 5     # as fast as possible
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from hal.server.base import HalDevices
+from hal.server.cli import (
+    AppliancePlan,
+    add_common_arguments,
+    fail,
+    format_report,
+    load_robot_or_fail,
+    main_guard,
+    run_appliance,
+    server_config_from_args,
+)
+
+__all__ = ["main", "build_parser", "prepare_demo"]
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krabby-hal-server-sim", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser, default_device="cpu")
+    sim = parser.add_argument_group("simulator")
+    sim.add_argument("--scene", default="flat", help="flat or parkour (a box step and a gap)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--fast", action="store_true",
+                     help="step as fast as possible instead of in real time (tests)")
+    sim.add_argument("--camera_fps", type=float, default=30.0, help="simulated depth camera rate")
+    sim.add_argument("--demo", action="store_true",
+                     help="make a synthetic (untrained) checkpoint, export it, and run it")
+    sim.add_argument("--demo-dir", dest="demo_dir", default="demo",
+                     help="where --demo writes its checkpoint and engines (default ./demo)")
+    return parser
+
+
+def prepare_demo(directory: Path, robot_name: str) -> Path:
+    """Write ``model.pt`` (synthetic, untrained) and export it; returns the ONNX actor path."""
+    from compute.parkour.synthetic import main as make_checkpoint
+    from export.cli import main as export_main
+
+    directory.mkdir(parents=True, exist_ok=True)
+    checkpoint = directory / "model.pt"
+    onnx = directory / "model.onnx"
+    if not checkpoint.is_file():
+        if make_checkpoint(["--output", str(checkpoint), "--robot", robot_name, "--seed", "0"]) != 0:
+            raise fail(f"could not write the demo checkpoint {checkpoint}")
+    if not onnx.is_file() or onnx.stat().st_mtime < checkpoint.stat().st_mtime:
+        if export_main(["--checkpoint", str(checkpoint), "--robot", robot_name,
+                        "--parity-samples", "16"]) != 0:
+            raise fail(f"could not export the demo checkpoint {checkpoint}")
+    return onnx
+
+
+def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
+    from hal.sim import MujocoWorldConfig, make_sim_devices
+
+    robot = load_robot_or_fail(args.robot)
+    engine = args.engine
+    if args.demo:
+        if args.engine or args.checkpoint:
+            raise fail("--demo makes its own policy; drop --engine/--checkpoint")
+        engine = str(prepare_demo(Path(args.demo_dir), args.robot))
+        print("demo: running an UNTRAINED synthetic policy — it shows the plumbing and the latency, "
+              "not walking; a real checkpoint drops in with --engine/--checkpoint", flush=True)
+    try:
+        world_config = MujocoWorldConfig(scene=args.scene, seed=args.seed, camera_fps=args.camera_fps)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+    def make_devices() -> HalDevices:
+        sim = make_sim_devices(robot, world_config)
+        return HalDevices(joints=sim.joints, imu=sim.imu, contacts=sim.contacts, camera=sim.camera,
+                          world=sim.world)
+
+    return AppliancePlan(robot=robot, server_config=server_config_from_args(args, not args.fast),
+                         make_devices=make_devices, engine=engine, checkpoint=args.checkpoint,
+                         duration_s=args.duration, run_client=not args.no_client,
+                         report_path=Path(args.report) if args.report else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def body() -> int:
+        plan = plan_from_args(args)
+        report = run_appliance(plan, args)
+        print(format_report(report), flush=True)
+        return 0
+
+    return main_guard(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""open_engine: backend by file type, opened through the manifest, mismatches refused clearly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine_models import actor_graph, write_manifest
+from engines import EngineError, EngineMismatchError, open_engine
+from engines.manifest import ManifestError, load_manifest, manifest_path_for
+from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine
+
+
+def test_manifest_path_convention(tmp_path):
+    assert manifest_path_for(tmp_path / "model.onnx") == tmp_path / "model.json"
+    assert manifest_path_for(tmp_path / "model.depth.onnx") == tmp_path / "model.json"
+    assert manifest_path_for(tmp_path / "model.depth.plan") == tmp_path / "model.json"
+    assert manifest_path_for(tmp_path / "run7.plan") == tmp_path / "run7.json"
+
+
+def test_opens_through_a_matching_manifest(tiny_actor_dir, go2):
+    write_manifest(tiny_actor_dir, go2, {"actor": actor_graph()})
+    with open_engine(tiny_actor_dir / "model.onnx", robot=go2) as engine:
+        assert isinstance(engine, OnnxRuntimeEngine)
+        assert engine.inputs["obs"].shape == (1, 753)
+        assert engine.outputs["actions"].shape == (1, 12)
+        engine.inputs["obs"][...] = 0.1
+        engine.run()
+        assert np.isfinite(engine.outputs["actions"]).all()
+
+
+def test_manifest_with_other_shapes_is_refused_naming_the_difference(tiny_actor_dir, go2):
+    graph = actor_graph(obs_dim=700)
+    graph["outputs"]["actions"]["dtype"] = "float16"
+    write_manifest(tiny_actor_dir, go2, {"actor": graph})
+    with pytest.raises(EngineMismatchError) as info:
+        open_engine(tiny_actor_dir / "model.onnx")
+    message = str(info.value)
+    assert "model.json" in message and "model.onnx" in message
+    assert "input 'obs': engine shape [1, 753] != expected [1, 700]" in message
+    assert "output 'actions': engine dtype float32 != expected float16" in message
+
+
+def test_manifest_with_missing_or_extra_tensors_is_refused(tiny_actor_dir, go2):
+    graph = actor_graph()
+    del graph["inputs"]["depth_latent"]
+    graph["inputs"]["history"] = {"shape": [1, 530], "dtype": "float32"}
+    write_manifest(tiny_actor_dir, go2, {"actor": graph})
+    with pytest.raises(EngineMismatchError) as info:
+        open_engine(tiny_actor_dir / "model.onnx")
+    assert "input 'history' expected" in str(info.value)
+    assert "engine input 'depth_latent'" in str(info.value)
+
+
+def test_manifest_for_another_robot_is_refused(tiny_actor_dir, go2, a1):
+    write_manifest(tiny_actor_dir, a1, {"actor": actor_graph()})
+    with pytest.raises(EngineMismatchError) as info:
+        open_engine(tiny_actor_dir / "model.onnx", robot=go2)
+    message = str(info.value)
+    assert "exported for robot 'a1'" in message and "robot 'go2'" in message
+    assert "name: manifest 'a1' != robot 'go2'" in message
+
+
+def test_manifest_with_another_joint_order_is_refused(tiny_actor_dir, go2):
+    path = write_manifest(tiny_actor_dir, go2, {"actor": actor_graph()})
+    data = json.loads(path.read_text())
+    order = data["robot"]["joint_names_policy"]
+    order[0], order[3] = order[3], order[0]
+    path.write_text(json.dumps(data))
+    with pytest.raises(EngineMismatchError, match="joint_names_policy: manifest"):
+        open_engine(tiny_actor_dir / "model.onnx", robot=go2)
+
+
+def test_replaced_model_file_is_refused_by_sha256(tiny_actor_dir, go2):
+    write_manifest(tiny_actor_dir, go2, {"actor": actor_graph()})
+    with (tiny_actor_dir / "model.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(EngineMismatchError, match="sha256 .* replaced or corrupted"):
+        open_engine(tiny_actor_dir / "model.onnx")
+    # The check can be skipped explicitly (the appended byte does not break the protobuf).
+    open_engine(tiny_actor_dir / "model.onnx", verify_sha256=False).close()
+
+
+def test_file_not_listed_in_its_manifest_is_refused(tiny_actor_dir, go2):
+    graph = actor_graph(onnx="other.onnx")
+    write_manifest(tiny_actor_dir, go2, {"actor": graph})
+    with pytest.raises(EngineMismatchError, match="model.onnx is not listed"):
+        open_engine(tiny_actor_dir / "model.onnx")
+
+
+def test_without_manifest_the_robot_and_expected_shapes_still_check(tiny_actor_dir, go2):
+    from hal.robot import load_robot
+    from pathlib import Path
+
+    engine = open_engine(tiny_actor_dir / "model.onnx", robot=go2, expected_shapes={"obs": (1, -1)})
+    engine.close()
+    with pytest.raises(EngineMismatchError, match=r"expected_shapes: tensor 'obs' has shape \[1, 753\], "
+                                                   r"expected \[1, 800\]"):
+        open_engine(tiny_actor_dir / "model.onnx", expected_shapes={"obs": (1, 800)})
+    hexapod = load_robot(Path(__file__).resolve().parents[1] / "data" / "hexapod18.toml")
+    with pytest.raises(EngineMismatchError, match=r"robot '.*': tensor 'obs' has shape \[1, 753\], "
+                                                   rf"expected \[1, {hexapod.obs_dim}\]"):
+        open_engine(tiny_actor_dir / "model.onnx", robot=hexapod)
+
+
+def test_graph_and_backend_selection_errors(tiny_actor_dir, tmp_path, go2):
+    with pytest.raises(EngineError, match="unknown model file type '.tflite'"):
+        open_engine(tmp_path / "model.tflite")
+    with pytest.raises(EngineError, match="does not exist"):
+        open_engine(tmp_path / "absent.onnx")
+    with pytest.raises(TypeError, match="pass a OnnxRuntimeConfig"):
+        from engines.torch_engine import TorchConfig
+
+        open_engine(tiny_actor_dir / "model.onnx", config=TorchConfig())
+    with pytest.raises(EngineError, match="graph 'policy'"):
+        open_engine(tiny_actor_dir / "model.onnx", graph="policy")
+    engine = open_engine(tiny_actor_dir / "model.onnx", config=OnnxRuntimeConfig(intra_op_threads=2))
+    assert engine.describe().details["intra_op_threads"] == 2
+    engine.close()
+    (tmp_path / "model.pt").write_bytes(b"x")
+    with pytest.raises(EngineError, match="needs the robot"):
+        open_engine(tmp_path / "model.pt", manifest=None)
+
+
+def test_the_depth_graph_is_picked_by_name(tiny_actor_dir, go2):
+    # A file named *.depth.onnx is checked against the manifest's depth graph.
+    (tiny_actor_dir / "model.onnx").rename(tiny_actor_dir / "model.depth.onnx")
+    write_manifest(tiny_actor_dir, go2, {"actor": actor_graph()})
+    with pytest.raises(ManifestError, match="no 'depth' graph"):
+        open_engine(tiny_actor_dir / "model.depth.onnx")
+
+
+# -- the manifest reader ----------------------------------------------------------------------------
+
+def test_manifest_reader_names_the_bad_field(tmp_path, go2):
+    path = write_manifest(tmp_path, go2, {"actor": actor_graph()})
+    good = json.loads(path.read_text())
+    manifest = load_manifest(path)
+    assert manifest.graph("actor").inputs[0].shape == (1, 753)
+    assert manifest.graph_for_file("model.onnx") == "actor"
+
+    def broken(mutate) -> str:
+        data = json.loads(json.dumps(good))
+        mutate(data)
+        path.write_text(json.dumps(data))
+        with pytest.raises(ManifestError) as info:
+            load_manifest(path)
+        return str(info.value)
+
+    assert "format_version 9 is not supported" in broken(lambda d: d.update(format_version=9))
+    assert "missing field 'robot'" in broken(lambda d: d.pop("robot"))
+    assert "graphs.actor.inputs.obs.shape: expected a list of integers" in broken(
+        lambda d: d["graphs"]["actor"]["inputs"]["obs"].update(shape=[1, "x"]))
+    assert "'float33' is not a numpy dtype" in broken(
+        lambda d: d["graphs"]["actor"]["inputs"]["obs"].update(dtype="float33"))
+    assert "graphs.policy: unknown graph" in broken(
+        lambda d: d["graphs"].update(policy=d["graphs"]["actor"]))
+    path.write_text("{not json")
+    with pytest.raises(ManifestError, match="not a readable JSON manifest"):
+        load_manifest(path)
+    with pytest.raises(ManifestError, match="does not exist"):
+        load_manifest(tmp_path / "nope.json")
