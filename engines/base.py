@@ -86,18 +86,29 @@ class EngineClosedError(EngineError):
     """``run()`` was called on a closed engine."""
 
 
-def resolve_shape(spec: TensorSpec, override: Sequence[int] | None) -> tuple[int, ...]:
+def resolve_shape(spec: TensorSpec, override: Sequence[int] | None,
+                  strict: bool = True) -> tuple[int, ...]:
     """Concrete shape for ``spec``: ``override`` where given (it must fit), dynamic dims -> 1.
 
+    With ``strict=False`` the override only fills the model's dynamic dimensions; where it
+    disagrees with a static one (or has another rank) the model's shape wins, and the caller is
+    expected to report the difference itself (``open_engine`` compares against the manifest).
+
     Raises:
-        EngineMismatchError: ``override`` has another rank or disagrees on a static dimension.
+        EngineMismatchError: (strict) ``override`` has another rank or disagrees on a static
+            dimension; or it leaves a dimension unknown.
     """
     if override is None:
         return tuple(1 if d < 0 else d for d in spec.shape)
     shape = tuple(int(d) for d in override)
-    if len(shape) != len(spec.shape) or any(m >= 0 and m != s for m, s in zip(spec.shape, shape)):
-        raise EngineMismatchError(f"tensor {spec.name!r}: requested shape {list(shape)} does not fit "
-                                  f"the model's {str(spec).split(': ')[1]}")
+    fits = len(shape) == len(spec.shape) and all(m < 0 or m == s for m, s in zip(spec.shape, shape))
+    if not fits:
+        if strict:
+            raise EngineMismatchError(f"tensor {spec.name!r}: requested shape {list(shape)} does "
+                                      f"not fit the model's {str(spec).split(': ')[1]}")
+        if len(shape) != len(spec.shape):
+            return tuple(1 if d < 0 else d for d in spec.shape)
+        shape = tuple(m if m >= 0 else s for m, s in zip(spec.shape, shape))
     if any(d < 0 for d in shape):
         raise EngineMismatchError(f"tensor {spec.name!r}: shape {list(shape)} must be concrete")
     return shape

@@ -112,6 +112,8 @@ class OnnxRuntimeEngine(Engine):
         config: Session settings; default CPU, one thread, full graph optimisation.
         shapes: Concrete shapes for inputs/outputs whose model shape has dynamic dimensions
             (a dynamic dimension without one becomes 1).
+        strict_shapes: Refuse a shape that disagrees with a static dimension (else the model's
+            dimension is kept and the caller compares; see :func:`engines.base.resolve_shape`).
 
     Raises:
         EngineError: the file does not load, or asks for something this runtime lacks.
@@ -121,7 +123,8 @@ class OnnxRuntimeEngine(Engine):
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, config: OnnxRuntimeConfig | None = None,
-                 shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+                 shapes: Mapping[str, Sequence[int]] | None = None,
+                 strict_shapes: bool = True) -> None:
         path = Path(path)
         super().__init__(str(path))
         self.config = config or OnnxRuntimeConfig()
@@ -139,11 +142,12 @@ class OnnxRuntimeEngine(Engine):
         self.model_output_specs = tuple(self._spec(a) for a in self._session.get_outputs())
         known = {s.name for s in (*self.model_input_specs, *self.model_output_specs)}
         unknown = sorted(set(shapes) - known)
-        if unknown:
+        if unknown and strict_shapes:
             raise EngineError(f"shapes given for unknown tensors {unknown}; the model has {sorted(known)}")
 
         def concrete(specs: Sequence[TensorSpec]) -> list[TensorSpec]:
-            return [TensorSpec(s.name, resolve_shape(s, shapes.get(s.name)), s.dtype) for s in specs]
+            return [TensorSpec(s.name, resolve_shape(s, shapes.get(s.name), strict_shapes), s.dtype)
+                    for s in specs]
 
         inputs = self._allocate(concrete(self.model_input_specs), allocate_host)
         outputs = self._allocate(concrete(self.model_output_specs), allocate_host)

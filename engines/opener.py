@@ -177,12 +177,13 @@ def _open_backend(kind: str, path: Path, graph: str, robot: Any, config: Any,
     if kind == "onnxruntime":
         from engines.onnxruntime_engine import OnnxRuntimeEngine
 
-        return OnnxRuntimeEngine(path, config, shapes=shapes)
+        return OnnxRuntimeEngine(path, config, shapes=shapes, strict_shapes=False)
     if kind == "tensorrt":
         from engines.tensorrt_engine import TensorRTEngine
 
         return TensorRTEngine(path, config, shapes=shapes,
-                              built=found.tensorrt if found is not None else None)
+                              built=found.tensorrt if found is not None else None,
+                              strict_shapes=False)
     if robot is None:
         raise EngineError(f"{path}: opening a checkpoint needs the robot it was trained for "
                           "(open_engine(..., robot=load_robot('go2')))")

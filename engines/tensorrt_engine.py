@@ -114,6 +114,8 @@ class TensorRTEngine(Engine):
         shapes: Concrete shapes for tensors with dynamic dimensions (others become 1).
         built: The manifest's ``tensorrt`` record, checked before deserialising (when
             ``config.check_platform``); None skips the check with a warning.
+        strict_shapes: Refuse a shape that disagrees with a static dimension (else keep the
+            plan's and let the caller compare).
 
     Raises:
         hal.optional.MissingDependencyError: TensorRT or a CUDA binding is not installed.
@@ -126,7 +128,7 @@ class TensorRTEngine(Engine):
 
     def __init__(self, path: str | Path, config: TensorRTConfig | None = None,
                  shapes: Mapping[str, Sequence[int]] | None = None,
-                 built: Mapping[str, Any] | None = None) -> None:
+                 built: Mapping[str, Any] | None = None, strict_shapes: bool = True) -> None:
         path = Path(path)
         super().__init__(str(path))
         self.config = config = config or TensorRTConfig()
@@ -159,7 +161,7 @@ class TensorRTEngine(Engine):
         self._graph: CudaGraph | None = None
         self._stream = None
         try:
-            self._bind(dict(shapes or {}))
+            self._bind(dict(shapes or {}), strict_shapes)
             self._stream = self._device.stream()
             self._enqueue()  # warm-up: TensorRT finishes deferred setup on the first enqueue
             self._stream.synchronize()
@@ -181,12 +183,12 @@ class TensorRTEngine(Engine):
             return True
         return info.zero_copy
 
-    def _bind(self, shapes: dict[str, Sequence[int]]) -> None:
+    def _bind(self, shapes: dict[str, Sequence[int]], strict: bool) -> None:
         """Allocate every tensor's buffers once and give TensorRT their addresses once."""
         trt, engine, context = self._trt, self._engine, self._context
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         unknown = sorted(set(shapes) - set(names))
-        if unknown:
+        if unknown and strict:
             raise EngineError(f"shapes given for unknown tensors {unknown}; the plan has {names}")
         is_input = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         model_specs = {n: TensorSpec(n, tuple(engine.get_tensor_shape(n)),
@@ -195,7 +197,7 @@ class TensorRTEngine(Engine):
         self.model_input_specs = tuple(model_specs[n] for n in names if is_input[n])
         self.model_output_specs = tuple(model_specs[n] for n in names if not is_input[n])
         for spec in self.model_input_specs:
-            shape = resolve_shape(spec, shapes.get(spec.name))
+            shape = resolve_shape(spec, shapes.get(spec.name), strict)
             if not spec.is_static and not context.set_input_shape(spec.name, shape):
                 raise EngineMismatchError(f"{spec.name}: shape {list(shape)} is outside the plan's "
                                           "optimisation profile")
@@ -205,7 +207,7 @@ class TensorRTEngine(Engine):
         for name in names:
             spec = model_specs[name]
             shape = tuple(context.get_tensor_shape(name))
-            if not is_input[name] and name in shapes:
+            if strict and not is_input[name] and name in shapes:
                 resolve_shape(TensorSpec(name, shape, spec.dtype), shapes[name])  # must agree
             host = self._device.pinned(shape, spec.dtype, mapped=self.zero_copy)
             if self.zero_copy:

@@ -182,21 +182,29 @@ def _leg_xml(robot: RobotConfig, geo: QuadrupedGeometry, leg: str) -> str:
     hip_y = geo.hip_offset_m[1] * sy
     thigh_y = geo.thigh_offset_m * sy
     hw = 0.02  # half length of the hip motor cylinder along y
-    calf_end = geo.calf_length_m - geo.foot_radius_m
+    hip_geom = (f'type="cylinder" fromto="{_v(0, -hw, 0, 0, hw, 0)}" '
+                f'size="{geo.hip_radius_m:.9g}"')
+    thigh_geom = (f'type="capsule" fromto="{_v(0, 0, 0, 0, 0, -geo.thigh_length_m)}" '
+                  f'size="{geo.thigh_radius_m:.9g}"')
+    calf_end = geo.calf_length_m - geo.foot_radius_m  # the capsule stops inside the foot sphere
+    calf_geom = f'type="capsule" fromto="{_v(0, 0, 0, 0, 0, -calf_end)}" size="{geo.calf_radius_m:.9g}"'
+    foot_inertia = 2 / 5 * geo.foot_mass_kg * geo.foot_radius_m ** 2  # solid sphere
+    foot_inertial = (f'<inertial pos="0 0 0" mass="{geo.foot_mass_kg:.9g}" '
+                     f'diaginertia="{_v(foot_inertia, foot_inertia, foot_inertia)}"/>')
     return f"""<body name="{leg}_hip" pos="{_v(geo.hip_offset_m[0] * sx, hip_y, 0)}">
   {_inertial(geo.hip, sx, -sy)}
   {joint("hip", "1 0 0")}
-  <geom name="{leg}_hip" type="cylinder" fromto="{_v(0, -hw, 0, 0, hw, 0)}" size="{geo.hip_radius_m:.9g}"/>
+  <geom name="{leg}_hip" {hip_geom}/>
   <body name="{leg}_thigh" pos="{_v(0, thigh_y, 0)}">
     {_inertial(geo.thigh, 1.0, -sy)}
     {joint("thigh", "0 1 0")}
-    <geom name="{leg}_thigh" type="capsule" fromto="{_v(0, 0, 0, 0, 0, -geo.thigh_length_m)}" size="{geo.thigh_radius_m:.9g}"/>
+    <geom name="{leg}_thigh" {thigh_geom}/>
     <body name="{leg}_calf" pos="{_v(0, 0, -geo.thigh_length_m)}">
       {_inertial(geo.calf, 1.0, -sy)}
       {joint("calf", "0 1 0")}
-      <geom name="{leg}_calf" type="capsule" fromto="{_v(0, 0, 0, 0, 0, -calf_end)}" size="{geo.calf_radius_m:.9g}"/>
+      <geom name="{leg}_calf" {calf_geom}/>
       <body name="{leg}_foot" pos="{_v(0, 0, -geo.calf_length_m)}">
-        <inertial pos="0 0 0" mass="{geo.foot_mass_kg:.9g}" diaginertia="{_v(*(2 / 5 * geo.foot_mass_kg * geo.foot_radius_m ** 2,) * 3)}"/>
+        {foot_inertial}
         <geom name="{leg}_foot" class="foot" type="sphere" size="{geo.foot_radius_m:.9g}"/>
         <site name="{leg}_foot" size="0.005" group="{ROBOT_GEOM_GROUP}"/>
       </body>
@@ -239,7 +247,8 @@ def build_mjcf(robot: RobotConfig, scene: str = "flat", *, extra_boxes: tuple[Sc
   <option timestep="{physics_dt_s:.9g}" integrator="implicitfast"/>
   <visual><global offwidth="1280" offheight="720"/></visual>
   <asset>
-    <texture name="floor" type="2d" builtin="checker" rgb1="0.42 0.44 0.48" rgb2="0.5 0.52 0.56" width="256" height="256"/>
+    <texture name="floor" type="2d" builtin="checker" rgb1="0.42 0.44 0.48" rgb2="0.5 0.52 0.56"
+             width="256" height="256"/>
     <material name="floor" texture="floor" texrepeat="8 8" texuniform="true"/>
   </asset>
   <default>

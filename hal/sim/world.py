@@ -19,6 +19,10 @@ Sampling. Joint positions/velocities, orientation and angular velocity are sampl
 an ``advance``; the accelerometer, foot contact forces and applied torques come from the last
 physics step's acceleration stage (one ``physics_dt_s`` earlier), as MuJoCo computes forces before
 it integrates. All three samples carry the end time.
+
+Start. The robot is placed with its lowest point on the ground at the initial joint angles (the
+default pose unless configured) and holds that pose with the robot's kp/kd for ``settle_s``; it
+keeps holding it until the first command arrives. The clock starts after settling.
 """
 
 from __future__ import annotations

@@ -206,12 +206,17 @@ def test_devices_need_connect_and_close_damps_the_joints(go2):
 
 
 def test_sensor_noise_has_the_configured_spread_and_follows_the_seed(go2):
-    def world(seed):
+    def world(seed, noise=1.0):
         return MujocoWorld(go2, MujocoWorldConfig(seed=seed, settle_s=0.5, fixed_base=True,
-                                                  base_height_m=0.8, gyro_noise_std_rad_s=0.02,
-                                                  accel_noise_std_m_s2=0.3, depth_noise_std_m=0.01))
+                                                  base_height_m=0.8, gyro_noise_std_rad_s=0.02 * noise,
+                                                  accel_noise_std_m_s2=0.3 * noise,
+                                                  depth_noise_std_m=0.01 * noise))
 
-    a, b, c = world(1), world(1), world(2)
+    a, b, c, clean = world(1), world(1), world(2), world(1, noise=0.0)
+    noisy_frame, clean_frame = (np.zeros((60, 106), np.float32) for _ in range(2))
+    a.read_depth_into(noisy_frame)
+    clean.read_depth_into(clean_frame)
+    assert np.std(noisy_frame - clean_frame) == pytest.approx(0.01, rel=0.1)
     gyros = []
     for w in (a, b, c):
         samples = []

@@ -1,0 +1,91 @@
+"""``krabby-inference-client``: the parkour inference client in its own process (or machine).
+
+Connects to a HAL server's tcp endpoints (``krabby-hal-server-jetson``/``-sim`` started with
+``--observation_bind tcp://*:5555 --command_bind tcp://*:5556 --no-client``) and runs the policy.
+Only the engines are opened here; the robot definition must be the server's.
+
+Example::
+
+    krabby-inference-client --engine model.onnx --robot go2 \\
+        --observation_endpoint tcp://robot:5555 --command_endpoint tcp://robot:5556
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krabby-inference-client",
+                                     description="Run the parkour policy against a HAL server.")
+    parser.add_argument("--engine", help="model.plan or model.onnx with model.json beside it")
+    parser.add_argument("--checkpoint", help="torch reference from a checkpoint (bring-up only)")
+    parser.add_argument("--robot", default="go2")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cpu")
+    parser.add_argument("--observation_endpoint", required=True, help="e.g. tcp://robot:5555")
+    parser.add_argument("--command_endpoint", required=True, help="e.g. tcp://robot:5556")
+    parser.add_argument("--speed", type=float, default=0.5, help="forward speed command, m/s")
+    parser.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
+    parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    parser.add_argument("--stats", help="write the client's timing statistics (JSON) here")
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
+    from compute.parkour.policy_engines import PolicyConfigError, open_policy_engines
+    from engines import EngineError
+    from engines.manifest import ManifestError
+    from hal.robot import RobotDefinitionError, load_robot
+
+    try:
+        robot = load_robot(args.robot)
+        policy = open_policy_engines(robot, engine=args.engine, checkpoint=args.checkpoint,
+                                     device=args.device)
+    except (RobotDefinitionError, PolicyConfigError, EngineError, ManifestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    # In its own process the client owns garbage collection.
+    config = InferenceClientConfig(observation_endpoint=args.observation_endpoint,
+                                   command_endpoint=args.command_endpoint,
+                                   forward_speed_m_s=args.speed, mode=args.mode, gc_control=True)
+    client = ParkourInferenceClient(robot, policy.actor, policy.depth, config)
+    client.start()
+    end_ns = None if args.duration is None else time.monotonic_ns() + int(args.duration * 1e9)
+    try:
+        while not stop.wait(0.2):
+            if not client.running:
+                log.error("inference threads ended: %s", client.errors)
+                break
+            if end_ns is not None and time.monotonic_ns() >= end_ns:
+                break
+    finally:
+        client.stop()
+        policy.close()
+    stats = client.stats()
+    if args.stats:
+        with open(args.stats, "w") as f:
+            json.dump(stats, f, indent=2)
+    log.info("inference client done: %s", stats["counters"])
+    return 0 if not client.errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The whole appliance: sim HAL server + inference client + exported ONNX policy.
+
+In-process over inproc, and with the client in a second process over tcp. Every applied command
+answers the observation of its own tick, the counters add up, and shutdown leaves the motors damped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
+from compute.parkour.policy_engines import open_policy_engines
+from hal.devices.base import CONTROL_MODE_DAMP, JointCommand, JointDriver
+from hal.server.base import HalDevices, HalServer, HalServerConfig
+from hal.sim import MujocoWorldConfig, make_sim_devices
+
+
+class RecordingJoints(JointDriver):
+    """The real simulated joint driver, with every command written to it kept for inspection."""
+
+    def __init__(self, inner: JointDriver) -> None:
+        self.inner = inner
+        self.written: list[JointCommand] = []
+
+    @property
+    def is_connected(self) -> bool:
+        return self.inner.is_connected
+
+    @property
+    def joint_names(self):
+        return self.inner.joint_names
+
+    def connect(self) -> None:
+        self.inner.connect()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def read(self):
+        return self.inner.read()
+
+    def write(self, command: JointCommand) -> None:
+        self.written.append(JointCommand(command.target_rad.copy(), command.kp.copy(),
+                                         command.kd.copy(), command.mode, command.timestamp_ns))
+        self.inner.write(command)
+
+
+def make_server(robot, observation_endpoint, command_endpoint, rate_hz=50.0, realtime=True):
+    sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5))
+    joints = RecordingJoints(sim.joints)
+    devices = HalDevices(joints, sim.imu, sim.contacts, sim.camera, sim.world)
+    config = HalServerConfig(control_rate_hz=rate_hz, latency_budget_ms=400.0 / rate_hz,
+                             observation_endpoint=observation_endpoint,
+                             command_endpoint=command_endpoint, realtime=realtime)
+    server = HalServer(robot, devices, config)
+    ticks = []
+    server.tick_listeners.append(ticks.append)
+    return server, joints, ticks
+
+
+COUNTERS = ("cycles", "published", "commands_applied", "deadline_misses", "malformed_dropped")
+
+
+def check_run(server, joints, ticks, counts, robot):
+    """``counts``: the run's own counter values (differences when the server ran before)."""
+    assert counts["cycles"] == len(ticks) > 0
+    assert counts["cycles"] == counts["commands_applied"] + counts["deadline_misses"]
+    assert counts["published"] == counts["cycles"]
+    assert counts["malformed_dropped"] == 0
+    answered = [t for t in ticks if t.command is not None]
+    assert len(answered) == counts["commands_applied"]
+    assert len(answered) >= 0.8 * len(ticks)
+    for tick in answered:
+        assert tick.command.message.obs_seq == tick.seq  # answers this tick's observation
+        assert tick.command.receive_ns >= tick.publish_ns
+        assert 0 < tick.obs_to_command_ns < 1e9
+    assert any(t.safety_mode == "policy" for t in ticks)
+    # Nothing unsafe reached the motors: finite and within the joint limits, every write.
+    lower, upper = robot.to_hardware(robot.position_lower), robot.to_hardware(robot.position_upper)
+    for command in joints.written:
+        assert np.isfinite(command.target_rad).all()
+        if command.mode != CONTROL_MODE_DAMP:
+            assert (command.target_rad >= lower - 1e-9).all()
+            assert (command.target_rad <= upper + 1e-9).all()
+    last = joints.written[-1]
+    assert last.mode == CONTROL_MODE_DAMP and (last.kp == 0).all() and (last.kd > 0).all()
+    assert str(server.safety.mode) == "damping"
+
+
+def test_inproc_appliance_runs_the_exported_policy(go2, exported_policy, endpoints):
+    obs_ep, cmd_ep = endpoints
+    policy = open_policy_engines(go2, engine=exported_policy, action_dim=12, obs_dim=753)
+    assert policy.backend == "onnxruntime" and policy.depth is not None
+    server, joints, ticks = make_server(go2, obs_ep, cmd_ep)
+    client = ParkourInferenceClient(go2, policy.actor, policy.depth,
+                                    InferenceClientConfig(obs_ep, cmd_ep, forward_speed_m_s=0.5))
+    try:
+        server.start()
+        client.start()
+        server.safety.request_start()
+        report = server.run(duration_s=4.0)
+    finally:
+        client.stop()
+        server.close()
+        policy.close()
+    check_run(server, joints, ticks, {k: report[k] for k in COUNTERS}, go2)
+    stats = client.stats()
+    assert stats["errors"] == []
+    assert stats["counters"]["depth_steps"] >= 10  # ~10 Hz for 3+ s
+    assert stats["counters"]["torn_observations"] == 0
+    used = {t.command.message.depth_seq_used for t in ticks if t.command is not None}
+    assert len(used) >= 5  # the actor kept picking up new depth latents
+
+
+@pytest.mark.parametrize("endpoints", ["tcp"], indirect=True)
+def test_tcp_client_in_a_second_process(go2, exported_policy, endpoints, tmp_path):
+    obs_ep, cmd_ep = endpoints
+    server, joints, ticks = make_server(go2, obs_ep, cmd_ep)
+    server.start()
+    stats_path = tmp_path / "client.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compute.parkour.client_main", "--engine", str(exported_policy),
+         "--robot", "go2", "--observation_endpoint", obs_ep, "--command_endpoint", cmd_ep,
+         "--duration", "60", "--stats", str(stats_path)],
+        env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    try:
+        # The robot stays idle (damped) while the other process starts and connects.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.counters["commands_applied"] < 5:
+            server.run(max_ticks=10)
+            assert proc.poll() is None, proc.stdout.read().decode()
+        assert server.counters["commands_applied"] >= 5, "the tcp client never answered"
+        before = dict(server.counters)
+        ticks.clear()
+        server.safety.request_start()
+        server.run(duration_s=4.0)
+        counts = {k: server.counters[k] - before[k] for k in COUNTERS}
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0].decode()
+        server.close()
+    assert proc.returncode == 0, output
+    check_run(server, joints, ticks, counts, go2)
+    assert stats_path.is_file()
