@@ -62,9 +62,11 @@ def run(quick: bool = True, physics_dt_s: float = 0.005) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim_step", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim_step",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="15000 ticks per case instead of 1500")
-    parser.add_argument("--physics-dt", type=float, default=0.005, help="physics step (s), default 0.005")
+    parser.add_argument("--physics-dt", type=float, default=0.005,
+                        help="physics step (s), default 0.005")
     args = parser.parse_args(argv)
     print(json.dumps(run(quick=not args.full, physics_dt_s=args.physics_dt), indent=2))
     return 0

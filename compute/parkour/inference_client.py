@@ -37,7 +37,7 @@ from hal.robot import RobotConfig
 from hal.slots import SlotRing
 from hal.timing import LatencyRing
 
-__all__ = ["InferenceClientConfig", "ParkourInferenceClient"]
+__all__ = ["InferenceClientConfig", "ParkourInferenceClient", "ActorStepRecord", "DepthStepRecord"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class InferenceClientConfig:
         switch_interval_s: GIL switch interval to set (None leaves Python's 5 ms): a short one lets
             the actor thread take the GIL quickly when an observation arrives.
         timing_ring_size: Samples kept per stage timing.
+        depth_thread: Run the depth thread (off only for benchmarks that measure its cost: the
+            actor then keeps a zero latent).
     """
 
     observation_endpoint: str = "inproc://hal_observation"
@@ -67,6 +69,32 @@ class InferenceClientConfig:
     gc_control: bool = False
     switch_interval_s: float | None = 0.0005
     timing_ring_size: int = 1 << 14
+    depth_thread: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStepRecord:
+    """One actor step, for listeners (recorder). Arrays are views the next step rewrites: copy
+    what you keep."""
+
+    obs_seq: int
+    observation: np.ndarray  # the built policy observation (engine input)
+    depth_latent: np.ndarray | None  # the latent+yaw the actor used (34,), None for a teacher
+    raw_action: np.ndarray  # policy order, before clip and scale
+    depth_seq_used: int
+    timings_ns: tuple[int, int, int, int]  # obs build, engine, post-process, send
+
+
+@dataclass(frozen=True, slots=True)
+class DepthStepRecord:
+    """One depth step: its inputs as the engine saw them and its output (views; copy to keep)."""
+
+    frame_seq: int
+    frame_timestamp_ns: int
+    depth: np.ndarray  # preprocessed (58, 87): the frame as the policy saw it
+    proprio: np.ndarray
+    latent_yaw: np.ndarray
+    engine_ns: int
 
 
 class ParkourInferenceClient:
@@ -112,6 +140,12 @@ class ParkourInferenceClient:
         self._yaw_zero = np.zeros(2, np.float32)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Called on the actor / depth thread after each step: keep them cheap (a queue put).
+        self.actor_listeners: list = []
+        self.depth_listeners: list = []
+        # Called with the actor's output buffer before post-processing; the sim's fault drills
+        # use it to rehearse a stalled or misbehaving policy.
+        self.action_hook = None
         self._errors: list[BaseException] = []
         size = self.config.timing_ring_size
         self.timings = {name: LatencyRing(size) for name in (
@@ -137,7 +171,7 @@ class ParkourInferenceClient:
             sys.setswitchinterval(self.config.switch_interval_s)
         self._threads = [threading.Thread(target=self._guard, args=(self._actor_loop,),
                                           name="krabby-actor", daemon=True)]
-        if self.depth is not None:
+        if self.depth is not None and self.config.depth_thread:
             self._threads.append(threading.Thread(target=self._guard, args=(self._depth_loop,),
                                                   name="krabby-depth", daemon=True))
         for thread in self._threads:
@@ -220,6 +254,8 @@ class ParkourInferenceClient:
                 self._share_proprio()
                 t1 = time.monotonic_ns()
                 self.actor.run()
+                if self.action_hook is not None:
+                    self.action_hook(actions_out)
                 t2 = time.monotonic_ns()
                 if not np.isfinite(actions_out).all():
                     # Sent as it is: the HAL's safety layer rejects it and damps the motors.
@@ -240,6 +276,13 @@ class ParkourInferenceClient:
                 timings["post_process"].add(t3 - t2)
                 timings["send"].add(t4 - t3)
                 timings["actor_total"].add(t4 - t0)
+                if self.actor_listeners:
+                    record = ActorStepRecord(obs.seq, obs_in.reshape(-1),
+                                             self._latent_now if self.is_student else None,
+                                             processor.last_raw_action, depth_seq,
+                                             (t1 - t0, t2 - t1, t3 - t2, t4 - t3))
+                    for listener in self.actor_listeners:
+                        listener(record)
                 if self.config.gc_control:
                     warm_steps += 1
                     if warm_steps == 50:
@@ -299,7 +342,7 @@ class ParkourInferenceClient:
                 if preprocessor is None or preprocessor.intrinsics != obs.depth_intrinsics:
                     preprocessor = DepthPreprocessor(obs.depth_intrinsics, self.robot.depth_camera)
                 preprocessor.process_into(obs.depth_m, depth_in.reshape(depth_in.shape[-2:]))
-                frame_seq = obs.depth_seq
+                frame_seq, frame_ts = obs.depth_seq, obs.depth_timestamp_ns
                 if not client.release_current():
                     continue
                 if not self._proprio_ring.acquire(proprio_slot, proprio_gen):
@@ -317,6 +360,11 @@ class ParkourInferenceClient:
                 self.counters["depth_steps"] += 1
                 self.timings["depth_preprocess"].add(t1 - t0)
                 self.timings["depth_engine"].add(t2 - t1)
+                if self.depth_listeners:
+                    record = DepthStepRecord(frame_seq, frame_ts, depth_in.reshape(depth_in.shape[-2:]),
+                                             proprio_in.reshape(-1), latent_out.reshape(-1), t2 - t1)
+                    for listener in self.depth_listeners:
+                        listener(record)
 
     # -- report --------------------------------------------------------------------------------
 

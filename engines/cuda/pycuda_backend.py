@@ -86,9 +86,16 @@ class PyCudaBackend(CudaBackend):
         self._call("Context.push", ctx.push)
         self._local.device = device
 
+    def _ensure_context(self) -> None:
+        # The driver API needs a current context; a thread that never called activate() (the HAL
+        # allocating observation slots) gets device 0's primary context, as the runtime API would.
+        if getattr(self._local, "device", None) is None:
+            self.activate(0)
+
     # -- memory --------------------------------------------------------------------------------
 
     def pinned_alloc(self, nbytes: int, mapped: bool) -> PinnedAllocation:
+        self._ensure_context()
         cuda = self._cuda
         flags = cuda.host_alloc_flags.PORTABLE | (cuda.host_alloc_flags.DEVICEMAP if mapped else 0)
         array = self._call(f"pagelocked_empty({nbytes}, mapped={mapped})", cuda.pagelocked_empty,
@@ -101,6 +108,7 @@ class PyCudaBackend(CudaBackend):
                                 keepalive=array)
 
     def device_alloc(self, nbytes: int) -> int:
+        self._ensure_context()
         allocation = self._call(f"mem_alloc({nbytes})", self._cuda.mem_alloc, max(int(nbytes), 1))
         ptr = int(allocation)
         self._allocations[ptr] = allocation
@@ -115,6 +123,7 @@ class PyCudaBackend(CudaBackend):
     # -- streams and copies ---------------------------------------------------------------------
 
     def stream_create(self) -> Any:
+        self._ensure_context()
         return self._call("Stream", self._cuda.Stream, flags=_CU_STREAM_NON_BLOCKING)
 
     def stream_address(self, stream: Any) -> int:
@@ -136,6 +145,7 @@ class PyCudaBackend(CudaBackend):
     # -- events --------------------------------------------------------------------------------
 
     def event_create(self, timing: bool) -> Any:
+        self._ensure_context()
         flags = 0 if timing else self._cuda.event_flags.DISABLE_TIMING
         return self._call("Event", self._cuda.Event, flags)
 

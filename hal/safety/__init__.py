@@ -4,6 +4,9 @@
 - :mod:`hal.safety.targets` — pure checks: joint limits, step cap, PD torque window.
 - :mod:`hal.safety.attitude` — roll, pitch and tilt from the IMU quaternion.
 - :mod:`hal.safety.events` — modes, transition log, counters.
+- :mod:`hal.safety.monitor` — sensor health (→ damping) and the entry gate.
+- :mod:`hal.safety.intake` — policy command validation and gain bounds.
+- :mod:`hal.safety.output` — the one place the motor command is written.
 - :mod:`hal.safety.layer` — :class:`SafetyLayer`, the state machine and its per-tick ``step``.
 - :mod:`hal.safety.estop` — the network e-stop (wire format, listener, sender).
 - :mod:`hal.safety.keyboard` — the terminal e-stop key.

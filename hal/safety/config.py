@@ -39,7 +39,8 @@ class SafetyConfig:
         blend_duration_s: Linear blend from the stand targets (and gains) to the policy's.
         max_target_step_rad: Per-tick cap on |target - previous applied target|. 0.3 rad per tick is
             15 rad/s at 50 Hz (the Go2 calf's velocity limit) and 30 rad/s at 100 Hz (hip, thigh).
-        kp_min: Lower bound on every position-mode kp; must be > 0 (the torque window divides by kp).
+        kp_min: Lower bound on every position-mode kp; must be > 0 (the torque window divides
+            by kp).
         kp_max: Upper bound on every kp.
         kd_min: Lower bound on every position-mode kd.
         kd_max: Upper bound on every kd.
@@ -57,7 +58,10 @@ class SafetyConfig:
             fresh again). None disables the check, for a policy without depth (a teacher).
         tilt_limit_rad: Angle between the base's up axis and the world's up axis beyond which the
             layer damps (a fall). 1.0 rad leaves room for the pitch of a parkour climb.
-        damping_kd: kd of the damping command (kp 0) every fault and every shutdown ends in.
+        damping_kd: kd of the damping command (kp 0) every fault and every shutdown ends in. Its
+            torque -kd dq only opposes motion; where it would exceed a torque limit (a Go2 hip
+            above 11.9 rad/s at kd 2) the motor saturates, which removes energy more slowly but
+            never adds any, so damping is not clamped like a position target.
         max_events: Transitions kept for the run report (the oldest are dropped, and counted).
         log_interval_s: Repeats of the same log message are suppressed for this long (and counted).
     """
@@ -129,8 +133,8 @@ class SafetyConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "SafetyConfig":
-        """Build from a mapping (e.g. a TOML table); unknown keys are an error naming the valid ones."""
+    def from_dict(cls, values: dict[str, Any]) -> SafetyConfig:
+        """Build from a mapping (e.g. a TOML table); unknown keys raise, naming the valid ones."""
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - valid)
         if unknown:

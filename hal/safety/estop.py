@@ -212,7 +212,7 @@ class EstopListener:
         if self._owns_context and not self._context.closed:
             self._context.term()
 
-    def __enter__(self) -> "EstopListener":
+    def __enter__(self) -> EstopListener:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -276,7 +276,7 @@ class EstopSender:
         if self._owns_context and not self._context.closed:
             self._context.term()
 
-    def __enter__(self) -> "EstopSender":
+    def __enter__(self) -> EstopSender:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -285,8 +285,9 @@ class EstopSender:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m hal.safety.estop ENDPOINT {ESTOP,RESET} [REASON]``."""
-    parser = argparse.ArgumentParser(prog="python -m hal.safety.estop",
-                                     description="Send an e-stop or a reset to a krabby HAL server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m hal.safety.estop",
+        description="Send an e-stop or a reset to a krabby HAL server.")
     parser.add_argument("endpoint", help="the robot's e-stop endpoint, e.g. tcp://robot:5560")
     parser.add_argument("command", choices=["ESTOP", "RESET"])
     parser.add_argument("reason", nargs="?", default="", help="why (ESTOP only)")

@@ -1,8 +1,8 @@
-"""Modes of the safety layer, and the record of what it did: transitions, counters, rate-limited logs.
+"""Modes of the safety layer and the record of what it did: transitions, counters, limited logs.
 
 Every transition is logged (repeats of the same from/to/reason at most once per interval, with the
-number suppressed), counted twice (``transition.<from>-><to>`` and ``reason.<reason>``) and kept in a
-bounded list for the run report. Reasons are short stable codes (the ``REASON_*`` constants); the
+number suppressed), counted twice (``transition.<from>-><to>`` and ``reason.<reason>``) and kept in
+a bounded list for the run report. Reasons are short stable codes (the ``REASON_*`` constants); the
 numbers behind a transition go in its ``detail`` text.
 """
 

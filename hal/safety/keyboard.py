@@ -15,7 +15,7 @@ import select
 import sys
 import termios
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["ESTOP_KEYS", "KeyboardEstop"]
 
@@ -89,7 +89,7 @@ class KeyboardEstop:
                 logger.warning("keyboard e-stop: could not restore the terminal: %s", exc)
             self._saved_attrs = None
 
-    def __enter__(self) -> "KeyboardEstop":
+    def __enter__(self) -> KeyboardEstop:
         self.start()
         return self
 

@@ -21,8 +21,9 @@ Per tick, in the active modes (stand_up, ready, policy, stand), in this order:
    policy's command blended in from the stand targets. A policy command with a wrong shape or any
    non-finite value (targets or gains) is rejected; in ``policy`` it sends the layer to ``damping``.
    Policy gains are clamped into [kp_min, kp_max] and [kd_min, kd_max].
-3. Command watchdog (``policy`` only): ``hold_after_ticks`` consecutive ticks without a valid command
-   hold the last applied target; ``damp_after_ticks`` → ``damping``. Stale depth → ``stand``.
+3. Command watchdog (``policy`` only): ``hold_after_ticks`` consecutive ticks without a valid
+   command hold the last applied target; ``damp_after_ticks`` → ``damping``. Stale depth →
+   ``stand``.
 4. :class:`~hal.safety.targets.TargetFilter`: joint limits, PD torque window, step cap against the
    previous applied target (see that module for the exact guarantees and the conflict rule).
 
@@ -45,19 +46,14 @@ from typing import Any
 
 import numpy as np
 
-from hal.devices.base import (
-    CONTROL_MODE_DAMP,
-    CONTROL_MODE_POSITION,
-    ContactSample,
-    ImuSample,
-    JointCommand,
-    JointState,
-)
+from hal.devices.base import ContactSample, ImuSample, JointCommand, JointState
 from hal.robot import RobotConfig
 from hal.safety import events as ev
-from hal.safety.attitude import normalized_quaternion, roll_pitch, tilt_rad
 from hal.safety.config import SafetyConfig
 from hal.safety.events import ACTIVE_MODES, Mode, TransitionLog
+from hal.safety.intake import COMMAND_INVALID, COMMAND_VALID, CommandIntake
+from hal.safety.monitor import SensorMonitor
+from hal.safety.output import CommandWriter
 from hal.safety.targets import (
     FLAG_LIMIT,
     FLAG_NONFINITE,
@@ -65,7 +61,6 @@ from hal.safety.targets import (
     FLAG_STEP_CONFLICT,
     FLAG_TORQUE,
     FLAG_TORQUE_INFEASIBLE,
-    TargetFilter,
 )
 
 __all__ = ["SafetyLayer"]
@@ -76,7 +71,6 @@ _FLAG_COUNTERS = ((FLAG_LIMIT, "check.limit_clamped"), (FLAG_TORQUE, "check.torq
                   (FLAG_STEP, "check.step_capped"), (FLAG_STEP_CONFLICT, "check.step_conflict"),
                   (FLAG_TORQUE_INFEASIBLE, "check.torque_infeasible"),
                   (FLAG_NONFINITE, "check.nonfinite_replaced"))
-_CMD_MISSING, _CMD_VALID, _CMD_INVALID = 0, 1, 2
 
 
 def _smooth(alpha: float) -> float:
@@ -84,20 +78,6 @@ def _smooth(alpha: float) -> float:
     if alpha >= 1.0:
         return 1.0
     return 0.5 - 0.5 * math.cos(math.pi * max(alpha, 0.0))
-
-
-def _imu_quaternion(imu: ImuSample) -> tuple[float, float, float, float] | None:
-    """The unit quaternion of a finite, well-formed IMU sample, else None."""
-    try:
-        if (len(imu.quaternion_wxyz) != 4 or len(imu.angular_velocity_rad_s) != 3
-                or len(imu.linear_acceleration_m_s2) != 3):
-            return None
-        for v in (*imu.angular_velocity_rad_s, *imu.linear_acceleration_m_s2):
-            if not math.isfinite(v):
-                return None
-        return normalized_quaternion(imu.quaternion_wxyz)
-    except (TypeError, ValueError):
-        return None
 
 
 class SafetyLayer:
@@ -125,15 +105,14 @@ class SafetyLayer:
 
         self.lower_rad, self.upper_rad = hw(robot.position_lower), hw(robot.position_upper)
         self.torque_limit_nm, self.default_rad = hw(robot.torque_limit), hw(robot.default_angles)
-        self._policy_kp_default = np.clip(hw(robot.kp), cfg.kp_min, cfg.kp_max)
-        self._policy_kd_default = np.clip(hw(robot.kd), cfg.kd_min, cfg.kd_max)
         stand_kp = hw(robot.kp) if cfg.stand_kp is None else np.full(n, cfg.stand_kp)
         stand_kd = hw(robot.kd) if cfg.stand_kd is None else np.full(n, cfg.stand_kd)
         self._stand_kp = np.clip(stand_kp, cfg.kp_min, cfg.kp_max)
         self._stand_kd = np.clip(stand_kd, cfg.kd_min, cfg.kd_max)
-        self._filter = TargetFilter(self.lower_rad, self.upper_rad, self.torque_limit_nm,
-                                    cfg.max_target_step_rad)
-        self._contact_threshold_n = float(robot.contact_force_threshold_n)
+        self._out = CommandWriter(self.lower_rad, self.upper_rad, self.torque_limit_nm,
+                                  cfg.max_target_step_rad, cfg.damping_kd, self.default_rad)
+        self._monitor = SensorMonitor(cfg, n, robot.n_feet, robot.contact_force_threshold_n)
+        self._intake = CommandIntake(cfg, hw(robot.kp), hw(robot.kd))
 
         self._lock = threading.Lock()
         self._log = TransitionLog(cfg.max_events, int(cfg.log_interval_s * 1e9), logger)
@@ -146,29 +125,17 @@ class SafetyLayer:
         self._estop_reason: str | None = None
         self._misses = 0
         self._gate_ok_ticks = 0
-        self._invalid_detail = ""
-        self._roll = self._pitch = 0.0
         self._ramp_start_ns = 0
         self._ramp_duration_ns = 1
         self._blend_start_ns = 0
-        self._has_target = False  # the previous tick sent a position target
-        self._has_cmd = False  # _cmd_* hold a valid policy command
-        self._joints_ok = False
 
         # Preallocated state and scratch (no array allocation per tick in steady state).
         def buf() -> np.ndarray:
             return np.zeros(n, dtype=np.float64)
 
-        self._last_target, self._last_kp, self._last_kd = buf(), buf(), buf()
-        self._ramp_from, self._reference = buf(), buf()
+        self._ramp_from = buf()
         self._blend_target, self._blend_kp, self._blend_kd = buf(), buf(), buf()
-        self._cmd_target, self._cmd_kp, self._cmd_kd = buf(), buf(), buf()
-        self._desired, self._kp, self._kd, self._work = buf(), buf(), buf(), buf()
-        self._damp_target = np.array(self.default_rad)
-        self._mask = np.zeros(n, dtype=bool)
-        self._feet_mask = np.zeros(robot.n_feet, dtype=bool)
-        self._damping_kd = np.full(n, cfg.damping_kd)
-        self._command = JointCommand(target_rad=buf(), kp=buf(), kd=buf(), mode=CONTROL_MODE_DAMP)
+        self._desired, self._kp, self._kd = buf(), buf(), buf()
 
     # ------------------------------------------------------------------ operator / server API
 
@@ -176,6 +143,11 @@ class SafetyLayer:
     def mode(self) -> Mode:
         """The current mode (a ``str`` enum: compares equal to ``"policy"`` etc.)."""
         return self._mode
+
+    @property
+    def mode_since_ns(self) -> int:
+        """When the current mode began (the ``now_ns`` of that transition; 0 before any)."""
+        return self._mode_since_ns
 
     @property
     def estop_reason(self) -> str | None:
@@ -193,7 +165,7 @@ class SafetyLayer:
         return self._misses
 
     def request_start(self, run_policy: bool = True) -> bool:
-        """Operator: stand up (from idle or damping) and, if ``run_policy``, hand over to the policy.
+        """Operator: stand up (from idle or damping), then, if ``run_policy``, run the policy.
 
         Takes effect on the next :meth:`step`, which refuses (logs and counts) when the sensors
         are not healthy. Returns False (and does nothing) while the e-stop is latched.
@@ -287,17 +259,33 @@ class SafetyLayer:
             :meth:`shutdown_command`): send it before the next call, copy it to keep it.
         """
         with self._lock:
+            try:
+                return self._step(now_ns, joints, imu, contacts, depth_timestamp_ns,
+                                  policy_targets_hw, policy_kp_hw, policy_kd_hw)
+            except Exception as exc:  # noqa: BLE001 - whatever broke, the motors end damped
+                self._log.count("internal_error")
+                self._log.log("internal_error", now_ns, logging.ERROR,
+                              "safety: internal error, damping: %r", exc)
+                if self._mode is not Mode.ESTOP and self._mode is not Mode.DAMPING:
+                    self._transition(now_ns, Mode.DAMPING, ev.REASON_INTERNAL_ERROR, repr(exc))
+                return self._emit_damping(now_ns)
+
+    def _step(self, now_ns: int, joints: JointState, imu: ImuSample,
+              contacts: ContactSample | None, depth_timestamp_ns: int | None,
+              policy_targets_hw: np.ndarray | None, policy_kp_hw: np.ndarray | None,
+              policy_kd_hw: np.ndarray | None) -> JointCommand:
+        if True:
             log = self._log
             log.count(self._tick_keys[self._mode])
-            self._joints_ok = self._joint_state_usable(joints)
-            if self._joints_ok:
-                np.clip(joints.position_rad, self.lower_rad, self.upper_rad, out=self._damp_target)
+            joints_ok = self._monitor.joints_usable(joints)
+            if joints_ok:
+                self._out.note_measured(joints.position_rad)
             mode = self._mode
             if mode not in ACTIVE_MODES:
                 if not self._start_pending or mode is Mode.ESTOP:
                     return self._emit_damping(now_ns)
                 self._start_pending = False
-                fault = self._sensor_fault(now_ns, joints, imu)
+                fault = self._monitor.fault(now_ns, joints, joints_ok, imu)
                 if fault is not None:
                     log.count("request.start_refused_sensors")
                     log.log("start_refused", now_ns, logging.WARNING,
@@ -307,7 +295,7 @@ class SafetyLayer:
                 self._enter_ramp(now_ns, Mode.STAND_UP, ev.REASON_OPERATOR_START, "",
                                  self.config.stand_up_duration_s, from_measured=True)
             else:
-                fault = self._sensor_fault(now_ns, joints, imu)
+                fault = self._monitor.fault(now_ns, joints, joints_ok, imu)
                 if fault is not None:
                     self._transition(now_ns, Mode.DAMPING, fault[0], fault[1])
                     return self._emit_damping(now_ns)
@@ -341,7 +329,8 @@ class SafetyLayer:
         if self._mode is Mode.STAND_UP or not self._run_requested:
             self._gate_ok_ticks = 0
             return
-        block = self._gate_block(now_ns, joints, contacts, depth_timestamp_ns)
+        block = self._monitor.gate_block(now_ns, joints, contacts, depth_timestamp_ns,
+                                         self._out.last_target if self._out.has_target else None)
         if block is not None:
             self._gate_ok_ticks = 0
             self._log.count(f"gate.blocked.{block[0]}")
@@ -351,25 +340,27 @@ class SafetyLayer:
         self._gate_ok_ticks += 1
         if self._gate_ok_ticks < self.config.gate_settle_ticks:
             return
-        if cmd_state != _CMD_VALID:
+        if cmd_state != COMMAND_VALID:
             self._log.count("gate.blocked.no_command")
             return
         # Through the gate: blend from what was applied last (the stand targets and gains).
         self._transition(now_ns, Mode.POLICY, ev.REASON_ENTRY_GATE,
-                         f"roll {self._roll:.3f} rad, pitch {self._pitch:.3f} rad")
+                         f"roll {self._monitor.roll_rad:.3f} rad, "
+                         f"pitch {self._monitor.pitch_rad:.3f} rad")
         self._blend_start_ns = now_ns
-        np.copyto(self._blend_target, self._last_target)
-        np.copyto(self._blend_kp, self._last_kp)
-        np.copyto(self._blend_kd, self._last_kd)
+        np.copyto(self._blend_target, self._out.last_target)
+        np.copyto(self._blend_kp, self._out.last_kp)
+        np.copyto(self._blend_kd, self._out.last_kd)
         self._blend_into_desired(now_ns)
 
     def _policy_tick(self, now_ns: int, cmd_state: int, depth_timestamp_ns: int | None) -> bool:
         """policy: fill the desired target and gains; False means the layer went to damping."""
         cfg = self.config
-        if cmd_state == _CMD_INVALID:
-            self._transition(now_ns, Mode.DAMPING, ev.REASON_INVALID_COMMAND, self._invalid_detail)
+        if cmd_state == COMMAND_INVALID:
+            self._transition(now_ns, Mode.DAMPING, ev.REASON_INVALID_COMMAND,
+                             self._intake.rejection[1])
             return False
-        if cmd_state == _CMD_VALID:
+        if cmd_state == COMMAND_VALID:
             self._misses = 0
         else:
             self._misses += 1
@@ -382,20 +373,21 @@ class SafetyLayer:
             self._stand_pending = False
             self._enter_ramp(now_ns, Mode.STAND, ev.REASON_OPERATOR_STAND, "",
                              cfg.stand_ramp_duration_s, from_measured=False)
-        elif not self._depth_fresh(now_ns, depth_timestamp_ns):
+        elif not self._monitor.depth_fresh(now_ns, depth_timestamp_ns):
             self._enter_ramp(now_ns, Mode.STAND, ev.REASON_DEPTH_STALE,
-                             self._depth_detail(now_ns, depth_timestamp_ns),
+                             self._monitor.depth_detail(now_ns, depth_timestamp_ns),
                              cfg.stand_ramp_duration_s, from_measured=False)
         if self._mode is Mode.STAND:
-            np.copyto(self._desired, self._last_target)  # the ramp's first point
+            np.copyto(self._desired, self._out.last_target)  # the ramp's first point
             np.copyto(self._kp, self._stand_kp)
             np.copyto(self._kd, self._stand_kd)
             return True
-        if cmd_state != _CMD_VALID and (self._misses >= cfg.hold_after_ticks or not self._has_cmd):
+        if cmd_state != COMMAND_VALID and (self._misses >= cfg.hold_after_ticks
+                                           or not self._intake.has_valid):
             self._log.count("command.hold")
-            np.copyto(self._desired, self._last_target)
-            np.copyto(self._kp, self._last_kp)
-            np.copyto(self._kd, self._last_kd)
+            np.copyto(self._desired, self._out.last_target)
+            np.copyto(self._kp, self._out.last_kp)
+            np.copyto(self._kd, self._out.last_kd)
             return True
         self._blend_into_desired(now_ns)
         return True
@@ -404,9 +396,10 @@ class SafetyLayer:
         """desired/kp/kd = blend_start + beta (command - blend_start), beta ramping 0→1 linearly."""
         beta = (now_ns - self._blend_start_ns) / (self.config.blend_duration_s * 1e9)
         beta = min(max(beta, 0.0), 1.0)
-        for out, start, cmd in ((self._desired, self._blend_target, self._cmd_target),
-                                (self._kp, self._blend_kp, self._cmd_kp),
-                                (self._kd, self._blend_kd, self._cmd_kd)):
+        intake = self._intake
+        for out, start, cmd in ((self._desired, self._blend_target, intake.target),
+                                (self._kp, self._blend_kp, intake.kp),
+                                (self._kd, self._blend_kd, intake.kd)):
             if beta >= 1.0:
                 np.copyto(out, cmd)
             else:
@@ -419,7 +412,8 @@ class SafetyLayer:
         self._transition(now_ns, mode, reason, detail)
         self._ramp_start_ns = now_ns
         self._ramp_duration_ns = max(int(duration_s * 1e9), 1)
-        np.copyto(self._ramp_from, self._damp_target if from_measured else self._last_target)
+        np.copyto(self._ramp_from,
+                  self._out.measured_clipped if from_measured else self._out.last_target)
 
     def _transition(self, now_ns: int, to: Mode, reason: str, detail: str) -> None:
         self._log.record(now_ns, self._mode, to, reason, detail)
@@ -432,147 +426,22 @@ class SafetyLayer:
             self._start_pending = False
             self._stand_pending = False
 
-    # ------------------------------------------------------------------ checks
-
-    def _joint_state_usable(self, joints: JointState) -> bool:
-        n = self.n_joints
-        q, dq = joints.position_rad, joints.velocity_rad_s
-        if getattr(q, "shape", None) != (n,) or getattr(dq, "shape", None) != (n,):
-            return False
-        return bool(np.isfinite(q, out=self._mask).all() and np.isfinite(dq, out=self._mask).all())
-
-    def _sensor_fault(self, now_ns: int, joints: JointState,
-                      imu: ImuSample) -> tuple[str, str] | None:
-        """(reason, detail) of the first sensor problem, or None when the sensors are healthy."""
-        cfg = self.config
-        if not self._joints_ok:
-            return ev.REASON_JOINTS_INVALID, (
-                f"joint state must be finite with shape ({self.n_joints},); got position "
-                f"{joints.position_rad!r}, velocity {joints.velocity_rad_s!r}")
-        age_ms = (now_ns - joints.timestamp_ns) / 1e6
-        if abs(age_ms) > cfg.joints_stale_ms:
-            return ev.REASON_JOINTS_STALE, (f"encoder data {age_ms:.1f} ms old > "
-                                            f"{cfg.joints_stale_ms} ms")
-        quat = _imu_quaternion(imu)
-        if quat is None:
-            return ev.REASON_IMU_INVALID, (
-                f"IMU sample must be finite with a non-zero quaternion; got quaternion "
-                f"{imu.quaternion_wxyz!r}, gyro {imu.angular_velocity_rad_s!r}, "
-                f"accel {imu.linear_acceleration_m_s2!r}")
-        age_ms = (now_ns - imu.timestamp_ns) / 1e6
-        if abs(age_ms) > cfg.imu_stale_ms:
-            return ev.REASON_IMU_STALE, f"IMU data {age_ms:.1f} ms old > {cfg.imu_stale_ms} ms"
-        self._roll, self._pitch = roll_pitch(*quat)
-        tilt = tilt_rad(*quat)
-        if tilt > cfg.tilt_limit_rad:
-            return ev.REASON_TILT, f"tilt {tilt:.3f} rad > {cfg.tilt_limit_rad} rad"
-        return None
-
-    def _depth_fresh(self, now_ns: int, depth_timestamp_ns: int | None) -> bool:
-        limit = self.config.depth_stale_ms
-        if limit is None:
-            return True
-        if depth_timestamp_ns is None:
-            return False
-        return abs(now_ns - depth_timestamp_ns) <= limit * 1e6
-
-    def _depth_detail(self, now_ns: int, depth_timestamp_ns: int | None) -> str:
-        if depth_timestamp_ns is None:
-            return "no depth received"
-        return (f"depth {(now_ns - depth_timestamp_ns) / 1e6:.1f} ms old > "
-                f"{self.config.depth_stale_ms} ms")
-
-    def _gate_block(self, now_ns: int, joints: JointState, contacts: ContactSample | None,
-                    depth_timestamp_ns: int | None) -> tuple[str, str] | None:
-        """Why the entry gate is closed (code, detail), or None when it is open."""
-        cfg = self.config
-        if not self._depth_fresh(now_ns, depth_timestamp_ns):
-            return "depth_stale", self._depth_detail(now_ns, depth_timestamp_ns)
-        if abs(self._roll) > cfg.gate_max_roll_rad:
-            return "roll", f"|roll| {abs(self._roll):.3f} rad > {cfg.gate_max_roll_rad} rad"
-        if abs(self._pitch) > cfg.gate_max_pitch_rad:
-            return "pitch", f"|pitch| {abs(self._pitch):.3f} rad > {cfg.gate_max_pitch_rad} rad"
-        if not self._has_target:
-            return "tracking", "no target applied yet"
-        np.subtract(joints.position_rad, self._last_target, out=self._work)
-        np.abs(self._work, out=self._work)
-        error = float(self._work.max())
-        if error > cfg.gate_max_tracking_error_rad:
-            return "tracking", (f"tracking error {error:.3f} rad > "
-                                f"{cfg.gate_max_tracking_error_rad} rad")
-        if cfg.gate_min_feet_down > 0:
-            if contacts is None:
-                return "feet", "no contact data (set gate_min_feet_down=0 for a robot without)"
-            force = contacts.force_n
-            if getattr(force, "shape", None) != self._feet_mask.shape:
-                return "feet", f"contact forces shape {getattr(force, 'shape', None)}, " \
-                               f"expected {self._feet_mask.shape}"
-            if abs(now_ns - contacts.timestamp_ns) > cfg.joints_stale_ms * 1e6:
-                return "feet", "contact data stale"
-            np.greater(force, self._contact_threshold_n, out=self._feet_mask)
-            down = int(np.count_nonzero(self._feet_mask))
-            if down < cfg.gate_min_feet_down:
-                return "feet", f"{down} feet down < {cfg.gate_min_feet_down}"
-        return None
-
     def _take_command(self, now_ns: int, targets: np.ndarray | None, kp: np.ndarray | None,
                       kd: np.ndarray | None) -> int:
-        """Validate the policy command into _cmd_*; returns _CMD_MISSING/_VALID/_INVALID."""
-        if targets is None:
-            return _CMD_MISSING
-        n = self.n_joints
-        problem = None
-        for name, value in (("targets", targets), ("kp", kp), ("kd", kd)):
-            if value is None and name != "targets":
-                continue
-            if not isinstance(value, np.ndarray):
-                value = np.asarray(value)
-            if value.shape != (n,) or value.dtype.kind not in "fiu":
-                problem = ("command.rejected.shape",
-                           f"{name} must be a real array of shape ({n},); got shape {value.shape} "
-                           f"dtype {value.dtype}")
-                break
-            if not np.isfinite(value, out=self._mask).all():
-                problem = ("command.rejected.nonfinite",
-                           f"{name} has non-finite values at joints "
-                           f"{np.flatnonzero(~np.isfinite(value)).tolist()}")
-                break
-        if problem is not None:
-            self._invalid_detail = problem[1]
-            self._log.count(problem[0])
-            self._log.log(problem[0], now_ns, logging.WARNING, "safety: command rejected: %s",
-                          problem[1])
-            return _CMD_INVALID
-        np.copyto(self._cmd_target, targets)
-        cfg = self.config
-        for out, given, default, low, high in ((self._cmd_kp, kp, self._policy_kp_default,
-                                                cfg.kp_min, cfg.kp_max),
-                                               (self._cmd_kd, kd, self._policy_kd_default,
-                                                cfg.kd_min, cfg.kd_max)):
-            if given is None:
-                np.copyto(out, default)
-                continue
-            np.copyto(out, given)
-            np.less(out, low, out=self._mask)
-            clamped = self._mask.any()
-            np.greater(out, high, out=self._mask)
-            if clamped or self._mask.any():
-                self._log.count("command.gains_clamped")
-                np.clip(out, low, high, out=out)
-        self._has_cmd = True
-        return _CMD_VALID
+        state = self._intake.take(targets, kp, kd)
+        if state == COMMAND_INVALID:
+            key, detail = self._intake.rejection
+            self._log.count(key)
+            self._log.log(key, now_ns, logging.WARNING, "safety: command rejected: %s", detail)
+        elif state == COMMAND_VALID and self._intake.gains_clamped:
+            self._log.count("command.gains_clamped")
+        return state
 
     # ------------------------------------------------------------------ output
 
     def _emit_position(self, now_ns: int, joints: JointState) -> JointCommand:
-        cmd = self._command
-        if self._has_target:
-            reference = self._last_target
-        else:
-            reference = self._reference
-            np.copyto(reference, self._damp_target)  # measured position clipped into the limits
-        flags = self._filter.apply(self._desired, reference, joints.position_rad,
-                                   joints.velocity_rad_s, self._kp, self._kd, cmd.target_rad)
+        flags = self._out.position(now_ns, self._desired, self._kp, self._kd, joints.position_rad,
+                                   joints.velocity_rad_s)
         if flags:
             for bit, key in _FLAG_COUNTERS:
                 if flags & bit:
@@ -582,22 +451,7 @@ class SafetyLayer:
                               "safety: %s in %s: torque feasibility took precedence",
                               "step cap exceeded" if flags & FLAG_STEP_CONFLICT
                               else "torque window outside the joint limits", self._mode.value)
-        np.copyto(cmd.kp, self._kp)
-        np.copyto(cmd.kd, self._kd)
-        cmd.mode = CONTROL_MODE_POSITION
-        cmd.timestamp_ns = now_ns
-        np.copyto(self._last_target, cmd.target_rad)
-        np.copyto(self._last_kp, self._kp)
-        np.copyto(self._last_kd, self._kd)
-        self._has_target = True
-        return cmd
+        return self._out.command
 
     def _emit_damping(self, now_ns: int) -> JointCommand:
-        cmd = self._command
-        np.copyto(cmd.target_rad, self._damp_target)
-        cmd.kp.fill(0.0)
-        np.copyto(cmd.kd, self._damping_kd)
-        cmd.mode = CONTROL_MODE_DAMP
-        cmd.timestamp_ns = now_ns
-        self._has_target = False
-        return cmd
+        return self._out.damping(now_ns)

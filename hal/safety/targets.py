@@ -15,18 +15,19 @@ Every position target that reaches a motor is built by :func:`safe_target` (or t
    that limit is the target of least torque among all targets inside the limits.
 2. The **step window** S = [reference - max_step, reference + max_step] around the previous applied
    target.
-3. ``target = clip(clip(desired, S), F)``. When S and F intersect this equals ``clip(desired, S ∩ F)``
-   and satisfies every constraint. When they do not intersect, the torque-feasible side wins: the
-   target is the point of F nearest the reference, so the step exceeds the cap by exactly the
-   distance from S to F and the torque stays within the limit.
+3. ``target = clip(clip(desired, S), F)``. When S and F intersect this equals
+   ``clip(desired, S ∩ F)`` and satisfies every constraint. When they do not intersect, the
+   torque-feasible side wins: the target is the point of F nearest the reference, so the step
+   exceeds the cap by exactly the distance from S to F and the torque stays within the limit.
 
-Guarantees of the returned target ``t`` (inputs finite, ``kp > 0``, ``max_step > 0``, ``lower < upper``):
+Guarantees of the returned target ``t`` (inputs finite, ``kp > 0``, ``max_step > 0``,
+``lower < upper``):
 
 - ``lower <= t <= upper`` exactly, always.
-- ``|kp (t - q) - kd dq| <= tau_max`` (up to rounding) whenever any target inside the limits achieves
-  it; otherwise ``t`` is the limit nearest the window.
-- ``|t - reference| <= max_step`` whenever some point of F lies within ``max_step`` of the reference;
-  otherwise ``t`` is the point of F nearest the reference.
+- ``|kp (t - q) - kd dq| <= tau_max`` (up to rounding) whenever any target inside the limits
+  achieves it; otherwise ``t`` is the limit nearest the window.
+- ``|t - reference| <= max_step`` whenever some point of F lies within ``max_step`` of the
+  reference; otherwise ``t`` is the point of F nearest the reference.
 - ``t`` is finite; a non-finite ``desired`` entry is replaced by the reference before the checks.
 """
 
@@ -63,7 +64,7 @@ FLAG_NONFINITE = 32
 
 def torque_window(q: np.ndarray, dq: np.ndarray, kp: np.ndarray, kd: np.ndarray,
                   tau_max: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Targets whose PD torque stays within ±tau_max: ``q + (±tau_max + kd dq) / kp`` (new arrays)."""
+    """Targets whose PD torque stays within ±tau_max: ``q + (±tau_max + kd dq) / kp`` (new)."""
     with np.errstate(over="ignore"):
         bias = np.multiply(kd, dq)
         return q + (bias - tau_max) / kp, q + (bias + tau_max) / kp
@@ -172,7 +173,7 @@ class TargetFilter:
 
     def apply(self, desired: np.ndarray, reference: np.ndarray, q: np.ndarray, dq: np.ndarray,
               kp: np.ndarray, kd: np.ndarray, out: np.ndarray) -> int:
-        """Write the safe target into ``out`` (float64, shape (n,)); returns the FLAG_* bits that fired.
+        """Write the safe target into ``out`` (float64, shape (n,)); returns the FLAG_* bits set.
 
         Preconditions (the safety layer establishes them): ``reference``, ``q``, ``dq``, ``kp``,
         ``kd`` finite, ``kp > 0``. ``out`` may not alias any input.

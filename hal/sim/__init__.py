@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hal.devices.base import Device
 from hal.robot import RobotConfig
 from hal.sim.camera import SimDepthCamera
 from hal.sim.config import MujocoWorldConfig
@@ -54,7 +55,8 @@ class SimDevices:
     camera: SimDepthCamera | None
 
     @property
-    def devices(self) -> list:
+    def devices(self) -> list[Device]:
+        """The devices that exist (the camera only when it is on)."""
         return [d for d in (self.joints, self.imu, self.contacts, self.camera) if d is not None]
 
     def connect(self) -> None:

@@ -98,4 +98,4 @@ class DepthRaycaster:
         depth[(self._geomid < 0) | (depth > self.max_range_m)] = np.inf
         if self.min_range_m > 0.0:
             depth[depth < self.min_range_m] = -np.inf
-        out.reshape(-1)[:] = depth
+        np.copyto(out, depth.reshape(out.shape))

@@ -159,7 +159,9 @@ class MujocoWorld:
             s = self._id("mjOBJ_SENSOR", name)
             return slice(int(m.sensor_adr[s]), int(m.sensor_adr[s] + m.sensor_dim[s]))
 
-        self._quat_s, self._gyro_s, self._acc_s = sensor("imu_quat"), sensor("imu_gyro"), sensor("imu_acc")
+        self._quat_s = sensor("imu_quat")
+        self._gyro_s = sensor("imu_gyro")
+        self._acc_s = sensor("imu_acc")
 
     def _start_camera(self) -> None:
         cfg, cam = self.config, self.robot.depth_camera

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from engine_models import actor_graph, write_manifest
+from engine_models import TinyActor, actor_graph, export_onnx, write_manifest
 from engines import EngineError, EngineMismatchError, open_engine
 from engines.manifest import ManifestError, load_manifest, manifest_path_for
 from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine
@@ -74,12 +74,14 @@ def test_manifest_with_another_joint_order_is_refused(tiny_actor_dir, go2):
 
 
 def test_replaced_model_file_is_refused_by_sha256(tiny_actor_dir, go2):
+    import torch
+
     write_manifest(tiny_actor_dir, go2, {"actor": actor_graph()})
-    with (tiny_actor_dir / "model.onnx").open("ab") as fh:
-        fh.write(b"\0")
+    torch.manual_seed(99)  # same shapes, other weights: only the digest tells them apart
+    export_onnx(TinyActor(), (torch.zeros(1, 753), torch.zeros(1, 32)),
+                tiny_actor_dir / "model.onnx", ["obs", "depth_latent"], ["actions"])
     with pytest.raises(EngineMismatchError, match="sha256 .* replaced or corrupted"):
         open_engine(tiny_actor_dir / "model.onnx")
-    # The check can be skipped explicitly (the appended byte does not break the protobuf).
     open_engine(tiny_actor_dir / "model.onnx", verify_sha256=False).close()
 
 

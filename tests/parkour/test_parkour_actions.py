@@ -33,8 +33,8 @@ def test_policy_to_hardware_order(shuffled):
     for h, name in enumerate(shuffled.joint_names_hardware):
         i = policy_index[name]
         assert target[h] == pytest.approx(shuffled.default_angles[i] + 0.25 * 0.1 * i, abs=1e-6)
-        assert processor.kp_hardware[h] == shuffled.kp[i]
-        assert processor.kd_hardware[h] == shuffled.kd[i]
+        assert processor.kp_hardware[h] == pytest.approx(shuffled.kp[i])
+        assert processor.kd_hardware[h] == pytest.approx(shuffled.kd[i])
 
 
 def test_hexapod_and_external_output(hexapod):

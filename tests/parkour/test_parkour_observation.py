@@ -263,4 +263,4 @@ def test_reordering_round_trip(shuffled):
     target = processor.process(action[None, :])
     np.testing.assert_allclose(target, hw.joint_position_rad, atol=1e-5)
     kp_by_name = dict(zip(robot.joint_names_policy, robot.kp))
-    assert list(processor.kp_hardware) == [kp_by_name[n] for n in robot.joint_names_hardware]
+    np.testing.assert_allclose(processor.kp_hardware, [kp_by_name[n] for n in robot.joint_names_hardware])

@@ -1,5 +1,5 @@
-"""A small driver for SafetyLayer tests: fake sensor readings on a clock, with the joints following
-the applied targets (perfect tracking) unless told otherwise. No mocks: the layer is the real one."""
+"""A small driver for SafetyLayer tests: sensor readings on a clock, with the joints following the
+applied targets (perfect tracking) unless told otherwise. No mocks: the layer is the real one."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ FAST = dict(stand_up_duration_s=0.4, blend_duration_s=0.1, stand_ramp_duration_s
 
 def by_name(robot, values_policy_order):
     """Hardware-order array built by joint name (independent of the layer's index arrays)."""
-    lookup = dict(zip(robot.joint_names_policy, values_policy_order))
+    lookup = dict(zip(robot.joint_names_policy, values_policy_order, strict=True))
     return np.array([lookup[name] for name in robot.joint_names_hardware], dtype=np.float64)
 
 
 def quat_rpy(roll: float = 0.0, pitch: float = 0.0) -> np.ndarray:
     """Quaternion (w, x, y, z) of roll about x then pitch about y: q = qy(pitch) * qx(roll)."""
-    cr, sr, cp, sp = math.cos(roll / 2), math.sin(roll / 2), math.cos(pitch / 2), math.sin(pitch / 2)
+    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
     return np.array([cp * cr, cp * sr, sp * cr, -sp * sr])
 
 

@@ -133,7 +133,7 @@ def test_long_random_stream_reaches_policy_and_stays_safe():
     rig, layer = checker.rig, checker.rig.layer
     layer.request_start()
     q = rig.default.copy()
-    for k in range(3000):
+    for _k in range(3000):
         r = rng.random()
         if r < 0.002:
             layer.estop("random")

@@ -107,7 +107,8 @@ def test_torque_is_clamped_to_the_robot_limits(go2):
 def test_damping_lets_the_robot_sink(go2):
     sim = make_sim_devices(go2, MujocoWorldConfig(camera_fps=0))
     with sim:
-        sim.joints.write(JointCommand(np.zeros(12), np.zeros(12), np.full(12, 1.0), mode=CONTROL_MODE_DAMP))
+        sim.joints.write(JointCommand(np.zeros(12), np.zeros(12), np.full(12, 1.0),
+                                      mode=CONTROL_MODE_DAMP))
         sim.world.advance(1.5)
         assert sim.world.base_position_m[2] < 0.2
         s = sim.joints.read()
@@ -148,7 +149,8 @@ def test_imu_matches_a_tilted_free_start_and_the_gyro_matches_the_rotation(go2):
         w1, v1 = q1[0], q1[1:]
         vec = w0 * v1 + w1 * v0 + np.cross(v0, v1)
         omega_fd = 2 * vec / dt
-        assert np.linalg.norm(s1.angular_velocity_rad_s - omega_fd) < 0.05 + 0.05 * np.linalg.norm(omega_fd)
+        error = np.linalg.norm(s1.angular_velocity_rad_s - omega_fd)
+        assert error < 0.05 + 0.05 * np.linalg.norm(omega_fd)
 
 
 def test_clock_is_origin_plus_sim_time_and_carries_remainders(go2):
@@ -237,3 +239,19 @@ def test_importing_the_package_does_not_import_mujoco():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_shuffled_hardware_order_maps_every_joint_by_name():
+    from pathlib import Path
+
+    from hal.robot import load_robot
+
+    robot = load_robot(Path(__file__).parents[1] / "data" / "go2_shuffled.toml")
+    world = MujocoWorld(robot, MujocoWorldConfig(camera_fps=0, fixed_base=True, base_height_m=0.8,
+                                                 settle_s=1.0))
+    state = world.joint_state()
+    # In the air each joint sits at its own default angle (up to gravity sag), read by name.
+    np.testing.assert_allclose(state.position_rad, robot.to_hardware(robot.default_angles), atol=0.05)
+    for name, q in zip(robot.joint_names_hardware, state.position_rad):
+        joint = world.model.joint(name)
+        assert world.data.qpos[joint.qposadr[0]] == q
