@@ -88,7 +88,8 @@ def _build_plan(onnx_path: Path, plan_path: Path) -> Path:
     return plan_path
 
 
-def _engines(graph: str, paths: dict[str, Path], robot: Any) -> tuple[dict[str, Engine], dict[str, str]]:
+def _engines(graph: str, paths: dict[str, Path],
+             robot: Any) -> tuple[dict[str, Engine], dict[str, str]]:
     """Every backend available here for one graph; skipped ones with the reason."""
     from compute.parkour.checkpoint import load_checkpoint
     from engines.onnxruntime_engine import OnnxRuntimeEngine
@@ -210,14 +211,18 @@ def run(out_dir: str | Path, quick: bool = True) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_step", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="bench-results", help="output directory (default bench-results)")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_step",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="bench-results",
+                        help="output directory (default bench-results)")
     parser.add_argument("--full", action="store_true", help="the long run (default: quick)")
     args = parser.parse_args(argv)
     result = run(args.out, quick=not args.full)
-    summary = {graph: {name: {"p50_us": c["p50"], "p99_us": c["p99"]} for name, c in g["cases"].items()}
-               | {"ratios": g["ratios"], "skipped": g["skipped"]}
-               for graph, g in result["graphs"].items()}
+    summary = {}
+    for graph, g in result["graphs"].items():
+        summary[graph] = {name: {"p50_us": c["p50"], "p99_us": c["p99"]}
+                          for name, c in g["cases"].items()}
+        summary[graph].update(ratios=g["ratios"], skipped=g["skipped"])
     print(json.dumps(summary, indent=2))
     print(f"wrote {Path(args.out) / 'engine_step.json'}")
     return 0

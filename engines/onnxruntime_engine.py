@@ -143,7 +143,8 @@ class OnnxRuntimeEngine(Engine):
         known = {s.name for s in (*self.model_input_specs, *self.model_output_specs)}
         unknown = sorted(set(shapes) - known)
         if unknown and strict_shapes:
-            raise EngineError(f"shapes given for unknown tensors {unknown}; the model has {sorted(known)}")
+            raise EngineError(f"shapes given for unknown tensors {unknown}; the model has "
+                              f"{sorted(known)}")
 
         def concrete(specs: Sequence[TensorSpec]) -> list[TensorSpec]:
             return [TensorSpec(s.name, resolve_shape(s, shapes.get(s.name), strict_shapes), s.dtype)

@@ -82,12 +82,14 @@ class DepthStep(nn.Module):
         enc = self.encoder
         image_latent = enc.base_backbone(depth)
         x = enc.combination_mlp(torch.cat([image_latent, proprio], dim=-1))
-        h = hidden_in[0]
+        h = hidden_in.squeeze(0)
         rnn = enc.rnn
         gi = torch.nn.functional.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)
         gh = torch.nn.functional.linear(h, rnn.weight_hh_l0, rnn.bias_hh_l0)
-        i_r, i_z, i_n = gi.chunk(3, dim=1)
-        h_r, h_z, h_n = gh.chunk(3, dim=1)
+        # Slices with constant bounds (not chunk()): the exported graph then has no shape ops.
+        n = self.arch.depth_hidden_dim
+        i_r, i_z, i_n = gi[:, :n], gi[:, n: 2 * n], gi[:, 2 * n:]
+        h_r, h_z, h_n = gh[:, :n], gh[:, n: 2 * n], gh[:, 2 * n:]
         reset = torch.sigmoid(i_r + h_r)
         update = torch.sigmoid(i_z + h_z)
         candidate = torch.tanh(i_n + reset * h_n)

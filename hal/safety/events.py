@@ -31,6 +31,7 @@ __all__ = [
     "REASON_ESTOP",
     "REASON_ESTOP_RESET",
     "REASON_SHUTDOWN",
+    "REASON_INTERNAL_ERROR",
     "TransitionLog",
 ]
 
@@ -68,6 +69,7 @@ REASON_TILT = "tilt"
 REASON_ESTOP = "estop"
 REASON_ESTOP_RESET = "estop_reset"
 REASON_SHUTDOWN = "shutdown"
+REASON_INTERNAL_ERROR = "internal_error"
 
 _FAULT_TARGETS = frozenset({Mode.DAMPING, Mode.ESTOP})
 
@@ -106,7 +108,8 @@ class TransitionLog:
         """Add ``n`` to counter ``key``."""
         self._counters[key] = self._counters.get(key, 0) + n
 
-    def log(self, key: str, now_ns: int, level: int, message: str, *args: Any) -> bool:
+    def log(self, key: str, now_ns: int, level: int, message: str, *args: Any,
+            exc_info: bool = False) -> bool:
         """Log unless ``key`` was logged less than the interval ago; returns True if logged."""
         last = self._last_logged_ns.get(key)
         if last is not None and 0 <= now_ns - last < self._log_interval_ns:
@@ -117,7 +120,7 @@ class TransitionLog:
         if suppressed:
             message += " [%d similar suppressed]"
             args = (*args, suppressed)
-        self._logger.log(level, message, *args)
+        self._logger.log(level, message, *args, exc_info=exc_info)
         return True
 
     def events(self) -> list[dict[str, Any]]:

@@ -62,6 +62,16 @@ class KeyboardEstop:
             logger.warning("keyboard e-stop unavailable: fd %d is not a terminal; use the network "
                            "e-stop instead", self._fd)
             return False
+        try:
+            foreground = os.tcgetpgrp(self._fd) == os.getpgrp()
+        except OSError:
+            foreground = True  # not our controlling terminal: no job control applies
+        if not foreground:
+            # Changing the mode of our controlling terminal from a background job would stop the
+            # whole process (SIGTTOU), control loop included.
+            logger.warning("keyboard e-stop unavailable: running in the background of terminal "
+                           "fd %d; use the network e-stop instead", self._fd)
+            return False
         self._saved_attrs = termios.tcgetattr(self._fd)
         attrs = termios.tcgetattr(self._fd)
         attrs[3] &= ~(termios.ICANON | termios.ECHO)  # lflag; ISIG stays so Ctrl-C works

@@ -265,48 +265,48 @@ class SafetyLayer:
             except Exception as exc:  # noqa: BLE001 - whatever broke, the motors end damped
                 self._log.count("internal_error")
                 self._log.log("internal_error", now_ns, logging.ERROR,
-                              "safety: internal error, damping: %r", exc)
+                              "safety: internal error, damping: %r", exc, exc_info=True)
                 if self._mode is not Mode.ESTOP and self._mode is not Mode.DAMPING:
-                    self._transition(now_ns, Mode.DAMPING, ev.REASON_INTERNAL_ERROR, repr(exc))
+                    self._transition(now_ns, Mode.DAMPING, ev.REASON_INTERNAL_ERROR,
+                                     repr(exc))
                 return self._emit_damping(now_ns)
 
     def _step(self, now_ns: int, joints: JointState, imu: ImuSample,
               contacts: ContactSample | None, depth_timestamp_ns: int | None,
               policy_targets_hw: np.ndarray | None, policy_kp_hw: np.ndarray | None,
               policy_kd_hw: np.ndarray | None) -> JointCommand:
-        if True:
-            log = self._log
-            log.count(self._tick_keys[self._mode])
-            joints_ok = self._monitor.joints_usable(joints)
-            if joints_ok:
-                self._out.note_measured(joints.position_rad)
-            mode = self._mode
-            if mode not in ACTIVE_MODES:
-                if not self._start_pending or mode is Mode.ESTOP:
-                    return self._emit_damping(now_ns)
-                self._start_pending = False
-                fault = self._monitor.fault(now_ns, joints, joints_ok, imu)
-                if fault is not None:
-                    log.count("request.start_refused_sensors")
-                    log.log("start_refused", now_ns, logging.WARNING,
-                            "safety: start refused: %s (%s)", fault[0], fault[1])
-                    self._run_requested = False
-                    return self._emit_damping(now_ns)
-                self._enter_ramp(now_ns, Mode.STAND_UP, ev.REASON_OPERATOR_START, "",
-                                 self.config.stand_up_duration_s, from_measured=True)
-            else:
-                fault = self._monitor.fault(now_ns, joints, joints_ok, imu)
-                if fault is not None:
-                    self._transition(now_ns, Mode.DAMPING, fault[0], fault[1])
-                    return self._emit_damping(now_ns)
+        log = self._log
+        log.count(self._tick_keys[self._mode])
+        joints_ok = self._monitor.joints_usable(joints)
+        if joints_ok:
+            self._out.note_measured(joints.position_rad)
+        mode = self._mode
+        if mode not in ACTIVE_MODES:
+            if not self._start_pending or mode is Mode.ESTOP:
+                return self._emit_damping(now_ns)
+            self._start_pending = False
+            fault = self._monitor.fault(now_ns, joints, joints_ok, imu)
+            if fault is not None:
+                log.count("request.start_refused_sensors")
+                log.log("start_refused", now_ns, logging.WARNING,
+                        "safety: start refused: %s (%s)", fault[0], fault[1])
+                self._run_requested = False
+                return self._emit_damping(now_ns)
+            self._enter_ramp(now_ns, Mode.STAND_UP, ev.REASON_OPERATOR_START, "",
+                             self.config.stand_up_duration_s, from_measured=True)
+        else:
+            fault = self._monitor.fault(now_ns, joints, joints_ok, imu)
+            if fault is not None:
+                self._transition(now_ns, Mode.DAMPING, fault[0], fault[1])
+                return self._emit_damping(now_ns)
 
-            cmd_state = self._take_command(now_ns, policy_targets_hw, policy_kp_hw, policy_kd_hw)
-            if self._mode is Mode.POLICY:
-                if not self._policy_tick(now_ns, cmd_state, depth_timestamp_ns):
-                    return self._emit_damping(now_ns)
-            else:
-                self._stand_tick(now_ns, joints, contacts, depth_timestamp_ns, cmd_state)
-            return self._emit_position(now_ns, joints)
+        cmd_state = self._take_command(now_ns, policy_targets_hw, policy_kp_hw, policy_kd_hw)
+        if self._mode is Mode.POLICY:
+            if not self._policy_tick(now_ns, cmd_state, depth_timestamp_ns):
+                return self._emit_damping(now_ns)
+        else:
+            self._stand_tick(now_ns, joints, contacts, depth_timestamp_ns, cmd_state)
+        return self._emit_position(now_ns, joints)
 
     # ------------------------------------------------------------------ modes
 

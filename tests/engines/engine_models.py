@@ -53,7 +53,8 @@ def export_onnx(module: Any, args: tuple, path: Path, inputs: list[str], outputs
     return path
 
 
-def numpy_recurrent(model: RecurrentModel, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def numpy_recurrent(model: RecurrentModel, x: np.ndarray,
+                    h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The model's forward in float64 numpy, from its weights (PyTorch's GRUCell equations)."""
     p = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
     a = x.astype(np.float64) @ p["inp.weight"].T + p["inp.bias"]

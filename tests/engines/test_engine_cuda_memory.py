@@ -26,7 +26,8 @@ def test_backend_preference_order_and_env_override():
     assert cm.select_backend(env=env, is_available=installed.__contains__) == "pycuda"
     assert cm.select_backend(env={cm.BACKEND_ENV: "none"}, is_available=installed.__contains__) is None
     # An explicit argument beats the environment.
-    assert cm.select_backend("cuda-python", env=env, is_available=installed.__contains__) == "cuda-python"
+    chosen = cm.select_backend("cuda-python", env=env, is_available=installed.__contains__)
+    assert chosen == "cuda-python"
 
 
 def test_unknown_backend_names_the_valid_ones():

@@ -93,13 +93,14 @@ def test_file_not_listed_in_its_manifest_is_refused(tiny_actor_dir, go2):
 
 
 def test_without_manifest_the_robot_and_expected_shapes_still_check(tiny_actor_dir, go2):
-    from hal.robot import load_robot
     from pathlib import Path
+
+    from hal.robot import load_robot
 
     engine = open_engine(tiny_actor_dir / "model.onnx", robot=go2, expected_shapes={"obs": (1, -1)})
     engine.close()
-    with pytest.raises(EngineMismatchError, match=r"expected_shapes: tensor 'obs' has shape \[1, 753\], "
-                                                   r"expected \[1, 800\]"):
+    with pytest.raises(EngineMismatchError,
+                       match=r"expected_shapes: tensor 'obs' has shape \[1, 753\], expected \[1, 800\]"):
         open_engine(tiny_actor_dir / "model.onnx", expected_shapes={"obs": (1, 800)})
     hexapod = load_robot(Path(__file__).resolve().parents[1] / "data" / "hexapod18.toml")
     with pytest.raises(EngineMismatchError, match=r"robot '.*': tensor 'obs' has shape \[1, 753\], "

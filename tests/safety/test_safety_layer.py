@@ -512,3 +512,24 @@ def test_repeated_log_lines_are_rate_limited(caplog):
                      "safety: stand -> policy (entry_gate)"]
     assert log.counters()["transition.policy->stand"] == 6
     assert len(log.events()) == 7
+
+
+def test_internal_error_ends_damped():
+    rig = Rig()
+    rig.to_policy()
+    q = rig.q.copy()
+    cmd = rig.layer.step(rig.t + DT_NS, None, None)  # a broken caller: no readings at all
+    assert cmd.mode == CONTROL_MODE_DAMP
+    np.testing.assert_array_equal(cmd.kp, np.zeros(12))
+    np.testing.assert_array_equal(cmd.target_rad, np.clip(q, rig.lower, rig.upper))
+    assert rig.layer.mode == "damping"
+    assert last_event(rig)["reason"] == "internal_error"
+    assert "AttributeError" in last_event(rig)["detail"]
+    assert rig.layer.counters()["internal_error"] == 1
+
+
+def test_mode_since_follows_transitions():
+    rig = Rig()
+    assert rig.layer.mode_since_ns == 0
+    rig.to_ready()
+    assert rig.layer.mode_since_ns == last_event(rig)["t_ns"] == rig.t

@@ -1,0 +1,427 @@
+"""Unitree Go2 low-level backend through Unitree's public Python SDK (``unitree_sdk2py``, DDS).
+
+The Go2 publishes ``LowState_`` on ``rt/lowstate`` (~500 Hz: 20 motor slots of which 12 are the
+legs, the body IMU, raw foot-pad forces, a tick) and takes ``LowCmd_`` on ``rt/lowcmd`` (per motor
+slot: ``mode`` 0x01 = servo, ``q``, ``dq``, ``kp``, ``kd``, ``tau``; a CRC over the message).
+One :class:`UnitreeGo2` session owns the DDS channels; :class:`Go2JointDriver`, :class:`Go2Imu`
+and :class:`Go2FootContacts` are views of it.
+
+The mapping between the robot definition (hardware order, by joint name) and the SDK's motor
+slots, the command packing and the state unpacking are pure functions tested without a robot;
+only :class:`UnitreeGo2` calls the SDK (through ``hal.optional.require("unitree_sdk2py")``).
+
+Before low-level control the Go2's own sport-mode controller must be released
+(``MotionSwitcherClient.ReleaseMode``); with ``release_sport_mode`` the session lies the robot
+down (``SportClient.StandDown``) and releases it, as Unitree's low-level example does.
+Foot-pad forces are raw sensor counts: calibrate ``foot_force_offset``/``foot_force_scale_n``
+(counts at no load, newtons per count) on the robot before trusting the contact threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hal.devices.base import (
+    CONTROL_MODE_DAMP,
+    CONTROL_MODE_POSITION,
+    ContactSample,
+    DeviceError,
+    DeviceNotConnectedError,
+    FootContactSensor,
+    Imu,
+    ImuSample,
+    JointCommand,
+    JointDriver,
+    JointState,
+)
+from hal.optional import require
+from hal.robot import RobotConfig
+
+__all__ = [
+    "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",
+    "UnitreeGo2Config", "LowCmdArrays", "Go2State",
+    "motor_slots", "low_cmd_arrays", "low_state_arrays", "foot_force_newton",
+    "UnitreeGo2", "Go2JointDriver", "Go2Imu", "Go2FootContacts", "make_go2_devices",
+]
+
+logger = logging.getLogger(__name__)
+
+# LowCmd_.motor_cmd / LowState_.motor_state slot of each leg joint (Unitree's FR_0 … RL_2).
+GO2_MOTOR_NAMES: tuple[str, ...] = (
+    "FR_hip_joint", "FR_thigh_joint", "FR_calf_joint",
+    "FL_hip_joint", "FL_thigh_joint", "FL_calf_joint",
+    "RR_hip_joint", "RR_thigh_joint", "RR_calf_joint",
+    "RL_hip_joint", "RL_thigh_joint", "RL_calf_joint",
+)
+GO2_FOOT_NAMES: tuple[str, ...] = ("FR_foot", "FL_foot", "RR_foot", "RL_foot")  # LowState_.foot_force
+GO2_MOTOR_SLOTS = 20
+POS_STOP_F = 2.146e9  # "no position target" marker of Unitree's firmware
+VEL_STOP_F = 16000.0  # "no velocity target" marker
+SERVO_MODE = 0x01  # motor_cmd.mode: PMSM servo (0x00 is brake/off)
+_HEAD = (0xFE, 0xEF)
+_LEVEL_LOW = 0xFF
+
+
+@dataclass(frozen=True)
+class UnitreeGo2Config:
+    """Settings of the Go2 backend.
+
+    Attributes:
+        network_interface: Interface on the robot's network (``eth0``); None: the SDK's default.
+        domain_id: DDS domain (0 on the robot).
+        joint_names: The robot definition's hardware order (names from :data:`GO2_MOTOR_NAMES`).
+        foot_names: The robot definition's foot order (names from :data:`GO2_FOOT_NAMES`).
+        foot_force_offset: Raw foot-pad counts at no load, per foot (in ``foot_names`` order).
+        foot_force_scale_n: Newtons per count above the offset.
+        state_timeout_ms: ``LowState`` older than this is stale.
+        connect_timeout_ms: ``connect()`` fails without a ``LowState`` within this.
+        release_sport_mode: Lie down and release Unitree's sport controller on connect.
+        shutdown_kd: Damping gain the joint driver leaves the motors in when it closes.
+    """
+
+    network_interface: str | None = None
+    domain_id: int = 0
+    joint_names: tuple[str, ...] = GO2_MOTOR_NAMES
+    foot_names: tuple[str, ...] = GO2_FOOT_NAMES
+    foot_force_offset: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    foot_force_scale_n: float = 1.0
+    state_timeout_ms: float = 50.0
+    connect_timeout_ms: float = 3000.0
+    release_sport_mode: bool = True
+    shutdown_kd: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        object.__setattr__(self, "foot_names", tuple(self.foot_names))
+        motor_slots(self.joint_names)  # validates
+        unknown = [f for f in self.foot_names if f not in GO2_FOOT_NAMES]
+        if unknown or len(set(self.foot_names)) != len(self.foot_names):
+            raise ValueError(f"UnitreeGo2Config.foot_names {self.foot_names} must be distinct names from "
+                             f"{GO2_FOOT_NAMES}")
+        if len(self.foot_force_offset) != len(self.foot_names):
+            raise ValueError(f"foot_force_offset needs {len(self.foot_names)} values, got {self.foot_force_offset}")
+        if not (math.isfinite(self.foot_force_scale_n) and self.foot_force_scale_n > 0):
+            raise ValueError(f"foot_force_scale_n must be positive, got {self.foot_force_scale_n}")
+        for name in ("state_timeout_ms", "connect_timeout_ms", "shutdown_kd"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"UnitreeGo2Config.{name} must be positive, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_robot(cls, robot: RobotConfig, **overrides: Any) -> UnitreeGo2Config:
+        """Joint and foot order from a robot definition (which must use the Go2's names)."""
+        return cls(joint_names=robot.joint_names_hardware, foot_names=robot.foot_names, **overrides)
+
+
+def motor_slots(joint_names: tuple[str, ...]) -> np.ndarray:
+    """Motor slot of each joint in ``joint_names`` (hardware order → ``motor_cmd`` index).
+
+    Raises:
+        ValueError: a name is not a Go2 leg joint, or one repeats.
+    """
+    unknown = [n for n in joint_names if n not in GO2_MOTOR_NAMES]
+    if unknown or len(set(joint_names)) != len(joint_names) or not joint_names:
+        raise ValueError(f"joint names {list(joint_names)} must be distinct Go2 leg joints; unknown: "
+                         f"{unknown}; valid: {list(GO2_MOTOR_NAMES)}")
+    return np.array([GO2_MOTOR_NAMES.index(n) for n in joint_names], dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class LowCmdArrays:
+    """Per-slot values of one ``LowCmd_`` (all :data:`GO2_MOTOR_SLOTS` slots)."""
+
+    mode: np.ndarray  # uint8
+    q: np.ndarray
+    dq: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    tau: np.ndarray
+
+
+def low_cmd_arrays(command: JointCommand, slots: np.ndarray) -> LowCmdArrays:
+    """Pack a hardware-order command into ``LowCmd_`` slot values.
+
+    Position mode: ``q = target``, ``dq = 0`` (damping towards rest), the given gains, no
+    feed-forward torque. Damp mode: ``kp = 0``, ``q = POS_STOP_F``, ``dq = 0``, the given ``kd``.
+    Slots without a joint keep Unitree's "stopped" values (``q = POS_STOP_F``, ``dq = VEL_STOP_F``,
+    no gains).
+    """
+    n = len(slots)
+    target, kp, kd = (np.asarray(a, dtype=np.float64) for a in (command.target_rad, command.kp, command.kd))
+    for name, arr in (("target_rad", target), ("kp", kp), ("kd", kd)):
+        if arr.shape != (n,):
+            raise ValueError(f"JointCommand.{name} must have shape ({n},), got {arr.shape}")
+    out = LowCmdArrays(mode=np.full(GO2_MOTOR_SLOTS, SERVO_MODE, dtype=np.uint8),
+                       q=np.full(GO2_MOTOR_SLOTS, POS_STOP_F), dq=np.full(GO2_MOTOR_SLOTS, VEL_STOP_F),
+                       kp=np.zeros(GO2_MOTOR_SLOTS), kd=np.zeros(GO2_MOTOR_SLOTS), tau=np.zeros(GO2_MOTOR_SLOTS))
+    out.dq[slots] = 0.0
+    out.kd[slots] = kd
+    if command.mode == CONTROL_MODE_POSITION:
+        out.q[slots] = target
+        out.kp[slots] = kp
+    elif command.mode != CONTROL_MODE_DAMP:
+        raise ValueError(f"JointCommand.mode {command.mode!r} is unknown; valid: {CONTROL_MODE_POSITION} "
+                         f"(position), {CONTROL_MODE_DAMP} (damp)")
+    return out
+
+
+@dataclass(frozen=True)
+class Go2State:
+    """One ``LowState_`` unpacked into hardware-order arrays."""
+
+    position_rad: np.ndarray
+    velocity_rad_s: np.ndarray
+    torque_nm: np.ndarray
+    quaternion_wxyz: np.ndarray
+    angular_velocity_rad_s: np.ndarray
+    linear_acceleration_m_s2: np.ndarray
+    foot_force_raw: np.ndarray
+    tick: int
+
+
+def low_state_arrays(msg: Any, slots: np.ndarray, foot_slots: np.ndarray) -> Go2State:
+    """Read a ``LowState_`` (``motor_state[i].q/dq/tau_est``, ``imu_state.quaternion`` (w, x, y, z),
+    ``gyroscope``, ``accelerometer``, ``foot_force``, ``tick``) into :class:`Go2State`."""
+    motors = msg.motor_state
+    imu = msg.imu_state
+    return Go2State(
+        position_rad=np.array([motors[i].q for i in slots], dtype=np.float64),
+        velocity_rad_s=np.array([motors[i].dq for i in slots], dtype=np.float64),
+        torque_nm=np.array([motors[i].tau_est for i in slots], dtype=np.float64),
+        quaternion_wxyz=np.array(imu.quaternion, dtype=np.float64),
+        angular_velocity_rad_s=np.array(imu.gyroscope, dtype=np.float64),
+        linear_acceleration_m_s2=np.array(imu.accelerometer, dtype=np.float64),
+        foot_force_raw=np.array([msg.foot_force[i] for i in foot_slots], dtype=np.float64),
+        tick=int(msg.tick),
+    )
+
+
+def foot_force_newton(raw: np.ndarray, offset: np.ndarray, scale_n: float) -> np.ndarray:
+    """Calibrated foot-pad forces: ``max(0, (raw − offset) · scale)``."""
+    return np.maximum(0.0, (np.asarray(raw, dtype=np.float64) - np.asarray(offset, dtype=np.float64)) * scale_n)
+
+
+class UnitreeGo2:
+    """The DDS session with one Go2: newest ``LowState_`` in, ``LowCmd_`` out. Reference-counted."""
+
+    def __init__(self, config: UnitreeGo2Config | None = None) -> None:
+        self.config = config or UnitreeGo2Config()
+        self.slots = motor_slots(self.config.joint_names)
+        self.foot_slots = np.array([GO2_FOOT_NAMES.index(f) for f in self.config.foot_names], dtype=np.intp)
+        self._lock = threading.Lock()
+        self._users = 0
+        self._state: Go2State | None = None
+        self._state_ns = 0
+        self._sdk: dict[str, Any] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        with self._lock:
+            first = self._users == 0
+            self._users += 1
+        if first:
+            try:
+                self._open()
+            except BaseException:
+                with self._lock:
+                    self._users -= 1
+                raise
+
+    def release(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                return
+            self._users -= 1
+            last = self._users == 0
+        if last:
+            for name in ("subscriber", "publisher"):
+                channel = self._sdk.get(name)
+                if channel is not None:
+                    channel.Close()
+            self._sdk.clear()
+            self._state, self._state_ns = None, 0
+
+    def _open(self) -> None:
+        require("unitree_sdk2py", "the Unitree Go2 backend")
+        channel = require("unitree_sdk2py.core.channel")
+        dds = require("unitree_sdk2py.idl.unitree_go.msg.dds_")
+        defaults = require("unitree_sdk2py.idl.default")
+        crc = require("unitree_sdk2py.utils.crc")
+        cfg = self.config
+        _initialize_channels(channel, cfg.domain_id, cfg.network_interface)
+        if cfg.release_sport_mode:
+            _release_sport_mode()
+        publisher = channel.ChannelPublisher("rt/lowcmd", dds.LowCmd_)
+        publisher.Init()
+        subscriber = channel.ChannelSubscriber("rt/lowstate", dds.LowState_)
+        subscriber.Init(self._on_low_state, 10)
+        self._sdk = {"publisher": publisher, "subscriber": subscriber, "crc": crc.CRC(),
+                     "new_cmd": defaults.unitree_go_msg_dds__LowCmd_}
+        deadline = time.monotonic() + cfg.connect_timeout_ms / 1e3
+        while self._state is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if self._state is None:
+            subscriber.Close()
+            self._sdk.clear()
+            where = cfg.network_interface or "the default interface"
+            raise DeviceError(f"Go2: no LowState on rt/lowstate within {cfg.connect_timeout_ms:.0f} ms on "
+                              f"{where} (DDS domain {cfg.domain_id}). Check the Ethernet link to the robot "
+                              "(192.168.123.x), the interface name, and that the robot is powered on.")
+
+    def _on_low_state(self, msg: Any) -> None:
+        # Runs on the SDK's DDS thread: copy out what we need and let the message go.
+        state = low_state_arrays(msg, self.slots, self.foot_slots)
+        received_ns = time.monotonic_ns()
+        with self._lock:
+            self._state, self._state_ns = state, received_ns
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def latest(self) -> tuple[Go2State, int]:
+        """The newest state and its receive time (``time.monotonic_ns``)."""
+        with self._lock:
+            if self._state is None:
+                raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
+            return self._state, self._state_ns
+
+    def stale(self) -> bool:
+        return self._state_ns == 0 or time.monotonic_ns() - self._state_ns > self.config.state_timeout_ms * 1e6
+
+    def send(self, command: JointCommand) -> None:
+        """Publish one ``LowCmd_`` built from a hardware-order command."""
+        if not self._sdk:
+            raise DeviceNotConnectedError("Go2: not connected (call connect() first)")
+        arrays = low_cmd_arrays(command, self.slots)
+        cmd = self._sdk["new_cmd"]()
+        cmd.head[0], cmd.head[1] = _HEAD
+        cmd.level_flag = _LEVEL_LOW
+        cmd.gpio = 0
+        for i in range(GO2_MOTOR_SLOTS):
+            motor = cmd.motor_cmd[i]
+            motor.mode = int(arrays.mode[i])
+            motor.q, motor.dq = float(arrays.q[i]), float(arrays.dq[i])
+            motor.kp, motor.kd, motor.tau = float(arrays.kp[i]), float(arrays.kd[i]), float(arrays.tau[i])
+        cmd.crc = self._sdk["crc"].Crc(cmd)
+        if self._sdk["publisher"].Write(cmd) is False:
+            raise DeviceError("Go2: publishing LowCmd on rt/lowcmd failed (DDS writer error)")
+
+
+_channels_initialized = False
+
+
+def _initialize_channels(channel: Any, domain_id: int, interface: str | None) -> None:
+    global _channels_initialized
+    if _channels_initialized:  # the SDK's DDS participant is process-wide
+        return
+    if interface:
+        channel.ChannelFactoryInitialize(domain_id, interface)
+    else:
+        channel.ChannelFactoryInitialize(domain_id)
+    _channels_initialized = True
+
+
+def _release_sport_mode(max_tries: int = 5) -> None:
+    switcher_mod = require("unitree_sdk2py.comm.motion_switcher.motion_switcher_client")
+    sport_mod = require("unitree_sdk2py.go2.sport.sport_client")
+    sport = sport_mod.SportClient()
+    sport.SetTimeout(5.0)
+    sport.Init()
+    switcher = switcher_mod.MotionSwitcherClient()
+    switcher.SetTimeout(5.0)
+    switcher.Init()
+    for _ in range(max_tries):
+        _, result = switcher.CheckMode()
+        if not result or not result.get("name"):
+            return
+        logger.info("Go2: sport mode %r active; lying down and releasing it", result.get("name"))
+        sport.StandDown()
+        switcher.ReleaseMode()
+        time.sleep(1.0)
+    raise DeviceError(f"Go2: the sport-mode controller is still active after {max_tries} release attempts; "
+                      "release it from the Unitree app and retry")
+
+
+class _Go2View:
+    """connect/close of a device that is a view of a shared :class:`UnitreeGo2` session."""
+
+    def __init__(self, session: UnitreeGo2) -> None:
+        self.session = session
+        self._connected = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self) -> None:
+        if not self._connected:
+            self.session.acquire()
+            self._connected = True
+
+    def close(self) -> None:
+        if self._connected:
+            self._connected = False
+            self.session.release()
+
+    def _latest(self) -> tuple[Go2State, int]:
+        if not self._connected:
+            raise DeviceNotConnectedError(f"{type(self).__name__}: not connected (call connect() first)")
+        return self.session.latest()
+
+
+class Go2JointDriver(_Go2View, JointDriver):
+    """The Go2's 12 leg motors in the robot definition's hardware order."""
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.session.config.joint_names
+
+    def read(self) -> JointState:
+        state, stamp = self._latest()
+        return JointState(state.position_rad.copy(), state.velocity_rad_s.copy(), state.torque_nm.copy(), stamp)
+
+    def write(self, command: JointCommand) -> None:
+        if not self._connected:
+            raise DeviceNotConnectedError("Go2JointDriver: not connected (call connect() first)")
+        self.session.send(command)
+
+    def close(self) -> None:
+        """Leave the motors damped (``shutdown_kd``), then release the session."""
+        if self._connected:
+            try:
+                self.damp(np.full(len(self.joint_names), self.session.config.shutdown_kd))
+            except Exception:  # noqa: BLE001 - shutdown must go on
+                logger.exception("Go2: damping command at shutdown failed")
+        super().close()
+
+
+class Go2Imu(_Go2View, Imu):
+    """The Go2's body IMU (base frame; quaternion already w, x, y, z)."""
+
+    def read(self) -> ImuSample:
+        state, stamp = self._latest()
+        return ImuSample(state.quaternion_wxyz.copy(), state.angular_velocity_rad_s.copy(),
+                         state.linear_acceleration_m_s2.copy(), stamp)
+
+
+class Go2FootContacts(_Go2View, FootContactSensor):
+    """The Go2's foot pads, calibrated to newtons by the config's offset and scale."""
+
+    def read(self) -> ContactSample:
+        state, stamp = self._latest()
+        cfg = self.session.config
+        return ContactSample(foot_force_newton(state.foot_force_raw, cfg.foot_force_offset, cfg.foot_force_scale_n),
+                             stamp)
+
+
+def make_go2_devices(config: UnitreeGo2Config | None = None,
+                     ) -> tuple[Go2JointDriver, Go2Imu, Go2FootContacts]:
+    """The three devices of one Go2, sharing one session (not yet connected)."""
+    session = UnitreeGo2(config)
+    return Go2JointDriver(session), Go2Imu(session), Go2FootContacts(session)

@@ -1,0 +1,126 @@
+"""Go2 backend logic without a robot: joint-name to motor-slot mapping, LowCmd packing, LowState
+unpacking, foot-force calibration, and the SDK gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hal.devices.base import CONTROL_MODE_DAMP, JointCommand
+from hal.jetson.unitree_go2 import (
+    GO2_MOTOR_NAMES,
+    GO2_MOTOR_SLOTS,
+    POS_STOP_F,
+    SERVO_MODE,
+    VEL_STOP_F,
+    UnitreeGo2Config,
+    foot_force_newton,
+    low_cmd_arrays,
+    low_state_arrays,
+    make_go2_devices,
+    motor_slots,
+)
+from hal.optional import MissingDependencyError, available
+from hal.robot import load_robot
+
+SHUFFLED = Path(__file__).resolve().parents[1] / "data" / "go2_shuffled.toml"
+
+
+def test_shipped_go2_hardware_order_is_the_sdk_motor_order():
+    robot = load_robot("go2")
+    np.testing.assert_array_equal(motor_slots(robot.joint_names_hardware), np.arange(12))
+
+
+def test_a_shuffled_hardware_order_maps_each_joint_to_its_own_motor():
+    robot = load_robot(SHUFFLED)
+    slots = motor_slots(robot.joint_names_hardware)
+    for name, slot in zip(robot.joint_names_hardware, slots):
+        assert GO2_MOTOR_NAMES[slot] == name
+    # A command in hardware order lands in the slot of the joint it names.
+    target = np.arange(12) * 0.1
+    arrays = low_cmd_arrays(JointCommand(target, np.full(12, 40.0), np.full(12, 1.0)), slots)
+    for i, name in enumerate(robot.joint_names_hardware):
+        assert arrays.q[GO2_MOTOR_NAMES.index(name)] == pytest.approx(target[i])
+
+
+def test_position_command_packing():
+    slots = motor_slots(GO2_MOTOR_NAMES)
+    target = np.linspace(-1, 1, 12)
+    arrays = low_cmd_arrays(JointCommand(target, np.full(12, 40.0), np.full(12, 0.8)), slots)
+    assert arrays.q.shape == (GO2_MOTOR_SLOTS,)
+    np.testing.assert_array_equal(arrays.q[:12], target)
+    np.testing.assert_array_equal(arrays.dq[:12], 0.0)
+    np.testing.assert_array_equal(arrays.kp[:12], 40.0)
+    np.testing.assert_array_equal(arrays.kd[:12], 0.8)
+    np.testing.assert_array_equal(arrays.tau, 0.0)
+    np.testing.assert_array_equal(arrays.mode, SERVO_MODE)
+    # The 8 slots without a leg joint stay stopped.
+    np.testing.assert_array_equal(arrays.q[12:], POS_STOP_F)
+    np.testing.assert_array_equal(arrays.dq[12:], VEL_STOP_F)
+    np.testing.assert_array_equal(arrays.kp[12:], 0.0)
+    np.testing.assert_array_equal(arrays.kd[12:], 0.0)
+
+
+def test_damp_command_has_no_stiffness_and_no_position_target():
+    slots = motor_slots(GO2_MOTOR_NAMES)
+    arrays = low_cmd_arrays(JointCommand(np.ones(12), np.full(12, 40.0), np.full(12, 2.0),
+                                         mode=CONTROL_MODE_DAMP), slots)
+    np.testing.assert_array_equal(arrays.kp, 0.0)
+    np.testing.assert_array_equal(arrays.kd[:12], 2.0)
+    np.testing.assert_array_equal(arrays.q[:12], POS_STOP_F)
+    np.testing.assert_array_equal(arrays.dq[:12], 0.0)
+
+
+def test_bad_commands_and_names_are_rejected_with_the_reason():
+    slots = motor_slots(GO2_MOTOR_NAMES)
+    with pytest.raises(ValueError, match=r"shape \(12,\)"):
+        low_cmd_arrays(JointCommand(np.zeros(11), np.zeros(12), np.zeros(12)), slots)
+    with pytest.raises(ValueError, match="mode 7"):
+        low_cmd_arrays(JointCommand(np.zeros(12), np.zeros(12), np.zeros(12), mode=7), slots)
+    with pytest.raises(ValueError, match="FR_knee_joint"):
+        motor_slots(("FR_knee_joint",))
+    with pytest.raises(ValueError, match="foot_force_offset"):
+        UnitreeGo2Config(foot_force_offset=(0.0, 0.0))
+
+
+def _low_state(q, dq, tau, foot):
+    """A message shaped like unitree_go.msg.dds_.LowState_ (only the fields the backend reads)."""
+    motors = [SimpleNamespace(q=0.0, dq=0.0, tau_est=0.0) for _ in range(GO2_MOTOR_SLOTS)]
+    for i in range(12):
+        motors[i] = SimpleNamespace(q=q[i], dq=dq[i], tau_est=tau[i])
+    imu = SimpleNamespace(quaternion=[0.9, 0.1, 0.2, 0.3], gyroscope=[0.01, 0.02, 0.03],
+                          accelerometer=[0.1, 0.0, 9.8])
+    return SimpleNamespace(motor_state=motors, imu_state=imu, foot_force=list(foot), tick=1234)
+
+
+def test_low_state_unpacks_into_hardware_order():
+    robot = load_robot(SHUFFLED)
+    cfg = UnitreeGo2Config.from_robot(robot)
+    slots = motor_slots(cfg.joint_names)
+    q, dq, tau = np.arange(12) * 0.1, np.arange(12) * -1.0, np.arange(12) * 2.0
+    msg = _low_state(q, dq, tau, foot=[10, 20, 30, 40])
+    state = low_state_arrays(msg, slots, np.arange(4))
+    for i, name in enumerate(cfg.joint_names):
+        k = GO2_MOTOR_NAMES.index(name)
+        assert (state.position_rad[i], state.velocity_rad_s[i], state.torque_nm[i]) == (q[k], dq[k], tau[k])
+    np.testing.assert_array_equal(state.quaternion_wxyz, [0.9, 0.1, 0.2, 0.3])  # Unitree is already w-first
+    np.testing.assert_array_equal(state.foot_force_raw, [10, 20, 30, 40])
+    assert state.tick == 1234
+
+
+def test_foot_force_calibration():
+    force = foot_force_newton(np.array([30.0, 10.0, 55.0, 20.0]), np.array([20.0, 20.0, 15.0, 20.0]), 0.5)
+    np.testing.assert_allclose(force, [5.0, 0.0, 20.0, 0.0])
+
+
+@pytest.mark.skipif(available("unitree_sdk2py"), reason="the Unitree SDK is installed here")
+def test_connect_without_the_sdk_names_how_to_install_it():
+    joints, imu, contacts = make_go2_devices(UnitreeGo2Config(release_sport_mode=False))
+    for device in (joints, imu, contacts):
+        with pytest.raises(MissingDependencyError, match="unitree_sdk2_python"):
+            device.connect()
+        assert not device.is_connected
+        device.close()
