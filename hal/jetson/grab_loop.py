@@ -207,7 +207,14 @@ class GrabLoop:
 
     def open(self) -> None:
         """Open the source and allocate the buffers (on the caller's thread, so errors surface)."""
-        shape, dtype = self.source.open()
+        try:
+            shape, dtype = self.source.open()
+        except BaseException:
+            try:
+                self.source.close()  # release what a half-done open() acquired
+            except Exception:  # noqa: BLE001 - the open error is the one to report
+                logger.exception("%s: closing the source after a failed open failed too", self.name)
+            raise
         self._opened = True
         self._frame = LatestFrame(tuple(shape), dtype)
         self._started_ns = self._clock_ns()
@@ -258,6 +265,8 @@ class GrabLoop:
             logger.info("%s: source ended after %d frames", self.name, frame.seq)
             return False
         except Exception as exc:  # noqa: BLE001 - a failing grab is data, never a crash
+            if self._stop.is_set():  # interrupted on purpose by stop()
+                return False
             self._failures += 1
             self._consecutive_failures += 1
             self._last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, GrabError) else str(exc)

@@ -19,6 +19,7 @@ from hal.robot import DepthCameraModel
 __all__ = [
     "intrinsics_from_calibration",
     "scale_intrinsics",
+    "FOV_TOLERANCE_PX",
     "FovMargins",
     "training_fov_margins_px",
 ]
@@ -75,11 +76,16 @@ def scale_intrinsics(intrinsics: CameraIntrinsics, width: int, height: int) -> C
     )
 
 
+FOV_TOLERANCE_PX = 0.01
+
+
 @dataclass(frozen=True)
 class FovMargins:
     """Pixels to spare on each side when cropping the training FOV around the principal point.
 
-    A negative margin means the camera does not see as far as the training camera on that side.
+    A negative margin means the camera does not see as far as the training camera on that side;
+    within :data:`FOV_TOLERANCE_PX` counts as covered (a camera identical to the training camera has
+    margins of 0 up to rounding).
     """
 
     left: float
@@ -89,11 +95,11 @@ class FovMargins:
 
     @property
     def covered(self) -> bool:
-        return min(self.left, self.right, self.top, self.bottom) >= 0.0
+        return min(self.left, self.right, self.top, self.bottom) >= -FOV_TOLERANCE_PX
 
     def describe(self) -> str:
         sides = {"left": self.left, "right": self.right, "top": self.top, "bottom": self.bottom}
-        short = [f"{side} by {-m:.1f} px" for side, m in sides.items() if m < 0]
+        short = [f"{side} by {-m:.1f} px" for side, m in sides.items() if m < -FOV_TOLERANCE_PX]
         if not short:
             return "covers the training field of view"
         return "narrower than the training field of view: " + ", ".join(short)

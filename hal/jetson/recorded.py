@@ -102,8 +102,9 @@ class PlaybackClock:
 class RecordedSource(FrameSource):
     """Releases the samples of one recorded stream at their mapped times.
 
-    ``samples[i]`` is one frame (a depth image, an IMU vector). ``wait_s(seconds) -> interrupted`` is how it waits (an interruptible event wait
-    by default; tests inject one that advances a fake clock).
+    ``samples[i]`` is one frame (a depth image, an IMU vector). ``wait_s(seconds) -> interrupted``
+    is how it waits: an interruptible event wait by default; tests inject one that advances a fake
+    clock.
     """
 
     def __init__(self, timestamps_ns: np.ndarray, samples: np.ndarray, clock: PlaybackClock,
@@ -111,7 +112,8 @@ class RecordedSource(FrameSource):
         if len(timestamps_ns) == 0 or len(timestamps_ns) != len(samples):
             raise ValueError(f"need as many samples as timestamps (>0), got {len(samples)} and {len(timestamps_ns)}")
         if lap_ns is not None and lap_ns <= int(timestamps_ns[-1] - timestamps_ns[0]):
-            raise ValueError(f"lap_ns {lap_ns} must exceed the stream's span {int(timestamps_ns[-1] - timestamps_ns[0])}")
+            span = int(timestamps_ns[-1] - timestamps_ns[0])
+            raise ValueError(f"lap_ns {lap_ns} must exceed the stream's span {span}")
         self.timestamps_ns = np.asarray(timestamps_ns, dtype=np.int64)
         self.samples = samples
         self.clock = clock
@@ -226,11 +228,15 @@ class RecordedImu(ThreadedImu):
     """An :class:`~hal.devices.base.Imu` that plays a recording's IMU samples."""
 
     def __init__(self, recording: Recording | str | Path, config: RecordedConfig | None = None,
-                 clock: PlaybackClock | None = None, first_sample_timeout_ms: float = 1000.0) -> None:
+                 clock: PlaybackClock | None = None) -> None:
         self.recording = _as_recording(recording)
         self.config = config or RecordedConfig()
         self.clock = clock or PlaybackClock(_origin_ns(self.recording), self.config.speed)
-        super().__init__("recorded-imu", self.config.imu_stale_after_ms, first_sample_timeout_ms)
+        # connect() waits for the first sample, which may be recorded after the first frame.
+        first_ms = 0.0
+        if self.recording.n_imu:
+            first_ms = (int(self.recording.imu_timestamp_ns[0]) - _origin_ns(self.recording)) / 1e6 / self.config.speed
+        super().__init__("recorded-imu", self.config.imu_stale_after_ms, first_sample_timeout_ms=first_ms + 1000.0)
 
     def _make_source(self) -> RecordedSource:
         if self.recording.n_imu == 0:

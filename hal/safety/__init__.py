@@ -6,6 +6,7 @@
 - :mod:`hal.safety.events` — modes, transition log, counters.
 - :mod:`hal.safety.monitor` — sensor health (→ damping) and the entry gate.
 - :mod:`hal.safety.intake` — policy command validation and gain bounds.
+- :mod:`hal.safety.plausibility` — the watchdog that damps a policy demanding impossible targets.
 - :mod:`hal.safety.output` — the one place the motor command is written.
 - :mod:`hal.safety.layer` — :class:`SafetyLayer`, the state machine and its per-tick ``step``.
 - :mod:`hal.safety.estop` — the network e-stop (wire format, listener, sender).

@@ -56,6 +56,15 @@ class SafetyConfig:
             Contact samples older than this only close the entry gate.
         depth_stale_ms: Depth older than this → ``stand`` (and the gate stays closed until depth is
             fresh again). None disables the check, for a policy without depth (a teacher).
+        implausible_after_ticks: Command-plausibility watchdog (:mod:`hal.safety.plausibility`):
+            this many consecutive policy ticks whose fresh command asks for an implausible target
+            → damping (reason ``implausible_command``). 0 disables the watchdog.
+        implausible_step_margin_rad: A desired target more than ``max_target_step_rad`` + this
+            from the previous applied target is implausible (the step cap would cut more than
+            this margin). The default (0.3 rad) makes the threshold 0.6 rad per tick: 30 rad/s at
+            50 Hz, a Go2 hip's or thigh's top speed and twice its calf's.
+        implausible_limit_margin_rad: A desired target more than this outside the joint limits
+            is implausible.
         tilt_limit_rad: Angle between the base's up axis and the world's up axis beyond which the
             layer damps (a fall). 1.0 rad leaves room for the pitch of a parkour climb.
         damping_kd: kd of the damping command (kp 0) every fault and every shutdown ends in. Its
@@ -86,6 +95,9 @@ class SafetyConfig:
     imu_stale_ms: float = 50.0
     joints_stale_ms: float = 50.0
     depth_stale_ms: float | None = 300.0
+    implausible_after_ticks: int = 10
+    implausible_step_margin_rad: float = 0.3
+    implausible_limit_margin_rad: float = 0.3
     tilt_limit_rad: float = 1.0
     damping_kd: float = 2.0
     max_events: int = 1000
@@ -100,6 +112,8 @@ class SafetyConfig:
             _check_number(name, getattr(self, name), low=0.0, low_open=True)
         _check_number("kd_min", self.kd_min, low=0.0)
         _check_number("log_interval_s", self.log_interval_s, low=0.0)
+        _check_number("implausible_step_margin_rad", self.implausible_step_margin_rad, low=0.0)
+        _check_number("implausible_limit_margin_rad", self.implausible_limit_margin_rad, low=0.0)
         if self.depth_stale_ms is not None:
             _check_number("depth_stale_ms", self.depth_stale_ms, low=0.0, low_open=True)
         for name in ("stand_kp", "stand_kd"):
@@ -108,7 +122,8 @@ class SafetyConfig:
         if self.tilt_limit_rad > math.pi:
             raise SafetyConfigError(f"tilt_limit_rad={self.tilt_limit_rad!r}: must be at most pi")
         for name, low in (("gate_min_feet_down", 0), ("gate_settle_ticks", 1),
-                          ("hold_after_ticks", 1), ("damp_after_ticks", 1), ("max_events", 1)):
+                          ("hold_after_ticks", 1), ("damp_after_ticks", 1), ("max_events", 1),
+                          ("implausible_after_ticks", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise SafetyConfigError(f"{name}={value!r}: must be an integer >= {low}")

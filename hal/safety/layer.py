@@ -10,7 +10,8 @@ it returns. Modes (see :class:`~hal.safety.events.Mode`)::
     reset_estop                └──────────┬───────────┴── request_stand ─► stand
       │                                   ▼ (any active mode)
     estop ◄── estop() from anywhere    damping ──request_start──► stand_up
-               (latched)           (sensor fault, tilt, invalid command, command watchdog, shutdown)
+               (latched)           (sensor fault, tilt, invalid or implausible command, command
+                                   watchdog, shutdown)
 
 Per tick, in the active modes (stand_up, ready, policy, stand), in this order:
 
@@ -23,7 +24,9 @@ Per tick, in the active modes (stand_up, ready, policy, stand), in this order:
    Policy gains are clamped into [kp_min, kp_max] and [kd_min, kd_max].
 3. Command watchdog (``policy`` only): ``hold_after_ticks`` consecutive ticks without a valid
    command hold the last applied target; ``damp_after_ticks`` → ``damping``. Stale depth →
-   ``stand``.
+   ``stand``. Command plausibility (:mod:`hal.safety.plausibility`): ``implausible_after_ticks``
+   consecutive fresh commands whose desired target is far beyond the step cap or the joint limits
+   → ``damping`` (reason ``implausible_command``).
 4. :class:`~hal.safety.targets.TargetFilter`: joint limits, PD torque window, step cap against the
    previous applied target (see that module for the exact guarantees and the conflict rule).
 
@@ -54,6 +57,7 @@ from hal.safety.events import ACTIVE_MODES, Mode, TransitionLog
 from hal.safety.intake import COMMAND_INVALID, COMMAND_VALID, CommandIntake
 from hal.safety.monitor import SensorMonitor
 from hal.safety.output import CommandWriter
+from hal.safety.plausibility import PlausibilityWatchdog
 from hal.safety.targets import (
     FLAG_LIMIT,
     FLAG_NONFINITE,
@@ -113,6 +117,10 @@ class SafetyLayer:
                                   cfg.max_target_step_rad, cfg.damping_kd, self.default_rad)
         self._monitor = SensorMonitor(cfg, n, robot.n_feet, robot.contact_force_threshold_n)
         self._intake = CommandIntake(cfg, hw(robot.kp), hw(robot.kd))
+        self._plausibility = PlausibilityWatchdog(
+            self.lower_rad, self.upper_rad, cfg.max_target_step_rad,
+            cfg.implausible_step_margin_rad, cfg.implausible_limit_margin_rad,
+            cfg.implausible_after_ticks, tuple(robot.joint_names_hardware))
 
         self._lock = threading.Lock()
         self._log = TransitionLog(cfg.max_events, int(cfg.log_interval_s * 1e9), logger)
@@ -224,7 +232,7 @@ class SafetyLayer:
 
     def counters(self) -> dict[str, int]:
         """Counters: ``transition.<a>-><b>``, ``reason.<code>``, ``ticks.<mode>``, ``check.*``,
-        ``command.*``, ``gate.blocked.*``, ``request.*``, ``estop.*``."""
+        ``command.*`` (``command.implausible``: implausible command ticks), ``gate.blocked.*``, ``request.*``, ``estop.*``."""
         with self._lock:
             return self._log.counters()
 
@@ -390,7 +398,21 @@ class SafetyLayer:
             np.copyto(self._kd, self._out.last_kd)
             return True
         self._blend_into_desired(now_ns)
+        if cmd_state == COMMAND_VALID and self._implausible(now_ns):
+            return False
         return True
+
+    def _implausible(self, now_ns: int) -> bool:
+        """Judge this tick's fresh command; True means the layer went to damping."""
+        watchdog = self._plausibility
+        out = self._out
+        reference = out.last_target if out.has_target else out.measured_clipped
+        tripped = watchdog.judge(self._desired, reference)
+        if watchdog.streak:
+            self._log.count("command.implausible")
+        if tripped:
+            self._transition(now_ns, Mode.DAMPING, ev.REASON_IMPLAUSIBLE_COMMAND, watchdog.detail)
+        return tripped
 
     def _blend_into_desired(self, now_ns: int) -> None:
         """desired/kp/kd = blend_start + beta (command - blend_start), beta ramping 0→1 linearly."""
@@ -421,6 +443,7 @@ class SafetyLayer:
         self._mode_since_ns = now_ns
         self._gate_ok_ticks = 0
         self._misses = 0
+        self._plausibility.reset()
         if to not in ACTIVE_MODES:
             self._run_requested = False
             self._start_pending = False

@@ -182,3 +182,25 @@ def test_thread_survives_failing_grabs_and_ends_with_the_source():
     assert source.closed == 1
     loop.stop()  # twice is harmless
     assert source.closed == 1
+
+
+class FailingOpenSource(ScriptedSource):
+    """Acquires something in open(), then fails (a ZED without an IMU, a bad calibration)."""
+
+    def open(self):
+        self.acquired = True
+        raise RuntimeError("no IMU on this camera")
+
+    def close(self):
+        self.acquired = False
+        super().close()
+
+
+def test_a_failed_open_releases_what_the_source_acquired():
+    source = FailingOpenSource([])
+    loop = GrabLoop(source, "t", stale_after_ms=100)
+    with pytest.raises(RuntimeError, match="no IMU"):
+        loop.start()
+    assert source.acquired is False and source.closed == 1
+    loop.stop()  # nothing left to close
+    assert source.closed == 1

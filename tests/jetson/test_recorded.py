@@ -205,6 +205,28 @@ def test_recorded_camera_delivers_every_frame_at_its_original_timing():
         assert camera.read_into(out, seq) is None
 
 
+def test_a_camera_that_stalls_goes_stale_and_recovers_without_errors():
+    """Frames stop for 1.5 s mid-recording (a stalled camera): the same seq stays newest and turns
+    stale; when frames resume the camera is fresh again. Nothing raises."""
+    ms = 1_000_000
+    stamps = np.array([0, 30, 60] + [1500 + 30 * k for k in range(8)], dtype=np.int64) * ms
+    base = make_recording(n_frames=len(stamps))
+    rec = Recording(base.depth_m, stamps + 10**9, INTR, base.imu_timestamp_ns, base.imu_quaternion_wxyz,
+                    base.imu_angular_velocity_rad_s, base.imu_linear_acceleration_m_s2)
+    camera = RecordedDepthCamera(rec, RecordedConfig(stale_after_ms=150))
+    samples = []  # (seq of the newest frame, stale)
+    with camera:
+        deadline = time.monotonic() + 20
+        while not camera.health().ended:
+            assert time.monotonic() < deadline
+            health = camera.health()
+            samples.append((health.frames, health.stale))
+            time.sleep(0.005)
+        assert camera.health().grab_failures == 0
+    assert any(seq == 3 and stale for seq, stale in samples)  # stalled on frame 3 and reported stale
+    assert any(seq > 3 and not stale for seq, stale in samples)  # fresh again once frames resume
+
+
 def test_recorded_imu_plays_samples_in_order_with_their_values():
     rec = make_recording(n_imu=30, imu_period_ms=5)
     imu = RecordedImu(rec, RecordedConfig(imu_stale_after_ms=20))

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from hal.devices.base import CONTROL_MODE_DAMP, DeviceError, JointCommand
+from hal.devices.base import DeviceError, JointCommand
 from hal.jetson import serial_protocol as sp
 from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig
 from hal.jetson.serial_bus import SerialBusConfig, SerialJointDriver

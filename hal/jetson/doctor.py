@@ -1,0 +1,212 @@
+"""``krabby-hal-doctor``: check a machine before a run and say how to fix what is wrong.
+
+Checks: Python, numpy, ONNX Runtime, TensorRT, the CUDA binding (cuda-python or pycuda), a GPU,
+pyzed; with a camera, that it opens and streams (frame rate over ``--seconds``), that it covers
+the training camera's field of view, the IMU rate and its gravity alignment; with
+``--serial-port``, that the motor MCU answers (without powering the motors); with ``--engine``,
+that the engine matches its manifest, the robot, and (for a TensorRT plan) this TensorRT and GPU.
+
+Prints a table of OK / WARN / FAIL (SKIP: not asked for) and, below it, how to fix each problem.
+Exit status: 0 when nothing FAILed, 1 otherwise, 2 for bad arguments. Missing Jetson-only pieces
+(TensorRT, CUDA, pyzed) are WARN on a development machine and FAIL with ``--jetson``.
+
+    krabby-hal-doctor
+    krabby-hal-doctor --jetson --engine model.plan --serial-port /dev/ttyUSB0
+    krabby-hal-doctor --recording tests/data/sim_recording.npz   # camera checks on a recording
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from hal.jetson.checks import (
+    FAIL,
+    OK,
+    SKIP,
+    WARN,
+    CheckResult,
+    check_engine,
+    check_motor_bus,
+    check_recording,
+    check_zed,
+    cuda_device,
+    install_hint,
+)
+from hal.optional import available, require
+from hal.robot import RobotConfig, RobotDefinitionError, load_robot
+
+__all__ = ["check_python", "check_numpy", "check_onnxruntime", "check_tensorrt", "check_cuda_binding",
+           "check_gpu", "check_pyzed", "run_checks", "format_report", "main"]
+
+_MIN_PYTHON = (3, 10)
+_MIN_NUMPY = (1, 24)
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+# -- software --------------------------------------------------------------------------------------
+
+def check_python() -> CheckResult:
+    version = platform.python_version()
+    if sys.version_info[:2] < _MIN_PYTHON:
+        return CheckResult("Python", FAIL, version, f"use Python >= {'.'.join(map(str, _MIN_PYTHON))}")
+    return CheckResult("Python", OK, f"{version} ({sys.executable})")
+
+
+def check_numpy() -> CheckResult:
+    if _parse_version(np.__version__) < _MIN_NUMPY:
+        return CheckResult("numpy", FAIL, np.__version__, "pip install 'numpy>=1.24'")
+    return CheckResult("numpy", OK, np.__version__)
+
+
+def check_onnxruntime() -> CheckResult:
+    if not available("onnxruntime"):
+        return CheckResult("ONNX Runtime", FAIL, "not installed", install_hint("onnxruntime"))
+    ort = require("onnxruntime")
+    providers = ort.get_available_providers()
+    return CheckResult("ONNX Runtime", OK, f"{ort.__version__}, providers: {', '.join(providers)}")
+
+
+def _missing(name: str, module: str, required: bool, what: str) -> CheckResult:
+    return CheckResult(name, FAIL if required else WARN, f"not present ({what})", install_hint(module))
+
+
+def check_tensorrt(required: bool) -> CheckResult:
+    if not available("tensorrt"):
+        return _missing("TensorRT", "tensorrt", required, "needed for .plan engines; ONNX Runtime still runs")
+    return CheckResult("TensorRT", OK, require("tensorrt").__version__)
+
+
+def check_cuda_binding(required: bool) -> CheckResult:
+    from engines.cuda_memory import select_backend
+
+    try:
+        name = select_backend()
+    except ValueError as exc:
+        return CheckResult("CUDA binding", FAIL, str(exc), "unset KRABBY_CUDA_BACKEND or fix its value")
+    if name is None:
+        return CheckResult("CUDA binding", FAIL if required else WARN,
+                           "neither cuda-python nor pycuda (observation slots use ordinary memory)",
+                           f"{install_hint('cuda.bindings')}; or {install_hint('pycuda')}")
+    dist = "cuda-python" if name == "cuda-python" else "pycuda"
+    return CheckResult("CUDA binding", OK, f"{name} {_version(dist)}")
+
+
+def _nvidia_driver_present() -> str:
+    for marker in ("/proc/driver/nvidia/version", "/etc/nv_tegra_release", "/dev/nvidia0", "/dev/nvhost-ctrl-gpu"):
+        if os.path.exists(marker):
+            return marker
+    return "nvidia-smi" if shutil.which("nvidia-smi") else ""
+
+
+def check_gpu(required: bool) -> CheckResult:
+    try:
+        info, count = cuda_device()
+    except Exception as exc:  # noqa: BLE001 - a broken driver is a finding, not a crash
+        return CheckResult("GPU", FAIL if required else WARN, f"CUDA error: {exc}",
+                           "check the NVIDIA driver (nvidia-smi / tegrastats) and reboot after JetPack updates")
+    if info is not None:
+        kind = "integrated (Jetson)" if info.integrated else "discrete"
+        return CheckResult("GPU", OK, f"{info.name}, compute {info.compute_capability[0]}."
+                                      f"{info.compute_capability[1]}, {kind}, {count} device(s)")
+    marker = _nvidia_driver_present()
+    if marker:
+        return CheckResult("GPU", FAIL if required else WARN,
+                           f"an NVIDIA driver is present ({marker}) but no CUDA binding sees a device",
+                           install_hint("cuda.bindings"))
+    return CheckResult("GPU", FAIL if required else WARN, "no NVIDIA GPU visible",
+                       "run on the Jetson (JetPack 6) or a machine with an NVIDIA GPU and driver")
+
+
+def check_pyzed(required: bool) -> CheckResult:
+    if not available("pyzed.sl"):
+        return _missing("pyzed (ZED SDK)", "pyzed.sl", required, "needed for the ZED camera")
+    sl = require("pyzed.sl")
+    return CheckResult("pyzed (ZED SDK)", OK, f"ZED SDK {sl.Camera.get_sdk_version()}")
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+def run_checks(args: argparse.Namespace, robot: RobotConfig) -> list[CheckResult]:
+    required = args.jetson
+    results = [check_python(), check_numpy(), check_onnxruntime(), check_tensorrt(required),
+               check_cuda_binding(required), check_gpu(required), check_pyzed(required)]
+    steps: list[Callable[[], list[CheckResult]]] = []
+    if args.recording:
+        steps.append(lambda: check_recording(Path(args.recording), args.seconds, robot))
+    elif args.camera != "none":
+        steps.append(lambda: check_zed(args.seconds, args.zed_resolution, args.zed_fps, args.zed_depth_mode, robot))
+    if args.serial_port:
+        steps.append(lambda: check_motor_bus(args.serial_port, args.baudrate, robot, min(args.seconds, 1.0)))
+    if args.engine:
+        steps.append(lambda: check_engine(Path(args.engine), robot))
+    for step in steps:
+        results += step()
+    return results
+
+
+def format_report(results: Sequence[CheckResult]) -> str:
+    width = max(len(r.name) for r in results)
+    lines = [f"{'check'.ljust(width)}  status  detail", f"{'-' * width}  ------  ------"]
+    lines += [f"{r.name.ljust(width)}  {r.status.ljust(6)}  {r.detail}" for r in results]
+    fixes = [r for r in results if r.fix and r.status in (WARN, FAIL)]
+    if fixes:
+        lines += ["", "How to fix:"]
+        lines += [f"  [{r.status}] {r.name}: {r.fix}" for r in fixes]
+    counts = {s: sum(r.status == s for r in results) for s in (OK, WARN, FAIL, SKIP)}
+    lines += ["", ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="krabby-hal-doctor", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--robot", default="go2", help="robot definition (default go2)")
+    parser.add_argument("--jetson", action="store_true",
+                        help="this is the robot: missing TensorRT/CUDA/GPU/pyzed are failures")
+    parser.add_argument("--engine", help="exported model.plan or model.onnx (its model.json must be beside it)")
+    parser.add_argument("--serial-port", help="motor MCU serial device to query (motors stay unpowered)")
+    parser.add_argument("--baudrate", type=int, default=2_000_000)
+    parser.add_argument("--camera", choices=("auto", "none"), default="auto",
+                        help="auto: check the ZED when pyzed is installed")
+    parser.add_argument("--recording", help="check the camera/IMU path on a sensor recording instead")
+    parser.add_argument("--seconds", type=float, default=2.0, help="how long to measure stream rates")
+    parser.add_argument("--zed-resolution", default="HD720")
+    parser.add_argument("--zed-fps", type=int, default=60)
+    parser.add_argument("--zed-depth-mode", default="NEURAL")
+    args = parser.parse_args(argv)
+    if not args.seconds > 0:
+        parser.error(f"--seconds must be positive, got {args.seconds}")
+    try:
+        robot = load_robot(args.robot)
+    except RobotDefinitionError as exc:
+        parser.error(str(exc))
+    results = run_checks(args, robot)
+    print(format_report(results))
+    return 1 if any(r.status == FAIL for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""``FileRecorder``: every record of a run into an MCAP log, serialised off the control path.
+
+The tap's listeners call :meth:`FileRecorder.accept` on their own threads: it copies the staged
+row into a free row of a preallocated pool and puts ``(kind, row)`` on a bounded queue with
+``put_nowait``. When no row is free or the queue is full the record is dropped and counted — the
+loop never waits for the disk. One writer thread takes rows off the queue, encodes them (JSON),
+writes them into the MCAP file, gives the rows back, and flushes a chunk about once a second so a
+process that dies loses at most that much. Safety transitions are read from the safety layer on
+the writer thread whenever the recorded mode changes, and once more at close.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hal.recorder.buffers import RowPool
+from hal.recorder.capture import RecordLayouts
+from hal.recorder.log_writer import LogWriter
+
+__all__ = ["FileRecorderConfig", "FileRecorder"]
+
+log = logging.getLogger(__name__)
+
+_KINDS = ("tick", "actor", "depth", "frame")
+
+
+@dataclass
+class FileRecorderConfig:
+    """Sizes and pacing of the file recorder.
+
+    Attributes:
+        queue_size: Records waiting for the writer at most (all kinds together).
+        tick_rows / actor_rows / depth_rows / frame_rows: Preallocated rows per kind.
+        record_frames: Also log every raw depth frame the HAL wrote (big: a ZED frame is ~1 MB).
+        flush_interval_s: The writer closes a chunk at least this often.
+        compression: MCAP chunk compression ("zstd", "lz4", "none").
+        chunk_size: MCAP chunk size in bytes.
+    """
+
+    queue_size: int = 1024
+    tick_rows: int = 512
+    actor_rows: int = 512
+    depth_rows: int = 32
+    frame_rows: int = 8
+    record_frames: bool = False
+    flush_interval_s: float = 1.0
+    compression: str = "zstd"
+    chunk_size: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for name in ("queue_size", "tick_rows", "actor_rows", "depth_rows", "frame_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.flush_interval_s > 0:
+            raise ValueError(f"flush_interval_s must be positive, got {self.flush_interval_s}")
+
+
+class FileRecorder:
+    """A :class:`~hal.recorder.capture.RecordSink` writing an MCAP log.
+
+    Args:
+        path: The log file (created with its parents; an existing file is replaced).
+        layouts: Record layouts of the run.
+        run_info: Description of the run stored in the log (robot, command, ...).
+        config: Queue and pool sizes, compression.
+        safety: The server's safety layer, read for transition reasons (optional).
+
+    The file is created here (so a bad path fails before the run); call :meth:`start` to start
+    the writer thread and :meth:`close` at the end.
+    """
+
+    def __init__(self, path: str | Path, layouts: RecordLayouts, run_info: dict[str, Any],
+                 config: FileRecorderConfig | None = None, safety: Any = None) -> None:
+        self.config = cfg = config or FileRecorderConfig()
+        self.path = Path(path)
+        self.layouts = layouts
+        self.safety = safety
+        self.wants_frames = bool(cfg.record_frames and layouts.frame is not None)
+        kinds = layouts.by_kind()
+        if not self.wants_frames:
+            kinds.pop("frame", None)
+        rows = {"tick": cfg.tick_rows, "actor": cfg.actor_rows, "depth": cfg.depth_rows,
+                "frame": cfg.frame_rows}
+        self._pools = {kind: RowPool(layout, rows[kind]) for kind, layout in kinds.items()}
+        self._queue: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
+        self.dropped = {kind: 0 for kind in _KINDS}
+        self.accepted = {kind: 0 for kind in _KINDS}
+        self.writer = LogWriter(self.path, kinds, run_info, cfg.compression, cfg.chunk_size)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._last_mode = -2
+        self._events_written: set[tuple] = set()
+        self._last_tick = (0, 0)  # (seq, tick_ns) of the newest tick written
+        self._closed = False
+
+    # -- producer side (listener threads) -------------------------------------------------------
+
+    def accept(self, kind: str, floats: np.ndarray, ints: np.ndarray) -> None:
+        pool = self._pools[kind]
+        index = pool.acquire()
+        if index is None:
+            self.dropped[kind] += 1
+            return
+        np.copyto(pool.floats[index], floats)
+        np.copyto(pool.ints[index], ints)
+        try:
+            self._queue.put_nowait((kind, index))
+        except queue.Full:
+            pool.release(index)
+            self.dropped[kind] += 1
+            return
+        self.accepted[kind] += 1
+
+    def accept_frame(self, tick_seq: int, depth_seq: int, capture_ns: int,
+                     frame: np.ndarray) -> None:
+        pool = self._pools["frame"]
+        index = pool.acquire()
+        if index is None:
+            self.dropped["frame"] += 1
+            return
+        np.copyto(pool.floats[index], frame.reshape(-1))
+        pool.ints[index] = (tick_seq, depth_seq, capture_ns)
+        try:
+            self._queue.put_nowait(("frame", index))
+        except queue.Full:
+            pool.release(index)
+            self.dropped["frame"] += 1
+            return
+        self.accepted["frame"] += 1
+
+    def on_mode_change(self, previous: str, mode: str, seq: int) -> None:
+        pass  # the writer sees mode changes in the tick rows it writes
+
+    # -- writer thread --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="krabby-recorder", daemon=True)
+        self._thread.start()
+        log.info("recording to %s", self.path)
+
+    def _run(self) -> None:
+        next_flush = time.monotonic() + self.config.flush_interval_s
+        try:
+            while True:
+                try:
+                    kind, index = self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        break
+                else:
+                    self._write(kind, index)
+                if time.monotonic() >= next_flush:
+                    self.writer.flush()
+                    next_flush = time.monotonic() + self.config.flush_interval_s
+        except BaseException as exc:  # noqa: BLE001 - reported at close; the run goes on
+            self._error = exc
+            log.exception("flight log writer failed; recording stopped (%s)", self.path)
+
+    def _write(self, kind: str, index: int) -> None:
+        pool = self._pools[kind]
+        try:
+            floats, ints = pool.floats[index], pool.ints[index]
+            if kind == "frame":
+                self.writer.write_frame(pool.layout.field(floats, "depth_m"), int(ints[1]),
+                                        int(ints[2]))
+                return
+            layout = pool.layout
+            mode_changed = False
+            if kind == "tick":
+                stamp = int(layout.column(ints, "tick_ns"))
+                sequence = int(layout.column(ints, "seq"))
+                self._last_tick = (sequence, stamp)
+                mode = int(layout.column(ints, "safety_mode"))
+                mode_changed, self._last_mode = mode != self._last_mode, mode
+            else:
+                stamp = int(layout.column(ints, "capture_ns"))
+                sequence = int(layout.column(ints, "step"))
+            self.writer.write_row(kind, floats, ints, stamp, sequence)
+        finally:
+            pool.release(index)
+        if mode_changed:
+            # The layer logged the transition before the tick's listeners ran: it is there now.
+            self._write_new_transitions()
+
+    def _write_new_transitions(self) -> None:
+        if self.safety is None:
+            return
+        seq, stamp = self._last_tick
+        for event in self.safety.events():
+            key = (event.get("t_ns"), event.get("from"), event.get("to"), event.get("reason"),
+                   event.get("detail"))
+            if key not in self._events_written:
+                self._events_written.add(key)
+                self.writer.write_transition(event, seq, stamp)
+
+    # -- end ------------------------------------------------------------------------------------
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued, the last transitions and the counts, and finish the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error("recorder writer did not finish within %.0f s; %s is left without its "
+                          "index (krabby-replay --partial reads it)", timeout_s, self.path)
+                return
+        elif self._error is None:
+            while True:  # never started: write what was accepted
+                try:
+                    kind, index = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._write(kind, index)
+        try:
+            if self._error is None:
+                self._write_new_transitions()
+            self.writer.add_metadata("krabby.recorder", self.stats())
+            self.writer.close()
+        except OSError as exc:
+            log.error("could not finish the flight log %s: %s", self.path, exc)
+            return
+        log.info("flight log written: %s (%s)", self.path, _describe_counts(self.stats()))
+
+    def stats(self) -> dict[str, Any]:
+        """Records written and dropped per kind, and the writer's error if it failed."""
+        written = dict(self.writer.counts)
+        return {"path": str(self.path), "written": written,
+                "written_total": sum(v for k, v in written.items() if k != "transition"),
+                "dropped": {k: v for k, v in self.dropped.items() if k in self._pools},
+                "dropped_total": sum(self.dropped.values()),
+                "error": repr(self._error) if self._error is not None else None}
+
+
+def _describe_counts(stats: dict[str, Any]) -> str:
+    written = ", ".join(f"{v} {k}" for k, v in stats["written"].items() if v)
+    return f"{written or 'nothing'} written, {stats['dropped_total']} dropped"

@@ -1,0 +1,182 @@
+"""Writing a krabby flight log: an MCAP file of JSON messages with JSON-schema schemas.
+
+Channels (see ``hal/recorder/README.md`` for every field):
+
+==========================  ======================  ===================================================
+topic                       schema                  one message per
+==========================  ======================  ===================================================
+``/hal/tick``               ``krabby.HalTick``      control tick (sequence = tick seq)
+``/policy/actor_step``      ``krabby.ActorStep``    actor step (sequence = actor step index)
+``/policy/depth_step``      ``krabby.DepthStep``    depth step (sequence = depth step index)
+``/policy/depth_input``     ``foxglove.RawImage``   depth step: its preprocessed 58x87 input (32FC1)
+``/hal/depth_frame``        ``foxglove.RawImage``   raw frame the HAL wrote, metres (opt-in; seq = frame)
+``/safety/transition``      ``krabby.SafetyTransition``  safety mode transition (sequence = tick seq)
+==========================  ======================  ===================================================
+
+Metadata records: ``krabby.run`` (robot, joint order, command, rates, clock offset, what the log
+covers), ``krabby.layouts`` (every record layout, so a reader needs nothing else) and, at a clean
+close, ``krabby.recorder`` (messages written and dropped per kind).
+
+Log times are wall-clock (Unix epoch) nanoseconds: the monotonic capture time plus an offset taken
+once per run (``krabby.run`` → ``epoch_offset_ns``), so tools show real dates while intervals stay
+monotonic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from mcap.well_known import MessageEncoding, SchemaEncoding
+from mcap.writer import CompressionType, Writer
+
+from hal.recorder.schema import FORMAT_VERSION, RAW_IMAGE_SCHEMA, RowLayout, raw_image_message
+
+__all__ = ["LogWriter", "CHANNELS", "epoch_offset_ns", "TRANSITION_SCHEMA"]
+
+CHANNELS = {
+    "tick": ("/hal/tick", "krabby.HalTick",
+             "One control tick: hardware observation (hardware joint order), the command that "
+             "answered it (null if none by the deadline), the command applied after the safety "
+             "layer, the safety mode and stage timings."),
+    "actor": ("/policy/actor_step", "krabby.ActorStep",
+              "One actor step: the policy observation as built (policy order), the depth "
+              "latent+yaw it used and the raw action; obs_seq joins it to /hal/tick seq."),
+    "depth": ("/policy/depth_step", "krabby.DepthStep",
+              "One depth step: masked proprio and GRU hidden state in, latent+yaw out; its "
+              "preprocessed image is the /policy/depth_input message with the same sequence."),
+}
+IMAGE_TOPICS = {"depth": "/policy/depth_input", "frame": "/hal/depth_frame"}
+TRANSITION_TOPIC = "/safety/transition"
+
+TRANSITION_SCHEMA: dict[str, Any] = {
+    "title": "krabby.SafetyTransition",
+    "description": "A safety layer transition (hal.safety): from/to mode, reason code and detail.",
+    "type": "object",
+    "properties": {
+        "seq": {"type": "integer", "description": "tick at which the recorder saw it"},
+        "t_ns": {"type": "integer", "description": "safety layer clock (sensor clock) time"},
+        "from": {"type": "string"}, "to": {"type": "string"},
+        "reason": {"type": "string"}, "detail": {"type": "string"},
+    },
+}
+
+_COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4,
+                "none": CompressionType.NONE}
+
+
+def epoch_offset_ns() -> int:
+    """Unix-epoch minus monotonic time, now: added to monotonic stamps to get log times."""
+    # The wall clock is read once, only to label the log with dates; intervals stay monotonic.
+    return time.time_ns() - time.monotonic_ns()
+
+
+class LogWriter:
+    """An open krabby log.
+
+    Args:
+        output: File path (created, parents too) or a binary stream.
+        layouts: Record layouts by kind ("tick", "actor", "depth", optional "frame").
+        run_info: JSON-serialisable description of the run (stored as ``krabby.run``).
+        compression: "zstd", "lz4" or "none".
+        chunk_size: Bytes per MCAP chunk (smaller chunks lose less when a process dies).
+    """
+
+    def __init__(self, output: str | Path | BinaryIO, layouts: dict[str, RowLayout],
+                 run_info: dict[str, Any], compression: str = "zstd",
+                 chunk_size: int = 1 << 20) -> None:
+        if compression not in _COMPRESSION:
+            raise ValueError(f"compression {compression!r}: use one of {sorted(_COMPRESSION)}")
+        self._own_stream = not hasattr(output, "write")
+        if self._own_stream:
+            path = Path(output)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream: BinaryIO = open(path, "wb")
+        else:
+            self._stream = output  # type: ignore[assignment]
+        self.layouts = dict(layouts)
+        self.epoch_offset_ns = int(run_info.get("epoch_offset_ns", epoch_offset_ns()))
+        self._writer = Writer(self._stream, chunk_size=chunk_size,
+                              compression=_COMPRESSION[compression], enable_data_crcs=True)
+        self._writer.start(profile="", library=f"krabby-recorder/{FORMAT_VERSION}")
+        self._channels: dict[str, int] = {}
+        for kind, (topic, name, description) in CHANNELS.items():
+            if kind in self.layouts:
+                schema = self.layouts[kind].json_schema(name, description)
+                self._channels[kind] = self._register(topic, name, schema)
+        image_schema = None
+        for kind, topic in IMAGE_TOPICS.items():
+            if kind in self.layouts:
+                if image_schema is None:
+                    image_schema = self._writer.register_schema(
+                        "foxglove.RawImage", SchemaEncoding.JSONSchema,
+                        json.dumps(RAW_IMAGE_SCHEMA).encode())
+                self._channels[f"{kind}.image"] = self._writer.register_channel(
+                    topic, MessageEncoding.JSON, image_schema)
+        self._channels["transition"] = self._register(TRANSITION_TOPIC, "krabby.SafetyTransition",
+                                                      TRANSITION_SCHEMA)
+        info = dict(run_info, format_version=FORMAT_VERSION, epoch_offset_ns=self.epoch_offset_ns)
+        self._writer.add_metadata("krabby.run", {"json": json.dumps(info, default=str)})
+        self._writer.add_metadata("krabby.layouts", {kind: json.dumps(layout.to_json())
+                                                     for kind, layout in self.layouts.items()})
+        self.counts: dict[str, int] = {kind: 0 for kind in (*self.layouts, "transition")}
+        self._closed = False
+
+    def _register(self, topic: str, name: str, schema: dict[str, Any]) -> int:
+        schema_id = self._writer.register_schema(name, SchemaEncoding.JSONSchema,
+                                                 json.dumps(schema).encode())
+        return self._writer.register_channel(topic, MessageEncoding.JSON, schema_id)
+
+    def write_row(self, kind: str, floats: np.ndarray, ints: np.ndarray, stamp_ns: int,
+                  sequence: int) -> None:
+        """One tick/actor/depth row (monotonic ``stamp_ns``); a depth row also writes its image."""
+        layout = self.layouts[kind]
+        log_time = stamp_ns + self.epoch_offset_ns
+        sequence &= 0xFFFFFFFF
+        self._writer.add_message(self._channels[kind], log_time, layout.encode(floats, ints),
+                                 log_time, sequence)
+        for name in layout.images:
+            image = raw_image_message(layout.field(floats, name), log_time, name)
+            self._writer.add_message(self._channels[f"{kind}.image"], log_time, image, log_time,
+                                     sequence)
+        self.counts[kind] += 1
+
+    def write_frame(self, frame: np.ndarray, depth_seq: int, stamp_ns: int) -> None:
+        """One raw depth frame (metres), sequence = its frame seq."""
+        log_time = stamp_ns + self.epoch_offset_ns
+        self._writer.add_message(self._channels["frame.image"], log_time,
+                                 raw_image_message(frame, log_time, "depth_camera"), log_time,
+                                 depth_seq & 0xFFFFFFFF)
+        self.counts["frame"] += 1
+
+    def write_transition(self, event: dict[str, Any], seq: int, stamp_ns: int) -> None:
+        """One safety transition (a ``SafetyLayer.events()`` entry) placed at tick ``seq``."""
+        log_time = stamp_ns + self.epoch_offset_ns
+        msg = {"seq": int(seq), "t_ns": int(event.get("t_ns", 0)), "from": str(event.get("from")),
+               "to": str(event.get("to")), "reason": str(event.get("reason", "")),
+               "detail": str(event.get("detail", ""))}
+        self._writer.add_message(self._channels["transition"], log_time,
+                                 json.dumps(msg, separators=(",", ":")).encode(), log_time,
+                                 seq & 0xFFFFFFFF)
+        self.counts["transition"] += 1
+
+    def add_metadata(self, name: str, values: dict[str, Any]) -> None:
+        self._writer.add_metadata(name, {"json": json.dumps(values, default=str)})
+
+    def flush(self) -> None:
+        """Close the open chunk and push it to the file (what a crash then cannot lose)."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Write the summary and footer and close the file (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.finish()
+        if self._own_stream:
+            self._stream.close()
+        else:
+            self._stream.flush()

@@ -1,0 +1,328 @@
+"""Record layouts and their self-describing JSON encoding (the log format's single source of truth).
+
+A record kind (a HAL tick, an actor step, a depth step, a raw depth frame) is a :class:`RowLayout`:
+named float fields (one dtype per kind, arrays of any shape) and named int64 fields. Recorders copy
+each record into one preallocated row (a float row and an int row), so capturing allocates nothing;
+the writer turns a row into a JSON message (nested objects from dotted names) whose JSON schema is
+generated from the same layout, and the reader fills rows back from messages. Fields marked as
+images travel on their own ``foxglove.RawImage`` channel instead of inside the JSON message.
+
+Floats round-trip exactly: a float32 or float64 value becomes a Python float, whose shortest repr
+parses back to the same double. JSON has no NaN or infinity, so a non-finite element is written as
+``null`` and listed under ``"nonfinite": {"<field>": [[index, "nan" | "inf" | "-inf"], ...]}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RowLayout", "SAFETY_MODES", "mode_code", "mode_name", "tick_layout", "actor_layout",
+           "depth_layout", "frame_layout", "raw_image_message", "decode_raw_image",
+           "RAW_IMAGE_SCHEMA", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+"""Bumped whenever a layout or channel changes incompatibly (stored in the run metadata)."""
+
+SAFETY_MODES = ("idle", "stand_up", "ready", "policy", "stand", "damping", "estop")
+"""Safety layer modes by code (``hal.safety.events.Mode`` values); -1 is an unknown mode."""
+_MODE_CODES = {name: code for code, name in enumerate(SAFETY_MODES)}
+
+
+def mode_code(name: str) -> int:
+    """The int stored for a safety mode name (-1 for a name this format does not know)."""
+    return _MODE_CODES.get(name, -1)
+
+
+def mode_name(code: int) -> str:
+    return SAFETY_MODES[code] if 0 <= code < len(SAFETY_MODES) else "unknown"
+
+
+@dataclass(frozen=True)
+class _FloatField:
+    name: str
+    shape: tuple[int, ...]
+    start: int
+    stop: int
+    image: bool
+
+
+class RowLayout:
+    """Named float fields (one dtype) and int64 fields of one record kind.
+
+    Args:
+        kind: Record kind ("tick", "actor", "depth", "frame").
+        float_dtype: dtype of the float row ("float32" or "float64").
+        floats: (dotted name, shape) per float field; shape () is one number.
+        ints: dotted names of the int64 fields.
+        images: float fields written as ``foxglove.RawImage`` (32FC1) instead of JSON arrays.
+        optional_groups: group prefix -> int field; the group is ``null`` in JSON when that int is 0.
+    """
+
+    def __init__(self, kind: str, float_dtype: str, floats: list[tuple[str, tuple[int, ...]]],
+                 ints: list[str], images: tuple[str, ...] = (),
+                 optional_groups: dict[str, str] | None = None) -> None:
+        self.kind = kind
+        self.float_dtype = np.dtype(float_dtype)
+        if self.float_dtype not in (np.float32, np.float64):
+            raise ValueError(f"float_dtype {float_dtype!r}: use 'float32' or 'float64'")
+        self.float_fields: dict[str, _FloatField] = {}
+        start = 0
+        for name, shape in floats:
+            shape = tuple(int(d) for d in shape)
+            size = int(np.prod(shape)) if shape else 1
+            self.float_fields[name] = _FloatField(name, shape, start, start + size, name in images)
+            start += size
+        self.float_size = start
+        self.int_fields = {name: i for i, name in enumerate(ints)}
+        self.int_size = len(ints)
+        self.images = tuple(images)
+        self.optional_groups = dict(optional_groups or {})
+        unknown = [n for n in images if n not in self.float_fields]
+        unknown += [g for g in self.optional_groups.values() if g not in self.int_fields]
+        if unknown:
+            raise ValueError(f"layout {kind!r}: unknown fields {unknown}")
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def allocate(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Zeroed (rows, float_size) and (rows, int_size) arrays."""
+        return (np.zeros((rows, self.float_size), self.float_dtype),
+                np.zeros((rows, self.int_size), np.int64))
+
+    def field(self, floats: np.ndarray, name: str) -> np.ndarray:
+        """View of one float field in a row (shape) or a table (N, *shape)."""
+        f = self.float_fields[name]
+        part = floats[..., f.start:f.stop]
+        return part.reshape(floats.shape[:-1] + f.shape)
+
+    def column(self, ints: np.ndarray, name: str) -> np.ndarray:
+        """One int field of a row (scalar) or a table (N,)."""
+        return ints[..., self.int_fields[name]]
+
+    # -- description ----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The layout itself, stored in the log so a reader needs nothing else to decode it."""
+        return {"kind": self.kind, "float_dtype": self.float_dtype.name,
+                "floats": [[f.name, list(f.shape)] for f in self.float_fields.values()],
+                "ints": list(self.int_fields), "images": list(self.images),
+                "optional_groups": self.optional_groups}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RowLayout":
+        return cls(data["kind"], data["float_dtype"],
+                   [(name, tuple(shape)) for name, shape in data["floats"]], list(data["ints"]),
+                   tuple(data.get("images", ())), dict(data.get("optional_groups", {})))
+
+    def json_schema(self, title: str, description: str) -> dict[str, Any]:
+        """JSON schema (draft 2020-12) of this kind's messages."""
+        root: dict[str, Any] = {"title": title, "description": description, "type": "object",
+                                "properties": {}}
+
+        def place(name: str, spec: dict[str, Any]) -> None:
+            node = root
+            parts = name.split(".")
+            for part in parts[:-1]:
+                props = node["properties"]
+                if part not in props:
+                    group = {"type": "object", "properties": {}}
+                    if part in self.optional_groups:
+                        group["type"] = ["object", "null"]
+                    props[part] = group
+                node = props[part]
+            node["properties"][parts[-1]] = spec
+
+        for name in self.int_fields:
+            place(name, {"type": "integer"})
+        number = {"type": ["number", "null"]}
+        for f in self.float_fields.values():
+            if f.image:
+                continue
+            spec: dict[str, Any] = dict(number) if not f.shape else {"type": "array",
+                                                                     "items": number}
+            if len(f.shape) > 1:
+                spec["description"] = f"row-major, shape {list(f.shape)}"
+            place(f.name, spec)
+        root["properties"]["nonfinite"] = {
+            "type": "object", "description": "float fields with non-finite elements (written as "
+            "null): field -> [[flat index, 'nan' | 'inf' | '-inf'], ...]",
+            "additionalProperties": {"type": "array"}}
+        return root
+
+    # -- JSON messages --------------------------------------------------------------------------
+
+    def to_message(self, floats: np.ndarray, ints: np.ndarray) -> dict[str, Any]:
+        """One row as a nested dict (image fields left out)."""
+        values = floats.tolist()
+        int_values = ints.tolist()
+        msg: dict[str, Any] = {}
+        for name, i in self.int_fields.items():
+            _put(msg, name, int_values[i])
+        nonfinite: dict[str, list] = {}
+        all_finite = bool(np.isfinite(floats).all())
+        for f in self.float_fields.values():
+            if f.image:
+                continue
+            part = values[f.start:f.stop]
+            if not all_finite:
+                bad = [(i, v) for i, v in enumerate(part) if not math.isfinite(v)]
+                if bad:
+                    nonfinite[f.name] = [[i, _nonfinite_name(v)] for i, v in bad]
+                    for i, _ in bad:
+                        part[i] = None
+            _put(msg, f.name, part if f.shape else part[0])
+        for group, flag in self.optional_groups.items():
+            if int_values[self.int_fields[flag]] == 0:
+                msg[group] = None
+        if nonfinite:
+            msg["nonfinite"] = nonfinite
+        return msg
+
+    def encode(self, floats: np.ndarray, ints: np.ndarray) -> bytes:
+        return json.dumps(self.to_message(floats, ints), separators=(",", ":"),
+                          allow_nan=False).encode()
+
+    def from_message(self, msg: dict[str, Any], floats: np.ndarray, ints: np.ndarray) -> None:
+        """Fill a row from a decoded message (image fields untouched; a null group -> NaN/0)."""
+        for name, i in self.int_fields.items():
+            value = _get(msg, name)
+            ints[i] = 0 if value is None else int(value)
+        nonfinite = msg.get("nonfinite") or {}
+        for f in self.float_fields.values():
+            if f.image:
+                continue
+            value = _get(msg, f.name)
+            target = floats[f.start:f.stop]
+            if value is None:
+                target[...] = np.nan
+                continue
+            items = value if f.shape else [value]
+            if len(items) != f.stop - f.start:
+                raise ValueError(f"field {f.name!r} has {len(items)} values, the layout says "
+                                 f"{f.stop - f.start}")
+            for index, kind in nonfinite.get(f.name, ()):
+                items[index] = _NONFINITE_VALUES[kind]
+            target[...] = np.asarray(items, dtype=np.float64)
+
+
+_NONFINITE_VALUES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _nonfinite_name(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def _put(msg: dict[str, Any], dotted: str, value: Any) -> None:
+    node = msg
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def _get(msg: dict[str, Any], dotted: str) -> Any:
+    node: Any = msg
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+# -- the record kinds ---------------------------------------------------------------------------
+
+def tick_layout(n_joints: int, n_feet: int) -> RowLayout:
+    """One HAL tick: the hardware observation, the command that answered it, what was applied."""
+    n = (n_joints,)
+    floats = [("joints.position_rad", n), ("joints.velocity_rad_s", n), ("joints.torque_nm", n),
+              ("imu.quaternion_wxyz", (4,)), ("imu.angular_velocity_rad_s", (3,)),
+              ("imu.linear_acceleration_m_s2", (3,)), ("contacts.force_n", (n_feet,)),
+              ("command.target_rad", n), ("command.kp", n), ("command.kd", n),
+              ("command.raw_action", n),
+              ("applied.target_rad", n), ("applied.kp", n), ("applied.kd", n)]
+    ints = ["seq", "tick_ns", "publish_ns", "capture_ns", "safety_mode", "depth_seq", "new_depth",
+            "obs_to_command_ns", "joints.timestamp_ns", "imu.timestamp_ns", "contacts.present",
+            "contacts.timestamp_ns", "command.present", "command.obs_seq", "command.receive_ns",
+            "command.client_receive_ns", "command.send_ns", "command.actor_ns",
+            "command.depth_step_ns", "command.depth_seq_used", "command.non_finite",
+            "applied.mode"]
+    return RowLayout("tick", "float64", floats, ints,
+                     optional_groups={"contacts": "contacts.present",
+                                      "command": "command.present"})
+
+
+def actor_layout(obs_dim: int, latent_yaw_dim: int, n_joints: int) -> RowLayout:
+    """One actor step: the policy observation as built, the latent+yaw used, the raw action."""
+    floats = [("observation", (obs_dim,)), ("depth_latent", (latent_yaw_dim,)),
+              ("raw_action", (n_joints,))]
+    ints = ["step", "obs_seq", "depth_seq_used", "has_latent", "capture_ns",
+            "timings.obs_build_ns", "timings.engine_ns", "timings.post_process_ns",
+            "timings.send_ns"]
+    return RowLayout("actor", "float32", floats, ints)
+
+
+def depth_layout(depth_shape: tuple[int, int], proprio_dim: int, latent_yaw_dim: int,
+                 hidden_size: int) -> RowLayout:
+    """One depth step: the preprocessed frame and proprio it ran on, its hidden state in, its
+    latent+yaw out."""
+    floats = [("depth", tuple(depth_shape)), ("proprio", (proprio_dim,)),
+              ("latent_yaw", (latent_yaw_dim,)), ("hidden_in", (hidden_size,))]
+    ints = ["step", "frame_seq", "frame_timestamp_ns", "engine_ns", "capture_ns"]
+    return RowLayout("depth", "float32", floats, ints, images=("depth",))
+
+
+def frame_layout(frame_shape: tuple[int, int]) -> RowLayout:
+    """One raw depth frame (metres) as the HAL wrote it into the observation."""
+    return RowLayout("frame", "float32", [("depth_m", tuple(frame_shape))],
+                     ["tick_seq", "depth_seq", "capture_ns"], images=("depth_m",))
+
+
+# -- foxglove.RawImage ---------------------------------------------------------------------------
+
+RAW_IMAGE_SCHEMA: dict[str, Any] = {
+    "title": "foxglove.RawImage",
+    "description": "A raw image (Foxglove schema, JSON encoding)",
+    "type": "object",
+    "properties": {
+        "timestamp": {"type": "object", "title": "time",
+                      "properties": {"sec": {"type": "integer", "minimum": 0},
+                                     "nsec": {"type": "integer", "minimum": 0,
+                                              "maximum": 999999999}}},
+        "frame_id": {"type": "string"},
+        "width": {"type": "integer", "minimum": 0},
+        "height": {"type": "integer", "minimum": 0},
+        "encoding": {"type": "string", "description": "here always 32FC1 (float32, little endian)"},
+        "step": {"type": "integer", "minimum": 0, "description": "bytes per row"},
+        "data": {"type": "string", "contentEncoding": "base64"},
+    },
+}
+
+
+def raw_image_message(image: np.ndarray, stamp_ns: int, frame_id: str) -> bytes:
+    """A 2-D float image as a ``foxglove.RawImage`` JSON message (32FC1, exact bytes)."""
+    height, width = image.shape
+    data = np.ascontiguousarray(image, dtype="<f4").tobytes()
+    msg = {"timestamp": {"sec": stamp_ns // 1_000_000_000, "nsec": stamp_ns % 1_000_000_000},
+           "frame_id": frame_id, "width": width, "height": height, "encoding": "32FC1",
+           "step": 4 * width, "data": base64.b64encode(data).decode("ascii")}
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+def decode_raw_image(msg: dict[str, Any]) -> np.ndarray:
+    """The (height, width) float32 array of a 32FC1 ``foxglove.RawImage`` message."""
+    if msg.get("encoding") != "32FC1":
+        raise ValueError(f"image encoding {msg.get('encoding')!r}; this log format writes 32FC1")
+    height, width = int(msg["height"]), int(msg["width"])
+    data = base64.b64decode(msg["data"], validate=True)
+    if len(data) != 4 * height * width:
+        raise ValueError(f"image has {len(data)} bytes, expected {4 * height * width} for "
+                         f"{height}x{width} 32FC1")
+    return np.frombuffer(data, dtype="<f4").reshape(height, width).astype(np.float32)
