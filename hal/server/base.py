@@ -37,7 +37,7 @@ from hal.robot import RobotConfig
 from hal.timing import DeadlinePacer, LatencyRing
 from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
 
-__all__ = ["HalDevices", "HalServerConfig", "HalServer", "TickRecord"]
+__all__ = ["HalDevices", "HalServerConfig", "HalServer", "TickRecord", "default_safety_layer"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,22 @@ class TickRecord:
     new_depth: np.ndarray | None = None  # the frame written this tick (a slot view), if any
 
 
+def default_safety_layer(robot: RobotConfig, devices: HalDevices):
+    """The safety layer for these devices: without foot sensors the entry gate cannot check the
+    feet, and without a camera there is no depth to go stale."""
+    from dataclasses import replace
+
+    from hal.safety import SafetyConfig, SafetyLayer
+
+    config = SafetyConfig()
+    if devices.contacts is None:
+        log.warning("no foot force sensors: the entry gate will not check that the feet are down")
+        config = replace(config, gate_min_feet_down=0)
+    if devices.camera is None:
+        config = replace(config, depth_stale_ms=None)
+    return SafetyLayer(robot, config)
+
+
 class HalServer:
     """Owns the control loop on the calling (main) thread.
 
@@ -135,11 +151,7 @@ class HalServer:
         self.robot = robot
         self.devices = devices
         self.config = config or HalServerConfig()
-        if safety is None:
-            from hal.safety import SafetyLayer
-
-            safety = SafetyLayer(robot)
-        self.safety = safety
+        self.safety = safety if safety is not None else default_safety_layer(robot, devices)
         self._context = context or zmq.Context.instance()
         self.pacer = DeadlinePacer(self.config.control_rate_hz, self.config.spin_us,
                                    self.config.realtime)

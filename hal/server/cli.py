@@ -203,9 +203,12 @@ def format_report(report: dict[str, Any]) -> str:
 
 def main_guard(run: Callable[[], int]) -> int:
     """Run a CLI body: user errors are one line on stderr (exit 2), never a traceback."""
+    from hal.devices.base import DeviceError
+    from hal.optional import MissingDependencyError
+
     try:
         return run()
-    except CliError as exc:
+    except (CliError, DeviceError, MissingDependencyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

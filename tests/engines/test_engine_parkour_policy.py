@@ -133,3 +133,65 @@ def test_checkpoint_for_another_robot_is_refused(exported):
     hexapod = load_robot(_P(__file__).resolve().parents[1] / "data" / "hexapod18.toml")
     with pytest.raises(EngineError, match="does not fit robot"):
         open_engine(exported["checkpoint"], robot=hexapod)
+
+
+# -- through krabby-export: the real artefacts and their manifest -----------------------------------
+
+@pytest.fixture(scope="module")
+def krabby_exported(tmp_path_factory, go2):
+    exporter = pytest.importorskip("export.exporter")
+    from compute.parkour.synthetic import write_synthetic_checkpoint
+
+    directory = tmp_path_factory.mktemp("krabby_export")
+    checkpoint = write_synthetic_checkpoint(directory / "model.pt", go2, seed=2)
+    result = exporter.export_checkpoint(checkpoint, exporter.ExportOptions(parity_samples=2))
+    return {"checkpoint": checkpoint, "manifest": result.manifest_path,
+            "actor": directory / "model.onnx", "depth": directory / "model.depth.onnx"}
+
+
+def test_exported_graphs_open_through_their_manifest_and_match_torch(krabby_exported, go2):
+    ort_actor = open_engine(krabby_exported["actor"], robot=go2)
+    ort_depth = open_engine(krabby_exported["depth"], robot=go2)
+    ref_actor = open_engine(krabby_exported["checkpoint"], robot=go2, graph="actor")
+    ref_depth = open_engine(krabby_exported["checkpoint"], robot=go2, graph="depth")
+    assert isinstance(ort_depth, OnnxRuntimeEngine) and isinstance(ref_depth, TorchEngine)
+    rng = np.random.default_rng(3)
+    worst = 0.0
+    for _ in range(4):
+        depth = rng.uniform(-0.5, 0.5, (1, 58, 87)).astype(np.float32)
+        proprio = _observation(rng, go2.proprio_dim)
+        obs = _observation(rng, go2.obs_dim)
+        for d_engine, a_engine in ((ref_depth, ref_actor), (ort_depth, ort_actor)):
+            # The deploy data flow: depth step → latent into the actor, GRU state fed back.
+            d_engine.inputs["depth"][...] = depth
+            d_engine.inputs["proprio"][...] = proprio
+            d_engine.run()
+            d_engine.inputs["hidden_in"][...] = d_engine.outputs["hidden_out"]
+            a_engine.inputs["obs"][...] = obs
+            a_engine.inputs["depth_latent"][...] = d_engine.outputs["latent_yaw"][:, :32]
+            a_engine.run()
+        for ref, got in ((ref_actor, ort_actor), (ref_depth, ort_depth)):
+            for name in ref.outputs:
+                worst = max(worst, float(np.abs(ref.outputs[name] - got.outputs[name]).max()))
+    assert worst <= ATOL, f"max |torch - onnxruntime| = {worst:.2e}"
+
+
+def test_exported_manifest_refuses_another_robot_and_edited_shapes(krabby_exported, go2, a1):
+    import json
+
+    from engines import EngineMismatchError
+
+    with pytest.raises(EngineMismatchError, match="exported for robot 'go2'"):
+        open_engine(krabby_exported["actor"], robot=a1)
+    path = krabby_exported["manifest"]
+    original = path.read_text()
+    try:
+        data = json.loads(original)
+        data["graphs"]["depth"]["inputs"]["hidden_in"]["shape"] = [1, 1, 256]
+        path.write_text(json.dumps(data))
+        with pytest.raises(EngineMismatchError,
+                           match=r"input 'hidden_in': engine shape \[1, 1, 512\] != expected "
+                                 r"\[1, 1, 256\]"):
+            open_engine(krabby_exported["depth"], robot=go2)
+    finally:
+        path.write_text(original)

@@ -1,0 +1,105 @@
+"""``JetsonHalServer``: the HAL server over the robot's real devices.
+
+Devices are chosen by :class:`JetsonDevicesConfig` — each a backend module of :mod:`hal.jetson`:
+
+============  ===============================================================================
+camera        ``zed`` (ZED 2/2i/X depth, ZED IMU) · ``recorded`` (a ``.npz`` recording played at
+              its original timing through the same grab-thread path) · ``none``
+motors        ``go2`` (Unitree Go2 low-level SDK: joints, IMU, foot forces) · ``serial`` (the
+              documented serial protocol to joint microcontrollers; ``hal/jetson/SERIAL_PROTOCOL.md``)
+============  ===============================================================================
+
+The IMU comes from the Go2 when the motors are a Go2, else from the ZED (or the recording).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from hal.robot import RobotConfig
+from hal.server.base import HalDevices, HalServer, HalServerConfig
+
+__all__ = ["JetsonDevicesConfig", "JetsonHalServer", "build_jetson_devices", "CAMERAS", "MOTORS"]
+
+log = logging.getLogger(__name__)
+
+CAMERAS = ("zed", "recorded", "none")
+MOTORS = ("go2", "serial")
+
+
+@dataclass
+class JetsonDevicesConfig:
+    """Which backends drive the robot, and their settings."""
+
+    camera: str = "zed"
+    motors: str = "go2"
+    recording: Path | None = None
+    recording_loop: bool = False
+    serial_port: str | None = None
+    zed: "object | None" = None  # hal.jetson.zed_camera.ZedConfig; None = defaults
+    go2: "object | None" = None  # hal.jetson.unitree_go2.UnitreeGo2Config; None = defaults
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.camera not in CAMERAS:
+            raise ValueError(f"camera {self.camera!r}: valid are {CAMERAS}")
+        if self.motors not in MOTORS:
+            raise ValueError(f"motors {self.motors!r}: valid are {MOTORS}")
+        if self.camera == "recorded" and self.recording is None:
+            raise ValueError("camera 'recorded' needs a recording file (--recording PATH)")
+        if self.motors == "serial" and not self.serial_port:
+            raise ValueError("motors 'serial' need a serial port (--serial-port /dev/ttyUSB0)")
+        if self.motors == "serial" and self.camera == "none":
+            raise ValueError("serial motors carry no IMU: use camera 'zed' or 'recorded' for one")
+
+
+def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> HalDevices:
+    """Construct (not connect) the devices ``config`` names."""
+    camera = imu = contacts = None
+    if config.camera == "zed":
+        from hal.jetson.zed_camera import ZedConfig, ZedDepthCamera
+        from hal.jetson.zed_imu import ZedImu
+
+        camera = ZedDepthCamera(config.zed or ZedConfig())
+        imu = ZedImu(camera.session)
+    elif config.camera == "recorded":
+        from hal.jetson.recorded import RecordedConfig, make_recorded_devices
+
+        camera, imu = make_recorded_devices(config.recording, RecordedConfig(loop=config.recording_loop))
+    if config.motors == "go2":
+        from hal.jetson.unitree_go2 import make_go2_devices
+
+        joints, go2_imu, contacts = make_go2_devices(config.go2)
+        imu = go2_imu  # the Go2's own IMU sits on the base: no mounting rotation to get wrong
+    else:
+        from hal.jetson.serial_bus import SerialBusConfig, SerialJointDriver
+
+        joints = SerialJointDriver(SerialBusConfig.from_robot(robot, config.serial_port))
+    if tuple(joints.joint_names) != robot.joint_names_hardware:
+        raise ValueError(f"motor backend joints {list(joints.joint_names)} differ from robot "
+                         f"{robot.name!r} hardware order {list(robot.joint_names_hardware)}")
+    return HalDevices(joints=joints, imu=imu, contacts=contacts, camera=camera)
+
+
+class JetsonHalServer(HalServer):
+    """The HAL server on the Jetson: ZED depth and IMU, joint encoders, motors.
+
+    Args:
+        robot: The robot definition.
+        devices: Backend choice (:class:`JetsonDevicesConfig`), or ready :class:`HalDevices`.
+        config: Loop and transport settings.
+        safety: A ``hal.safety.SafetyLayer``; by default one fitted to the devices
+            (:func:`hal.server.base.default_safety_layer`).
+        context: ZMQ context shared with an in-process inference client.
+    """
+
+    def __init__(self, robot: RobotConfig, devices: JetsonDevicesConfig | HalDevices | None = None,
+                 config: HalServerConfig | None = None, safety=None,
+                 context: zmq.Context | None = None) -> None:
+        if not isinstance(devices, HalDevices):
+            devices = build_jetson_devices(robot, devices or JetsonDevicesConfig())
+        super().__init__(robot, devices, config, safety, context)

@@ -1,0 +1,97 @@
+"""``krabby-hal-server-jetson``: the HAL server and the parkour inference client in one process.
+
+The seed's command lines keep working::
+
+    krabby-hal-server-jetson --checkpoint /path/to/model.pt --action_dim 12 --obs_dim 753 \\
+        --control_rate 100.0 --device cuda
+    python -m hal.server.jetson.main --checkpoint /path/to/model.pt --action_dim 12 --obs_dim 753
+
+and the deployed form runs an exported engine::
+
+    krabby-hal-server-jetson --engine model.plan --robot go2 --report run.json
+
+``--checkpoint`` without ``--engine`` runs the torch reference (bring-up only) and says so. On any
+machine, ``--camera recorded --recording rec.npz --motors serial --serial-port PTY`` runs the whole
+Jetson pipeline on recorded depth and IMU against the microcontroller emulator
+(``python -m hal.jetson.mcu_emulator``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from hal.server.cli import (
+    AppliancePlan,
+    add_common_arguments,
+    fail,
+    format_report,
+    load_robot_or_fail,
+    main_guard,
+    run_appliance,
+    server_config_from_args,
+)
+from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krabby-hal-server-jetson",
+                                     description="HAL server + parkour inference client on a Jetson.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser, default_device="cuda")
+    hw = parser.add_argument_group("hardware")
+    hw.add_argument("--camera", choices=CAMERAS, default="zed")
+    hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.jetson.recording")
+    hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
+    hw.add_argument("--motors", choices=MOTORS, default="go2")
+    hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
+    hw.add_argument("--zed-resolution", dest="zed_resolution", default="HD720")
+    hw.add_argument("--zed-fps", dest="zed_fps", type=int, default=60)
+    hw.add_argument("--zed-depth-mode", dest="zed_depth_mode", default="NEURAL")
+    return parser
+
+
+def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
+    robot = load_robot_or_fail(args.robot)
+    try:
+        zed = None
+        if args.camera == "zed":
+            from hal.jetson.zed_camera import ZedConfig
+
+            zed = ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps,
+                            depth_mode=args.zed_depth_mode)
+        devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors,
+                                      recording=Path(args.recording) if args.recording else None,
+                                      recording_loop=args.loop_recording,
+                                      serial_port=args.serial_port, zed=zed)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if args.checkpoint and not args.engine:
+        print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
+              "krabby-export for the real-time engine)", flush=True)
+    return AppliancePlan(robot=robot, server_config=server_config_from_args(args),
+                         make_devices=lambda: build_jetson_devices(robot, devices),
+                         engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
+                         run_client=not args.no_client,
+                         report_path=Path(args.report) if args.report else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def body() -> int:
+        report = run_appliance(plan_from_args(args), args)
+        print(format_report(report), flush=True)
+        return 0
+
+    return main_guard(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
