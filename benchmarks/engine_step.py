@@ -6,11 +6,12 @@ Backends (each on the engines' preallocated buffers, one step = ``engine.run()``
 - ``torch_eager`` — the torch reference, eager (the baseline every ratio divides by);
 - ``torchscript`` — the same module traced with ``torch.jit.trace``;
 - ``torch_eager_cuda`` — torch eager on the GPU, when torch sees CUDA;
-- ``tensorrt`` — a TensorRT plan built here from the same ONNX file, when TensorRT and a GPU exist.
+- ``tensorrt`` — the plan krabby-export builds here (its default precision), when TensorRT and a
+  GPU exist.
 
 The policy is a synthetic (untrained, seeded) depth student for the Go2 with the real network sizes
 (actor: obs 753 + latent 32 → 12 actions; depth: 58×87 image + proprio + GRU state, 9 M parameters),
-exported to ``model.onnx``/``model.depth.onnx`` with the tensor names of DESIGN §2. Torch runs with
+exported by krabby-export and opened through its manifest, as on the robot. Torch runs with
 one thread like ONNX Runtime. The backends are measured in interleaved rounds so a slow spell of a
 shared machine hits all of them alike; the garbage collector is paused while timing (its stalls are
 the control loop's business, not the engine's).
@@ -35,6 +36,7 @@ import numpy as np
 from benchmarks.common import machine_description, stats_us, write_json
 from engines.base import Engine
 from engines.cuda_memory import cuda_available
+from engines.manifest import load_manifest
 from hal.optional import available, require
 from hal.robot import load_robot
 
@@ -46,17 +48,34 @@ ROUNDS = 5
 BASELINE = "torch_eager"
 
 
-def _export_policy(directory: Path, robot: Any, seed: int = 0) -> dict[str, Path]:
-    """Synthetic checkpoint + its two ONNX graphs (tensor names as krabby-export writes them)."""
+def _export_policy(directory: Path, robot: Any, seed: int = 0) -> dict[str, Any]:
+    """Synthetic checkpoint + its exported artefacts, as the robot would get them.
+
+    With the ``export`` package (krabby-export) the checkpoint goes through the real exporter:
+    ONNX graphs, TensorRT plans when TensorRT and a GPU are here, and the manifest. Without it
+    the two graphs are exported directly with the same tensor names (no plans).
+    """
     torch = require("torch", "the engine benchmark")
     from compute.parkour.checkpoint import load_checkpoint
     from compute.parkour.synthetic import write_synthetic_checkpoint
 
     checkpoint = write_synthetic_checkpoint(directory / "model.pt", robot, seed=seed)
+    paths: dict[str, Any] = {"checkpoint": checkpoint, "actor": directory / "model.onnx",
+                             "depth": directory / "model.depth.onnx", "exporter": "krabby-export"}
+    try:
+        from export.exporter import ExportOptions, export_checkpoint
+    except ImportError:
+        export_checkpoint = None
+    if export_checkpoint is not None:
+        result = export_checkpoint(checkpoint, ExportOptions(robot=robot.name, parity_samples=1))
+        paths["manifest"] = result.manifest_path
+        if result.engine_built:
+            paths["actor_plan"] = directory / "model.plan"
+            paths["depth_plan"] = directory / "model.depth.plan"
+        return paths
+    paths["exporter"] = "torch.onnx.export (export package unavailable)"
     policy = load_checkpoint(checkpoint, robot)
     arch = policy.arch
-    paths = {"checkpoint": checkpoint, "actor": directory / "model.onnx",
-             "depth": directory / "model.depth.onnx"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(policy.actor_step, (torch.zeros(1, arch.obs_dim),
@@ -71,34 +90,17 @@ def _export_policy(directory: Path, robot: Any, seed: int = 0) -> dict[str, Path
     return paths
 
 
-def _build_plan(onnx_path: Path, plan_path: Path) -> Path:
-    """An fp32 TensorRT plan from an ONNX file, built on this GPU."""
-    trt = require("tensorrt", "the TensorRT case of the engine benchmark")
-    trt_logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(trt_logger)
-    network = builder.create_network(0)
-    parser = trt.OnnxParser(network, trt_logger)
-    if not parser.parse(onnx_path.read_bytes()):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
-    serialized = builder.build_serialized_network(network, builder.create_builder_config())
-    if serialized is None:
-        raise RuntimeError(f"TensorRT could not build {onnx_path}")
-    plan_path.write_bytes(bytes(serialized))
-    return plan_path
-
-
-def _engines(graph: str, paths: dict[str, Path],
+def _engines(graph: str, paths: dict[str, Any],
              robot: Any) -> tuple[dict[str, Engine], dict[str, str]]:
     """Every backend available here for one graph; skipped ones with the reason."""
     from compute.parkour.checkpoint import load_checkpoint
-    from engines.onnxruntime_engine import OnnxRuntimeEngine
+    from engines import open_engine
     from engines.torch_engine import TorchConfig, TorchEngine
 
     torch = require("torch", "the engine benchmark")
     policy = load_checkpoint(paths["checkpoint"], robot)
     engines: dict[str, Engine] = {
-        "onnxruntime": OnnxRuntimeEngine(paths[graph]),
+        "onnxruntime": open_engine(paths[graph], robot=robot, graph=graph),
         "torch_eager": TorchEngine.from_policy(policy, graph, TorchConfig(num_threads=1)),
         "torchscript": TorchEngine.from_policy(policy, graph, TorchConfig(jit_trace=True,
                                                                           num_threads=1)),
@@ -109,14 +111,15 @@ def _engines(graph: str, paths: dict[str, Path],
                                                               TorchConfig(device="cuda"))
     else:
         skipped["torch_eager_cuda"] = "torch sees no CUDA device"
-    if available("tensorrt") and cuda_available():
-        from engines.tensorrt_engine import TensorRTConfig, TensorRTEngine
-
-        plan = _build_plan(paths[graph], paths[graph].with_suffix(".plan"))
-        engines["tensorrt"] = TensorRTEngine(plan, TensorRTConfig(check_platform=False))
+    plan = paths.get(f"{graph}_plan")
+    if plan is not None:
+        engines["tensorrt"] = open_engine(plan, robot=robot, graph=graph)
+    elif not available("tensorrt"):
+        skipped["tensorrt"] = "TensorRT not installed"
+    elif not cuda_available():
+        skipped["tensorrt"] = "no CUDA device"
     else:
-        skipped["tensorrt"] = ("TensorRT not installed" if not available("tensorrt")
-                               else "no CUDA device")
+        skipped["tensorrt"] = f"no plan was built ({paths['exporter']})"
     return engines, skipped
 
 
@@ -189,6 +192,10 @@ def run(out_dir: str | Path, quick: bool = True) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory(prefix="krabby-engine-bench-") as tmp:
             paths = _export_policy(Path(tmp), robot)
+            results["exporter"] = paths["exporter"]
+            if "manifest" in paths:
+                manifest = load_manifest(paths["manifest"])
+                results["tensorrt_precision"] = manifest.precision if "actor_plan" in paths else None
             for graph in ("actor", "depth"):
                 engines, skipped = _engines(graph, paths, robot)
                 try:

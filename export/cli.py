@@ -1,4 +1,4 @@
-"""``krabby-export``: a parkour checkpoint → ONNX graphs, TensorRT engines (when possible), manifest.
+"""``krabby-export``: parkour checkpoint → ONNX graphs, TensorRT engines (when possible), manifest.
 
     krabby-export --checkpoint model.pt                      # next to the checkpoint
     krabby-export --checkpoint model.pt --output out/ --precision fp32 --robot a1

@@ -133,7 +133,8 @@ def resolve_output(checkpoint: Path, output: str | Path | None) -> tuple[Path, s
 
 
 @contextmanager
-def _stage(progress: ProgressFn | None, what: str, heartbeat_s: float | None = None) -> Iterator[None]:
+def _stage(progress: ProgressFn | None, what: str,
+           heartbeat_s: float | None = None) -> Iterator[None]:
     """Report a step's start and duration; for long steps, also a line every ``heartbeat_s``."""
     if progress is None:
         yield
@@ -169,49 +170,27 @@ def _check_writable(directory: Path) -> Path:
                           f"{exc.strerror or exc}") from None
 
 
-def _torch_runner(module: Any, tensors: Any) -> Callable[[dict[str, np.ndarray]],
-                                                         dict[str, np.ndarray]]:
-    import torch
-
-    input_names, output_names = tensors.input_names, tensors.output_names
-
-    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in input_names]
-        with torch.no_grad():
-            result = module(*args)
-        result = result if isinstance(result, tuple) else (result,)
-        return dict(zip(output_names, (r.numpy() for r in result)))
-
-    return run
-
-
-def _engine_runner(engine: Any) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
-    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return engine.infer(**feeds)
-
-    return run
-
-
 def _parity(policy: Any, tensors: dict[str, Any], staged: dict[str, Path], backend: str,
             precision: str, options: ExportOptions, progress: ProgressFn | None) -> Any:
     """Parity of the staged ``backend`` files with the torch reference."""
     from export.parity import (ParityReport, actor_cases, check_parity, depth_cases,
                                depth_rollout_parity, tolerance_for)
+    from export.runners import engine_runner, open_backend, torch_runner
 
     tolerance = tolerance_for(backend, precision)
     report = ParityReport(backend, precision)
     rng = np.random.default_rng(options.seed)
     for graph, path in staged.items():
         module = policy.actor_step if graph == "actor" else policy.depth_step
-        reference = _torch_runner(module, tensors[graph])
-        engine = _open_backend(backend, path)
+        reference = torch_runner(module, tensors[graph])
+        engine = open_backend(backend, path)
         try:
             for name, spec in tensors[graph].inputs:
                 if tuple(engine.inputs[name].shape) != tuple(spec):
                     raise ExportError(f"{path.name}: {backend} input {name!r} has shape "
                                       f"{list(engine.inputs[name].shape)}, expected {list(spec)}",
                                       exit_code=1)
-            candidate = _engine_runner(engine)
+            candidate = engine_runner(engine)
             if graph == "actor":
                 cases = actor_cases(tensors[graph], policy.robot, options.parity_samples, rng)
             else:
@@ -227,16 +206,6 @@ def _parity(policy: Any, tensors: dict[str, Any], staged: dict[str, Path], backe
             engine.close()
         report.graphs[graph] = results
     return report
-
-
-def _open_backend(backend: str, path: Path) -> Any:
-    if backend == "onnxruntime":
-        from engines.onnxruntime_engine import OnnxRuntimeEngine
-
-        return OnnxRuntimeEngine(path)
-    from engines.tensorrt_engine import TensorRTConfig, TensorRTEngine
-
-    return TensorRTEngine(path, TensorRTConfig(check_platform=False, use_cuda_graph=False))
 
 
 def _require_parity(report: Any) -> None:

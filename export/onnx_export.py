@@ -8,7 +8,7 @@ the parity check share::
     actor (student)  obs [1,753], depth_latent [1,32]        -> actions [1,12]
     actor (teacher)  obs [1,753]                             -> actions [1,12]
     depth            depth [1,58,87], proprio [1,53], hidden_in [1,1,512]
-                                                             -> latent_yaw [1,34], hidden_out [1,1,512]
+                     -> latent_yaw [1,34], hidden_out [1,1,512]
 
 :func:`convert_to_fp16` rewrites an fp32 ONNX graph with float16 weights and arithmetic and
 float32 inputs/outputs: the graph a strongly typed TensorRT network (TensorRT >= 10.12) needs to
@@ -200,5 +200,6 @@ def convert_to_fp16(src: str | Path, dst: str | Path) -> None:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ValueError(f"fp16 conversion of {Path(src).name} is not a valid graph: {exc}") from None
+        raise ValueError(f"fp16 conversion of {Path(src).name} is not a valid graph: "
+                         f"{exc}") from None
     onnx.save(model, str(dst))

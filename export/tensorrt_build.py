@@ -1,11 +1,12 @@
-"""TensorRT engine builds (TensorRT 10 API), with every decision that needs no TensorRT factored out.
+"""TensorRT engine builds (TensorRT 10 API); every decision that needs no TensorRT is separate.
 
 Precision by TensorRT version (DESIGN §6):
 
 - TensorRT 10.0 – 10.11: a weakly typed network; fp16 is ``BuilderFlag.FP16`` on the fp32 graph.
 - TensorRT >= 10.12 (weak typing deprecated; removed in 11, where ``BuilderFlag.FP16`` is gone):
   a strongly typed network, which takes its precisions from the graph. For fp16 the ONNX graph is
-  first rewritten in float16 with float32 inputs/outputs (:func:`export.onnx_export.convert_to_fp16`).
+  first rewritten in float16 with float32 inputs/outputs
+  (:func:`export.onnx_export.convert_to_fp16`).
 - fp32 on request: TF32 is cleared so fp32 stays fp32 on Ampere (Orin) and newer.
 
 Every build sets the builder optimisation level and the workspace limit and reuses a timing cache

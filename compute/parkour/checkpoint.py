@@ -213,7 +213,8 @@ def load_checkpoint(path: str | Path, robot: RobotConfig) -> LoadedPolicy:
         encoder_sd = {}
     estimator_sd = _check_section(problems, data, ESTIMATOR, estimator.state_dict())
     if problems:
-        more = f" (and {len(problems) - _MAX_PROBLEMS} more)" if len(problems) > _MAX_PROBLEMS else ""
+        extra = len(problems) - _MAX_PROBLEMS
+        more = f" (and {extra} more)" if extra > 0 else ""
         trained_for = _checkpoint_dims(data, student)
         hint = ""
         if trained_for and any("expected shape" in p or "has shape" in p for p in problems):

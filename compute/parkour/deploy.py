@@ -1,6 +1,7 @@
 """The deploy computation: exactly the two graphs that are exported to ONNX (DESIGN §2).
 
-- :class:`ActorStep` (depth student): ``forward(obs [1,753], depth_latent [1,32]) -> actions [1,12]``.
+- :class:`ActorStep` (depth student):
+  ``forward(obs [1,753], depth_latent [1,32]) -> actions [1,12]``.
   The estimator's output replaces obs[185:194], then the actor runs with history encoding and
   the depth latent in place of the scan encoder's output.
 - :class:`TeacherActorStep` (scan teacher): ``forward(obs [1,753]) -> actions [1,12]``; the scan

@@ -2,7 +2,8 @@
 
 For a 12-joint, 4-foot robot the observation has 753 entries::
 
-    proprio [0:53] | scan [53:185] | priv_explicit [185:194] | priv_latent [194:223] | history [223:753]
+    proprio [0:53] | scan [53:185] | priv_explicit [185:194] | priv_latent [194:223] |
+    history [223:753]
 
 and the proprioceptive block (``P = 13 + 3·joints + feet``) is::
 

@@ -245,7 +245,7 @@ class DepthBackbone58x87(nn.Module):
 
 
 class RecurrentDepthEncoder(nn.Module):
-    """Depth backbone + proprio combination + GRU + output head (upstream ``RecurrentDepthBackbone``).
+    """Depth backbone, proprio combination, GRU, output head (upstream ``RecurrentDepthBackbone``).
 
     The GRU's hidden state is explicit: :meth:`forward` takes and returns it, so the exported
     graph carries it as an input and an output.

@@ -169,7 +169,8 @@ class ObservationBuilder:
         lay = self.layout
         f = self._frame
 
-        np.multiply(observation.imu_angular_velocity_rad_s, self._ang_vel_scale, out=self._f_ang_vel)
+        np.multiply(observation.imu_angular_velocity_rad_s, self._ang_vel_scale,
+                    out=self._f_ang_vel)
         q = observation.imu_quaternion_wxyz
         f[3], f[4] = roll_pitch_from_quaternion(float(q[0]), float(q[1]), float(q[2]), float(q[3]))
         f[5] = 0.0

@@ -147,7 +147,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
             client.start()
         for hook in plan.on_started:
             hook(server, client)
-        server.safety.request_start()
+        server.tick_listeners.append(_StartRequester(server, plan.server_config.control_rate_hz))
         report = server.run(duration_s=plan.duration_s)
     finally:
         if client is not None:
@@ -172,6 +172,29 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         plan.report_path.parent.mkdir(parents=True, exist_ok=True)
         plan.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
+
+
+class _StartRequester:
+    """Asks the safety layer to start until it accepts, for the first ``timeout_s`` only.
+
+    Right after connecting, a backend's first readings can be older than the staleness limit
+    (a serial bus still syncing), and the layer refuses the start. Retrying is confined to the
+    opening window so that an e-stop reset later never restarts the robot by itself.
+    """
+
+    def __init__(self, server: HalServer, rate_hz: float, timeout_s: float = 5.0) -> None:
+        self.server = server
+        self.ticks_left = int(timeout_s * rate_hz)
+
+    def __call__(self, record) -> None:
+        if self.ticks_left <= 0:
+            return
+        self.ticks_left -= 1
+        safety = self.server.safety
+        if str(safety.mode) != "idle":
+            self.ticks_left = 0  # started
+        elif not safety.run_requested:
+            safety.request_start()
 
 
 def format_report(report: dict[str, Any]) -> str:

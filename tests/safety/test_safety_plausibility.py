@@ -17,6 +17,14 @@ def wild(rig: Rig, k: int) -> np.ndarray:
     return rig.default + (1.2 if k % 2 == 0 else -1.2)
 
 
+def to_policy_blended(rig: Rig) -> None:
+    """Into ``policy`` with the default pose as command, and past the entry blend."""
+    rig.to_policy()
+    for _ in range(int(rig.config.blend_duration_s * 50) + 1):
+        rig.tick(targets=rig.default)
+    assert rig.layer.mode == "policy"
+
+
 def assert_policy(rig: Rig) -> None:
     assert rig.layer.mode == "policy", rig.layer.events()[-1]
 
@@ -33,8 +41,7 @@ def assert_tripped(rig: Rig, out, kind: str) -> None:
 @pytest.mark.parametrize("after", [1, 3, 10])
 def test_wild_commands_damp_on_the_nth_consecutive_tick(after):
     rig = Rig(implausible_after_ticks=after)
-    rig.to_policy()
-    rig.tick(targets=rig.default)  # through the blend: the stand pose is the default pose
+    to_policy_blended(rig)
     for k in range(after - 1):
         rig.tick(targets=wild(rig, k))
         assert_policy(rig)
@@ -48,7 +55,7 @@ def test_step_threshold_is_cap_plus_margin():
     cfg = dict(max_target_step_rad=0.3, implausible_step_margin_rad=0.3, implausible_after_ticks=3)
     for asked, trips in ((0.59, False), (0.61, True)):
         rig = Rig(**cfg)
-        rig.to_policy()
+        to_policy_blended(rig)
         for k in range(12):
             # Ask `asked` rad away from the last applied target, alternating direction, so the
             # applied target oscillates (capped at 0.3 rad) about the default pose.
@@ -63,7 +70,7 @@ def test_step_threshold_is_cap_plus_margin():
 
 def test_limit_threshold_is_the_margin():
     rig = Rig(implausible_limit_margin_rad=0.3, implausible_after_ticks=5)
-    rig.to_policy()
+    to_policy_blended(rig)
     leaning = rig.default.copy()
     leaning[2] = rig.upper[2] + 0.29  # a calf leaning on its limit: tolerated
     for _ in range(30):
@@ -81,7 +88,7 @@ def test_limit_threshold_is_the_margin():
 
 def test_a_plausible_command_resets_the_streak():
     rig = Rig(implausible_after_ticks=4)
-    rig.to_policy()
+    to_policy_blended(rig)
     for k in range(3):
         rig.tick(targets=wild(rig, k))
     rig.tick(targets=rig.history[-1].target)  # plausible: stay where it is
@@ -94,7 +101,7 @@ def test_a_plausible_command_resets_the_streak():
 
 def test_missing_commands_neither_reset_nor_count():
     rig = Rig(implausible_after_ticks=6, damp_after_ticks=10)
-    rig.to_policy()
+    to_policy_blended(rig)
     for k in range(3):
         rig.tick(targets=wild(rig, k))
     for _ in range(5):
@@ -110,7 +117,7 @@ def test_missing_commands_neither_reset_nor_count():
 
 def test_a_transition_resets_the_streak():
     rig = Rig(implausible_after_ticks=4)
-    rig.to_policy()
+    to_policy_blended(rig)
     for k in range(3):
         rig.tick(targets=wild(rig, k))
     rig.run_until("stand", targets=rig.default, depth_age_ms=1000.0)  # stale depth → stand
@@ -124,7 +131,7 @@ def test_a_transition_resets_the_streak():
 
 def test_disabled_watchdog_never_trips():
     rig = Rig(implausible_after_ticks=0)
-    rig.to_policy()
+    to_policy_blended(rig)
     for k in range(50):
         rig.tick(targets=wild(rig, k))
         assert_policy(rig)

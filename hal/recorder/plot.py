@@ -1,0 +1,123 @@
+"""Summary plot of a flight log (matplotlib, Agg backend): what to look at first after a run.
+
+Panels, all against seconds since the first tick:
+
+- one per joint (hardware order): the target applied to the motor vs the measured position;
+- latencies: observation → command (HAL), actor engine and depth engine steps;
+- the safety mode over time, with every recorded transition marked (and, when a replay result is
+  given, the per-step largest action difference on a log scale).
+
+Safety transitions are also drawn as vertical lines across the joint panels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hal.optional import require
+from hal.recorder.reader import RecordedLog
+from hal.recorder.schema import SAFETY_MODES
+
+__all__ = ["plot_summary"]
+
+_FAULT_MODES = ("damping", "estop")
+
+
+def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
+    """Write the summary PNG to ``out`` and return it.
+
+    Args:
+        log_: The decoded log.
+        result: A :class:`~hal.recorder.replay.ReplayResult` to overlay, or None.
+        out: Output path (``.png``).
+    """
+    matplotlib = require("matplotlib", "krabby-replay --plot")
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    ticks = log_.ticks
+    if not len(ticks):
+        raise ValueError(f"{log_.path} has no ticks to plot")
+    tick_ns = ticks.column("tick_ns")
+    t0 = int(tick_ns[0])
+    t = (tick_ns - t0) / 1e9
+    names = log_.run.get("joint_names_hardware") or [
+        f"joint {i}" for i in range(ticks.field("joints.position_rad").shape[1])]
+    n = len(names)
+    cols = 3 if n % 3 == 0 else 4
+    rows = int(np.ceil(n / cols))
+    fig = plt.figure(figsize=(4.2 * cols, 2.0 * rows + 6.0))
+    grid = fig.add_gridspec(rows + 2, cols, height_ratios=[1.0] * rows + [1.4, 1.4])
+    measured = ticks.field("joints.position_rad")
+    target = ticks.field("applied.target_rad")
+    damped = ticks.column("applied.mode") != 0
+    transitions = [(tr, _time_of(tr, ticks, t)) for tr in log_.transitions]
+    for j in range(n):
+        ax = fig.add_subplot(grid[j // cols, j % cols])
+        ax.plot(t, measured[:, j], lw=0.9, label="measured")
+        shown = np.where(damped, np.nan, target[:, j])  # a damped motor has no target
+        ax.plot(t, shown, lw=0.9, ls="--", label="target")
+        _mark(ax, transitions)
+        ax.set_title(names[j], fontsize=8)
+        ax.tick_params(labelsize=7)
+        if j == 0:
+            ax.legend(fontsize=7, loc="best")
+    ax = fig.add_subplot(grid[rows, :])
+    o2c = ticks.column("obs_to_command_ns")
+    answered = o2c >= 0
+    ax.plot(t[answered], o2c[answered] / 1e3, ".", ms=2, label="observation → command (HAL)")
+    if len(log_.actor):
+        ta = (log_.actor.column("capture_ns") - t0) / 1e9
+        ax.plot(ta, log_.actor.column("timings.engine_ns") / 1e3, ".", ms=2, label="actor engine")
+    if len(log_.depth):
+        td = (log_.depth.column("capture_ns") - t0) / 1e9
+        ax.plot(td, log_.depth.column("engine_ns") / 1e3, "o", ms=3, label="depth engine")
+    ax.set_ylabel("µs")
+    ax.set_title("latencies", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    _mark(ax, transitions)
+    ax = fig.add_subplot(grid[rows + 1, :])
+    modes = ticks.column("safety_mode")
+    ax.step(t, modes, where="post", color="k", lw=1.0)
+    ax.set_yticks(range(len(SAFETY_MODES)), SAFETY_MODES, fontsize=7)
+    ax.set_ylim(-0.5, len(SAFETY_MODES) - 0.5)
+    for tr, when in transitions:
+        ax.annotate(str(tr.get("reason", "")), (when, SAFETY_MODES.index(tr["to"])
+                                                if tr.get("to") in SAFETY_MODES else 0),
+                    fontsize=6, rotation=30, xytext=(3, 3), textcoords="offset points")
+    _mark(ax, transitions)
+    ax.set_xlabel("time since the first tick (s)")
+    ax.set_title("safety mode and transitions", fontsize=9)
+    if result is not None and result.steps:
+        seq_to_t = dict(zip(ticks.column("seq").tolist(), t.tolist()))
+        tr_t = np.array([seq_to_t.get(int(s), np.nan) for s in result.obs_seq])
+        diff = result.action_abs_diff.max(axis=1)
+        twin = ax.twinx()
+        twin.semilogy(tr_t, np.maximum(diff, 1e-12), ".", ms=2, color="tab:red",
+                      label="replay max |Δ action|")
+        twin.axhline(result.tolerance, color="tab:red", lw=0.6, ls=":")
+        twin.set_ylabel("replay |Δ action|", fontsize=7, color="tab:red")
+        twin.tick_params(labelsize=7)
+    fig.suptitle(f"{log_.path.name}: robot {log_.run.get('robot')}, {len(ticks)} ticks "
+                 f"({t[-1]:.1f} s), {log_.run.get('log', '')} log", fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _time_of(transition: dict[str, Any], ticks: Any, t: np.ndarray) -> float:
+    seqs = ticks.column("seq")
+    index = int(np.searchsorted(seqs, int(transition.get("seq", 0))))
+    return float(t[min(index, len(t) - 1)])
+
+
+def _mark(ax: Any, transitions: list[tuple[dict[str, Any], float]]) -> None:
+    for tr, when in transitions:
+        color = "tab:red" if tr.get("to") in _FAULT_MODES else "0.6"
+        ax.axvline(when, color=color, lw=0.7, ls=":")
