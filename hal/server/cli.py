@@ -71,7 +71,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
 
 @dataclass
 class AppliancePlan:
-    """A parsed command line turned into what to run."""
+    """A parsed command line turned into what to run.
+
+    ``on_started`` hooks get ``(server, client)`` once both run (client None with --no-client);
+    ``on_finished`` hooks get the same on every way out, after the loop ended and before the
+    client is stopped and the motors damped; ``report_extras`` are merged into the report last.
+    """
 
     robot: RobotConfig
     server_config: HalServerConfig
@@ -83,6 +88,7 @@ class AppliancePlan:
     run_client: bool = True
     client_options: dict[str, Any] = field(default_factory=dict)
     on_started: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
+    on_finished: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
     report_extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -150,6 +156,11 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         server.tick_listeners.append(_StartRequester(server, plan.server_config.control_rate_hz))
         report = server.run(duration_s=plan.duration_s)
     finally:
+        for hook in plan.on_finished:
+            try:
+                hook(server, client)
+            except Exception:  # noqa: BLE001 - the shutdown below matters more
+                log.exception("on_finished hook failed")
         if client is not None:
             try:
                 client.stop()
@@ -218,6 +229,23 @@ def format_report(report: dict[str, Any]) -> str:
     for event in safety.get("events", [])[-8:]:
         lines.append(f"  {event.get('from')} -> {event.get('to')}: {event.get('reason')} "
                      f"{event.get('detail', '')}".rstrip())
+    faults = report.get("faults") or []
+    if faults:
+        lines.append("fault drills (T: simulated seconds after the policy took over):")
+    for fault in faults:
+        name = fault.get("fault")
+        if not fault.get("fired"):
+            lines.append(f"  {name}: {fault.get('note') or 'not fired'}")
+            continue
+        line = (f"  {name}: from tick {fault.get('seq')} (sim {fault.get('sim_time_s'):.3f} s) "
+                f"via {fault.get('via')}")
+        response = fault.get("response")
+        if response:
+            line += (f" -> {response.get('mode')} ({response.get('reason')}) on tick "
+                     f"{response.get('seq')}, tick {response.get('ticks')} of the fault")
+        else:
+            line += f" -> {fault.get('note') or 'no mode change'}"
+        lines.append(line)
     if "policy" in report:
         lines.append(f"policy: {report['policy']['path']} ({report['policy']['backend']}, "
                      f"{report['policy']['source']})")

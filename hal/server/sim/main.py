@@ -9,6 +9,12 @@ Examples::
     krabby-hal-server-sim --demo --duration 10
     krabby-hal-server-sim --engine model.onnx --scene parkour --duration 30 --report run.json
     krabby-hal-server-sim --engine model.onnx --fast --duration 5     # as fast as possible
+    krabby-hal-server-sim --engine model.onnx --fast --duration 6 --fault nan-actions@2
+
+``--fault KIND@T[:D]`` (repeatable) rehearses a fault T simulated seconds after the policy took
+over: stall-inference (D s, default 1), kill-inference, nan-actions, wild-actions, drop-imu,
+drop-depth, estop. The report lists when each fired and what the safety layer did; the drills and
+their stated responses are in :mod:`hal.server.sim.faults`.
 """
 
 from __future__ import annotations
@@ -45,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--fast", action="store_true",
                      help="step as fast as possible instead of in real time (tests)")
     sim.add_argument("--camera_fps", type=float, default=30.0, help="simulated depth camera rate")
+    sim.add_argument("--fault", action="append", default=[], metavar="KIND@T[:D]",
+                     help="fault drill, repeatable: KIND one of stall-inference, kill-inference, "
+                          "nan-actions, wild-actions, drop-imu, drop-depth, estop; T seconds of "
+                          "simulated time after the policy took over; D the stall's length "
+                          "(stall-inference only, default 1 s). See hal.server.sim.faults")
     sim.add_argument("--demo", action="store_true",
                      help="make a synthetic (untrained) checkpoint, export it, and run it")
     sim.add_argument("--demo-dir", dest="demo_dir", default="demo",
@@ -71,8 +82,20 @@ def prepare_demo(directory: Path, robot_name: str) -> Path:
 
 
 def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
+    from hal.server.sim.faults import CLIENT_FAULTS, FaultInjector, FaultSpecError, parse_faults
     from hal.sim import MujocoWorldConfig, make_sim_devices
 
+    try:
+        faults = parse_faults(args.fault)
+    except FaultSpecError as exc:
+        raise fail(str(exc)) from None
+    kinds = {f.kind for f in faults}
+    if args.no_client and kinds & CLIENT_FAULTS:
+        raise fail(f"--fault {', '.join(sorted(kinds & CLIENT_FAULTS))} act on the in-process "
+                   f"inference client; drop --no-client")
+    if "drop-depth" in kinds and args.camera_fps == 0:
+        raise fail("--fault drop-depth needs the depth camera; use --camera_fps > 0")
+    injector = FaultInjector(faults) if faults else None
     robot = load_robot_or_fail(args.robot)
     engine = args.engine
     if args.demo:
@@ -88,13 +111,19 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
 
     def make_devices() -> HalDevices:
         sim = make_sim_devices(robot, world_config)
-        return HalDevices(joints=sim.joints, imu=sim.imu, contacts=sim.contacts, camera=sim.camera,
-                          world=sim.world)
+        devices = HalDevices(joints=sim.joints, imu=sim.imu, contacts=sim.contacts,
+                             camera=sim.camera, world=sim.world)
+        return injector.wrap_devices(devices) if injector is not None else devices
 
-    return AppliancePlan(robot=robot, server_config=server_config_from_args(args, not args.fast),
+    plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args, not args.fast),
                          make_devices=make_devices, engine=engine, checkpoint=args.checkpoint,
                          duration_s=args.duration, run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
+    if injector is not None:
+        plan.on_started.append(injector.attach)
+        plan.on_finished.append(lambda _server, _client: injector.close())
+        plan.report_extras["faults"] = injector.records
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:

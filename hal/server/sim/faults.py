@@ -1,0 +1,493 @@
+"""Fault drills for ``krabby-hal-server-sim``: rehearse every fault in the simulator before hardware.
+
+    krabby-hal-server-sim --engine model.onnx --fault nan-actions@2 --report run.json
+    krabby-hal-server-sim --engine model.onnx --fast --fault stall-inference@1:0.5 --fault estop@4
+
+Spec: ``KIND@T`` or ``KIND@T:D``. ``T`` is in seconds of **simulated time after the safety layer
+first entered ``policy``** (the stated responses are responses of the policy mode, so a drill fired
+during the stand-up would rehearse nothing); simulated time makes ``--fast`` runs fire on the same
+tick as real-time ones. A drill fires at the first tick boundary at or after ``T``; drills due at
+the same time fire in the order given. ``D`` (``stall-inference`` only, default 1 s) is the stall's
+length, also in simulated time. A drill whose time never comes is reported as not fired.
+
+Every fault is injected through the mechanism that would fail on the robot, never by calling into
+the safety layer:
+
+======================  ===============================================  =========================================  ================================
+fault                   injected through                                 stated response                            within (ticks; 1 = first tick
+                                                                                                                    that can see the fault)
+======================  ===============================================  =========================================  ================================
+``stall-inference``     the client's ``action_hook`` blocks the actor    hold the last applied target from the      damping on the
+                        thread for ``D`` (a hung engine)                 first missed tick, then ``damping``        ``damp_after_ticks``-th missed
+                                                                         (``command_watchdog``)                     tick (10)
+``kill-inference``      ``client.stop()`` (actor and depth threads end)  same as ``stall-inference``                same
+``nan-actions``         ``action_hook`` fills the actor output with NaN  ``damping`` (``invalid_command``): the     the tick the first NaN command
+                        from ``T`` on                                    HAL flags the non-finite command           arrives (1)
+``wild-actions``        ``action_hook`` writes ±50 (alternating per      every applied target within the joint      damping on the
+                        joint and per tick; the client clips it to       limits, the step cap and the torque        ``implausible_after_ticks``-th
+                        ±4.8, i.e. ±1.2 rad about the default pose)      window; ``damping``                        wild command (10)
+                                                                         (``implausible_command``)
+``drop-imu``            an :class:`~hal.devices.base.Imu` wrapper        ``damping`` (``imu_stale``) once the       ceil(imu_stale_ms / period) + 1
+                        repeats its last sample (timestamp frozen)       sample is older than ``imu_stale_ms``      (4 at 50 Hz)
+``drop-depth``          a :class:`~hal.devices.base.DepthCamera`         ``stand`` (``depth_stale``), ramp to the   ceil(depth_stale_ms / period)
+                        wrapper's ``read_into`` returns None             default pose and keep standing             + 1 (16 at 50 Hz)
+``estop``               an ``ESTOP`` frame sent with                     ``estop``: latched, damped                 the next tick (1)
+                        :class:`~hal.safety.EstopSender` to the
+                        server's e-stop endpoint (the safety API only
+                        when no endpoint is configured; the report
+                        says which)
+======================  ===============================================  =========================================  ================================
+
+Every drill's record (``report["faults"]``) holds when it fired — ``seq`` (the first tick that can
+see it), simulated time since the world's clock origin and since the policy took over — how it was
+injected, and the safety layer's response: the first mode change after it fired, its reason,
+detail and tick. The report's ``safety.events`` hold the full transition list.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import zmq
+
+from hal.devices.base import DepthCamera, DepthFrameInfo, Imu, ImuSample
+from hal.server.base import HalDevices, HalServer, TickRecord
+
+__all__ = [
+    "FAULT_KINDS",
+    "CLIENT_FAULTS",
+    "DEFAULT_STALL_S",
+    "WILD_ACTION",
+    "FaultSpecError",
+    "FaultSpec",
+    "parse_fault",
+    "parse_faults",
+    "FreezableImu",
+    "DroppableDepthCamera",
+    "FaultInjector",
+]
+
+log = logging.getLogger(__name__)
+
+FAULT_KINDS = ("stall-inference", "kill-inference", "nan-actions", "wild-actions", "drop-imu",
+               "drop-depth", "estop")
+CLIENT_FAULTS = frozenset({"stall-inference", "kill-inference", "nan-actions", "wild-actions"})
+"""Drills that act on the in-process inference client (they need it running)."""
+DEFAULT_STALL_S = 1.0
+WILD_ACTION = 50.0
+_SERVER_GONE_NS = 1_000_000_000  # a stall ends when the simulated clock stops this long (wall)
+
+
+class FaultSpecError(ValueError):
+    """A ``--fault`` value does not follow ``KIND@T[:D]`` (the message says what and how)."""
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One drill: ``kind`` at ``at_s`` seconds of simulated time after the policy took over."""
+
+    kind: str
+    at_s: float
+    duration_s: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The spec as written on the command line (normalised)."""
+        base = f"{self.kind}@{self.at_s:g}"
+        return base if self.duration_s is None else f"{base}:{self.duration_s:g}"
+
+
+def _seconds(text: str, what: str, spec: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise FaultSpecError(f"--fault {spec!r}: {what} {text!r} must be a finite number of "
+                             f"seconds {bound}")
+    return value
+
+
+def parse_fault(text: str) -> FaultSpec:
+    """Parse ``KIND@T`` or ``KIND@T:D`` (see the module docstring).
+
+    Raises:
+        FaultSpecError: unknown kind, missing or bad time, or a duration where none is taken.
+    """
+    spec = str(text).strip()
+    kind, at, rest = spec.partition("@")
+    kind = kind.strip().lower()
+    if kind not in FAULT_KINDS:
+        raise FaultSpecError(f"--fault {text!r}: unknown fault {kind!r}; valid: "
+                             f"{', '.join(FAULT_KINDS)} (as KIND@T, e.g. nan-actions@3)")
+    if not at or not rest.strip():
+        raise FaultSpecError(f"--fault {text!r}: missing the time; write {kind}@T with T in "
+                             f"seconds after the policy took over (e.g. {kind}@3)")
+    time_text, colon, duration_text = rest.partition(":")
+    at_s = _seconds(time_text.strip(), "time", spec, positive=False)
+    duration_s = None
+    if colon:
+        if kind != "stall-inference":
+            raise FaultSpecError(f"--fault {text!r}: only stall-inference takes a duration "
+                                 f"(stall-inference@T:D); write {kind}@{time_text.strip()}")
+        duration_s = _seconds(duration_text.strip(), "duration", spec, positive=True)
+    elif kind == "stall-inference":
+        duration_s = DEFAULT_STALL_S
+    return FaultSpec(kind, at_s, duration_s)
+
+
+def parse_faults(texts: Sequence[str] | None) -> list[FaultSpec]:
+    """Parse every ``--fault`` value, in order."""
+    return [parse_fault(t) for t in texts or ()]
+
+
+class FreezableImu(Imu):
+    """The real IMU, whose samples stop updating after :meth:`freeze` (drill ``drop-imu``).
+
+    After the freeze, :meth:`read` repeats the last sample it returned, timestamp included, like a
+    driver whose IMU stream stopped.
+    """
+
+    def __init__(self, inner: Imu) -> None:
+        self.inner = inner
+        self.frozen = False
+        self._last: ImuSample | None = None
+
+    @property
+    def is_connected(self) -> bool:
+        return self.inner.is_connected
+
+    def connect(self) -> None:
+        self.inner.connect()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def freeze(self) -> None:
+        self.frozen = True
+
+    def read(self) -> ImuSample:
+        last = self._last
+        if self.frozen and last is not None:
+            return ImuSample(last.quaternion_wxyz.copy(), last.angular_velocity_rad_s.copy(),
+                             last.linear_acceleration_m_s2.copy(), last.timestamp_ns)
+        sample = self.inner.read()
+        self._last = sample
+        return sample
+
+
+class DroppableDepthCamera(DepthCamera):
+    """The real depth camera, which delivers no new frame after :meth:`drop` (``drop-depth``)."""
+
+    def __init__(self, inner: DepthCamera) -> None:
+        self.inner = inner
+        self.dropped = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self.inner.is_connected
+
+    def connect(self) -> None:
+        self.inner.connect()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        return self.inner.frame_shape
+
+    @property
+    def intrinsics(self):
+        return self.inner.intrinsics
+
+    def drop(self) -> None:
+        self.dropped = True
+
+    def read_into(self, out: np.ndarray, newer_than_seq: int = 0) -> DepthFrameInfo | None:
+        if self.dropped:
+            return None
+        return self.inner.read_into(out, newer_than_seq)
+
+
+def connectable(endpoint: str) -> str:
+    """A bound endpoint as a peer on this machine connects to it (wildcard host → loopback)."""
+    for wildcard, loopback in (("tcp://*:", "tcp://127.0.0.1:"),
+                               ("tcp://0.0.0.0:", "tcp://127.0.0.1:"),
+                               ("tcp://[::]:", "tcp://[::1]:")):
+        if endpoint.startswith(wildcard):
+            return loopback + endpoint[len(wildcard):]
+    return endpoint
+
+
+class FaultInjector:
+    """Fires the drills of one run and records what the safety layer did.
+
+    Use: :meth:`wrap_devices` when building the devices, :meth:`attach` once the server and the
+    client are started (it registers a tick listener and the client's ``action_hook``), and
+    :meth:`close` on every way out. :attr:`records` is the report's ``faults`` list (filled in
+    place, complete after :meth:`close`).
+
+    Args:
+        specs: The drills.
+        context: ZMQ context for the e-stop sender; an inproc e-stop endpoint needs the server's.
+            None uses the process-wide instance (the server's default).
+    """
+
+    def __init__(self, specs: Sequence[FaultSpec], context: zmq.Context | None = None) -> None:
+        self.specs = list(specs)
+        self._context = context
+        self.records: list[dict[str, Any]] = [
+            {"fault": s.text, "kind": s.kind, "at_s": s.at_s, "duration_s": s.duration_s,
+             "fired": False, "seq": None, "sim_time_s": None, "after_policy_s": None,
+             "via": None, "mode_before": None, "response": None, "note": None}
+            for s in self.specs]
+        self._pending = list(range(len(self.specs)))
+        self._watching: list[int] = []
+        self._imu: FreezableImu | None = None
+        self._camera: DroppableDepthCamera | None = None
+        self._server: HalServer | None = None
+        self._client: Any = None
+        self._previous_hook: Any = None
+        self._sender: Any = None
+        self._sender_endpoint: str | None = None
+        self._origin_ns = 0
+        self._policy_start_ns: int | None = None
+        self._policy_start_seq: int | None = None
+        self._stall_until_ns: int | None = None
+        self._corrupt: str | None = None
+        self._wild_sign = 1.0
+        self._wild: np.ndarray | None = None
+        self._cancel = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self.errors: list[str] = []
+
+    @property
+    def kinds(self) -> set[str]:
+        return {s.kind for s in self.specs}
+
+    @property
+    def needs_client(self) -> bool:
+        return bool(self.kinds & CLIENT_FAULTS)
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def wrap_devices(self, devices: HalDevices) -> HalDevices:
+        """Wrap the IMU and camera the drills need to fail (returns ``devices``, modified).
+
+        Raises:
+            FaultSpecError: ``drop-depth`` asked for but there is no camera.
+        """
+        if "drop-imu" in self.kinds:
+            self._imu = FreezableImu(devices.imu)
+            devices.imu = self._imu
+        if "drop-depth" in self.kinds:
+            if devices.camera is None:
+                raise FaultSpecError("--fault drop-depth needs a depth camera; the simulator's "
+                                     "is off (use --camera_fps > 0)")
+            self._camera = DroppableDepthCamera(devices.camera)
+            devices.camera = self._camera
+        return devices
+
+    def attach(self, server: HalServer, client: Any) -> None:
+        """Start watching ``server`` (ticks) and hook into ``client`` (a ParkourInferenceClient).
+
+        Raises:
+            FaultSpecError: a drill needs the in-process client and there is none.
+        """
+        if self.needs_client and client is None:
+            raise FaultSpecError(f"--fault {sorted(self.kinds & CLIENT_FAULTS)} act on the "
+                                 f"in-process inference client; drop --no-client")
+        self._server, self._client = server, client
+        self._origin_ns = int(getattr(server.devices.world, "clock_origin_ns", server.clock_ns()))
+        if self.kinds & {"stall-inference", "nan-actions", "wild-actions"}:
+            self._previous_hook = client.action_hook
+            client.action_hook = self._action_hook
+        listener = getattr(server, "estop_listener", None)
+        if "estop" in self.kinds and listener is not None:
+            from hal.safety import EstopSender
+
+            # Connected now, so the drill's message leaves at once when it fires.
+            self._sender_endpoint = connectable(listener.last_endpoint)
+            self._sender = EstopSender(self._sender_endpoint,
+                                       self._context or zmq.Context.instance(),
+                                       send_timeout_ms=200)
+        server.tick_listeners.append(self._on_tick)
+
+    # -- the actor thread ----------------------------------------------------------------------
+
+    def _action_hook(self, actions: np.ndarray) -> None:
+        if self._previous_hook is not None:
+            self._previous_hook(actions)
+        until = self._stall_until_ns
+        if until is not None:
+            self._stall_until_ns = None
+            self._block_until(until)
+        corrupt = self._corrupt
+        if corrupt == "nan":
+            actions.fill(np.nan)
+        elif corrupt == "wild":
+            if self._wild is None or self._wild.shape != actions.shape:
+                signs = np.where(np.arange(actions.size) % 2 == 0, 1.0, -1.0)
+                self._wild = (WILD_ACTION * signs).astype(actions.dtype).reshape(actions.shape)
+            np.multiply(self._wild, self._wild_sign, out=actions)
+            self._wild_sign = -self._wild_sign
+
+    def _block_until(self, until_ns: int) -> None:
+        """Block (a hung engine) until the simulated clock reaches ``until_ns``; give up when the
+        drill is closed or the clock stops moving (the server stopped ticking)."""
+        assert self._server is not None
+        clock = self._server.clock_ns
+        last, last_change = clock(), time.monotonic_ns()
+        while not self._cancel.is_set():
+            now = clock()
+            if now >= until_ns:
+                return
+            if now != last:
+                last, last_change = now, time.monotonic_ns()
+            elif time.monotonic_ns() - last_change > _SERVER_GONE_NS:
+                return
+            self._cancel.wait(0.0005)
+
+    # -- the control loop (main thread) --------------------------------------------------------
+
+    def _on_tick(self, record: TickRecord) -> None:
+        try:
+            self._tick(record)
+        except Exception as exc:  # noqa: BLE001 - a broken drill must not end the robot's loop
+            log.exception("fault drill failed")
+            self.errors.append(repr(exc))
+
+    def _tick(self, record: TickRecord) -> None:
+        server = self._server
+        assert server is not None
+        if self._policy_start_ns is None:
+            if record.safety_mode != "policy":
+                return
+            self._policy_start_ns = int(server.safety.mode_since_ns)
+            self._policy_start_seq = record.seq
+            log.info("fault drills armed: the policy took over at tick %d", record.seq)
+        for index in list(self._watching):
+            self._watch(index, record)
+        now = server.clock_ns()
+        for index in list(self._pending):
+            spec = self.specs[index]
+            if now >= self._policy_start_ns + int(round(spec.at_s * 1e9)):
+                self._pending.remove(index)
+                self._fire(index, record, now)
+
+    def _watch(self, index: int, record: TickRecord) -> None:
+        rec = self.records[index]
+        if record.seq < rec["seq"]:
+            return
+        if rec["kind"] in ("stall-inference", "kill-inference") and record.command is None \
+                and "first_missed_seq" not in rec:
+            rec["first_missed_seq"] = record.seq
+        if record.safety_mode == rec["mode_before"]:
+            return
+        server = self._server
+        assert server is not None
+        events = server.safety.events()
+        event = events[-1] if events and events[-1]["to"] == record.safety_mode else {}
+        t_ns = int(server.safety.mode_since_ns)
+        rec["response"] = {"mode": record.safety_mode, "reason": event.get("reason"),
+                           "detail": event.get("detail"), "seq": record.seq,
+                           "ticks": record.seq - rec["seq"] + 1,
+                           "sim_time_s": round((t_ns - self._origin_ns) / 1e9, 6)}
+        self._watching.remove(index)
+        log.warning("fault drill %s: %s -> %s (%s) on tick %d, tick %d of the fault",
+                    rec["fault"], rec["mode_before"], record.safety_mode, event.get("reason"),
+                    record.seq, rec["response"]["ticks"])
+
+    def _fire(self, index: int, record: TickRecord, now_ns: int) -> None:
+        spec, rec = self.specs[index], self.records[index]
+        server = self._server
+        assert server is not None and self._policy_start_ns is not None
+        rec.update(fired=True, seq=record.seq + 1, mode_before=record.safety_mode,
+                   sim_time_s=round((now_ns - self._origin_ns) / 1e9, 6),
+                   after_policy_s=round((now_ns - self._policy_start_ns) / 1e9, 6))
+        kind = spec.kind
+        if kind == "stall-inference":
+            assert spec.duration_s is not None
+            self._stall_until_ns = now_ns + int(round(spec.duration_s * 1e9))
+            rec["via"] = f"action_hook blocks the actor thread for {spec.duration_s:g} s"
+        elif kind == "kill-inference":
+            thread = threading.Thread(target=self._kill, name="krabby-fault-kill", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+            rec["via"] = "client.stop(): actor and depth threads ended"
+        elif kind in ("nan-actions", "wild-actions"):
+            self._corrupt = "nan" if kind == "nan-actions" else "wild"
+            rec["via"] = ("action_hook writes NaN actions" if kind == "nan-actions" else
+                          f"action_hook writes ±{WILD_ACTION:g} actions, alternating")
+        elif kind == "drop-imu":
+            assert self._imu is not None
+            self._imu.freeze()
+            rec["via"] = "IMU wrapper: samples frozen"
+        elif kind == "drop-depth":
+            assert self._camera is not None
+            self._camera.drop()
+            rec["via"] = "camera wrapper: no new frames"
+        else:
+            self._estop(spec, rec, now_ns)
+        log.warning("fault drill %s fired: effective from tick %d (sim %.3f s, %.3f s after the "
+                    "policy took over) via %s", rec["fault"], rec["seq"], rec["sim_time_s"],
+                    rec["after_policy_s"], rec["via"])
+        self._watching.append(index)
+
+    def _estop(self, spec: FaultSpec, rec: dict[str, Any], now_ns: int) -> None:
+        reason = f"fault drill {spec.text}"
+        if self._sender is not None:
+            try:
+                self._sender.estop(reason)
+                rec["via"] = f"ESTOP message over zmq to {self._sender_endpoint}"
+                return
+            except TimeoutError as exc:
+                rec["note"] = f"e-stop message not delivered ({exc}); used the safety API"
+        else:
+            rec["note"] = "no e-stop endpoint configured (--estop_bind none): used the safety API"
+        assert self._server is not None
+        self._server.safety.estop(reason + " (api)", now_ns)
+        rec["via"] = "safety layer API (SafetyLayer.estop)"
+
+    def _kill(self) -> None:
+        try:
+            self._client.stop()
+        except RuntimeError as exc:
+            log.error("kill-inference: %s", exc)
+            self.errors.append(repr(exc))
+
+    # -- teardown ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End any stall, join the drill's threads, close the sender, finish the records."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel.set()
+        for thread in self._threads:
+            thread.join(10.0)
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+        if self._client is not None and self._client.action_hook == self._action_hook:
+            self._client.action_hook = self._previous_hook
+        for index in self._pending:
+            self.records[index]["note"] = (
+                "not fired: the policy never took over" if self._policy_start_ns is None else
+                "not fired: the run ended first")
+        for index in self._watching:
+            rec = self.records[index]
+            rec["note"] = (f"no mode change after it fired (stayed {rec['mode_before']})"
+                           if rec["note"] is None else rec["note"])
+        if self.errors:
+            for rec in self.records:
+                rec.setdefault("errors", list(self.errors))
