@@ -53,14 +53,17 @@ class DepthPreprocessorConfig:
     """Options of :class:`DepthPreprocessor`.
 
     Attributes:
-        invalid_mode: ``"ignore_holes"`` (holes are left out of the area mean; a training pixel
-            with no valid real pixel is far) or ``"fill_far"`` (holes are far before the mean).
+        invalid_mode: ``"fill_far"`` (DESIGN §4: every invalid pixel is far (2 m) before the area
+            mean — the default, as agreed) or ``"ignore_holes"`` (NaN/−inf/0 holes are left out of
+            the area mean and a training pixel with no valid real pixel is far; keeps the edge of
+            a step from being pulled toward 2 m by occlusion holes along it — try it on a camera
+            with many holes).
         fov_tolerance_px: how far (real pixels) the training field of view may reach past the
             frame's border before the camera is refused as too narrow; within it the crop is
             clamped to the frame.
     """
 
-    invalid_mode: str = "ignore_holes"
+    invalid_mode: str = "fill_far"
     fov_tolerance_px: float = 1.0
 
     def __post_init__(self) -> None:
