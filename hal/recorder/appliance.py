@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,12 @@ class RecordingSession:
             if path.is_dir():
                 raise ValueError(f"--record {record} is a directory; give a file name such as "
                                  f"{path / 'run.mcap'}")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"--record {record}: cannot create its directory ({exc})") from None
+            if not os.access(path.parent, os.W_OK):
+                raise ValueError(f"--record {record}: directory {path.parent} is not writable")
         return cls(record, window, getattr(args, "flight_recorder_dir", "flight"),
                    bool(getattr(args, "record_frames", False)), extra_info=extra_info)
 
@@ -206,9 +213,10 @@ class RecordingSession:
         """The run report's ``recorder`` section: written/dropped, listener cost, dumps."""
         out: dict[str, Any] = {}
         if self.tap is not None:
-            costs = self.tap.cost_summary_us()
-            out["listener_us"] = {kind: {k: costs[kind][k] for k in ("count", "p50", "p99", "max")}
-                                  for kind in costs}
+            for key, cpu in (("listener_us", False), ("listener_cpu_us", True)):
+                costs = self.tap.cost_summary_us(cpu)
+                out[key] = {kind: {k: costs[kind][k] for k in ("count", "p50", "p99", "max")}
+                            for kind in costs}
         if self.file is not None:
             stats = self.file.stats()
             out.update(path=stats["path"], written=stats["written_total"],

@@ -53,7 +53,7 @@ def layouts_for(robot: Any, hidden_size: int = DEFAULT_HIDDEN_SIZE,
     latent_yaw = robot.layout.depth_latent_dim + 2
     return RecordLayouts(
         tick=tick_layout(robot.n_joints, robot.n_feet),
-        actor=actor_layout(robot.obs_dim, latent_yaw, robot.n_joints),
+        actor=actor_layout(robot.obs_dim, latent_yaw, robot.n_joints, robot.proprio_dim),
         depth=depth_layout((cam.policy_height, cam.policy_width), robot.proprio_dim, latent_yaw,
                            hidden_size),
         frame=frame_layout(tuple(frame_shape)) if frame_shape is not None else None)
@@ -93,20 +93,19 @@ class RecorderTap:
         self._tick_f, self._tick_i = (a[0] for a in tick.allocate(1))
         self._actor_f, self._actor_i = (a[0] for a in actor.allocate(1))
         self._depth_f, self._depth_i = (a[0] for a in depth.allocate(1))
-        n = tick.float_fields["command.target_rad"].stop - tick.float_fields["command.target_rad"].start
-        self._no_command = np.full(n, np.nan)
-        n_feet = tick.float_fields["contacts.force_n"].stop - tick.float_fields["contacts.force_n"].start
-        self._no_contacts = np.zeros(n_feet)
-        latent = actor.float_fields["depth_latent"]
-        self._no_latent = np.zeros(latent.stop - latent.start, np.float32)
-        hidden = depth.float_fields["hidden_in"]
-        self._hidden_prev = np.zeros(hidden.stop - hidden.start, np.float32)
+        self._no_command = np.full(tick.size("command.target_rad"), np.nan)
+        self._no_contacts = np.zeros(tick.size("contacts.force_n"))
+        self._no_latent = np.zeros(actor.size("depth_latent"), np.float32)
+        self._hidden_prev = np.zeros(depth.size("hidden_in"), np.float32)
         self._hidden_source: np.ndarray | None = None
         self._mode_codes = {name: code for code, name in enumerate(SAFETY_MODES)}
         self._last_mode = ""
         self._actor_steps = 0
         self._depth_steps = 0
+        # Wall time (what the calling loop waits, GIL hand-overs included) and the thread's own
+        # CPU time (the recorder's work alone) per call.
         self.costs = {kind: LatencyRing(cost_ring_size) for kind in ("tick", "actor", "depth")}
+        self.cpu_costs = {kind: LatencyRing(cost_ring_size) for kind in ("tick", "actor", "depth")}
         self._server: Any = None
         self._client: Any = None
 
@@ -151,6 +150,7 @@ class RecorderTap:
     def on_tick(self, record: Any) -> None:
         """HAL tick listener (main thread): stage a :class:`~hal.server.base.TickRecord`."""
         start = time.monotonic_ns()
+        cpu_start = time.thread_time_ns()
         f, i = self._tick_f, self._tick_i
         joints, imu, applied = record.joints, record.imu, record.applied
         contacts = record.contacts
@@ -186,11 +186,13 @@ class RecorderTap:
             previous, self._last_mode = self._last_mode, mode
             for sink in self.sinks:
                 sink.on_mode_change(previous, mode, record.seq)
+        self.cpu_costs["tick"].add(time.thread_time_ns() - cpu_start)
         self.costs["tick"].add(time.monotonic_ns() - start)
 
     def on_actor(self, record: Any) -> None:
         """Actor listener (actor thread): stage an ``ActorStepRecord``."""
         start = time.monotonic_ns()
+        cpu_start = time.thread_time_ns()
         f, i = self._actor_f, self._actor_i
         latent = record.depth_latent
         np.concatenate((record.observation, latent if latent is not None else self._no_latent,
@@ -200,12 +202,14 @@ class RecorderTap:
         self._actor_steps += 1
         for sink in self.sinks:
             sink.accept("actor", f, i)
+        self.cpu_costs["actor"].add(time.thread_time_ns() - cpu_start)
         self.costs["actor"].add(time.monotonic_ns() - start)
 
     def on_depth(self, record: Any) -> None:
         """Depth listener (depth thread): stage a ``DepthStepRecord`` with the hidden state the
         step started from (the state the previous step left)."""
         start = time.monotonic_ns()
+        cpu_start = time.thread_time_ns()
         f, i = self._depth_f, self._depth_i
         np.concatenate((record.depth.reshape(-1), record.proprio, record.latent_yaw,
                         self._hidden_prev), out=f)
@@ -217,10 +221,13 @@ class RecorderTap:
             np.copyto(self._hidden_prev, self._hidden_source)
         for sink in self.sinks:
             sink.accept("depth", f, i)
+        self.cpu_costs["depth"].add(time.thread_time_ns() - cpu_start)
         self.costs["depth"].add(time.monotonic_ns() - start)
 
     # -- report ---------------------------------------------------------------------------------
 
-    def cost_summary_us(self) -> dict[str, dict[str, float]]:
-        """Listener durations per kind (p50/p90/p99/max/mean µs, count)."""
-        return {kind: ring.summary_us() for kind, ring in self.costs.items()}
+    def cost_summary_us(self, cpu: bool = False) -> dict[str, dict[str, float]]:
+        """Listener durations per kind (p50/p90/p99/max/mean µs, count): wall time, or with
+        ``cpu`` the listener thread's CPU time."""
+        rings = self.cpu_costs if cpu else self.costs
+        return {kind: ring.summary_us() for kind, ring in rings.items()}

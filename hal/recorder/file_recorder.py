@@ -1,18 +1,21 @@
 """``FileRecorder``: every record of a run into an MCAP log, serialised off the control path.
 
 The tap's listeners call :meth:`FileRecorder.accept` on their own threads: it copies the staged
-row into a free row of a preallocated pool and puts ``(kind, row)`` on a bounded queue with
-``put_nowait``. When no row is free or the queue is full the record is dropped and counted — the
-loop never waits for the disk. One writer thread takes rows off the queue, encodes them (JSON),
-writes them into the MCAP file, gives the rows back, and flushes a chunk about once a second so a
-process that dies loses at most that much. Safety transitions are read from the safety layer on
-the writer thread whenever the recorded mode changes, and once more at close.
+row into a free row of a preallocated pool and appends ``(kind, row)`` to a bounded queue. When no
+row is free or the queue is full the record is dropped and counted — the loop never waits for the
+disk. The queue is a ``collections.deque`` (append and popleft are atomic): unlike
+``queue.Queue.put_nowait`` it takes no lock and wakes no thread, so the writer never competes for
+the GIL right after a tick; the writer thread instead wakes every ``poll_interval_s``, takes
+every queued row, encodes it (JSON), writes it into the MCAP file and gives the row back. It
+flushes a chunk about once a second so a process that dies loses at most that much. Safety
+transitions are read from the safety layer on the writer thread whenever the recorded mode
+changes, and once more at close.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ class FileRecorderConfig:
         tick_rows / actor_rows / depth_rows / frame_rows: Preallocated rows per kind.
         record_frames: Also log every raw depth frame the HAL wrote (big: a ZED frame is ~1 MB).
         flush_interval_s: The writer closes a chunk at least this often.
+        poll_interval_s: The writer looks for queued records this often.
         compression: MCAP chunk compression ("zstd", "lz4", "none").
         chunk_size: MCAP chunk size in bytes.
     """
@@ -52,6 +56,7 @@ class FileRecorderConfig:
     frame_rows: int = 8
     record_frames: bool = False
     flush_interval_s: float = 1.0
+    poll_interval_s: float = 0.02
     compression: str = "zstd"
     chunk_size: int = 1 << 20
 
@@ -59,8 +64,9 @@ class FileRecorderConfig:
         for name in ("queue_size", "tick_rows", "actor_rows", "depth_rows", "frame_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.flush_interval_s > 0:
-            raise ValueError(f"flush_interval_s must be positive, got {self.flush_interval_s}")
+        for name in ("flush_interval_s", "poll_interval_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 class FileRecorder:
@@ -90,7 +96,8 @@ class FileRecorder:
         rows = {"tick": cfg.tick_rows, "actor": cfg.actor_rows, "depth": cfg.depth_rows,
                 "frame": cfg.frame_rows}
         self._pools = {kind: RowPool(layout, rows[kind]) for kind, layout in kinds.items()}
-        self._queue: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
+        self._queue: collections.deque = collections.deque()
+        self._queue_size = cfg.queue_size
         self.dropped = {kind: 0 for kind in _KINDS}
         self.accepted = {kind: 0 for kind in _KINDS}
         self.writer = LogWriter(self.path, kinds, run_info, cfg.compression, cfg.chunk_size)
@@ -110,14 +117,13 @@ class FileRecorder:
         if index is None:
             self.dropped[kind] += 1
             return
-        np.copyto(pool.floats[index], floats)
-        np.copyto(pool.ints[index], ints)
-        try:
-            self._queue.put_nowait((kind, index))
-        except queue.Full:
+        if len(self._queue) >= self._queue_size:
             pool.release(index)
             self.dropped[kind] += 1
             return
+        np.copyto(pool.floats[index], floats)
+        np.copyto(pool.ints[index], ints)
+        self._queue.append((kind, index))
         self.accepted[kind] += 1
 
     def accept_frame(self, tick_seq: int, depth_seq: int, capture_ns: int,
@@ -127,14 +133,13 @@ class FileRecorder:
         if index is None:
             self.dropped["frame"] += 1
             return
-        np.copyto(pool.floats[index], frame.reshape(-1))
-        pool.ints[index] = (tick_seq, depth_seq, capture_ns)
-        try:
-            self._queue.put_nowait(("frame", index))
-        except queue.Full:
+        if len(self._queue) >= self._queue_size:
             pool.release(index)
             self.dropped["frame"] += 1
             return
+        np.copyto(pool.floats[index], frame.reshape(-1))
+        pool.ints[index] = (tick_seq, depth_seq, capture_ns)
+        self._queue.append(("frame", index))
         self.accepted["frame"] += 1
 
     def on_mode_change(self, previous: str, mode: str, seq: int) -> None:
@@ -152,18 +157,19 @@ class FileRecorder:
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self.config.flush_interval_s
+        queued = self._queue
         try:
             while True:
-                try:
-                    kind, index = self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    if self._stop.is_set():
-                        break
-                else:
+                stopping = self._stop.is_set()
+                while queued:
+                    kind, index = queued.popleft()
                     self._write(kind, index)
+                if stopping:
+                    break
                 if time.monotonic() >= next_flush:
                     self.writer.flush()
                     next_flush = time.monotonic() + self.config.flush_interval_s
+                self._stop.wait(self.config.poll_interval_s)
         except BaseException as exc:  # noqa: BLE001 - reported at close; the run goes on
             self._error = exc
             log.exception("flight log writer failed; recording stopped (%s)", self.path)
@@ -220,11 +226,8 @@ class FileRecorder:
                           "index (krabby-replay --partial reads it)", timeout_s, self.path)
                 return
         elif self._error is None:
-            while True:  # never started: write what was accepted
-                try:
-                    kind, index = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            while self._queue:  # never started: write what was accepted
+                kind, index = self._queue.popleft()
                 self._write(kind, index)
         try:
             if self._error is None:

@@ -1,8 +1,8 @@
-"""``FlightRecorder``: the last N seconds always in memory, dumped to MCAP when something goes wrong.
+"""``FlightRecorder``: the last N seconds always in memory, dumped to MCAP when things go wrong.
 
-Ticks, actor steps and depth steps go into preallocated rings (:class:`~hal.recorder.buffers.RowRing`)
-sized for the window, overwritten oldest first; raw camera frames are left out (too big to keep
-seconds of). A dump is triggered by
+Ticks, actor steps and depth steps go into preallocated rings
+(:class:`~hal.recorder.buffers.RowRing`) sized for the window, overwritten oldest first; raw camera
+frames are left out (too big to keep seconds of). A dump is triggered by
 
 - a safety transition into ``damping`` or ``estop`` seen in a tick (dumped ``post_trigger_s``
   later, so the log also shows what followed);
@@ -151,8 +151,7 @@ class FlightRecorder:
         trigger = self._trigger
         if trigger is not None and (flush_all or now_ns >= trigger[1]):
             self._safe_dump(trigger[0])
-            if self._trigger is trigger:  # a trigger set meanwhile gets its own dump
-                self._trigger = None
+            self._trigger = None  # producers set a new one only while none is pending
 
     def _safe_dump(self, reason: str) -> None:
         try:

@@ -2,16 +2,15 @@
 
 Channels (see ``hal/recorder/README.md`` for every field):
 
-==========================  ======================  ===================================================
-topic                       schema                  one message per
-==========================  ======================  ===================================================
-``/hal/tick``               ``krabby.HalTick``      control tick (sequence = tick seq)
-``/policy/actor_step``      ``krabby.ActorStep``    actor step (sequence = actor step index)
-``/policy/depth_step``      ``krabby.DepthStep``    depth step (sequence = depth step index)
-``/policy/depth_input``     ``foxglove.RawImage``   depth step: its preprocessed 58x87 input (32FC1)
-``/hal/depth_frame``        ``foxglove.RawImage``   raw frame the HAL wrote, metres (opt-in; seq = frame)
-``/safety/transition``      ``krabby.SafetyTransition``  safety mode transition (sequence = tick seq)
-==========================  ======================  ===================================================
+- ``/hal/tick`` (``krabby.HalTick``): one per control tick; MCAP sequence = tick seq.
+- ``/policy/actor_step`` (``krabby.ActorStep``): one per actor step; sequence = step index.
+- ``/policy/depth_step`` (``krabby.DepthStep``): one per depth step; sequence = step index.
+- ``/policy/depth_input`` (``foxglove.RawImage``, 32FC1): the depth step's preprocessed 58x87
+  input; same sequence as its ``/policy/depth_step`` message.
+- ``/hal/depth_frame`` (``foxglove.RawImage``, 32FC1, metres): every raw frame the HAL wrote
+  (opt-in, big); sequence = frame seq.
+- ``/safety/transition`` (``krabby.SafetyTransition``): one per safety transition; sequence =
+  the tick at which the recorder saw it.
 
 Metadata records: ``krabby.run`` (robot, joint order, command, rates, clock offset, what the log
 covers), ``krabby.layouts`` (every record layout, so a reader needs nothing else) and, at a clean

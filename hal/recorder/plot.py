@@ -1,8 +1,9 @@
 """Summary plot of a flight log (matplotlib, Agg backend): what to look at first after a run.
 
-Panels, all against seconds since the first tick:
+Panels, all against control time (tick count / control rate) since the first tick:
 
-- one per joint (hardware order): the target applied to the motor vs the measured position;
+- one per joint (hardware order): the target applied to the motor vs the measured position (no
+  target is drawn while the motors are damped);
 - latencies: observation → command (HAL), actor engine and depth engine steps;
 - the safety mode over time, with every recorded transition marked (and, when a replay result is
   given, the per-step largest action difference on a log scale).
@@ -41,9 +42,8 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
     ticks = log_.ticks
     if not len(ticks):
         raise ValueError(f"{log_.path} has no ticks to plot")
-    tick_ns = ticks.column("tick_ns")
-    t0 = int(tick_ns[0])
-    t = (tick_ns - t0) / 1e9
+    t = _control_time_s(log_)
+    tick_capture = ticks.column("capture_ns")
     names = log_.run.get("joint_names_hardware") or [
         f"joint {i}" for i in range(ticks.field("joints.position_rad").shape[1])]
     n = len(names)
@@ -70,10 +70,10 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
     answered = o2c >= 0
     ax.plot(t[answered], o2c[answered] / 1e3, ".", ms=2, label="observation → command (HAL)")
     if len(log_.actor):
-        ta = (log_.actor.column("capture_ns") - t0) / 1e9
+        ta = _at_ticks(log_.actor.column("capture_ns"), tick_capture, t)
         ax.plot(ta, log_.actor.column("timings.engine_ns") / 1e3, ".", ms=2, label="actor engine")
     if len(log_.depth):
-        td = (log_.depth.column("capture_ns") - t0) / 1e9
+        td = _at_ticks(log_.depth.column("capture_ns"), tick_capture, t)
         ax.plot(td, log_.depth.column("engine_ns") / 1e3, "o", ms=3, label="depth engine")
     ax.set_ylabel("µs")
     ax.set_title("latencies", fontsize=9)
@@ -89,7 +89,7 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
                                                 if tr.get("to") in SAFETY_MODES else 0),
                     fontsize=6, rotation=30, xytext=(3, 3), textcoords="offset points")
     _mark(ax, transitions)
-    ax.set_xlabel("time since the first tick (s)")
+    ax.set_xlabel("control time since the first tick (s)")
     ax.set_title("safety mode and transitions", fontsize=9)
     if result is not None and result.steps:
         seq_to_t = dict(zip(ticks.column("seq").tolist(), t.tolist()))
@@ -109,6 +109,24 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _control_time_s(log_: RecordedLog) -> np.ndarray:
+    """Seconds of control time per tick: tick count / rate (what the robot lived through; in a
+    simulator's fast mode the wall clock runs faster), else the ticks' monotonic times."""
+    ticks = log_.ticks
+    rate = log_.run.get("control_rate_hz")
+    seqs = ticks.column("seq")
+    if rate:
+        return (seqs - seqs[0]) / float(rate)
+    tick_ns = ticks.column("tick_ns")
+    return (tick_ns - tick_ns[0]) / 1e9
+
+
+def _at_ticks(capture_ns: np.ndarray, tick_capture_ns: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Control time of the tick captured last before each of ``capture_ns``."""
+    index = np.searchsorted(tick_capture_ns, capture_ns, side="right") - 1
+    return t[np.clip(index, 0, len(t) - 1)]
 
 
 def _time_of(transition: dict[str, Any], ticks: Any, t: np.ndarray) -> float:

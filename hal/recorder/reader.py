@@ -12,15 +12,13 @@ point are returned instead, with the error kept in :attr:`RecordedLog.damage`.
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from mcap.exceptions import EndOfFile, McapError
-from mcap.records import Channel, Chunk, DataEnd, Footer, Message, Metadata, Schema
+from mcap.records import Channel, Chunk, DataEnd, Footer, Message, Metadata
 from mcap.stream_reader import StreamReader, breakup_chunk
 
 from hal.recorder.log_writer import CHANNELS, IMAGE_TOPICS, TRANSITION_TOPIC
@@ -28,9 +26,6 @@ from hal.recorder.schema import FORMAT_VERSION, RowLayout, decode_raw_image
 
 __all__ = ["LogFormatError", "RecordTable", "RecordedLog", "read_log"]
 
-# Errors a damaged file can raise inside the mcap reader or our decoding.
-_DAMAGE = (McapError, ValueError, KeyError, IndexError, TypeError, struct.error,
-           UnicodeDecodeError, zlib.error, MemoryError, OverflowError, RuntimeError)
 
 
 class LogFormatError(Exception):
@@ -143,24 +138,12 @@ def _walk(path: Path, collector: _Collector) -> None:
                 record = next(records)
             except StopIteration:
                 return
-            except EndOfFile:
-                if offset == 0:
-                    raise LogFormatError(path, 0, "the file is empty or shorter than the MCAP "
-                                         "magic") from None
-                raise LogFormatError(path, offset, "the log ends inside the record that starts "
-                                     "here (truncated: the recording process did not close it)",
-                                     "krabby-replay --partial uses what comes before") from None
-            except _DAMAGE as exc:
-                what = "checksum mismatch" if "crc" in str(exc).lower() else "unreadable record"
-                if isinstance(exc, McapError) and "magic" in str(exc) and offset == 0:
-                    raise LogFormatError(path, 0, "not an MCAP file (bad magic bytes)") from None
-                raise LogFormatError(path, offset, f"{what} ({type(exc).__name__}: {exc}): the "
-                                     "file is corrupted", "krabby-replay --partial uses what "
-                                     "comes before") from None
+            except Exception as exc:  # noqa: BLE001 - any failure inside the reader is damage
+                raise _damage_error(path, stream, offset, exc) from None
             if isinstance(record, Chunk):
                 try:
                     inner = breakup_chunk(record, validate_crc=True)
-                except _DAMAGE as exc:
+                except Exception as exc:  # noqa: BLE001 - decompressors raise their own types
                     raise LogFormatError(path, offset, f"chunk does not decode ({type(exc).__name__}"
                                          f": {exc}): the file is corrupted", "krabby-replay "
                                          "--partial uses what comes before") from None
@@ -170,6 +153,27 @@ def _walk(path: Path, collector: _Collector) -> None:
                 continue
             else:
                 collector.add(record, offset, "record")
+
+
+def _damage_error(path: Path, stream: Any, offset: int, exc: Exception) -> LogFormatError:
+    """The error for a record that could not be read at ``offset``."""
+    size = path.stat().st_size
+    hint = "krabby-replay --partial uses what comes before"
+    if offset == 0 and (isinstance(exc, EndOfFile) or size < 8):
+        return LogFormatError(path, 0, "the file is empty or shorter than the MCAP magic")
+    if isinstance(exc, McapError) and "magic" in str(exc) and offset == 0:
+        return LogFormatError(path, 0, "not an MCAP file (bad magic bytes)")
+    if isinstance(exc, EndOfFile) or stream.tell() >= size:
+        if offset >= size:
+            problem = ("the log ends without its MCAP footer (truncated: the recording process "
+                       "did not close it)")
+        else:
+            problem = ("the record that starts here runs past the end of the file (truncated: "
+                       "the recording process did not close it; or a corrupted length)")
+        return LogFormatError(path, offset, problem, hint)
+    what = "checksum mismatch" if "crc" in str(exc).lower() else "unreadable record"
+    return LogFormatError(path, offset, f"{what} ({type(exc).__name__}: {exc}): the file is "
+                          "corrupted", hint)
 
 
 def _layouts(collector: _Collector, path: Path) -> dict[str, RowLayout]:
@@ -199,7 +203,7 @@ def _table(layout: RowLayout, messages: list[tuple[int, int, dict[str, Any]]],
             layout.from_message(msg, floats[row], ints[row])
             for name in layout.images:
                 image_arrays[name][row] = decode_raw_image(images[sequence])
-        except _DAMAGE as exc:
+        except Exception as exc:  # noqa: BLE001 - a damaged message can fail anywhere in decoding
             raise LogFormatError(path, offset, f"{layout.kind} message {sequence} does not fit "
                                  f"its layout ({type(exc).__name__}: {exc})") from None
     return RecordTable(layout, floats, ints, image_arrays)
@@ -249,7 +253,7 @@ def read_log(path: str | Path, allow_partial: bool = False) -> RecordedLog:
     for sequence, log_time, msg in sorted(collector.frames, key=lambda f: f[0]):
         try:
             frames.append((sequence, log_time, decode_raw_image(msg)))
-        except _DAMAGE as exc:
+        except Exception as exc:  # noqa: BLE001 - a damaged message can fail anywhere in decoding
             raise LogFormatError(path, 0, f"depth frame {sequence} does not decode ({exc})") from None
     transitions = sorted(collector.transitions, key=lambda t: t.get("seq", 0))
     return RecordedLog(path=path, run=run, layouts=layouts, ticks=tables["tick"],

@@ -389,7 +389,9 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     result = None
     if args.engine is not None or args.checkpoint is not None:
-        robot_name = args.robot or log_.run.get("robot_source") or log_.run.get("robot")
+        source = log_.run.get("robot_source")
+        robot_name = args.robot or (source if source and Path(source).is_file()
+                                    else log_.run.get("robot"))
         if robot_name is None:
             print("error: the log names no robot; pass --robot", file=sys.stderr)
             return 2

@@ -4,8 +4,16 @@ A record kind (a HAL tick, an actor step, a depth step, a raw depth frame) is a 
 named float fields (one dtype per kind, arrays of any shape) and named int64 fields. Recorders copy
 each record into one preallocated row (a float row and an int row), so capturing allocates nothing;
 the writer turns a row into a JSON message (nested objects from dotted names) whose JSON schema is
-generated from the same layout, and the reader fills rows back from messages. Fields marked as
-images travel on their own ``foxglove.RawImage`` channel instead of inside the JSON message.
+generated from the same layout, and the reader fills rows back from messages.
+
+A float field is written one of three ways:
+
+- as a JSON array (or number) — what tools plot; the default;
+- ``binary``: a base64 string of the little-endian values (the layout's dtype), for big vectors
+  nobody plots element by element (the 753 observation, the GRU state): exact and ~50x cheaper to
+  encode than JSON numbers. ``views`` add a JSON array of a slice of such a field for plotting
+  (the observation's proprio part);
+- ``images``: on their own ``foxglove.RawImage`` (32FC1) channel, not in the JSON message.
 
 Floats round-trip exactly: a float32 or float64 value becomes a Python float, whose shortest repr
 parses back to the same double. JSON has no NaN or infinity, so a non-finite element is written as
@@ -49,7 +57,11 @@ class _FloatField:
     shape: tuple[int, ...]
     start: int
     stop: int
-    image: bool
+    encoding: str  # "json", "binary" or "image"
+
+    @property
+    def image(self) -> bool:
+        return self.encoding == "image"
 
 
 class RowLayout:
@@ -62,11 +74,14 @@ class RowLayout:
         ints: dotted names of the int64 fields.
         images: float fields written as ``foxglove.RawImage`` (32FC1) instead of JSON arrays.
         optional_groups: group prefix -> int field; the group is ``null`` in JSON when that int is 0.
+        binary: float fields written as base64 little-endian bytes.
+        views: extra JSON arrays for plotting: name -> (binary field, start, stop) of its flat values.
     """
 
     def __init__(self, kind: str, float_dtype: str, floats: list[tuple[str, tuple[int, ...]]],
                  ints: list[str], images: tuple[str, ...] = (),
-                 optional_groups: dict[str, str] | None = None) -> None:
+                 optional_groups: dict[str, str] | None = None, binary: tuple[str, ...] = (),
+                 views: dict[str, tuple[str, int, int]] | None = None) -> None:
         self.kind = kind
         self.float_dtype = np.dtype(float_dtype)
         if self.float_dtype not in (np.float32, np.float64):
@@ -76,14 +91,24 @@ class RowLayout:
         for name, shape in floats:
             shape = tuple(int(d) for d in shape)
             size = int(np.prod(shape)) if shape else 1
-            self.float_fields[name] = _FloatField(name, shape, start, start + size, name in images)
+            encoding = "image" if name in images else "binary" if name in binary else "json"
+            self.float_fields[name] = _FloatField(name, shape, start, start + size, encoding)
             start += size
         self.float_size = start
         self.int_fields = {name: i for i, name in enumerate(ints)}
         self.int_size = len(ints)
         self.images = tuple(images)
+        self.binary = tuple(binary)
+        self.views = {name: (src, int(a), int(b)) for name, (src, a, b) in (views or {}).items()}
         self.optional_groups = dict(optional_groups or {})
-        unknown = [n for n in images if n not in self.float_fields]
+        self._le_dtype = self.float_dtype.newbyteorder("<")
+        self._binary_fields = [f for f in self.float_fields.values() if f.encoding == "binary"]
+        self._json_fields = [f for f in self.float_fields.values() if f.encoding == "json"]
+        for name, (src, a, b) in self.views.items():
+            base = self.float_fields[src].start if src in self.float_fields else 0
+            self._json_fields.append(_FloatField(name, (b - a,), base + a, base + b, "json"))
+        unknown = [n for n in (*images, *binary) if n not in self.float_fields]
+        unknown += [src for src, _, _ in self.views.values() if src not in binary]
         unknown += [g for g in self.optional_groups.values() if g not in self.int_fields]
         if unknown:
             raise ValueError(f"layout {kind!r}: unknown fields {unknown}")
@@ -101,6 +126,11 @@ class RowLayout:
         part = floats[..., f.start:f.stop]
         return part.reshape(floats.shape[:-1] + f.shape)
 
+    def size(self, name: str) -> int:
+        """Number of values of a float field."""
+        f = self.float_fields[name]
+        return f.stop - f.start
+
     def column(self, ints: np.ndarray, name: str) -> np.ndarray:
         """One int field of a row (scalar) or a table (N,)."""
         return ints[..., self.int_fields[name]]
@@ -112,13 +142,17 @@ class RowLayout:
         return {"kind": self.kind, "float_dtype": self.float_dtype.name,
                 "floats": [[f.name, list(f.shape)] for f in self.float_fields.values()],
                 "ints": list(self.int_fields), "images": list(self.images),
+                "binary": list(self.binary),
+                "views": {k: list(v) for k, v in self.views.items()},
                 "optional_groups": self.optional_groups}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RowLayout":
         return cls(data["kind"], data["float_dtype"],
                    [(name, tuple(shape)) for name, shape in data["floats"]], list(data["ints"]),
-                   tuple(data.get("images", ())), dict(data.get("optional_groups", {})))
+                   tuple(data.get("images", ())), dict(data.get("optional_groups", {})),
+                   tuple(data.get("binary", ())),
+                   {k: tuple(v) for k, v in data.get("views", {}).items()})
 
     def json_schema(self, title: str, description: str) -> dict[str, Any]:
         """JSON schema (draft 2020-12) of this kind's messages."""
@@ -144,11 +178,19 @@ class RowLayout:
         for f in self.float_fields.values():
             if f.image:
                 continue
-            spec: dict[str, Any] = dict(number) if not f.shape else {"type": "array",
-                                                                     "items": number}
-            if len(f.shape) > 1:
-                spec["description"] = f"row-major, shape {list(f.shape)}"
+            if f.encoding == "binary":
+                spec: dict[str, Any] = {
+                    "type": "string", "contentEncoding": "base64",
+                    "description": f"{self.float_dtype.name} little-endian, row-major, shape "
+                                   f"{list(f.shape)}"}
+            else:
+                spec = dict(number) if not f.shape else {"type": "array", "items": number}
+                if len(f.shape) > 1:
+                    spec["description"] = f"row-major, shape {list(f.shape)}"
             place(f.name, spec)
+        for name, (src, a, b) in self.views.items():
+            place(name, {"type": "array", "items": number,
+                         "description": f"{src}[{a}:{b}] as numbers, for plotting"})
         root["properties"]["nonfinite"] = {
             "type": "object", "description": "float fields with non-finite elements (written as "
             "null): field -> [[flat index, 'nan' | 'inf' | '-inf'], ...]",
@@ -159,17 +201,17 @@ class RowLayout:
 
     def to_message(self, floats: np.ndarray, ints: np.ndarray) -> dict[str, Any]:
         """One row as a nested dict (image fields left out)."""
-        values = floats.tolist()
         int_values = ints.tolist()
         msg: dict[str, Any] = {}
         for name, i in self.int_fields.items():
             _put(msg, name, int_values[i])
         nonfinite: dict[str, list] = {}
+        for f in self._binary_fields:
+            data = floats[f.start:f.stop].astype(self._le_dtype, copy=False).tobytes()
+            _put(msg, f.name, base64.b64encode(data).decode("ascii"))
         all_finite = bool(np.isfinite(floats).all())
-        for f in self.float_fields.values():
-            if f.image:
-                continue
-            part = values[f.start:f.stop]
+        for f in self._json_fields:
+            part = floats[f.start:f.stop].tolist()
             if not all_finite:
                 bad = [(i, v) for i, v in enumerate(part) if not math.isfinite(v)]
                 if bad:
@@ -201,6 +243,13 @@ class RowLayout:
             target = floats[f.start:f.stop]
             if value is None:
                 target[...] = np.nan
+                continue
+            if f.encoding == "binary":
+                data = base64.b64decode(value, validate=True)
+                if len(data) != target.nbytes:
+                    raise ValueError(f"field {f.name!r} has {len(data)} bytes, the layout says "
+                                     f"{target.nbytes}")
+                target[...] = np.frombuffer(data, dtype=self._le_dtype)
                 continue
             items = value if f.shape else [value]
             if len(items) != f.stop - f.start:
@@ -259,14 +308,15 @@ def tick_layout(n_joints: int, n_feet: int) -> RowLayout:
                                       "command": "command.present"})
 
 
-def actor_layout(obs_dim: int, latent_yaw_dim: int, n_joints: int) -> RowLayout:
+def actor_layout(obs_dim: int, latent_yaw_dim: int, n_joints: int, proprio_dim: int) -> RowLayout:
     """One actor step: the policy observation as built, the latent+yaw used, the raw action."""
     floats = [("observation", (obs_dim,)), ("depth_latent", (latent_yaw_dim,)),
               ("raw_action", (n_joints,))]
     ints = ["step", "obs_seq", "depth_seq_used", "has_latent", "capture_ns",
             "timings.obs_build_ns", "timings.engine_ns", "timings.post_process_ns",
             "timings.send_ns"]
-    return RowLayout("actor", "float32", floats, ints)
+    return RowLayout("actor", "float32", floats, ints, binary=("observation",),
+                     views={"proprio": ("observation", 0, proprio_dim)})
 
 
 def depth_layout(depth_shape: tuple[int, int], proprio_dim: int, latent_yaw_dim: int,
@@ -276,7 +326,7 @@ def depth_layout(depth_shape: tuple[int, int], proprio_dim: int, latent_yaw_dim:
     floats = [("depth", tuple(depth_shape)), ("proprio", (proprio_dim,)),
               ("latent_yaw", (latent_yaw_dim,)), ("hidden_in", (hidden_size,))]
     ints = ["step", "frame_seq", "frame_timestamp_ns", "engine_ns", "capture_ns"]
-    return RowLayout("depth", "float32", floats, ints, images=("depth",))
+    return RowLayout("depth", "float32", floats, ints, images=("depth",), binary=("hidden_in",))
 
 
 def frame_layout(frame_shape: tuple[int, int]) -> RowLayout:

@@ -67,6 +67,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
     out = parser.add_argument_group("output")
     out.add_argument("--report", help="write the run report (JSON) here")
     out.add_argument("--log-level", default="INFO")
+    from hal.recorder.appliance import add_recorder_arguments
+
+    add_recorder_arguments(parser)  # --record, --record-frames, --flight-recorder-s/-dir
 
 
 @dataclass
@@ -119,7 +122,12 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     from compute.parkour.policy_engines import PolicyConfigError, open_policy_engines
     from engines import EngineError
     from engines.manifest import ManifestError
+    from hal.recorder.appliance import RecordingSession
 
+    try:
+        recording = RecordingSession.from_args(args)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     policy = None
     if plan.run_client:
         try:
@@ -129,6 +137,9 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         except (PolicyConfigError, EngineError, ManifestError) as exc:
             raise fail(str(exc)) from None
         log.info("policy: %s via %s (%s)", policy.path, policy.backend, policy.source)
+        if recording is not None:
+            recording.extra_info["policy"] = {"path": str(policy.path), "backend": policy.backend,
+                                              "source": policy.source}
 
     server = HalServer(plan.robot, plan.make_devices(), plan.server_config)
     client = None
@@ -151,6 +162,11 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                                       forward_speed_m_s=args.speed, mode=args.mode,
                                       **plan.client_options))
             client.start()
+        if recording is not None:  # first, so it sees everything the other hooks cause
+            try:
+                recording.attach(server, client)
+            except ValueError as exc:
+                raise fail(str(exc)) from None
         for hook in plan.on_started:
             hook(server, client)
         server.tick_listeners.append(_StartRequester(server, plan.server_config.control_rate_hz))
@@ -167,6 +183,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
             except RuntimeError as exc:
                 log.error("%s", exc)
         server.close()  # damps the motors
+        if recording is not None:
+            recording.close()  # after the client's threads and the loop ended: nothing writes
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if policy is not None:
@@ -178,6 +196,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     if policy is not None:
         report["policy"] = {"path": str(policy.path), "backend": policy.backend,
                             "source": policy.source}
+    if recording is not None:
+        report["recorder"] = recording.report()
     report.update(plan.report_extras)
     if plan.report_path is not None:
         plan.report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,6 +269,17 @@ def format_report(report: dict[str, Any]) -> str:
     if "policy" in report:
         lines.append(f"policy: {report['policy']['path']} ({report['policy']['backend']}, "
                      f"{report['policy']['source']})")
+    recorder = report.get("recorder")
+    if recorder:
+        tick = recorder.get("listener_us", {}).get("tick", {})
+        if "path" in recorder:
+            lines.append(f"recorded {recorder['written']} records to {recorder['path']} "
+                         f"({recorder['dropped']} dropped)")
+        if tick.get("count"):
+            lines.append(f"recorder cost per tick: p50 {tick['p50']:.1f} µs, p99 "
+                         f"{tick['p99']:.1f} µs")
+        for dump in recorder.get("flight", {}).get("dumps", []):
+            lines.append(f"flight recorder dump: {dump}")
     return "\n".join(lines)
 
 

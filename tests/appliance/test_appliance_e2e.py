@@ -16,39 +16,11 @@ import pytest
 
 from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
 from compute.parkour.policy_engines import open_policy_engines
-from hal.devices.base import CONTROL_MODE_DAMP, JointCommand, JointDriver
+from hal.devices.base import CONTROL_MODE_DAMP
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
 
-
-class RecordingJoints(JointDriver):
-    """The real simulated joint driver, with every command written to it kept for inspection."""
-
-    def __init__(self, inner: JointDriver) -> None:
-        self.inner = inner
-        self.written: list[JointCommand] = []
-
-    @property
-    def is_connected(self) -> bool:
-        return self.inner.is_connected
-
-    @property
-    def joint_names(self):
-        return self.inner.joint_names
-
-    def connect(self) -> None:
-        self.inner.connect()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def read(self):
-        return self.inner.read()
-
-    def write(self, command: JointCommand) -> None:
-        self.written.append(JointCommand(command.target_rad.copy(), command.kp.copy(),
-                                         command.kd.copy(), command.mode, command.timestamp_ns))
-        self.inner.write(command)
+from .recording import RecordingJoints
 
 
 def make_server(robot, observation_endpoint, command_endpoint, rate_hz=50.0, realtime=True):

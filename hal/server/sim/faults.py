@@ -13,30 +13,46 @@ length, also in simulated time. A drill whose time never comes is reported as no
 Every fault is injected through the mechanism that would fail on the robot, never by calling into
 the safety layer:
 
-======================  ===============================================  =========================================  ================================
-fault                   injected through                                 stated response                            within (ticks; 1 = first tick
-                                                                                                                    that can see the fault)
-======================  ===============================================  =========================================  ================================
-``stall-inference``     the client's ``action_hook`` blocks the actor    hold the last applied target from the      damping on the
-                        thread for ``D`` (a hung engine)                 first missed tick, then ``damping``        ``damp_after_ticks``-th missed
-                                                                         (``command_watchdog``)                     tick (10)
-``kill-inference``      ``client.stop()`` (actor and depth threads end)  same as ``stall-inference``                same
-``nan-actions``         ``action_hook`` fills the actor output with NaN  ``damping`` (``invalid_command``): the     the tick the first NaN command
-                        from ``T`` on                                    HAL flags the non-finite command           arrives (1)
-``wild-actions``        ``action_hook`` writes ±50 (alternating per      every applied target within the joint      damping on the
-                        joint and per tick; the client clips it to       limits, the step cap and the torque        ``implausible_after_ticks``-th
-                        ±4.8, i.e. ±1.2 rad about the default pose)      window; ``damping``                        wild command (10)
-                                                                         (``implausible_command``)
-``drop-imu``            an :class:`~hal.devices.base.Imu` wrapper        ``damping`` (``imu_stale``) once the       ceil(imu_stale_ms / period) + 1
-                        repeats its last sample (timestamp frozen)       sample is older than ``imu_stale_ms``      (4 at 50 Hz)
-``drop-depth``          a :class:`~hal.devices.base.DepthCamera`         ``stand`` (``depth_stale``), ramp to the   ceil(depth_stale_ms / period)
-                        wrapper's ``read_into`` returns None             default pose and keep standing             + 1 (16 at 50 Hz)
-``estop``               an ``ESTOP`` frame sent with                     ``estop``: latched, damped                 the next tick (1)
-                        :class:`~hal.safety.EstopSender` to the
-                        server's e-stop endpoint (the safety API only
-                        when no endpoint is configured; the report
-                        says which)
-======================  ===============================================  =========================================  ================================
+- ``stall-inference``: the client's ``action_hook`` blocks the actor thread for ``D`` (a hung
+  engine); afterwards the actor carries on with its stale observation.
+- ``kill-inference``: ``client.stop()`` on a helper thread: the actor and depth threads end.
+- ``nan-actions``: ``action_hook`` fills the actor's output with NaN from ``T`` on.
+- ``wild-actions``: ``action_hook`` writes ±50 from ``T`` on, alternating per joint and per tick;
+  the client clips it to ±4.8 and scales it, so the policy asks for ±1.2 rad about the default
+  pose, flipping every tick.
+- ``drop-imu``: an :class:`~hal.devices.base.Imu` wrapper repeats its last sample, timestamp
+  frozen.
+- ``drop-depth``: a :class:`~hal.devices.base.DepthCamera` wrapper's ``read_into`` returns None.
+- ``estop``: an ``ESTOP`` frame sent with :class:`~hal.safety.EstopSender` to the server's e-stop
+  endpoint (the wildcard host of a tcp bind becomes loopback; inproc needs the server's ZMQ
+  context). Only when no endpoint is configured (``--estop_bind none``) does the drill call
+  ``SafetyLayer.estop``, and its record says so.
+
+Stated responses (checked by ``tests/appliance/test_fault_drills.py``). Ticks count from 1, the
+first tick that can see the fault (the record's ``seq``); figures in brackets are for the default
+:class:`~hal.safety.SafetyConfig` at 50 Hz (period 20 ms):
+
+===================  ============================================  ===============================
+fault                response                                      within
+===================  ============================================  ===============================
+stall-inference      hold the last applied target from the first   damping on the
+                     missed tick; then damping (command_watchdog)  ``damp_after_ticks``-th
+                                                                   consecutive missed tick [10]
+kill-inference       the same                                      the same
+nan-actions          damping (invalid_command): the HAL passes     on the tick the first NaN
+                     the non-finite command on flagged             command arrives [1]
+wild-actions         every applied target inside the joint         always; damping on the
+                     limits, the step cap and the torque window;   ``implausible_after_ticks``-th
+                     damping (implausible_command)                 wild command [10]
+drop-imu             damping (imu_stale) once the sample is older  ceil(imu_stale_ms / period)
+                     than ``imu_stale_ms``                         + 1 ticks [4; 3 in fact]
+drop-depth           stand (depth_stale) once depth is older than  ceil(depth_stale_ms / period)
+                     ``depth_stale_ms``: ramp to the default pose  + 1 ticks [16]
+                     and keep standing (the gate stays closed)
+estop                estop: latched, damped                        the next tick [1]
+===================  ============================================  ===============================
+
+In every drill no NaN reaches the joint driver and every applied target obeys the limits.
 
 Every drill's record (``report["faults"]``) holds when it fired — ``seq`` (the first tick that can
 see it), simulated time since the world's clock origin and since the policy took over — how it was
@@ -56,8 +72,8 @@ from typing import Any, Sequence
 import numpy as np
 import zmq
 
-from hal.devices.base import DepthCamera, DepthFrameInfo, Imu, ImuSample
 from hal.server.base import HalDevices, HalServer, TickRecord
+from hal.server.sim.fault_devices import DroppableDepthCamera, FreezableImu
 
 __all__ = [
     "FAULT_KINDS",
@@ -71,6 +87,7 @@ __all__ = [
     "FreezableImu",
     "DroppableDepthCamera",
     "FaultInjector",
+    "connectable",
 ]
 
 log = logging.getLogger(__name__)
@@ -146,75 +163,6 @@ def parse_fault(text: str) -> FaultSpec:
 def parse_faults(texts: Sequence[str] | None) -> list[FaultSpec]:
     """Parse every ``--fault`` value, in order."""
     return [parse_fault(t) for t in texts or ()]
-
-
-class FreezableImu(Imu):
-    """The real IMU, whose samples stop updating after :meth:`freeze` (drill ``drop-imu``).
-
-    After the freeze, :meth:`read` repeats the last sample it returned, timestamp included, like a
-    driver whose IMU stream stopped.
-    """
-
-    def __init__(self, inner: Imu) -> None:
-        self.inner = inner
-        self.frozen = False
-        self._last: ImuSample | None = None
-
-    @property
-    def is_connected(self) -> bool:
-        return self.inner.is_connected
-
-    def connect(self) -> None:
-        self.inner.connect()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def freeze(self) -> None:
-        self.frozen = True
-
-    def read(self) -> ImuSample:
-        last = self._last
-        if self.frozen and last is not None:
-            return ImuSample(last.quaternion_wxyz.copy(), last.angular_velocity_rad_s.copy(),
-                             last.linear_acceleration_m_s2.copy(), last.timestamp_ns)
-        sample = self.inner.read()
-        self._last = sample
-        return sample
-
-
-class DroppableDepthCamera(DepthCamera):
-    """The real depth camera, which delivers no new frame after :meth:`drop` (``drop-depth``)."""
-
-    def __init__(self, inner: DepthCamera) -> None:
-        self.inner = inner
-        self.dropped = False
-
-    @property
-    def is_connected(self) -> bool:
-        return self.inner.is_connected
-
-    def connect(self) -> None:
-        self.inner.connect()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    @property
-    def frame_shape(self) -> tuple[int, int]:
-        return self.inner.frame_shape
-
-    @property
-    def intrinsics(self):
-        return self.inner.intrinsics
-
-    def drop(self) -> None:
-        self.dropped = True
-
-    def read_into(self, out: np.ndarray, newer_than_seq: int = 0) -> DepthFrameInfo | None:
-        if self.dropped:
-            return None
-        return self.inner.read_into(out, newer_than_seq)
 
 
 def connectable(endpoint: str) -> str:

@@ -1,0 +1,426 @@
+"""Fault drills on the simulated appliance: each fault of ``krabby-hal-server-sim --fault`` gets the
+stated response within the stated number of ticks (hal.server.sim.faults), no applied target ever
+breaks a limit, the step cap or the torque window, and no NaN ever reaches the joint driver.
+
+Real pieces throughout: the MuJoCo world, the exported ONNX policy in the inference client's
+threads, ZMQ between them (and for the e-stop), the sim CLI's own parser, plan and run
+(``run_appliance``). Fast mode (simulated clock) keeps each drill to a few seconds of wall time and
+makes the tick counts exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hal.safety import SafetyConfig
+from hal.safety.attitude import roll_pitch
+from hal.server.cli import format_report, run_appliance
+from hal.server.sim.faults import FaultSpec, FaultSpecError, parse_fault
+from hal.server.sim.main import build_parser, main, plan_from_args
+from safety.guarantees import check_guarantees
+
+from .recording import RecordingJoints, TickLog
+
+RATE_HZ = 50
+PERIOD_MS = 1000 / RATE_HZ
+CFG = SafetyConfig()  # the CLI runs the safety layer with its defaults
+POLICY_AT_S = 2.3  # stand-up (2 s) + settle through the entry gate, with room to spare
+_runs = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """Whatever a run writes next to itself (flight recorder dumps) lands in the test's tmp dir."""
+    monkeypatch.chdir(tmp_path)
+
+
+def hardware(robot, values) -> np.ndarray:
+    """Hardware-order array built by joint name (independent of the robot's index arrays)."""
+    lookup = dict(zip(robot.joint_names_policy, values, strict=True))
+    return np.array([lookup[name] for name in robot.joint_names_hardware], dtype=np.float64)
+
+
+@dataclass
+class DrillRun:
+    report: dict[str, Any]
+    ticks: TickLog
+    joints: RecordingJoints
+    client: Any
+    robot: Any
+
+    def fault(self, kind: str) -> dict[str, Any]:
+        records = [f for f in self.report["faults"] if f["kind"] == kind]
+        assert len(records) == 1, self.report["faults"]
+        record = records[0]
+        assert record["fired"], record
+        return record
+
+    @property
+    def policy_seq(self) -> int:
+        return next(t.seq for t in self.ticks if t.mode == "policy")
+
+    def after(self, seq: int) -> list:
+        return [t for t in self.ticks if t.seq >= seq]
+
+
+def run_drills(policy: Path, faults: list[str], duration_s: float, *extra: str) -> DrillRun:
+    """The sim CLI's plan and run, in-process, with the joint driver and every tick recorded."""
+    tag = f"{os.getpid()}_{next(_runs)}"
+    argv = ["--engine", str(policy), "--robot", "go2", "--fast", "--control_rate", str(RATE_HZ),
+            "--latency_budget_ms", "16", "--duration", str(duration_s), "--log-level", "WARNING",
+            "--observation_bind", f"inproc://drill_obs_{tag}",
+            "--command_bind", f"inproc://drill_cmd_{tag}",
+            "--estop_bind", f"inproc://drill_estop_{tag}", *extra]
+    for spec in faults:
+        argv += ["--fault", spec]
+    args = build_parser().parse_args(argv)
+    plan = plan_from_args(args)
+    make_devices = plan.make_devices
+    holder: dict[str, Any] = {}
+
+    def recording_devices():
+        devices = make_devices()
+        devices.joints = holder["joints"] = RecordingJoints(devices.joints)
+        return devices
+
+    ticks = TickLog()
+
+    def record(server, client) -> None:
+        ticks.server = server
+        server.tick_listeners.append(ticks)
+        holder["client"] = client
+
+    plan.make_devices = recording_devices
+    plan.on_started.append(record)
+    report = run_appliance(plan, args)
+    json.dumps(report, default=str)  # the report stays writable
+    run = DrillRun(report, ticks, holder["joints"], holder["client"], plan.robot)
+    check_motors_safe(run)
+    return run
+
+
+def check_motors_safe(run: DrillRun) -> None:
+    """Every command that reached the driver: finite; position targets inside the limits, the
+    torque window and the step cap (hal.safety.targets guarantees, recomputed); damping exact."""
+    robot, n = run.robot, run.robot.n_joints
+    lower = hardware(robot, robot.position_lower)
+    upper = hardware(robot, robot.position_upper)
+    tau = hardware(robot, robot.torque_limit)
+    written = run.joints.written
+    assert len(written) == len(run.ticks) + 1  # one per tick, and the shutdown damping
+    for command in written:
+        for array in (command.target_rad, command.kp, command.kd):
+            assert np.isfinite(array).all(), command
+    previous = None
+    for tick, command in zip(run.ticks, written):
+        np.testing.assert_array_equal(command.target_rad, tick.target)
+        if tick.damped:
+            assert (tick.kp == 0).all() and (tick.kd == CFG.damping_kd).all()
+            assert (tick.target >= lower).all() and (tick.target <= upper).all()
+            previous = None
+            continue
+        assert tick.mode in ("stand_up", "ready", "policy", "stand")
+        assert (tick.kp >= CFG.kp_min).all() and (tick.kp <= CFG.kp_max).all()
+        reference = np.clip(tick.q, lower, upper) if previous is None else previous
+        check_guarantees(tick.target, np.full(n, np.nan), reference, tick.q, tick.dq, tick.kp,
+                         tick.kd, lower, upper, tau, CFG.max_target_step_rad)
+        previous = tick.target
+    last = written[-1]
+    assert last.mode == 1 and (last.kp == 0).all() and (last.kd > 0).all()
+
+
+def check_fired_on_time(run: DrillRun, record: dict[str, Any]) -> int:
+    """@T counts simulated seconds from the tick the policy took over (exact in fast mode)."""
+    expected = run.policy_seq + math.ceil(round(record["at_s"] * RATE_HZ, 9))
+    assert record["seq"] == expected, (record, run.policy_seq)
+    assert record["after_policy_s"] == pytest.approx((expected - run.policy_seq) / RATE_HZ)
+    assert record["mode_before"] == "policy"
+    return expected
+
+
+def check_response(record: dict[str, Any], mode: str, reason: str, seq: int) -> None:
+    response = record["response"]
+    assert response is not None, record
+    assert (response["mode"], response["reason"], response["seq"]) == (mode, reason, seq), record
+    assert response["ticks"] == seq - record["seq"] + 1
+
+
+def check_hold_then_damp(run: DrillRun, first_miss: int) -> None:
+    """Hold the last applied target from the first missed tick; damping on the
+    damp_after_ticks-th consecutive missed tick; damped from then on."""
+    held = run.ticks.by_seq(first_miss - 1).target
+    damp_seq = first_miss + CFG.damp_after_ticks - 1
+    for tick in run.after(first_miss):
+        if tick.seq < damp_seq:
+            assert not tick.has_command and tick.mode == "policy" and not tick.damped, tick.seq
+            np.testing.assert_array_equal(tick.target, held)
+        else:
+            assert tick.mode == "damping" and tick.damped, tick.seq
+
+
+# ----------------------------------------------------------------------------------- drills
+
+def test_stall_inference_holds_then_damps(exported_policy):
+    run = run_drills(exported_policy, ["stall-inference@0.5:0.6"], POLICY_AT_S + 1.6)
+    record = run.fault("stall-inference")
+    fired = check_fired_on_time(run, record)
+    assert record["duration_s"] == 0.6 and "blocks the actor thread" in record["via"]
+    # The actor blocks on the very observation of the first tick that sees the drill.
+    first_miss = next(t.seq for t in run.after(fired) if not t.has_command)
+    assert first_miss == fired == record["first_missed_seq"]
+    check_hold_then_damp(run, first_miss)
+    check_response(record, "damping", "command_watchdog", first_miss + CFG.damp_after_ticks - 1)
+    # The stall ends after 0.6 s of simulated time: commands come back, the motors stay damped.
+    resumed = [t.seq for t in run.after(first_miss) if t.has_command]
+    assert resumed and resumed[0] >= first_miss + int(0.6 * RATE_HZ)
+    assert run.report["safety"]["mode_final"] == "damping"
+    assert run.report["inference"]["errors"] == []
+
+
+def test_kill_inference_holds_then_damps(exported_policy):
+    run = run_drills(exported_policy, ["kill-inference@0.5"], POLICY_AT_S + 1.0)
+    record = run.fault("kill-inference")
+    fired = check_fired_on_time(run, record)
+    assert record["via"].startswith("client.stop()")
+    first_miss = record["first_missed_seq"]
+    # The actor may answer the observation it already holds before it sees the stop.
+    assert fired <= first_miss <= fired + 3
+    assert not any(t.has_command for t in run.after(first_miss))  # the threads are gone
+    assert not run.client.running
+    check_hold_then_damp(run, first_miss)
+    check_response(record, "damping", "command_watchdog", first_miss + CFG.damp_after_ticks - 1)
+
+
+def test_nan_actions_damp_on_the_first_nan_command(exported_policy):
+    run = run_drills(exported_policy, ["nan-actions@0.5"], POLICY_AT_S + 1.0)
+    record = run.fault("nan-actions")
+    fired = check_fired_on_time(run, record)
+    first = next(t for t in run.after(fired) if t.has_command)
+    assert first.non_finite and np.isnan(first.command_target).all()
+    assert first.mode == "damping" and first.damped
+    assert all(not t.has_command and t.mode == "policy" for t in run.ticks
+               if fired <= t.seq < first.seq)
+    assert all(t.mode == "damping" for t in run.after(first.seq))
+    check_response(record, "damping", "invalid_command", first.seq)
+    assert record["response"]["ticks"] == 1 or first.seq > fired  # tick 1 unless it missed
+    assert run.report["counters"]["non_finite_commands"] >= 1
+    assert run.report["inference"]["counters"]["non_finite_actions"] >= 1
+    assert run.report["safety"]["counters"]["command.rejected.nonfinite"] >= 1
+
+
+def test_wild_actions_stay_within_limits_and_end_damped(exported_policy):
+    run = run_drills(exported_policy, ["wild-actions@0.5"], POLICY_AT_S + 1.0)
+    record = run.fault("wild-actions")
+    fired = check_fired_on_time(run, record)
+    robot = run.robot
+    default = hardware(robot, robot.default_angles)
+    wild = [t for t in run.after(fired) if t.has_command]
+    # The client clips ±50 to ±4.8 and scales by 0.25: ±1.2 rad about the default, flipping.
+    for a, b in zip(wild, wild[1:]):
+        np.testing.assert_allclose(np.abs(a.command_target - default), 1.2, atol=1e-5)
+        if b.seq == a.seq + 1:  # (a late, dropped command in between would flip once more)
+            np.testing.assert_allclose(a.command_target - default,
+                                       -(b.command_target - default), atol=1e-5)
+    damp_seq = wild[CFG.implausible_after_ticks - 1].seq
+    for tick in run.after(fired):
+        assert (tick.mode == "policy") is (tick.seq < damp_seq), tick.seq
+    check_response(record, "damping", "implausible_command", damp_seq)
+    assert damp_seq == fired + CFG.implausible_after_ticks - 1 or any(
+        not t.has_command for t in run.ticks if fired <= t.seq < damp_seq)
+    counters = run.report["safety"]["counters"]
+    assert counters["command.implausible"] == CFG.implausible_after_ticks
+    assert counters["check.step_capped"] >= CFG.implausible_after_ticks - 1
+    # Meanwhile the targets moved by at most the step cap per tick (check_motors_safe checked
+    # every guarantee); here the cap visibly did the work.
+    steps = [np.abs(b.target - a.target).max()
+             for a, b in zip(run.ticks, run.ticks[1:]) if fired <= b.seq < damp_seq]
+    assert max(steps) == pytest.approx(CFG.max_target_step_rad, abs=1e-9)
+
+
+def test_drop_imu_damps_once_the_sample_is_stale(exported_policy):
+    run = run_drills(exported_policy, ["drop-imu@0.5"], POLICY_AT_S + 1.0)
+    record = run.fault("drop-imu")
+    fired = check_fired_on_time(run, record)
+    frozen_ns = run.ticks.by_seq(fired - 1).imu_ns
+    assert all(t.imu_ns == frozen_ns for t in run.after(fired))  # the IMU stopped updating
+    # Damping on the first tick whose IMU sample is older than imu_stale_ms (the tick's time is
+    # its encoder timestamp: the joints keep updating), no later than the stated bound.
+    stale = next(t for t in run.after(fired) if (t.joints_ns - t.imu_ns) / 1e6 > CFG.imu_stale_ms)
+    assert stale.seq - fired + 1 <= math.ceil(CFG.imu_stale_ms / PERIOD_MS) + 1
+    for tick in run.after(fired):
+        assert (tick.mode == "policy") is (tick.seq < stale.seq), tick.seq
+    check_response(record, "damping", "imu_stale", stale.seq)
+
+
+def test_drop_depth_stands(exported_policy):
+    run = run_drills(exported_policy, ["drop-depth@0.5"], POLICY_AT_S + 2.0)
+    record = run.fault("drop-depth")
+    fired = check_fired_on_time(run, record)
+    last_seq = run.ticks.by_seq(fired - 1).depth_seq
+    assert all(t.depth_seq == last_seq for t in run.after(fired))  # no new frame
+    stale = next(t for t in run.after(fired)
+                 if (t.joints_ns - t.depth_ns) / 1e6 > CFG.depth_stale_ms)
+    assert stale.seq - fired + 1 <= math.ceil(CFG.depth_stale_ms / PERIOD_MS) + 1
+    for tick in run.after(fired):
+        assert tick.mode == ("policy" if tick.seq < stale.seq else "stand"), tick.seq
+        assert not tick.damped
+    check_response(record, "stand", "depth_stale", stale.seq)
+    # Standing: after the stand ramp the target is the default pose with stiff gains, the robot
+    # upright on its four feet.
+    end = run.ticks[-1]
+    assert end.seq >= stale.seq + CFG.stand_ramp_duration_s * RATE_HZ + 10
+    robot = run.robot
+    np.testing.assert_allclose(end.target, hardware(robot, robot.default_angles), atol=1e-9)
+    np.testing.assert_allclose(end.kp, hardware(robot, robot.kp))
+    roll, pitch = roll_pitch(*end.imu_quat)
+    assert abs(roll) < 0.1 and abs(pitch) < 0.1
+    assert (end.feet_n > robot.contact_force_threshold_n).all()
+    assert run.report["safety"]["counters"]["gate.blocked.depth_stale"] > 0
+
+
+def test_estop_message_latches_on_the_next_tick(exported_policy):
+    run = run_drills(exported_policy, ["estop@0.5"], POLICY_AT_S + 1.0)
+    record = run.fault("estop")
+    fired = check_fired_on_time(run, record)
+    assert record["via"].startswith("ESTOP message over zmq to inproc://drill_estop_")
+    assert record["note"] is None  # not the API fallback
+    check_response(record, "estop", "estop", fired)
+    assert record["response"]["detail"] == "remote: fault drill estop@0.5"
+    for tick in run.after(fired):
+        assert tick.mode == "estop" and tick.damped and (tick.kp == 0).all()
+    assert run.report["safety"]["mode_final"] == "estop"  # latched through the shutdown
+
+
+def test_estop_without_endpoint_uses_the_api_and_says_so(exported_policy):
+    run = run_drills(exported_policy, ["estop@0.2"], POLICY_AT_S + 0.5, "--estop_bind", "none")
+    record = run.fault("estop")
+    fired = check_fired_on_time(run, record)
+    assert record["via"] == "safety layer API (SafetyLayer.estop)"
+    assert "no e-stop endpoint" in record["note"]
+    check_response(record, "estop", "estop", fired)
+
+
+def test_drills_in_sequence_and_one_that_never_fires(exported_policy):
+    """Several drills in one run: each is recorded; one due after the run's end is reported as
+    not fired; the printed report lists them."""
+    run = run_drills(exported_policy, ["drop-depth@0.2", "estop@0.6", "nan-actions@30"],
+                     POLICY_AT_S + 1.0)
+    depth, estop = run.fault("drop-depth"), run.fault("estop")
+    assert depth["response"]["mode"] == "stand"
+    assert estop["mode_before"] == "stand" and estop["response"]["mode"] == "estop"
+    late = [f for f in run.report["faults"] if f["kind"] == "nan-actions"][0]
+    assert not late["fired"] and late["note"] == "not fired: the run ended first"
+    table = format_report(run.report)
+    assert "fault drills" in table
+    assert f"estop@0.6: from tick {estop['seq']}" in table
+    assert "nan-actions@30: not fired: the run ended first" in table
+
+
+def test_a_normal_run_never_trips_the_plausibility_watchdog(exported_policy):
+    """The untrained synthetic policy, through the entry blend and over the parkour scene, asks
+    for nothing the watchdog calls implausible; and its steps stay far below the threshold."""
+    run = run_drills(exported_policy, [], POLICY_AT_S + 3.0, "--scene", "parkour",
+                     "--speed", "1.5")
+    counters = run.report["safety"]["counters"]
+    assert "command.implausible" not in counters
+    assert counters["ticks.policy"] >= 3 * RATE_HZ
+    assert [e["reason"] for e in run.report["safety"]["events"]][-1] == "shutdown"
+    robot = run.robot
+    lower = hardware(robot, robot.position_lower)
+    upper = hardware(robot, robot.position_upper)
+    worst_step = worst_outside = 0.0
+    for a, b in zip(run.ticks, run.ticks[1:]):
+        if b.mode == "policy" and b.has_command:
+            worst_step = max(worst_step, float(np.abs(b.command_target - a.target).max()))
+            outside = np.maximum(lower - b.command_target, b.command_target - upper)
+            worst_outside = max(worst_outside, float(outside.max()))
+    threshold = CFG.max_target_step_rad + CFG.implausible_step_margin_rad
+    assert worst_step < 0.5 * threshold
+    assert worst_outside < CFG.implausible_limit_margin_rad
+
+
+# ----------------------------------------------------------------------------------- the CLI
+
+@pytest.mark.parametrize("text,expected", [
+    ("nan-actions@3", FaultSpec("nan-actions", 3.0)),
+    ("wild-actions@0", FaultSpec("wild-actions", 0.0)),
+    ("stall-inference@3", FaultSpec("stall-inference", 3.0, 1.0)),
+    ("stall-inference@2.5:0.25", FaultSpec("stall-inference", 2.5, 0.25)),
+    (" Drop-IMU@1.5 ", FaultSpec("drop-imu", 1.5)),
+    ("kill-inference@1e-1", FaultSpec("kill-inference", 0.1)),
+])
+def test_parse_fault(text, expected):
+    assert parse_fault(text) == expected
+
+
+@pytest.mark.parametrize("text,match", [
+    ("bogus@1", r"unknown fault 'bogus'; valid: stall-inference, kill-inference, nan-actions, "
+                r"wild-actions, drop-imu, drop-depth, estop"),
+    ("nan-actions", r"missing the time; write nan-actions@T"),
+    ("nan-actions@", r"missing the time"),
+    ("nan-actions@soon", r"time 'soon' must be a finite number of seconds >= 0"),
+    ("nan-actions@-1", r"time '-1' must be a finite number of seconds >= 0"),
+    ("drop-depth@inf", r"time 'inf' must be a finite number"),
+    ("estop@1:2", r"only stall-inference takes a duration \(stall-inference@T:D\); write estop@1"),
+    ("stall-inference@1:0", r"duration '0' must be a finite number of seconds > 0"),
+    ("stall-inference@1:", r"duration '' must be"),
+])
+def test_bad_fault_specs_say_what_is_wrong(text, match):
+    with pytest.raises(FaultSpecError, match=match):
+        parse_fault(text)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--fault", "bogus@1"], "error: --fault 'bogus@1': unknown fault 'bogus'"),
+    (["--fault", "estop@x"], "error: --fault 'estop@x': time 'x' must be"),
+    (["--fault", "nan-actions@1", "--no-client"],
+     "error: --fault nan-actions act on the in-process inference client; drop --no-client"),
+    (["--fault", "drop-depth@1", "--camera_fps", "0"],
+     "error: --fault drop-depth needs the depth camera; use --camera_fps > 0"),
+])
+def test_cli_rejects_bad_faults_in_one_line(argv, message, capsys):
+    assert main(["--engine", "nowhere.onnx", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message) and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_drill_end_to_end(exported_policy, tmp_path):
+    """``krabby-hal-server-sim --fast --fault nan-actions@2`` in its own process."""
+    script = Path(sys.executable).with_name("krabby-hal-server-sim")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m",
+                                                       "hal.server.sim.main"]
+    report_path = tmp_path / "r.json"
+    proc = subprocess.run(
+        [*command, "--engine", str(exported_policy), "--fast", "--control_rate", str(RATE_HZ),
+         "--duration", "5", "--fault", "nan-actions@2", "--fault", "estop@2.5",
+         "--estop_bind", "tcp://127.0.0.1:*", "--report", str(report_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    nan, estop = report["faults"]
+    assert nan["fault"] == "nan-actions@2" and nan["fired"] and nan["mode_before"] == "policy"
+    assert nan["after_policy_s"] == pytest.approx(2.0)
+    assert nan["response"]["mode"] == "damping"
+    assert nan["response"]["reason"] == "invalid_command"
+    assert nan["response"]["ticks"] == 1
+    # The e-stop went over tcp to the listener the CLI bound on a free port.
+    assert estop["via"].startswith("ESTOP message over zmq to tcp://127.0.0.1:")
+    assert estop["response"]["mode"] == "estop" and estop["response"]["ticks"] <= 2
+    assert report["safety"]["mode_final"] == "estop"
+    reasons = [(e["to"], e["reason"]) for e in report["safety"]["events"]]
+    assert ("damping", "invalid_command") in reasons and ("estop", "estop") in reasons
+    assert "fault drills (T: simulated seconds after the policy took over):" in proc.stdout
+    assert (f"nan-actions@2: from tick {nan['seq']}" in proc.stdout
+            and "-> damping (invalid_command)" in proc.stdout)
