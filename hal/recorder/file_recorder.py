@@ -117,6 +117,7 @@ class FileRecorder:
         if index is None:
             self.dropped[kind] += 1
             return
+        # Three producer threads may pass this check at once: the bound is exceeded by two at most.
         if len(self._queue) >= self._queue_size:
             pool.release(index)
             self.dropped[kind] += 1

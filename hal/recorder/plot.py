@@ -94,11 +94,12 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
     if result is not None and result.steps:
         seq_to_t = dict(zip(ticks.column("seq").tolist(), t.tolist()))
         tr_t = np.array([seq_to_t.get(int(s), np.nan) for s in result.obs_seq])
-        diff = result.action_abs_diff.max(axis=1)
+        # Exact matches at the bottom, non-finite differences (a NaN on one side) at the top.
+        diff = np.clip(np.nan_to_num(result.action_abs_diff.max(axis=1), posinf=1e3), 1e-12, 1e3)
         twin = ax.twinx()
-        twin.semilogy(tr_t, np.maximum(diff, 1e-12), ".", ms=2, color="tab:red",
-                      label="replay max |Δ action|")
+        twin.semilogy(tr_t, diff, ".", ms=2, color="tab:red", label="replay max |Δ action|")
         twin.axhline(result.tolerance, color="tab:red", lw=0.6, ls=":")
+        twin.set_ylim(1e-13, 1e4)
         twin.set_ylabel("replay |Δ action|", fontsize=7, color="tab:red")
         twin.tick_params(labelsize=7)
     fig.suptitle(f"{log_.path.name}: robot {log_.run.get('robot')}, {len(ticks)} ticks "

@@ -90,6 +90,15 @@ class ReplayResult:
         return max(self._max(self.latent_abs_diff), self._max(self.depth_latent_abs_diff))
 
     @property
+    def first_divergence(self) -> int | None:
+        """The tick seq of the first step whose action or observation exceeds the tolerance."""
+        if not self.steps:
+            return None
+        worst = np.maximum(self.action_abs_diff.max(axis=1), self.observation_abs_diff)
+        beyond = np.flatnonzero(worst > self.tolerance)
+        return int(self.obs_seq[beyond[0]]) if beyond.size else None
+
+    @property
     def passed(self) -> bool:
         worst = max(self.action_max_abs, self.observation_max_abs, self.latent_max_abs)
         return self.steps > 0 and worst <= self.tolerance
@@ -105,6 +114,7 @@ class ReplayResult:
             "action_max_abs_per_joint": dict(zip(self.joint_names,
                                                  map(float, self.action_max_abs_per_joint))),
             "action_worst_obs_seq": int(self.obs_seq[worst]) if worst >= 0 else None,
+            "first_divergence_obs_seq": self.first_divergence,
             "observation_max_abs": self.observation_max_abs,
             "latent_max_abs": self.latent_max_abs,
             "hidden_max_abs": self._max(self.hidden_abs_diff),
@@ -351,6 +361,12 @@ def _print_result(log_: RecordedLog, result: ReplayResult, engine_name: str) -> 
     print(f"max |Δ action|      {result.action_max_abs:.3g}")
     print(f"max |Δ observation| {result.observation_max_abs:.3g}")
     print(f"max |Δ depth latent| {result.latent_max_abs:.3g}")
+    first = result.first_divergence
+    if first is not None:
+        beyond = int(np.count_nonzero(np.maximum(result.action_abs_diff.max(axis=1),
+                                                 result.observation_abs_diff) > result.tolerance))
+        print(f"first step beyond tolerance answers tick {first} ({beyond} of {result.steps} "
+              f"steps beyond)")
     for note in result.notes:
         print(f"note: {note}")
     verdict = "OK: reproduced" if result.passed else "DIFFERS: not reproduced"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mcap.writer import Writer
 
-from conftest import make_sim_server
+from .sim_helpers import make_sim_server
 from hal.recorder import LogFormatError, RecordingSession, read_log
 from hal.recorder.file_recorder import FileRecorderConfig
 from hal.recorder.replay import main as replay_main

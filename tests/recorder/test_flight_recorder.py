@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import make_sim_server
+from .sim_helpers import make_sim_server
 from hal.recorder import FlightRecorderConfig, RecordingSession, read_log
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_sim_server
+from .sim_helpers import make_sim_server
 from hal.recorder import FileRecorder, FileRecorderConfig, RecorderTap, layouts_for, read_log
 
 
