@@ -19,7 +19,6 @@ the whole run under about two minutes on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -89,6 +88,12 @@ def summary_table(results: dict[str, Any]) -> str:
         jitter = case.get("loop_jitter") or case.get("period_error")
         lines.append(_row(f"e2e {name} {'loop_jitter' if 'loop_jitter' in case else 'period_error'}",
                           jitter))
+    sweep = results.get("e2e", {}).get("rate_sweep")
+    if sweep:
+        misses = ", ".join(f"{rate} Hz: {row['deadline_misses']}/{row['cycles']}"
+                           for rate, row in sweep["rates"].items())
+        lines.append(f"deadline misses by rate ({sweep['seconds_per_rate']:g} s each): {misses}; "
+                     f"highest without a miss: {sweep['highest_rate_without_misses_hz']} Hz")
     headline = results.get("e2e", {}).get("headline")
     if headline:
         lines.append("headline ratios (same run):")
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--no-plots", dest="plots", action="store_false")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

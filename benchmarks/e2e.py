@@ -6,7 +6,9 @@ threads, ONNX Runtime engines, the MuJoCo robot stepped in real time):
 - ``krabby_100hz`` — the default: depth thread on, garbage-collector control on;
 - ``krabby_100hz_no_depth`` — without the depth thread (its cost on the actor path);
 - ``krabby_100hz_no_gc_control`` — Python's collector left alone;
-- ``krabby_500hz`` — the loop at 500 Hz.
+- ``krabby_500hz`` — the loop at 500 Hz;
+- ``rate_sweep`` — deadline misses at 200, 250, 333 and 500 Hz: the highest rate held without a
+  miss.
 
 The **naive baseline** is what a user writes first: torch eager policy, observation arrays sent as
 JSON over ZMQ (or pickled), a blocking wait for the reply, ``sleep(period)`` after the work. It runs
@@ -44,7 +46,7 @@ def run_krabby(onnx_path: Path, rate_hz: float, duration_s: float, depth_thread:
 
     robot = load_robot("go2")
     policy = open_policy_engines(robot, engine=onnx_path)
-    sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5))
+    sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5, render_thread=True))
     obs_ep, cmd_ep = f"inproc://bench_e2e_obs_{tag}", f"inproc://bench_e2e_cmd_{tag}"
     server = HalServer(robot, HalDevices(sim.joints, sim.imu, sim.contacts, sim.camera, sim.world),
                        HalServerConfig(control_rate_hz=rate_hz, latency_budget_ms=500.0 / rate_hz,
@@ -63,7 +65,9 @@ def run_krabby(onnx_path: Path, rate_hz: float, duration_s: float, depth_thread:
         client.stop()
         server.close()
         policy.close()
-    periods_us = np.diff(np.asarray(tick_ns)) / 1e3
+    # Actual tick starts: the deadline plus how late the loop woke for it.
+    starts_ns = np.asarray(tick_ns) + server.latency["loop_jitter"].values_ns()[-len(tick_ns):]
+    periods_us = np.diff(starts_ns) / 1e3
     return {
         "rate_hz": rate_hz,
         "cycles": report["cycles"],
@@ -92,7 +96,7 @@ def run_naive(checkpoint: Path, rate_hz: float, duration_s: float, encoding: str
 
     robot = load_robot("go2")
     policy = load_checkpoint(checkpoint, robot)
-    sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5))
+    sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5, render_thread=True))
     ctx = zmq.Context.instance()
     obs_ep, cmd_ep = "inproc://naive_obs_" + encoding, "inproc://naive_cmd_" + encoding
     pub, pull = ctx.socket(zmq.PUB), ctx.socket(zmq.PULL)
@@ -200,6 +204,19 @@ class _Obs:
         self.foot_force_n = f32("force")
 
 
+def rate_sweep(onnx_path: Path, rates_hz: tuple[float, ...], seconds: float) -> dict[str, Any]:
+    """Deadline misses at each control rate; the highest rate with none is the loop's ceiling."""
+    rows = {}
+    for rate in rates_hz:
+        case = run_krabby(onnx_path, rate, seconds, tag=f"sweep{int(rate)}")
+        rows[f"{rate:g}"] = {"cycles": case["cycles"], "deadline_misses": case["deadline_misses"],
+                             "obs_to_command": case["obs_to_command"],
+                             "loop_jitter": case["loop_jitter"]}
+    clean = [float(rate) for rate, row in rows.items() if row["deadline_misses"] == 0]
+    return {"seconds_per_rate": seconds, "rates": rows,
+            "highest_rate_without_misses_hz": max(clean) if clean else None}
+
+
 def run(policy_dir: Path, quick: bool = True) -> dict[str, Any]:
     """All end-to-end cases; ``policy_dir`` holds model.pt, model.onnx, model.depth.onnx."""
     seconds = 5.0 if quick else 60.0
@@ -226,4 +243,5 @@ def run(policy_dir: Path, quick: bool = True) -> dict[str, Any]:
         "obs_to_command_p99_with_over_without_depth_thread": ratio(
             ours, cases["krabby_100hz_no_depth"]["obs_to_command"], "p99"),
     }
-    return {"seconds_per_case": seconds, "cases": cases, "headline": headline}
+    sweep = rate_sweep(onnx, (200.0, 250.0, 333.0, 500.0), 3.0 if quick else 20.0)
+    return {"seconds_per_case": seconds, "cases": cases, "headline": headline, "rate_sweep": sweep}

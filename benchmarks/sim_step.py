@@ -4,7 +4,9 @@ Cases, measured in one run:
 
 - ``tick_no_frame``: ticks in which no depth frame fell due (physics + PD + sensors);
 - ``tick_with_frame``: ticks that also ray-cast a 106x60 depth frame (30 fps of sim time);
-- ``tick_camera_off``: the same ticks with the camera disabled (``camera_fps=0``).
+- ``tick_camera_off``: the same ticks with the camera disabled (``camera_fps=0``);
+- ``tick_render_thread``: every tick with the camera casting on its own thread (what a real-time
+  ``krabby-hal-server-sim`` runs): the cast leaves the control thread.
 
 Run: ``python -m benchmarks.sim_step`` (``--full`` for 10x more ticks). Prints JSON (µs).
 """
@@ -46,6 +48,11 @@ def run(quick: bool = True, physics_dt_s: float = 0.005) -> dict[str, Any]:
     off = MujocoWorld(robot, MujocoWorldConfig(physics_dt_s=physics_dt_s, camera_fps=0.0))
     _ticks(off, 50)
     camera_off, _ = _ticks(off, n)
+    threaded = MujocoWorld(robot, MujocoWorldConfig(physics_dt_s=physics_dt_s, camera_fps=30.0,
+                                                    render_thread=True))
+    _ticks(threaded, 50)
+    threaded_plain, threaded_framed = _ticks(threaded, n)
+    threaded.close()
     return {
         "robot": robot.name,
         "scene": "flat",
@@ -56,6 +63,7 @@ def run(quick: bool = True, physics_dt_s: float = 0.005) -> dict[str, Any]:
             "tick_no_frame": stats_us(plain),
             "tick_with_frame": stats_us(framed),
             "tick_camera_off": stats_us(camera_off),
+            "tick_render_thread": stats_us(threaded_plain + threaded_framed),
         },
         "machine": machine_description(),
     }

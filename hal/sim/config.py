@@ -35,6 +35,10 @@ class MujocoWorldConfig:
         fixed_base: weld the trunk in place (legs move in the air at ``base_height_m``).
         extra_boxes: static obstacles added to the scene.
         clock_origin_ns: timestamp of sim time 0; None = ``time.monotonic_ns()`` after settling.
+        render_thread: cast depth frames on their own thread from a state snapshot (frames
+            appear a cast's time after capture, like a real camera's; keeps the 1.5–2 ms cast
+            off a real-time control loop). False casts synchronously inside ``advance``, which
+            makes frame arrival deterministic for tests and ``--fast`` runs.
     """
 
     scene: str = "flat"
@@ -58,6 +62,7 @@ class MujocoWorldConfig:
     fixed_base: bool = False
     extra_boxes: tuple[SceneBox, ...] = ()
     clock_origin_ns: int | None = None
+    render_thread: bool = False
 
     def __post_init__(self) -> None:
         if self.scene not in SCENES:

@@ -50,6 +50,7 @@ from hal.robot import RobotConfig
 from hal.sim.config import MujocoWorldConfig, quaternion_from_euler
 from hal.sim.mjcf import CAMERA_SITE, TRUNK_BODY, build_mjcf
 from hal.sim.raycast import DepthRaycaster, pinhole_intrinsics
+from hal.sim.render_thread import RenderThread
 from hal.sim.scenes import SCENE_GEOM_GROUP
 
 __all__ = ["MujocoWorld"]
@@ -113,6 +114,7 @@ class MujocoWorld:
         self._origin_ns = cfg.clock_origin_ns if cfg.clock_origin_ns is not None else time.monotonic_ns()
 
         self._raycaster: DepthRaycaster | None = None
+        self._renderer: RenderThread | None = None
         self._frame_seq = 0
         self._frame_ns = 0
         if cfg.camera_fps > 0:
@@ -176,7 +178,12 @@ class MujocoWorld:
         self._frame_period_ns = max(1, int(round(1e9 / cfg.camera_fps)))
         self._front = np.full(self._raycaster.frame_shape, np.inf, dtype=np.float32)
         self._back = np.empty_like(self._front)
-        self._render_frame()
+        # Depth noise has its own generator: the render thread must not share the IMU's.
+        self._depth_rng = np.random.default_rng([cfg.seed, 1])
+        self._render_frame()  # the first frame exists before anyone reads
+        if cfg.render_thread:
+            self._renderer = RenderThread(self._mj, self.model, self._raycaster.render,
+                                          self._raycaster.frame_shape, self._deliver_frame)
 
     def _place(self, joint_q: np.ndarray) -> None:
         """Put the joints at ``joint_q`` and the trunk at the configured pose, feet on the ground."""
@@ -261,16 +268,24 @@ class MujocoWorld:
 
     def _render_frame(self) -> None:
         assert self._raycaster is not None
+        self._frame_ns = self._sim_ns - self._sim_ns % self._frame_period_ns
+        if self._renderer is not None:
+            self._renderer.submit(self.data, self._sim_ns)
+            return
         self._raycaster.render(self.data, self._back)
+        self._deliver_frame(self._back, self._sim_ns)
+
+    def _deliver_frame(self, frame: np.ndarray, capture_sim_ns: int) -> None:
+        """Noise, then publish ``frame`` (captured at ``capture_sim_ns``) as the newest frame."""
         if self.config.depth_noise_std_m > 0:
-            finite = np.isfinite(self._back)
-            noise = self._rng.normal(0.0, self.config.depth_noise_std_m, int(finite.sum()))
-            self._back[finite] += noise.astype(np.float32)
+            finite = np.isfinite(frame)
+            noise = self._depth_rng.normal(0.0, self.config.depth_noise_std_m, int(finite.sum()))
+            frame[finite] += noise.astype(np.float32)
         with self._lock:
-            self._front, self._back = self._back, self._front
+            np.copyto(self._front, frame)
             self._frame_seq += 1
-            self._frame_ns = self._sim_ns - self._sim_ns % self._frame_period_ns
-            self._frame_info = DepthFrameInfo(self._frame_seq, self.now_ns(), self._raycaster.intrinsics)
+            self._frame_info = DepthFrameInfo(self._frame_seq, self._origin_ns + capture_sim_ns,
+                                              self._raycaster.intrinsics)
 
     def _publish(self) -> None:
         d, cfg, now = self.data, self.config, self.now_ns()
@@ -400,6 +415,8 @@ class MujocoWorld:
     def close(self) -> None:
         """Stop the world; advancing it afterwards raises. Safe to call twice."""
         self._closed = True
+        if self._renderer is not None:
+            self._renderer.close()
 
     def __enter__(self) -> MujocoWorld:
         return self

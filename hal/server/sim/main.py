@@ -105,7 +105,10 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         print("demo: running an UNTRAINED synthetic policy — it shows the plumbing and the latency, "
               "not walking; a real checkpoint drops in with --engine/--checkpoint", flush=True)
     try:
-        world_config = MujocoWorldConfig(scene=args.scene, seed=args.seed, camera_fps=args.camera_fps)
+        # In real time the depth camera casts on its own thread, off the control loop; --fast
+        # keeps it synchronous so runs are repeatable.
+        world_config = MujocoWorldConfig(scene=args.scene, seed=args.seed, camera_fps=args.camera_fps,
+                                         render_thread=not args.fast)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
