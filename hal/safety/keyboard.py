@@ -25,6 +25,14 @@ ESTOP_KEYS = frozenset(b" eE")
 """Bytes that latch the e-stop: space, ``e``, ``E``."""
 
 
+def _stdin_fd() -> int:
+    """stdin's descriptor, or -1 where stdin is no real file (a test runner's stand-in)."""
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return -1
+
+
 class KeyboardEstop:
     """Reads a terminal on its own thread and calls ``on_estop("keyboard")`` on an e-stop key.
 
@@ -37,7 +45,7 @@ class KeyboardEstop:
     def __init__(self, on_estop: Callable[[str], object], fd: int | None = None,
                  poll_interval_s: float = 0.05) -> None:
         self._on_estop = on_estop
-        self._fd = sys.stdin.fileno() if fd is None else fd
+        self._fd = _stdin_fd() if fd is None else fd
         self._poll_interval_s = float(poll_interval_s)
         self._saved_attrs: list | None = None
         self._thread: threading.Thread | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
+from hal.safety.keyboard import KeyboardEstop
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 
 __all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
@@ -142,6 +143,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                                               "source": policy.source}
 
     server = HalServer(plan.robot, plan.make_devices(), plan.server_config)
+    # Only where stdin is a terminal (never in CI or under a service manager).
+    keyboard = KeyboardEstop(lambda reason: server.safety.estop(reason))
     client = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
@@ -170,8 +173,12 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         for hook in plan.on_started:
             hook(server, client)
         server.tick_listeners.append(_StartRequester(server, plan.server_config.control_rate_hz))
+        if keyboard.start():
+            print("e-stop: press space or 'e' in this terminal (krabby-estop ... RESET clears it)",
+                  flush=True)
         report = server.run(duration_s=plan.duration_s)
     finally:
+        keyboard.stop()
         for hook in plan.on_finished:
             try:
                 hook(server, client)
