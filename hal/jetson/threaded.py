@@ -70,6 +70,25 @@ class DepthFrameSource(FrameSource):
         """Intrinsics of the frames :meth:`grab` writes; valid after :meth:`open`."""
 
 
+def _start_loop(source: FrameSource, name: str, stale_after_ms: float, first_timeout_ms: float,
+                what: str, expected_shape: tuple[int, ...] | None = None) -> GrabLoop:
+    """Start a grab loop and wait up to ``first_timeout_ms`` (0: not at all) for its first item.
+
+    Raises:
+        DeviceError: the source produces another shape, or nothing arrives in time.
+    """
+    loop = GrabLoop(source, name, stale_after_ms)
+    loop.start()
+    if expected_shape is not None and loop.frame_shape != expected_shape:
+        loop.stop()
+        raise DeviceError(f"{name}: source produces {loop.frame_shape}, expected {expected_shape}")
+    if first_timeout_ms > 0 and not loop.wait_for_frame(first_timeout_ms / 1e3):
+        summary = loop.health().summary()
+        loop.stop()
+        raise DeviceError(f"{name}: no {what} within {first_timeout_ms:.0f} ms of opening ({summary})")
+    return loop
+
+
 class ThreadedDepthCamera(DepthCamera):
     """A depth camera fed by a :class:`DepthFrameSource` on its own grab thread.
 
@@ -103,13 +122,8 @@ class ThreadedDepthCamera(DepthCamera):
         if self._loop is not None:
             return
         source = self._make_source()
-        loop = GrabLoop(source, self.name, self._stale_after_ms)
-        loop.start()
-        if self._first_frame_timeout_ms > 0 and not loop.wait_for_frame(self._first_frame_timeout_ms / 1e3):
-            summary = loop.health().summary()
-            loop.stop()
-            raise DeviceError(f"{self.name}: no depth frame within {self._first_frame_timeout_ms:.0f} ms "
-                              f"of opening ({summary})")
+        loop = _start_loop(source, self.name, self._stale_after_ms, self._first_frame_timeout_ms,
+                           "depth frame")
         self._source, self._loop = source, loop
         intr = source.intrinsics
         logger.info("%s: streaming %dx%d depth, horizontal FOV %.1f deg", self.name, intr.width,
@@ -185,17 +199,9 @@ class ThreadedImu(Imu):
     def connect(self) -> None:
         if self._loop is not None:
             return
-        source = self._make_source()
-        loop = GrabLoop(source, self.name, self._stale_after_ms)
-        loop.start()
-        if loop.frame_shape != (IMU_VECTOR_SIZE,):
-            loop.stop()
-            raise DeviceError(f"{self.name}: source produces {loop.frame_shape}, expected ({IMU_VECTOR_SIZE},)")
-        if not loop.wait_for_frame(self._first_sample_timeout_ms / 1e3):
-            summary = loop.health().summary()
-            loop.stop()
-            raise DeviceError(f"{self.name}: no IMU sample within {self._first_sample_timeout_ms:.0f} ms "
-                              f"of opening ({summary})")
+        loop = _start_loop(self._make_source(), self.name, self._stale_after_ms,
+                           self._first_sample_timeout_ms, "IMU sample",
+                           expected_shape=(IMU_VECTOR_SIZE,))
         self._loop = loop
 
     def close(self) -> None:

@@ -9,7 +9,9 @@ import pytest
 
 from hal.robot import load_robot
 
-from .sim_helpers import KeptJoints, make_sim_server
+from tests.appliance.recording import RecordingJoints
+
+from .sim_helpers import make_sim_server
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +48,7 @@ def other_policy(tmp_path_factory) -> Path:
 class RecordedRun:
     log_path: Path
     flight_path: Path
-    joints: KeptJoints
+    joints: RecordingJoints
     ticks: list
     client_stats: dict
     report: dict
