@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from hal.safety.config import SafetyConfig
+from hal.safety.output import TargetGains
+from hal.safety.targets import all_of
 
 __all__ = ["COMMAND_MISSING", "COMMAND_VALID", "COMMAND_INVALID", "CommandIntake"]
 
@@ -31,13 +33,22 @@ class CommandIntake:
         self._bounds = ((config.kp_min, config.kp_max), (config.kd_min, config.kd_max))
         self._default_kp = np.clip(np.asarray(default_kp, dtype=np.float64), *self._bounds[0])
         self._default_kd = np.clip(np.asarray(default_kd, dtype=np.float64), *self._bounds[1])
-        self.target = np.zeros(n)
-        self.kp = np.zeros(n)
-        self.kd = np.zeros(n)
+        # The last valid command; target/kp/kd are its rows (read them afresh after each take:
+        # an accepted command may swap the buffers).
+        self.command = TargetGains(n)
+        self.target, self.kp, self.kd = self.command.target, self.command.kp, self.command.kd
         self.has_valid = False
         self.gains_clamped = False  # the last valid command had gains out of bounds
         self.rejection: tuple[str, str] = ("", "")  # (counter key, detail) of the last rejection
         self._mask = np.zeros(n, dtype=bool)
+        # Fast path state (see take): the candidate command, the gain bounds as (2, n) rows, and
+        # one mask [target finite; gains >= low; gains <= high] reduced in one call.
+        self._shape = (n,)
+        self._candidate = TargetGains(n)
+        self._gain_low = np.array([[config.kp_min] * n, [config.kd_min] * n], dtype=np.float64)
+        self._gain_high = np.array([[config.kp_max] * n, [config.kd_max] * n], dtype=np.float64)
+        self._ok = np.zeros((5, n), dtype=bool)
+        self._ok_target, self._ok_low, self._ok_high = self._ok[0], self._ok[1:3], self._ok[3:5]
 
     def take(self, targets: np.ndarray | None, kp: np.ndarray | None,
              kd: np.ndarray | None) -> int:
@@ -49,6 +60,44 @@ class CommandIntake:
         """
         if targets is None:
             return COMMAND_MISSING
+        if self._take_plain(targets, kp, kd):
+            return COMMAND_VALID
+        return self._take_checked(targets, kp, kd)
+
+    def _take_plain(self, targets: np.ndarray, kp: np.ndarray | None,
+                    kd: np.ndarray | None) -> bool:
+        """The usual command, accepted in a few numpy calls; False leaves it to _take_checked.
+
+        Accepts only what _take_checked would accept unchanged: plain ndarrays of shape (n,) with
+        a real dtype whose values, as float64, are all finite, with gains already inside their
+        bounds. Anything else (rejections, gains to clamp, other array types, a long double too
+        large for float64) goes the long way, which also writes the exact rejection message.
+        Nothing kept changes unless the command is accepted.
+        """
+        shape = self._shape
+        for value in (targets, kp, kd):
+            if value is not None and not (type(value) is np.ndarray and value.shape == shape
+                                          and value.dtype.kind in "fiu"):
+                return False
+        candidate = self._candidate
+        candidate.target[...] = targets
+        candidate.kp[...] = self._default_kp if kp is None else kp
+        candidate.kd[...] = self._default_kd if kd is None else kd
+        np.isfinite(candidate.target, out=self._ok_target)
+        np.greater_equal(candidate.gains, self._gain_low, out=self._ok_low)
+        np.less_equal(candidate.gains, self._gain_high, out=self._ok_high)
+        if not all_of(self._ok, axis=None):
+            return False
+        # Keep the candidate (no copy); the old command's buffer is the next candidate.
+        self.command, self._candidate = candidate, self.command
+        self.target, self.kp, self.kd = candidate.target, candidate.kp, candidate.kd
+        self.gains_clamped = False
+        self.has_valid = True
+        return True
+
+    def _take_checked(self, targets: np.ndarray, kp: np.ndarray | None,
+                      kd: np.ndarray | None) -> int:
+        """take() for any input, one array and one check at a time."""
         n = self.n_joints
         for name, value in (("targets", targets), ("kp", kp), ("kd", kd)):
             if value is None:

@@ -55,8 +55,8 @@ from hal.safety import events as ev
 from hal.safety.config import SafetyConfig
 from hal.safety.events import ACTIVE_MODES, Mode, TransitionLog
 from hal.safety.intake import COMMAND_INVALID, COMMAND_VALID, CommandIntake
-from hal.safety.monitor import SensorMonitor
-from hal.safety.output import CommandWriter
+from hal.safety.monitor import SMALL_JOINT_VALUE, SensorMonitor
+from hal.safety.output import CommandWriter, TargetGains
 from hal.safety.plausibility import PlausibilityWatchdog
 from hal.safety.targets import (
     FLAG_LIMIT,
@@ -111,8 +111,8 @@ class SafetyLayer:
         self.torque_limit_nm, self.default_rad = hw(robot.torque_limit), hw(robot.default_angles)
         stand_kp = hw(robot.kp) if cfg.stand_kp is None else np.full(n, cfg.stand_kp)
         stand_kd = hw(robot.kd) if cfg.stand_kd is None else np.full(n, cfg.stand_kd)
-        self._stand_kp = np.clip(stand_kp, cfg.kp_min, cfg.kp_max)
-        self._stand_kd = np.clip(stand_kd, cfg.kd_min, cfg.kd_max)
+        stand_kp = np.clip(stand_kp, cfg.kp_min, cfg.kp_max)
+        stand_kd = np.clip(stand_kd, cfg.kd_min, cfg.kd_max)
         self._out = CommandWriter(self.lower_rad, self.upper_rad, self.torque_limit_nm,
                                   cfg.max_target_step_rad, cfg.damping_kd, self.default_rad)
         self._monitor = SensorMonitor(cfg, n, robot.n_feet, robot.contact_force_threshold_n)
@@ -121,6 +121,13 @@ class SafetyLayer:
             self.lower_rad, self.upper_rad, cfg.max_target_step_rad,
             cfg.implausible_step_margin_rad, cfg.implausible_limit_margin_rad,
             cfg.implausible_after_ticks, tuple(robot.joint_names_hardware))
+
+        # Every position command's gains lie in [kp_min, kp_max] x [kd_min, kd_max], so with joint
+        # readings of at most SMALL_JOINT_VALUE no torque-window term can overflow and the
+        # filter may skip its errstate (TargetFilter.apply, window_safe).
+        reach = SMALL_JOINT_VALUE + (cfg.kd_max * SMALL_JOINT_VALUE
+                                     + float(np.max(self.torque_limit_nm))) / cfg.kp_min
+        self._window_safe_gains = bool(reach < 1e300)  # False for inf or NaN too
 
         self._lock = threading.Lock()
         self._log = TransitionLog(cfg.max_events, int(cfg.log_interval_s * 1e9), logger)
@@ -137,13 +144,19 @@ class SafetyLayer:
         self._ramp_duration_ns = 1
         self._blend_start_ns = 0
 
-        # Preallocated state and scratch (no array allocation per tick in steady state).
-        def buf() -> np.ndarray:
-            return np.zeros(n, dtype=np.float64)
-
-        self._ramp_from = buf()
-        self._blend_target, self._blend_kp, self._blend_kd = buf(), buf(), buf()
-        self._desired, self._kp, self._kd = buf(), buf(), buf()
+        # Preallocated state and scratch (no array allocation per tick in steady state). Each
+        # mode's desired command is one TargetGains handed to the writer as is (no copies): the
+        # default pose with the stand gains (ready), the ramp (stand_up, stand), the blend, or the
+        # intake's command and the last applied one themselves (policy).
+        self._ramp_from = np.zeros(n)
+        self._ready = TargetGains(n)
+        self._ready.target[...] = self.default_rad
+        self._ramp = TargetGains(n)
+        for stand in (self._ready, self._ramp):
+            stand.kp[...] = stand_kp
+            stand.kd[...] = stand_kd
+        self._blend_start = TargetGains(n)
+        self._blended = TargetGains(n)
 
     # ------------------------------------------------------------------ operator / server API
 
@@ -308,35 +321,42 @@ class SafetyLayer:
                 self._transition(now_ns, Mode.DAMPING, fault[0], fault[1])
                 return self._emit_damping(now_ns)
 
-        cmd_state = self._take_command(now_ns, policy_targets_hw, policy_kp_hw, policy_kd_hw)
+        intake = self._intake
+        cmd_state = intake.take(policy_targets_hw, policy_kp_hw, policy_kd_hw)
+        if cmd_state == COMMAND_INVALID:
+            key, detail = intake.rejection
+            log.count(key)
+            log.log(key, now_ns, logging.WARNING, "safety: command rejected: %s", detail)
+        elif cmd_state == COMMAND_VALID and intake.gains_clamped:
+            log.count("command.gains_clamped")
         if self._mode is Mode.POLICY:
-            if not self._policy_tick(now_ns, cmd_state, depth_timestamp_ns):
+            desired = self._policy_tick(now_ns, cmd_state, depth_timestamp_ns)
+            if desired is None:
                 return self._emit_damping(now_ns)
         else:
-            self._stand_tick(now_ns, joints, contacts, depth_timestamp_ns, cmd_state)
-        return self._emit_position(now_ns, joints)
+            desired = self._stand_tick(now_ns, joints, contacts, depth_timestamp_ns, cmd_state)
+        return self._emit_position(now_ns, joints, desired)
 
     # ------------------------------------------------------------------ modes
 
     def _stand_tick(self, now_ns: int, joints: JointState, contacts: ContactSample | None,
-                    depth_timestamp_ns: int | None, cmd_state: int) -> None:
+                    depth_timestamp_ns: int | None, cmd_state: int) -> TargetGains:
         """stand_up / ready / stand: the ramp or the default pose, and the entry gate."""
         self._stand_pending = False  # already out of the policy
         if self._mode is Mode.READY:
-            np.copyto(self._desired, self.default_rad)
+            desired = self._ready
         else:
             alpha = (now_ns - self._ramp_start_ns) / self._ramp_duration_ns
             if self._mode is Mode.STAND_UP and alpha >= 1.0:
                 self._transition(now_ns, Mode.READY, ev.REASON_STAND_UP_DONE, "")
             s = _smooth(alpha)
-            np.subtract(self.default_rad, self._ramp_from, out=self._desired)
-            np.multiply(self._desired, s, out=self._desired)
-            np.add(self._desired, self._ramp_from, out=self._desired)
-        np.copyto(self._kp, self._stand_kp)
-        np.copyto(self._kd, self._stand_kd)
+            desired = self._ramp
+            np.subtract(self.default_rad, self._ramp_from, out=desired.target)
+            np.multiply(desired.target, s, out=desired.target)
+            np.add(desired.target, self._ramp_from, out=desired.target)
         if self._mode is Mode.STAND_UP or not self._run_requested:
             self._gate_ok_ticks = 0
-            return
+            return desired
         block = self._monitor.gate_block(now_ns, joints, contacts, depth_timestamp_ns,
                                          self._out.last_target if self._out.has_target else None)
         if block is not None:
@@ -344,30 +364,29 @@ class SafetyLayer:
             self._log.count(f"gate.blocked.{block[0]}")
             self._log.log(f"gate.{block[0]}", now_ns, logging.INFO,
                           "safety: entry gate closed in %s: %s", self._mode.value, block[1])
-            return
+            return desired
         self._gate_ok_ticks += 1
         if self._gate_ok_ticks < self.config.gate_settle_ticks:
-            return
+            return desired
         if cmd_state != COMMAND_VALID:
             self._log.count("gate.blocked.no_command")
-            return
+            return desired
         # Through the gate: blend from what was applied last (the stand targets and gains).
         self._transition(now_ns, Mode.POLICY, ev.REASON_ENTRY_GATE,
                          f"roll {self._monitor.roll_rad:.3f} rad, "
                          f"pitch {self._monitor.pitch_rad:.3f} rad")
         self._blend_start_ns = now_ns
-        np.copyto(self._blend_target, self._out.last_target)
-        np.copyto(self._blend_kp, self._out.last_kp)
-        np.copyto(self._blend_kd, self._out.last_kd)
-        self._blend_into_desired(now_ns)
+        self._blend_start.rows[...] = self._out.last.rows
+        return self._blend(now_ns)
 
-    def _policy_tick(self, now_ns: int, cmd_state: int, depth_timestamp_ns: int | None) -> bool:
-        """policy: fill the desired target and gains; False means the layer went to damping."""
+    def _policy_tick(self, now_ns: int, cmd_state: int,
+                     depth_timestamp_ns: int | None) -> TargetGains | None:
+        """policy: the desired target and gains; None means the layer went to damping."""
         cfg = self.config
         if cmd_state == COMMAND_INVALID:
             self._transition(now_ns, Mode.DAMPING, ev.REASON_INVALID_COMMAND,
                              self._intake.rejection[1])
-            return False
+            return None
         if cmd_state == COMMAND_VALID:
             self._misses = 0
         else:
@@ -376,7 +395,7 @@ class SafetyLayer:
             if self._misses >= cfg.damp_after_ticks:
                 self._transition(now_ns, Mode.DAMPING, ev.REASON_COMMAND_WATCHDOG,
                                  f"{self._misses} ticks without a valid command")
-                return False
+                return None
         if self._stand_pending:
             self._stand_pending = False
             self._enter_ramp(now_ns, Mode.STAND, ev.REASON_OPERATOR_STAND, "",
@@ -386,56 +405,52 @@ class SafetyLayer:
                              self._monitor.depth_detail(now_ns, depth_timestamp_ns),
                              cfg.stand_ramp_duration_s, from_measured=False)
         if self._mode is Mode.STAND:
-            np.copyto(self._desired, self._out.last_target)  # the ramp's first point
-            np.copyto(self._kp, self._stand_kp)
-            np.copyto(self._kd, self._stand_kd)
-            return True
+            desired = self._ramp
+            desired.target[...] = self._out.last_target  # the ramp's first point
+            return desired
         if cmd_state != COMMAND_VALID and (self._misses >= cfg.hold_after_ticks
                                            or not self._intake.has_valid):
             self._log.count("command.hold")
-            np.copyto(self._desired, self._out.last_target)
-            np.copyto(self._kp, self._out.last_kp)
-            np.copyto(self._kd, self._out.last_kd)
-            return True
-        self._blend_into_desired(now_ns)
-        if cmd_state == COMMAND_VALID and self._implausible(now_ns):
-            return False
-        return True
+            return self._out.last
+        desired = self._blend(now_ns)
+        if cmd_state == COMMAND_VALID and self._implausible(now_ns, desired.target):
+            return None
+        return desired
 
-    def _implausible(self, now_ns: int) -> bool:
+    def _implausible(self, now_ns: int, desired_target: np.ndarray) -> bool:
         """Judge this tick's fresh command; True means the layer went to damping."""
         watchdog = self._plausibility
         out = self._out
         reference = out.last_target if out.has_target else out.measured_clipped
-        tripped = watchdog.judge(self._desired, reference)
+        tripped = watchdog.judge(desired_target, reference)
         if watchdog.streak:
             self._log.count("command.implausible")
         if tripped:
             self._transition(now_ns, Mode.DAMPING, ev.REASON_IMPLAUSIBLE_COMMAND, watchdog.detail)
         return tripped
 
-    def _blend_into_desired(self, now_ns: int) -> None:
-        """desired/kp/kd = blend_start + beta (command - blend_start), beta ramping 0→1 linearly."""
+    def _blend(self, now_ns: int) -> TargetGains:
+        """blend_start + beta (command - blend_start), beta ramping 0→1 linearly; after the blend
+        the intake's command itself (target and gains)."""
         beta = (now_ns - self._blend_start_ns) / (self.config.blend_duration_s * 1e9)
-        beta = min(max(beta, 0.0), 1.0)
-        intake = self._intake
-        for out, start, cmd in ((self._desired, self._blend_target, intake.target),
-                                (self._kp, self._blend_kp, intake.kp),
-                                (self._kd, self._blend_kd, intake.kd)):
-            if beta >= 1.0:
-                np.copyto(out, cmd)
-            else:
-                np.subtract(cmd, start, out=out)
-                np.multiply(out, beta, out=out)
-                np.add(out, start, out=out)
+        command = self._intake.command
+        if beta >= 1.0:
+            return command
+        if beta < 0.0:
+            beta = 0.0
+        out, start = self._blended.rows, self._blend_start.rows
+        np.subtract(command.rows, start, out=out)
+        np.multiply(out, beta, out=out)
+        np.add(out, start, out=out)
+        return self._blended
 
     def _enter_ramp(self, now_ns: int, mode: Mode, reason: str, detail: str, duration_s: float,
                     from_measured: bool) -> None:
         self._transition(now_ns, mode, reason, detail)
         self._ramp_start_ns = now_ns
         self._ramp_duration_ns = max(int(duration_s * 1e9), 1)
-        np.copyto(self._ramp_from,
-                  self._out.measured_clipped if from_measured else self._out.last_target)
+        self._ramp_from[...] = (self._out.measured_clipped if from_measured
+                                else self._out.last_target)
 
     def _transition(self, now_ns: int, to: Mode, reason: str, detail: str) -> None:
         self._log.record(now_ns, self._mode, to, reason, detail)
@@ -449,22 +464,12 @@ class SafetyLayer:
             self._start_pending = False
             self._stand_pending = False
 
-    def _take_command(self, now_ns: int, targets: np.ndarray | None, kp: np.ndarray | None,
-                      kd: np.ndarray | None) -> int:
-        state = self._intake.take(targets, kp, kd)
-        if state == COMMAND_INVALID:
-            key, detail = self._intake.rejection
-            self._log.count(key)
-            self._log.log(key, now_ns, logging.WARNING, "safety: command rejected: %s", detail)
-        elif state == COMMAND_VALID and self._intake.gains_clamped:
-            self._log.count("command.gains_clamped")
-        return state
-
     # ------------------------------------------------------------------ output
 
-    def _emit_position(self, now_ns: int, joints: JointState) -> JointCommand:
-        flags = self._out.position(now_ns, self._desired, self._kp, self._kd, joints.position_rad,
-                                   joints.velocity_rad_s)
+    def _emit_position(self, now_ns: int, joints: JointState,
+                       desired: TargetGains) -> JointCommand:
+        flags = self._out.position(now_ns, desired, joints.position_rad, joints.velocity_rad_s,
+                                   self._window_safe_gains and self._monitor.joints_small)
         if flags:
             for bit, key in _FLAG_COUNTERS:
                 if flags & bit:

@@ -17,20 +17,36 @@ from hal.devices.base import ContactSample, ImuSample, JointState
 from hal.safety import events as ev
 from hal.safety.attitude import normalized_quaternion, roll_pitch, tilt_rad
 from hal.safety.config import SafetyConfig
+from hal.safety.targets import all_of
 
-__all__ = ["SensorMonitor", "imu_quaternion"]
+__all__ = ["SensorMonitor", "imu_quaternion", "SMALL_JOINT_VALUE"]
+
+SMALL_JOINT_VALUE = 1e6
+"""|position| (rad) and |velocity| (rad/s) up to which a joint reading counts as small (see
+:attr:`SensorMonitor.joints_small`); real readings are orders of magnitude below it."""
 
 
 def imu_quaternion(imu: ImuSample) -> tuple[float, float, float, float] | None:
     """The unit quaternion of a finite, well-formed IMU sample, else None."""
-    try:
-        if (len(imu.quaternion_wxyz) != 4 or len(imu.angular_velocity_rad_s) != 3
-                or len(imu.linear_acceleration_m_s2) != 3):
-            return None
-        for v in (*imu.angular_velocity_rad_s, *imu.linear_acceleration_m_s2):
+    quat, gyro = imu.quaternion_wxyz, imu.angular_velocity_rad_s
+    accel = imu.linear_acceleration_m_s2
+    if (type(quat) is np.ndarray and type(gyro) is np.ndarray and type(accel) is np.ndarray
+            and quat.shape == (4,) and gyro.shape == accel.shape == (3,)
+            and quat.dtype.kind == gyro.dtype.kind == accel.dtype.kind == "f"):
+        # The usual sample, read as Python floats in one tolist() per array: indexing or iterating
+        # an ndarray makes a numpy scalar per value, which is slow when the code is cold. Same
+        # values, same checks as below.
+        for v in gyro.tolist() + accel.tolist():
             if not math.isfinite(v):
                 return None
-        return normalized_quaternion(imu.quaternion_wxyz)
+        return normalized_quaternion(quat.tolist())
+    try:
+        if len(quat) != 4 or len(gyro) != 3 or len(accel) != 3:
+            return None
+        for v in (*gyro, *accel):
+            if not math.isfinite(v):
+                return None
+        return normalized_quaternion(quat)
     except (TypeError, ValueError):
         return None
 
@@ -49,19 +65,60 @@ class SensorMonitor:
                  contact_threshold_n: float) -> None:
         self.config = config
         self.n_joints = n_joints
-        self.roll_rad = 0.0
-        self.pitch_rad = 0.0
+        self._shape = (n_joints,)
+        # The unit quaternion of the last healthy IMU sample; roll and pitch are worked out from
+        # it only when asked (the entry gate), not on every tick.
+        self._quat: tuple[float, float, float, float] | None = None
+        self._roll_pitch: tuple[float, float] | None = (0.0, 0.0)
         self._contact_threshold_n = float(contact_threshold_n)
+        self.joints_small = False  # see joints_usable
+        self._abs = np.zeros((2, n_joints))
+        self._abs_q, self._abs_dq = self._abs
+        self._small_limit = np.full((2, n_joints), SMALL_JOINT_VALUE)
+        self._small = np.zeros((2, n_joints), dtype=bool)
         self._mask = np.zeros(n_joints, dtype=bool)
         self._work = np.zeros(n_joints)
         self._feet_mask = np.zeros(n_feet, dtype=bool)
 
+    @property
+    def roll_rad(self) -> float:
+        """Roll (rad) of the last IMU sample :meth:`fault` found healthy (0 before any)."""
+        return self._attitude()[0]
+
+    @property
+    def pitch_rad(self) -> float:
+        """Pitch (rad) of the last IMU sample :meth:`fault` found healthy (0 before any)."""
+        return self._attitude()[1]
+
+    def _attitude(self) -> tuple[float, float]:
+        if self._roll_pitch is None:
+            self._roll_pitch = roll_pitch(*self._quat)
+        return self._roll_pitch
+
     def joints_usable(self, joints: JointState) -> bool:
-        """Position and velocity have shape (n,) and are finite."""
-        n = self.n_joints
+        """Position and velocity have shape (n,) and are finite.
+
+        Also sets :attr:`joints_small`: True when every |position| and |velocity| is at most
+        :data:`SMALL_JOINT_VALUE` (finite and small enough that no torque-window term can
+        overflow; see :meth:`TargetFilter.apply`).
+        """
+        self.joints_small = False
+        shape = self._shape
         q, dq = joints.position_rad, joints.velocity_rad_s
-        if getattr(q, "shape", None) != (n,) or getattr(dq, "shape", None) != (n,):
+        if getattr(q, "shape", None) != shape or getattr(dq, "shape", None) != shape:
             return False
+        # The usual reading: small values are finite, so one bound check (and one reduction)
+        # answers both questions. Anything else (or any error) gets the exact check below.
+        # (|x| in float64 even for integers, whose own abs wraps at the most negative value.)
+        try:
+            np.abs(q, out=self._abs_q, dtype=np.float64)
+            np.abs(dq, out=self._abs_dq, dtype=np.float64)
+            np.less_equal(self._abs, self._small_limit, out=self._small)
+            if all_of(self._small, axis=None):
+                self.joints_small = True
+                return True
+        except Exception:  # noqa: BLE001 - the exact check below raises what it raises
+            pass
         return bool(np.isfinite(q, out=self._mask).all() and np.isfinite(dq, out=self._mask).all())
 
     def fault(self, now_ns: int, joints: JointState, joints_usable: bool,
@@ -88,7 +145,7 @@ class SensorMonitor:
         age_ms = (now_ns - imu.timestamp_ns) / 1e6
         if abs(age_ms) > cfg.imu_stale_ms:
             return ev.REASON_IMU_STALE, f"IMU data {age_ms:.1f} ms old > {cfg.imu_stale_ms} ms"
-        self.roll_rad, self.pitch_rad = roll_pitch(*quat)
+        self._quat, self._roll_pitch = quat, None
         tilt = tilt_rad(*quat)
         if tilt > cfg.tilt_limit_rad:
             return ev.REASON_TILT, f"tilt {tilt:.3f} rad > {cfg.tilt_limit_rad} rad"

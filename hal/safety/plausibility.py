@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hal.safety.targets import all_of
+
 __all__ = ["PlausibilityWatchdog"]
 
 
@@ -61,9 +63,16 @@ class PlausibilityWatchdog:
         self.streak = 0
         self.detail = ""  # what the last implausible tick asked for, in words
         n = len(self._lower)
+        # Rows desired - reference, reference - desired (|step| <= t is both <= t), lower -
+        # desired, desired - upper against their thresholds: a plausible tick (the usual one)
+        # costs four subtractions, one comparison and one reduction.
+        self._work = np.zeros((4, n))
+        self._up, self._down, self._below, self._above = self._work
+        self._thresholds = np.array([[self.step_threshold_rad] * n] * 2
+                                    + [[self.limit_margin_rad] * n] * 2)
+        self._ok = np.zeros((4, n), dtype=bool)
         self._step = np.zeros(n)
         self._out = np.zeros(n)
-        self._tmp = np.zeros(n)
 
     @property
     def enabled(self) -> bool:
@@ -84,20 +93,24 @@ class PlausibilityWatchdog:
             True when the streak reached ``after_ticks`` (the caller damps); :attr:`detail` then
             describes the last implausible tick.
         """
-        if not self.enabled:
+        if self.after_ticks <= 0:  # not self.enabled, without the property call
             return False
-        np.subtract(desired, reference, out=self._step)
-        np.abs(self._step, out=self._step)
-        np.subtract(self._lower, desired, out=self._out)
-        np.subtract(desired, self._upper, out=self._tmp)
-        np.maximum(self._out, self._tmp, out=self._out)
+        np.subtract(desired, reference, out=self._up)
+        np.subtract(reference, desired, out=self._down)
+        np.subtract(self._lower, desired, out=self._below)
+        np.subtract(desired, self._upper, out=self._above)
+        # Plausible exactly when no entry exceeds its threshold (a NaN fails the comparison, as it
+        # fails the maxima below): the usual tick needs no argmax.
+        np.less_equal(self._work, self._thresholds, out=self._ok)
+        if all_of(self._ok, axis=None):
+            self.streak = 0
+            return False
+        np.abs(self._up, out=self._step)
+        np.maximum(self._below, self._above, out=self._out)
         step_joint = int(np.argmax(self._step))
         limit_joint = int(np.argmax(self._out))
         step = float(self._step[step_joint])
         outside = float(self._out[limit_joint])
-        if step <= self.step_threshold_rad and outside <= self.limit_margin_rad:
-            self.streak = 0
-            return False
         self.streak += 1
         if step > self.step_threshold_rad:
             self.detail = (f"{self.streak} consecutive commands asked for impossible targets; "

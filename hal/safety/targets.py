@@ -35,6 +35,11 @@ from __future__ import annotations
 
 import numpy as np
 
+try:  # numpy >= 2
+    from numpy._core.umath import clip as clip_ufunc
+except ImportError:  # numpy 1.x
+    from numpy.core.umath import clip as clip_ufunc
+
 __all__ = [
     "FLAG_LIMIT",
     "FLAG_TORQUE",
@@ -60,6 +65,13 @@ FLAG_TORQUE_INFEASIBLE = 16
 """The torque window missed the limits: the target sits on the limit nearest the window."""
 FLAG_NONFINITE = 32
 """A non-finite value was replaced (desired entry by the reference)."""
+
+# Speed (this runs every control tick on ~12-element arrays, where numpy's Python-level wrappers
+# cost more than the C loops): ``clip_ufunc`` is the ufunc np.clip ends in for arrays (same
+# results, without its three wrapper calls), and ``all_of``/``any_of`` are the reductions behind
+# ndarray.all()/any() without the Python function those go through.
+all_of = np.logical_and.reduce
+any_of = np.logical_or.reduce
 
 
 def torque_window(q: np.ndarray, dq: np.ndarray, kp: np.ndarray, kd: np.ndarray,
@@ -141,24 +153,44 @@ class TargetFilter:
         self._m1 = np.empty(n, dtype=bool)
         self._m2 = np.empty(n, dtype=bool)
         self._m3 = np.empty(n, dtype=bool)
+        # One row per bound test, reduced in one call (a reduction costs more than a comparison on
+        # 12 joints). Rows of the fast check: lower, upper, window lo/hi, step lo/hi.
+        self._inside = np.empty((6,) + n, dtype=bool)
+        self._inside_rows = tuple(self._inside)
+        # Rows of the flag tests: outside limits (2), window (2), step (2), S misses F (2).
+        self._outside = np.empty((8,) + n, dtype=bool)
+        self._outside_rows = tuple(self._outside)
+        self._outside_any = np.empty(8, dtype=bool)
+        # The fast path reads "desired inside finite limits" as "desired finite": only then.
+        self._fast = bool(np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper)))
 
     def compute_feasible(self, q: np.ndarray, dq: np.ndarray, kp: np.ndarray,
                          kd: np.ndarray) -> int:
         """Fill ``window_lo/hi`` and ``feasible_lo/hi``; returns FLAG_TORQUE_INFEASIBLE or 0."""
-        a, b, lo, hi = self.window_lo, self.window_hi, self.feasible_lo, self.feasible_hi
+        self._compute_window(q, dq, kp, kd)
+        return self._feasible_from_window()
+
+    def _compute_window_unguarded(self, q: np.ndarray, dq: np.ndarray, kp: np.ndarray,
+                                  kd: np.ndarray) -> None:
+        a, b = self.window_lo, self.window_hi
+        np.multiply(kd, dq, out=a)
+        np.add(a, self.tau_max, out=b)
+        np.divide(b, kp, out=b)
+        np.add(b, q, out=b)
+        np.subtract(a, self.tau_max, out=a)
+        np.divide(a, kp, out=a)
+        np.add(a, q, out=a)
+
+    # Overflow (huge dq) gives an infinite window edge, which the checks handle; no warning.
+    _compute_window = np.errstate(over="ignore", invalid="ignore")(_compute_window_unguarded)
+
+    def _feasible_from_window(self) -> int:
+        a, lo, hi = self.window_lo, self.feasible_lo, self.feasible_hi
         m1, m2, m3 = self._m1, self._m2, self._m3
-        with np.errstate(over="ignore", invalid="ignore"):
-            np.multiply(kd, dq, out=a)
-            np.add(a, self.tau_max, out=b)
-            np.divide(b, kp, out=b)
-            np.add(b, q, out=b)
-            np.subtract(a, self.tau_max, out=a)
-            np.divide(a, kp, out=a)
-            np.add(a, q, out=a)
         np.maximum(a, self.lower, out=lo)
-        np.minimum(b, self.upper, out=hi)
+        np.minimum(self.window_hi, self.upper, out=hi)
         np.greater(lo, hi, out=m1)
-        if not m1.any():
+        if not any_of(m1):
             return 0
         # The window misses the limits: pin F to the limit on the window's side.
         np.greater(a, self.upper, out=m2)
@@ -172,50 +204,82 @@ class TargetFilter:
         return FLAG_TORQUE_INFEASIBLE
 
     def apply(self, desired: np.ndarray, reference: np.ndarray, q: np.ndarray, dq: np.ndarray,
-              kp: np.ndarray, kd: np.ndarray, out: np.ndarray) -> int:
+              kp: np.ndarray, kd: np.ndarray, out: np.ndarray, window_safe: bool = False) -> int:
         """Write the safe target into ``out`` (float64, shape (n,)); returns the FLAG_* bits set.
 
         Preconditions (the safety layer establishes them): ``reference``, ``q``, ``dq``, ``kp``,
         ``kd`` finite, ``kp > 0``. ``out`` may not alias any input.
+
+        ``window_safe``: the caller knows that no term of the torque window can overflow (``q``,
+        ``dq`` and ``kd`` bounded, ``kp`` bounded away from 0). That skips numpy's errstate
+        around the window, which costs more than the window itself when the code is cold. The
+        result is the same either way; only an overflow warning would differ.
         """
+        if window_safe:
+            self._compute_window_unguarded(q, dq, kp, kd)
+        else:
+            self._compute_window(q, dq, kp, kd)
+        np.subtract(reference, self.max_step, out=self._step_lo)
+        np.add(reference, self.max_step, out=self._step_hi)
+        if self._fast:
+            # Fast path (the usual tick): a desired target inside the limits, the torque window and
+            # the step window is finite, sets no flag, and is its own safe target (the clips of
+            # the full path would return it unchanged, up to the sign of a zero lying on a zero
+            # bound). A NaN anywhere fails a comparison and takes the full path.
+            r = self._inside_rows
+            np.greater_equal(desired, self.lower, out=r[0])
+            np.less_equal(desired, self.upper, out=r[1])
+            np.greater_equal(desired, self.window_lo, out=r[2])
+            np.less_equal(desired, self.window_hi, out=r[3])
+            np.greater_equal(desired, self._step_lo, out=r[4])
+            np.less_equal(desired, self._step_hi, out=r[5])
+            if all_of(self._inside, axis=None):
+                out[...] = desired
+                return 0
+        return self._apply_full(desired, reference, out)
+
+    def _apply_full(self, desired: np.ndarray, reference: np.ndarray, out: np.ndarray) -> int:
+        """Every check of the module docstring; window and step window already computed."""
         d, m1, m2 = self._desired, self._m1, self._m2
         flags = 0
         np.copyto(d, desired)
         np.isfinite(d, out=m1)
-        if not m1.all():
+        if not all_of(m1):
             flags |= FLAG_NONFINITE
             np.logical_not(m1, out=m1)
             np.copyto(d, reference, where=m1)
-        flags |= self.compute_feasible(q, dq, kp, kd)
-        lo, hi = self.feasible_lo, self.feasible_hi
-        np.subtract(reference, self.max_step, out=self._step_lo)
-        np.add(reference, self.max_step, out=self._step_hi)
-        flags |= self._outside(d, self.lower, self.upper, FLAG_LIMIT)
-        flags |= self._outside(d, self.window_lo, self.window_hi, FLAG_TORQUE)
-        flags |= self._outside(d, self._step_lo, self._step_hi, FLAG_STEP)
+        flags |= self._feasible_from_window()
+        lo, hi, step_lo, step_hi = self.feasible_lo, self.feasible_hi, self._step_lo, self._step_hi
+        r = self._outside_rows
+        np.less(d, self.lower, out=r[0])
+        np.greater(d, self.upper, out=r[1])
+        np.less(d, self.window_lo, out=r[2])
+        np.greater(d, self.window_hi, out=r[3])
+        np.less(d, step_lo, out=r[4])
+        np.greater(d, step_hi, out=r[5])
         # S and F are disjoint where step_hi < lo or step_lo > hi.
-        np.less(self._step_hi, lo, out=m1)
-        np.greater(self._step_lo, hi, out=m2)
-        np.logical_or(m1, m2, out=m1)
-        if m1.any():
+        np.less(step_hi, lo, out=r[6])
+        np.greater(step_lo, hi, out=r[7])
+        below_lim, above_lim, below_win, above_win, below_step, above_step, s_low, s_high = (
+            any_of(self._outside, axis=1, out=self._outside_any).tolist())
+        if below_lim or above_lim:
+            flags |= FLAG_LIMIT
+        if below_win or above_win:
+            flags |= FLAG_TORQUE
+        if below_step or above_step:
+            flags |= FLAG_STEP
+        if s_low or s_high:
             flags |= FLAG_STEP_CONFLICT
-        np.clip(d, self._step_lo, self._step_hi, out=self._tmp)
-        np.clip(self._tmp, lo, hi, out=out)
+        clip_ufunc(d, step_lo, step_hi, out=self._tmp)
+        clip_ufunc(self._tmp, lo, hi, out=out)
         np.isfinite(out, out=m1)
-        if not m1.all():
+        if not all_of(m1):
             # Only reachable when a precondition was broken (non-finite q or reference): fall back
             # to the reference clipped into the limits, which is still a legal position.
             flags |= FLAG_NONFINITE
-            np.clip(reference, self.lower, self.upper, out=self._tmp)
+            clip_ufunc(reference, self.lower, self.upper, out=self._tmp)
             np.isfinite(self._tmp, out=m2)
             np.copyto(self._tmp, self.lower, where=~m2)
             np.logical_not(m1, out=m1)
             np.copyto(out, self._tmp, where=m1)
         return flags
-
-    def _outside(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, flag: int) -> int:
-        m1, m2 = self._m1, self._m2
-        np.less(x, lo, out=m1)
-        np.greater(x, hi, out=m2)
-        np.logical_or(m1, m2, out=m1)
-        return flag if m1.any() else 0
