@@ -6,7 +6,9 @@ Two threads, each with its own :class:`~hal.client.HalClient` (ZMQ sockets belon
   straight into the actor engine's input buffer, copies in the newest depth latent, runs the actor,
   turns actions into joint targets and sends the command naming the observation's seq.
 - **depth** (``krabby-depth``): at the depth update rate (10 Hz for a 50 Hz policy trained with a
-  5-step depth interval), takes the newest depth frame, preprocesses it into the depth engine's
+  5-step depth interval), kicked by the actor right after it sent a command so that the depth
+  step fills the slack between ticks instead of competing with the next one, takes the newest
+  depth frame, preprocesses it into the depth engine's
   input, runs the recurrent depth encoder with the GRU hidden state carried between calls (reset on
   every start), and publishes latent + yaw. The depth encoder is never on the actor's path: the
   actor uses the newest latent there is, as the student was trained with.
@@ -139,6 +141,7 @@ class ParkourInferenceClient:
         self._latent_now = np.zeros(lay.depth_latent_dim + 2, np.float32)
         self._yaw_zero = np.zeros(2, np.float32)
         self._stop = threading.Event()
+        self._depth_kick = threading.Event()
         self._threads: list[threading.Thread] = []
         # Called on the actor / depth thread after each step: keep them cheap (a queue put).
         self.actor_listeners: list = []
@@ -236,6 +239,8 @@ class ParkourInferenceClient:
         latent_dim = self.robot.layout.depth_latent_dim
         steps_since_collect = 0
         warm_steps = 0
+        depth_period_ns = int(1e9 / self.depth_rate_hz)
+        next_depth_ns = 0
         with self._client() as client:
             while not self._stop.is_set():
                 obs = client.poll(self.config.poll_timeout_ms)
@@ -276,6 +281,9 @@ class ParkourInferenceClient:
                 timings["post_process"].add(t3 - t2)
                 timings["send"].add(t4 - t3)
                 timings["actor_total"].add(t4 - t0)
+                if t4 >= next_depth_ns:
+                    next_depth_ns = max(next_depth_ns + depth_period_ns, t4)
+                    self._depth_kick.set()
                 if self.actor_listeners:
                     record = ActorStepRecord(obs.seq, obs_in.reshape(-1),
                                              self._latent_now if self.is_student else None,
@@ -319,16 +327,16 @@ class ParkourInferenceClient:
         proprio_in = depth.inputs["proprio"]
         hidden_in, hidden_out = depth.inputs["hidden_in"], depth.outputs["hidden_out"]
         latent_out = depth.outputs["latent_yaw"]
-        period_ns = int(1e9 / self.depth_rate_hz)
         preprocessor: DepthPreprocessor | None = None
         last_frame_seq = 0
-        next_ns = time.monotonic_ns()
         with self._client() as client:
             while not self._stop.is_set():
-                wait_s = (next_ns - time.monotonic_ns()) / 1e9
-                if wait_s > 0 and self._stop.wait(wait_s):
-                    break
-                next_ns += period_ns
+                # The actor kicks us right after it sent a command, at the depth rate: the depth
+                # step then runs in the slack before the next observation, not across the
+                # actor's critical path.
+                if not self._depth_kick.wait(self.config.poll_timeout_ms / 1e3):
+                    continue
+                self._depth_kick.clear()
                 obs = client.poll(self.config.poll_timeout_ms)
                 if obs is None or obs.depth_m is None:
                     continue
