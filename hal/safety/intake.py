@@ -69,15 +69,17 @@ class CommandIntake:
         """The usual command, accepted in a few numpy calls; False leaves it to _take_checked.
 
         Accepts only what _take_checked would accept unchanged: plain ndarrays of shape (n,) with
-        a real dtype whose values, as float64, are all finite, with gains already inside their
-        bounds. Anything else (rejections, gains to clamp, other array types, a long double too
-        large for float64) goes the long way, which also writes the exact rejection message.
-        Nothing kept changes unless the command is accepted.
+        a real dtype of at most 8 bytes (cast to float64 without a change of finiteness and
+        without an overflow warning), every value finite, and gains already inside their bounds.
+        Anything else (rejections, gains to clamp, other array types) goes the long way, which
+        also writes the exact rejection message. Nothing kept changes unless the command is
+        accepted.
         """
         shape = self._shape
         for value in (targets, kp, kd):
             if value is not None and not (type(value) is np.ndarray and value.shape == shape
-                                          and value.dtype.kind in "fiu"):
+                                          and value.dtype.kind in "fiu"
+                                          and value.dtype.itemsize <= 8):
                 return False
         candidate = self._candidate
         candidate.target[...] = targets

@@ -35,10 +35,15 @@ from __future__ import annotations
 
 import numpy as np
 
+# np.clip is a Python wrapper around this ufunc; on the per-tick path the wrapper costs more than
+# the 12-element clip itself, so the ufunc is called directly (same computation, same results).
 try:  # numpy >= 2
     from numpy._core.umath import clip as clip_ufunc
-except ImportError:  # numpy 1.x
-    from numpy.core.umath import clip as clip_ufunc
+except ImportError:
+    try:  # numpy 1.x
+        from numpy.core.umath import clip as clip_ufunc
+    except ImportError:  # a numpy that moved it again: the public wrapper does the same
+        clip_ufunc = np.clip
 
 __all__ = [
     "FLAG_LIMIT",

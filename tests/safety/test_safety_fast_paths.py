@@ -383,3 +383,15 @@ def test_policy_command_is_applied_exactly_when_it_needs_no_clamp():
     np.testing.assert_array_equal(out.kp, kp.astype(np.float32).astype(np.float64))
     np.testing.assert_array_equal(out.kd, kd.astype(np.float32).astype(np.float64))
     assert not any(key.startswith("check.") for key in rig.layer.counters())
+
+
+def test_a_long_double_too_large_for_float64_warns_once_as_before():
+    """Only the full check casts it (to inf, accepted as before: it is finite as given)."""
+    intake = CommandIntake(CFG, DEFAULT_KP, DEFAULT_KD)
+    targets = np.zeros(N, dtype=np.longdouble)
+    targets[1] = np.longdouble(10) ** 4000
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert intake.take(targets, None, None) == COMMAND_VALID
+    assert [str(w.message) for w in caught] == ["overflow encountered in cast"]
+    assert intake.target[1] == np.inf
