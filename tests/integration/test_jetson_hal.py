@@ -1,0 +1,71 @@
+"""The seed README's promises for the Jetson server: module paths, entry points and flags.
+
+The hardware run itself is gated on pyzed and a camera (and a robot); the recorded-camera run of
+the same server is in tests/appliance/test_jetson_recorded.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hal.optional import available
+
+SEED_FLAGS = ("--checkpoint", "--action_dim", "--obs_dim", "--control_rate", "--device",
+              "--observation_bind", "--command_bind")
+
+
+def test_seed_module_paths_import():
+    from compute.parkour.inference_client import ParkourInferenceClient
+    from hal.server.jetson import JetsonHalServer
+    from hal.server.jetson.main import main
+
+    assert callable(main) and JetsonHalServer.__name__ == "JetsonHalServer"
+    assert ParkourInferenceClient.__name__ == "ParkourInferenceClient"
+
+
+@pytest.mark.parametrize("command", [["krabby-hal-server-jetson"],
+                                     [sys.executable, "-m", "hal.server.jetson.main"]])
+def test_seed_entry_points_accept_the_seed_flags(command):
+    if command[0] == "krabby-hal-server-jetson":  # the console script beside this interpreter
+        script = Path(sys.executable).parent / "krabby-hal-server-jetson"
+        if not script.is_file():
+            pytest.skip("krabby is not installed as a distribution here (no console scripts)")
+        command = [str(script)]
+    out = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for flag in SEED_FLAGS + ("--engine", "--robot", "--latency_budget_ms", "--speed", "--mode",
+                              "--report", "--duration"):
+        assert flag in out.stdout, flag
+    assert "(default cuda)" in out.stdout  # --device defaults to cuda on the Jetson
+
+
+def test_seed_command_with_wrong_dims_fails_before_any_device(tmp_path):
+    """--obs_dim that disagrees with the robot is a one-line error, exit 2, no traceback, and no
+    device is opened (the Go2 SDK is not installed here, so opening it would fail differently)."""
+    from compute.parkour.synthetic import main as make_checkpoint
+
+    checkpoint = tmp_path / "model.pt"
+    assert make_checkpoint(["--output", str(checkpoint), "--robot", "go2"]) == 0
+    out = subprocess.run([sys.executable, "-m", "hal.server.jetson.main", "--checkpoint",
+                          str(checkpoint), "--action_dim", "12", "--obs_dim", "750",
+                          "--control_rate", "100.0", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "--obs_dim 750" in out.stderr and "753" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.skipif(not available("pyzed.sl"), reason="needs the ZED SDK (pyzed) and a ZED camera")
+def test_zed_camera_streams_on_the_jetson():
+    from hal.jetson.zed_camera import ZedConfig, ZedDepthCamera
+
+    import numpy as np
+
+    with ZedDepthCamera(ZedConfig()) as camera:
+        frame = np.empty(camera.frame_shape, np.float32)
+        info = camera.read_into(frame)
+        assert info is not None and info.seq >= 1
