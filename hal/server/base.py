@@ -37,7 +37,8 @@ from hal.robot import RobotConfig
 from hal.timing import DeadlinePacer, LatencyRing
 from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
 
-__all__ = ["HalDevices", "HalServerConfig", "HalServer", "TickRecord", "default_safety_layer"]
+__all__ = ["HalDevices", "HalServerConfig", "HalServer", "HalServerError", "TickRecord",
+           "default_safety_layer"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,10 @@ class TickRecord:
     depth_seq: int
     obs_to_command_ns: int  # -1 when no command answered this tick
     new_depth: np.ndarray | None = None  # the frame written this tick (a slot view), if any
+
+
+class HalServerError(RuntimeError):
+    """The server cannot start (e.g. an endpoint is taken); the message says what to change."""
 
 
 def default_safety_layer(robot: RobotConfig, devices: HalDevices):
@@ -199,8 +204,11 @@ class HalServer:
                 self.estop_listener = EstopListener(self.config.estop_endpoint, self._context)
         except zmq.ZMQError as exc:
             self.close()
-            raise RuntimeError(f"cannot bind HAL endpoints ({self.config.observation_endpoint}, "
-                               f"{self.config.command_endpoint}): {exc}") from None
+            raise HalServerError(
+                f"cannot bind the HAL's sockets (observations {self.config.observation_endpoint}, "
+                f"commands {self.config.command_endpoint}, e-stop {self.config.estop_endpoint}): "
+                f"{exc}. Is another krabby server running? Choose other endpoints "
+                "(--observation_bind/--command_bind/--estop_bind)") from None
         self._started = True
         log.info("HAL server up: %s at %.0f Hz, observations on %s, commands on %s",
                  self.robot.name, self.config.control_rate_hz, self.config.observation_endpoint,

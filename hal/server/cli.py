@@ -294,10 +294,11 @@ def main_guard(run: Callable[[], int]) -> int:
     """Run a CLI body: user errors are one line on stderr (exit 2), never a traceback."""
     from hal.devices.base import DeviceError
     from hal.optional import MissingDependencyError
+    from hal.server.base import HalServerError
 
     try:
         return run()
-    except (CliError, DeviceError, MissingDependencyError) as exc:
+    except (CliError, DeviceError, MissingDependencyError, HalServerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -121,3 +121,20 @@ def test_tcp_client_in_a_second_process(go2, exported_policy, endpoints, tmp_pat
     assert proc.returncode == 0, output
     check_run(server, joints, ticks, counts, go2)
     assert stats_path.is_file()
+
+
+def test_a_taken_endpoint_is_a_clear_error_and_leaves_the_motors_damped(go2, endpoints):
+    from hal.server.base import HalServerError
+
+    obs_ep, cmd_ep = endpoints
+    first, _, _ = make_server(go2, obs_ep, cmd_ep)
+    second, joints, _ = make_server(go2, obs_ep, cmd_ep)
+    first.start()
+    try:
+        with pytest.raises(HalServerError, match="Is another krabby server running"):
+            second.start()
+    finally:
+        first.close()
+    # The second server had connected its devices: it closed them damped.
+    assert joints.written and joints.written[-1].mode == CONTROL_MODE_DAMP
+    assert not joints.is_connected
