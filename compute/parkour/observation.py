@@ -224,6 +224,24 @@ class ObservationBuilder:
         self.build_into(self._own_out, observation, command, yaw, last_action)
         return self._own_out
 
+    def resume_from(self, observation: np.ndarray) -> None:
+        """Continue a run from one of its built observations (a replay that starts mid-run).
+
+        The history window and the contact filter are set so that the next :meth:`build_into`
+        on that step's hardware observation reproduces ``observation``: the history rows come
+        from it, and the filter's "contact on the previous step" is its filtered contact (the
+        step's own contact is a subset of it). The last action is the caller's (it is an input).
+        """
+        lay = self.layout
+        history = np.asarray(observation, dtype=np.float32).reshape(-1)[slice(*lay.history)]
+        history = history.reshape(lay.history_len, lay.proprio_dim)
+        self.reset()
+        self._ring[: lay.history_len] = history
+        self._ring[lay.history_len:] = history
+        self._head = 0
+        self._started = True
+        self._contact_last[:] = np.asarray(observation).reshape(-1)[slice(*lay.contact)] > 0.0
+
     def depth_proprio_into(self, out: np.ndarray) -> None:
         """Copy the latest proprio frame with [6:8] zeroed into ``out`` ((P,) or (1, P)).
 

@@ -171,21 +171,10 @@ def _seed_builder(builder: Any, processor: Any, recorded_obs: np.ndarray) -> Non
 
     Used where the log does not start at the client's start (a flight dump, a gap of dropped
     records): the history rows, the last action and the contact filter all appear in the
-    recorded observation. The builder keeps the history in a doubled ring (see its module);
-    this fills both halves with the recorded window, oldest first.
+    recorded observation.
     """
-    lay = builder.layout
-    history = recorded_obs[slice(*lay.history)].reshape(lay.history_len, lay.proprio_dim)
-    builder.reset()
-    builder._ring[: lay.history_len] = history
-    builder._ring[lay.history_len:] = history
-    builder._head = 0
-    builder._started = True
-    # The step's contact = force now OR contact last step; setting "last" to the recorded
-    # filtered contact reproduces this step, and the next step uses this step's own forces.
-    contact = recorded_obs[slice(*lay.contact)] > 0.0
-    builder._contact_last[:] = contact
-    np.copyto(processor.last_raw_action, recorded_obs[slice(*lay.last_action)])
+    builder.resume_from(recorded_obs)
+    np.copyto(processor.last_raw_action, recorded_obs[slice(*builder.layout.last_action)])
 
 
 def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,

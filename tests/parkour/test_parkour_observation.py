@@ -264,3 +264,23 @@ def test_reordering_round_trip(shuffled):
     np.testing.assert_allclose(target, hw.joint_position_rad, atol=1e-5)
     kp_by_name = dict(zip(robot.joint_names_policy, robot.kp))
     np.testing.assert_allclose(processor.kp_hardware, [kp_by_name[n] for n in robot.joint_names_hardware])
+
+
+def test_resume_from_a_recorded_observation_continues_the_run(go2):
+    """A builder resumed from step k's observation rebuilds step k exactly and then follows the
+    original run step for step (history window, contact filter), as a mid-run replay needs."""
+    rng = np.random.default_rng(11)
+    command = PolicyCommand(0.7, "parkour")
+    steps = []
+    for k in range(25):  # forces cross the contact threshold both ways
+        force = np.where(rng.random(go2.n_feet) < 0.5, 0.0, 40.0).astype(np.float32)
+        steps.append((make_hw(go2, rng, force=force), rng.normal(size=2).astype(np.float32),
+                      rng.normal(size=go2.n_joints).astype(np.float32)))
+    original = ObservationBuilder(go2)
+    built = [original.build(hw, command, yaw, last).copy() for hw, yaw, last in steps]
+    k = 14
+    resumed = ObservationBuilder(go2)
+    resumed.resume_from(built[k])
+    for step in range(k, len(steps)):
+        hw, yaw, last = steps[step]
+        np.testing.assert_array_equal(resumed.build(hw, command, yaw, last), built[step])
