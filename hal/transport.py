@@ -29,36 +29,16 @@ from hal.protocol import (
     decode_command,
     encode_observation_header,
 )
+from hal.log_limit import RateLimitedLog
 from hal.slots import SlotRing, register_slots, unregister_slots
 
-__all__ = ["ObservationPublisher", "CommandReceiver", "ReceivedCommand", "is_inproc", "RateLimitedLog"]
+__all__ = ["ObservationPublisher", "CommandReceiver", "ReceivedCommand", "is_inproc"]
 
 log = logging.getLogger(__name__)
 
 
 def is_inproc(endpoint: str) -> bool:
     return endpoint.startswith("inproc://")
-
-
-class RateLimitedLog:
-    """Logs at most one message per ``interval_s`` per key; counts the ones it held back."""
-
-    def __init__(self, logger: logging.Logger, interval_s: float = 1.0) -> None:
-        self._logger = logger
-        self._interval_ns = int(interval_s * 1e9)
-        self._last_ns: dict[str, int] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def warning(self, key: str, message: str, *args) -> None:
-        now = time.monotonic_ns()
-        last = self._last_ns.get(key)
-        if last is not None and now - last < self._interval_ns:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return
-        held = self._suppressed.pop(key, 0)
-        suffix = f" ({held} similar suppressed)" if held else ""
-        self._logger.warning(message + suffix, *args)
-        self._last_ns[key] = now
 
 
 class ObservationPublisher:

@@ -33,6 +33,7 @@ from hal.devices.base import (
     JointState,
 )
 from hal.jetson import serial_protocol as sp
+from hal.log_limit import RateLimitedLog
 from hal.optional import require
 from hal.robot import RobotConfig
 
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 _WIRE_MODE = {CONTROL_MODE_POSITION: 0, CONTROL_MODE_DAMP: 1}
 _READ_TIMEOUT_S = 0.002  # bounds the heartbeat jitter of the I/O thread
-_LOG_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class SerialJointDriver(JointDriver):
         self._mismatch = ""
         self._tx_seq = 0
         self._enabled_sent = False
-        self._last_log_s = 0.0
+        self._log = RateLimitedLog(logger)
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -286,10 +286,8 @@ class SerialJointDriver(JointDriver):
     # -- I/O thread -----------------------------------------------------------------------------
 
     def _log_limited(self, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now - self._last_log_s >= _LOG_EVERY_S:
-            self._last_log_s = now
-            logger.warning(message, *args)
+        # One key: at most one bus warning a second, whatever its kind.
+        self._log.warning("bus", message, *args)
 
     def _on_telemetry(self, frame: sp.Frame, received_ns: int) -> None:
         try:

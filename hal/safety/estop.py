@@ -29,11 +29,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
 import zmq
+
+from hal.log_limit import RateLimitedLog
 
 __all__ = [
     "DEFAULT_ESTOP_ENDPOINT",
@@ -56,7 +57,6 @@ MAX_MESSAGE_BYTES = 256
 MAX_REASON_CHARS = 200
 _ESTOP = b"ESTOP"
 _RESET = b"RESET"
-_LOG_INTERVAL_NS = 1_000_000_000
 
 
 class EstopMessageError(ValueError):
@@ -148,7 +148,7 @@ class EstopListener:
         self.received = 0
         self.rejected = 0
         self._max = int(max_messages_per_poll)
-        self._last_warn_ns = -_LOG_INTERVAL_NS
+        self._log = RateLimitedLog(logger)
         self._owns_context = context is None
         self._context = context if context is not None else zmq.Context()
         self._socket = self._context.socket(kinds[socket_type])
@@ -182,11 +182,8 @@ class EstopListener:
                 messages.append(parse_estop_message(frames))
             except EstopMessageError as exc:
                 self.rejected += 1
-                now = time.monotonic_ns()
-                if now - self._last_warn_ns >= _LOG_INTERVAL_NS:
-                    self._last_warn_ns = now
-                    logger.warning("e-stop listener %s: rejected message (%d so far): %s",
-                                   self.endpoint, self.rejected, exc)
+                self._log.warning("rejected", "e-stop listener %s: rejected message (%d so far): %s",
+                                  self.endpoint, self.rejected, exc)
         return messages
 
     def apply(self, target: _EstopTarget, now_ns: int | None = None) -> int:
