@@ -20,8 +20,6 @@ motors, in both.
 from __future__ import annotations
 
 import gc
-import json
-import pickle  # noqa: S403 - the naive baseline; krabby itself never pickles
 import threading
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ import numpy as np
 import zmq
 
 from benchmarks.common import ratio, stats_us
+from benchmarks.naive import NaiveCodec, bind_server_sockets, connect_client_sockets
 
 __all__ = ["run", "run_krabby", "run_naive"]
 
@@ -99,24 +98,12 @@ def run_naive(checkpoint: Path, rate_hz: float, duration_s: float, encoding: str
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5, render_thread=True))
     ctx = zmq.Context.instance()
     obs_ep, cmd_ep = "inproc://naive_obs_" + encoding, "inproc://naive_cmd_" + encoding
-    pub, pull = ctx.socket(zmq.PUB), ctx.socket(zmq.PULL)
-    for s in (pub, pull):
-        s.setsockopt(zmq.LINGER, 0)
-    pub.bind(obs_ep)
-    pull.bind(cmd_ep)
-    pull.setsockopt(zmq.RCVTIMEO, int(1000 / rate_hz))
-    dumps = pickle.dumps if encoding == "pickle" else (lambda d: json.dumps(d).encode())
-    loads = pickle.loads if encoding == "pickle" else json.loads  # noqa: S301
+    pub, pull = bind_server_sockets(ctx, obs_ep, cmd_ep, int(1000 / rate_hz))
+    codec = NaiveCodec(encoding)
     stop = threading.Event()
 
     def policy_thread() -> None:
-        sub, push = ctx.socket(zmq.SUB), ctx.socket(zmq.PUSH)
-        for s in (sub, push):
-            s.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.setsockopt(zmq.RCVTIMEO, 100)
-        sub.connect(obs_ep)
-        push.connect(cmd_ep)
+        sub, push = connect_client_sockets(ctx, obs_ep, cmd_ep, 100)
         builder = ObservationBuilder(robot)
         command = PolicyCommand(0.5, "parkour")
         last = np.zeros(robot.n_joints, np.float32)
@@ -124,7 +111,7 @@ def run_naive(checkpoint: Path, rate_hz: float, duration_s: float, encoding: str
         try:
             while not stop.is_set():
                 try:
-                    msg = loads(sub.recv())
+                    msg = codec.decode(sub.recv())
                 except zmq.Again:
                     continue
                 hw = _Obs(msg)
@@ -133,7 +120,7 @@ def run_naive(checkpoint: Path, rate_hz: float, duration_s: float, encoding: str
                     actions = policy.actor_step(torch.from_numpy(obs[None].copy()), latent)[0].numpy()
                 last = actions.astype(np.float32)
                 target = robot.default_angles + robot.action_scale * np.clip(actions, -4.8, 4.8)
-                push.send(dumps({"seq": msg["seq"], "target": robot.to_hardware(target).tolist()}))
+                push.send(codec.encode({"seq": msg["seq"], "target": robot.to_hardware(target)}))
         finally:
             sub.close(linger=0)
             push.close(linger=0)
@@ -159,14 +146,12 @@ def run_naive(checkpoint: Path, rate_hz: float, duration_s: float, encoding: str
             message = {"seq": seq, "q": joints.position_rad, "dq": joints.velocity_rad_s,
                        "quat": imu.quaternion_wxyz, "gyro": imu.angular_velocity_rad_s,
                        "force": contacts.force_n, "depth": frame}
-            if encoding == "json":
-                message = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in message.items()}
             publish_ns = time.monotonic_ns()
-            pub.send(dumps(message))
+            pub.send(codec.encode(message))
             target = None
             while True:
                 try:
-                    reply = loads(pull.recv())
+                    reply = codec.decode(pull.recv())
                 except zmq.Again:
                     misses += 1
                     break

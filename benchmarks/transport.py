@@ -15,7 +15,6 @@ command answering that observation (the client reads every array once, as a poli
 from __future__ import annotations
 
 import json
-import pickle  # noqa: S403 - the naive baseline a user would write; never used by krabby itself
 import threading
 import time
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 import zmq
 
 from benchmarks.common import ratio, stats_us
+from benchmarks.naive import NaiveCodec, bind_server_sockets, connect_client_sockets
 from hal.client import HalClient
 from hal.devices.base import CameraIntrinsics
 from hal.protocol import CommandMessage, StateLayout
@@ -99,38 +99,22 @@ def _krabby_case(kind: str, share_slots: bool, depth_shape: tuple[int, int], n: 
 def _naive_case(encoding: str, depth_shape: tuple[int, int], n: int) -> list[int]:
     ctx = zmq.Context.instance()
     obs_ep, cmd_ep = _endpoints("tcp", encoding)
-    pub, pull = ctx.socket(zmq.PUB), ctx.socket(zmq.PULL)
-    for s in (pub, pull):
-        s.setsockopt(zmq.LINGER, 0)
-    pub.bind(obs_ep)
-    pull.bind(cmd_ep)
-    pull.setsockopt(zmq.RCVTIMEO, 200)
+    pub, pull = bind_server_sockets(ctx, obs_ep, cmd_ep, 200)
+    codec = NaiveCodec(encoding)
     stop = threading.Event()
-    dumps = pickle.dumps if encoding == "pickle" else (lambda d: json.dumps(d).encode())
-    loads = pickle.loads if encoding == "pickle" else json.loads  # noqa: S301
-
-    def to_wire(arrays: dict[str, Any]) -> dict[str, Any]:
-        return arrays if encoding == "pickle" else {k: v.tolist() if hasattr(v, "tolist") else v
-                                                    for k, v in arrays.items()}
 
     def client_loop() -> None:
-        sub, push = ctx.socket(zmq.SUB), ctx.socket(zmq.PUSH)
-        for s in (sub, push):
-            s.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.setsockopt(zmq.RCVTIMEO, 50)
-        sub.connect(obs_ep)
-        push.connect(cmd_ep)
+        sub, push = connect_client_sockets(ctx, obs_ep, cmd_ep, 50)
         try:
             while not stop.is_set():
                 try:
-                    msg = loads(sub.recv())
+                    msg = codec.decode(sub.recv())
                 except zmq.Again:
                     continue
                 depth = np.asarray(msg["depth"], dtype=np.float32)
                 _ = float(depth[0, 0])
-                push.send(dumps(to_wire({"seq": msg["seq"],
-                                         "target": np.asarray(msg["q"], np.float32)})))
+                push.send(codec.encode({"seq": msg["seq"],
+                                        "target": np.asarray(msg["q"], np.float32)}))
         finally:
             sub.close(linger=0)
             push.close(linger=0)
@@ -143,11 +127,11 @@ def _naive_case(encoding: str, depth_shape: tuple[int, int], n: int) -> list[int
     try:
         for seq in range(1, n + 1):
             t0 = time.monotonic_ns()
-            pub.send(dumps(to_wire({"seq": seq, "q": np.full(N_JOINTS, seq, np.float32),
-                                    "depth": frame})))
+            pub.send(codec.encode({"seq": seq, "q": np.full(N_JOINTS, seq, np.float32),
+                                   "depth": frame}))
             while True:
                 try:
-                    reply = loads(pull.recv())
+                    reply = codec.decode(pull.recv())
                 except zmq.Again:
                     break
                 if reply["seq"] == seq:
