@@ -40,14 +40,14 @@ def run_krabby(onnx_path: Path, rate_hz: float, duration_s: float, depth_thread:
     from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
     from compute.parkour.policy_engines import open_policy_engines
     from hal.robot import load_robot
-    from hal.server.base import HalDevices, HalServer, HalServerConfig
+    from hal.server.base import HalServer, HalServerConfig
     from hal.sim import MujocoWorldConfig, make_sim_devices
 
     robot = load_robot("go2")
     policy = open_policy_engines(robot, engine=onnx_path)
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5, render_thread=True))
     obs_ep, cmd_ep = f"inproc://bench_e2e_obs_{tag}", f"inproc://bench_e2e_cmd_{tag}"
-    server = HalServer(robot, HalDevices(sim.joints, sim.imu, sim.contacts, sim.camera, sim.world),
+    server = HalServer(robot, sim,
                        HalServerConfig(control_rate_hz=rate_hz, latency_budget_ms=500.0 / rate_hz,
                                        observation_endpoint=obs_ep, command_endpoint=cmd_ep,
                                        gc_control=gc_control))

@@ -76,7 +76,7 @@ def run(quick: bool = True) -> dict[str, Any]:
     )
     from hal.recorder.appliance import run_info
     from hal.robot import load_robot
-    from hal.server.base import HalDevices, HalServer, HalServerConfig
+    from hal.server.base import HalServer, HalServerConfig
     from hal.sim import MujocoWorldConfig, make_sim_devices
 
     blocks, block = (10, 100) if quick else (100, 100)
@@ -85,7 +85,7 @@ def run(quick: bool = True) -> dict[str, Any]:
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.2))
     tag = f"{os.getpid()}_{time.monotonic_ns()}"
     obs_ep, cmd_ep = f"inproc://bench_rec_obs_{tag}", f"inproc://bench_rec_cmd_{tag}"
-    server = HalServer(robot, HalDevices(sim.joints, sim.imu, sim.contacts, sim.camera, sim.world),
+    server = HalServer(robot, sim,
                        HalServerConfig(control_rate_hz=100.0, latency_budget_ms=4.0,
                                        observation_endpoint=obs_ep, command_endpoint=cmd_ep,
                                        realtime=False, gc_control=False))

@@ -36,6 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--robot", default="go2",
                         help="robot the checkpoint was trained for: go2, a1 or a TOML file "
                              "(default go2)")
+    parser.add_argument("--train-config", "--train_config", dest="train_config", default=None,
+                        metavar="FILE",
+                        help="the run's training config: legged_gym's class_to_dict JSON dump or "
+                             "Isaac Lab's params/env.yaml; the manifest's training contract (rate, "
+                             "joint order, gains, camera, command ranges) comes from it")
+    parser.add_argument("--joint-order", "--joint_order", dest="joint_order", default=None,
+                        choices=("legged_gym", "isaac_lab", "robot"),
+                        help="joint order the policy was trained with, when no --train-config "
+                             "says it (default legged_gym: FR, FL, RR, RL x hip, thigh, calf; "
+                             "isaac_lab: hips, thighs, calves of FL, FR, RL, RR)")
     parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
                         help="TensorRT engine precision (default fp16); ONNX files are fp32")
     parser.add_argument("--require-engine", action="store_true",
@@ -91,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 require_engine=args.require_engine,
                                 parity_samples=args.parity_samples,
                                 optimization_level=args.optimization_level,
-                                workspace_mib=args.workspace_mib)
+                                workspace_mib=args.workspace_mib,
+                                train_config=args.train_config, joint_order=args.joint_order)
         result = export_checkpoint(args.checkpoint, options, _progress_printer(args.quiet))
     except ExportError as exc:
         print(f"krabby-export: error: {exc}", file=sys.stderr)

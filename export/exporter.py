@@ -70,6 +70,10 @@ class ExportOptions:
         optimization_level: TensorRT builder optimisation level (0–5).
         workspace_mib: TensorRT workspace limit.
         seed: seed of the parity inputs.
+        train_config: the run's training config (legged_gym JSON dump or Isaac Lab env.yaml):
+            the training contract comes from it (see :mod:`compute.parkour.train_config`).
+        joint_order: the joint-order convention when no training config says it
+            (``legged_gym``, ``isaac_lab`` or ``robot``; default ``legged_gym``).
     """
 
     output: str | Path | None = None
@@ -80,6 +84,8 @@ class ExportOptions:
     optimization_level: int = 3
     workspace_mib: int = 1024
     seed: int = 0
+    train_config: str | Path | None = None
+    joint_order: str | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -232,9 +238,11 @@ def export_checkpoint(checkpoint: str | Path, options: ExportOptions | None = No
         what = "is a directory" if checkpoint.is_dir() else "does not exist"
         raise ExportError(f"--checkpoint {checkpoint} {what}; expected a checkpoint file (.pt)")
     try:
-        robot = load_robot(options.robot)
+        hardware = load_robot(options.robot)
     except RobotDefinitionError as exc:
         raise ExportError(str(exc)) from None
+    contract = _training_contract(hardware, options)
+    robot = contract.apply(hardware)
     directory, prefix = resolve_output(checkpoint, options.output)
     if str(options.output or "").endswith(("/", os.sep)):
         try:
@@ -244,15 +252,33 @@ def export_checkpoint(checkpoint: str | Path, options: ExportOptions | None = No
                               f"{exc.strerror or exc}") from None
     staging = _check_writable(directory)
     try:
-        return _export(checkpoint, robot, options, directory, prefix, staging, progress)
+        return _export(checkpoint, robot, contract, options, directory, prefix, staging, progress)
     except MissingDependencyError as exc:
         raise ExportError(str(exc)) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _export(checkpoint: Path, robot: RobotConfig, options: ExportOptions, directory: Path,
-            prefix: str, staging: Path, progress: ProgressFn | None) -> ExportResult:
+def _training_contract(robot: RobotConfig, options: ExportOptions) -> Any:
+    """The contract from ``--train-config`` when given, else from the robot definition."""
+    from compute.parkour.contract import ContractError, TrainingContract
+    from compute.parkour.train_config import load_train_config
+
+    try:
+        if options.train_config is not None:
+            contract = load_train_config(options.train_config, robot)
+            if options.joint_order and options.joint_order != contract.joint_order_convention:
+                raise ExportError(f"--joint-order {options.joint_order} contradicts the training "
+                                  f"config ({contract.joint_order_convention}); drop one")
+            return contract
+        return TrainingContract.from_robot(robot, options.joint_order or "legged_gym")
+    except ContractError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: ExportOptions,
+            directory: Path, prefix: str, staging: Path,
+            progress: ProgressFn | None) -> ExportResult:
     from compute.parkour.checkpoint import CheckpointError, load_checkpoint
     from export.manifest_writer import build_manifest, collect_versions, write_manifest
     from export.onnx_export import OPSET, check_onnx, convert_to_fp16, export_graph, graph_tensors
@@ -336,7 +362,7 @@ def _export(checkpoint: Path, robot: RobotConfig, options: ExportOptions, direct
               "onnxruntime": ort_report.to_dict(),
               "tensorrt": trt_report.to_dict() if trt_report is not None else None}
     manifest = build_manifest(
-        robot=robot, policy=policy, graphs=graph_entries, files=files,
+        robot=robot, policy=policy, contract=contract.to_dict(), graphs=graph_entries, files=files,
         precision=options.precision if trt_record is not None else "fp32",
         tensorrt=trt_record, parity=parity,
         versions=collect_versions(trt_env.version if trt_env.usable else None),

@@ -54,7 +54,7 @@ def file_record(path: Path) -> dict[str, Any]:
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
-def build_manifest(*, robot: Any, policy: Any, graphs: Mapping[str, Mapping[str, Any]],
+def build_manifest(*, robot: Any, policy: Any, contract: Mapping[str, Any], graphs: Mapping[str, Mapping[str, Any]],
                    files: Mapping[str, Path], precision: str,
                    tensorrt: Mapping[str, Any] | None, parity: Mapping[str, Any],
                    versions: Mapping[str, str | None],
@@ -64,6 +64,7 @@ def build_manifest(*, robot: Any, policy: Any, graphs: Mapping[str, Mapping[str,
     Args:
         robot: the :class:`hal.robot.RobotConfig` the checkpoint was exported for.
         policy: the :class:`compute.parkour.checkpoint.LoadedPolicy`.
+        contract: the training contract (``TrainingContract.to_dict()``).
         graphs: per graph (``"actor"``, ``"depth"``): ``{"inputs", "outputs", "files"}``.
         files: every artefact by file name (hashed here).
         precision: the precision of the engines written (``"fp32"`` when only ONNX).
@@ -76,6 +77,7 @@ def build_manifest(*, robot: Any, policy: Any, graphs: Mapping[str, Mapping[str,
         "format_version": MANIFEST_FORMAT_VERSION,
         "kind": policy.kind,
         "robot": robot.summary(),
+        "training_contract": dict(contract),
         "precision": precision,
         "graphs": {name: dict(spec) for name, spec in graphs.items()},
         "files": {name: file_record(path) for name, path in sorted(files.items())},

@@ -25,6 +25,7 @@ _INSTALL_HINTS: dict[str, str] = {
     "pyzed.sl": "install the ZED SDK, then run its get_python_api.py "
                 "(the registry's 'pyzed' package is an unrelated project)",
     "matplotlib": "pip install 'krabby[plots]'",
+    "yaml": "pip install 'krabby[export]'  (PyYAML)",
     "serial": "pip install pyserial",
     "mcap": "pip install mcap",
     "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",

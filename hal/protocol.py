@@ -37,7 +37,7 @@ __all__ = [
     "COMMAND_MODES",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 OBSERVATION_MAGIC = b"KRBO"
 COMMAND_MAGIC = b"KRBC"
 FLAG_DEPTH_ATTACHED = 1 << 0
@@ -47,8 +47,9 @@ FLAG_INPROC = 1 << 1
 COMMAND_MODES = (CONTROL_MODE_POSITION, CONTROL_MODE_DAMP)
 
 # magic, version, flags, seq, slot, slot_generation, depth_slot, n_joints, n_feet, depth_h,
-# depth_w, timestamp_ns, publish_ns, depth_seq, depth_generation, depth_timestamp_ns, fx, fy, cx, cy
-_OBS_HEADER = struct.Struct("<4sHHQiQiHHHHqqQQqffff")
+# depth_w, timestamp_ns, publish_ns, depth_seq, depth_generation, depth_timestamp_ns, fx, fy, cx, cy,
+# control_mode, n_scan
+_OBS_HEADER = struct.Struct("<4sHHQiQiHHHHqqQQqffffHH")
 # magic, version, mode, obs_seq, n_joints, reserved, send_ns, receive_ns, actor_ns, depth_step_ns,
 # depth_seq_used
 _CMD_HEADER = struct.Struct("<4sHHQHHqqqqQ")
@@ -77,11 +78,12 @@ class StateLayout:
 
     Order: joint_position_rad[n] | joint_velocity_rad_s[n] | joint_torque_nm[n] |
     imu_quaternion_wxyz[4] | imu_angular_velocity_rad_s[3] | imu_linear_acceleration_m_s2[3] |
-    foot_force_n[n_feet].
+    foot_force_n[n_feet] | height_scan_m[n_scan] (only when the HAL measures the terrain).
     """
 
     n_joints: int
     n_feet: int
+    n_scan: int = 0
 
     @property
     def fields(self) -> tuple[tuple[str, int], ...]:
@@ -94,7 +96,7 @@ class StateLayout:
             ("imu_angular_velocity_rad_s", 3),
             ("imu_linear_acceleration_m_s2", 3),
             ("foot_force_n", self.n_feet),
-        )
+        ) + ((("height_scan_m", self.n_scan),) if self.n_scan else ())
 
     @property
     def size(self) -> int:
@@ -127,6 +129,8 @@ class ObservationHeader:
     slot_generation: int = 0
     depth_slot: int = -1
     depth_generation: int = 0
+    control_mode: int = 0  # the code of the safety layer's mode when the tick began
+    n_scan: int = 0  # height-scan points in the state block (0: the HAL measures no terrain)
 
 
 def encode_observation_header(h: ObservationHeader) -> bytes:
@@ -135,7 +139,8 @@ def encode_observation_header(h: ObservationHeader) -> bytes:
     return _OBS_HEADER.pack(
         OBSERVATION_MAGIC, PROTOCOL_VERSION, h.flags, h.seq, h.slot, h.slot_generation,
         h.depth_slot, h.n_joints, h.n_feet, h.depth_shape[0], h.depth_shape[1], h.timestamp_ns,
-        h.publish_ns, h.depth_seq, h.depth_generation, h.depth_timestamp_ns, fx, fy, cx, cy)
+        h.publish_ns, h.depth_seq, h.depth_generation, h.depth_timestamp_ns, fx, fy, cx, cy,
+        h.control_mode, h.n_scan)
 
 
 def _check_magic_version(magic: bytes, version: int, expected_magic: bytes, what: str) -> None:
@@ -151,7 +156,8 @@ def decode_observation_header(frame: bytes | memoryview) -> ObservationHeader:
     if len(frame) != _OBS_HEADER.size:
         raise ProtocolError(f"observation header: {len(frame)} bytes, expected {_OBS_HEADER.size}")
     (magic, version, flags, seq, slot, slot_gen, depth_slot, n_joints, n_feet, depth_h, depth_w,
-     timestamp_ns, publish_ns, depth_seq, depth_gen, depth_ts, fx, fy, cx, cy) = _OBS_HEADER.unpack(frame)
+     timestamp_ns, publish_ns, depth_seq, depth_gen, depth_ts, fx, fy, cx, cy, control_mode,
+     n_scan) = _OBS_HEADER.unpack(frame)
     _check_magic_version(magic, version, OBSERVATION_MAGIC, "observation")
     if n_joints == 0:
         raise ProtocolError("observation: n_joints is 0")
@@ -166,7 +172,8 @@ def decode_observation_header(frame: bytes | memoryview) -> ObservationHeader:
         seq=seq, timestamp_ns=timestamp_ns, publish_ns=publish_ns, n_joints=n_joints, n_feet=n_feet,
         depth_shape=(depth_h, depth_w), depth_seq=depth_seq, depth_timestamp_ns=depth_ts,
         intrinsics=intrinsics, flags=flags, slot=slot, slot_generation=slot_gen,
-        depth_slot=depth_slot, depth_generation=depth_gen)
+        depth_slot=depth_slot, depth_generation=depth_gen, control_mode=control_mode,
+        n_scan=n_scan)
 
 
 def _float32_frame(frame: bytes | memoryview, count: int, what: str) -> np.ndarray:
@@ -198,6 +205,9 @@ def decode_observation_frames(frames: list, expected: StateLayout,
     if (header.n_joints, header.n_feet) != (expected.n_joints, expected.n_feet):
         raise ProtocolError(f"observation: {header.n_joints} joints / {header.n_feet} feet, this "
                             f"client expects {expected.n_joints} / {expected.n_feet}")
+    if header.n_scan != expected.n_scan:
+        raise ProtocolError(f"observation: {header.n_scan} height-scan points, this client "
+                            f"expects {expected.n_scan}")
     if header.depth_shape != tuple(expected_depth_shape):
         raise ProtocolError(f"observation: depth {header.depth_shape}, this client expects "
                             f"{tuple(expected_depth_shape)}")

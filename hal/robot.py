@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "RobotDefinitionError",
+    "DEPTH_TYPES",
     "DepthCameraModel",
     "PolicyLayout",
     "RobotConfig",
@@ -36,6 +37,10 @@ __all__ = [
 
 class RobotDefinitionError(ValueError):
     """A robot definition file is missing a field or holds a bad value."""
+
+
+DEPTH_TYPES = ("z_depth", "distance_to_camera")
+"""What a training camera's pixel holds (see :attr:`DepthCameraModel.depth_type`)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,14 @@ class DepthCameraModel:
     # downward pitch of the optical axis.
     position_m: tuple[float, float, float] = (0.33, 0.0, 0.08)
     pitch_deg: float = 48.0
+    # What a pixel holds in training: "z_depth" (along the optical axis, what a ZED reports) or
+    # "distance_to_camera" (along the pixel's ray, Isaac Lab's default for its ray-cast camera).
+    depth_type: str = "z_depth"
+
+    def __post_init__(self) -> None:
+        if self.depth_type not in DEPTH_TYPES:
+            raise RobotDefinitionError(f"depth_camera.depth_type {self.depth_type!r}: valid are "
+                                       f"{', '.join(DEPTH_TYPES)}")
 
     @property
     def vertical_fov_deg(self) -> float:
@@ -96,6 +109,19 @@ class RobotConfig:
     contact_force_threshold_n: float
     depth_camera: DepthCameraModel = field(default_factory=DepthCameraModel)
     layout: PolicyLayout = field(default_factory=PolicyLayout)
+    # The feet in the order the policy's contact terms use; empty means ``foot_names`` (the order
+    # the contact sensors report in).
+    foot_names_policy: tuple[str, ...] = ()
+    # Base height above flat ground at the default pose: the flat-ground height scan of a robot
+    # that measures none.
+    nominal_base_height_m: float = 0.3
+
+    @property
+    def feet_hardware_to_policy(self) -> np.ndarray:
+        """Index array: ``policy_feet = sensor_feet[feet_hardware_to_policy]``."""
+        order = self.foot_names_policy or self.foot_names
+        index = {name: i for i, name in enumerate(self.foot_names)}
+        return np.array([index[n] for n in order], dtype=np.intp)
 
     @property
     def n_joints(self) -> int:
@@ -232,6 +258,8 @@ def _parse(data: dict[str, Any], source: str) -> RobotConfig:
     robot = r.get(data, "robot", "", dict)
     name = r.get(robot, "name", "robot", str)
     control_rate_hz = r.positive(r.get(robot, "control_rate_hz", "robot", float), "robot.control_rate_hz")
+    nominal_height = r.positive(r.get(robot, "nominal_base_height_m", "robot", float, 0.3),
+                                "robot.nominal_base_height_m")
 
     control = r.get(data, "control", "", dict)
     default_kp = r.get(control, "kp", "control", float)
@@ -329,4 +357,5 @@ def _parse(data: dict[str, Any], source: str) -> RobotConfig:
         contact_force_threshold_n=contact_threshold,
         depth_camera=camera,
         layout=layout,
+        nominal_base_height_m=nominal_height,
     )

@@ -118,8 +118,9 @@ class ObservationPublisher:
     def depth_timestamp_ns(self) -> int:
         return self._depth_timestamp_ns
 
-    def commit_state_and_publish(self, seq: int, timestamp_ns: int) -> int:
-        """Publish observation ``seq``; returns the publish time (monotonic ns)."""
+    def commit_state_and_publish(self, seq: int, timestamp_ns: int, control_mode: int = 0) -> int:
+        """Publish observation ``seq`` (``control_mode``: the safety layer's mode code when the
+        tick began); returns the publish time (monotonic ns)."""
         self._state_generation = self.state_ring.end_write(self._state_slot)
         flags = FLAG_INPROC if self.inproc else 0
         # Over tcp every observation carries the newest depth frame: with latest-only delivery a
@@ -134,7 +135,8 @@ class ObservationPublisher:
             depth_seq=self._depth_seq, depth_timestamp_ns=self._depth_timestamp_ns,
             intrinsics=self._depth_intrinsics if self._depth_slot >= 0 else None, flags=flags,
             slot=self._state_slot, slot_generation=self._state_generation,
-            depth_slot=self._depth_slot, depth_generation=self._depth_generation)
+            depth_slot=self._depth_slot, depth_generation=self._depth_generation,
+            control_mode=control_mode, n_scan=self.layout.n_scan)
         message = encode_observation_header(header)
         if not self.inproc:
             # One frame (header + arrays) so the subscriber's CONFLATE keeps the newest whole

@@ -9,12 +9,14 @@ resized bicubically to 58×87 and normalised with ``d / 2 − 0.5``. A real came
    centred on the principal point, fractional edges included; the image is never stretched);
 2. resamples that region to 106×60 by area mean (each training pixel averages the real pixels
    it covers, with fractional weights at its borders);
-3. makes invalid depth far: values > far (and +inf, "too far") count as far; NaN (occlusion),
-   −inf ("too close") and 0 are holes. Default mode ``ignore_holes``: a training pixel averages
-   only the valid real pixels it covers, and becomes far only when it covers no valid pixel, so a
-   few NaNs along an edge do not pull a step's depth towards 2 m (a hole-filling step, like the
-   filters real-robot deployments of this policy ran on their depth cameras). Mode ``fill_far``
-   sets every hole pixel to far before the mean (the literal reading of DESIGN §4);
+3. maps invalid depth as training saw it: values beyond far (+inf, "too far"), NaN (occlusion)
+   and 0 (a camera's "no data") are far; −inf ("closer than the camera's minimum range", the
+   ZED's convention) is *near* (0 m): a riser inside the minimum range is an obstacle, not empty
+   space. Mode ``fill_far`` (default, DESIGN §4) puts far into the NaN/0 holes before the area
+   mean; mode ``ignore_holes`` leaves them out of the mean (a training pixel with no valid real
+   pixel becomes far), so occlusion holes along an edge do not pull a step towards 2 m. A policy
+   trained on distance-to-camera depth (Isaac Lab's ray-cast camera) gets every real pixel's
+   z-depth converted to the distance along its ray first;
 4. keeps rows [:-2] and columns [4:-4] (58×98), resizes bicubically to 58×87 with
    ``torch.nn.functional.interpolate(mode="bicubic", align_corners=False)`` semantics;
 5. writes ``(d − near) / (far − near) − 0.5`` (``d / 2 − 0.5``) into the caller's buffer.
@@ -184,12 +186,20 @@ class DepthPreprocessor:
         cubic_x = bicubic_weights(n_cols, out_w)
         self.output_shape = (out_h, out_w)
 
+        ray_scale = None
+        if camera.depth_type == "distance_to_camera":
+            # z-depth → distance along the pixel's ray: z · |((u − cx)/fx, (v − cy)/fy, 1)|.
+            u = (np.arange(x0, x1, dtype=np.float64) - intrinsics.cx) / intrinsics.fx
+            v = (np.arange(y0, y1, dtype=np.float64) - intrinsics.cy) / intrinsics.fy
+            ray_scale = np.sqrt(1.0 + v[:, None] ** 2 + u[None, :] ** 2).astype(np.float32)
+        self._ray_scale = ray_scale
         self._far = np.float32(camera.far_m)
         self._near = np.float32(camera.near_m)
         self._scale = np.float32(1.0 / (camera.far_m - camera.near_m))
         self._offset = np.float32(camera.near_m / (camera.far_m - camera.near_m) + 0.5)
         win_h, win_w = y1 - y0, x1 - x0
         self._valid = np.empty((win_h, win_w), dtype=bool)
+        self._too_close = np.empty((win_h, win_w), dtype=bool)
         self._invalid = np.empty((win_h, win_w), dtype=bool)
         self._result = np.empty((out_h, out_w), dtype=np.float32)
         self._own_out = np.empty((out_h, out_w), dtype=np.float32)
@@ -219,8 +229,8 @@ class DepthPreprocessor:
         """Preprocess one frame into ``out`` (float32, (58, 87) or (1, 58, 87)).
 
         Args:
-            frame: depth in metres, shape (height, width) of the intrinsics; NaN, ±inf and 0
-                mark invalid pixels.
+            frame: z-depth in metres, shape (height, width) of the intrinsics; NaN, +inf and 0
+                read far, −inf near.
             out: the caller's buffer (e.g. the depth engine's input).
         """
         h, w = self.intrinsics.height, self.intrinsics.width
@@ -228,11 +238,16 @@ class DepthPreprocessor:
             raise ValueError(f"depth frame has shape {frame.shape}, the intrinsics say ({h}, {w})")
         crop = frame[self._rows, self._cols]
         values = self._values
-        np.greater(crop, 0.0, out=self._valid)   # False for NaN, -inf, 0 and negatives
-        np.logical_not(self._valid, out=self._invalid)
-        np.fmin(crop, self._far, out=values)       # > far and +inf → far; NaN → far (masked)
-        if self._near > 0:
-            np.maximum(values, self._near, out=values)
+        if self._ray_scale is not None:
+            np.multiply(crop, self._ray_scale, out=values)
+        else:
+            np.copyto(values, crop)
+        np.isneginf(values, out=self._too_close)
+        np.greater(values, 0.0, out=self._valid)   # False for NaN, -inf, 0 and negatives
+        np.logical_or(self._valid, self._too_close, out=self._valid)  # too close is data: near
+        np.logical_not(self._valid, out=self._invalid)  # NaN, 0, negatives: holes
+        np.fmin(values, self._far, out=values)       # > far and +inf → far; NaN → far (masked)
+        np.maximum(values, self._near, out=values)   # -inf (too close) → near
         if self.config.invalid_mode == "fill_far":
             np.copyto(values, self._far, where=self._invalid)
             np.matmul(self._left, values, out=self._rows_mixed)

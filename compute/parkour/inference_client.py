@@ -2,9 +2,12 @@
 
 Two threads, each with its own :class:`~hal.client.HalClient` (ZMQ sockets belong to one thread):
 
-- **actor** (``krabby-actor``): waits on the observation socket, builds the policy observation
-  straight into the actor engine's input buffer, copies in the newest depth latent, runs the actor,
-  turns actions into joint targets and sends the command naming the observation's seq.
+- **actor** (``krabby-actor``): waits on the observation socket (one observation per policy step:
+  the HAL exchanges at the trained policy rate), runs :meth:`ParkourPolicy.actor_step` with the
+  newest depth latent and sends the command naming the observation's seq. The safety mode in the
+  observation header drives the episode: whenever it changes to a mode that does not apply the
+  policy, the policy state is reset and then primed by the following observations (stand frames,
+  zero last action) until the HAL hands over.
 - **depth** (``krabby-depth``): at the depth update rate (10 Hz for a 50 Hz policy trained with a
   5-step depth interval), kicked by the actor right after it sent a command so that the depth
   step fills the slack between ticks instead of competing with the next one, takes the newest
@@ -30,12 +33,12 @@ from typing import Any
 import numpy as np
 import zmq
 
-from compute.parkour.actions import ActionProcessor
-from compute.parkour.depth import DepthPreprocessor
-from compute.parkour.observation import PolicyCommand, ObservationBuilder
+from compute.parkour.observation import PolicyCommand
+from compute.parkour.policy import ParkourPolicy
 from hal.client import HalClient
 from hal.protocol import CommandMessage
 from hal.robot import RobotConfig
+from hal.safety.events import Mode, mode_code
 from hal.slots import SlotRing
 from hal.timing import LatencyRing
 
@@ -85,6 +88,8 @@ class ActorStepRecord:
     raw_action: np.ndarray  # policy order, before clip and scale
     depth_seq_used: int
     timings_ns: tuple[int, int, int, int]  # obs build, engine, post-process, send
+    engaged: bool = True  # the HAL was applying the policy when this observation was taken
+    episode: int = 0  # policy episodes started so far (each hand-over starts one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +108,7 @@ class ParkourInferenceClient:
     """Runs the parkour policy against a HAL server.
 
     Args:
-        robot: The robot definition the engines were exported for.
+        robot: The robot configuration the engines were exported for (the contract applied).
         actor_engine: Engine with inputs ``obs`` (and ``depth_latent`` for a student) and output
             ``actions`` (see :mod:`engines`).
         depth_engine: Engine with inputs ``depth``, ``proprio``, ``hidden_in`` and outputs
@@ -116,39 +121,27 @@ class ParkourInferenceClient:
                  config: InferenceClientConfig | None = None, context: zmq.Context | None = None) -> None:
         self.robot = robot
         self.config = config or InferenceClientConfig()
-        self.actor = actor_engine
-        self.depth = depth_engine
+        self.policy = ParkourPolicy(robot, actor_engine, depth_engine)
         self._context = context or zmq.Context.instance()
         self.command = PolicyCommand(self.config.forward_speed_m_s, self.config.mode)
-        self.builder = ObservationBuilder(robot)
-        self.actions = ActionProcessor(robot)
-        lay = robot.layout
-        if "obs" not in self.actor.inputs or "actions" not in self.actor.outputs:
-            raise ValueError(f"actor engine has inputs {sorted(self.actor.inputs)} and outputs "
-                             f"{sorted(self.actor.outputs)}; expected 'obs' -> 'actions'")
-        self.is_student = "depth_latent" in self.actor.inputs
-        if self.is_student and self.depth is None:
-            raise ValueError("the actor takes a depth_latent but no depth engine was given: pass "
-                             "the depth engine (model.depth.onnx / .plan) exported with it")
+        self.is_student = self.policy.is_student
+        lay = self.policy.layout
         rate = self.config.depth_rate_hz
         self.depth_rate_hz = rate or robot.control_rate_hz / robot.depth_camera.update_interval_steps
         # depth thread -> actor: latent (32) + yaw (2); actor -> depth thread: masked proprio.
         self._latent_ring = SlotRing(3, (lay.depth_latent_dim + 2,), np.float32,
                                      allocate=_plain_allocate)
-        self._latent_slot = (-1, 0, 0, 0)  # slot, generation, depth seq, depth step ns
+        self._latent_slot = (-1, 0, 0, 0, 0)  # slot, generation, depth seq, step ns, episode
         self._proprio_ring = SlotRing(3, (robot.proprio_dim,), np.float32, allocate=_plain_allocate)
-        self._proprio_slot = (-1, 0)
+        self._proprio_slot = (-1, 0, 0)  # slot, generation, episode
         self._latent_now = np.zeros(lay.depth_latent_dim + 2, np.float32)
-        self._yaw_zero = np.zeros(2, np.float32)
+        self._episode = 0
         self._stop = threading.Event()
         self._depth_kick = threading.Event()
         self._threads: list[threading.Thread] = []
         # Called on the actor / depth thread after each step: keep them cheap (a queue put).
         self.actor_listeners: list = []
         self.depth_listeners: list = []
-        # Called with the actor's output buffer before post-processing; the sim's fault drills
-        # use it to rehearse a stalled or misbehaving policy.
-        self.action_hook = None
         self._errors: list[BaseException] = []
         size = self.config.timing_ring_size
         self.timings = {name: LatencyRing(size) for name in (
@@ -156,20 +149,33 @@ class ParkourInferenceClient:
             "depth_engine")}
         self.counters = {"observations": 0, "commands_sent": 0, "commands_dropped": 0,
                          "torn_observations": 0, "non_finite_actions": 0, "depth_steps": 0,
-                         "depth_frames_repeated": 0, "malformed_observations": 0}
+                         "depth_frames_repeated": 0, "malformed_observations": 0,
+                         "episodes": 0, "priming_steps": 0, "engaged_steps": 0}
+
+    @property
+    def actor(self) -> Any:
+        return self.policy.actor
+
+    @property
+    def depth(self) -> Any | None:
+        return self.policy.depth
+
+    def set_command(self, command: PolicyCommand) -> None:
+        """Replace the operator command (any thread: the actor reads it once per step)."""
+        if not isinstance(command, PolicyCommand):
+            raise TypeError(f"set_command takes a PolicyCommand, found {type(command).__name__}")
+        self.command = command
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Reset the policy state (history, last action, GRU hidden state) and start the threads."""
+        """Start the threads; the first observation starts the first episode."""
         if self._threads:
             raise RuntimeError("inference client already running")
         self._stop.clear()
-        self.builder.reset()
-        self.actions.reset()
-        self._latent_slot = (-1, 0, 0, 0)
-        self._proprio_slot = (-1, 0)
-        self._warm_up()
+        self._latent_slot = (-1, 0, 0, 0, 0)
+        self._proprio_slot = (-1, 0, 0)
+        self.policy.warm_up()
         if self.config.switch_interval_s is not None:
             sys.setswitchinterval(self.config.switch_interval_s)
         self._threads = [threading.Thread(target=self._guard, args=(self._actor_loop,),
@@ -215,28 +221,18 @@ class ParkourInferenceClient:
             self._errors.append(exc)
             log.exception("%s died", threading.current_thread().name)
 
-    def _warm_up(self) -> None:
-        """First runs allocate and compile; do them before the first real observation."""
-        for _ in range(3):
-            self.actor.run()
-            if self.depth is not None:
-                self.depth.run()
-        if self.depth is not None:
-            self.depth.inputs["hidden_in"].fill(0.0)
-
     def _client(self) -> HalClient:
         return HalClient(self.config.observation_endpoint, self.config.command_endpoint,
                          self.robot.n_joints, self.robot.n_feet, depth_shape=None,
-                         context=self._context)
+                         context=self._context, n_scan=None)
 
     # -- actor thread --------------------------------------------------------------------------
 
     def _actor_loop(self) -> None:
-        obs_in = self.actor.inputs["obs"]
-        latent_in = self.actor.inputs.get("depth_latent")
-        actions_out = self.actor.outputs["actions"]
-        processor, builder, timings = self.actions, self.builder, self.timings
-        latent_dim = self.robot.layout.depth_latent_dim
+        policy, timings = self.policy, self.timings
+        processor = policy.actions
+        policy_code = mode_code(Mode.POLICY)
+        last_mode = -1
         steps_since_collect = 0
         warm_steps = 0
         depth_period_ns = int(1e9 / self.depth_rate_hz)
@@ -248,36 +244,39 @@ class ParkourInferenceClient:
                 if obs is None:
                     continue
                 t0 = time.monotonic_ns()
+                mode = obs.control_mode
+                engaged = mode == policy_code
+                if not engaged and mode != last_mode:
+                    # A new episode: the HAL holds the stand pose from here until it hands over.
+                    policy.reset(obs, reset_depth=False)
+                    self._episode += 1
+                    self.counters["episodes"] += 1
+                last_mode = mode
                 depth_seq, depth_ns = self._read_latent()
-                if latent_in is not None:
-                    np.copyto(latent_in.reshape(-1), self._latent_now[:latent_dim])
-                yaw = self._latent_now[latent_dim:] if self.is_student else self._yaw_zero
-                builder.build_into(obs_in, obs, self.command, yaw, processor.last_raw_action)
-                if not client.release_current():
+                latent = self._latent_now if self.is_student and depth_seq >= 0 else None
+                targets = policy.actor_step(obs, self.command, engaged, latent,
+                                            obs.height_scan_m)
+                intact = client.release_current()
+                t2 = time.monotonic_ns()
+                if not intact:
                     self.counters["torn_observations"] += 1
                     continue
                 self._share_proprio()
-                t1 = time.monotonic_ns()
-                self.actor.run()
-                if self.action_hook is not None:
-                    self.action_hook(actions_out)
-                t2 = time.monotonic_ns()
-                if not np.isfinite(actions_out).all():
+                self.counters["engaged_steps" if engaged else "priming_steps"] += 1
+                if not np.isfinite(policy.raw_actions).all():
                     # Sent as it is: the HAL's safety layer rejects it and damps the motors.
                     self.counters["non_finite_actions"] += 1
-                targets = processor.process(actions_out)
                 message = CommandMessage(
                     obs_seq=obs.seq, target_rad=targets, kp=processor.kp_hardware,
                     kd=processor.kd_hardware, raw_action=processor.last_raw_action,
-                    receive_ns=obs.receive_ns, actor_ns=t2 - t1, depth_step_ns=depth_ns,
-                    depth_seq_used=depth_seq)
+                    receive_ns=obs.receive_ns, actor_ns=t2 - t0, depth_step_ns=depth_ns,
+                    depth_seq_used=max(depth_seq, 0))
                 t3 = time.monotonic_ns()
                 sent = client.send_command(message)
                 t4 = time.monotonic_ns()
                 self.counters["observations"] += 1
                 self.counters["commands_sent" if sent else "commands_dropped"] += 1
-                timings["obs_build"].add(t1 - t0)
-                timings["actor_engine"].add(t2 - t1)
+                timings["actor_engine"].add(t2 - t0)
                 timings["post_process"].add(t3 - t2)
                 timings["send"].add(t4 - t3)
                 timings["actor_total"].add(t4 - t0)
@@ -285,10 +284,11 @@ class ParkourInferenceClient:
                     next_depth_ns = max(next_depth_ns + depth_period_ns, t4)
                     self._depth_kick.set()
                 if self.actor_listeners:
-                    record = ActorStepRecord(obs.seq, obs_in.reshape(-1),
+                    record = ActorStepRecord(obs.seq, policy.observation,
                                              self._latent_now if self.is_student else None,
-                                             processor.last_raw_action, depth_seq,
-                                             (t1 - t0, t2 - t1, t3 - t2, t4 - t3))
+                                             processor.last_raw_action, max(depth_seq, 0),
+                                             (0, t2 - t0, t3 - t2, t4 - t3), engaged,
+                                             self._episode)
                     for listener in self.actor_listeners:
                         listener(record)
                 if self.config.gc_control:
@@ -306,29 +306,29 @@ class ParkourInferenceClient:
             gc.enable()
 
     def _read_latent(self) -> tuple[int, int]:
-        """Copy the newest latent+yaw into ``_latent_now``; returns (depth seq, depth step ns)."""
-        slot, generation, depth_seq, depth_ns = self._latent_slot
-        if slot < 0 or not self._latent_ring.acquire(slot, generation):
-            return depth_seq, depth_ns
+        """Copy this episode's newest latent+yaw into ``_latent_now``; returns (depth seq, depth
+        step ns), depth seq -1 when the episode has no depth step yet."""
+        slot, generation, depth_seq, depth_ns, episode = self._latent_slot
+        if slot < 0 or episode != self._episode:
+            return -1, 0
+        if not self._latent_ring.acquire(slot, generation):
+            return depth_seq, depth_ns  # being rewritten: keep the copy we have
         np.copyto(self._latent_now, self._latent_ring.buffer(slot))
         self._latent_ring.release(slot, generation)
         return depth_seq, depth_ns
 
     def _share_proprio(self) -> None:
         slot = self._proprio_ring.begin_write()
-        np.copyto(self._proprio_ring.buffer(slot), self.builder.proprio_masked)
-        self._proprio_slot = (slot, self._proprio_ring.end_write(slot))
+        self.policy.depth_proprio_into(self._proprio_ring.buffer(slot))
+        self._proprio_slot = (slot, self._proprio_ring.end_write(slot), self._episode)
 
     # -- depth thread --------------------------------------------------------------------------
 
     def _depth_loop(self) -> None:
-        depth = self.depth
-        depth_in = depth.inputs["depth"]
-        proprio_in = depth.inputs["proprio"]
-        hidden_in, hidden_out = depth.inputs["hidden_in"], depth.outputs["hidden_out"]
-        latent_out = depth.outputs["latent_yaw"]
-        preprocessor: DepthPreprocessor | None = None
+        policy = self.policy
+        proprio = np.zeros(self.robot.proprio_dim, np.float32)
         last_frame_seq = 0
+        episode = 0
         with self._client() as client:
             while not self._stop.is_set():
                 # The actor kicks us right after it sent a command, at the depth rate: the depth
@@ -340,37 +340,38 @@ class ParkourInferenceClient:
                 obs = client.poll(self.config.poll_timeout_ms)
                 if obs is None or obs.depth_m is None:
                     continue
-                if obs.depth_seq == last_frame_seq:
-                    self.counters["depth_frames_repeated"] += 1
-                    continue
-                proprio_slot, proprio_gen = self._proprio_slot
+                proprio_slot, proprio_gen, proprio_episode = self._proprio_slot
                 if proprio_slot < 0:
                     continue  # the actor has not built an observation yet
+                if proprio_episode != episode:
+                    policy.reset_depth()  # a new episode: the GRU starts from zero, as in training
+                    episode = proprio_episode
+                elif obs.depth_seq == last_frame_seq:
+                    self.counters["depth_frames_repeated"] += 1
+                    continue
                 t0 = time.monotonic_ns()
-                if preprocessor is None or preprocessor.intrinsics != obs.depth_intrinsics:
-                    preprocessor = DepthPreprocessor(obs.depth_intrinsics, self.robot.depth_camera)
-                preprocessor.process_into(obs.depth_m, depth_in.reshape(depth_in.shape[-2:]))
+                policy.preprocess_depth(obs.depth_m, obs.depth_intrinsics)
                 frame_seq, frame_ts = obs.depth_seq, obs.depth_timestamp_ns
                 if not client.release_current():
                     continue
                 if not self._proprio_ring.acquire(proprio_slot, proprio_gen):
                     continue
-                np.copyto(proprio_in.reshape(-1), self._proprio_ring.buffer(proprio_slot))
+                np.copyto(proprio, self._proprio_ring.buffer(proprio_slot))
                 self._proprio_ring.release(proprio_slot, proprio_gen)
                 t1 = time.monotonic_ns()
-                depth.run()
-                np.copyto(hidden_in, hidden_out)
+                latent_yaw = policy.depth_step(proprio)
                 t2 = time.monotonic_ns()
                 slot = self._latent_ring.begin_write()
-                np.copyto(self._latent_ring.buffer(slot), latent_out.reshape(-1))
-                self._latent_slot = (slot, self._latent_ring.end_write(slot), frame_seq, t2 - t1)
+                np.copyto(self._latent_ring.buffer(slot), latent_yaw)
+                self._latent_slot = (slot, self._latent_ring.end_write(slot), frame_seq, t2 - t1,
+                                     episode)
                 last_frame_seq = frame_seq
                 self.counters["depth_steps"] += 1
                 self.timings["depth_preprocess"].add(t1 - t0)
                 self.timings["depth_engine"].add(t2 - t1)
                 if self.depth_listeners:
-                    record = DepthStepRecord(frame_seq, frame_ts, depth_in.reshape(depth_in.shape[-2:]),
-                                             proprio_in.reshape(-1), latent_out.reshape(-1), t2 - t1)
+                    record = DepthStepRecord(frame_seq, frame_ts, policy.depth_image, proprio,
+                                             latent_yaw, t2 - t1)
                     for listener in self.depth_listeners:
                         listener(record)
 

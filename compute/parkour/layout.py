@@ -20,9 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from hal.robot import RobotConfig
 
 __all__ = [
+    "SCAN_POINTS_X_M",
+    "SCAN_POINTS_Y_M",
+    "SCAN_HEIGHT_OFFSET_M",
+    "scan_points_xy",
+    "scan_from_base_height",
     "ANG_VEL_SCALE",
     "JOINT_VEL_SCALE",
     "YAW_SCALE",
@@ -35,6 +42,28 @@ JOINT_VEL_SCALE = 0.05
 """Joint velocity scale in the observation (training ``obs_scales.dof_vel``)."""
 YAW_SCALE = 1.5
 """The deploy step writes ``YAW_SCALE × predicted yaw`` into proprio [6:8]."""
+
+SCAN_POINTS_X_M = tuple(round(-0.45 + 0.15 * i, 2) for i in range(12))
+"""legged_gym's ``measured_points_x``: -0.45 … 1.20 m ahead of the base (yaw-aligned frame)."""
+SCAN_POINTS_Y_M = tuple(round(-0.75 + 0.15 * i, 2) for i in range(11))
+"""legged_gym's ``measured_points_y``: -0.75 … 0.75 m to the left of the base."""
+SCAN_HEIGHT_OFFSET_M = 0.3
+"""Training's scan is ``clip(base_z - 0.3 - terrain_z, -1, 1)``, no scale."""
+
+
+def scan_points_xy() -> np.ndarray:
+    """The 132 scan points (x, y) in the order of the observation's scan block: legged_gym's
+    ``meshgrid(x, y)`` (matrix indexing) flattened, so x varies slowest."""
+    grid_x, grid_y = np.meshgrid(np.array(SCAN_POINTS_X_M), np.array(SCAN_POINTS_Y_M),
+                                 indexing="ij")
+    return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
+
+
+def scan_from_base_height(base_height_m: np.ndarray | float, out: np.ndarray) -> np.ndarray:
+    """Training's scan values from the base's height above the terrain at each point."""
+    np.subtract(base_height_m, SCAN_HEIGHT_OFFSET_M, out=out)
+    np.clip(out, -1.0, 1.0, out=out)
+    return out
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from hal.robot import RobotConfig
 from compute.parkour.layout import ANG_VEL_SCALE, JOINT_VEL_SCALE, YAW_SCALE, ObservationLayout
 
 __all__ = ["MODES", "HardwareObservation", "PolicyCommand", "ObservationBuilder",
-           "roll_pitch_from_quaternion"]
+           "roll_pitch_from_quaternion", "yaw_from_quaternion", "wrap_angle"]
 
 MODES = ("parkour", "walk")
 """Command modes; one-hot at proprio [11] (parkour) and [12] (walk)."""
@@ -43,16 +43,20 @@ class HardwareObservation(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PolicyCommand:
-    """The operator's command: forward speed (m/s, trained on 0–1.5) and the terrain mode."""
+    """The operator's command: forward speed (m/s, trained on 0–1.5), the terrain mode, and a
+    yaw rate (rad/s, positive to the left) that turns the heading command of a policy that is
+    steered by heading (a teacher)."""
 
     forward_speed_m_s: float = 0.0
     mode: str = "parkour"
+    yaw_rate_rad_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"command mode {self.mode!r} is not one of {MODES}")
-        if not math.isfinite(self.forward_speed_m_s):
-            raise ValueError(f"forward_speed_m_s must be finite, found {self.forward_speed_m_s}")
+        for name in ("forward_speed_m_s", "yaw_rate_rad_s"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, found {getattr(self, name)}")
 
 
 def roll_pitch_from_quaternion(w: float, x: float, y: float, z: float) -> tuple[float, float]:
@@ -64,6 +68,16 @@ def roll_pitch_from_quaternion(w: float, x: float, y: float, z: float) -> tuple[
     roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
     pitch = math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x))))
     return roll, pitch
+
+
+def yaw_from_quaternion(w: float, x: float, y: float, z: float) -> float:
+    """Yaw (rad, ZYX Euler convention as in training's ``euler_from_quaternion``)."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def wrap_angle(angle_rad: float) -> float:
+    """``angle_rad`` wrapped into [-pi, pi)."""
+    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 
 class ObservationBuilder:
@@ -78,6 +92,8 @@ class ObservationBuilder:
         self.layout = ObservationLayout.from_robot(robot)
         lay = self.layout
         self._hw_to_policy = np.ascontiguousarray(robot.hardware_to_policy, dtype=np.intp)
+        self._feet_to_policy = np.ascontiguousarray(robot.feet_hardware_to_policy, dtype=np.intp)
+        self._forces = np.zeros(robot.n_feet, dtype=np.float32)
         self._default = np.asarray(robot.default_angles, dtype=np.float32).copy()
         # Constants as 0-d float32 arrays: ufuncs then create no temporaries for them.
         self._threshold_n = np.array(robot.contact_force_threshold_n, dtype=np.float32)
@@ -147,11 +163,13 @@ class ObservationBuilder:
             raise ValueError("observation buffer must be C-contiguous and writeable")
         flat = out.reshape(-1)
         hist = flat[slice(*lay.history)].reshape(lay.history_len, lay.proprio_dim)
-        self._views = (flat, flat[slice(*lay.proprio)], flat[lay.scan[0]: lay.history[0]], hist)
+        self._views = (flat, flat[slice(*lay.proprio)], flat[lay.scan[0]: lay.history[0]], hist,
+                       flat[slice(*lay.scan)])
         self._bound = out
 
     def build_into(self, out: np.ndarray, observation: HardwareObservation,
-                   command: PolicyCommand, yaw: np.ndarray, last_action: np.ndarray) -> None:
+                   command: PolicyCommand, yaw: np.ndarray, last_action: np.ndarray,
+                   heading: np.ndarray | None = None, scan: np.ndarray | None = None) -> None:
         """Write the full observation for this step into ``out`` and advance the history.
 
         Args:
@@ -162,10 +180,14 @@ class ObservationBuilder:
             yaw: the depth step's 2 yaw values (the builder writes 1.5 × yaw into [6:8]); zeros
                 when there is no depth estimate (teacher).
             last_action: the previous raw policy action (policy order, before clip and scale).
+            heading: when given, the two values for [6:8] as they are (a teacher's heading
+                errors), instead of 1.5 × ``yaw``.
+            scan: when given, the height-scan block's values (132 for the legged_gym grid);
+                zeros otherwise.
         """
         if out is not self._bound:
             self._bind(out)
-        flat, proprio, non_proprio, history = self._views
+        flat, proprio, non_proprio, history, scan_block = self._views
         lay = self.layout
         f = self._frame
 
@@ -174,7 +196,10 @@ class ObservationBuilder:
         q = observation.imu_quaternion_wxyz
         f[3], f[4] = roll_pitch_from_quaternion(float(q[0]), float(q[1]), float(q[2]), float(q[3]))
         f[5] = 0.0
-        np.multiply(yaw, self._yaw_scale, out=self._f_yaw)
+        if heading is None:
+            np.multiply(yaw, self._yaw_scale, out=self._f_yaw)
+        else:
+            np.copyto(self._f_yaw, heading)
         f[8] = 0.0
         f[9] = 0.0
         f[lay.forward_speed] = command.forward_speed_m_s
@@ -189,7 +214,8 @@ class ObservationBuilder:
                                               mode="clip")
         np.multiply(self._f_joint_vel, self._joint_vel_scale, out=self._f_joint_vel)
         np.copyto(self._f_last_action, last_action)
-        np.greater(observation.foot_force_n, self._threshold_n, out=self._contact_now)
+        observation.foot_force_n.take(self._feet_to_policy, out=self._forces, mode="clip")
+        np.greater(self._forces, self._threshold_n, out=self._contact_now)
         np.logical_or(self._contact_now, self._contact_last, out=self._contact_filt)
         np.copyto(self._contact_last, self._contact_now)
         np.copyto(self._f_contact, self._contact_filt)
@@ -206,6 +232,8 @@ class ObservationBuilder:
 
         np.copyto(proprio, f)
         non_proprio.fill(0.0)
+        if scan is not None:
+            np.copyto(scan_block, scan)
         np.copyto(history, self._windows[self._head])
         self._clip(flat)
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from hal.robot import RobotConfig
 
-__all__ = ["PolicyEngines", "PolicyConfigError", "open_policy_engines"]
+__all__ = ["PolicyEngines", "PolicyConfigError", "open_policy_engines", "contract_for",
+           "contract_for_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,16 @@ class PolicyConfigError(ValueError):
 
 @dataclass
 class PolicyEngines:
-    """An opened policy: actor engine, depth engine (None for a teacher) and where they came from."""
+    """An opened policy: actor engine, depth engine (None for a teacher), where they came from,
+    its training contract and the robot configuration that runs it (the hardware robot with the
+    contract's joint order, defaults, gains, camera and policy rate)."""
 
     actor: Any
     depth: Any | None
     source: str  # "engine" or "torch-reference"
     path: Path
+    contract: Any = None
+    robot: RobotConfig | None = None
 
     @property
     def backend(self) -> str:
@@ -104,6 +109,17 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
         raise PolicyConfigError("no policy: pass --engine model.onnx|model.plan (from krabby-export) "
                                 "or --checkpoint model.pt (torch reference, for bring-up)")
     path = Path(engine if engine is not None else checkpoint)
+    manifest = None
+    if engine is not None:
+        manifest_file = manifest_path_for(path)
+        manifest = load_manifest(manifest_file) if manifest_file.is_file() else None
+    contract = contract_for(robot, manifest)
+    from compute.parkour.contract import ContractError
+
+    try:
+        robot = contract.apply(robot)
+    except ContractError as exc:
+        raise PolicyConfigError(f"{manifest.path if manifest else path}: {exc}") from None
     expected = {}
     if action_dim is not None:
         expected["actions"] = (1, action_dim)
@@ -115,8 +131,6 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
         depth = None
         if "depth_latent" in actor.inputs:
             if engine is not None:
-                manifest_file = manifest_path_for(path)
-                manifest = load_manifest(manifest_file) if manifest_file.is_file() else None
                 depth_path = _depth_path_for(path, manifest)
                 if depth_path is None or not depth_path.is_file():
                     raise PolicyConfigError(
@@ -134,4 +148,35 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
     if source == "torch-reference":
         log.warning("running the torch reference from %s (bring-up only: export it with "
                     "krabby-export for the real-time engine)", path)
-    return PolicyEngines(actor=actor, depth=depth, source=source, path=path)
+    return PolicyEngines(actor=actor, depth=depth, source=source, path=path, contract=contract,
+                         robot=robot)
+
+
+def contract_for(robot: RobotConfig, manifest: Any | None) -> Any:
+    """The manifest's training contract; a manifest from before contracts (or a checkpoint run by
+    the torch reference) gets the robot definition's, with a warning."""
+    from compute.parkour.contract import ContractError, TrainingContract
+
+    raw = manifest.extra.get("training_contract") if manifest is not None else None
+    try:
+        if raw is None:
+            if manifest is not None:
+                log.warning("%s has no training contract (exported by an older krabby): using "
+                            "robot %s's definition; re-export to record it", manifest.path,
+                            robot.name)
+            return TrainingContract.from_robot(robot)
+        return TrainingContract.from_dict(raw)
+    except ContractError as exc:
+        where = manifest.path if manifest is not None else robot.source
+        raise PolicyConfigError(f"{where}: {exc}") from None
+
+
+def contract_for_engine(robot: RobotConfig, engine: str | Path | None) -> Any:
+    """The training contract of ``engine``'s manifest (the robot definition's without one)."""
+    from engines.manifest import load_manifest, manifest_path_for
+
+    manifest = None
+    if engine is not None:
+        manifest_file = manifest_path_for(Path(engine))
+        manifest = load_manifest(manifest_file) if manifest_file.is_file() else None
+    return contract_for(robot, manifest)

@@ -26,6 +26,8 @@ __all__ = [
     "JointDriver",
     "ContactSample",
     "FootContactSensor",
+    "HeightScanSample",
+    "HeightScanner",
     "CameraIntrinsics",
     "DepthFrameInfo",
     "DepthCamera",
@@ -148,6 +150,28 @@ class FootContactSensor(Device):
     @abc.abstractmethod
     def read(self) -> ContactSample:
         """The newest forces."""
+
+
+@dataclass(slots=True)
+class HeightScanSample:
+    """Height of the base above the terrain (m) at each of the scanner's sample points."""
+
+    base_height_m: np.ndarray  # (n_points,)
+    timestamp_ns: int
+
+
+class HeightScanner(Device):
+    """Measures the terrain under and around the base at fixed points of the yaw-aligned base
+    frame (a simulator's ray casts; an elevation map on a robot that has one)."""
+
+    @property
+    @abc.abstractmethod
+    def n_points(self) -> int:
+        """Number of sample points (the length of every sample)."""
+
+    @abc.abstractmethod
+    def read(self) -> HeightScanSample:
+        """The newest measurement."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from typing import Any
 
 from hal.robot import RobotConfig
 
-__all__ = ["SafetyConfigError", "SafetyConfig"]
+__all__ = ["SafetyConfigError", "SafetyConfig", "TORQUE_WINDOW_MODES"]
+
+TORQUE_WINDOW_MODES = ("count", "clamp")
 
 
 class SafetyConfigError(ValueError):
@@ -36,9 +38,21 @@ class SafetyConfig:
             ``contact_force_threshold_n``. 0 disables the check (robot without foot sensors).
         gate_settle_ticks: Consecutive ticks the gate conditions must hold before the policy may
             take over, so one lucky sample during a wobble does not open the gate.
+        gate_min_ready_s: The default pose must have been held (mode ``ready``) this long before
+            the gate opens: the policy client resets its history, last action, contact memory and
+            recurrent state when ``ready`` begins and primes them with these stand frames, as a
+            training episode starts (DESIGN §4b).
         blend_duration_s: Linear blend from the stand targets (and gains) to the policy's.
-        max_target_step_rad: Per-tick cap on |target - previous applied target|. 0.3 rad per tick is
-            15 rad/s at 50 Hz (the Go2 calf's velocity limit) and 30 rad/s at 100 Hz (hip, thigh).
+        max_target_rate_rad_s: Cap on how fast the applied target may move, in rad/s so that it
+            means the same at any control rate: within one command period (one policy step) the
+            target moves at most this × the period from where the period began. 40 rad/s is 0.8
+            rad per 50 Hz policy step, a third of the largest step an action clip of ±1.2 rad
+            allows and above the Go2's joint speed limits (30.1 rad/s hip/thigh, 15.7 calf), so a
+            walking policy's steps pass untouched while a flipping, diverged one is slowed.
+        torque_window: ``"count"`` (default): a target outside the PD torque window is counted
+            (``check.torque_window``) but not moved — the motor clips the torque, as training
+            clipped it at every physics step, and moving the target once per tick would take away
+            torque the policy was trained to use. ``"clamp"``: move it into the window.
         kp_min: Lower bound on every position-mode kp; must be > 0 (the torque window divides
             by kp).
         kp_max: Upper bound on every kp.
@@ -59,10 +73,10 @@ class SafetyConfig:
         implausible_after_ticks: Command-plausibility watchdog (:mod:`hal.safety.plausibility`):
             this many consecutive policy ticks whose fresh command asks for an implausible target
             → damping (reason ``implausible_command``). 0 disables the watchdog.
-        implausible_step_margin_rad: A desired target more than ``max_target_step_rad`` + this
-            from the previous applied target is implausible (the step cap would cut more than
-            this margin). The default (0.3 rad) makes the threshold 0.6 rad per tick: 30 rad/s at
-            50 Hz, a Go2 hip's or thigh's top speed and twice its calf's.
+        implausible_rate_margin_rad_s: A desired target asking to move faster than
+            ``max_target_rate_rad_s`` + this is implausible (the rate cap would cut more than
+            this margin). The default (20 rad/s) makes the threshold 60 rad/s: 1.2 rad per 50 Hz
+            policy step, half the largest step the action clip allows.
         implausible_limit_margin_rad: A desired target more than this outside the joint limits
             is implausible.
         tilt_limit_rad: Angle between the base's up axis and the world's up axis beyond which the
@@ -82,8 +96,10 @@ class SafetyConfig:
     gate_max_tracking_error_rad: float = 0.25
     gate_min_feet_down: int = 4
     gate_settle_ticks: int = 5
+    gate_min_ready_s: float = 0.5
     blend_duration_s: float = 0.5
-    max_target_step_rad: float = 0.3
+    max_target_rate_rad_s: float = 40.0
+    torque_window: str = "count"
     kp_min: float = 1.0
     kp_max: float = 100.0
     kd_min: float = 0.1
@@ -96,7 +112,7 @@ class SafetyConfig:
     joints_stale_ms: float = 50.0
     depth_stale_ms: float | None = 300.0
     implausible_after_ticks: int = 10
-    implausible_step_margin_rad: float = 0.3
+    implausible_rate_margin_rad_s: float = 20.0
     implausible_limit_margin_rad: float = 0.3
     tilt_limit_rad: float = 1.0
     damping_kd: float = 2.0
@@ -106,13 +122,17 @@ class SafetyConfig:
     def __post_init__(self) -> None:
         positive = ("stand_up_duration_s", "stand_ramp_duration_s", "gate_max_roll_rad",
                     "gate_max_pitch_rad", "gate_max_tracking_error_rad", "blend_duration_s",
-                    "max_target_step_rad", "kp_min", "kp_max", "kd_max", "imu_stale_ms",
+                    "max_target_rate_rad_s", "kp_min", "kp_max", "kd_max", "imu_stale_ms",
                     "joints_stale_ms", "tilt_limit_rad", "damping_kd")
         for name in positive:
             _check_number(name, getattr(self, name), low=0.0, low_open=True)
         _check_number("kd_min", self.kd_min, low=0.0)
         _check_number("log_interval_s", self.log_interval_s, low=0.0)
-        _check_number("implausible_step_margin_rad", self.implausible_step_margin_rad, low=0.0)
+        _check_number("implausible_rate_margin_rad_s", self.implausible_rate_margin_rad_s, low=0.0)
+        _check_number("gate_min_ready_s", self.gate_min_ready_s, low=0.0)
+        if self.torque_window not in TORQUE_WINDOW_MODES:
+            raise SafetyConfigError(f"torque_window={self.torque_window!r}: valid are "
+                                    f"{', '.join(TORQUE_WINDOW_MODES)}")
         _check_number("implausible_limit_margin_rad", self.implausible_limit_margin_rad, low=0.0)
         if self.depth_stale_ms is not None:
             _check_number("depth_stale_ms", self.depth_stale_ms, low=0.0, low_open=True)

@@ -16,9 +16,12 @@ from typing import Any
 __all__ = [
     "Mode",
     "ACTIVE_MODES",
+    "mode_code",
+    "mode_from_code",
     "REASON_OPERATOR_START",
     "REASON_OPERATOR_STAND",
     "REASON_STAND_UP_DONE",
+    "REASON_STAND_DONE",
     "REASON_ENTRY_GATE",
     "REASON_DEPTH_STALE",
     "REASON_COMMAND_WATCHDOG",
@@ -53,11 +56,32 @@ class Mode(str, enum.Enum):
 
 
 ACTIVE_MODES = frozenset({Mode.STAND_UP, Mode.READY, Mode.POLICY, Mode.STAND})
+
+_MODE_CODES = {mode: code for code, mode in enumerate(Mode)}
+_MODES_BY_CODE = tuple(Mode)
+
+
+def mode_code(mode: Mode) -> int:
+    """The mode's code on the wire (the observation header's ``control_mode``)."""
+    return _MODE_CODES[mode]
+
+
+def mode_from_code(code: int) -> Mode:
+    """The mode a wire code names.
+
+    Raises:
+        ValueError: an unknown code (a peer speaking another protocol revision).
+    """
+    if not 0 <= code < len(_MODES_BY_CODE):
+        raise ValueError(f"mode code {code}: valid codes are 0..{len(_MODES_BY_CODE) - 1} "
+                         f"({', '.join(m.value for m in _MODES_BY_CODE)})")
+    return _MODES_BY_CODE[code]
 """Modes that send position targets (all others send the damping command)."""
 
 REASON_OPERATOR_START = "operator_start"
 REASON_OPERATOR_STAND = "operator_stand"
 REASON_STAND_UP_DONE = "stand_up_done"
+REASON_STAND_DONE = "stand_done"
 REASON_ENTRY_GATE = "entry_gate"
 REASON_DEPTH_STALE = "depth_stale"
 REASON_COMMAND_WATCHDOG = "command_watchdog"

@@ -90,15 +90,24 @@ class SafetyLayer:
     Args:
         robot: The robot definition (limits, torque limits, default pose, gains, feet).
         config: Thresholds and timings; defaults suit a Go2 at 50–100 Hz.
+        command_period_s: Time between fresh commands (one policy step); the rate cap allows
+            ``max_target_rate_rad_s`` × this per period. Default: the robot's policy rate.
 
     Raises:
         SafetyConfigError: the configuration does not fit the robot.
     """
 
-    def __init__(self, robot: RobotConfig, config: SafetyConfig | None = None) -> None:
+    def __init__(self, robot: RobotConfig, config: SafetyConfig | None = None,
+                 command_period_s: float | None = None) -> None:
         self.robot = robot
         self.config = cfg = config if config is not None else SafetyConfig()
         cfg.check_robot(robot)
+        if command_period_s is None:
+            command_period_s = 1.0 / robot.control_rate_hz
+        if not (math.isfinite(command_period_s) and command_period_s > 0):
+            raise ValueError(f"command_period_s must be a positive number, got {command_period_s}")
+        self.command_period_s = float(command_period_s)
+        self.max_step_rad = cfg.max_target_rate_rad_s * self.command_period_s
         n = self.n_joints = robot.n_joints
         to_hw = robot.policy_to_hardware
 
@@ -113,13 +122,27 @@ class SafetyLayer:
         stand_kd = hw(robot.kd) if cfg.stand_kd is None else np.full(n, cfg.stand_kd)
         stand_kp = np.clip(stand_kp, cfg.kp_min, cfg.kp_max)
         stand_kd = np.clip(stand_kd, cfg.kd_min, cfg.kd_max)
+        enforce_window = cfg.torque_window == "clamp"
         self._out = CommandWriter(self.lower_rad, self.upper_rad, self.torque_limit_nm,
-                                  cfg.max_target_step_rad, cfg.damping_kd, self.default_rad)
+                                  self.max_step_rad, cfg.damping_kd, self.default_rad,
+                                  enforce_torque_window=enforce_window)
+        self._flag_counters = tuple(
+            (bit, "check.torque_window" if bit == FLAG_TORQUE and not enforce_window else key)
+            for bit, key in _FLAG_COUNTERS)
+        # Flags that mean the applied target differs from the desired one.
+        self._edit_mask = (FLAG_LIMIT | FLAG_STEP | FLAG_STEP_CONFLICT | FLAG_NONFINITE
+                           | (FLAG_TORQUE | FLAG_TORQUE_INFEASIBLE if enforce_window else 0))
+        self._policy_ticks = 0
+        self._policy_ticks_edited = 0
+        self._policy_ticks_outside_window = 0
+        self._max_edit_rad = 0.0
+        self._edit = np.zeros(n)
         self._monitor = SensorMonitor(cfg, n, robot.n_feet, robot.contact_force_threshold_n)
         self._intake = CommandIntake(cfg, hw(robot.kp), hw(robot.kd))
         self._plausibility = PlausibilityWatchdog(
-            self.lower_rad, self.upper_rad, cfg.max_target_step_rad,
-            cfg.implausible_step_margin_rad, cfg.implausible_limit_margin_rad,
+            self.lower_rad, self.upper_rad, self.max_step_rad,
+            cfg.implausible_rate_margin_rad_s * self.command_period_s,
+            cfg.implausible_limit_margin_rad,
             cfg.implausible_after_ticks, tuple(robot.joint_names_hardware))
 
         # Every position command's gains lie in [kp_min, kp_max] x [kd_min, kd_max], so with joint
@@ -249,19 +272,34 @@ class SafetyLayer:
         with self._lock:
             return self._log.counters()
 
+    def target_edits(self) -> dict[str, Any]:
+        """How often the layer changed the policy's target: ticks in ``policy``, those on which
+        the applied target differed from the desired one (``fraction``), the largest change, and
+        the ticks whose target lay outside the PD torque window (counted, moved only with
+        ``torque_window="clamp"``)."""
+        with self._lock:
+            ticks = self._policy_ticks
+            return {"policy_ticks": ticks, "edited_ticks": self._policy_ticks_edited,
+                    "fraction": self._policy_ticks_edited / ticks if ticks else 0.0,
+                    "max_edit_rad": self._max_edit_rad,
+                    "outside_torque_window_ticks": self._policy_ticks_outside_window,
+                    "max_step_rad_per_period": self.max_step_rad,
+                    "command_period_s": self.command_period_s}
+
     def report(self) -> dict[str, Any]:
         """Everything the run report needs: mode, e-stop reason, config, counters, events."""
+        edits = self.target_edits()
         with self._lock:
             return {"mode": self._mode.value, "estop_reason": self._estop_reason,
                     "config": self.config.to_dict(), "counters": self._log.counters(),
-                    "events": self._log.events()}
+                    "events": self._log.events(), "target_edits": edits}
 
     # ------------------------------------------------------------------ the per-tick entry point
 
     def step(self, now_ns: int, joints: JointState, imu: ImuSample,
              contacts: ContactSample | None = None, depth_timestamp_ns: int | None = None,
              policy_targets_hw: np.ndarray | None = None, policy_kp_hw: np.ndarray | None = None,
-             policy_kd_hw: np.ndarray | None = None) -> JointCommand:
+             policy_kd_hw: np.ndarray | None = None, held: bool = False) -> JointCommand:
         """One control tick: the only command that may be sent to the motors.
 
         Args:
@@ -274,6 +312,9 @@ class SafetyLayer:
                 tick, or None when no command arrived by the deadline.
             policy_kp_hw: The command's kp (hardware order); None uses the robot's kp.
             policy_kd_hw: The command's kd (hardware order); None uses the robot's kd.
+            held: The command is the previous one re-applied between policy steps (the server
+                runs faster than the policy): the tick stays inside the current command period
+                and is not judged again by the plausibility watchdog.
 
         Returns:
             A :class:`JointCommand` owned by the layer and rewritten by the next call (and by
@@ -282,7 +323,7 @@ class SafetyLayer:
         with self._lock:
             try:
                 return self._step(now_ns, joints, imu, contacts, depth_timestamp_ns,
-                                  policy_targets_hw, policy_kp_hw, policy_kd_hw)
+                                  policy_targets_hw, policy_kp_hw, policy_kd_hw, held)
             except Exception as exc:  # noqa: BLE001 - whatever broke, the motors end damped
                 self._log.count("internal_error")
                 self._log.log("internal_error", now_ns, logging.ERROR,
@@ -295,8 +336,10 @@ class SafetyLayer:
     def _step(self, now_ns: int, joints: JointState, imu: ImuSample,
               contacts: ContactSample | None, depth_timestamp_ns: int | None,
               policy_targets_hw: np.ndarray | None, policy_kp_hw: np.ndarray | None,
-              policy_kd_hw: np.ndarray | None) -> JointCommand:
+              policy_kd_hw: np.ndarray | None, held: bool = False) -> JointCommand:
         log = self._log
+        if not held:
+            self._out.start_period()
         log.count(self._tick_keys[self._mode])
         joints_ok = self._monitor.joints_usable(joints)
         if joints_ok:
@@ -330,7 +373,7 @@ class SafetyLayer:
         elif cmd_state == COMMAND_VALID and intake.gains_clamped:
             log.count("command.gains_clamped")
         if self._mode is Mode.POLICY:
-            desired = self._policy_tick(now_ns, cmd_state, depth_timestamp_ns)
+            desired = self._policy_tick(now_ns, cmd_state, depth_timestamp_ns, held)
             if desired is None:
                 return self._emit_damping(now_ns)
         else:
@@ -347,15 +390,21 @@ class SafetyLayer:
             desired = self._ready
         else:
             alpha = (now_ns - self._ramp_start_ns) / self._ramp_duration_ns
-            if self._mode is Mode.STAND_UP and alpha >= 1.0:
-                self._transition(now_ns, Mode.READY, ev.REASON_STAND_UP_DONE, "")
+            if alpha >= 1.0:
+                # Both ramps end in ready: the one place the policy starts from, after the stand
+                # pose has been held long enough to prime the policy's state.
+                self._transition(now_ns, Mode.READY, ev.REASON_STAND_UP_DONE
+                                 if self._mode is Mode.STAND_UP else ev.REASON_STAND_DONE, "")
             s = _smooth(alpha)
             desired = self._ramp
             np.subtract(self.default_rad, self._ramp_from, out=desired.target)
             np.multiply(desired.target, s, out=desired.target)
             np.add(desired.target, self._ramp_from, out=desired.target)
-        if self._mode is Mode.STAND_UP or not self._run_requested:
+        if self._mode is not Mode.READY or not self._run_requested:
             self._gate_ok_ticks = 0
+            return desired
+        if now_ns - self._mode_since_ns < self.config.gate_min_ready_s * 1e9:
+            self._log.count("gate.blocked.priming")
             return desired
         block = self._monitor.gate_block(now_ns, joints, contacts, depth_timestamp_ns,
                                          self._out.last_target if self._out.has_target else None)
@@ -379,8 +428,8 @@ class SafetyLayer:
         self._blend_start.rows[...] = self._out.last.rows
         return self._blend(now_ns)
 
-    def _policy_tick(self, now_ns: int, cmd_state: int,
-                     depth_timestamp_ns: int | None) -> TargetGains | None:
+    def _policy_tick(self, now_ns: int, cmd_state: int, depth_timestamp_ns: int | None,
+                     held: bool = False) -> TargetGains | None:
         """policy: the desired target and gains; None means the layer went to damping."""
         cfg = self.config
         if cmd_state == COMMAND_INVALID:
@@ -413,7 +462,7 @@ class SafetyLayer:
             self._log.count("command.hold")
             return self._out.last
         desired = self._blend(now_ns)
-        if cmd_state == COMMAND_VALID and self._implausible(now_ns, desired.target):
+        if cmd_state == COMMAND_VALID and not held and self._implausible(now_ns, desired.target):
             return None
         return desired
 
@@ -421,8 +470,7 @@ class SafetyLayer:
         """Judge this tick's fresh command; True means the layer went to damping."""
         watchdog = self._plausibility
         out = self._out
-        reference = out.last_target if out.has_target else out.measured_clipped
-        tripped = watchdog.judge(desired_target, reference)
+        tripped = watchdog.judge(desired_target, out.step_reference)
         if watchdog.streak:
             self._log.count("command.implausible")
         if tripped:
@@ -470,8 +518,16 @@ class SafetyLayer:
                        desired: TargetGains) -> JointCommand:
         flags = self._out.position(now_ns, desired, joints.position_rad, joints.velocity_rad_s,
                                    self._window_safe_gains and self._monitor.joints_small)
+        if self._mode is Mode.POLICY:
+            self._policy_ticks += 1
+            if flags & FLAG_TORQUE:
+                self._policy_ticks_outside_window += 1
+            if flags & self._edit_mask:
+                self._policy_ticks_edited += 1
+                np.subtract(self._out.command.target_rad, desired.target, out=self._edit)
+                self._max_edit_rad = max(self._max_edit_rad, float(np.abs(self._edit).max()))
         if flags:
-            for bit, key in _FLAG_COUNTERS:
+            for bit, key in self._flag_counters:
                 if flags & bit:
                     self._log.count(key)
             if flags & (FLAG_STEP_CONFLICT | FLAG_TORQUE_INFEASIBLE):

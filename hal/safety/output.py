@@ -41,17 +41,19 @@ class CommandWriter:
         lower: Lower joint limits (rad, hardware order).
         upper: Upper joint limits (rad, hardware order).
         torque_limit: Torque limits (N·m, hardware order).
-        max_step: Per-tick step cap (rad).
+        max_step: Step cap (rad) per command period, measured from the target the period began at.
         damping_kd: kd of the damping command.
         initial_pose: Damping target until a valid joint reading arrives (the default pose).
+        enforce_torque_window: Clamp targets into the PD torque window, or only flag them.
     """
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray, torque_limit: np.ndarray,
-                 max_step: float, damping_kd: float, initial_pose: np.ndarray) -> None:
+                 max_step: float, damping_kd: float, initial_pose: np.ndarray,
+                 enforce_torque_window: bool = True) -> None:
         n = len(lower)
         self.lower = lower
         self.upper = upper
-        self.filter = TargetFilter(lower, upper, torque_limit, max_step)
+        self.filter = TargetFilter(lower, upper, torque_limit, max_step, enforce_torque_window)
         self._command = TargetGains(n)
         self.command = JointCommand(target_rad=self._command.target, kp=self._command.kp,
                                     kd=self._command.kd, mode=CONTROL_MODE_DAMP)
@@ -60,11 +62,30 @@ class CommandWriter:
         self.has_target = False  # the previous command was a position command
         self.measured_clipped = np.clip(np.asarray(initial_pose, dtype=np.float64), lower, upper)
         self._reference = np.zeros(n)
+        self._period_reference = np.zeros(n)
+        self._period_open = False  # _period_reference holds the target this period began at
         self._damping_gains = np.stack([np.zeros(n), np.full(n, float(damping_kd))])
 
     def note_measured(self, position_rad: np.ndarray) -> None:
         """Record a valid (finite, right-shaped) joint position reading."""
         clip_ufunc(position_rad, self.lower, self.upper, out=self.measured_clipped)
+
+    def start_period(self) -> None:
+        """A new command period (policy step) begins: the step cap measures from here."""
+        self._period_open = self.has_target
+        if self.has_target:
+            self._period_reference[...] = self.last_target
+
+    @property
+    def step_reference(self) -> np.ndarray:
+        """Where the step cap measures from: the period's starting target, else the last applied
+        target, else (after damping) the measured pose clipped into the limits."""
+        if self._period_open:
+            return self._period_reference
+        if self.has_target:
+            return self.last_target
+        self._reference[...] = self.measured_clipped
+        return self._reference
 
     def position(self, now_ns: int, desired: TargetGains, q: np.ndarray, dq: np.ndarray,
                  window_safe: bool = False) -> int:
@@ -75,12 +96,7 @@ class CommandWriter:
         :meth:`TargetFilter.apply`.
         """
         cmd = self.command
-        if self.has_target:
-            reference = self.last_target
-        else:
-            reference = self._reference
-            reference[...] = self.measured_clipped
-        flags = self.filter.apply(desired.target, reference, q, dq, desired.kp, desired.kd,
+        flags = self.filter.apply(desired.target, self.step_reference, q, dq, desired.kp, desired.kd,
                                   cmd.target_rad, window_safe)
         self._command.gains[...] = desired.gains
         cmd.mode = CONTROL_MODE_POSITION
@@ -97,4 +113,5 @@ class CommandWriter:
         cmd.mode = CONTROL_MODE_DAMP
         cmd.timestamp_ns = now_ns
         self.has_target = False
+        self._period_open = False
         return cmd

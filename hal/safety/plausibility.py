@@ -10,16 +10,17 @@ Rule. In ``policy``, each tick that brings a fresh valid command is judged on th
 target** the layer hands the filter (the command, blended in from the stand targets during the
 entry blend). The tick is *implausible* when, for at least one joint,
 
-- ``|desired - previous applied target| > max_target_step_rad + implausible_step_margin_rad``
-  (the step cap would cut more than the margin), or
+- ``|desired - reference| > (max_target_rate_rad_s + implausible_rate_margin_rad_s) × period``
+  where the reference is the target the command period began from (the rate cap would cut more
+  than the margin), or
 - ``desired`` lies more than ``implausible_limit_margin_rad`` outside ``[lower, upper]``.
 
 ``implausible_after_ticks`` consecutive implausible ticks → ``damping`` with reason
 ``implausible_command``. A plausible command tick resets the count; ticks without a fresh command
 (held) leave it unchanged; every mode transition resets it.
 
-Why a sane policy never trips it: with the defaults the step threshold is 0.6 rad per tick (30
-rad/s at 50 Hz, a Go2 hip's top speed and twice its calf's) sustained for 10 ticks (0.2 s), and
+Why a sane policy never trips it: with the defaults the step threshold is 1.2 rad per 50 Hz policy
+step (60 rad/s, twice a Go2 hip's top speed) sustained for 10 commands (0.2 s), and
 the entry blend moves the desired target by at most ``period / blend_duration_s`` of the distance
 to the command per tick (0.04 × at most ~2.4 rad at 50 Hz with a 0.5 s blend). The limit margin
 (0.3 rad) tolerates a policy that leans on a limit to get torque, but not one that parks a joint
@@ -44,8 +45,8 @@ class PlausibilityWatchdog:
     Args:
         lower: Lower joint limits (rad, hardware order).
         upper: Upper joint limits (rad, hardware order).
-        max_step_rad: The step cap (rad per tick).
-        step_margin_rad: How far beyond the step cap a desired target may ask.
+        max_step_rad: The step cap (rad per command period).
+        step_margin_rad: How far beyond the step cap a desired target may ask (rad per period).
         limit_margin_rad: How far outside the joint limits a desired target may ask.
         after_ticks: Consecutive implausible ticks that trip the watchdog; 0 disables it.
         joint_names: Hardware-order names, for the detail text.

@@ -20,7 +20,11 @@ Every position target that reaches a motor is built by :func:`safe_target` (or t
    torque-feasible side wins: the target is the point of F nearest the reference, so the step
    exceeds the cap by exactly the distance from S to F and the torque stays within the limit.
 
-Guarantees of the returned target ``t`` (inputs finite, ``kp > 0``, ``max_step > 0``,
+With ``enforce_torque_window=False`` (the safety layer's default, ``torque_window="count"``) F is
+the joint limits alone: a target outside the torque window is flagged (``FLAG_TORQUE``) but not
+moved, and the motor's own torque clip does what training's clip did at every physics step.
+
+Guarantees of the returned target ``t`` (torque guarantee only with the window enforced) (inputs finite, ``kp > 0``, ``max_step > 0``,
 ``lower < upper``):
 
 - ``lower <= t <= upper`` exactly, always.
@@ -131,10 +135,12 @@ class TargetFilter:
         upper: Upper joint limits (rad), shape (n,).
         tau_max: Torque limits (N·m), shape (n,).
         max_step: Per-tick step cap (rad), scalar or shape (n,).
+        enforce_torque_window: Clamp targets into the torque window (True) or only flag them.
     """
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray, tau_max: np.ndarray,
-                 max_step: float | np.ndarray) -> None:
+                 max_step: float | np.ndarray, enforce_torque_window: bool = True) -> None:
+        self.enforce_torque_window = bool(enforce_torque_window)
         self.lower = np.array(lower, dtype=np.float64)
         self.upper = np.array(upper, dtype=np.float64)
         self.tau_max = np.array(tau_max, dtype=np.float64)
@@ -253,7 +259,11 @@ class TargetFilter:
             flags |= FLAG_NONFINITE
             np.logical_not(m1, out=m1)
             np.copyto(d, reference, where=m1)
-        flags |= self._feasible_from_window()
+        if self.enforce_torque_window:
+            flags |= self._feasible_from_window()
+        else:
+            np.copyto(self.feasible_lo, self.lower)
+            np.copyto(self.feasible_hi, self.upper)
         lo, hi, step_lo, step_hi = self.feasible_lo, self.feasible_hi, self._step_lo, self._step_hi
         r = self._outside_rows
         np.less(d, self.lower, out=r[0])

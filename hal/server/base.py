@@ -21,19 +21,11 @@ from typing import Any, Callable
 import numpy as np
 import zmq
 
-from hal.devices.base import (
-    DepthCamera,
-    FootContactSensor,
-    Imu,
-    ImuSample,
-    JointCommand,
-    JointDriver,
-    JointState,
-    ContactSample,
-    Steppable,
-)
+from hal.devices.aggregate import HalDevices
+from hal.devices.base import ContactSample, ImuSample, JointCommand, JointState
 from hal.protocol import StateLayout
 from hal.robot import RobotConfig
+from hal.safety.events import mode_code
 from hal.timing import DeadlinePacer, LatencyRing
 from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
 
@@ -44,43 +36,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class HalDevices:
-    """The devices one server drives. ``world`` is set only for a simulator."""
-
-    joints: JointDriver
-    imu: Imu
-    contacts: FootContactSensor | None = None
-    camera: DepthCamera | None = None
-    world: Steppable | None = None
-
-    def all(self) -> list:
-        return [d for d in (self.joints, self.imu, self.contacts, self.camera) if d is not None]
-
-    def connect(self) -> None:
-        opened = []
-        try:
-            for device in self.all():
-                if not device.is_connected:
-                    device.connect()
-                opened.append(device)
-        except Exception:
-            for device in reversed(opened):
-                device.close()
-            raise
-
-    def close(self) -> None:
-        for device in reversed(self.all()):
-            try:
-                device.close()
-            except Exception:  # noqa: BLE001 - closing the rest matters more
-                log.exception("closing %s failed", type(device).__name__)
-
-
-@dataclass
 class HalServerConfig:
-    """Control loop and transport settings."""
+    """Control loop and transport settings.
+
+    ``command_interval_ticks``: control ticks per command exchange. The client's policy runs at
+    ``control_rate_hz / command_interval_ticks`` (its trained rate); on the ticks in between the
+    server re-applies the last command through the safety layer, which runs on every tick.
+    """
 
     control_rate_hz: float = 100.0
+    command_interval_ticks: int = 1
     latency_budget_ms: float = 5.0
     observation_endpoint: str = "inproc://hal_observation"
     command_endpoint: str = "inproc://hal_commands"
@@ -95,6 +60,10 @@ class HalServerConfig:
     def __post_init__(self) -> None:
         if not self.control_rate_hz > 0:
             raise ValueError(f"control_rate_hz must be positive, got {self.control_rate_hz}")
+        if (not isinstance(self.command_interval_ticks, int) or isinstance(
+                self.command_interval_ticks, bool) or self.command_interval_ticks < 1):
+            raise ValueError(f"command_interval_ticks must be an integer >= 1, got "
+                             f"{self.command_interval_ticks!r}")
         period_ms = 1e3 / self.control_rate_hz
         if not 0 < self.latency_budget_ms < period_ms:
             raise ValueError(f"latency_budget_ms={self.latency_budget_ms} must be positive and "
@@ -118,26 +87,32 @@ class TickRecord:
     depth_seq: int
     obs_to_command_ns: int  # -1 when no command answered this tick
     new_depth: np.ndarray | None = None  # the frame written this tick (a slot view), if any
+    exchange: bool = True  # an observation was due this tick (False: the last command was held)
 
 
 class HalServerError(RuntimeError):
     """The server cannot start (e.g. an endpoint is taken); the message says what to change."""
 
 
-def default_safety_layer(robot: RobotConfig, devices: HalDevices):
+def default_safety_layer(robot: RobotConfig, devices: HalDevices,
+                         config: HalServerConfig | None = None):
     """The safety layer for these devices: without foot sensors the entry gate cannot check the
-    feet, and without a camera there is no depth to go stale."""
+    feet, and without a camera there is no depth to go stale. Its rate cap counts the server's
+    command period (``command_interval_ticks`` control ticks)."""
     from dataclasses import replace
 
     from hal.safety import SafetyConfig, SafetyLayer
 
-    config = SafetyConfig()
+    safety = SafetyConfig()
     if devices.contacts is None:
         log.warning("no foot force sensors: the entry gate will not check that the feet are down")
-        config = replace(config, gate_min_feet_down=0)
+        safety = replace(safety, gate_min_feet_down=0)
     if devices.camera is None:
-        config = replace(config, depth_stale_ms=None)
-    return SafetyLayer(robot, config)
+        safety = replace(safety, depth_stale_ms=None)
+    period_s = None
+    if config is not None:
+        period_s = config.command_interval_ticks / config.control_rate_hz
+    return SafetyLayer(robot, safety, command_period_s=period_s)
 
 
 class HalServer:
@@ -156,13 +131,16 @@ class HalServer:
         self.robot = robot
         self.devices = devices
         self.config = config or HalServerConfig()
-        self.safety = safety if safety is not None else default_safety_layer(robot, devices)
+        self.safety = (safety if safety is not None
+                       else default_safety_layer(robot, devices, self.config))
         self._context = context or zmq.Context.instance()
         self.pacer = DeadlinePacer(self.config.control_rate_hz, self.config.spin_us,
                                    self.config.realtime)
         self.period_s = 1.0 / self.config.control_rate_hz
         self._budget_ns = int(self.config.latency_budget_ms * 1e6)
-        self.layout = StateLayout(robot.n_joints, robot.n_feet)
+        scanner = devices.height_scanner
+        self.layout = StateLayout(robot.n_joints, robot.n_feet,
+                                  scanner.n_points if scanner is not None else 0)
         self.publisher: ObservationPublisher | None = None
         self.receiver: CommandReceiver | None = None
         self.estop_listener: Any = None
@@ -177,11 +155,12 @@ class HalServer:
                          "slot_starved": 0, "overruns": 0, "depth_frames": 0}
         self._last_depth_seq_used = 0
         self._started = False
-        # Sensor timestamps of a simulated world run on its own clock (which runs ahead of the
-        # wall clock in --fast mode); the safety layer must judge their age on that clock.
-        world = devices.world
-        self.clock_ns: Callable[[], int] = getattr(world, "now_ns", time.monotonic_ns)
+        # Sensor timestamps are on the devices' clock (a simulator in --fast mode runs ahead of
+        # the wall clock); the safety layer judges data ages on that clock.
+        self.clock_ns: Callable[[], int] = devices.clock_ns
         self._last_tick_ns = 0
+        self._interval = self.config.command_interval_ticks
+        self._held: ReceivedCommand | None = None  # the command the ticks between exchanges hold
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -279,56 +258,84 @@ class HalServer:
             gc.collect(0)
 
     def tick(self) -> TickRecord:
-        """One control tick (waits for its deadline first)."""
+        """One control tick (waits for its deadline first): sense, exchange, act, account."""
         tick_ns, lateness_ns = self.pacer.wait()
-        publisher, receiver = self.publisher, self.receiver
-        assert publisher is not None and receiver is not None, "call start() first"
-        devices = self.devices
+        assert self.publisher is not None and self.receiver is not None, "call start() first"
         self._seq += 1
         seq = self._seq
+        exchange = (seq - 1) % self._interval == 0
+        joints, imu, contacts, scan = self._sense()
+        new_depth = None
+        if exchange:
+            new_depth = self._read_depth(self.publisher)
+            publish_ns, received = self._exchange(seq, joints, imu, contacts, scan)
+            self._held = received
+        else:
+            publish_ns, received = time.monotonic_ns(), None
+        applied = self._act(exchange, joints, imu, contacts, received)
+        return self._account(seq, tick_ns, lateness_ns, publish_ns, exchange, joints, imu,
+                             contacts, received, applied, new_depth)
 
+    def _sense(self) -> tuple[JointState, ImuSample, ContactSample | None, Any]:
+        devices = self.devices
         joints = devices.joints.read()
         imu = devices.imu.read()
         contacts = devices.contacts.read() if devices.contacts is not None else None
-        new_depth = self._read_depth(publisher)
+        scan = devices.height_scanner.read() if devices.height_scanner is not None else None
+        return joints, imu, contacts, scan
 
-        published = True
+    def _exchange(self, seq: int, joints: JointState, imu: ImuSample,
+                  contacts: ContactSample | None, scan: Any) -> tuple[int, ReceivedCommand | None]:
+        """Publish observation ``seq`` and wait for its command until the budget runs out."""
+        publisher, receiver = self.publisher, self.receiver
         try:
             views = publisher.begin_state()
         except RuntimeError:
-            published = False
             self.counters["slot_starved"] += 1
-        if published:
-            views["joint_position_rad"][...] = joints.position_rad
-            views["joint_velocity_rad_s"][...] = joints.velocity_rad_s
-            views["joint_torque_nm"][...] = joints.torque_nm
-            views["imu_quaternion_wxyz"][...] = imu.quaternion_wxyz
-            views["imu_angular_velocity_rad_s"][...] = imu.angular_velocity_rad_s
-            views["imu_linear_acceleration_m_s2"][...] = imu.linear_acceleration_m_s2
-            if contacts is not None:
-                views["foot_force_n"][...] = contacts.force_n
-            publish_ns = publisher.commit_state_and_publish(seq, min(joints.timestamp_ns,
-                                                                     imu.timestamp_ns))
-            received = receiver.wait_for(seq, publish_ns + self._budget_ns)
-        else:
-            publish_ns, received = time.monotonic_ns(), None
+            return time.monotonic_ns(), None
+        views["joint_position_rad"][...] = joints.position_rad
+        views["joint_velocity_rad_s"][...] = joints.velocity_rad_s
+        views["joint_torque_nm"][...] = joints.torque_nm
+        views["imu_quaternion_wxyz"][...] = imu.quaternion_wxyz
+        views["imu_angular_velocity_rad_s"][...] = imu.angular_velocity_rad_s
+        views["imu_linear_acceleration_m_s2"][...] = imu.linear_acceleration_m_s2
+        if contacts is not None:
+            views["foot_force_n"][...] = contacts.force_n
+        if scan is not None:
+            views["height_scan_m"][...] = scan.base_height_m
+        publish_ns = publisher.commit_state_and_publish(
+            seq, min(joints.timestamp_ns, imu.timestamp_ns), mode_code(self.safety.mode))
+        return publish_ns, receiver.wait_for(seq, publish_ns + self._budget_ns)
 
+    def _act(self, exchange: bool, joints: JointState, imu: ImuSample,
+             contacts: ContactSample | None, received: ReceivedCommand | None) -> JointCommand:
+        """The safety layer's command for this tick, written to the motors. Between exchanges
+        the last command is held (re-applied through every check)."""
+        publisher = self.publisher
         if self.estop_listener is not None:
             self.estop_listener.apply(self.safety, self.clock_ns())
         depth_ts = publisher.depth_timestamp_ns if publisher.depth_seq else None
-        if received is None:
+        command = received if exchange else self._held
+        if exchange and received is None:
             self.counters["deadline_misses"] += 1
+        if command is None:
             applied = self.safety.step(self.clock_ns(), joints, imu, contacts, depth_ts,
                                        None, None, None)
         else:
-            msg = received.message
-            if received.non_finite:
+            msg = command.message
+            if exchange and command.non_finite:
                 self.counters["non_finite_commands"] += 1
             applied = self.safety.step(self.clock_ns(), joints, imu, contacts, depth_ts,
-                                       msg.target_rad, msg.kp, msg.kd)
-        devices.joints.write(applied)
-        done_ns = time.monotonic_ns()
+                                       msg.target_rad, msg.kp, msg.kd, held=not exchange)
+        self.devices.joints.write(applied)
+        return applied
 
+    def _account(self, seq: int, tick_ns: int, lateness_ns: int, publish_ns: int, exchange: bool,
+                 joints: JointState, imu: ImuSample, contacts: ContactSample | None,
+                 received: ReceivedCommand | None, applied: JointCommand,
+                 new_depth: np.ndarray | None) -> TickRecord:
+        """Latencies and counters, the simulated world's step, the tick listeners."""
+        done_ns = time.monotonic_ns()
         obs_to_command = -1
         if received is not None:
             obs_to_command = done_ns - publish_ns
@@ -338,17 +345,18 @@ class HalServer:
             if received.message.depth_seq_used != self._last_depth_seq_used:
                 self._last_depth_seq_used = received.message.depth_seq_used
                 self.latency["depth_step"].add(received.message.depth_step_ns)
-        if devices.world is not None:
+        world = self.devices.world
+        if world is not None:
             world_start = time.monotonic_ns()
             # In real time a late tick advances the world by the wall time that really passed
             # (skipped ticks included), so simulated and wall clocks stay together.
             elapsed_s = self.period_s
             if self.config.realtime and self._last_tick_ns:
                 elapsed_s = (tick_ns - self._last_tick_ns) / 1e9
-            devices.world.advance(elapsed_s)
+            world.advance(elapsed_s)
             self.latency["world_step"].add(time.monotonic_ns() - world_start)
         self._last_tick_ns = tick_ns
-
+        publisher, receiver = self.publisher, self.receiver
         self.counters["cycles"] += 1
         self.counters["published"] = publisher.published
         self.counters["late_commands"] = receiver.late
@@ -360,7 +368,8 @@ class HalServer:
         record = TickRecord(seq=seq, tick_ns=tick_ns, publish_ns=publish_ns, joints=joints, imu=imu,
                             contacts=contacts, command=received, applied=applied,
                             safety_mode=str(self.safety.mode), depth_seq=publisher.depth_seq,
-                            obs_to_command_ns=obs_to_command, new_depth=new_depth)
+                            obs_to_command_ns=obs_to_command, new_depth=new_depth,
+                            exchange=exchange)
         for listener in self.tick_listeners:
             listener(record)
         return record
@@ -386,8 +395,12 @@ class HalServer:
 
     def safety_report(self) -> dict:
         """The safety layer's mode, transitions and counters (after ``close()`` too)."""
-        return {"mode_final": str(self.safety.mode), "events": self.safety.events(),
-                "counters": self.safety.counters()}
+        report = {"mode_final": str(self.safety.mode), "events": self.safety.events(),
+                  "counters": self.safety.counters()}
+        target_edits = getattr(self.safety, "target_edits", None)
+        if target_edits is not None:
+            report["target_edits"] = target_edits()
+        return report
 
     def report(self) -> dict:
         """The run report (DESIGN: counters, latency percentiles in µs, safety summary)."""
@@ -397,6 +410,7 @@ class HalServer:
         return {
             "robot": self.robot.name,
             "control_rate_hz": self.config.control_rate_hz,
+            "command_interval_ticks": self.config.command_interval_ticks,
             "latency_budget_ms": self.config.latency_budget_ms,
             "realtime": self.config.realtime,
             "cycles": self.counters["cycles"],

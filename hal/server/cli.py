@@ -14,7 +14,7 @@ import json
 import logging
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,6 +77,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
 class AppliancePlan:
     """A parsed command line turned into what to run.
 
+    ``make_devices`` gets the robot configuration the run uses: the robot definition with the
+    policy's training contract applied (joint order, defaults, gains, camera pose, policy rate).
     ``on_started`` hooks get ``(server, client)`` once both run (client None with --no-client);
     ``on_finished`` hooks get the same on every way out, after the loop ended and before the
     client is stopped and the motors damped; ``report_extras`` are merged into the report last.
@@ -84,7 +86,7 @@ class AppliancePlan:
 
     robot: RobotConfig
     server_config: HalServerConfig
-    make_devices: Callable[[], HalDevices]
+    make_devices: Callable[[RobotConfig], HalDevices]
     engine: str | None
     checkpoint: str | None
     duration_s: float | None
@@ -119,8 +121,14 @@ def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> 
 
 def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, Any]:
     """Open the policy, build the server, run, shut down cleanly; returns the report."""
+    from compute.parkour.contract import ContractError, command_interval_ticks
     from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
-    from compute.parkour.policy_engines import PolicyConfigError, open_policy_engines
+    from compute.parkour.observation import PolicyCommand
+    from compute.parkour.policy_engines import (
+        PolicyConfigError,
+        contract_for_engine,
+        open_policy_engines,
+    )
     from engines import EngineError
     from engines.manifest import ManifestError
     from hal.recorder.appliance import RecordingSession
@@ -141,8 +149,28 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         if recording is not None:
             recording.extra_info["policy"] = {"path": str(policy.path), "backend": policy.backend,
                                               "source": policy.source}
+        contract = policy.contract
+    else:
+        try:
+            contract = contract_for_engine(plan.robot, plan.engine)
+        except (PolicyConfigError, ManifestError) as exc:
+            raise fail(str(exc)) from None
+    try:
+        robot = contract.apply(plan.robot)
+        interval = command_interval_ticks(plan.server_config.control_rate_hz,
+                                          contract.policy_rate_hz)
+    except ContractError as exc:
+        raise fail(str(exc)) from None
+    server_config = replace(plan.server_config, command_interval_ticks=interval)
+    speed = contract.clamp_forward_speed(args.speed)
+    if speed != args.speed:
+        log.warning("--speed %g m/s is outside the policy's trained range %s m/s: using %g m/s",
+                    args.speed, list(contract.forward_speed_range_m_s), speed)
+    log.info("training contract (%s): policy at %g Hz, HAL at %g Hz (%d ticks per policy step), "
+             "joint order %s", contract.source, contract.policy_rate_hz,
+             server_config.control_rate_hz, interval, contract.joint_order_convention)
 
-    server = HalServer(plan.robot, plan.make_devices(), plan.server_config)
+    server = HalServer(robot, plan.make_devices(robot), server_config)
     # Only where stdin is a terminal (never in CI or under a service manager).
     keyboard = KeyboardEstop(lambda reason: server.safety.estop(reason))
     client = None
@@ -159,10 +187,10 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         server.start()
         if policy is not None:
             client = ParkourInferenceClient(
-                plan.robot, policy.actor, policy.depth,
-                InferenceClientConfig(observation_endpoint=plan.server_config.observation_endpoint,
-                                      command_endpoint=plan.server_config.command_endpoint,
-                                      forward_speed_m_s=args.speed, mode=args.mode,
+                robot, policy.actor, policy.depth,
+                InferenceClientConfig(observation_endpoint=server_config.observation_endpoint,
+                                      command_endpoint=server_config.command_endpoint,
+                                      forward_speed_m_s=speed, mode=args.mode,
                                       **plan.client_options))
             client.start()
         if recording is not None:  # first, so it sees everything the other hooks cause
@@ -172,7 +200,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                 raise fail(str(exc)) from None
         for hook in plan.on_started:
             hook(server, client)
-        server.tick_listeners.append(_StartRequester(server, plan.server_config.control_rate_hz))
+        server.tick_listeners.append(_StartRequester(server, server_config.control_rate_hz))
         if keyboard.start():
             print("e-stop: press space or 'e' in this terminal (krabby-estop ... RESET clears it)",
                   flush=True)
@@ -198,6 +226,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
             policy.close()
     # After close(): the final mode is the damped one the motors were left in.
     report["safety"] = server.safety_report()
+    report["training_contract"] = contract.to_dict()
     if client is not None:
         report["inference"] = client.stats()
     if policy is not None:
@@ -253,6 +282,12 @@ def format_report(report: dict[str, Any]) -> str:
     safety = report.get("safety", {})
     lines.append(f"safety: final mode {safety.get('mode_final')}, "
                  f"{len(safety.get('events', []))} transitions")
+    edits = safety.get("target_edits")
+    if edits and edits.get("policy_ticks"):
+        lines.append(f"safety edited the policy's target on {edits['edited_ticks']} of "
+                     f"{edits['policy_ticks']} policy ticks ({100 * edits['fraction']:.2f}%, "
+                     f"largest {edits['max_edit_rad']:.3f} rad); outside the torque window "
+                     f"(counted, the motors clip torque): {edits['outside_torque_window_ticks']}")
     for event in safety.get("events", [])[-8:]:
         lines.append(f"  {event.get('from')} -> {event.get('to')}: {event.get('reason')} "
                      f"{event.get('detail', '')}".rstrip())

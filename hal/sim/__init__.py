@@ -16,13 +16,12 @@ One :class:`MujocoWorld` holds the physics; the devices are views of it::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from hal.devices.base import Device
+from hal.devices.aggregate import HalDevices
 from hal.robot import RobotConfig
 from hal.sim.camera import SimDepthCamera
 from hal.sim.config import MujocoWorldConfig
 from hal.sim.contacts import SimFootContacts
+from hal.sim.height_scanner import SimHeightScanner
 from hal.sim.imu import SimImu
 from hal.sim.joints import SimJointDriver
 from hal.sim.mjcf import build_mjcf
@@ -38,48 +37,21 @@ __all__ = [
     "SimImu",
     "SimFootContacts",
     "SimDepthCamera",
+    "SimHeightScanner",
     "SimDevices",
     "make_sim_devices",
     "build_mjcf",
 ]
 
 
-@dataclass
-class SimDevices:
-    """One world and its four devices. ``camera`` is None when ``camera_fps`` is 0."""
-
-    world: MujocoWorld
-    joints: SimJointDriver
-    imu: SimImu
-    contacts: SimFootContacts
-    camera: SimDepthCamera | None
-
-    @property
-    def devices(self) -> list[Device]:
-        """The devices that exist (the camera only when it is on)."""
-        return [d for d in (self.joints, self.imu, self.contacts, self.camera) if d is not None]
-
-    def connect(self) -> None:
-        """Connect every device."""
-        for device in self.devices:
-            device.connect()
-
-    def close(self) -> None:
-        """Close every device (the joints end damped), then the world. Safe to call twice."""
-        for device in self.devices:
-            device.close()
-        self.world.close()
-
-    def __enter__(self) -> SimDevices:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+SimDevices = HalDevices
+"""The simulator's devices are a :class:`~hal.devices.aggregate.HalDevices` like any robot's."""
 
 
-def make_sim_devices(robot: RobotConfig, config: MujocoWorldConfig | None = None) -> SimDevices:
+def make_sim_devices(robot: RobotConfig, config: MujocoWorldConfig | None = None) -> HalDevices:
     """Build a world for ``robot`` (standing, settled) and its devices (not yet connected).
+
+    The devices' clock is the world's simulated clock; closing the devices closes the world.
 
     Raises:
         hal.optional.MissingDependencyError: mujoco is not installed.
@@ -87,4 +59,8 @@ def make_sim_devices(robot: RobotConfig, config: MujocoWorldConfig | None = None
     """
     world = MujocoWorld(robot, config)
     camera = SimDepthCamera(world) if world.camera_intrinsics is not None else None
-    return SimDevices(world, SimJointDriver(world), SimImu(world), SimFootContacts(world), camera)
+    points = world.config.height_scan_points_xy
+    scanner = SimHeightScanner(world, points) if points is not None else None
+    return HalDevices(joints=SimJointDriver(world), imu=SimImu(world),
+                      contacts=SimFootContacts(world), camera=camera, world=world,
+                      height_scanner=scanner, clock_ns=world.now_ns)

@@ -39,6 +39,11 @@ class MujocoWorldConfig:
             appear a cast's time after capture, like a real camera's; keeps the 1.5–2 ms cast
             off a real-time control loop). False casts synchronously inside ``advance``, which
             makes frame arrival deterministic for tests and ``--fast`` runs.
+        height_scan_points_xy: (x, y) points of the yaw-aligned base frame at which the
+            simulated height scanner measures the base's height above the terrain; None: no
+            scanner.
+        action_delay_s: a command takes effect this long (simulated time) after it was written,
+            as a real robot's command latency delays it.
     """
 
     scene: str = "flat"
@@ -63,6 +68,8 @@ class MujocoWorldConfig:
     extra_boxes: tuple[SceneBox, ...] = ()
     clock_origin_ns: int | None = None
     render_thread: bool = False
+    height_scan_points_xy: tuple[tuple[float, float], ...] | None = None
+    action_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scene not in SCENES:
@@ -78,13 +85,16 @@ class MujocoWorldConfig:
             raise ValueError("set both camera_width and camera_height, or neither (training camera); "
                              f"found {self.camera_width}x{self.camera_height}")
         for name in ("depth_noise_std_m", "gyro_noise_std_rad_s", "accel_noise_std_m_s2", "settle_s",
-                     "camera_min_range_m"):
+                     "camera_min_range_m", "action_delay_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, found {value}")
         if not self.camera_max_range_m > self.camera_min_range_m:
             raise ValueError(f"camera_max_range_m ({self.camera_max_range_m}) must exceed "
                              f"camera_min_range_m ({self.camera_min_range_m})")
+        if self.height_scan_points_xy is not None and not all(
+                len(p) == 2 and all(math.isfinite(v) for v in p) for p in self.height_scan_points_xy):
+            raise ValueError("height_scan_points_xy must be (x, y) pairs of finite numbers")
         if self.base_height_m is not None and not math.isfinite(self.base_height_m):
             raise ValueError(f"base_height_m must be finite or None, found {self.base_height_m}")
 

@@ -27,6 +27,7 @@ keeps holding it until the first command arrives. The clock starts after settlin
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
@@ -99,6 +100,9 @@ class MujocoWorld:
         self._acc = np.zeros(3)
         self._forces = np.zeros(robot.n_feet)
         self._force6 = np.zeros(6)
+        self._foot_force_xyz = np.zeros((robot.n_feet, 3))
+        self._delay_ns = int(round(cfg.action_delay_s * 1e9))
+        self._pending: collections.deque = collections.deque()  # (effective sim ns, command)
 
         # Until the first command the joints hold the initial pose with the robot's own gains.
         self._command = (initial_q.copy(), np.asarray(robot.to_hardware(robot.kp), dtype=np.float64),
@@ -113,6 +117,11 @@ class MujocoWorld:
         self._sim_ns = 0
         self._origin_ns = cfg.clock_origin_ns if cfg.clock_origin_ns is not None else time.monotonic_ns()
 
+        self._scene_groups = np.zeros(6, dtype=np.uint8)
+        self._scene_groups[SCENE_GEOM_GROUP] = 1  # rays see the scene, never the robot
+        self._scan_start = np.zeros(3)
+        self._down = np.array([0.0, 0.0, -1.0])
+        self._ray_geom = np.zeros(1, dtype=np.int32)
         self._raycaster: DepthRaycaster | None = None
         self._renderer: RenderThread | None = None
         self._frame_seq = 0
@@ -239,17 +248,24 @@ class MujocoWorld:
         d.ctrl[:] = tau
 
     def _capture_acceleration_stage(self) -> None:
-        """Accelerometer and foot normal forces, valid between the acceleration stage and step1."""
+        """Accelerometer and foot contact forces, valid between the acceleration stage and step1.
+
+        A foot's force is the norm of the sum of its contact forces (normal and friction, in the
+        world frame), as training's ``norm(contact_forces[feet])`` measures it.
+        """
         mj, m, d = self._mj, self.model, self.data
         self._acc[:] = d.sensordata[self._acc_s]
-        self._forces[:] = 0.0
+        self._foot_force_xyz[:] = 0.0
         ncon = d.ncon
         if ncon:
             geoms = d.contact.geom[:ncon]
             feet = np.maximum(self._foot_of_geom[geoms[:, 0]], self._foot_of_geom[geoms[:, 1]])
             for i in np.flatnonzero(feet >= 0):
                 mj.mj_contactForce(m, d, int(i), self._force6)
-                self._forces[feet[i]] += self._force6[0]
+                # contact.frame rows are the normal and the two tangents, in world coordinates.
+                self._foot_force_xyz[feet[i]] += self._force6[:3] @ d.contact.frame[i].reshape(3, 3)
+        self._forces[:] = np.sqrt(np.einsum("ij,ij->i", self._foot_force_xyz,
+                                            self._foot_force_xyz))
 
     def _step(self, n_steps: int, render: bool) -> None:
         """``n_steps`` physics steps; the state after ``mj_step1`` (kinematics done) is the invariant."""
@@ -257,6 +273,8 @@ class MujocoWorld:
         with self._lock:
             command = self._command
         for i in range(n_steps):
+            if self._pending:
+                command = self._take_due_command(command)
             self._apply_pd(command)
             mj.mj_step2(m, d)
             if i == n_steps - 1:
@@ -343,7 +361,18 @@ class MujocoWorld:
             raise ValueError(f"JointCommand.mode {command.mode!r} is unknown; valid: "
                              f"{CONTROL_MODE_POSITION} (position), {CONTROL_MODE_DAMP} (damp)")
         with self._lock:
-            self._command = (arrays["target_rad"], arrays["kp"], arrays["kd"])
+            if self._delay_ns:
+                self._pending.append((self._sim_ns + self._delay_ns,
+                                      (arrays["target_rad"], arrays["kp"], arrays["kd"])))
+            else:
+                self._command = (arrays["target_rad"], arrays["kp"], arrays["kd"])
+
+    def _take_due_command(self, current: tuple) -> tuple:
+        """The newest delayed command whose time has come (physics thread)."""
+        with self._lock:
+            while self._pending and self._pending[0][0] <= self._sim_ns:
+                self._command = self._pending.popleft()[1]
+            return self._command
 
     def joint_state(self) -> JointState:
         with self._lock:
@@ -361,6 +390,22 @@ class MujocoWorld:
         with self._lock:
             s = self._contact_sample
         return ContactSample(s.force_n.copy(), s.timestamp_ns)
+
+    def height_scan(self, points_xy: np.ndarray, out: np.ndarray) -> None:
+        """Ground truth: the trunk's height above the scene at ``points_xy`` ((n, 2), the
+        yaw-aligned base frame), written into ``out`` ((n,)); +inf where no ray hits."""
+        mj, m, d = self._mj, self.model, self.data
+        base = d.xpos[self._trunk]
+        w, x, y, z = d.xquat[self._trunk]
+        yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+        c, s_ = math.cos(yaw), math.sin(yaw)
+        start = self._scan_start
+        start[2] = base[2] + 1.0  # above any step the robot can stand next to
+        for i, (px, py) in enumerate(points_xy):
+            start[0] = base[0] + c * px - s_ * py
+            start[1] = base[1] + s_ * px + c * py
+            dist = mj.mj_ray(m, d, start, self._down, self._scene_groups, 1, -1, self._ray_geom)
+            out[i] = base[2] - (start[2] - dist) if dist >= 0 else np.inf
 
     @property
     def camera_intrinsics(self) -> CameraIntrinsics | None:

@@ -16,8 +16,10 @@ import pytest
 
 from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
 from compute.parkour.policy_engines import open_policy_engines
+from dataclasses import replace
+
 from hal.devices.base import CONTROL_MODE_DAMP
-from hal.server.base import HalDevices, HalServer, HalServerConfig
+from hal.server.base import HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
 
 from .recording import RecordingJoints
@@ -26,7 +28,7 @@ from .recording import RecordingJoints
 def make_server(robot, observation_endpoint, command_endpoint, rate_hz=50.0, realtime=True):
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5))
     joints = RecordingJoints(sim.joints)
-    devices = HalDevices(joints, sim.imu, sim.contacts, sim.camera, sim.world)
+    devices = replace(sim, joints=joints)
     config = HalServerConfig(control_rate_hz=rate_hz, latency_budget_ms=400.0 / rate_hz,
                              observation_endpoint=observation_endpoint,
                              command_endpoint=command_endpoint, realtime=realtime)

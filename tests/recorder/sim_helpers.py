@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import os
 
-from hal.server.base import HalDevices, HalServer, HalServerConfig
+from dataclasses import replace
+
+from hal.server.base import HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
 
 from tests.appliance.recording import RecordingJoints
@@ -26,5 +28,5 @@ def make_sim_server(robot, rate_hz: float = 50.0, realtime: bool = True,
                              observation_endpoint=f"inproc://rec_obs_{os.getpid()}_{n}",
                              command_endpoint=f"inproc://rec_cmd_{os.getpid()}_{n}",
                              realtime=realtime)
-    devices = HalDevices(joints, sim.imu, sim.contacts, sim.camera, sim.world)
+    devices = replace(sim, joints=joints)
     return HalServer(robot, devices, config), joints

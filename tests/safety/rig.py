@@ -13,8 +13,10 @@ from hal.robot import load_robot
 from hal.safety import SafetyConfig, SafetyLayer
 
 DT_NS = 20_000_000  # 50 Hz
+# The clamping torque window and an unprimed gate keep the per-tick checks in view; the default
+# counting window and the priming time have tests of their own.
 FAST = dict(stand_up_duration_s=0.4, blend_duration_s=0.1, stand_ramp_duration_s=0.2,
-            gate_settle_ticks=2)
+            gate_settle_ticks=2, torque_window="clamp", gate_min_ready_s=0.0)
 
 
 def by_name(robot, values_policy_order):

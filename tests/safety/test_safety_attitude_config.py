@@ -60,7 +60,7 @@ def test_defaults_are_valid_and_fit_go2():
 
 @pytest.mark.parametrize("field,value,match", [
     ("stand_up_duration_s", 0.0, "stand_up_duration_s=0.0"),
-    ("max_target_step_rad", -0.1, "max_target_step_rad"),
+    ("max_target_rate_rad_s", -0.1, "max_target_rate_rad_s"),
     ("kp_min", 0.0, "kp_min"),
     ("imu_stale_ms", float("nan"), "imu_stale_ms"),
     ("depth_stale_ms", 0.0, "depth_stale_ms"),

@@ -165,7 +165,7 @@ def test_blend_from_stand_targets_and_gains_to_the_policy():
 def test_policy_targets_clamped_to_limits_and_step_cap():
     # 15 ticks of a target 1 rad beyond a limit is implausible: the watchdog (tested below) is
     # off here so the filter alone is seen.
-    rig = Rig(max_target_step_rad=0.1, blend_duration_s=0.02, implausible_after_ticks=0)
+    rig = Rig(max_target_rate_rad_s=5.0, blend_duration_s=0.02, implausible_after_ticks=0)
     rig.to_policy()
     wanted = rig.default.copy()
     wanted[0] = rig.upper[0] + 1.0  # beyond the hip's upper limit
@@ -185,7 +185,7 @@ def test_policy_targets_clamped_to_limits_and_step_cap():
 
 
 def test_policy_target_clamped_to_torque_window_when_joints_lag():
-    rig = Rig(max_target_step_rad=1.0, blend_duration_s=0.02)
+    rig = Rig(max_target_rate_rad_s=50.0, blend_duration_s=0.02)
     rig.to_policy()
     rig.follow = False
     rig.q = rig.default.copy()
@@ -258,7 +258,7 @@ def test_missed_deadline_holds_last_safe_target_then_damps():
 
 
 def test_before_hold_after_ticks_the_last_command_is_reapplied_through_the_checks():
-    rig = Rig(hold_after_ticks=3, damp_after_ticks=6, max_target_step_rad=0.1,
+    rig = Rig(hold_after_ticks=3, damp_after_ticks=6, max_target_rate_rad_s=5.0,
               blend_duration_s=0.02)
     rig.to_policy()
     start = rig.history[-1].target.copy()
@@ -347,7 +347,7 @@ def test_tilt_just_inside_the_limit_is_fine():
 # ----------------------------------------------------------------------------------- stand / depth
 
 def test_stale_depth_goes_to_stand_and_fresh_depth_re_enters_through_the_gate():
-    rig = Rig(stand_ramp_duration_s=0.2, max_target_step_rad=0.5, blend_duration_s=0.02)
+    rig = Rig(stand_ramp_duration_s=0.2, max_target_rate_rad_s=25.0, blend_duration_s=0.02)
     policy = rig.default + 0.2
     rig.to_policy(policy)
     for _ in range(3):

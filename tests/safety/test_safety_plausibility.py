@@ -52,7 +52,7 @@ def test_wild_commands_damp_on_the_nth_consecutive_tick(after):
 
 
 def test_step_threshold_is_cap_plus_margin():
-    cfg = dict(max_target_step_rad=0.3, implausible_step_margin_rad=0.3, implausible_after_ticks=3)
+    cfg = dict(max_target_rate_rad_s=15.0, implausible_rate_margin_rad_s=15.0, implausible_after_ticks=3)
     for asked, trips in ((0.59, False), (0.61, True)):
         rig = Rig(**cfg)
         to_policy_blended(rig)
@@ -155,7 +155,7 @@ def test_the_entry_blend_to_a_far_command_never_trips():
 @pytest.mark.parametrize("field,value", [
     ("implausible_after_ticks", -1),
     ("implausible_after_ticks", 2.5),
-    ("implausible_step_margin_rad", -0.1),
+    ("implausible_rate_margin_rad_s", -0.1),
     ("implausible_limit_margin_rad", float("inf")),
 ])
 def test_bad_watchdog_settings_name_the_field(field, value):

@@ -18,7 +18,7 @@ from .rig import Rig
 PERMISSIVE = dict(stand_up_duration_s=0.04, blend_duration_s=0.06, stand_ramp_duration_s=0.04,
                   gate_settle_ticks=1, gate_max_roll_rad=0.5, gate_max_pitch_rad=0.5,
                   gate_max_tracking_error_rad=10.0, gate_min_feet_down=0, hold_after_ticks=2,
-                  damp_after_ticks=4, max_target_step_rad=0.2, kp_min=5.0, kp_max=80.0,
+                  damp_after_ticks=4, max_target_rate_rad_s=10.0, kp_min=5.0, kp_max=80.0,
                   kd_min=0.2, kd_max=4.0)
 
 WILD = [np.nan, np.inf, -np.inf, 1e30, -1e300]
@@ -55,7 +55,7 @@ class Checker:
         reference = (np.clip(q, rig.lower, rig.upper) if self.prev_position is None
                      else self.prev_position)
         check_guarantees(out.target, np.full(rig.n, np.nan), reference, q, dq, out.kp, out.kd,
-                         rig.lower, rig.upper, rig.tau, cfg.max_target_step_rad)
+                         rig.lower, rig.upper, rig.tau, rig.layer.max_step_rad)
         self.prev_position = out.target.copy()
 
 

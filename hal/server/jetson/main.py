@@ -74,7 +74,8 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
     return AppliancePlan(robot=robot, server_config=server_config_from_args(args),
-                         make_devices=lambda: build_jetson_devices(robot, devices),
+                         make_devices=lambda contract_robot: build_jetson_devices(contract_robot,
+                                                                                devices),
                          engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
                          run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)

@@ -11,7 +11,7 @@ import numpy as np
 
 from hal.devices.base import CameraIntrinsics, DepthCamera, DepthFrameInfo, Imu, ImuSample
 
-__all__ = ["FreezableImu", "DroppableDepthCamera"]
+__all__ = ["FreezableImu", "DroppableDepthCamera", "FaultyEngine"]
 
 
 class FreezableImu(Imu):
@@ -83,3 +83,23 @@ class DroppableDepthCamera(DepthCamera):
         if self.dropped:
             return None
         return self.inner.read_into(out, newer_than_seq)
+
+
+class FaultyEngine:
+    """An engine whose output a drill may corrupt or delay: ``run()`` runs the real engine, then
+    hands the named output buffer to ``after_run`` (drills ``stall-inference``, ``nan-actions``,
+    ``wild-actions``). Inputs and outputs are the real engine's buffers."""
+
+    def __init__(self, inner, output: str, after_run) -> None:
+        self.inner = inner
+        self.inputs = inner.inputs
+        self.outputs = inner.outputs
+        self._output = inner.outputs[output]
+        self._after_run = after_run
+
+    def run(self) -> None:
+        self.inner.run()
+        self._after_run(self._output)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)

@@ -13,11 +13,11 @@ length, also in simulated time. A drill whose time never comes is reported as no
 Every fault is injected through the mechanism that would fail on the robot, never by calling into
 the safety layer:
 
-- ``stall-inference``: the client's ``action_hook`` blocks the actor thread for ``D`` (a hung
+- ``stall-inference``: an engine wrapper around the actor blocks the actor thread for ``D`` (a hung
   engine); afterwards the actor carries on with its stale observation.
 - ``kill-inference``: ``client.stop()`` on a helper thread: the actor and depth threads end.
-- ``nan-actions``: ``action_hook`` fills the actor's output with NaN from ``T`` on.
-- ``wild-actions``: ``action_hook`` writes ±50 from ``T`` on, alternating per joint and per tick;
+- ``nan-actions``: the actor wrapper fills its output with NaN from ``T`` on.
+- ``wild-actions``: the actor wrapper writes ±50 from ``T`` on, alternating per joint and per tick;
   the client clips it to ±4.8 and scales it, so the policy asks for ±1.2 rad about the default
   pose, flipping every tick.
 - ``drop-imu``: an :class:`~hal.devices.base.Imu` wrapper repeats its last sample, timestamp
@@ -73,7 +73,7 @@ import numpy as np
 import zmq
 
 from hal.server.base import HalDevices, HalServer, TickRecord
-from hal.server.sim.fault_devices import DroppableDepthCamera, FreezableImu
+from hal.server.sim.fault_devices import DroppableDepthCamera, FaultyEngine, FreezableImu
 
 __all__ = [
     "FAULT_KINDS",
@@ -179,7 +179,7 @@ class FaultInjector:
     """Fires the drills of one run and records what the safety layer did.
 
     Use: :meth:`wrap_devices` when building the devices, :meth:`attach` once the server and the
-    client are started (it registers a tick listener and the client's ``action_hook``), and
+    client are started (it registers a tick listener and wraps the client's actor engine), and
     :meth:`close` on every way out. :attr:`records` is the report's ``faults`` list (filled in
     place, complete after :meth:`close`).
 
@@ -203,7 +203,7 @@ class FaultInjector:
         self._camera: DroppableDepthCamera | None = None
         self._server: HalServer | None = None
         self._client: Any = None
-        self._previous_hook: Any = None
+        self._faulty_actor: Any = None
         self._sender: Any = None
         self._sender_endpoint: str | None = None
         self._origin_ns = 0
@@ -257,8 +257,8 @@ class FaultInjector:
         self._server, self._client = server, client
         self._origin_ns = int(getattr(server.devices.world, "clock_origin_ns", server.clock_ns()))
         if self.kinds & {"stall-inference", "nan-actions", "wild-actions"}:
-            self._previous_hook = client.action_hook
-            client.action_hook = self._action_hook
+            self._faulty_actor = FaultyEngine(client.policy.actor, "actions", self._action_hook)
+            client.policy.actor = self._faulty_actor
         listener = getattr(server, "estop_listener", None)
         if "estop" in self.kinds and listener is not None:
             from hal.safety import EstopSender
@@ -273,8 +273,6 @@ class FaultInjector:
     # -- the actor thread ----------------------------------------------------------------------
 
     def _action_hook(self, actions: np.ndarray) -> None:
-        if self._previous_hook is not None:
-            self._previous_hook(actions)
         until = self._stall_until_ns
         if until is not None:
             self._stall_until_ns = None
@@ -366,7 +364,7 @@ class FaultInjector:
         if kind == "stall-inference":
             assert spec.duration_s is not None
             self._stall_until_ns = now_ns + int(round(spec.duration_s * 1e9))
-            rec["via"] = f"action_hook blocks the actor thread for {spec.duration_s:g} s"
+            rec["via"] = f"the actor engine wrapper blocks the actor thread for {spec.duration_s:g} s"
         elif kind == "kill-inference":
             thread = threading.Thread(target=self._kill, name="krabby-fault-kill", daemon=True)
             self._threads.append(thread)
@@ -374,8 +372,8 @@ class FaultInjector:
             rec["via"] = "client.stop(): actor and depth threads ended"
         elif kind in ("nan-actions", "wild-actions"):
             self._corrupt = "nan" if kind == "nan-actions" else "wild"
-            rec["via"] = ("action_hook writes NaN actions" if kind == "nan-actions" else
-                          f"action_hook writes ±{WILD_ACTION:g} actions, alternating")
+            rec["via"] = ("the actor engine wrapper writes NaN actions" if kind == "nan-actions" else
+                          f"the actor engine wrapper writes ±{WILD_ACTION:g} actions, alternating")
         elif kind == "drop-imu":
             assert self._imu is not None
             self._imu.freeze()
@@ -426,8 +424,8 @@ class FaultInjector:
         if self._sender is not None:
             self._sender.close()
             self._sender = None
-        if self._client is not None and self._client.action_hook == self._action_hook:
-            self._client.action_hook = self._previous_hook
+        if self._client is not None and self._client.policy.actor is self._faulty_actor:
+            self._client.policy.actor = self._faulty_actor.inner
         for index in self._pending:
             self.records[index]["note"] = (
                 "not fired: the policy never took over" if self._policy_start_ns is None else

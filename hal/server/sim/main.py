@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -50,7 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--fast", action="store_true",
                      help="step as fast as possible instead of in real time (tests)")
-    sim.add_argument("--camera_fps", type=float, default=30.0, help="simulated depth camera rate")
+    sim.add_argument("--camera-fps", "--camera_fps", dest="camera_fps", type=float, default=30.0,
+                     help="simulated depth camera rate")
+    sim.add_argument("--action-delay-ms", dest="action_delay_ms", type=float, default=0.0,
+                     help="the simulated robot applies each command this long after it was sent "
+                          "(a real robot's command latency; default 0)")
+    sim.add_argument("--no-height-scan", dest="height_scan", action="store_false",
+                     help="do not measure the terrain: a teacher then sees flat ground at the "
+                          "contract's nominal base height, as on hardware")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND@T[:D]",
                      help="fault drill, repeatable: KIND one of stall-inference, kill-inference, "
                           "nan-actions, wild-actions, drop-imu, drop-depth, estop; T seconds of "
@@ -83,6 +91,7 @@ def prepare_demo(directory: Path, robot_name: str) -> Path:
 
 def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     from hal.server.sim.faults import CLIENT_FAULTS, FaultInjector, FaultSpecError, parse_faults
+    from compute.parkour.layout import scan_points_xy
     from hal.sim import MujocoWorldConfig, make_sim_devices
 
     try:
@@ -104,18 +113,21 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         engine = str(prepare_demo(Path(args.demo_dir), args.robot))
         print("demo: running an UNTRAINED synthetic policy — it shows the plumbing and the latency, "
               "not walking; a real checkpoint drops in with --engine/--checkpoint", flush=True)
+    if not (math.isfinite(args.action_delay_ms) and args.action_delay_ms >= 0):
+        raise fail(f"--action-delay-ms {args.action_delay_ms}: must be a number >= 0")
+    points = tuple(map(tuple, scan_points_xy().tolist())) if args.height_scan else None
     try:
         # In real time the depth camera casts on its own thread, off the control loop; --fast
         # keeps it synchronous so runs are repeatable.
         world_config = MujocoWorldConfig(scene=args.scene, seed=args.seed, camera_fps=args.camera_fps,
-                                         render_thread=not args.fast)
+                                         render_thread=not args.fast, height_scan_points_xy=points,
+                                         action_delay_s=args.action_delay_ms / 1e3)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
-    def make_devices() -> HalDevices:
-        sim = make_sim_devices(robot, world_config)
-        devices = HalDevices(joints=sim.joints, imu=sim.imu, contacts=sim.contacts,
-                             camera=sim.camera, world=sim.world)
+    def make_devices(contract_robot) -> HalDevices:
+        # The camera's pose, field of view and the joint gains come from the policy's contract.
+        devices = make_sim_devices(contract_robot, world_config)
         return injector.wrap_devices(devices) if injector is not None else devices
 
     plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args, not args.fast),
