@@ -271,7 +271,7 @@ def _training_contract(robot: RobotConfig, options: ExportOptions) -> Any:
                 raise ExportError(f"--joint-order {options.joint_order} contradicts the training "
                                   f"config ({contract.joint_order_convention}); drop one")
             return contract
-        return TrainingContract.from_robot(robot, options.joint_order or "legged_gym")
+        return TrainingContract.from_robot(robot, options.joint_order)
     except ContractError as exc:
         raise ExportError(str(exc)) from None
 

@@ -141,10 +141,18 @@ class TrainingContract:
     # -- construction --------------------------------------------------------------------------
 
     @classmethod
-    def from_robot(cls, robot: RobotConfig, convention: str = "legged_gym",
+    def from_robot(cls, robot: RobotConfig, convention: str | None = None,
                    forward_speed_range_m_s: tuple[float, float] = (0.0, 1.5)) -> "TrainingContract":
         """The contract a robot definition implies (the shipped definitions describe the
-        extreme-parkour training setup); ``convention`` reorders the joints."""
+        extreme-parkour training setup); ``convention`` reorders the joints. None: the robot
+        definition's ``[policy]`` order, named ``legged_gym`` when it is that order."""
+        if convention is None:
+            convention = "robot"
+            try:
+                if joint_order_for("legged_gym", robot) == joint_order_for("robot", robot):
+                    convention = "legged_gym"
+            except ContractError:
+                pass  # not a quadruped named the legged_gym way
         joints, feet = joint_order_for(convention, robot)
         index = {name: i for i, name in enumerate(robot.joint_names_policy)}
         order = [index[name] for name in joints]

@@ -229,6 +229,9 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     report["training_contract"] = contract.to_dict()
     if client is not None:
         report["inference"] = client.stats()
+        report["command"] = {"forward_speed_m_s": client.command.forward_speed_m_s,
+                             "mode": client.command.mode,
+                             "yaw_rate_rad_s": client.command.yaw_rate_rad_s}
     if policy is not None:
         report["policy"] = {"path": str(policy.path), "backend": policy.backend,
                             "source": policy.source}

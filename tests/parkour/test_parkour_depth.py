@@ -49,11 +49,13 @@ def reference(frame, intr, cam, mode):
                     if wgt <= 0:
                         continue
                     d = float(frame[r, c])
-                    hole = math.isnan(d) or d == -math.inf or d <= 0.0
+                    # DESIGN §4b: -inf (closer than the camera's minimum range) is near, 0 m;
+                    # NaN (occlusion), 0 and negatives (no data) are holes; +inf is far.
+                    hole = d != -math.inf and (math.isnan(d) or d <= 0.0)
                     if hole and mode == "ignore_holes":
                         weight_sum += wgt
                         continue
-                    value = far if hole else min(d, far)
+                    value = far if hole else min(max(d, cam.near_m), far)
                     total += wgt * value
                     valid_weight += wgt
                     weight_sum += wgt
@@ -116,9 +118,11 @@ def test_constant_frames():
     pre = DepthPreprocessor(intr, CAM)
     out = pre.process(np.full((360, 640), 1.0, np.float32))
     np.testing.assert_allclose(out, 0.0, atol=1e-6)
-    for invalid in (np.nan, np.inf, -np.inf, 0.0, 9.0):
+    for invalid in (np.nan, np.inf, 0.0, 9.0):
         out = pre.process(np.full((360, 640), invalid, np.float32))
         np.testing.assert_allclose(out, 0.5, atol=1e-6)
+    out = pre.process(np.full((360, 640), -np.inf, np.float32))  # too close: near
+    np.testing.assert_allclose(out, -0.5, atol=1e-6)
 
 
 def test_narrow_camera_refused_and_shape_checked():
