@@ -11,6 +11,10 @@ from hal.safety import SafetyConfig, SafetyConfigError
 
 from .rig import Rig
 
+# The thresholds these tests were written for: a cap of 0.3 rad and a margin of 0.3 rad per 20 ms
+# command period, so a 1.2 rad step is plainly implausible.
+THRESHOLDS = dict(max_target_rate_rad_s=15.0, implausible_rate_margin_rad_s=15.0)
+
 
 def wild(rig: Rig, k: int) -> np.ndarray:
     """±1.2 rad about the default pose (the action clip × scale), flipping sign every tick."""
@@ -40,7 +44,7 @@ def assert_tripped(rig: Rig, out, kind: str) -> None:
 
 @pytest.mark.parametrize("after", [1, 3, 10])
 def test_wild_commands_damp_on_the_nth_consecutive_tick(after):
-    rig = Rig(implausible_after_ticks=after)
+    rig = Rig(implausible_after_ticks=after, **THRESHOLDS)
     to_policy_blended(rig)
     for k in range(after - 1):
         rig.tick(targets=wild(rig, k))
@@ -52,9 +56,8 @@ def test_wild_commands_damp_on_the_nth_consecutive_tick(after):
 
 
 def test_step_threshold_is_cap_plus_margin():
-    cfg = dict(max_target_rate_rad_s=15.0, implausible_rate_margin_rad_s=15.0, implausible_after_ticks=3)
     for asked, trips in ((0.59, False), (0.61, True)):
-        rig = Rig(**cfg)
+        rig = Rig(implausible_after_ticks=3, **THRESHOLDS)
         to_policy_blended(rig)
         for k in range(12):
             # Ask `asked` rad away from the last applied target, alternating direction, so the
@@ -69,7 +72,7 @@ def test_step_threshold_is_cap_plus_margin():
 
 
 def test_limit_threshold_is_the_margin():
-    rig = Rig(implausible_limit_margin_rad=0.3, implausible_after_ticks=5)
+    rig = Rig(implausible_limit_margin_rad=0.3, implausible_after_ticks=5, **THRESHOLDS)
     to_policy_blended(rig)
     leaning = rig.default.copy()
     leaning[2] = rig.upper[2] + 0.29  # a calf leaning on its limit: tolerated
@@ -87,7 +90,7 @@ def test_limit_threshold_is_the_margin():
 
 
 def test_a_plausible_command_resets_the_streak():
-    rig = Rig(implausible_after_ticks=4)
+    rig = Rig(implausible_after_ticks=4, **THRESHOLDS)
     to_policy_blended(rig)
     for k in range(3):
         rig.tick(targets=wild(rig, k))
@@ -100,7 +103,7 @@ def test_a_plausible_command_resets_the_streak():
 
 
 def test_missing_commands_neither_reset_nor_count():
-    rig = Rig(implausible_after_ticks=6, damp_after_ticks=10)
+    rig = Rig(implausible_after_ticks=6, damp_after_ticks=10, **THRESHOLDS)
     to_policy_blended(rig)
     for k in range(3):
         rig.tick(targets=wild(rig, k))
@@ -116,7 +119,7 @@ def test_missing_commands_neither_reset_nor_count():
 
 
 def test_a_transition_resets_the_streak():
-    rig = Rig(implausible_after_ticks=4)
+    rig = Rig(implausible_after_ticks=4, **THRESHOLDS)
     to_policy_blended(rig)
     for k in range(3):
         rig.tick(targets=wild(rig, k))
@@ -130,7 +133,7 @@ def test_a_transition_resets_the_streak():
 
 
 def test_disabled_watchdog_never_trips():
-    rig = Rig(implausible_after_ticks=0)
+    rig = Rig(implausible_after_ticks=0, **THRESHOLDS)
     to_policy_blended(rig)
     for k in range(50):
         rig.tick(targets=wild(rig, k))
@@ -141,7 +144,7 @@ def test_disabled_watchdog_never_trips():
 def test_the_entry_blend_to_a_far_command_never_trips():
     """A policy whose first commands are 1.2 rad from the stand pose is blended in, not judged
     on the jump: the desired target moves by a small fraction of the distance per tick."""
-    rig = Rig(blend_duration_s=0.5, implausible_after_ticks=1)
+    rig = Rig(blend_duration_s=0.5, implausible_after_ticks=1, **THRESHOLDS)
     far = np.clip(rig.default + np.where(np.arange(rig.n) % 2 == 0, 1.2, -1.2),
                   rig.lower, rig.upper)
     rig.to_policy(far)
