@@ -61,7 +61,7 @@ def _client_records(robot: Any) -> tuple[Any, Any]:
     actor = ActorStepRecord(7, rng.normal(size=robot.obs_dim).astype(np.float32),
                             rng.normal(size=robot.layout.depth_latent_dim + 2).astype(np.float32),
                             rng.normal(size=robot.n_joints).astype(np.float32), 3,
-                            (1000, 2000, 300, 400))
+                            (1000, 2000, 300, 400), True, 1)
     depth = DepthStepRecord(3, 123, rng.normal(size=(cam.policy_height, cam.policy_width))
                             .astype(np.float32), rng.normal(size=robot.proprio_dim)
                             .astype(np.float32),

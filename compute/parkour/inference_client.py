@@ -102,6 +102,7 @@ class DepthStepRecord:
     proprio: np.ndarray
     latent_yaw: np.ndarray
     engine_ns: int
+    episode: int = 0  # the episode this step belongs to (its first step starts from a zero state)
 
 
 class ParkourInferenceClient:
@@ -135,6 +136,7 @@ class ParkourInferenceClient:
         self._proprio_ring = SlotRing(3, (robot.proprio_dim,), np.float32, allocate=_plain_allocate)
         self._proprio_slot = (-1, 0, 0)  # slot, generation, episode
         self._latent_now = np.zeros(lay.depth_latent_dim + 2, np.float32)
+        self._zero_latent = np.zeros(lay.depth_latent_dim + 2, np.float32)
         self._episode = 0
         self._stop = threading.Event()
         self._depth_kick = threading.Event()
@@ -284,8 +286,10 @@ class ParkourInferenceClient:
                     next_depth_ns = max(next_depth_ns + depth_period_ns, t4)
                     self._depth_kick.set()
                 if self.actor_listeners:
-                    record = ActorStepRecord(obs.seq, policy.observation,
-                                             self._latent_now if self.is_student else None,
+                    used = None
+                    if self.is_student:
+                        used = self._zero_latent if latent is None else latent
+                    record = ActorStepRecord(obs.seq, policy.observation, used,
                                              processor.last_raw_action, max(depth_seq, 0),
                                              (0, t2 - t0, t3 - t2, t4 - t3), engaged,
                                              self._episode)
@@ -371,7 +375,7 @@ class ParkourInferenceClient:
                 self.timings["depth_engine"].add(t2 - t1)
                 if self.depth_listeners:
                     record = DepthStepRecord(frame_seq, frame_ts, policy.depth_image, proprio,
-                                             latent_yaw, t2 - t1)
+                                             latent_yaw, t2 - t1, episode)
                     for listener in self.depth_listeners:
                         listener(record)
 

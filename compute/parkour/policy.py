@@ -128,7 +128,8 @@ class ParkourPolicy:
 
     def actor_step(self, observation: HardwareObservation, command: PolicyCommand,
                    engaged: bool, latent_yaw: np.ndarray | None = None,
-                   height_scan_m: np.ndarray | None = None) -> np.ndarray:
+                   height_scan_m: np.ndarray | None = None,
+                   recorded: np.ndarray | None = None) -> np.ndarray:
         """One policy step: observation → actor → joint targets (hardware order).
 
         Args:
@@ -140,6 +141,8 @@ class ParkourPolicy:
                 the first depth step of the episode (zeros are used).
             height_scan_m: The base's height above the terrain at the scan points, when the HAL
                 measures it; None uses the flat ground of the contract's nominal height.
+            recorded: Replaying a log: the observation recorded for this step, whose scan and
+                teacher heading terms (inputs a log does not otherwise hold) are used as they are.
 
         Returns:
             The targets (rad, hardware order): the action processor's buffer, rewritten by the
@@ -151,7 +154,9 @@ class ParkourPolicy:
         if engaged and command.yaw_rate_rad_s:
             self.heading_command_rad = wrap_angle(
                 self.heading_command_rad + command.yaw_rate_rad_s * self.policy_dt_s)
-        if refresh:
+        if recorded is not None:
+            np.copyto(self._scan, recorded[slice(*self.layout.scan)])
+        elif refresh:
             if height_scan_m is None:
                 np.copyto(self._scan, self._flat_scan)
             else:
@@ -166,7 +171,9 @@ class ParkourPolicy:
                     np.copyto(self._latent_in.reshape(-1), latent_yaw[:self._latent_dim])
         else:
             yaw = self._zero_yaw
-            if refresh:
+            if recorded is not None:
+                np.copyto(self._heading_terms, recorded[slice(*self.layout.yaw)])
+            elif refresh:
                 q = observation.imu_quaternion_wxyz
                 error = wrap_angle(self.heading_command_rad - yaw_from_quaternion(
                     float(q[0]), float(q[1]), float(q[2]), float(q[3])))

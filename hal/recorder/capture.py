@@ -98,6 +98,7 @@ class RecorderTap:
         self._no_latent = np.zeros(actor.size("depth_latent"), np.float32)
         self._hidden_prev = np.zeros(depth.size("hidden_in"), np.float32)
         self._hidden_source: np.ndarray | None = None
+        self._depth_episode = 0
         self._mode_codes = {name: code for code, name in enumerate(SAFETY_MODES)}
         self._last_mode = ""
         self._actor_steps = 0
@@ -198,7 +199,7 @@ class RecorderTap:
         np.concatenate((record.observation, latent if latent is not None else self._no_latent,
                         record.raw_action), out=f)
         i[:] = (self._actor_steps, record.obs_seq, record.depth_seq_used, latent is not None,
-                start, *record.timings_ns)
+                start, *record.timings_ns, record.engaged, record.episode)
         self._actor_steps += 1
         for sink in self.sinks:
             sink.accept("actor", f, i)
@@ -211,10 +212,13 @@ class RecorderTap:
         start = time.monotonic_ns()
         cpu_start = time.thread_time_ns()
         f, i = self._depth_f, self._depth_i
+        if record.episode != self._depth_episode:
+            self._hidden_prev.fill(0.0)  # a new episode's first step starts from a zero state
+            self._depth_episode = record.episode
         np.concatenate((record.depth.reshape(-1), record.proprio, record.latent_yaw,
                         self._hidden_prev), out=f)
         i[:] = (self._depth_steps, record.frame_seq, record.frame_timestamp_ns, record.engine_ns,
-                start)
+                start, record.episode)
         self._depth_steps += 1
         if self._hidden_source is not None:
             # The client copied hidden_out into hidden_in before calling us: the next step's input.

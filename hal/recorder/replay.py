@@ -177,6 +177,13 @@ def _seed_builder(builder: Any, processor: Any, recorded_obs: np.ndarray) -> Non
     np.copyto(processor.last_raw_action, recorded_obs[slice(*builder.layout.last_action)])
 
 
+def _column_or(table: Any, name: str, default: int) -> np.ndarray:
+    """An int column, or ``default`` for every row of a log recorded before it existed."""
+    if name in table.layout.int_fields:
+        return table.column(name)
+    return np.full(len(table), default, np.int64)
+
+
 def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
                tolerance: float = 1e-5) -> ReplayResult:
     """Replay ``log_`` through ``actor`` (and ``depth``) engines; see the module docstring.
@@ -191,8 +198,8 @@ def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
     Raises:
         ValueError: the log and the engines or robot do not fit together.
     """
-    from compute.parkour.actions import ActionProcessor
-    from compute.parkour.observation import ObservationBuilder, PolicyCommand
+    from compute.parkour.observation import PolicyCommand
+    from compute.parkour.policy import ParkourPolicy
 
     run = log_.run
     recorded_joints = tuple(run.get("joint_names_hardware", ()))
@@ -216,52 +223,48 @@ def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
                          f"builds {robot.obs_dim}")
     from_start = run.get("starts") == "client_start"
     notes: list[str] = []
+    policy = ParkourPolicy(robot, actor, depth)
 
-    # 1. Depth steps, in order, hidden state carried.
+    # 1. Depth steps, in order, hidden state carried within an episode.
     replayed_latent: dict[int, np.ndarray] = {}
     n_depth = len(depth_table) if student else 0
     depth_diff = np.zeros(n_depth)
     hidden_diff = np.full(n_depth, np.nan)
     reseeds = 0
     if n_depth:
-        hidden_in, hidden_out = depth.inputs["hidden_in"], depth.outputs["hidden_out"]
-        depth_in, proprio_in = depth.inputs["depth"], depth.inputs["proprio"]
-        latent_out = depth.outputs["latent_yaw"]
+        hidden_in = depth.inputs["hidden_in"]
         steps = depth_table.column("step")
         frames = depth_table.column("frame_seq")
+        episodes = _column_or(depth_table, "episode", 0)
         images = depth_table.field("depth")
         proprio = depth_table.field("proprio")
         recorded_hidden = depth_table.field("hidden_in")
         recorded_latent = depth_table.field("latent_yaw")
         for r in range(n_depth):
-            if r == 0 and from_start and steps[0] == 0:
-                hidden_in.fill(0.0)
+            new_episode = r > 0 and episodes[r] != episodes[r - 1]
+            if (r == 0 and from_start and steps[0] == 0) or new_episode:
+                policy.reset_depth()
                 hidden_diff[r] = float(np.abs(recorded_hidden[r]).max())
             elif r == 0 or steps[r] != steps[r - 1] + 1:
                 np.copyto(hidden_in.reshape(-1), recorded_hidden[r])
                 reseeds += 1
             else:
                 hidden_diff[r] = _abs_diff(hidden_in.reshape(-1), recorded_hidden[r]).max()
-            np.copyto(depth_in.reshape(images[r].shape), images[r])
-            np.copyto(proprio_in.reshape(-1), proprio[r])
-            depth.run()
-            np.copyto(hidden_in, hidden_out)
-            out = latent_out.reshape(-1).copy()
+            np.copyto(policy.depth_image, images[r].reshape(policy.depth_image.shape))
+            out = policy.depth_step(proprio[r]).copy()
             replayed_latent[int(frames[r])] = out
             depth_diff[r] = _abs_diff(out, recorded_latent[r]).max()
 
-    # 2. Actor steps.
+    # 2. Actor steps through the same policy step as the client, episode by episode.
     command_info = run.get("command", {})
     command = PolicyCommand(float(command_info.get("forward_speed_m_s", 0.0)),
                             str(command_info.get("mode", "parkour")))
-    builder, processor = ObservationBuilder(robot), ActionProcessor(robot)
     ticks = _TickSource(log_)
-    obs_in, actions_out = actor.inputs["obs"], actor.outputs["actions"]
-    latent_in = actor.inputs.get("depth_latent")
     latent_dim = robot.layout.depth_latent_dim
-    zero_latent = np.zeros(latent_dim + 2, np.float32)
     a_steps, a_seq = actor_table.column("step"), actor_table.column("obs_seq")
     a_used = actor_table.column("depth_seq_used")
+    a_engaged = _column_or(actor_table, "engaged", 1)
+    a_episode = _column_or(actor_table, "episode", 0)
     a_obs, a_latent = actor_table.field("observation"), actor_table.field("depth_latent")
     a_action = actor_table.field("raw_action")
     kept, action_diff, obs_diff, latent_diff = [], [], [], []
@@ -275,28 +278,26 @@ def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
             skipped += 1
             need_seed = True
             continue
+        if r == 0 or a_episode[r] != a_episode[r - 1]:
+            policy.reset(hw, reset_depth=False)
         if need_seed:
-            _seed_builder(builder, processor, a_obs[r])
+            _seed_builder(policy.builder, policy.actions, a_obs[r])
             reseeds += 1
             need_seed = False
         used = int(a_used[r])
         if not student or used == 0:
-            latent = zero_latent
+            latent = None
         elif used in replayed_latent:
             latent = replayed_latent[used]
         else:
             latent = a_latent[r]
             fallbacks += 1
-        builder.build_into(obs_in, hw, command, latent[latent_dim:] if student else zero_latent[:2],
-                           processor.last_raw_action)
-        if latent_in is not None:
-            np.copyto(latent_in.reshape(-1), latent[:latent_dim])
-        actor.run()
-        processor.process(actions_out)
+        policy.actor_step(hw, command, bool(a_engaged[r]), latent, recorded=a_obs[r])
         kept.append(int(a_seq[r]))
-        action_diff.append(_abs_diff(processor.last_raw_action, a_action[r]))
-        obs_diff.append(_abs_diff(obs_in.reshape(-1), a_obs[r]).max())
-        latent_diff.append(_abs_diff(latent, a_latent[r]).max() if student else 0.0)
+        action_diff.append(_abs_diff(policy.last_raw_action, a_action[r]))
+        obs_diff.append(_abs_diff(policy.observation, a_obs[r]).max())
+        used_latent = latent if latent is not None else np.zeros(latent_dim + 2, np.float32)
+        latent_diff.append(_abs_diff(used_latent, a_latent[r]).max() if student else 0.0)
     if fallbacks:
         notes.append(f"{fallbacks} actor steps used a depth latent whose depth step is not in the "
                      "log (recorded latent used)")

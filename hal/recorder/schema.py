@@ -314,7 +314,7 @@ def actor_layout(obs_dim: int, latent_yaw_dim: int, n_joints: int, proprio_dim: 
               ("raw_action", (n_joints,))]
     ints = ["step", "obs_seq", "depth_seq_used", "has_latent", "capture_ns",
             "timings.obs_build_ns", "timings.engine_ns", "timings.post_process_ns",
-            "timings.send_ns"]
+            "timings.send_ns", "engaged", "episode"]
     return RowLayout("actor", "float32", floats, ints, binary=("observation",),
                      views={"proprio": ("observation", 0, proprio_dim)})
 
@@ -325,7 +325,7 @@ def depth_layout(depth_shape: tuple[int, int], proprio_dim: int, latent_yaw_dim:
     latent+yaw out."""
     floats = [("depth", tuple(depth_shape)), ("proprio", (proprio_dim,)),
               ("latent_yaw", (latent_yaw_dim,)), ("hidden_in", (hidden_size,))]
-    ints = ["step", "frame_seq", "frame_timestamp_ns", "engine_ns", "capture_ns"]
+    ints = ["step", "frame_seq", "frame_timestamp_ns", "engine_ns", "capture_ns", "episode"]
     return RowLayout("depth", "float32", floats, ints, images=("depth",), binary=("hidden_in",))
 
 
