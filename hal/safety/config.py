@@ -111,7 +111,7 @@ class SafetyConfig:
     imu_stale_ms: float = 50.0
     joints_stale_ms: float = 50.0
     depth_stale_ms: float | None = 300.0
-    implausible_after_ticks: int = 10
+    implausible_after_ticks: int = 5
     implausible_rate_margin_rad_s: float = 20.0
     implausible_limit_margin_rad: float = 0.3
     tilt_limit_rad: float = 1.0

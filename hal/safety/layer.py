@@ -403,9 +403,6 @@ class SafetyLayer:
         if self._mode is not Mode.READY or not self._run_requested:
             self._gate_ok_ticks = 0
             return desired
-        if now_ns - self._mode_since_ns < self.config.gate_min_ready_s * 1e9:
-            self._log.count("gate.blocked.priming")
-            return desired
         block = self._monitor.gate_block(now_ns, joints, contacts, depth_timestamp_ns,
                                          self._out.last_target if self._out.has_target else None)
         if block is not None:
@@ -413,6 +410,9 @@ class SafetyLayer:
             self._log.count(f"gate.blocked.{block[0]}")
             self._log.log(f"gate.{block[0]}", now_ns, logging.INFO,
                           "safety: entry gate closed in %s: %s", self._mode.value, block[1])
+            return desired
+        if now_ns - self._mode_since_ns < self.config.gate_min_ready_s * 1e9:
+            self._log.count("gate.blocked.priming")
             return desired
         self._gate_ok_ticks += 1
         if self._gate_ok_ticks < self.config.gate_settle_ticks:

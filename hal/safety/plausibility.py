@@ -20,7 +20,8 @@ entry blend). The tick is *implausible* when, for at least one joint,
 (held) leave it unchanged; every mode transition resets it.
 
 Why a sane policy never trips it: with the defaults the step threshold is 1.2 rad per 50 Hz policy
-step (60 rad/s, twice a Go2 hip's top speed) sustained for 10 commands (0.2 s), and
+step (60 rad/s, twice a Go2 hip's top speed) sustained for 5 commands (0.1 s at 50 Hz; with
+the torque window only counted, a flipping policy tilts the robot within about 0.2 s), and
 the entry blend moves the desired target by at most ``period / blend_duration_s`` of the distance
 to the command per tick (0.04 × at most ~2.4 rad at 50 Hz with a 0.5 s blend). The limit margin
 (0.3 rad) tolerates a policy that leans on a limit to get torque, but not one that parks a joint

@@ -20,7 +20,7 @@ def test_recorded_camera_and_emulated_motors_run_the_appliance(go2, exported_pol
     with McuEmulator(McuEmulatorConfig(initial_position_rad=start)) as emulator:
         code = jetson_main([
             "--engine", str(exported_policy), "--action_dim", "12", "--obs_dim", "753",
-            "--device", "cpu", "--control_rate", "50", "--duration", "4.5",
+            "--device", "cpu", "--control_rate", "50", "--duration", "5.5",
             "--camera", "recorded", "--recording", str(RECORDING), "--loop-recording",
             "--motors", "serial", "--serial-port", emulator.port,
             "--observation_bind", obs_ep, "--command_bind", cmd_ep, "--estop_bind", "none",

@@ -132,6 +132,7 @@ def test_cli_clamps_speed_to_the_trained_range_and_reports_edits(exported_policy
     low, high = report["training_contract"]["forward_speed_range_m_s"]
     assert report["command"]["forward_speed_m_s"] == high == 1.5
     edits = report["safety"]["target_edits"]
-    assert edits["policy_ticks"] == report["safety"]["counters"]["ticks.policy"]
+    # Ticks that emitted the policy's target: those that began in policy, and the gate's tick.
+    assert edits["policy_ticks"] == report["safety"]["counters"]["ticks.policy"] + 1
     assert edits["fraction"] == pytest.approx(edits["edited_ticks"] / edits["policy_ticks"])
     assert report["command_interval_ticks"] == 2

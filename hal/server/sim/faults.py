@@ -42,8 +42,8 @@ kill-inference       the same                                      the same
 nan-actions          damping (invalid_command): the HAL passes     on the tick the first NaN
                      the non-finite command on flagged             command arrives [1]
 wild-actions         every applied target inside the joint         always; damping on the
-                     limits, the step cap and the torque window;   ``implausible_after_ticks``-th
-                     damping (implausible_command)                 wild command [10]
+                     limits and the step cap; damping              ``implausible_after_ticks``-th
+                     (implausible_command)                         wild command [5]
 drop-imu             damping (imu_stale) once the sample is older  ceil(imu_stale_ms / period)
                      than ``imu_stale_ms``                         + 1 ticks [4; 3 in fact]
 drop-depth           stand (depth_stale) once depth is older than  ceil(depth_stale_ms / period)
