@@ -63,10 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     # In its own process the client owns garbage collection.
+    speed = policy.contract.clamp_forward_speed(args.speed)
+    if speed != args.speed:
+        log.warning("--speed %g m/s is outside the policy's trained range %s m/s: using %g m/s",
+                    args.speed, list(policy.contract.forward_speed_range_m_s), speed)
     config = InferenceClientConfig(observation_endpoint=args.observation_endpoint,
                                    command_endpoint=args.command_endpoint,
-                                   forward_speed_m_s=args.speed, mode=args.mode, gc_control=True)
-    client = ParkourInferenceClient(robot, policy.actor, policy.depth, config)
+                                   forward_speed_m_s=speed, mode=args.mode, gc_control=True)
+    # The policy's robot: the definition with the manifest's training contract applied.
+    client = ParkourInferenceClient(policy.robot, policy.actor, policy.depth, config)
     client.start()
     end_ns = None if args.duration is None else time.monotonic_ns() + int(args.duration * 1e9)
     try:

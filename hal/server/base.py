@@ -264,7 +264,7 @@ class HalServer:
         self._seq += 1
         seq = self._seq
         exchange = (seq - 1) % self._interval == 0
-        joints, imu, contacts, scan = self._sense()
+        joints, imu, contacts, scan = self._sense(exchange)
         new_depth = None
         if exchange:
             new_depth = self._read_depth(self.publisher)
@@ -276,12 +276,15 @@ class HalServer:
         return self._account(seq, tick_ns, lateness_ns, publish_ns, exchange, joints, imu,
                              contacts, received, applied, new_depth)
 
-    def _sense(self) -> tuple[JointState, ImuSample, ContactSample | None, Any]:
+    def _sense(self, exchange: bool) -> tuple[JointState, ImuSample, ContactSample | None, Any]:
+        """The sensors the safety layer needs every tick; the terrain only when it is published."""
         devices = self.devices
         joints = devices.joints.read()
         imu = devices.imu.read()
         contacts = devices.contacts.read() if devices.contacts is not None else None
-        scan = devices.height_scanner.read() if devices.height_scanner is not None else None
+        scan = None
+        if exchange and devices.height_scanner is not None:
+            scan = devices.height_scanner.read()
         return joints, imu, contacts, scan
 
     def _exchange(self, seq: int, joints: JointState, imu: ImuSample,
