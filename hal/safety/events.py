@@ -35,6 +35,7 @@ __all__ = [
     "REASON_ESTOP",
     "REASON_ESTOP_RESET",
     "REASON_SHUTDOWN",
+    "REASON_CLIENT_DAMP",
     "REASON_INTERNAL_ERROR",
     "TransitionLog",
 ]
@@ -94,6 +95,7 @@ REASON_IMU_STALE = "imu_stale"
 REASON_TILT = "tilt"
 REASON_ESTOP = "estop"
 REASON_ESTOP_RESET = "estop_reset"
+REASON_CLIENT_DAMP = "client_damp"
 REASON_SHUTDOWN = "shutdown"
 REASON_INTERNAL_ERROR = "internal_error"
 

@@ -243,6 +243,15 @@ class SafetyLayer:
             self._estop_reason = str(reason)
             self._transition(t_ns, Mode.ESTOP, ev.REASON_ESTOP, str(reason))
 
+    def damp(self, reason: str = ev.REASON_CLIENT_DAMP, now_ns: int | None = None) -> None:
+        """Go to ``damping`` now (not latched: the operator may start again). The policy client
+        asks for it with a damp command; from ``estop`` it changes nothing."""
+        t_ns = time.monotonic_ns() if now_ns is None else now_ns
+        with self._lock:
+            self._log.count("request.damp")
+            if self._mode is not Mode.ESTOP and self._mode is not Mode.DAMPING:
+                self._transition(t_ns, Mode.DAMPING, reason, "")
+
     def reset_estop(self, now_ns: int | None = None) -> bool:
         """Clear a latched e-stop (explicit only) → ``idle``. Returns False if none was latched."""
         t_ns = time.monotonic_ns() if now_ns is None else now_ns

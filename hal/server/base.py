@@ -22,7 +22,7 @@ import numpy as np
 import zmq
 
 from hal.devices.aggregate import HalDevices
-from hal.devices.base import ContactSample, ImuSample, JointCommand, JointState
+from hal.devices.base import CONTROL_MODE_DAMP, ContactSample, ImuSample, JointCommand, JointState
 from hal.protocol import StateLayout
 from hal.robot import RobotConfig
 from hal.safety.events import mode_code
@@ -152,7 +152,7 @@ class HalServer:
             "obs_to_command", "loop_jitter", "actor_step", "depth_step", "tick_work", "world_step")}
         self.counters = {"cycles": 0, "published": 0, "commands_applied": 0, "deadline_misses": 0,
                          "late_commands": 0, "malformed_dropped": 0, "non_finite_commands": 0,
-                         "slot_starved": 0, "overruns": 0, "depth_frames": 0}
+                         "slot_starved": 0, "overruns": 0, "depth_frames": 0, "damp_commands": 0}
         self._last_depth_seq_used = 0
         self._started = False
         # Sensor timestamps are on the devices' clock (a simulator in --fast mode runs ahead of
@@ -328,6 +328,9 @@ class HalServer:
             msg = command.message
             if exchange and command.non_finite:
                 self.counters["non_finite_commands"] += 1
+            if exchange and msg.mode == CONTROL_MODE_DAMP:
+                self.counters["damp_commands"] += 1
+                self.safety.damp(now_ns=self.clock_ns())  # the client asks the motors to go limp
             applied = self.safety.step(self.clock_ns(), joints, imu, contacts, depth_ts,
                                        msg.target_rad, msg.kp, msg.kd, held=not exchange)
         self.devices.joints.write(applied)

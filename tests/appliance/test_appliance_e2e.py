@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
-from compute.parkour.policy_engines import open_policy_engines
 from dataclasses import replace
 
+from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
+from compute.parkour.policy_engines import open_policy_engines
 from hal.devices.base import CONTROL_MODE_DAMP
 from hal.server.base import HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
@@ -140,3 +140,49 @@ def test_a_taken_endpoint_is_a_clear_error_and_leaves_the_motors_damped(go2, end
     # The second server had connected its devices: it closed them damped.
     assert joints.written and joints.written[-1].mode == CONTROL_MODE_DAMP
     assert not joints.is_connected
+
+
+def test_a_damp_command_damps_the_motors_on_its_tick(go2, endpoints):
+    """The command message's documented mode 1 (damp) is honoured: the safety layer goes to
+    damping on the tick the command answers, and the joints get kp 0."""
+    import threading
+
+    from hal.client import HalClient
+    from hal.devices.base import CONTROL_MODE_POSITION
+    from hal.protocol import CommandMessage
+
+    server, joints, ticks = make_server(go2, *endpoints, realtime=False)
+    stop = threading.Event()
+    damp_from_seq: list[int] = []
+    default_hw = np.asarray(go2.to_hardware(go2.default_angles), np.float32)
+    kp = np.asarray(go2.to_hardware(go2.kp), np.float32)
+    kd = np.asarray(go2.to_hardware(go2.kd), np.float32)
+
+    def client_loop() -> None:
+        with HalClient(*endpoints, go2.n_joints, go2.n_feet) as client:
+            while not stop.is_set():
+                obs = client.poll(50)
+                if obs is None:
+                    continue
+                mode = CONTROL_MODE_DAMP if damp_from_seq and obs.seq >= damp_from_seq[0] \
+                    else CONTROL_MODE_POSITION
+                client.send_command(CommandMessage(obs.seq, default_hw, kp, kd,
+                                                   np.zeros(12, np.float32), mode=mode))
+                client.release()
+
+    thread = threading.Thread(target=client_loop, daemon=True)
+    with server:
+        thread.start()
+        server.safety.request_start()
+        for _ in range(400):
+            if server.tick().safety_mode == "policy":
+                break
+        assert server.safety.mode == "policy"
+        damp_from_seq.append(server._seq + 1)
+        record = server.tick()
+        stop.set()
+    thread.join(5)
+    assert record.command is not None and record.command.message.mode == CONTROL_MODE_DAMP
+    assert record.safety_mode == "damping" and record.applied.mode == CONTROL_MODE_DAMP
+    assert (record.applied.kp == 0).all()
+    assert server.safety.events()[-1]["reason"] == "client_damp"  # shutdown: already damped
