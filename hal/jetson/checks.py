@@ -120,7 +120,7 @@ def camera_checks(camera: DepthCamera, imu: Imu | None, seconds: float, expected
         detail = f"{m.rate_hz:.1f} frames/s over {m.seconds:.1f} s (configured {expected_fps:g})"
         if m.rate_hz < 0.9 * expected_fps:
             results.append(CheckResult(f"{label} stream", WARN, detail,
-                                       "the grab loop is slower than the camera: use depth_mode NEURAL_LIGHT, "
+                                       "the grab loop is slower than the camera: use depth_mode NEURAL_LIGHT (ZED SDK >= 5.0), "
                                        "a lower resolution or fps, or run sudo jetson_clocks"))
         else:
             results.append(CheckResult(f"{label} stream", OK, detail))

@@ -117,6 +117,19 @@ class ImuMounting:
         object.__setattr__(self, "q_base_imu", q)
         object.__setattr__(self, "r_base_imu", quat_to_matrix(q))
 
+    @classmethod
+    def from_quaternion(cls, q_base_imu_wxyz) -> "ImuMounting":
+        """The mounting whose IMU-in-base rotation is ``q_base_imu_wxyz``."""
+        return cls(tuple(float(v) for v in np.degrees(quat_to_rpy(q_base_imu_wxyz))))
+
+    def followed_by(self, q_frame_imu_wxyz) -> "ImuMounting":
+        """This mounting (of some frame in the base) composed with an IMU's rotation in that frame.
+
+        With ``self`` the camera's mounting (``q_base_cam``) and ``q_frame_imu_wxyz`` the factory
+        camera–IMU rotation (``q_cam_imu``), the result is ``q_base_imu = q_base_cam ⊗ q_cam_imu``.
+        """
+        return ImuMounting.from_quaternion(quat_multiply(self.q_base_imu, q_frame_imu_wxyz))
+
     @property
     def is_identity(self) -> bool:
         return self.rpy_deg == (0.0, 0.0, 0.0)

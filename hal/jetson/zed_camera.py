@@ -2,7 +2,7 @@
 
 A :class:`ZedSession` opens the ``sl.Camera`` once; :class:`ZedDepthCamera` (here) and
 :class:`~hal.jetson.zed_imu.ZedImu` share it, since a ZED can be opened by one ``sl.Camera`` only.
-The camera grabs on its own thread (``grab``/``retrieve_measure`` release the GIL) through the
+The camera grabs on its own thread (``grab``/``retrieve_measure`` release the GIL from SDK 5.0) through the
 same :class:`~hal.jetson.grab_loop.GrabLoop` as the recorded backend, so everything but the pyzed
 calls in :class:`ZedDepthSource` is exercised without a camera.
 
@@ -12,6 +12,16 @@ It is retrieved into CPU memory (``MEM.CPU``) because the observation slot it la
 memory (pinned when CUDA is present); :meth:`ZedDepthCamera.read_into` is the one copy into it.
 Timestamps are the SDK's image timestamps (``TIME_REFERENCE.IMAGE``, system clock) moved onto
 ``time.monotonic_ns``.
+
+Depth is opened with ``depth_stabilization = 0``: the SDK default (30) filters depth over time
+(which the policy never saw in training) and switches positional tracking on.
+
+Which resolutions and depth modes exist depends on the installed SDK (``NEURAL_LIGHT`` and
+``HD1536`` only from ZED SDK 5.0): :func:`sdk_options` lists them and opening a camera with one the
+SDK lacks fails naming those it has. pyzed releases the GIL in ``grab``/``retrieve_measure`` from
+SDK 5.0 and in ``get_sensors_data`` from 5.1, in none of them before: with an older SDK every grab
+holds the interpreter for its whole duration, which stalls the control loop; the session warns,
+and the README says to use ZED SDK >= 5.1.
 
 Every pyzed call goes through ``hal.optional.require("pyzed.sl")``.
 """
@@ -40,7 +50,10 @@ __all__ = [
     "ZED_DEPTH_MODES",
     "ZED_DEPRECATED_DEPTH_MODES",
     "ZedConfig",
+    "GIL_RELEASED_FROM",
     "realtime_to_monotonic_ns",
+    "sdk_version",
+    "sdk_options",
     "ZedSession",
     "ZedDepthSource",
     "ZedDepthCamera",
@@ -64,6 +77,22 @@ ZED_RESOLUTIONS: dict[str, tuple[int, int] | None] = {
 ZED_FPS = (15, 30, 60, 100, 120)
 ZED_DEPTH_MODES = ("NEURAL_LIGHT", "NEURAL", "NEURAL_PLUS")
 ZED_DEPRECATED_DEPTH_MODES = ("PERFORMANCE", "QUALITY", "ULTRA")
+#: The first ZED SDK whose pyzed releases the GIL in grab, retrieve_measure and get_sensors_data.
+GIL_RELEASED_FROM = (5, 1)
+
+
+def sdk_version(sl: Any) -> tuple[int, int, int]:
+    """``sl.Camera.get_sdk_version()`` as numbers (``"4.2.5"`` -> (4, 2, 5))."""
+    parts = [int("".join(c for c in p if c.isdigit()) or 0)
+             for p in str(sl.Camera.get_sdk_version()).split(".")[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))  # type: ignore[return-value]
+
+
+def sdk_options(sl: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(resolutions, depth modes) of :data:`ZED_RESOLUTIONS` / our depth modes that this SDK has."""
+    resolutions = tuple(r for r in ZED_RESOLUTIONS if hasattr(sl.RESOLUTION, r))
+    modes = tuple(m for m in ZED_DEPTH_MODES + ZED_DEPRECATED_DEPTH_MODES if hasattr(sl.DEPTH_MODE, m))
+    return resolutions, modes
 
 
 @dataclass(frozen=True)
@@ -205,10 +234,26 @@ class ZedSession:
     def _open(self) -> None:
         sl = require("pyzed.sl", "the ZED camera backend")
         cfg = self.config
+        version = sdk_version(sl)
+        resolutions, modes = sdk_options(sl)
+        text = ".".join(map(str, version))
+        if cfg.resolution not in resolutions:
+            raise DeviceError(f"ZED SDK {text} has no resolution {cfg.resolution}; it offers "
+                              f"{', '.join(resolutions)} (HD1536 needs ZED SDK >= 5.0)")
+        if cfg.depth_mode not in modes:
+            raise DeviceError(f"ZED SDK {text} has no depth mode {cfg.depth_mode}; it offers "
+                              f"{', '.join(modes)} (NEURAL_LIGHT needs ZED SDK >= 5.0)")
+        if version[:2] < GIL_RELEASED_FROM:
+            logger.warning("ZED SDK %s: pyzed holds the GIL during grab/retrieve_measure/"
+                           "get_sensors_data (released from 5.1), which stalls the control loop "
+                           "for each grab; install ZED SDK >= 5.1", text)
         init = sl.InitParameters()
         init.camera_resolution = getattr(sl.RESOLUTION, cfg.resolution)
         init.camera_fps = cfg.fps
         init.depth_mode = getattr(sl.DEPTH_MODE, cfg.depth_mode)
+        # No temporal filtering: training saw each frame's depth alone (and 30, the default,
+        # also switches positional tracking on).
+        init.depth_stabilization = 0
         init.coordinate_units = sl.UNIT.METER
         # x forward, y left, z up: the robot base convention, so the IMU needs only the mount tilt.
         init.coordinate_system = sl.COORDINATE_SYSTEM.RIGHT_HANDED_Z_UP_X_FWD

@@ -2,13 +2,16 @@
 
 The SDK reports the IMU's fused orientation as an ``(x, y, z, w)`` quaternion in a gravity-aligned
 world frame, angular velocity in **degrees** per second and linear acceleration (with gravity) in
-m/s², in the camera's axes (x forward, y left, z up with ``RIGHT_HANDED_Z_UP_X_FWD``).
-:func:`zed_imu_vector` turns that into the base frame the policy expects (wxyz, rad/s, m/s²)
-using the configured mounting rotation; it is pure and tested without a camera.
+m/s², in the axes of the **IMU** (Stereolabs: sensor data is given in the IMU frame; the rotation
+to the left camera is ``sensors_configuration.camera_imu_transform``), using the coordinate
+convention chosen at open (x forward, y left, z up with ``RIGHT_HANDED_Z_UP_X_FWD``). At open the
+source composes that factory camera–IMU rotation with the configured camera mounting, so
+:func:`zed_imu_vector` turns a sample into the base frame the policy expects (wxyz, rad/s, m/s²);
+it is pure and tested without a camera.
 
 A polling thread (the same :class:`~hal.jetson.grab_loop.GrabLoop` the cameras use) asks the SDK
 for the current sample (``get_sensors_data`` with ``TIME_REFERENCE.CURRENT``, which releases the
-GIL) and publishes each one whose timestamp is new; the ZED 2/2i IMU runs at about 400 Hz.
+GIL from ZED SDK 5.1) and publishes each one whose timestamp is new; the ZED 2/2i IMU runs at about 400 Hz.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def zed_imu_vector(q_xyzw, angular_velocity_deg_s, linear_acceleration_m_s2, mou
         q_xyzw: Orientation from ``IMUData.get_pose().get_orientation().get()`` (x, y, z, w).
         angular_velocity_deg_s: ``IMUData.get_angular_velocity()`` (deg/s, camera axes).
         linear_acceleration_m_s2: ``IMUData.get_linear_acceleration()`` (m/s², camera axes).
-        mounting: Rotation of the camera's IMU axes in the base frame.
+        mounting: Rotation of the IMU's axes in the base frame (camera mounting composed with
+            the camera–IMU rotation, see :meth:`ImuMounting.followed_by`).
     """
     q_world_imu = quat_xyzw_to_wxyz(q_xyzw)
     gyro_rad_s = np.radians(np.asarray(angular_velocity_deg_s, dtype=np.float64))
@@ -50,7 +54,8 @@ class ZedImuSource(FrameSource):
 
     def __init__(self, session: ZedSession, mounting: ImuMounting, no_sample_timeout_ms: float) -> None:
         self.session = session
-        self.mounting = mounting
+        self.camera_mounting = mounting
+        self.mounting = mounting  # camera mounting ⊗ camera–IMU rotation, set at open
         self._no_sample_timeout_s = no_sample_timeout_ms / 1e3
         self._wake = threading.Event()
         self._acquired = False
@@ -60,12 +65,15 @@ class ZedImuSource(FrameSource):
         self.session.acquire()
         self._acquired = True
         sl = self.session.sl
-        model = self.session.camera.get_camera_information().camera_model
+        info = self.session.camera.get_camera_information()
+        model = info.camera_model
         if model == sl.MODEL.ZED:
             raise DeviceError("this ZED (first generation) has no IMU; use a ZED 2/2i/X or another IMU")
         self._data = sl.SensorsData()
         self._pose = sl.Transform()
-        self._orientation = sl.Orientation()
+        q_cam_imu = quat_xyzw_to_wxyz(
+            info.sensors_configuration.camera_imu_transform.get_orientation().get())
+        self.mounting = self.camera_mounting.followed_by(q_cam_imu)
         return (IMU_VECTOR_SIZE,), np.dtype(np.float64)
 
     def grab(self, out: np.ndarray) -> int:
@@ -85,7 +93,8 @@ class ZedImuSource(FrameSource):
                 raise GrabError("interrupted")
             waited_s += _POLL_PERIOD_S
         self._last_ns = stamp_ns
-        q_xyzw = imu.get_pose(self._pose).get_orientation(self._orientation).get()
+        # Transform.get_orientation() takes no argument (only Pose.get_orientation does).
+        q_xyzw = imu.get_pose(self._pose).get_orientation().get()
         gyro_deg_s = imu.get_angular_velocity([0.0, 0.0, 0.0])
         accel = imu.get_linear_acceleration([0.0, 0.0, 0.0])
         zed_imu_vector(q_xyzw, gyro_deg_s, accel, self.mounting, out)
