@@ -13,6 +13,10 @@ only :class:`UnitreeGo2` calls the SDK (through ``hal.optional.require("unitree_
 Before low-level control the Go2's own sport-mode controller must be released
 (``MotionSwitcherClient.ReleaseMode``); with ``release_sport_mode`` the session lies the robot
 down (``SportClient.StandDown``) and releases it, as Unitree's low-level example does.
+A failed ``CheckMode`` RPC (a non-zero code, ``data`` None) is not "released": the backend refuses
+to start. Entry is also refused while a motor is too hot (``MotorState_.temperature``, °C) or the
+motor links lose packets (``MotorState_.lost``, a running count, rising faster than allowed over
+``entry_check_ms``); :meth:`UnitreeGo2.health` reports both for the run's record.
 Foot-pad forces are raw sensor counts: calibrate ``foot_force_offset``/``foot_force_scale_n``
 (counts at no load, newtons per count) on the robot before trusting the contact threshold.
 """
@@ -46,8 +50,8 @@ from hal.robot import RobotConfig
 
 __all__ = [
     "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",
-    "UnitreeGo2Config", "LowCmdArrays", "Go2State",
-    "motor_slots", "low_cmd_arrays", "low_state_arrays", "foot_force_newton",
+    "UnitreeGo2Config", "LowCmdArrays", "Go2State", "Go2Health",
+    "motor_slots", "low_cmd_arrays", "low_state_arrays", "foot_force_newton", "entry_problems",
     "UnitreeGo2", "Go2JointDriver", "Go2Imu", "Go2FootContacts", "make_go2_devices",
 ]
 
@@ -84,6 +88,9 @@ class UnitreeGo2Config:
         connect_timeout_ms: ``connect()`` fails without a ``LowState`` within this.
         release_sport_mode: Lie down and release Unitree's sport controller on connect.
         shutdown_kd: Damping gain the joint driver leaves the motors in when it closes.
+        max_motor_temperature_c: Refuse to start while a leg motor reports this or hotter.
+        max_lost_per_s: Refuse to start while the motors' lost-packet counters rise faster.
+        entry_check_ms: How long connect() watches the counters before deciding.
     """
 
     network_interface: str | None = None
@@ -96,6 +103,9 @@ class UnitreeGo2Config:
     connect_timeout_ms: float = 3000.0
     release_sport_mode: bool = True
     shutdown_kd: float = 1.0
+    max_motor_temperature_c: float = 70.0
+    max_lost_per_s: float = 5.0
+    entry_check_ms: float = 200.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
@@ -109,7 +119,8 @@ class UnitreeGo2Config:
             raise ValueError(f"foot_force_offset needs {len(self.foot_names)} values, got {self.foot_force_offset}")
         if not (math.isfinite(self.foot_force_scale_n) and self.foot_force_scale_n > 0):
             raise ValueError(f"foot_force_scale_n must be positive, got {self.foot_force_scale_n}")
-        for name in ("state_timeout_ms", "connect_timeout_ms", "shutdown_kd"):
+        for name in ("state_timeout_ms", "connect_timeout_ms", "shutdown_kd", "max_motor_temperature_c",
+                     "max_lost_per_s", "entry_check_ms"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"UnitreeGo2Config.{name} must be positive, got {getattr(self, name)!r}")
 
@@ -183,11 +194,14 @@ class Go2State:
     linear_acceleration_m_s2: np.ndarray
     foot_force_raw: np.ndarray
     tick: int
+    motor_temperature_c: np.ndarray
+    motor_lost: np.ndarray  # running lost-packet count per motor (uint32, wraps)
 
 
 def low_state_arrays(msg: Any, slots: np.ndarray, foot_slots: np.ndarray) -> Go2State:
-    """Read a ``LowState_`` (``motor_state[i].q/dq/tau_est``, ``imu_state.quaternion`` (w, x, y, z),
-    ``gyroscope``, ``accelerometer``, ``foot_force``, ``tick``) into :class:`Go2State`."""
+    """Read a ``LowState_`` (``motor_state[i].q/dq/tau_est/temperature/lost``,
+    ``imu_state.quaternion`` (w, x, y, z), ``gyroscope``, ``accelerometer``, ``foot_force``,
+    ``tick``) into :class:`Go2State`."""
     motors = msg.motor_state
     imu = msg.imu_state
     return Go2State(
@@ -199,7 +213,44 @@ def low_state_arrays(msg: Any, slots: np.ndarray, foot_slots: np.ndarray) -> Go2
         linear_acceleration_m_s2=np.array(imu.accelerometer, dtype=np.float64),
         foot_force_raw=np.array([msg.foot_force[i] for i in foot_slots], dtype=np.float64),
         tick=int(msg.tick),
+        motor_temperature_c=np.array([motors[i].temperature for i in slots], dtype=np.float64),
+        motor_lost=np.array([motors[i].lost for i in slots], dtype=np.int64),
     )
+
+
+def _lost_since(first: Go2State, last: Go2State) -> np.ndarray:
+    return (last.motor_lost - first.motor_lost) % (1 << 32)  # the counters are uint32 and wrap
+
+
+def entry_problems(first: Go2State, last: Go2State, seconds: float, config: UnitreeGo2Config) -> list[str]:
+    """Why the robot must not start, from two states ``seconds`` apart (empty: fine).
+
+    Names each motor hotter than ``max_motor_temperature_c`` and each whose lost-packet count
+    rose faster than ``max_lost_per_s``.
+    """
+    problems = []
+    for name, temp in zip(config.joint_names, last.motor_temperature_c):
+        if temp >= config.max_motor_temperature_c:
+            problems.append(f"{name} is at {temp:.0f} °C (limit {config.max_motor_temperature_c:.0f} °C)")
+    rate = _lost_since(first, last) / max(seconds, 1e-9)
+    for name, per_s in zip(config.joint_names, rate):
+        if per_s > config.max_lost_per_s:
+            problems.append(f"{name} loses {per_s:.0f} packets/s (limit {config.max_lost_per_s:g}/s)")
+    return problems
+
+
+@dataclass(frozen=True)
+class Go2Health:
+    """Motor temperatures and link losses since connect, for the run's record."""
+
+    motor_temperature_c: dict[str, float]
+    max_temperature_c: float
+    lost_since_connect: dict[str, int]
+    stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"motor_temperature_c": self.motor_temperature_c, "max_temperature_c": self.max_temperature_c,
+                "lost_since_connect": self.lost_since_connect, "stale": self.stale}
 
 
 def foot_force_newton(raw: np.ndarray, offset: np.ndarray, scale_n: float) -> np.ndarray:
@@ -218,6 +269,7 @@ class UnitreeGo2:
         self._users = 0
         self._state: Go2State | None = None
         self._state_ns = 0
+        self._first_state: Go2State | None = None
         self._sdk: dict[str, Any] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -241,12 +293,14 @@ class UnitreeGo2:
             self._users -= 1
             last = self._users == 0
         if last:
+            if self._state is not None:
+                logger.info("Go2: closing; %s", self.health().to_dict())
             for name in ("subscriber", "publisher"):
                 channel = self._sdk.get(name)
                 if channel is not None:
                     channel.Close()
             self._sdk.clear()
-            self._state, self._state_ns = None, 0
+            self._state, self._state_ns, self._first_state = None, 0, None
 
     def _open(self) -> None:
         require("unitree_sdk2py", "the Unitree Go2 backend")
@@ -274,6 +328,22 @@ class UnitreeGo2:
             raise DeviceError(f"Go2: no LowState on rt/lowstate within {cfg.connect_timeout_ms:.0f} ms on "
                               f"{where} (DDS domain {cfg.domain_id}). Check the Ethernet link to the robot "
                               "(192.168.123.x), the interface name, and that the robot is powered on.")
+        first, first_ns = self._state, self._state_ns
+        time.sleep(cfg.entry_check_ms / 1e3)
+        last, last_ns = self._state, self._state_ns
+        problems = entry_problems(first, last, (last_ns - first_ns) / 1e9, cfg) if last_ns > first_ns else []
+        if last_ns == first_ns:
+            problems.append(f"LowState stopped arriving within {cfg.entry_check_ms:.0f} ms of connecting")
+        if problems:
+            subscriber.Close()
+            publisher.Close()
+            self._sdk.clear()
+            self._state, self._state_ns = None, 0
+            raise DeviceError("Go2: refusing to start: " + "; ".join(problems)
+                              + ". Let the motors cool / check the leg cables, then retry.")
+        self._first_state = first
+        logger.info("Go2: connected; motor temperatures %s °C (max %.0f), lost-packet counters steady",
+                    last.motor_temperature_c.astype(int).tolist(), float(last.motor_temperature_c.max()))
 
     def _on_low_state(self, msg: Any) -> None:
         # Runs on the SDK's DDS thread: copy out what we need and let the message go.
@@ -290,6 +360,16 @@ class UnitreeGo2:
             if self._state is None:
                 raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
             return self._state, self._state_ns
+
+    def health(self) -> Go2Health:
+        """Temperatures now and packets lost since connect, per joint."""
+        state, _ = self.latest()
+        first = self._first_state or state
+        names = self.config.joint_names
+        lost = _lost_since(first, state)
+        return Go2Health(motor_temperature_c={n: float(t) for n, t in zip(names, state.motor_temperature_c)},
+                         max_temperature_c=float(state.motor_temperature_c.max()),
+                         lost_since_connect={n: int(v) for n, v in zip(names, lost)}, stale=self.stale())
 
     def stale(self) -> bool:
         return self._state_ns == 0 or time.monotonic_ns() - self._state_ns > self.config.state_timeout_ms * 1e6
@@ -314,6 +394,7 @@ class UnitreeGo2:
 
 
 _channels_initialized = False
+_RELEASE_WAIT_S = 1.0  # Unitree's example waits this long between a release and the next check
 
 
 def _initialize_channels(channel: Any, domain_id: int, interface: str | None) -> None:
@@ -337,13 +418,19 @@ def _release_sport_mode(max_tries: int = 5) -> None:
     switcher.SetTimeout(5.0)
     switcher.Init()
     for _ in range(max_tries):
-        _, result = switcher.CheckMode()
+        code, result = switcher.CheckMode()
+        if code != 0:  # the SDK returns (code, None) on a failed RPC: nothing is known, so refuse
+            raise DeviceError(f"Go2: MotionSwitcherClient.CheckMode failed (code {code}): cannot tell whether "
+                              "the sport-mode controller is released, so low-level commands stay off. "
+                              "Check the robot's network link and that its services are up, then retry")
         if not result or not result.get("name"):
             return
         logger.info("Go2: sport mode %r active; lying down and releasing it", result.get("name"))
         sport.StandDown()
-        switcher.ReleaseMode()
-        time.sleep(1.0)
+        code, _ = switcher.ReleaseMode()
+        if code != 0:
+            logger.warning("Go2: MotionSwitcherClient.ReleaseMode returned code %s; checking again", code)
+        time.sleep(_RELEASE_WAIT_S)
     raise DeviceError(f"Go2: the sport-mode controller is still active after {max_tries} release attempts; "
                       "release it from the Unitree app and retry")
 
@@ -377,6 +464,12 @@ class _Go2View:
 
 class Go2JointDriver(_Go2View, JointDriver):
     """The Go2's 12 leg motors in the robot definition's hardware order."""
+
+    def health(self) -> Go2Health:
+        """Motor temperatures and lost packets since connect."""
+        if not self._connected:
+            raise DeviceNotConnectedError("Go2JointDriver: not connected (call connect() first)")
+        return self.session.health()
 
     @property
     def joint_names(self) -> tuple[str, ...]:

@@ -88,9 +88,9 @@ def test_bad_commands_and_names_are_rejected_with_the_reason():
 
 def _low_state(q, dq, tau, foot):
     """A message shaped like unitree_go.msg.dds_.LowState_ (only the fields the backend reads)."""
-    motors = [SimpleNamespace(q=0.0, dq=0.0, tau_est=0.0) for _ in range(GO2_MOTOR_SLOTS)]
+    motors = [SimpleNamespace(q=0.0, dq=0.0, tau_est=0.0, temperature=30, lost=0) for _ in range(GO2_MOTOR_SLOTS)]
     for i in range(12):
-        motors[i] = SimpleNamespace(q=q[i], dq=dq[i], tau_est=tau[i])
+        motors[i] = SimpleNamespace(q=q[i], dq=dq[i], tau_est=tau[i], temperature=40 + i, lost=7 * i)
     imu = SimpleNamespace(quaternion=[0.9, 0.1, 0.2, 0.3], gyroscope=[0.01, 0.02, 0.03],
                           accelerometer=[0.1, 0.0, 9.8])
     return SimpleNamespace(motor_state=motors, imu_state=imu, foot_force=list(foot), tick=1234)
@@ -109,6 +109,9 @@ def test_low_state_unpacks_into_hardware_order():
     np.testing.assert_array_equal(state.quaternion_wxyz, [0.9, 0.1, 0.2, 0.3])  # Unitree is already w-first
     np.testing.assert_array_equal(state.foot_force_raw, [10, 20, 30, 40])
     assert state.tick == 1234
+    for i, name in enumerate(cfg.joint_names):
+        k = GO2_MOTOR_NAMES.index(name)
+        assert (state.motor_temperature_c[i], state.motor_lost[i]) == (40 + k, 7 * k)
 
 
 def test_foot_force_calibration():
