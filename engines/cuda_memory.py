@@ -12,7 +12,10 @@ pinned (optionally mapped, zero-copy) host arrays, :class:`DeviceBuffer`, :class
 queues copies and launches on existing ones.
 
 Set ``KRABBY_CUDA_BACKEND`` to ``cuda-python``, ``pycuda`` or ``none`` to override the choice
-(``none`` forces ordinary memory everywhere).
+(``none`` forces ordinary memory everywhere). Without it, the first backend that imports *and
+sees a device* is used: one that imports but sees none (cuda-python 13 on a CUDA 12 driver,
+error 35) is skipped with a warning naming the CUDA error, and the next one is tried
+(:func:`probe_backends`).
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from engines.cuda.base import CudaBackend, CudaError, DeviceInfo, HostSpan, PinnedAllocation
+from engines.cuda.errors import CudaStatus
 from engines.cuda.objects import CudaGraph, DeviceBuffer, Event, Stream
-from hal.optional import available
+from hal.optional import MissingDependencyError, available
 
 __all__ = [
     "ALIGNMENT_BYTES", "BACKEND_ENV", "BACKENDS", "CudaError", "CudaUnavailableError", "DeviceInfo",
-    "HostSpan", "PinnedAllocation", "select_backend", "load_backend", "default_backend",
+    "HostSpan", "PinnedAllocation", "CudaStatus", "select_backend", "load_backend", "probe_backends",
+    "usable_backend", "default_backend",
     "cuda_available", "aligned_zeros", "allocate_host", "pinned_allocation", "is_pinned",
     "mapped_device_pointer", "numpy_dtype_from_trt", "CudaDevice", "DeviceBuffer", "Stream",
     "Event", "CudaGraph",
@@ -109,27 +114,75 @@ def load_backend(name: str) -> CudaBackend:
         return backend
 
 
+def _candidates(preference: str | None, env: Mapping[str, str] | None) -> list[str]:
+    env = os.environ if env is None else env
+    if preference is None and not env.get(BACKEND_ENV):
+        return list(BACKENDS)
+    chosen = select_backend(preference, env=env, is_available=lambda _: True)
+    return [] if chosen is None else [chosen]
+
+
+def probe_backends(preference: str | None = None, *, env: Mapping[str, str] | None = None,
+                   loader: Callable[[str], CudaBackend] | None = None) -> list[CudaStatus]:
+    """Try each candidate backend (the chosen one, or all in :data:`BACKENDS` order).
+
+    Returns one :class:`CudaStatus` per candidate: its device count, or the CUDA error code (or
+    import failure) that hid the devices. Never raises for a broken install.
+    """
+    loader = loader or load_backend
+    statuses = []
+    for name in _candidates(preference, env):
+        try:
+            backend = loader(name)
+        except MissingDependencyError as exc:
+            statuses.append(CudaStatus(name, 0, detail=f"not installed ({str(exc).split('. Import')[0]})"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - e.g. RuntimeError from a binding without libcuda
+            statuses.append(CudaStatus(name, 0, detail=f"failed to load: {type(exc).__name__}: {exc}"))
+            continue
+        try:
+            statuses.append(backend.probe())
+        except Exception as exc:  # noqa: BLE001
+            statuses.append(CudaStatus(name, 0, detail=f"probe failed: {type(exc).__name__}: {exc}"))
+    return statuses
+
+
+def usable_backend(preference: str | None = None, *, env: Mapping[str, str] | None = None,
+                   loader: Callable[[str], CudaBackend] | None = None,
+                   ) -> tuple[CudaBackend | None, list[CudaStatus]]:
+    """The first candidate backend that sees a device (None if none does), and every status.
+
+    A backend that imports but sees no device is skipped with a warning saying why, and the next
+    one is tried.
+    """
+    loader = loader or load_backend
+    statuses = []
+    for status in probe_backends(preference, env=env, loader=loader):
+        statuses.append(status)
+        if status.ok:
+            return loader(status.backend), statuses
+        if not status.detail.startswith("not installed"):
+            logger.warning("CUDA backend %s is unusable (%s); trying the next one", status.backend,
+                           status.describe())
+    return None, statuses
+
+
 _default: list[CudaBackend | None] = []
 _default_lock = threading.Lock()
 
 
 def default_backend() -> CudaBackend | None:
-    """The selected backend if it loads and sees at least one device, else None (cached)."""
+    """The first backend that loads and sees a device (see :func:`usable_backend`), else None (cached)."""
     with _default_lock:
         if not _default:
-            backend: CudaBackend | None = None
             try:
-                name = select_backend()
-                if name is not None:
-                    candidate = load_backend(name)
-                    if candidate.device_count() > 0:
-                        backend = candidate
-                    else:
-                        logger.info("CUDA backend %s loaded but sees no device: host memory will "
-                                    "be ordinary aligned memory", name)
-            except Exception as exc:  # noqa: BLE001 - a broken install means "no CUDA" here
-                logger.warning("no usable CUDA backend (%s): host memory will be ordinary "
-                               "aligned memory", exc)
+                backend, statuses = usable_backend()
+            except ValueError as exc:  # a bad $KRABBY_CUDA_BACKEND
+                logger.warning("%s: host memory will be ordinary aligned memory", exc)
+                backend, statuses = None, []
+            if backend is None and statuses:
+                logger.info("no CUDA backend sees a device (%s): host memory will be ordinary "
+                            "aligned memory", "; ".join(s.describe() for s in statuses))
             _default.append(backend)
         return _default[0]
 
@@ -258,12 +311,13 @@ class CudaDevice:
         if isinstance(backend, CudaBackend):
             self.backend = backend
         else:
-            name = select_backend(backend)
-            if name is None:
+            found, statuses = usable_backend(backend)
+            if found is None:
+                why = "; ".join(s.describe() for s in statuses) or f"{BACKEND_ENV}=none"
                 raise CudaUnavailableError(
-                    "no CUDA backend: install cuda-python (pip install 'krabby[jetson]') or pycuda, "
-                    f"and do not set {BACKEND_ENV}=none")
-            self.backend = load_backend(name)
+                    f"no CUDA backend sees a device ({why}); install cuda-python "
+                    "(pip install 'krabby[jetson]') or pycuda")
+            self.backend = found
         count = self.backend.device_count()
         if not 0 <= device < count:
             raise CudaUnavailableError(f"CUDA device {device} not present ({count} visible, via "

@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+if TYPE_CHECKING:
+    from engines.cuda.errors import CudaStatus
 
 import numpy as np
 
@@ -37,6 +40,9 @@ class DeviceInfo:
         can_map_host_memory: True if pinned host memory can be mapped into the device's address
             space (zero-copy).
         total_memory_bytes: Device memory size.
+        multiprocessor_count: Streaming multiprocessors (SMs); with the compute capability it
+            tells Orin modules apart (AGX Orin 16, Orin NX 8, Orin Nano 4-8), which the name,
+            "Orin" for all of them, does not.
     """
 
     index: int
@@ -45,6 +51,11 @@ class DeviceInfo:
     integrated: bool
     can_map_host_memory: bool
     total_memory_bytes: int
+    multiprocessor_count: int = 0
+
+    @property
+    def compute_capability_text(self) -> str:
+        return f"{self.compute_capability[0]}.{self.compute_capability[1]}"
 
     @property
     def zero_copy(self) -> bool:
@@ -137,6 +148,12 @@ class CudaBackend(ABC):
     @abstractmethod
     def device_count(self) -> int:
         """Number of visible CUDA devices (0 when no driver or no device)."""
+
+    def probe(self) -> "CudaStatus":
+        """Devices visible through this binding, or why none is (see :mod:`engines.cuda.errors`)."""
+        from engines.cuda.errors import CudaStatus
+
+        return CudaStatus(self.name, self.device_count())
 
     @abstractmethod
     def device_info(self, device: int) -> DeviceInfo:

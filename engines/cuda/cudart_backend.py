@@ -1,8 +1,16 @@
 """CUDA through cuda-python's runtime bindings (``cuda.bindings.runtime``).
 
 Every call of the binding returns a tuple whose first item is a ``cudaError_t``; :func:`_check`
-turns a failure into :class:`CudaError` naming the call. The binding releases the GIL inside the
-CUDA calls, so a stream synchronise in the actor thread does not stall the other threads.
+turns a failure into :class:`CudaError` naming the call, the code and what it means here
+(:mod:`engines.cuda.errors`). The binding releases the GIL inside the CUDA calls, so a stream
+synchronise in the actor thread does not stall the other threads.
+
+Versions: cuda-python 13 needs a CUDA 13 driver (JetPack 6 has CUDA 12.6: every call then fails
+with error 35), and releases before 12.6.1 have no ``cuda.bindings``; the ``jetson`` extra pins
+12.6.1 <= v < 13. cuda-python 12.6–12.8 raise ``RuntimeError`` (not an error code) when
+``libcuda.so`` cannot be loaded: :meth:`CudaRuntimeBackend.probe` turns that into a status too.
+A stream's raw handle comes from ``cuda.bindings.utils.get_cuda_native_handle`` where the
+binding has it (``int(cudaStream_t)`` is on its way out), else from ``int()``.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import logging
 from typing import Any
 
 from engines.cuda.base import CudaBackend, CudaError, DeviceInfo, HostSpan, PinnedAllocation
+from engines.cuda.errors import CudaStatus, describe_cuda_error
 from hal.optional import require
 
 __all__ = ["CudaRuntimeBackend", "load_cudart"]
@@ -22,7 +31,11 @@ logger = logging.getLogger(__name__)
 def load_cudart() -> Any:
     """Import ``cuda.bindings.runtime`` (raises MissingDependencyError with the install command)."""
     require("cuda.bindings", "CUDA from Python (cuda-python)")
-    return importlib.import_module("cuda.bindings.runtime")
+    try:
+        return importlib.import_module("cuda.bindings.runtime")
+    except RuntimeError as exc:  # some releases load libcuda at import
+        raise CudaError(f"cuda.bindings.runtime did not load: {exc} (is the NVIDIA driver "
+                        "installed and libcuda.so on the loader path?)") from None
 
 
 class CudaRuntimeBackend(CudaBackend):
@@ -37,6 +50,10 @@ class CudaRuntimeBackend(CudaBackend):
         self._success = rt.cudaError_t.cudaSuccess
         self._h2d = rt.cudaMemcpyKind.cudaMemcpyHostToDevice
         self._d2h = rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        try:
+            self._native_handle = importlib.import_module("cuda.bindings.utils").get_cuda_native_handle
+        except (ImportError, AttributeError):  # cuda-python before 12.9.1 / 13.0
+            self._native_handle = int
 
     def _check(self, result: Any, call: str) -> Any:
         """Raise on a failed call; return its single value, its values, or None."""
@@ -46,19 +63,45 @@ class CudaRuntimeBackend(CudaBackend):
                 name = self._rt.cudaGetErrorName(err)[1].decode()
             except Exception:  # noqa: BLE001 - the error itself is what matters
                 name = str(err)
-            raise CudaError(f"{call} failed: {name} ({int(err)})")
+            raise CudaError(f"{call} failed: {describe_cuda_error(int(err), name)}")
         if not isinstance(result, tuple) or len(result) == 1:
             return None
         return result[1] if len(result) == 2 else result[1:]
 
     # -- devices -------------------------------------------------------------------------------
 
-    def device_count(self) -> int:
-        err, count = self._rt.cudaGetDeviceCount()
+    def probe(self) -> CudaStatus:
+        """Devices visible to the runtime, or the CUDA error (code and meaning) that hides them."""
+        try:
+            err, count = self._rt.cudaGetDeviceCount()
+        except RuntimeError as exc:  # cuda-python 12.6-12.8 when libcuda.so cannot be loaded
+            return CudaStatus(self.name, 0, detail=f"the CUDA driver library did not load: {exc}")
         if err != self._success:
-            logger.debug("cudaGetDeviceCount: %s (no usable CUDA driver or device)", err)
-            return 0
-        return int(count)
+            try:
+                name = self._rt.cudaGetErrorName(err)[1].decode()
+            except Exception:  # noqa: BLE001 - the code is what matters
+                name = ""
+            return CudaStatus(self.name, 0, int(err), name)
+        if int(count) == 0:
+            return CudaStatus(self.name, 0, detail="the driver reports no device")
+        return CudaStatus(self.name, int(count))
+
+    def device_count(self) -> int:
+        status = self.probe()
+        if not status.ok:
+            logger.debug("cudaGetDeviceCount: %s", status.describe())
+        return status.device_count
+
+    def versions(self) -> dict[str, int | None]:
+        """Driver and runtime versions as CUDA encodes them (12060 = 12.6), None where unknown."""
+        out: dict[str, int | None] = {}
+        for key, call in (("driver", "cudaDriverGetVersion"), ("runtime", "cudaRuntimeGetVersion")):
+            try:
+                err, value = getattr(self._rt, call)()
+                out[key] = int(value) if err == self._success else None
+            except Exception:  # noqa: BLE001 - a missing driver is reported by probe()
+                out[key] = None
+        return out
 
     def device_info(self, device: int) -> DeviceInfo:
         rt = self._rt
@@ -74,7 +117,8 @@ class CudaRuntimeBackend(CudaBackend):
         return DeviceInfo(index=device, name=str(name).strip(),
                           compute_capability=(int(prop.major), int(prop.minor)),
                           integrated=bool(integrated), can_map_host_memory=bool(can_map),
-                          total_memory_bytes=int(prop.totalGlobalMem))
+                          total_memory_bytes=int(prop.totalGlobalMem),
+                          multiprocessor_count=int(prop.multiProcessorCount))
 
     def activate(self, device: int) -> None:
         self._check(self._rt.cudaSetDevice(device), f"cudaSetDevice({device})")
@@ -112,7 +156,7 @@ class CudaRuntimeBackend(CudaBackend):
                            "cudaStreamCreateWithFlags(cudaStreamNonBlocking)")
 
     def stream_address(self, stream: Any) -> int:
-        return int(stream)
+        return int(self._native_handle(stream))
 
     def stream_synchronize(self, stream: Any) -> None:
         self._check(self._rt.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
