@@ -2,8 +2,12 @@
 
 Built once, before the loop:
 
-- the plan's TensorRT version and GPU are checked against the running ones *before*
-  deserialising (an engine runs only where it was built; DESIGN §6);
+- the plan's TensorRT version (all four parts: a plan from 10.3.0.26 does not load in 10.3.0.30)
+  and GPU (compute capability and SM count, since the name "Orin" covers every Orin module) are
+  checked against the running ones *before* deserialising (an engine runs only where it was built;
+  DESIGN §6);
+- one ``trt.Logger`` per process (:func:`tensorrt_logger`), shared with the builder: TensorRT
+  keeps the first logger it is given and warns about any other;
 - one execution context; one pinned host buffer per tensor (the arrays in ``engine.inputs`` /
   ``engine.outputs``) and one device buffer per tensor, each address given to the context once
   with ``set_tensor_address``;
@@ -20,25 +24,27 @@ TensorRT and CUDA are imported through :mod:`hal.optional`; nothing here imports
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec, resolve_shape
 from engines.cuda_memory import (
-    CudaDevice, CudaError, CudaGraph, DeviceBuffer, HostSpan, mapped_device_pointer,
+    CudaDevice, CudaError, CudaGraph, DeviceBuffer, DeviceInfo, HostSpan, mapped_device_pointer,
     numpy_dtype_from_trt,
 )
 from hal.optional import require
 
-__all__ = ["TensorRTConfig", "TensorRTEngine", "check_plan_platform", "same_tensorrt_version"]
+__all__ = ["TensorRTConfig", "TensorRTEngine", "check_plan_platform", "same_tensorrt_version",
+           "platform_record", "tensorrt_logger"]
 
 logger = logging.getLogger(__name__)
 
 _ZERO_COPY = ("auto", "on", "off")
 _LOG_LEVELS = ("verbose", "info", "warning", "error", "internal_error")
-REBUILD_HINT = ("rebuild the engine on this device with krabby-export (keep the ONNX files and "
-                "the timing cache next to the checkpoint)")
+REBUILD_HINT = ("rebuild the engine on this device: krabby-build-engine model.onnx (needs only "
+                "TensorRT and onnx, keeps the timing cache beside the engines)")
 
 
 @dataclass(frozen=True)
@@ -71,38 +77,79 @@ class TensorRTConfig:
             raise ValueError(f"log_level {self.log_level!r} is not one of {_LOG_LEVELS}")
 
 
+_PLATFORM_KEYS = ("version", "device_name", "compute_capability", "sm_count")
+
+
 def same_tensorrt_version(a: str, b: str) -> bool:
-    """True if two TensorRT versions agree on major.minor.patch (the build number may differ)."""
-    return a.strip().split(".")[:3] == b.strip().split(".")[:3]
+    """True if two TensorRT versions are the same release, build number included.
+
+    TensorRT refuses a plan serialised by another build ("10.3.0.26" vs "10.3.0.30"); a missing
+    part counts as 0 (``"10.3"`` is ``"10.3.0.0"``).
+    """
+    def parts(text: str) -> list[str]:
+        pieces = text.strip().split(".")
+        return (pieces + ["0"] * 4)[:4]
+
+    return parts(a) == parts(b)
+
+
+def platform_record(tensorrt_version: str, device: DeviceInfo) -> dict[str, Any]:
+    """The manifest's record of what built a plan: full TensorRT version and the GPU."""
+    return {"version": tensorrt_version, "device_name": device.name,
+            "compute_capability": device.compute_capability_text,
+            "sm_count": device.multiprocessor_count}
 
 
 def check_plan_platform(plan: str | Path, built: Mapping[str, Any] | None, running_version: str,
-                        running_device: str) -> None:
-    """Refuse a plan built by another TensorRT version or on another GPU.
+                        device: DeviceInfo) -> None:
+    """Refuse a plan built by another TensorRT build or on another GPU.
 
     Args:
         plan: The plan file (for the message).
-        built: The manifest's ``tensorrt`` record (``version``, ``device_name``), None if absent.
+        built: The manifest's ``tensorrt`` record (``version``, ``device_name``,
+            ``compute_capability``, ``sm_count``; see :func:`platform_record`), None if absent.
         running_version: ``tensorrt.__version__`` here.
-        running_device: This GPU's name.
+        device: This GPU.
 
     Raises:
-        EngineMismatchError: the manifest records no build platform, or a different one; the
-            message names both and says to rebuild here.
+        EngineMismatchError: the manifest does not record the build platform fully, or records
+            a different one; the message names both and says how to rebuild here.
     """
     name = Path(plan).name
-    if not built or not built.get("version") or not built.get("device_name"):
-        raise EngineMismatchError(f"{name}: the manifest does not record which TensorRT version "
-                                  f"and GPU built it; {REBUILD_HINT}")
+    missing = [k for k in _PLATFORM_KEYS if not built or built.get(k) in (None, "")]
+    if missing:
+        raise EngineMismatchError(f"{name}: the manifest does not record the {', '.join(missing)} of the "
+                                  f"TensorRT build and GPU that made it; {REBUILD_HINT}")
     problems = []
     if not same_tensorrt_version(str(built["version"]), running_version):
         problems.append(f"TensorRT {built['version']} built it, this machine runs "
                         f"TensorRT {running_version}")
-    if str(built["device_name"]).strip() != running_device.strip():
-        problems.append(f"it was built on {built['device_name']!r}, this GPU is "
-                        f"{running_device!r}")
+    if str(built["device_name"]).strip() != device.name.strip():
+        problems.append(f"it was built on {built['device_name']!r}, this GPU is {device.name!r}")
+    if str(built["compute_capability"]) != device.compute_capability_text:
+        problems.append(f"it was built for compute capability {built['compute_capability']}, this GPU "
+                        f"has {device.compute_capability_text}")
+    if int(built["sm_count"]) != device.multiprocessor_count:
+        problems.append(f"it was built on a GPU with {built['sm_count']} SMs, this one has "
+                        f"{device.multiprocessor_count} (another Orin module?)")
     if problems:
         raise EngineMismatchError(f"{name} cannot run here: {'; '.join(problems)}. {REBUILD_HINT}")
+
+
+_logger_lock = threading.Lock()
+_trt_logger: Any = None
+
+
+def tensorrt_logger(trt: Any, level: str = "warning") -> Any:
+    """The process's one ``trt.Logger``; a more verbose ``level`` lowers its threshold."""
+    global _trt_logger
+    severity = getattr(trt.Logger, level.upper())
+    with _logger_lock:
+        if _trt_logger is None or not isinstance(_trt_logger, trt.Logger):
+            _trt_logger = trt.Logger(severity)
+        elif int(severity) > int(_trt_logger.min_severity):  # VERBOSE (4) logs more than ERROR (1)
+            _trt_logger.min_severity = severity
+        return _trt_logger
 
 
 class TensorRTEngine(Engine):
@@ -143,10 +190,9 @@ class TensorRTEngine(Engine):
                 logger.warning("%s: no manifest record of its build platform; cannot check the "
                                "TensorRT version and GPU before deserialising", path.name)
             else:
-                check_plan_platform(path, built, trt.__version__, info.name)
+                check_plan_platform(path, built, trt.__version__, info)
 
-        severity = getattr(trt.Logger, self.config.log_level.upper())
-        self._logger = trt.Logger(severity)
+        self._logger = tensorrt_logger(trt, self.config.log_level)
         self._runtime = trt.Runtime(self._logger)
         self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
         if self._engine is None:

@@ -33,6 +33,7 @@ from export.tensorrt_build import (
     choose_build_strategy,
     jetson_build_hint,
     tensorrt_environment,
+    write_timing_cache,
 )
 
 __all__ = ["ExportError", "ExportOptions", "ExportResult", "resolve_output", "export_checkpoint"]
@@ -320,6 +321,7 @@ def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: Export
         from export.tensorrt_build import build_engine
 
         builds = {}
+        cache_data = None  # the updated timing cache, written only once everything passed
         for graph in graphs:
             source = staged["onnx"][graph]
             if strategy.fp16_onnx:
@@ -330,17 +332,17 @@ def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: Export
                                   f"({options.precision}, TensorRT {trt_env.version})",
                         heartbeat_s=15.0):
                 try:
-                    builds[graph] = build_engine(source, plan, build_options, strategy)
+                    result = build_engine(source, plan, build_options, strategy, cache_data)
                 except TensorRTBuildError as exc:
                     raise ExportError(str(exc), exit_code=1) from None
+            builds[graph], cache_data = result.record, result.timing_cache
             if source != staged["onnx"][graph]:
                 source.unlink(missing_ok=True)
             staged["tensorrt"][graph] = plan
         trt_report = _parity(policy, tensors, staged["tensorrt"], "tensorrt", options.precision,
                              options, progress)
         _require_parity(trt_report)
-        trt_record = {"version": trt_env.version, "device_name": trt_env.device_name,
-                      **builds["actor"], "graphs": builds}
+        trt_record = {**trt_env.platform_record(), **builds["actor"], "graphs": builds}
     elif options.require_engine:
         raise ExportError(f"--require-engine: cannot build TensorRT engines here: {trt_env.reason}",
                           exit_code=1)
@@ -378,7 +380,9 @@ def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: Export
         raise ExportError(f"internal error: the manifest does not validate: {exc}",
                           exit_code=1) from None
 
-    # Everything checked: move into place, the manifest last.
+    # Everything checked: move into place, the manifest last; the timing cache changes only now.
+    if trt_record is not None and cache_data is not None:
+        write_timing_cache(directory / TIMING_CACHE_NAME, cache_data)
     final: list[Path] = []
     for name, path in files.items():
         os.replace(path, directory / name)

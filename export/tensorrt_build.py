@@ -11,6 +11,9 @@ Precision by TensorRT version (DESIGN §6):
 
 Every build sets the builder optimisation level and the workspace limit and reuses a timing cache
 kept beside the engines (it is specific to the TensorRT version and GPU; a stale one is replaced).
+:func:`build_engine` never writes the cache: it returns the updated cache, and the caller writes it
+with :func:`write_timing_cache` only once the engines passed their checks, so a failed build or
+parity check leaves the cache as it was (all-or-nothing, like the engines).
 Only :func:`build_engine` and :func:`tensorrt_environment` touch TensorRT or CUDA.
 """
 
@@ -34,11 +37,13 @@ __all__ = [
     "TensorRTBuildOptions",
     "BuildStrategy",
     "TensorRTEnvironment",
+    "BuildResult",
     "parse_version",
     "choose_build_strategy",
     "tensorrt_environment",
     "jetson_build_hint",
     "build_engine",
+    "write_timing_cache",
 ]
 
 logger = logging.getLogger(__name__)
@@ -137,6 +142,13 @@ class TensorRTEnvironment:
     reason: str
     version: str | None = None
     device_name: str | None = None
+    device: Any = None  # engines.cuda.base.DeviceInfo when usable
+
+    def platform_record(self) -> dict[str, Any]:
+        """What the manifest records about the build platform (see engines.tensorrt_engine)."""
+        from engines.tensorrt_engine import platform_record
+
+        return platform_record(self.version, self.device)
 
 
 def tensorrt_environment() -> TensorRTEnvironment:
@@ -154,7 +166,8 @@ def tensorrt_environment() -> TensorRTEnvironment:
     except Exception as exc:  # noqa: BLE001 - a broken CUDA install is "no GPU" here
         return TensorRTEnvironment(False, f"CUDA failed to initialise: {exc}",
                                    version=trt.__version__)
-    return TensorRTEnvironment(True, "ok", version=trt.__version__, device_name=device.info.name)
+    return TensorRTEnvironment(True, "ok", version=trt.__version__, device_name=device.info.name,
+                               device=device.info)
 
 
 def jetson_build_hint(checkpoint: Path, robot: str, precision: str, reason: str) -> str:
@@ -171,22 +184,33 @@ def _parse_errors(parser: Any) -> str:
     return "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)) or "no details"
 
 
+@dataclass(frozen=True)
+class BuildResult:
+    """One engine build: its manifest record and the timing cache after it (None: no cache)."""
+
+    record: dict[str, Any]
+    timing_cache: bytes | None
+
+
 def build_engine(onnx_path: Path, plan_path: Path, options: TensorRTBuildOptions,
-                 strategy: BuildStrategy) -> dict[str, Any]:
+                 strategy: BuildStrategy, cache_data: bytes | None = None) -> BuildResult:
     """Parse ``onnx_path`` and write a serialized engine to ``plan_path``.
 
     ``onnx_path`` must already be the graph the strategy calls for (the float16 rewrite for a
-    strongly typed fp16 build). The timing cache is read before and written after the build
-    (through a temporary file, renamed).
+    strongly typed fp16 build). The timing cache starts from ``cache_data`` (the previous build's
+    :attr:`BuildResult.timing_cache`) or else the file ``options.timing_cache``; the updated cache
+    is returned, not written (see :func:`write_timing_cache`).
 
     Returns:
-        The build record for the manifest (settings, seconds, timing cache name).
+        The build record for the manifest (settings, seconds, timing cache name) and the cache.
 
     Raises:
         TensorRTBuildError: the graph does not parse or the build fails.
     """
     trt = require("tensorrt", "engine builds")
-    trt_logger = trt.Logger(trt.Logger.WARNING)
+    from engines.tensorrt_engine import tensorrt_logger
+
+    trt_logger = tensorrt_logger(trt)
     builder = trt.Builder(trt_logger)
     flags = 0
     if strategy.strongly_typed:
@@ -205,9 +229,8 @@ def build_engine(onnx_path: Path, plan_path: Path, options: TensorRTBuildOptions
         config.clear_flag(trt.BuilderFlag.TF32)
 
     cache_path = options.timing_cache
-    cache_data = b""
-    if cache_path is not None and cache_path.is_file():
-        cache_data = cache_path.read_bytes()
+    if cache_data is None:
+        cache_data = cache_path.read_bytes() if cache_path is not None and cache_path.is_file() else b""
     try:
         cache = config.create_timing_cache(cache_data)
         attached = cache is not None and config.set_timing_cache(cache, False)
@@ -226,16 +249,23 @@ def build_engine(onnx_path: Path, plan_path: Path, options: TensorRTBuildOptions
         raise TensorRTBuildError(f"TensorRT {trt.__version__} failed to build an engine from "
                                  f"{onnx_path.name} (see the TensorRT log above)")
     plan_path.write_bytes(memoryview(serialized))
+    new_cache = None
     if cache_path is not None:
-        tmp = cache_path.with_name(f".{cache_path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_bytes(memoryview(config.get_timing_cache().serialize()))
-            os.replace(tmp, cache_path)
-        except OSError as exc:
-            logger.warning("could not update the timing cache %s: %s", cache_path, exc)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return {"precision": options.precision, "optimization_level": options.optimization_level,
-            "workspace_mib": options.workspace_mib, "build_seconds": round(seconds, 3),
-            "timing_cache": cache_path.name if cache_path is not None else None,
-            **strategy.to_dict()}
+        new_cache = bytes(memoryview(config.get_timing_cache().serialize()))
+    record = {"precision": options.precision, "optimization_level": options.optimization_level,
+              "workspace_mib": options.workspace_mib, "build_seconds": round(seconds, 3),
+              "timing_cache": cache_path.name if cache_path is not None else None,
+              **strategy.to_dict()}
+    return BuildResult(record, new_cache)
+
+
+def write_timing_cache(path: Path, data: bytes) -> None:
+    """Replace the timing cache file atomically (a failure is logged: the engines are fine)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("could not update the timing cache %s: %s", path, exc)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -274,8 +274,10 @@ def check_engine(path: Path, robot: RobotConfig) -> list[CheckResult]:
         return results + [CheckResult("engine platform", FAIL, f"no CUDA device to run {path.name} on{cuda_error}",
                                       "see the GPU and CUDA binding lines above")]
     try:
-        check_plan_platform(path, manifest.tensorrt, require("tensorrt").__version__, info.name)
+        check_plan_platform(path, manifest.tensorrt, require("tensorrt").__version__, info)
     except EngineMismatchError as exc:
         return results + [CheckResult("engine platform", FAIL, str(exc), "rebuild the plan on this device")]
-    return results + [CheckResult("engine platform", OK, f"built by TensorRT {manifest.tensorrt['version']} "
-                                                         f"on {manifest.tensorrt['device_name']}, as here")]
+    built = manifest.tensorrt
+    return results + [CheckResult("engine platform", OK, f"built by TensorRT {built['version']} on "
+                                                         f"{built['device_name']} (compute {built['compute_capability']}, "
+                                                         f"{built['sm_count']} SMs), as here")]

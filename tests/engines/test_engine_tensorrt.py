@@ -6,34 +6,52 @@ import numpy as np
 import pytest
 
 from engines.base import EngineMismatchError
+from engines.cuda.base import DeviceInfo
 from engines.cuda_memory import cuda_available
 from engines.tensorrt_engine import (
-    TensorRTConfig, TensorRTEngine, check_plan_platform, same_tensorrt_version,
+    TensorRTConfig, TensorRTEngine, check_plan_platform, platform_record, same_tensorrt_version,
 )
 from hal.optional import MissingDependencyError, available
 
 
-def test_tensorrt_versions_compare_on_major_minor_patch():
-    assert same_tensorrt_version("10.3.0", "10.3.0.30")
-    assert same_tensorrt_version("10.3.0.26", "10.3.0.30")
-    assert not same_tensorrt_version("10.3.0", "10.7.0")
-    assert not same_tensorrt_version("10.3.1", "10.3.0")
+AGX_ORIN = DeviceInfo(0, "Orin", (8, 7), True, True, 64 << 30, multiprocessor_count=16)
+ORIN_NX = DeviceInfo(0, "Orin", (8, 7), True, True, 16 << 30, multiprocessor_count=8)
+H100 = DeviceInfo(0, "NVIDIA H100 80GB HBM3", (9, 0), False, True, 80 << 30, multiprocessor_count=132)
+
+
+def test_tensorrt_versions_compare_with_the_build_number():
+    assert same_tensorrt_version("10.3.0.30", "10.3.0.30")
+    assert same_tensorrt_version("10.3", "10.3.0.0")
+    assert not same_tensorrt_version("10.3.0.26", "10.3.0.30")  # TensorRT refuses such a plan
+    assert not same_tensorrt_version("10.3.0", "10.3.0.30")
+    assert not same_tensorrt_version("10.3.0.30", "10.7.0.23")
 
 
 def test_plan_from_another_platform_is_refused_with_a_rebuild_hint():
-    built = {"version": "10.3.0", "device_name": "Orin"}
-    check_plan_platform("model.plan", built, "10.3.0.30", "Orin")  # same platform: accepted
+    built = platform_record("10.3.0.30", AGX_ORIN)
+    assert built == {"version": "10.3.0.30", "device_name": "Orin", "compute_capability": "8.7", "sm_count": 16}
+    check_plan_platform("model.plan", built, "10.3.0.30", AGX_ORIN)  # same platform: accepted
     with pytest.raises(EngineMismatchError) as info:
-        check_plan_platform("model.plan", built, "10.7.0.23", "NVIDIA H100 80GB HBM3")
+        check_plan_platform("model.plan", built, "10.7.0.23", H100)
     message = str(info.value)
     assert "model.plan cannot run here" in message
-    assert "TensorRT 10.3.0 built it, this machine runs TensorRT 10.7.0.23" in message
+    assert "TensorRT 10.3.0.30 built it, this machine runs TensorRT 10.7.0.23" in message
     assert "built on 'Orin', this GPU is 'NVIDIA H100 80GB HBM3'" in message
-    assert "krabby-export" in message
-    with pytest.raises(EngineMismatchError, match="does not record which TensorRT"):
-        check_plan_platform("model.plan", None, "10.3.0", "Orin")
-    with pytest.raises(EngineMismatchError, match="does not record"):
-        check_plan_platform("model.plan", {"version": "10.3.0"}, "10.3.0", "Orin")
+    assert "compute capability 8.7, this GPU has 9.0" in message
+    assert "krabby-build-engine" in message
+    with pytest.raises(EngineMismatchError, match="does not record the version, device_name"):
+        check_plan_platform("model.plan", None, "10.3.0.30", AGX_ORIN)
+
+
+def test_every_orin_is_named_orin_but_the_sm_count_tells_them_apart():
+    built = platform_record("10.3.0.30", AGX_ORIN)
+    with pytest.raises(EngineMismatchError, match="16 SMs, this one has 8"):
+        check_plan_platform("model.plan", built, "10.3.0.30", ORIN_NX)
+    with pytest.raises(EngineMismatchError, match="TensorRT 10.3.0.30 built it, this machine runs TensorRT 10.3.0.26"):
+        check_plan_platform("model.plan", built, "10.3.0.26", AGX_ORIN)
+    old_manifest = {"version": "10.3.0", "device_name": "Orin"}
+    with pytest.raises(EngineMismatchError, match="compute_capability, sm_count"):
+        check_plan_platform("model.plan", old_manifest, "10.3.0.30", AGX_ORIN)
 
 
 def test_config_validation():
@@ -126,6 +144,7 @@ def test_open_engine_refuses_a_plan_from_another_tensorrt(recurrent_plan, go2):
                                          "hidden_out": {"shape": [1, 1, 6], "dtype": f}},
                              "files": {"tensorrt": recurrent_plan.name}}},
         "files": {recurrent_plan.name: {"sha256": sha256(recurrent_plan)}},
-        "tensorrt": {"version": "9.0.0", "device_name": "Orin"}}))
+        "tensorrt": {"version": "9.0.0.1", "device_name": "Orin", "compute_capability": "8.7",
+                     "sm_count": 16}}))
     with pytest.raises(EngineMismatchError, match=f"this machine runs TensorRT {trt.__version__}"):
         open_engine(recurrent_plan)

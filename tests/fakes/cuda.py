@@ -209,9 +209,16 @@ def make_cuda_python(script: CudaScript) -> dict[str, types.ModuleType]:
         return ok, exec_
 
     def cudaGraphLaunch(graphExec, stream):  # noqa: N802, N803
-        for copy in graphExec.copies:
-            ctypes.memmove(*copy)
+        for op in graphExec.copies:
+            op() if callable(op) else ctypes.memmove(*op)
         return (ok,)
+
+    def launch(stream_address: int, kernel) -> None:
+        """What a library launching on a stream (TensorRT) does: run now, or be captured."""
+        if stream_address in capturing:
+            capturing[stream_address].append(kernel)
+        else:
+            kernel()
 
     def cudaGraphDestroy(graph):  # noqa: N802
         return (ok,)
@@ -225,6 +232,7 @@ def make_cuda_python(script: CudaScript) -> dict[str, types.ModuleType]:
     for name, value in list(locals().items()):
         if name.startswith("cuda"):
             setattr(rt, name, value)
+    rt.fake_launch = launch
     rt.cudaHostAllocPortable, rt.cudaHostAllocMapped = 1, 2
     rt.cudaStreamNonBlocking = 1
     rt.cudaEventDefault, rt.cudaEventDisableTiming = 0, 2
