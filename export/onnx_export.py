@@ -186,10 +186,15 @@ def convert_to_fp16(src: str | Path, dst: str | Path) -> None:
     for value in graph.output:
         if value.type.tensor_type.elem_type == f32:
             internal = f"{value.name}__fp16"
+            # Producer and every consumer move to the fp16 tensor: an output that also feeds a
+            # node (a GRU's new hidden state feeding the head) must keep feeding it in fp16.
             for node in graph.node:
                 for k, name in enumerate(node.output):
                     if name == value.name:
                         node.output[k] = internal
+                for k, name in enumerate(node.input):
+                    if name == value.name:
+                        node.input[k] = internal
             exit_casts.append(helper.make_node("Cast", [internal], [value.name], to=f32,
                                                name=f"cast_out_{value.name}"))
     nodes = entry_casts + list(graph.node) + exit_casts

@@ -159,3 +159,32 @@ def test_fp16_conversion_keeps_io_float32_and_stays_close(tmp_path):
         for g, w in zip(got, want):
             assert g.dtype == np.float32
             np.testing.assert_allclose(g, w.numpy(), atol=2e-2, rtol=0)
+
+
+def test_fp16_conversion_of_an_output_that_also_feeds_a_node(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from export.onnx_export import convert_to_fp16
+
+    # hidden = tanh(x W); y = hidden * 2: `hidden` is a graph output and feeds the Mul.
+    w = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["pre"]), helper.make_node("Tanh", ["pre"], ["hidden"]),
+         helper.make_node("Mul", ["hidden", "two"], ["y"])],
+        "feeds_back",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.array(2.0, np.float32), "two")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    src, dst = tmp_path / "m.onnx", tmp_path / "m.fp16.onnx"
+    onnx.save(model, str(src))
+    convert_to_fp16(src, dst)
+    x = np.array([[0.3, -0.7, 0.2]], np.float32)
+    hidden, y = ReferenceEvaluator(onnx.load(str(dst))).run(None, {"x": x})
+    want = np.tanh(x.astype(np.float64) @ w.astype(np.float64))  # independent: numpy in float64
+    np.testing.assert_allclose(hidden, want, atol=2e-3)
+    np.testing.assert_allclose(y, 2 * want, atol=4e-3)
+    assert hidden.dtype == y.dtype == np.float32
