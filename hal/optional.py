@@ -16,11 +16,12 @@ __all__ = ["MissingDependencyError", "require", "available"]
 _INSTALL_HINTS: dict[str, str] = {
     "mujoco": "pip install 'krabby[sim]'",
     "torch": "pip install 'krabby[export]'  (torch==2.13.0)",
-    "onnx": "pip install 'krabby[export]'",
+    "onnx": "pip install onnx  (in 'krabby[export]' and 'krabby[jetson]')",
     "onnxruntime": "pip install onnxruntime",
-    "tensorrt": "on a Jetson: TensorRT comes with JetPack (sudo apt install nvidia-tensorrt); "
+    "tensorrt": "on a Jetson: TensorRT comes with JetPack (sudo apt install nvidia-tensorrt python3-libnvinfer) "
+                "and lives in the system Python: make the venv with python3 -m venv --system-site-packages; "
                 "on x86: pip install 'krabby[tensorrt]'",
-    "cuda.bindings": "pip install 'krabby[jetson]'  (cuda-python)",
+    "cuda.bindings": "pip install 'krabby[jetson]'  (cuda-python >=12.6.1,<13 for JetPack 6's CUDA 12.6)",
     "pycuda": "pip install 'krabby[pycuda]'",
     "pyzed.sl": "install the ZED SDK, then run its get_python_api.py "
                 "(the registry's 'pyzed' package is an unrelated project)",
