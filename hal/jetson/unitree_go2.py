@@ -91,6 +91,7 @@ class UnitreeGo2Config:
         max_motor_temperature_c: Refuse to start while a leg motor reports this or hotter.
         max_lost_per_s: Refuse to start while the motors' lost-packet counters rise faster.
         entry_check_ms: How long connect() watches the counters before deciding.
+        send_commands: False opens no ``rt/lowcmd`` publisher at all (``--dry-run``): reads only.
     """
 
     network_interface: str | None = None
@@ -106,6 +107,7 @@ class UnitreeGo2Config:
     max_motor_temperature_c: float = 70.0
     max_lost_per_s: float = 5.0
     entry_check_ms: float = 200.0
+    send_commands: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
@@ -312,8 +314,10 @@ class UnitreeGo2:
         _initialize_channels(channel, cfg.domain_id, cfg.network_interface)
         if cfg.release_sport_mode:
             _release_sport_mode()
-        publisher = channel.ChannelPublisher("rt/lowcmd", dds.LowCmd_)
-        publisher.Init()
+        publisher = None
+        if cfg.send_commands:
+            publisher = channel.ChannelPublisher("rt/lowcmd", dds.LowCmd_)
+            publisher.Init()
         subscriber = channel.ChannelSubscriber("rt/lowstate", dds.LowState_)
         subscriber.Init(self._on_low_state, 10)
         self._sdk = {"publisher": publisher, "subscriber": subscriber, "crc": crc.CRC(),
@@ -336,7 +340,8 @@ class UnitreeGo2:
             problems.append(f"LowState stopped arriving within {cfg.entry_check_ms:.0f} ms of connecting")
         if problems:
             subscriber.Close()
-            publisher.Close()
+            if publisher is not None:
+                publisher.Close()
             self._sdk.clear()
             self._state, self._state_ns = None, 0
             raise DeviceError("Go2: refusing to start: " + "; ".join(problems)
@@ -378,6 +383,8 @@ class UnitreeGo2:
         """Publish one ``LowCmd_`` built from a hardware-order command."""
         if not self._sdk:
             raise DeviceNotConnectedError("Go2: not connected (call connect() first)")
+        if self._sdk["publisher"] is None:
+            raise DeviceError("Go2: commands are off (send_commands=False, a dry run): nothing was sent")
         arrays = low_cmd_arrays(command, self.slots)
         cmd = self._sdk["new_cmd"]()
         cmd.head[0], cmd.head[1] = _HEAD
@@ -486,7 +493,7 @@ class Go2JointDriver(_Go2View, JointDriver):
 
     def close(self) -> None:
         """Leave the motors damped (``shutdown_kd``), then release the session."""
-        if self._connected:
+        if self._connected and self.session.config.send_commands:
             try:
                 self.damp(np.full(len(self.joint_names), self.session.config.shutdown_kd))
             except Exception:  # noqa: BLE001 - shutdown must go on

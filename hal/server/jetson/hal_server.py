@@ -42,6 +42,8 @@ class JetsonDevicesConfig:
     serial_port: str | None = None
     zed: "object | None" = None  # hal.jetson.zed_camera.ZedConfig; None = defaults
     go2: "object | None" = None  # hal.jetson.unitree_go2.UnitreeGo2Config; None = defaults
+    dry_run: str | None = None  # None, "silent" or "damp" (hal.jetson.dry_run)
+    dry_run_record: Path | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,6 +57,8 @@ class JetsonDevicesConfig:
             raise ValueError("motors 'serial' need a serial port (--serial-port /dev/ttyUSB0)")
         if self.motors == "serial" and self.camera == "none":
             raise ValueError("serial motors carry no IMU: use camera 'zed' or 'recorded' for one")
+        if self.dry_run not in (None, "silent", "damp"):
+            raise ValueError(f"dry_run {self.dry_run!r}: valid are None, 'silent', 'damp'")
 
 
 def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> HalDevices:
@@ -71,9 +75,15 @@ def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> Hal
 
         camera, imu = make_recorded_devices(config.recording, RecordedConfig(loop=config.recording_loop))
     if config.motors == "go2":
-        from hal.jetson.unitree_go2 import make_go2_devices
+        from dataclasses import replace
 
-        joints, go2_imu, contacts = make_go2_devices(config.go2)
+        from hal.jetson.unitree_go2 import UnitreeGo2Config, make_go2_devices
+
+        go2 = config.go2 or UnitreeGo2Config.from_robot(robot)
+        if config.dry_run == "silent":
+            # Nothing may reach the motors: leave Unitree's own controller in charge, publish no LowCmd.
+            go2 = replace(go2, release_sport_mode=False, send_commands=False)
+        joints, go2_imu, contacts = make_go2_devices(go2)
         imu = go2_imu  # the Go2's own IMU sits on the base: no mounting rotation to get wrong
     else:
         from hal.jetson.serial_bus import SerialBusConfig, SerialJointDriver
@@ -82,6 +92,10 @@ def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> Hal
     if tuple(joints.joint_names) != robot.joint_names_hardware:
         raise ValueError(f"motor backend joints {list(joints.joint_names)} differ from robot "
                          f"{robot.name!r} hardware order {list(robot.joint_names_hardware)}")
+    if config.dry_run is not None:
+        from hal.jetson.dry_run import DryRunJointDriver
+
+        joints = DryRunJointDriver(joints, config.dry_run, record_path=config.dry_run_record)
     return HalDevices(joints=joints, imu=imu, contacts=contacts, camera=camera)
 
 

@@ -14,6 +14,11 @@ and the deployed form runs an exported engine::
 machine, ``--camera recorded --recording rec.npz --motors serial --serial-port PTY`` runs the whole
 Jetson pipeline on recorded depth and IMU against the microcontroller emulator
 (``python -m hal.jetson.mcu_emulator``).
+
+Bring-up on the real robot, motors untouched (every sensor, the policy and the safety layer run;
+the commands are recorded, not sent; ``--dry-run-damp`` sends damping only)::
+
+    krabby-hal-server-jetson --engine model.plan --dry-run --dry-run-record dry.npz --duration 30
 """
 
 from __future__ import annotations
@@ -52,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     hw.add_argument("--zed-resolution", dest="zed_resolution", default="HD720")
     hw.add_argument("--zed-fps", dest="zed_fps", type=int, default=60)
     hw.add_argument("--zed-depth-mode", dest="zed_depth_mode", default="NEURAL")
+    dry = parser.add_argument_group("bring-up")
+    dry.add_argument("--dry-run", dest="dry_run", action="store_const", const="silent",
+                     help="run everything but send the motors nothing; record the commands")
+    dry.add_argument("--dry-run-damp", dest="dry_run", action="store_const", const="damp",
+                     help="like --dry-run, but send damping (kp 0) to the motors")
+    dry.add_argument("--dry-run-record", dest="dry_run_record", metavar="PATH",
+                     help="with --dry-run: write the commands it would have sent (.npz)")
     return parser
 
 
@@ -67,9 +79,15 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors,
                                       recording=Path(args.recording) if args.recording else None,
                                       recording_loop=args.loop_recording,
-                                      serial_port=args.serial_port, zed=zed)
+                                      serial_port=args.serial_port, zed=zed, dry_run=args.dry_run,
+                                      dry_run_record=Path(args.dry_run_record) if args.dry_run_record else None)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if args.dry_run_record and not args.dry_run:
+        raise fail("--dry-run-record needs --dry-run or --dry-run-damp")
+    if args.dry_run:
+        print(f"DRY RUN ({args.dry_run}): the motors receive "
+              f"{'nothing' if args.dry_run == 'silent' else 'damping only'}; commands are recorded", flush=True)
     if args.checkpoint and not args.engine:
         print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
