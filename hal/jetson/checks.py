@@ -49,16 +49,13 @@ def install_hint(module: str) -> str:
 
 
 def cuda_device():
-    """(DeviceInfo of device 0, device count), or (None, 0) when no binding sees a device.
+    """(DeviceInfo of device 0, device count) through the first binding that sees a device, or
+    (None, 0) when none does (the CUDA binding check says why)."""
+    from engines.cuda_memory import usable_backend
 
-    Raises whatever the CUDA binding raises for a broken driver.
-    """
-    from engines.cuda_memory import load_backend, select_backend
-
-    name = select_backend()
-    if name is None:
+    backend, _ = usable_backend()
+    if backend is None:
         return None, 0
-    backend = load_backend(name)
     count = backend.device_count()
     return (backend.device_info(0), count) if count > 0 else (None, 0)
 

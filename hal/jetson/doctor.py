@@ -1,7 +1,11 @@
 """``krabby-hal-doctor``: check a machine before a run and say how to fix what is wrong.
 
-Checks: Python, numpy, ONNX Runtime, TensorRT, the CUDA binding (cuda-python or pycuda), a GPU,
-pyzed; with a camera, that it opens and streams (frame rate over ``--seconds``), that it covers
+Checks: Python, numpy, ONNX Runtime, TensorRT (full version), the CUDA binding (cuda-python or
+pycuda; the CUDA driver and runtime versions, and for a binding that sees no GPU the CUDA error code
+and what it means: 35 driver too old, 100 no device, 999 often not in the ``video`` group), a GPU
+(compute capability, SM count), the Jetson (L4T release, nvpmodel power mode, GPU clock), pyzed (ZED
+SDK version, which depth modes it has, whether it holds the GIL, whether the neural depth model is
+already downloaded and optimised); with a camera, that it opens and streams (frame rate over ``--seconds``), that it covers
 the training camera's field of view, the IMU rate and its gravity alignment; with
 ``--serial-port``, that the motor MCU answers (without powering the motors); with ``--engine``,
 that the engine matches its manifest, the robot, and (for a TensorRT plan) this TensorRT and GPU.
@@ -45,7 +49,10 @@ from hal.optional import available, require
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
 __all__ = ["check_python", "check_numpy", "check_onnxruntime", "check_tensorrt", "check_cuda_binding",
-           "check_gpu", "check_pyzed", "run_checks", "format_report", "main"]
+           "check_gpu", "check_jetson_platform", "check_pyzed", "check_zed_models", "run_checks",
+           "format_report", "main"]
+
+ZED_RESOURCES = Path("/usr/local/zed/resources")
 
 _MIN_PYTHON = (3, 10)
 _MIN_NUMPY = (1, 24)
@@ -99,19 +106,40 @@ def check_tensorrt(required: bool) -> CheckResult:
     return CheckResult("TensorRT", OK, require("tensorrt").__version__)
 
 
+def _cuda_version_text(encoded: int | None) -> str:
+    return "unknown" if encoded is None else f"{encoded // 1000}.{encoded % 1000 // 10}"
+
+
 def check_cuda_binding(required: bool) -> CheckResult:
-    from engines.cuda_memory import select_backend
+    from engines.cuda_memory import load_backend, probe_backends
 
     try:
-        name = select_backend()
+        statuses = probe_backends()
     except ValueError as exc:
         return CheckResult("CUDA binding", FAIL, str(exc), "unset KRABBY_CUDA_BACKEND or fix its value")
-    if name is None:
+    usable = [s for s in statuses if s.ok]
+    installed = [s for s in statuses if not s.detail.startswith("not installed")]
+    if usable:
+        name = usable[0].backend
+        detail = f"{name} {_version('cuda-python' if name == 'cuda-python' else 'pycuda')}"
+        versions = getattr(load_backend(name), "versions", None)
+        if versions is not None:
+            v = versions()
+            detail += f", CUDA driver {_cuda_version_text(v['driver'])}, runtime {_cuda_version_text(v['runtime'])}"
+        skipped = [s.describe() for s in installed if not s.ok]
+        return CheckResult("CUDA binding", OK, detail + (f" (skipped: {'; '.join(skipped)})" if skipped else ""))
+    if not installed:
         return CheckResult("CUDA binding", FAIL if required else WARN,
                            "neither cuda-python nor pycuda (observation slots use ordinary memory)",
                            f"{install_hint('cuda.bindings')}; or {install_hint('pycuda')}")
-    dist = "cuda-python" if name == "cuda-python" else "pycuda"
-    return CheckResult("CUDA binding", OK, f"{name} {_version(dist)}")
+    detail = "; ".join(s.describe() for s in installed)
+    fix = "see the CUDA error above"
+    if any(s.error_code == 35 for s in installed):
+        fix = "pip install 'cuda-python>=12.6.1,<13' (JetPack 6 has CUDA 12.6; cuda-python 13 needs CUDA 13)"
+    elif any(s.error_code == 999 for s in installed):
+        fix = "sudo usermod -aG video $USER, log in again; else reboot (GPU driver not loaded)"
+    return CheckResult("CUDA binding", FAIL if required or _nvidia_driver_present() else WARN,
+                       f"installed but sees no GPU: {detail}", fix)
 
 
 def _nvidia_driver_present() -> str:
@@ -129,8 +157,8 @@ def check_gpu(required: bool) -> CheckResult:
                            "check the NVIDIA driver (nvidia-smi / tegrastats) and reboot after JetPack updates")
     if info is not None:
         kind = "integrated (Jetson)" if info.integrated else "discrete"
-        return CheckResult("GPU", OK, f"{info.name}, compute {info.compute_capability[0]}."
-                                      f"{info.compute_capability[1]}, {kind}, {count} device(s)")
+        return CheckResult("GPU", OK, f"{info.name}, compute {info.compute_capability_text}, "
+                                      f"{info.multiprocessor_count} SMs, {kind}, {count} device(s)")
     marker = _nvidia_driver_present()
     if marker:
         return CheckResult("GPU", FAIL if required else WARN,
@@ -140,11 +168,55 @@ def check_gpu(required: bool) -> CheckResult:
                        "run on the Jetson (JetPack 6) or a machine with an NVIDIA GPU and driver")
 
 
+def check_jetson_platform(required: bool) -> CheckResult:
+    from hal.jetson.platform_info import gpu_clocks, l4t_release, power_mode
+
+    release = l4t_release()
+    if release is None:
+        return CheckResult("Jetson", FAIL if required else SKIP, "not a Jetson (no /etc/nv_tegra_release)",
+                           "run on the robot's Jetson (JetPack 6)" if required else "")
+    mode = power_mode()
+    clocks = gpu_clocks()
+    clock = ", ".join(f"GPU {c.current_hz / 1e6:.0f}/{c.max_hz / 1e6:.0f} MHz" for c in clocks) or "GPU clock unknown"
+    detail = f"L4T {release}, power mode {mode or 'unknown (nvpmodel not found)'}, {clock}"
+    if (mode is not None and not mode.startswith("MAXN")) or any(not c.at_max for c in clocks):
+        return CheckResult("Jetson", WARN, detail, "for the measured latency: sudo nvpmodel -m 0 (MAXN) and "
+                                                   "sudo jetson_clocks (the GPU otherwise scales its clock down)")
+    return CheckResult("Jetson", OK, detail)
+
+
 def check_pyzed(required: bool) -> CheckResult:
     if not available("pyzed.sl"):
         return _missing("pyzed (ZED SDK)", "pyzed.sl", required, "needed for the ZED camera")
+    from hal.jetson.zed_camera import GIL_RELEASED_FROM, sdk_options, sdk_version
+
     sl = require("pyzed.sl")
-    return CheckResult("pyzed (ZED SDK)", OK, f"ZED SDK {sl.Camera.get_sdk_version()}")
+    version = sdk_version(sl)
+    resolutions, modes = sdk_options(sl)
+    detail = f"ZED SDK {'.'.join(map(str, version))}; depth modes {', '.join(modes)}"
+    if version[:2] < GIL_RELEASED_FROM:
+        return CheckResult("pyzed (ZED SDK)", WARN, detail + "; holds the GIL while grabbing",
+                           "install ZED SDK >= 5.1 (its pyzed releases the GIL in grab, retrieve_measure and "
+                           "get_sensors_data; older ones stall the control loop for each grab)")
+    return CheckResult("pyzed (ZED SDK)", OK, detail)
+
+
+def check_zed_models(resources: Path = ZED_RESOURCES) -> CheckResult:
+    """Whether the ZED SDK's neural depth model is already on disk (a first NEURAL open downloads it
+    and optimises it for this GPU, which takes minutes and needs the network).
+
+    The check looks for neural model files in the SDK's resources folder; their exact names differ
+    between SDK releases, so this is a presence check, not a version check."""
+    if not resources.is_dir():
+        return CheckResult("ZED AI models", SKIP, f"{resources} does not exist (no ZED SDK here)")
+    models = sorted(p.name for p in resources.iterdir() if "neural" in p.name.lower())
+    if not models:
+        return CheckResult("ZED AI models", WARN, f"no neural depth model in {resources}",
+                           "before going offline, open the camera once with the depth mode you will use "
+                           "(krabby-hal-doctor --camera auto --zed-depth-mode NEURAL, or ZED_Depth_Viewer): the "
+                           "SDK downloads the model and optimises it for this GPU (minutes)")
+    return CheckResult("ZED AI models", OK, f"{len(models)} in {resources}: {', '.join(models[:4])}"
+                                            + (" ..." if len(models) > 4 else ""))
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -152,7 +224,10 @@ def check_pyzed(required: bool) -> CheckResult:
 def run_checks(args: argparse.Namespace, robot: RobotConfig) -> list[CheckResult]:
     required = args.jetson
     results = [check_python(), check_numpy(), check_onnxruntime(), check_tensorrt(required),
-               check_cuda_binding(required), check_gpu(required), check_pyzed(required)]
+               check_cuda_binding(required), check_gpu(required), check_jetson_platform(required),
+               check_pyzed(required)]
+    if available("pyzed.sl"):
+        results.append(check_zed_models())
     steps: list[Callable[[], list[CheckResult]]] = []
     if args.recording:
         steps.append(lambda: check_recording(Path(args.recording), args.seconds, robot))

@@ -28,7 +28,7 @@ def parse_l4t_release(text: str) -> str | None:
 
 def parse_nvpmodel(text: str) -> str | None:
     """``nvpmodel -q`` output (``"NV Power Mode: MAXN\\n0"``) -> ``"MAXN (mode 0)"``."""
-    match = re.search(r"NV Power Mode:\s*(\S+)\s*(?:\n\s*(\d+))?", text)
+    match = re.search(r"NV Power Mode:[ \t]*(\S+)[ \t]*(?:\r?\n\s*(\d+))?", text)
     if not match:
         return None
     return match.group(1) + (f" (mode {match.group(2)})" if match.group(2) else "")
