@@ -51,3 +51,13 @@ def test_quick_benchmark_writes_every_case(tmp_path):
     for plot in ("obs_to_command.png", "loop_period.png", "transport.png"):
         assert (out / plot).stat().st_size > 10_000
     assert "headline ratios" in proc.stdout
+
+
+def test_gil_grab_benchmark_writes_every_case(tmp_path):
+    out = tmp_path / "gil.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gil_grab", "--seconds", "0.3", "--grab-ms", "5",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert set(results["tick_lateness_us"]) == {"none", "release", "hold"}
+    assert all(has_stats(block) for block in results["tick_lateness_us"].values())
