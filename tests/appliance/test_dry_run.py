@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hal.devices.base import CONTROL_MODE_DAMP, CONTROL_MODE_POSITION, JointCommand
 from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig

@@ -99,3 +99,18 @@ def actor_graph(obs_dim: int = 753, latent_dim: int = 32, n_actions: int = 12,
                        "depth_latent": {"shape": [1, latent_dim], "dtype": f}},
             "outputs": {"actions": {"shape": [1, n_actions], "dtype": f}},
             "files": {"onnx": onnx}}
+
+
+def assert_recurrent_rollout_matches(engine: Any, reference: Any, atol: float, steps: int = 5) -> None:
+    """Run the recurrent model ``steps`` times on both engines, each feeding its own hidden state
+    back, and compare the outputs; the engines' buffers must stay where they were bound."""
+    pointers = [a.ctypes.data for a in (*engine.inputs.values(), *engine.outputs.values())]
+    rng = np.random.default_rng(4)
+    for _ in range(steps):
+        x = rng.standard_normal((1, 8)).astype(np.float32)
+        for e in (reference, engine):
+            e.inputs["x"][...] = x
+            e.run()
+            e.inputs["hidden_in"][...] = e.outputs["hidden_out"]
+        np.testing.assert_allclose(engine.outputs["y"], reference.outputs["y"], atol=atol)
+    assert [a.ctypes.data for a in (*engine.inputs.values(), *engine.outputs.values())] == pointers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from engines.base import EngineMismatchError
@@ -103,6 +102,7 @@ def recurrent_plan(recurrent, tmp_path_factory):
 @pytest.mark.parametrize("use_graph", [True, False], ids=["cuda-graph", "enqueue"])
 @pytest.mark.parametrize("zero_copy", ["off", "auto"])
 def test_tensorrt_matches_onnxruntime(recurrent, recurrent_plan, use_graph, zero_copy):
+    from engine_models import assert_recurrent_rollout_matches
     from engines.onnxruntime_engine import OnnxRuntimeEngine
 
     ref = OnnxRuntimeEngine(recurrent["path"])
@@ -111,17 +111,7 @@ def test_tensorrt_matches_onnxruntime(recurrent, recurrent_plan, use_graph, zero
     assert engine.describe().inputs == ref.describe().inputs
     if use_graph and engine._device.backend.supports_graphs:
         assert engine.uses_cuda_graph
-    arrays = [*engine.inputs.values(), *engine.outputs.values()]
-    pointers = [a.ctypes.data for a in arrays]
-    rng = np.random.default_rng(4)
-    for _ in range(5):
-        x = rng.standard_normal((1, 8)).astype(np.float32)
-        for e in (ref, engine):
-            e.inputs["x"][...] = x
-            e.run()
-            e.inputs["hidden_in"][...] = e.outputs["hidden_out"]
-        np.testing.assert_allclose(engine.outputs["y"], ref.outputs["y"], atol=1e-4)
-    assert [a.ctypes.data for a in (*engine.inputs.values(), *engine.outputs.values())] == pointers
+    assert_recurrent_rollout_matches(engine, ref, atol=1e-4)
     engine.close()
 
 

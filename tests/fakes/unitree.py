@@ -21,7 +21,6 @@ the subscriber's handler, as the SDK's DDS listener thread does.
 from __future__ import annotations
 
 import threading
-import time
 import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
