@@ -132,3 +132,18 @@ def test_round_trip_and_graph_replay_through_cuda_python(fresh):
             stream.synchronize()
             np.testing.assert_array_equal(dst, value)
         graph.close()
+
+
+def test_cuda_paths_benchmark_runs_its_calls_on_the_fake(fresh, tmp_path, capsys):
+    """The GPU benchmark (run for real where a GPU is lent) makes only calls the binding has."""
+    import json
+
+    from benchmarks.cuda_paths import main as bench
+
+    cuda_python, _ = fresh
+    cuda_python()
+    out = tmp_path / "cuda.json"
+    assert bench(["--reps", "5", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["copy"]) == {"obs_753", "depth_58x87", "zed_hd720"}
+    assert {"plain", "graph", "plain_over_graph_p50"} <= set(report["graph"])
