@@ -172,12 +172,16 @@ def tensorrt_environment() -> TensorRTEnvironment:
 
 def jetson_build_hint(checkpoint: Path, robot: str, precision: str, reason: str) -> str:
     """What to run on the robot to build the engines this machine could not."""
+    stem = (checkpoint.name[: -len(checkpoint.suffix)] if checkpoint.suffix else checkpoint.name).replace(".", "_")
     return (f"TensorRT engines were not built here ({reason}). The ONNX files and the manifest are "
             f"written and verified. To build the engines on the Jetson (TensorRT comes with "
-            f"JetPack), copy {checkpoint.name} there and run:\n"
+            f"JetPack; no torch needed), copy {stem}.onnx, {stem}.json (and {stem}.depth.onnx) there "
+            f"and run:\n"
+            f"    krabby-build-engine {stem}.onnx --precision {precision}\n"
+            f"or, with torch and the checkpoint there:\n"
             f"    krabby-export --checkpoint {checkpoint.name} --robot {robot} "
             f"--precision {precision} --require-engine\n"
-            f"An engine runs only on the TensorRT version and GPU that built it.")
+            f"An engine runs only on the TensorRT build and GPU that made it.")
 
 
 def _parse_errors(parser: Any) -> str:

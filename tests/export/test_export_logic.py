@@ -69,6 +69,7 @@ def test_environment_probe_here():
 def test_jetson_hint():
     hint = jetson_build_hint(Path("/x/model_3000.pt"), "go2", "fp16", "no module")
     assert "krabby-export --checkpoint model_3000.pt --robot go2 --precision fp16" in hint
+    assert "krabby-build-engine model_3000.onnx --precision fp16" in hint
     assert "no module" in hint and "JetPack" in hint
 
 
