@@ -24,12 +24,18 @@ def _run(go2, exported_policy, endpoints, emulator, *extra: str) -> int:
 
 
 def test_dry_run_sends_nothing_and_records_what_it_would_send(go2, exported_policy, tmp_path, endpoints):
-    record = tmp_path / "dry.npz"
+    import json
+
+    record, report = tmp_path / "dry.npz", tmp_path / "run.json"
     start = tuple(float(v) for v in go2.to_hardware(go2.default_angles))
     with McuEmulator(McuEmulatorConfig(initial_position_rad=start)) as emulator:
-        code = _run(go2, exported_policy, endpoints, emulator, "--dry-run", "--dry-run-record", str(record))
+        code = _run(go2, exported_policy, endpoints, emulator, "--dry-run", "--dry-run-record", str(record),
+                    "--report", str(report))
         final = emulator.snapshot()
     assert code == 0
+    summary = json.loads(report.read_text())
+    assert summary["dry_run"]["mode"] == "silent" and summary["dry_run"]["position_commands"] >= 30
+    assert "telemetry_frames" in summary["motor_health"]
     assert not final.enabled and final.last_targets is None  # the MCU never got a target
     rec = np.load(record)
     assert len(rec["t_ns"]) >= 60 and (np.diff(rec["t_ns"]) > 0).all()

@@ -93,3 +93,14 @@ def test_entry_problems_by_hand():
     problems = entry_problems(first, last, 0.5, cfg)
     # FR_hip: 5 lost in 0.5 s = 10/s > 5/s (across the uint32 wrap); RL_calf 70 °C >= 70; RL_calf 1 lost = 2/s: fine.
     assert problems == ["RL_calf_joint is at 70 °C (limit 70 °C)", "FR_hip_joint loses 10 packets/s (limit 5/s)"]
+
+
+def test_the_run_report_records_motor_temperatures_and_losses(go2):
+    from hal.server.jetson.main import motor_report
+
+    go2(temperature_c=[44] * 20)
+    joints, _, _ = make_go2_devices(UnitreeGo2Config(**FAST))
+    with joints:
+        report = motor_report(joints)
+    assert report["motor_health"]["max_temperature_c"] == 44.0
+    assert set(report["motor_health"]["lost_since_connect"]) == set(joints.joint_names)

@@ -40,7 +40,7 @@ from hal.server.cli import (
 )
 from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "motor_report"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,12 +91,37 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     if args.checkpoint and not args.engine:
         print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
-    return AppliancePlan(robot=robot, server_config=server_config_from_args(args),
+    plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args),
                          make_devices=lambda contract_robot: build_jetson_devices(contract_robot,
                                                                                 devices),
                          engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
                          run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
+    plan.on_finished.append(lambda server, _client: plan.report_extras.update(motor_report(server.devices.joints)))
+    return plan
+
+
+def motor_report(joints) -> dict:
+    """The run report's view of the motors: the dry run's summary, and the driver's health
+    (Go2: temperatures and packets lost since connect; serial bus: frame counters)."""
+    from dataclasses import asdict, is_dataclass
+
+    from hal.jetson.dry_run import DryRunJointDriver
+
+    out: dict = {}
+    if isinstance(joints, DryRunJointDriver):
+        out["dry_run"] = joints.summary()
+        joints = joints.inner
+    health = getattr(joints, "health", None)
+    if callable(health) and joints.is_connected:
+        try:
+            value = health()
+        except Exception as exc:  # noqa: BLE001 - a report line, never a failure of the run
+            out["motor_health"] = {"error": str(exc)}
+        else:
+            out["motor_health"] = value.to_dict() if hasattr(value, "to_dict") else (
+                asdict(value) if is_dataclass(value) else str(value))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
