@@ -211,7 +211,7 @@ class CudaRuntimeBackend(CudaBackend):
         err, status = rt.cudaStreamIsCapturing(stream)
         if err == self._success and status != rt.cudaStreamCaptureStatus.cudaStreamCaptureStatusNone:
             err, graph = rt.cudaStreamEndCapture(stream)
-            if err == self._success and graph is not None and int(graph) != 0:
+            if err == self._success and graph is not None and self._native_handle(graph) != 0:
                 rt.cudaGraphDestroy(graph)
         rt.cudaGetLastError()  # clear the (non-sticky) error a failed capture leaves
 
