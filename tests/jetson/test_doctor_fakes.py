@@ -82,3 +82,30 @@ def test_off_a_jetson_the_platform_line_is_skipped_or_failed(monkeypatch):
     monkeypatch.setattr(platform_info, "l4t_release", lambda path=Path("/nonexistent"): None)
     assert doctor.check_jetson_platform(required=False).status == SKIP
     assert doctor.check_jetson_platform(required=True).status == FAIL
+
+
+@pytest.mark.parametrize("sms, status", [(16, OK), (8, FAIL)])
+def test_engine_platform_line_compares_the_full_build_record(tmp_path, monkeypatch, sms, status):
+    import hashlib
+    import json
+
+    from hal.jetson.checks import check_engine
+    from hal.robot import load_robot
+
+    install_gpu(monkeypatch, trt_version="10.3.0.30", multiprocessor_count=sms)
+    robot = load_robot("go2")
+    plan = tmp_path / "model.plan"
+    plan.write_bytes(b"plan bytes")
+    (tmp_path / "model.json").write_text(json.dumps({
+        "format_version": 1, "robot": robot.summary(),
+        "graphs": {"actor": {"inputs": {"obs": {"shape": [1, 753], "dtype": "float32"}},
+                             "outputs": {"actions": {"shape": [1, 12], "dtype": "float32"}},
+                             "files": {"tensorrt": "model.plan"}}},
+        "files": {"model.plan": {"sha256": hashlib.sha256(b"plan bytes").hexdigest()}},
+        "tensorrt": {"version": "10.3.0.30", "device_name": "Orin", "compute_capability": "8.7", "sm_count": 16}}))
+    line = check_engine(plan, robot)[-1]
+    assert line.name == "engine platform" and line.status == status
+    if status == FAIL:
+        assert "16 SMs, this one has 8" in line.detail
+    else:
+        assert "compute 8.7, 16 SMs" in line.detail
