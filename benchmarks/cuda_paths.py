@@ -15,14 +15,14 @@ minute), everything in the same process so the ratios compare like with like:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 import time
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine_description, ratio, stats_us
+from benchmarks.common import machine_description, ratio, stats_us, write_json
 
 __all__ = ["measure_copies", "measure_graph", "main"]
 
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"step copies: plain p50 {g['plain']['p50']:.1f} us p99 {g['plain']['p99']:.1f}  graph p50 "
               f"{g['graph']['p50']:.1f} us p99 {g['graph']['p99']:.1f}  ratio {g['plain_over_graph_p50']}")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+        write_json(Path(args.out), report)
     return 0
 
 

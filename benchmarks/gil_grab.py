@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
-import json
 import sys
+from pathlib import Path
 import threading
 import time
 from typing import Any
 
-from benchmarks.common import machine_description, ratio, stats_us
+from benchmarks.common import machine_description, ratio, stats_us, write_json
 
 __all__ = ["measure", "main"]
 
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grab {case:8s} tick lateness p50 {s['p50']:9.1f} us  p99 {s['p99']:9.1f} us  max {s['max']:9.1f} us")
     print(f"p99 hold / release: {report['p99_ratio_hold_vs_release']}")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+        write_json(Path(args.out), report)
     return 0
 
 
