@@ -24,8 +24,9 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
-from hal.server.base import HalDevices
+from hal.server.base import HalDevices, HalServer
 from hal.server.cli import (
     AppliancePlan,
     add_common_arguments,
@@ -138,7 +139,22 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         plan.on_started.append(injector.attach)
         plan.on_finished.append(lambda _server, _client: injector.close())
         plan.report_extras["faults"] = injector.records
+    attach_ground_truth(plan)
     return plan
+
+
+def attach_ground_truth(plan: AppliancePlan) -> None:
+    """Measure the simulated robot from the hand-over on; the report gains its ``sim`` section."""
+    from hal.sim.ground_truth import GroundTruthTracker
+
+    def start(server: HalServer, client: Any) -> None:
+        speed = (lambda: client.command.forward_speed_m_s) if client is not None else None
+        tracker = GroundTruthTracker(server.devices.world, speed_command=speed)
+        server.tick_listeners.append(tracker)
+        plan.on_finished.append(lambda _server, _client: plan.report_extras.__setitem__(
+            "sim", tracker.report()))
+
+    plan.on_started.append(start)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         plan = plan_from_args(args)
         report = run_appliance(plan, args)
         print(format_report(report), flush=True)
+        if "sim" in report:
+            from hal.sim.ground_truth import format_sim_section
+
+            print("\n".join(format_sim_section(report["sim"])), flush=True)
         return 0
 
     return main_guard(body)
