@@ -28,7 +28,6 @@ _INSTALL_HINTS: dict[str, str] = {
     "yaml": "pip install 'krabby[export]'  (PyYAML)",
     "av": "pip install 'krabby[video]'",
     "PIL.Image": "pip install 'krabby[video]'",
-    "evdev": "pip install 'krabby[gamepad]'",
     "serial": "pip install pyserial",
     "mcap": "pip install mcap",
     "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",
