@@ -1,19 +1,20 @@
 """The network operator endpoint: versioned, validated commands from ``krabby-teleop``.
 
-Wire format (version 1): one ZMQ frame of exactly 24 bytes, little-endian, no pickle, no JSON::
+Wire format (version 1): one ZMQ frame of exactly 28 bytes, little-endian, no pickle, no JSON::
 
     offset size  field
          0    4  magic  b"KOPR"
          4    2  version (uint16) = 1
          6    2  flags (uint16): bit 0 speed set, bit 1 yaw rate set, bit 2 mode set; others 0
-         8    4  seq (uint32), increasing within a sender's session (a lower or equal one is
-                 stale and dropped; after ``session_gap_ms`` without a message any seq starts a
-                 new session). Replay protection proper is the transport's (CURVE's nonces).
-        12    4  forward_speed_m_s (float32, finite, |v| <= 10)
-        16    4  yaw_rate_rad_s (float32, finite, |v| <= 10)
-        20    1  mode: 0 parkour, 1 walk (read only with flag bit 2)
-        21    1  action: 0 none, 1 start, 2 stop, 3 e-stop, 4 reset
-        22    2  reserved, 0
+         8    4  session (uint32), random per sender
+        12    4  seq (uint32), increasing within a session (a lower or equal one is stale and
+                 dropped; a new session, or ``session_gap_ms`` without a message, starts over).
+                 Replay protection proper is the transport's (CURVE's nonces).
+        16    4  forward_speed_m_s (float32, finite, |v| <= 10)
+        20    4  yaw_rate_rad_s (float32, finite, |v| <= 10)
+        24    1  mode: 0 parkour, 1 walk (read only with flag bit 2)
+        25    1  action: 0 none, 1 start, 2 stop, 3 e-stop, 4 reset
+        26    2  reserved, 0
 
 Anything else — another frame count or length, a wrong magic or version, unknown flag bits, a
 non-finite or absurd value, an unknown mode or action, non-zero reserved bytes, a stale seq — is
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import struct
 from dataclasses import dataclass
 from typing import Callable
@@ -49,8 +51,8 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"KOPR"
 VERSION = 1
-_FORMAT = "<4sHHIffBBH"
-MESSAGE_SIZE = struct.calcsize(_FORMAT)  # 24
+_FORMAT = "<4sHHIIffBBH"
+MESSAGE_SIZE = struct.calcsize(_FORMAT)  # 28
 DEFAULT_OPERATOR_ENDPOINT = "tcp://*:5561"
 FLAG_SPEED, FLAG_YAW, FLAG_MODE = 1, 2, 4
 _ACTIONS = (None, Action.START, Action.STOP, Action.ESTOP, Action.RESET)
@@ -69,6 +71,7 @@ class TeleopMessageError(ValueError):
 class TeleopMessage:
     """A validated message (None: the field is not set)."""
 
+    session: int
     seq: int
     forward_speed_m_s: float | None = None
     yaw_rate_rad_s: float | None = None
@@ -76,7 +79,7 @@ class TeleopMessage:
     action: Action | None = None
 
 
-def encode_teleop(seq: int, forward_speed_m_s: float | None = None,
+def encode_teleop(session: int, seq: int, forward_speed_m_s: float | None = None,
                   yaw_rate_rad_s: float | None = None, mode: str | None = None,
                   action: Action | str | None = None) -> bytes:
     """One frame. Raises ValueError for values the receiver would drop."""
@@ -95,9 +98,9 @@ def encode_teleop(seq: int, forward_speed_m_s: float | None = None,
         if not (math.isfinite(value) and abs(value) <= _MAX_ABS):
             raise ValueError(f"{name} {value} must be finite and within ±{_MAX_ABS}")
     code = 0 if action is None else _ACTIONS.index(Action(action))
-    if not 0 <= seq < 2**32:
-        raise ValueError(f"seq {seq} must fit in 32 bits")
-    return struct.pack(_FORMAT, MAGIC, VERSION, flags, seq, speed, yaw,
+    if not (0 <= seq < 2**32 and 0 <= session < 2**32):
+        raise ValueError(f"session {session} and seq {seq} must fit in 32 bits")
+    return struct.pack(_FORMAT, MAGIC, VERSION, flags, session, seq, speed, yaw,
                        MODES.index(mode) if mode is not None else 0, code, 0)
 
 
@@ -112,7 +115,8 @@ def decode_teleop(frames: list[bytes]) -> TeleopMessage:
     frame = bytes(frames[0])
     if len(frame) != MESSAGE_SIZE:
         raise TeleopMessageError("size", f"frame of {len(frame)} bytes, expected {MESSAGE_SIZE}")
-    magic, version, flags, seq, speed, yaw, mode, action, reserved = struct.unpack(_FORMAT, frame)
+    magic, version, flags, session, seq, speed, yaw, mode, action, reserved = struct.unpack(
+        _FORMAT, frame)
     if magic != MAGIC:
         raise TeleopMessageError("magic", f"magic {magic!r}, expected {MAGIC!r}")
     if version != VERSION:
@@ -127,7 +131,7 @@ def decode_teleop(frames: list[bytes]) -> TeleopMessage:
         raise TeleopMessageError("mode", f"mode {mode}: valid 0 ({MODES[0]}) or 1 ({MODES[1]})")
     if action >= len(_ACTIONS):
         raise TeleopMessageError("action", f"action {action}: valid 0-{len(_ACTIONS) - 1}")
-    return TeleopMessage(seq, speed if flags & FLAG_SPEED else None,
+    return TeleopMessage(session, seq, speed if flags & FLAG_SPEED else None,
                          yaw if flags & FLAG_YAW else None,
                          MODES[mode] if flags & FLAG_MODE else None, _ACTIONS[action])
 
@@ -161,6 +165,7 @@ class NetworkOperatorSource(OperatorSource):
         self._hwm = int(receive_hwm)
         self._gap_ns = int(session_gap_ms * 1e6)
         self._socket: zmq.Socket | None = None
+        self._session = -1
         self._last_seq = -1
         self._last_ns: int | None = None
         self._moving = False
@@ -204,14 +209,15 @@ class NetworkOperatorSource(OperatorSource):
             self.counters["received"] += 1
             try:
                 message = decode_teleop(frames)
-                new_session = self._last_ns is None or now_ns - self._last_ns > self._gap_ns
+                new_session = (self._last_ns is None or message.session != self._session
+                               or now_ns - self._last_ns > self._gap_ns)
                 if message.seq <= self._last_seq and not new_session:
                     raise TeleopMessageError("stale", f"seq {message.seq} <= last "
                                                       f"{self._last_seq}")
             except TeleopMessageError as exc:
                 self._drop(exc)
                 continue
-            self._last_seq, self._last_ns = message.seq, now_ns
+            self._session, self._last_seq, self._last_ns = message.session, message.seq, now_ns
             self.counters["accepted"] += 1
             if message.forward_speed_m_s is not None or message.yaw_rate_rad_s is not None:
                 self._moving = bool(message.forward_speed_m_s or message.yaw_rate_rad_s)
@@ -240,7 +246,8 @@ class NetworkOperatorSource(OperatorSource):
 
 
 class TeleopSender:
-    """Connects a PUSH socket to a robot's operator endpoint and sends commands (seq from 1)."""
+    """Connects a PUSH socket to a robot's operator endpoint and sends commands (a random
+    session, seq from 1)."""
 
     def __init__(self, endpoint: str, context: zmq.Context | None = None,
                  secure: Callable[[zmq.Socket], None] | None = None) -> None:
@@ -252,12 +259,13 @@ class TeleopSender:
         if secure is not None:
             secure(self._socket)
         self._socket.connect(endpoint)
+        self.session = int.from_bytes(os.urandom(4), "little")
         self.seq = 0
 
     def send(self, forward_speed_m_s: float | None = None, yaw_rate_rad_s: float | None = None,
              mode: str | None = None, action: Action | str | None = None) -> None:
         self.seq += 1
-        self._socket.send(encode_teleop(self.seq, forward_speed_m_s, yaw_rate_rad_s, mode, action))
+        self._socket.send(encode_teleop(self.session, self.seq, forward_speed_m_s, yaw_rate_rad_s, mode, action))
 
     def send_raw(self, frame: bytes) -> None:
         self._socket.send(frame)
