@@ -218,6 +218,7 @@ class UnitreeGo2:
         self._users = 0
         self._state: Go2State | None = None
         self._state_ns = 0
+        self._remote: bytes | None = None
         self._sdk: dict[str, Any] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -278,9 +279,10 @@ class UnitreeGo2:
     def _on_low_state(self, msg: Any) -> None:
         # Runs on the SDK's DDS thread: copy out what we need and let the message go.
         state = low_state_arrays(msg, self.slots, self.foot_slots)
+        remote = bytes(getattr(msg, "wireless_remote", b"") or b"")
         received_ns = time.monotonic_ns()
         with self._lock:
-            self._state, self._state_ns = state, received_ns
+            self._state, self._state_ns, self._remote = state, received_ns, remote
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -290,6 +292,14 @@ class UnitreeGo2:
             if self._state is None:
                 raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
             return self._state, self._state_ns
+
+    def wireless_remote(self) -> tuple[bytes, int] | None:
+        """The newest ``LowState_.wireless_remote`` (40 raw bytes) and its receive time, or None
+        before the first (decoded by :mod:`hal.operator.go2_remote`)."""
+        with self._lock:
+            if self._remote is None:
+                return None
+            return self._remote, self._state_ns
 
     def stale(self) -> bool:
         return self._state_ns == 0 or time.monotonic_ns() - self._state_ns > self.config.state_timeout_ms * 1e6

@@ -3,25 +3,20 @@
 Composition only (an entry-point module): the sources and the hub live in :mod:`hal.operator`
 and know no policy; here the hub's command becomes the inference client's
 :class:`~compute.parkour.observation.PolicyCommand`, the trained speed range comes from the
-policy's manifest, and the hub and the status line are hung on the server.
+policy's training contract, and the hub and the status line are hung on the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
 from hal.operator import OperatorCommand, OperatorConfig, OperatorHub, OperatorSource
 
-__all__ = ["add_operator_arguments", "trained_speed_range", "build_operator_hub",
-           "DEFAULT_SPEED_RANGE_M_S"]
+__all__ = ["add_operator_arguments", "build_operator_hub"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SPEED_RANGE_M_S = (0.0, 1.5)
-"""DESIGN §4: the forward speed command was trained on 0–1.5 m/s (when a manifest says nothing)."""
 
 
 def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,40 +30,14 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-yaw-rate", dest="max_yaw_rate", type=float, default=1.0,
                        help="yaw rate limit of the operator's command, rad/s (default 1.0)")
     group.add_argument("--no-keyboard", dest="keyboard", action="store_false",
-                       help="do not read the terminal's keys (space still e-stops otherwise)")
+                       help="do not read the terminal's keys (by default they drive, space e-stops)")
     group.add_argument("--no-status", dest="status", action="store_false",
                        help="no live status line (it is shown only when stdout is a terminal)")
 
 
-def trained_speed_range(engine_path: str | Path | None) -> tuple[float, float]:
-    """The forward speed range the policy was trained on, from its manifest's training contract
-    (``training_contract.command_ranges.forward_speed_m_s``), else DESIGN's 0–1.5 m/s."""
-    if engine_path is None:
-        return DEFAULT_SPEED_RANGE_M_S
-    try:
-        from engines.manifest import load_manifest, manifest_path_for
-
-        path = manifest_path_for(engine_path)
-        if not path.is_file():
-            return DEFAULT_SPEED_RANGE_M_S
-        manifest = load_manifest(path)
-    except Exception as exc:  # noqa: BLE001 - the engine loader reports a bad manifest itself
-        log.debug("no manifest speed range (%s)", exc)
-        return DEFAULT_SPEED_RANGE_M_S
-    contract = getattr(manifest, "training_contract", None)
-    if contract is None:
-        contract = (manifest.extra or {}).get("training_contract")
-    ranges = (contract or {}).get("command_ranges", {}) if isinstance(contract, dict) else {}
-    value = ranges.get("forward_speed_m_s")
-    if value is None:
-        return DEFAULT_SPEED_RANGE_M_S
-    lo, hi = (float(v) for v in value)
-    return lo, hi
-
-
 def build_operator_hub(server: Any, client: Any, args: argparse.Namespace,
                        speed_range_m_s: tuple[float, float],
-                       extra_sources: list[OperatorSource] | None = None) -> OperatorHub:
+                       extra_sources: list[Any] | None = None) -> OperatorHub:
     """The hub with the sources the flags name (not yet connected).
 
     Raises:
@@ -91,7 +60,13 @@ def build_operator_hub(server: Any, client: Any, args: argparse.Namespace,
         from hal.operator.network import NetworkOperatorSource
 
         sources.append(NetworkOperatorSource(teleop, server.context))
-    sources.extend(extra_sources or [])
+    for extra in extra_sources or []:
+        # A source, or a factory (server, speed range, yaw rate limit) -> source or None for
+        # sources that need the connected devices (the Go2's remote rides on its motor session).
+        if not isinstance(extra, OperatorSource):
+            extra = extra(server, speed_range_m_s, config.max_yaw_rate_rad_s)
+        if extra is not None:
+            sources.append(extra)
     on_command = None
     initial = OperatorCommand(float(getattr(args, "speed", 0.0)), 0.0,
                               getattr(args, "mode", "parkour"))

@@ -22,6 +22,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from hal.server.cli import (
     AppliancePlan,
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
     hw.add_argument("--motors", choices=MOTORS, default="go2")
     hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
+    hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false",
+                    help="with --motors go2: ignore the Go2's wireless remote (by default it "
+                         "drives: see README, how to drive)")
     hw.add_argument("--zed-resolution", dest="zed_resolution", default="HD720")
     hw.add_argument("--zed-fps", dest="zed_fps", type=int, default=60)
     hw.add_argument("--zed-depth-mode", dest="zed_depth_mode", default="NEURAL")
@@ -73,12 +77,27 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     if args.checkpoint and not args.engine:
         print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
-    return AppliancePlan(robot=robot, server_config=server_config_from_args(args),
+    plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args),
                          make_devices=lambda contract_robot: build_jetson_devices(contract_robot,
                                                                                 devices),
                          engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
                          run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
+    if args.motors == "go2" and args.go2_remote:
+        plan.operator_sources.append(_go2_remote_source)
+    return plan
+
+
+def _go2_remote_source(server: Any, speed_range_m_s: tuple[float, float],
+                       max_yaw_rate_rad_s: float) -> Any:
+    """The Go2's wireless remote as an operator source (its session is the joint driver's)."""
+    from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
+
+    session = getattr(server.devices.joints, "session", None)
+    if session is None:
+        return None
+    return Go2RemoteSource(session.wireless_remote,
+                           Go2RemoteDecoder(speed_range_m_s[1], max_yaw_rate_rad_s))
 
 
 def main(argv: list[str] | None = None) -> int:
