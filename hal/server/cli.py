@@ -98,6 +98,8 @@ class AppliancePlan:
     on_finished: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
     report_extras: dict[str, Any] = field(default_factory=dict)
     operator_sources: list[Any] = field(default_factory=list)  # e.g. the Go2's remote
+    # Called with (server, RecordingSession) right after the recorders attached (when recording).
+    on_recording: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
 
 
 def load_robot_or_fail(name: str) -> RobotConfig:
@@ -199,6 +201,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                 recording.attach(server, client)
             except ValueError as exc:
                 raise fail(str(exc)) from None
+            for hook in plan.on_recording:
+                hook(server, recording)
         for hook in plan.on_started:
             hook(server, client)
         server.tick_listeners.append(_StartRequester(server, server_config.control_rate_hz))

@@ -150,6 +150,7 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         plan.on_finished.append(lambda _server, _client: injector.close())
         plan.report_extras["faults"] = injector.records
     attach_ground_truth(plan)
+    plan.on_recording.append(_record_scene)
     if args.video:
         attach_video(plan, Path(args.video), video_config_from_args(args))
     if args.viewer:
@@ -193,6 +194,16 @@ def attach_video(plan: AppliancePlan, path: Path, config: Any) -> None:
         plan.on_finished.append(finish)
 
     plan.on_started.append(start)
+
+
+def _record_scene(server: HalServer, recording: Any) -> None:
+    """``--record``: the trunk pose and the robot's bodies as Foxglove messages (/sim/tf,
+    /sim/scene)."""
+    if recording.file is None:
+        return
+    from hal.sim.foxglove_scene import SimSceneRecorder
+
+    server.tick_listeners.append(SimSceneRecorder(server.devices.world, recording.file))
 
 
 def attach_ground_truth(plan: AppliancePlan) -> None:
