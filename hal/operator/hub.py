@@ -28,7 +28,21 @@ from typing import Any, Callable
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import MODES, Action, OperatorCommand, OperatorEvent, OperatorSource
 
-__all__ = ["OperatorConfig", "OperatorHub"]
+__all__ = ["OperatorConfig", "OperatorHub", "OPERATOR_EVENT_SCHEMA"]
+
+OPERATOR_EVENT_SCHEMA: dict[str, Any] = {
+    "title": "krabby.OperatorEvent",
+    "description": "An operator action (start/stop/estop/reset, with whether the safety layer "
+                   "accepted it) or a change of the command in force (after clamping).",
+    "type": "object",
+    "properties": {
+        "seq": {"type": "integer", "description": "the tick that applied it"},
+        "t_ns": {"type": "integer", "description": "the loop's clock (sensor clock)"},
+        "source": {"type": "string"}, "what": {"type": "string"},
+        "forward_speed_m_s": {"type": "number"}, "yaw_rate_rad_s": {"type": "number"},
+        "mode": {"type": "string"}, "accepted": {"type": "boolean"},
+        "reason": {"type": "string"}},
+    "required": ["seq", "t_ns", "source", "what"]}
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +98,7 @@ class OperatorHub:
                          "source_errors": 0, "refused": 0}
         self._warn = RateLimitedLog(log, 2.0)
         self._seq = 0
+        self.last_tick_ns = 0
         self.command = self._clamp(initial or OperatorCommand(), "initial")
         self._connected: list[OperatorSource] = []
 
@@ -112,6 +127,7 @@ class OperatorHub:
 
     def __call__(self, record: Any) -> None:
         self._seq = getattr(record, "seq", self._seq + 1)
+        self.last_tick_ns = getattr(record, "tick_ns", 0)  # monotonic: the recorder's stamps
         now_ns = self.clock_ns()
         for source in self.sources:
             try:

@@ -207,7 +207,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
             hook(server, client)
         server.tick_listeners.append(_StartRequester(server, server_config.control_rate_hz))
         hub, status = _start_operator(plan, args, server, client,
-                                      contract.forward_speed_range_m_s)
+                                      contract.forward_speed_range_m_s, recording)
         report = server.run(duration_s=plan.duration_s)
     finally:
         if status is not None:
@@ -254,9 +254,10 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
 
 
 def _start_operator(plan: AppliancePlan, args: argparse.Namespace, server: HalServer, client: Any,
-                    speed_range_m_s: tuple[float, float]) -> tuple[Any, Any]:
+                    speed_range_m_s: tuple[float, float], recording: Any) -> tuple[Any, Any]:
     """The operator hub (terminal keys where stdin is a terminal, gamepad, network, the plan's
-    own sources) on the loop, and the live status line where stdout is a terminal."""
+    own sources) on the loop, every change also in the ``--record`` log (/operator/event), and
+    the live status line where stdout is a terminal."""
     from hal.operator.keyboard import KEY_HELP, KeyboardSource
     from hal.server.operator_setup import build_operator_hub
     from hal.server.status_line import StatusLine
@@ -267,6 +268,15 @@ def _start_operator(plan: AppliancePlan, args: argparse.Namespace, server: HalSe
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     server.tick_listeners.append(hub)
+    file_recorder = getattr(recording, "file", None)
+    if file_recorder is not None:
+        from hal.operator.hub import OPERATOR_EVENT_SCHEMA
+
+        file_recorder.add_json_channel("operator", "/operator/event", "krabby.OperatorEvent",
+                                       OPERATOR_EVENT_SCHEMA)
+        hub.change_listeners.append(lambda entry: file_recorder.accept_message(
+            "operator", hub.last_tick_ns, int(entry["seq"]),
+            lambda _t, e=dict(entry): e))
     if any(isinstance(s, KeyboardSource) and s.active for s in hub.sources):
         print(KEY_HELP, flush=True)
     status = None

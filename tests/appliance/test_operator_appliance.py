@@ -55,7 +55,7 @@ def test_gamepad_drives_and_dead_man_release_stands_within_one_policy_step(
         "--latency_budget_ms", "16", "--duration", "5", "--log-level", "WARNING",
         "--speed", "1.4", "--observation_bind", f"inproc://{tag}_obs",
         "--command_bind", f"inproc://{tag}_cmd", "--estop_bind", "none",
-        "--flight-recorder-s", "0", "--no-keyboard"])
+        "--flight-recorder-s", "0", "--no-keyboard", "--record", str(tmp_path / "run.mcap")])
     plan = plan_from_args(args)
     read_fd, write_fd = os.pipe()
     plan.operator_sources.append(GamepadSource(None, GamepadDecoder(1.0, 1.0), fd=read_fd))
@@ -99,6 +99,12 @@ def test_gamepad_drives_and_dead_man_release_stands_within_one_policy_step(
     assert stop[0]["reason"] == "dead-man released"
     assert operator["sources"]["gamepad"]["input_events"] == 5
     assert operator["counters"]["clamped"] >= 1
+    # Every change is in the log too, on the tick that applied it.
+    from hal.recorder.reader import read_log
+
+    logged = [m[2] for m in read_log(tmp_path / "run.mcap").extra["/operator/event"]]
+    assert [e["what"] for e in logged] == [e["what"] for e in operator["events"]]
+    assert logged[-1]["what"] == "stop" and logged[-1]["seq"] == marks["release"]
 
 
 def test_status_line_text_and_quiet_without_a_terminal(go2):
