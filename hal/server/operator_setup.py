@@ -70,7 +70,9 @@ def build_operator_hub(server: Any, client: Any, args: argparse.Namespace,
     on_command = None
     initial = OperatorCommand(float(getattr(args, "speed", 0.0)), 0.0,
                               getattr(args, "mode", "parkour"))
-    if client is not None:
+    if client is not None:  # what the policy runs with (--speed already clamped by the contract)
+        initial = OperatorCommand(client.command.forward_speed_m_s,
+                                  client.command.yaw_rate_rad_s, client.command.mode)
         from compute.parkour.observation import PolicyCommand
 
         def on_command(command: OperatorCommand) -> None:

@@ -13,7 +13,7 @@ import time
 import pytest
 import zmq
 
-from conftest import free_tcp_port
+from tests.conftest import free_tcp_port
 from hal.operator import Action
 from hal.operator.network import (
     MESSAGE_SIZE,
