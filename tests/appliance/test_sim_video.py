@@ -80,3 +80,14 @@ def test_video_has_the_expected_frames_and_a_contact_sheet(exported_policy, tmp_
     assert f"video: {video} ({expected} frames at 20 fps), contact sheet " \
            f"{contact_sheet_path(video)}" in out
     assert "sim (from the hand-over at" in out
+
+
+def test_viewer_without_a_display_is_one_clear_error(exported_policy, monkeypatch, capsys):
+    from hal.server.sim.main import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["--engine", str(exported_policy), "--fast", "--duration", "1", "--viewer",
+                 "--estop_bind", "none", "--flight-recorder-s", "0"])
+    assert code == 2
+    assert "--viewer needs a display" in capsys.readouterr().err
