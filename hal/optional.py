@@ -27,6 +27,8 @@ _INSTALL_HINTS: dict[str, str] = {
                 "(the registry's 'pyzed' package is an unrelated project)",
     "matplotlib": "pip install 'krabby[plots]'",
     "yaml": "pip install 'krabby[export]'  (PyYAML)",
+    "av": "pip install 'krabby[video]'",
+    "PIL.Image": "pip install 'krabby[video]'",
     "serial": "pip install pyserial",
     "mcap": "pip install mcap",
     "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",

@@ -40,6 +40,12 @@ class LatencyRing:
         start = self._count % len(self._samples)
         return np.concatenate([self._samples[start:], self._samples[:start]])
 
+    def recent_ns(self, n: int) -> np.ndarray:
+        """The last ``min(n, retained)`` samples, oldest first (a copy; cheap for small n)."""
+        count, size = self._count, len(self._samples)
+        n = max(0, min(n, count, size))
+        return self._samples[np.arange(count - n, count) % size]
+
     def summary_us(self) -> dict[str, float]:
         return summarize_ns(self.values_ns())
 

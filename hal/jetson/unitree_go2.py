@@ -272,6 +272,7 @@ class UnitreeGo2:
         self._state: Go2State | None = None
         self._state_ns = 0
         self._first_state: Go2State | None = None
+        self._remote: bytes | None = None
         self._sdk: dict[str, Any] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -353,9 +354,10 @@ class UnitreeGo2:
     def _on_low_state(self, msg: Any) -> None:
         # Runs on the SDK's DDS thread: copy out what we need and let the message go.
         state = low_state_arrays(msg, self.slots, self.foot_slots)
+        remote = bytes(getattr(msg, "wireless_remote", b"") or b"")
         received_ns = time.monotonic_ns()
         with self._lock:
-            self._state, self._state_ns = state, received_ns
+            self._state, self._state_ns, self._remote = state, received_ns, remote
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -375,6 +377,14 @@ class UnitreeGo2:
         return Go2Health(motor_temperature_c={n: float(t) for n, t in zip(names, state.motor_temperature_c)},
                          max_temperature_c=float(state.motor_temperature_c.max()),
                          lost_since_connect={n: int(v) for n, v in zip(names, lost)}, stale=self.stale())
+
+    def wireless_remote(self) -> tuple[bytes, int] | None:
+        """The newest ``LowState_.wireless_remote`` (40 raw bytes) and its receive time, or None
+        before the first (decoded by :mod:`hal.operator.go2_remote`)."""
+        with self._lock:
+            if self._remote is None:
+                return None
+            return self._remote, self._state_ns
 
     def stale(self) -> bool:
         return self._state_ns == 0 or time.monotonic_ns() - self._state_ns > self.config.state_timeout_ms * 1e6

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -143,6 +143,24 @@ class FileRecorder:
         self._queue.append(("frame", index))
         self.accepted["frame"] += 1
 
+    def add_json_channel(self, key: str, topic: str, schema_name: str,
+                         schema: dict[str, Any]) -> None:
+        """Register a JSON channel for :meth:`accept_message` (registered on the writer thread,
+        in order with the messages; call it before the first message)."""
+        self.dropped.setdefault(key, 0)
+        self.accepted.setdefault(key, 0)
+        self._queue.append(("register", (key, topic, schema_name, schema)))
+
+    def accept_message(self, key: str, stamp_ns: int, sequence: int,
+                       build: Callable[[int], dict[str, Any]]) -> None:
+        """Queue one message of channel ``key``; ``build(log_time_ns)`` makes its JSON object on
+        the writer thread (capture copies of what it needs). Dropped and counted when full."""
+        if len(self._queue) >= self._queue_size:
+            self.dropped[key] = self.dropped.get(key, 0) + 1
+            return
+        self._queue.append(("message", (key, stamp_ns, sequence, build)))
+        self.accepted[key] = self.accepted.get(key, 0) + 1
+
     def on_mode_change(self, previous: str, mode: str, seq: int) -> None:
         pass  # the writer sees mode changes in the tick rows it writes
 
@@ -175,7 +193,15 @@ class FileRecorder:
             self._error = exc
             log.exception("flight log writer failed; recording stopped (%s)", self.path)
 
-    def _write(self, kind: str, index: int) -> None:
+    def _write(self, kind: str, index: Any) -> None:
+        if kind == "register":
+            self.writer.add_json_channel(*index)
+            return
+        if kind == "message":
+            key, stamp_ns, sequence, build = index
+            self.writer.write_json(key, build(stamp_ns + self.writer.epoch_offset_ns), stamp_ns,
+                                   sequence)
+            return
         pool = self._pools[kind]
         try:
             floats, ints = pool.floats[index], pool.ints[index]
@@ -245,7 +271,8 @@ class FileRecorder:
         written = dict(self.writer.counts)
         return {"path": str(self.path), "written": written,
                 "written_total": sum(v for k, v in written.items() if k != "transition"),
-                "dropped": {k: v for k, v in self.dropped.items() if k in self._pools},
+                "dropped": {k: v for k, v in self.dropped.items()
+                            if k in self._pools or k not in _KINDS},
                 "dropped_total": sum(self.dropped.values()),
                 "error": repr(self._error) if self._error is not None else None}
 

@@ -162,6 +162,22 @@ class LogWriter:
                                  seq & 0xFFFFFFFF)
         self.counts["transition"] += 1
 
+    def add_json_channel(self, key: str, topic: str, schema_name: str,
+                         schema: dict[str, Any]) -> None:
+        """Register a JSON channel of another producer (e.g. ``foxglove.FrameTransform``)."""
+        if key in self._channels:
+            raise ValueError(f"channel {key!r} is already registered")
+        self._channels[key] = self._register(topic, schema_name, schema)
+        self.counts[key] = 0
+
+    def write_json(self, key: str, message: dict[str, Any], stamp_ns: int, sequence: int) -> None:
+        """One message on a channel from :meth:`add_json_channel` (monotonic ``stamp_ns``)."""
+        log_time = stamp_ns + self.epoch_offset_ns
+        self._writer.add_message(self._channels[key], log_time,
+                                 json.dumps(message, separators=(",", ":")).encode(), log_time,
+                                 sequence & 0xFFFFFFFF)
+        self.counts[key] += 1
+
     def add_metadata(self, name: str, values: dict[str, Any]) -> None:
         self._writer.add_metadata(name, {"json": json.dumps(values, default=str)})
 

@@ -6,7 +6,9 @@ Panels, all against control time (tick count / control rate) since the first tic
   target is drawn while the motors are damped);
 - latencies: observation → command (HAL), actor engine and depth engine steps;
 - the safety mode over time, with every recorded transition marked (and, when a replay result is
-  given, the per-step largest action difference on a log scale).
+  given, the per-step largest action difference on a log scale);
+- when the log carries the trunk's pose (``/sim/tf``, a simulated run), the x–y track from above
+  (start and end marked, the hand-over to the policy too) and the heading (yaw) over time.
 
 Safety transitions are also drawn as vertical lines across the joint panels.
 """
@@ -22,7 +24,7 @@ from hal.optional import require
 from hal.recorder.reader import RecordedLog
 from hal.recorder.schema import SAFETY_MODES
 
-__all__ = ["plot_summary"]
+__all__ = ["plot_summary", "pose_track"]
 
 _FAULT_MODES = ("damping", "estop")
 
@@ -49,8 +51,11 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
     n = len(names)
     cols = 3 if n % 3 == 0 else 4
     rows = int(np.ceil(n / cols))
-    fig = plt.figure(figsize=(4.2 * cols, 2.0 * rows + 6.0))
-    grid = fig.add_gridspec(rows + 2, cols, height_ratios=[1.0] * rows + [1.4, 1.4])
+    track = pose_track(log_)
+    extra_rows = 1 if track is not None else 0
+    fig = plt.figure(figsize=(4.2 * cols, 2.0 * rows + 6.0 + 3.2 * extra_rows))
+    grid = fig.add_gridspec(rows + 2 + extra_rows, cols,
+                            height_ratios=[1.0] * rows + [1.4, 1.4] + [2.6] * extra_rows)
     measured = ticks.field("joints.position_rad")
     target = ticks.field("applied.target_rad")
     damped = ticks.column("applied.mode") != 0
@@ -102,6 +107,8 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
         twin.set_ylim(1e-13, 1e4)
         twin.set_ylabel("replay |Δ action|", fontsize=7, color="tab:red")
         twin.tick_params(labelsize=7)
+    if track is not None:
+        _plot_track(fig, grid[rows + 2, :cols // 2], grid[rows + 2, cols // 2:], track, log_, t)
     fig.suptitle(f"{log_.path.name}: robot {log_.run.get('robot')}, {len(ticks)} ticks "
                  f"({t[-1]:.1f} s), {log_.run.get('log', '')} log", fontsize=10)
     fig.tight_layout()
@@ -140,3 +147,46 @@ def _mark(ax: Any, transitions: list[tuple[dict[str, Any], float]]) -> None:
     for tr, when in transitions:
         color = "tab:red" if tr.get("to") in _FAULT_MODES else "0.6"
         ax.axvline(when, color=color, lw=0.7, ls=":")
+
+
+def pose_track(log_: RecordedLog) -> dict[str, np.ndarray] | None:
+    """The trunk's pose from ``/sim/tf``: tick ``seq``, ``x``, ``y`` (m) and unwrapped ``yaw``
+    (rad), or None when the log has none."""
+    messages = log_.extra.get("/sim/tf") or []
+    if not messages:
+        return None
+    seq = np.array([m[0] for m in messages], dtype=np.int64)
+    x = np.array([m[2]["translation"]["x"] for m in messages])
+    y = np.array([m[2]["translation"]["y"] for m in messages])
+    q = np.array([[m[2]["rotation"][k] for k in "xyzw"] for m in messages])
+    yaw = np.unwrap(np.arctan2(2.0 * (q[:, 3] * q[:, 2] + q[:, 0] * q[:, 1]),
+                               1.0 - 2.0 * (q[:, 1] ** 2 + q[:, 2] ** 2)))
+    order = np.argsort(seq, kind="stable")
+    return {"seq": seq[order], "x": x[order], "y": y[order], "yaw": yaw[order]}
+
+
+def _plot_track(fig: Any, left: Any, right: Any, track: dict[str, np.ndarray],
+                log_: RecordedLog, t: np.ndarray) -> None:
+    ticks = log_.ticks
+    seqs = ticks.column("seq")
+    index = np.clip(np.searchsorted(seqs, track["seq"]), 0, len(t) - 1)
+    tt = t[index]
+    modes = ticks.column("safety_mode")[index]
+    policy = np.flatnonzero(modes == SAFETY_MODES.index("policy"))
+    ax = fig.add_subplot(left)
+    ax.plot(track["x"], track["y"], lw=1.0, color="tab:blue")
+    ax.plot(track["x"][0], track["y"][0], "o", color="tab:green", label="start")
+    ax.plot(track["x"][-1], track["y"][-1], "s", color="tab:red", label="end")
+    if len(policy):
+        ax.plot(track["x"][policy[0]], track["y"][policy[0]], "^", color="k",
+                label="hand-over")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_title("trunk track from above (/sim/tf)", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    ax = fig.add_subplot(right)
+    ax.plot(tt, np.degrees(track["yaw"]), lw=1.0)
+    ax.set_xlabel("control time since the first tick (s)")
+    ax.set_ylabel("heading (°)")
+    ax.set_title("heading (yaw, unwrapped)", fontsize=9)

@@ -80,6 +80,9 @@ class RecordedLog:
     transitions: list[dict[str, Any]]
     recorder: dict[str, Any] | None
     damage: LogFormatError | None = None
+    # Other producers' JSON channels by topic (e.g. the simulator's /sim/tf): (sequence, log time
+    # ns, message) in file order.
+    extra: dict[str, list[tuple[int, int, dict[str, Any]]]] = field(default_factory=dict)
 
 
 _KIND_BY_TOPIC = {topic: kind for kind, (topic, _, _) in CHANNELS.items()}
@@ -97,6 +100,7 @@ class _Collector:
         self.images: dict[str, dict[int, dict[str, Any]]] = {}
         self.frames: list[tuple[int, int, dict[str, Any]]] = []
         self.transitions: list[dict[str, Any]] = []
+        self.extra: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
         self.count = 0
 
     def add(self, record: Any, offset: int, where: str) -> None:
@@ -124,6 +128,8 @@ class _Collector:
                 self.images.setdefault(_IMAGE_KIND_BY_TOPIC[topic], {})[record.sequence] = msg
             elif topic == TRANSITION_TOPIC:
                 self.transitions.append(msg)
+            else:
+                self.extra.setdefault(topic, []).append((record.sequence, record.log_time, msg))
             self.count += 1
 
 
@@ -258,4 +264,5 @@ def read_log(path: str | Path, allow_partial: bool = False) -> RecordedLog:
     transitions = sorted(collector.transitions, key=lambda t: t.get("seq", 0))
     return RecordedLog(path=path, run=run, layouts=layouts, ticks=tables["tick"],
                        actor=tables["actor"], depth=tables["depth"], frames=frames,
-                       transitions=transitions, recorder=recorder, damage=damage)
+                       transitions=transitions, recorder=recorder, damage=damage,
+                       extra=collector.extra)

@@ -193,6 +193,11 @@ class HalServer:
                  self.robot.name, self.config.control_rate_hz, self.config.observation_endpoint,
                  self.config.command_endpoint)
 
+    @property
+    def context(self) -> zmq.Context:
+        """The ZMQ context of the server's sockets (inproc peers must share it)."""
+        return self._context
+
     def request_stop(self) -> None:
         """Ask the loop to end after the current tick (signal handlers call this)."""
         self._stop.set()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
-from hal.safety.keyboard import KeyboardEstop
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 
 __all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
@@ -69,8 +68,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
     out.add_argument("--report", help="write the run report (JSON) here")
     out.add_argument("--log-level", default="INFO")
     from hal.recorder.appliance import add_recorder_arguments
+    from hal.server.operator_setup import add_operator_arguments
 
     add_recorder_arguments(parser)  # --record, --record-frames, --flight-recorder-s/-dir
+    add_operator_arguments(parser)  # --gamepad, --teleop_bind, --max-yaw-rate, --no-keyboard
 
 
 @dataclass
@@ -96,6 +97,9 @@ class AppliancePlan:
     on_started: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
     on_finished: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
     report_extras: dict[str, Any] = field(default_factory=dict)
+    operator_sources: list[Any] = field(default_factory=list)  # e.g. the Go2's remote
+    # Called with (server, RecordingSession) right after the recorders attached (when recording).
+    on_recording: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
 
 
 def load_robot_or_fail(name: str) -> RobotConfig:
@@ -171,9 +175,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
              server_config.control_rate_hz, interval, contract.joint_order_convention)
 
     server = HalServer(robot, plan.make_devices(robot), server_config)
-    # Only where stdin is a terminal (never in CI or under a service manager).
-    keyboard = KeyboardEstop(lambda reason: server.safety.estop(reason))
     client = None
+    hub = status = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def on_signal(signum, _frame) -> None:
@@ -198,15 +201,19 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                 recording.attach(server, client)
             except ValueError as exc:
                 raise fail(str(exc)) from None
+            for hook in plan.on_recording:
+                hook(server, recording)
         for hook in plan.on_started:
             hook(server, client)
         server.tick_listeners.append(_StartRequester(server, server_config.control_rate_hz))
-        if keyboard.start():
-            print("e-stop: press space or 'e' in this terminal (krabby-estop ... RESET clears it)",
-                  flush=True)
+        hub, status = _start_operator(plan, args, server, client,
+                                      contract.forward_speed_range_m_s, recording)
         report = server.run(duration_s=plan.duration_s)
     finally:
-        keyboard.stop()
+        if status is not None:
+            status.stop()
+        if hub is not None:
+            hub.close()
         for hook in plan.on_finished:
             try:
                 hook(server, client)
@@ -237,11 +244,47 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                             "source": policy.source}
     if recording is not None:
         report["recorder"] = recording.report()
+    if hub is not None:
+        report["operator"] = hub.report()
     report.update(plan.report_extras)
     if plan.report_path is not None:
         plan.report_path.parent.mkdir(parents=True, exist_ok=True)
         plan.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
+
+
+def _start_operator(plan: AppliancePlan, args: argparse.Namespace, server: HalServer, client: Any,
+                    speed_range_m_s: tuple[float, float], recording: Any) -> tuple[Any, Any]:
+    """The operator hub (terminal keys where stdin is a terminal, gamepad, network, the plan's
+    own sources) on the loop, every change also in the ``--record`` log (/operator/event), and
+    the live status line where stdout is a terminal."""
+    from hal.operator.keyboard import KEY_HELP, KeyboardSource
+    from hal.server.operator_setup import build_operator_hub
+    from hal.server.status_line import StatusLine
+
+    try:
+        hub = build_operator_hub(server, client, args, speed_range_m_s, plan.operator_sources)
+        hub.connect()
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    server.tick_listeners.append(hub)
+    file_recorder = getattr(recording, "file", None)
+    if file_recorder is not None:
+        from hal.operator.hub import OPERATOR_EVENT_SCHEMA
+
+        file_recorder.add_json_channel("operator", "/operator/event", "krabby.OperatorEvent",
+                                       OPERATOR_EVENT_SCHEMA)
+        hub.change_listeners.append(lambda entry: file_recorder.accept_message(
+            "operator", hub.last_tick_ns, int(entry["seq"]),
+            lambda _t, e=dict(entry): e))
+    if any(isinstance(s, KeyboardSource) and s.active for s in hub.sources):
+        print(KEY_HELP, flush=True)
+    status = None
+    if getattr(args, "status", True):
+        status = StatusLine(server, lambda: hub.command)
+        if not status.start():
+            status = None
+    return hub, status
 
 
 class _StartRequester:

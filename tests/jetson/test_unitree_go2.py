@@ -127,3 +127,28 @@ def test_connect_without_the_sdk_names_how_to_install_it():
             device.connect()
         assert not device.is_connected
         device.close()
+
+
+def test_wireless_remote_bytes_reach_the_operator_decoder():
+    """LowState_.wireless_remote (a list of 40 uint8 in the IDL) is kept with its receive time
+    and decodes into the operator's events (start pressed, left stick half up)."""
+    import struct
+
+    from hal.jetson.unitree_go2 import UnitreeGo2
+    from hal.operator import Action
+    from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
+
+    session = UnitreeGo2(UnitreeGo2Config.from_robot(load_robot("go2")))
+    assert session.wireless_remote() is None
+    frame = bytearray(40)
+    struct.pack_into("<H", frame, 2, 1 << 2)  # start
+    struct.pack_into("<f", frame, 20, 0.5)  # ly
+    msg = _low_state(np.zeros(12), np.zeros(12), np.zeros(12), foot=[0, 0, 0, 0])
+    msg.wireless_remote = list(frame)
+    session._on_low_state(msg)  # what the SDK's DDS thread calls
+    raw, received_ns = session.wireless_remote()
+    assert raw == bytes(frame) and received_ns > 0
+    source = Go2RemoteSource(session.wireless_remote, Go2RemoteDecoder(1.0, 1.0, deadzone=0.0))
+    events = source.poll(0)
+    assert [e.action for e in events] == [Action.START, None]
+    assert events[1].forward_speed_m_s == pytest.approx(0.5)

@@ -27,6 +27,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from hal.server.cli import (
     AppliancePlan,
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
     hw.add_argument("--motors", choices=MOTORS, default="go2")
     hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
+    hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false",
+                    help="with --motors go2: ignore the Go2's wireless remote (by default it "
+                         "drives: see README, how to drive)")
     hw.add_argument("--zed-resolution", dest="zed_resolution", default="HD720")
     hw.add_argument("--zed-fps", dest="zed_fps", type=int, default=60)
     hw.add_argument("--zed-depth-mode", dest="zed_depth_mode", default="NEURAL")
@@ -97,7 +101,10 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
                          engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
                          run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
-    plan.on_finished.append(lambda server, _client: plan.report_extras.update(motor_report(server.devices.joints)))
+    plan.on_finished.append(lambda server, _client: plan.report_extras.update(
+        motor_report(server.devices.joints)))
+    if args.motors == "go2" and args.go2_remote:
+        plan.operator_sources.append(_go2_remote_source)
     return plan
 
 
@@ -122,6 +129,19 @@ def motor_report(joints) -> dict:
             out["motor_health"] = value.to_dict() if hasattr(value, "to_dict") else (
                 asdict(value) if is_dataclass(value) else str(value))
     return out
+
+
+def _go2_remote_source(server: Any, speed_range_m_s: tuple[float, float],
+                       max_yaw_rate_rad_s: float) -> Any:
+    """The Go2's wireless remote as an operator source (its session is the joint driver's)."""
+    from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
+
+    joints = server.devices.joints
+    session = getattr(getattr(joints, "inner", joints), "session", None)  # a dry run wraps it
+    if session is None:
+        return None
+    return Go2RemoteSource(session.wireless_remote,
+                           Go2RemoteDecoder(speed_range_m_s[1], max_yaw_rate_rad_s))
 
 
 def main(argv: list[str] | None = None) -> int:

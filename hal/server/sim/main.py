@@ -24,8 +24,9 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
-from hal.server.base import HalDevices
+from hal.server.base import HalDevices, HalServer
 from hal.server.cli import (
     AppliancePlan,
     add_common_arguments,
@@ -64,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "nan-actions, wild-actions, drop-imu, drop-depth, estop; T seconds of "
                           "simulated time after the policy took over; D the stall's length "
                           "(stall-inference only, default 1 s). See hal.server.sim.faults")
+    sim.add_argument("--video", metavar="PATH",
+                     help="render the run offscreen to this MP4 (chase camera, speeds overlaid) and "
+                          "a contact sheet PNG beside it; needs EGL or OSMesa and "
+                          "pip install 'krabby[video]'")
+    sim.add_argument("--video-fps", dest="video_fps", type=float, default=30.0,
+                     help="video frames per second of simulated time (default 30)")
+    sim.add_argument("--video-size", dest="video_size", default="640x360", metavar="WxH",
+                     help="video frame size (default 640x360)")
+    sim.add_argument("--viewer", action="store_true",
+                     help="open MuJoCo's passive viewer on the run (needs a display)")
     sim.add_argument("--demo", action="store_true",
                      help="make a synthetic (untrained) checkpoint, export it, and run it")
     sim.add_argument("--demo-dir", dest="demo_dir", default="demo",
@@ -138,7 +149,75 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         plan.on_started.append(injector.attach)
         plan.on_finished.append(lambda _server, _client: injector.close())
         plan.report_extras["faults"] = injector.records
+    attach_ground_truth(plan)
+    plan.on_recording.append(_record_scene)
+    if args.video:
+        attach_video(plan, Path(args.video), video_config_from_args(args))
+    if args.viewer:
+        from hal.sim.viewer import attach_viewer
+
+        try:
+            attach_viewer(plan)
+        except RuntimeError as exc:
+            raise fail(str(exc)) from None
     return plan
+
+
+def video_config_from_args(args: argparse.Namespace) -> Any:
+    from hal.sim.video import VideoConfig
+
+    try:
+        width, height = (int(v) for v in args.video_size.lower().split("x"))
+        return VideoConfig(width=width, height=height, fps=args.video_fps)
+    except ValueError as exc:
+        raise fail(f"--video-size {args.video_size} / --video-fps {args.video_fps}: {exc} "
+                   f"(e.g. --video-size 640x360 --video-fps 30)") from None
+
+
+def attach_video(plan: AppliancePlan, path: Path, config: Any) -> None:
+    """Render the run to ``path``; the report gains a ``video`` section."""
+    from hal.sim.video import VideoRecorder
+
+    if path.suffix.lower() != ".mp4":
+        raise fail(f"--video {path}: give an .mp4 file name, e.g. run.mp4")
+
+    def start(server: HalServer, client: Any) -> None:
+        speed = (lambda: client.command.forward_speed_m_s) if client is not None else None
+        recorder = VideoRecorder(server.devices.world, path, config, speed_command=speed)
+        recorder.start()
+        server.tick_listeners.append(recorder)
+
+        def finish(_server: HalServer, _client: Any) -> None:
+            recorder.close()
+            plan.report_extras["video"] = recorder.report()
+
+        plan.on_finished.append(finish)
+
+    plan.on_started.append(start)
+
+
+def _record_scene(server: HalServer, recording: Any) -> None:
+    """``--record``: the trunk pose and the robot's bodies as Foxglove messages (/sim/tf,
+    /sim/scene)."""
+    if recording.file is None:
+        return
+    from hal.sim.foxglove_scene import SimSceneRecorder
+
+    server.tick_listeners.append(SimSceneRecorder(server.devices.world, recording.file))
+
+
+def attach_ground_truth(plan: AppliancePlan) -> None:
+    """Measure the simulated robot from the hand-over on; the report gains its ``sim`` section."""
+    from hal.sim.ground_truth import GroundTruthTracker
+
+    def start(server: HalServer, client: Any) -> None:
+        speed = (lambda: client.command.forward_speed_m_s) if client is not None else None
+        tracker = GroundTruthTracker(server.devices.world, speed_command=speed)
+        server.tick_listeners.append(tracker)
+        plan.on_finished.append(lambda _server, _client: plan.report_extras.__setitem__(
+            "sim", tracker.report()))
+
+    plan.on_started.append(start)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         plan = plan_from_args(args)
         report = run_appliance(plan, args)
         print(format_report(report), flush=True)
+        if "sim" in report:
+            from hal.sim.ground_truth import format_sim_section
+
+            print("\n".join(format_sim_section(report["sim"])), flush=True)
+        video = report.get("video")
+        if video:
+            print(f"video: {video['path']} ({video['frames']} frames at {video['fps']:g} fps), "
+                  f"contact sheet {video['contact_sheet']}"
+                  + (f"; error: {video['error']}" if video["error"] else ""), flush=True)
         return 0
 
     return main_guard(body)
