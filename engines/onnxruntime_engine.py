@@ -163,7 +163,6 @@ class OnnxRuntimeEngine(Engine):
                                for name, array in outputs.items()}
         for name, value in self._output_values.items():
             self._binding.bind_ortvalue_output(name, value)
-        self._run_options = ort.RunOptions()
         self.providers = tuple(self._session.get_providers())
         logger.info("opened %s with %s (intra_op=%d, inter_op=%d)", path.name, self.providers[0],
                     self.config.intra_op_threads, self.config.inter_op_threads)
@@ -174,7 +173,10 @@ class OnnxRuntimeEngine(Engine):
         return TensorSpec(arg.name, dims, onnx_type_to_numpy(arg.type))
 
     def _run(self) -> None:
-        self._session.run_with_iobinding(self._binding, self._run_options)
+        # No RunOptions: onnxruntime 1.32 looks up a graph-capture key in any RunOptions given and
+        # raises and catches a RuntimeError when it is unset (~30 µs per step, holding the GIL);
+        # with None it skips the lookup.
+        self._session.run_with_iobinding(self._binding)
 
     def _details(self) -> dict[str, Any]:
         return {"providers": list(self.providers),

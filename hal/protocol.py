@@ -12,6 +12,7 @@ Nothing here pickles.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -151,6 +152,28 @@ def _check_magic_version(magic: bytes, version: int, expected_magic: bytes, what
                             f"{PROTOCOL_VERSION}; update the older side")
 
 
+# (width, height, fx, fy, cx, cy) -> CameraIntrinsics of the last header that carried them: the
+# camera's parameters do not change between frames, so each header compares six numbers and
+# hands back the same validated object instead of checking and building one per observation.
+# Replaced as a whole tuple, so a reader on another thread sees an old or a new pair, never a mix.
+_last_intrinsics: tuple[tuple[int, int, float, float, float, float], CameraIntrinsics] | None = None
+
+
+def _intrinsics(width: int, height: int, fx: float, fy: float, cx: float,
+                cy: float) -> CameraIntrinsics:
+    global _last_intrinsics
+    key = (width, height, fx, fy, cx, cy)
+    cached = _last_intrinsics
+    if cached is not None and cached[0] == key:  # NaN never compares equal: never cached
+        return cached[1]
+    if not (math.isfinite(fx) and fx > 0 and math.isfinite(fy) and fy > 0
+            and math.isfinite(cx) and math.isfinite(cy)):
+        raise ProtocolError(f"observation: bad depth intrinsics fx={fx} fy={fy} cx={cx} cy={cy}")
+    intrinsics = CameraIntrinsics(width=width, height=height, fx=fx, fy=fy, cx=cx, cy=cy)
+    _last_intrinsics = (key, intrinsics)
+    return intrinsics
+
+
 def decode_observation_header(frame: bytes | memoryview) -> ObservationHeader:
     """Decode and validate an observation header frame."""
     if len(frame) != _OBS_HEADER.size:
@@ -165,9 +188,7 @@ def decode_observation_header(frame: bytes | memoryview) -> ObservationHeader:
         raise ProtocolError(f"observation: depth shape {depth_h}x{depth_w} has one zero side")
     intrinsics = None
     if depth_h and depth_seq:  # intrinsics come with the first frame
-        if not all(np.isfinite(v) and v > 0 for v in (fx, fy)) or not all(np.isfinite((cx, cy))):
-            raise ProtocolError(f"observation: bad depth intrinsics fx={fx} fy={fy} cx={cx} cy={cy}")
-        intrinsics = CameraIntrinsics(width=depth_w, height=depth_h, fx=fx, fy=fy, cx=cx, cy=cy)
+        intrinsics = _intrinsics(depth_w, depth_h, fx, fy, cx, cy)
     return ObservationHeader(
         seq=seq, timestamp_ns=timestamp_ns, publish_ns=publish_ns, n_joints=n_joints, n_feet=n_feet,
         depth_shape=(depth_h, depth_w), depth_seq=depth_seq, depth_timestamp_ns=depth_ts,
