@@ -1,7 +1,7 @@
 """A/B of two commits in one run: the appliance's obs_to_command and actor step, base vs head.
 
-``python -m benchmarks.ab --base <rev>`` extracts ``<rev>`` (``git archive``) beside the working
-tree and runs :func:`benchmarks.e2e.run_krabby` (the 100 Hz appliance in the simulator, depth
+``python -m benchmarks.ab --base <rev> [--head <rev>]`` extracts the commits (``git archive``;
+without ``--head`` the working tree is the head) and runs :func:`benchmarks.e2e.run_krabby` (the 100 Hz appliance in the simulator, depth
 thread and GC control on) from each tree in turn, in a fresh process per run, alternating the
 order every round (A B, B A, ...) so that load drifting on a shared machine falls on both sides.
 Both sides open the same exported policy. It reports, per side, the median over rounds of each
@@ -57,7 +57,7 @@ def _extract(rev: str, into: Path) -> str:
     commit = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=REPO,
                             capture_output=True, text=True, timeout=30)
     if commit.returncode != 0:
-        raise SystemExit(f"--base {rev!r} is not a commit of {REPO}: {commit.stderr.strip()}")
+        raise SystemExit(f"{rev!r} is not a commit of {REPO}: {commit.stderr.strip()}")
     into.mkdir(parents=True)
     archive = subprocess.Popen(["git", "archive", commit.stdout.strip()], cwd=REPO,
                                stdout=subprocess.PIPE)
@@ -99,11 +99,15 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run_ab(base: str, policy_dir: Path, rounds: int, seconds: float, rate_hz: float,
-           work_dir: Path) -> dict[str, Any]:
-    """Alternate base and head runs ``rounds`` times; returns both summaries and the ratios."""
+def run_ab(base: str, head: str | None, policy_dir: Path, rounds: int, seconds: float,
+           rate_hz: float, work_dir: Path) -> dict[str, Any]:
+    """Alternate base and head runs ``rounds`` times; returns both summaries and the ratios.
+
+    ``head`` None measures the working tree.
+    """
     commit = _extract(base, work_dir / "base")
-    trees = {"base": work_dir / "base", "head": REPO}
+    head_commit = _extract(head, work_dir / "head") if head else "working tree"
+    trees = {"base": work_dir / "base", "head": work_dir / "head" if head else REPO}
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}
     for k in range(rounds):
         for side in (("base", "head") if k % 2 == 0 else ("head", "base")):
@@ -115,13 +119,14 @@ def run_ab(base: str, policy_dir: Path, rounds: int, seconds: float, rate_hz: fl
                                                     / summary["base"][metric][q], 3)
               for metric in ("obs_to_command", "actor_step", "obs_to_command_pooled")
               for q in ("p50", "p99")}
-    return {"base_commit": commit, "head": "working tree", "rounds": rounds,
+    return {"base_commit": commit, "head_commit": head_commit, "rounds": rounds,
             "seconds_per_run": seconds, "rate_hz": rate_hz, **summary, "ratios": ratios}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__.split("\n")[0])
     parser.add_argument("--base", required=True, help="the commit to compare the working tree with")
+    parser.add_argument("--head", help="the commit measured against it (default: the working tree)")
     parser.add_argument("--rounds", type=int, default=4, help="runs per side (default 4)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per run (default 20)")
     parser.add_argument("--rate-hz", "--rate_hz", dest="rate_hz", type=float, default=100.0)
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     policy_dir = _prepare_policy(out_dir / "policy")
     with tempfile.TemporaryDirectory(prefix="krabby-ab-") as work:
-        result = run_ab(args.base, policy_dir, args.rounds, args.seconds, args.rate_hz, Path(work))
+        result = run_ab(args.base, args.head, policy_dir, args.rounds, args.seconds, args.rate_hz, Path(work))
     result["machine"] = machine_description()
     result["seconds_total"] = round(time.monotonic() - started, 1)
     write_json(out_dir / "ab.json", result)
