@@ -94,26 +94,26 @@ def _engines(graph: str, paths: dict[str, Any],
              robot: Any) -> tuple[dict[str, Engine], dict[str, str]]:
     """Every backend available here for one graph; skipped ones with the reason."""
     from compute.parkour.checkpoint import load_checkpoint
-    from engines import open_engine
-    from engines.torch_engine import TorchConfig, TorchEngine
+    from compute.parkour.graphs import open_policy_graph, torch_engine_from_policy
+    from engines.torch_engine import TorchConfig
 
     torch = require("torch", "the engine benchmark")
     policy = load_checkpoint(paths["checkpoint"], robot)
     engines: dict[str, Engine] = {
-        "onnxruntime": open_engine(paths[graph], robot=robot, graph=graph),
-        "torch_eager": TorchEngine.from_policy(policy, graph, TorchConfig(num_threads=1)),
-        "torchscript": TorchEngine.from_policy(policy, graph, TorchConfig(jit_trace=True,
-                                                                          num_threads=1)),
+        "onnxruntime": open_policy_graph(paths[graph], robot, graph=graph),
+        "torch_eager": torch_engine_from_policy(policy, graph, TorchConfig(num_threads=1)),
+        "torchscript": torch_engine_from_policy(policy, graph, TorchConfig(jit_trace=True,
+                                                                           num_threads=1)),
     }
     skipped: dict[str, str] = {}
     if torch.cuda.is_available():
-        engines["torch_eager_cuda"] = TorchEngine.from_policy(policy, graph,
-                                                              TorchConfig(device="cuda"))
+        engines["torch_eager_cuda"] = torch_engine_from_policy(policy, graph,
+                                                               TorchConfig(device="cuda"))
     else:
         skipped["torch_eager_cuda"] = "torch sees no CUDA device"
     plan = paths.get(f"{graph}_plan")
     if plan is not None:
-        engines["tensorrt"] = open_engine(plan, robot=robot, graph=graph)
+        engines["tensorrt"] = open_policy_graph(plan, robot, graph=graph)
     elif not available("tensorrt"):
         skipped["tensorrt"] = "TensorRT not installed"
     elif not cuda_available():

@@ -5,58 +5,43 @@ file           backend             notes
 =============  ==================  ==========================================
 ``*.plan``     TensorRT            platform checked against the manifest first
 ``*.onnx``     ONNX Runtime        CPU by default
-``*.pt``       torch (reference)   needs the robot; ``graph`` picks actor/depth
+other          a caller's loader   ``loaders={".pt": ...}``: e.g. a torch checkpoint, whose
+                                   modules only the code that defines them can build
 =============  ==================  ==========================================
 
 When a manifest exists beside the file (``model.json`` for ``model.onnx``, ``model.depth.onnx``,
 ``model.plan``, ...), the engine is opened through it: the file's sha256 must match, the robot
-given must match the one it was exported for, and the engine's tensors must match the manifest's,
-or the engine is refused with a message listing every difference.
+given must match the one it was exported for, and the engine's tensors must match the manifest's
+graph, or the engine is refused with a message listing every difference. What a graph *means*
+(its names, the shapes a robot implies) is the policy's business, not this module's.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec, compare_specs
 from engines.manifest import Manifest, load_manifest, manifest_path_for
 
-__all__ = ["open_engine", "graph_for_path", "robot_tensor_shapes", "SUFFIXES"]
+__all__ = ["open_engine", "resolve_manifest", "shape_problems", "Loader", "SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
 #: File suffix -> backend.
-SUFFIXES = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxruntime", ".pt": "torch",
-            ".pth": "torch"}
-_GRAPHS = ("actor", "depth")
+SUFFIXES = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxruntime"}
+
+#: ``loader(path, graph, config) -> Engine`` for a file type no backend here opens by itself.
+Loader = Callable[[Path, "str | None", Any], Engine]
 
 
-def graph_for_path(path: str | Path, manifest: Manifest | None = None) -> str:
-    """``"depth"`` for ``*.depth.*`` files (or as the manifest says), else ``"actor"``."""
-    if manifest is not None:
-        graph = manifest.graph_for_file(path)
-        if graph is not None:
-            return graph
-    return "depth" if ".depth." in Path(path).name else "actor"
+def shape_problems(engine: Engine, expected: Mapping[str, Sequence[int]], source: str,
+                   optional: Sequence[str] = ()) -> list[str]:
+    """How ``engine``'s tensors differ from ``expected`` (name -> shape, ``-1`` for any size).
 
-
-def robot_tensor_shapes(robot: Any, graph: str) -> dict[str, tuple[int, ...]]:
-    """Shapes a robot implies for a graph's tensors (DESIGN §2), by tensor name.
-
-    ``depth_latent`` is listed for the actor; a teacher graph without it is not refused for that.
+    A tensor named in ``optional`` may be absent; every other expected tensor must exist.
     """
-    lay, cam = robot.layout, robot.depth_camera
-    if graph == "actor":
-        return {"obs": (1, robot.obs_dim), "depth_latent": (1, lay.depth_latent_dim),
-                "actions": (1, robot.action_dim)}
-    return {"depth": (1, cam.policy_height, cam.policy_width), "proprio": (1, robot.proprio_dim),
-            "latent_yaw": (1, lay.depth_latent_dim + 2)}
-
-
-def _shape_problems(engine: Engine, expected: Mapping[str, Sequence[int]], source: str,
-                    optional: Sequence[str] = ()) -> list[str]:
     specs = {s.name: s for s in (*engine.input_specs, *engine.output_specs)}
     problems = []
     for name, shape in expected.items():
@@ -73,11 +58,13 @@ def _shape_problems(engine: Engine, expected: Mapping[str, Sequence[int]], sourc
     return problems
 
 
-def _resolve_manifest(path: Path, manifest: Manifest | str | Path | None) -> Manifest | None:
+def resolve_manifest(path: str | Path, manifest: Manifest | str | Path | None) -> Manifest | None:
+    """The manifest to open ``path`` through: ``"auto"`` finds ``model.json`` beside it (or none);
+    a path is loaded; a :class:`Manifest` is itself; None is none."""
     if isinstance(manifest, Manifest):
         return manifest
     if manifest == "auto":
-        candidate = manifest_path_for(path)
+        candidate = manifest_path_for(Path(path))
         return load_manifest(candidate) if candidate.is_file() else None
     if manifest is None:
         return None
@@ -85,10 +72,9 @@ def _resolve_manifest(path: Path, manifest: Manifest | str | Path | None) -> Man
 
 
 def _check_config(config: Any, kind: str) -> None:
-    if config is None:
+    if config is None or kind == "loader":
         return
-    expected = {"tensorrt": "TensorRTConfig", "onnxruntime": "OnnxRuntimeConfig",
-                "torch": "TorchConfig"}[kind]
+    expected = {"tensorrt": "TensorRTConfig", "onnxruntime": "OnnxRuntimeConfig"}[kind]
     if type(config).__name__ != expected:
         raise TypeError(f"config {type(config).__name__} does not fit a {kind} engine; pass a "
                         f"{expected}")
@@ -97,22 +83,27 @@ def _check_config(config: Any, kind: str) -> None:
 def open_engine(path: str | Path, *, robot: Any = None, graph: str | None = None,
                 expected_shapes: Mapping[str, Sequence[int]] | None = None,
                 manifest: Manifest | str | Path | None = "auto", config: Any = None,
-                verify_sha256: bool = True) -> Engine:
-    """Open a policy graph with the backend its file calls for, checked against its manifest.
+                verify_sha256: bool = True,
+                loaders: Mapping[str, Loader] | None = None) -> Engine:
+    """Open a model file with the backend its suffix calls for, checked against its manifest.
 
     Args:
-        path: ``*.plan`` (TensorRT), ``*.onnx`` (ONNX Runtime) or ``*.pt`` (torch checkpoint).
-        robot: The :class:`hal.robot.RobotConfig` the policy must fit (required for ``*.pt``).
-            Checked against the manifest's robot and against the engine's tensor sizes.
-        graph: ``"actor"`` or ``"depth"``; default from the manifest or the file name
-            (``*.depth.*`` is the depth graph).
+        path: ``*.plan`` (TensorRT), ``*.onnx`` (ONNX Runtime), or a suffix in ``loaders``.
+        robot: The robot the model must have been exported for (anything with ``summary()``,
+            ``name`` and ``source``, e.g. a :class:`hal.robot.RobotConfig`); checked against the
+            manifest's robot. None skips that check.
+        graph: Which of the manifest's graphs the file holds; default: the graph whose files list
+            it. Without a manifest it only names the engine in messages.
         expected_shapes: Tensor name -> shape the caller requires (``-1`` for any size).
         manifest: ``"auto"`` (use ``model.json`` beside the file if present), a path, a loaded
             :class:`Manifest`, or None to ignore manifests.
-        config: :class:`~engines.onnxruntime_engine.OnnxRuntimeConfig`,
-            :class:`~engines.tensorrt_engine.TensorRTConfig` or
-            :class:`~engines.torch_engine.TorchConfig` for the chosen backend.
-        verify_sha256: Check the file's digest against the manifest.
+        config: :class:`~engines.onnxruntime_engine.OnnxRuntimeConfig` or
+            :class:`~engines.tensorrt_engine.TensorRTConfig` for the chosen backend; handed as it
+            is to a loader.
+        verify_sha256: Check the file's digest against the manifest (a file opened by a loader
+            may be absent from it: checkpoints are not exported files).
+        loaders: Suffix (lower case, with the dot) -> ``loader(path, graph, config)`` for files no
+            backend here opens by itself.
 
     Raises:
         EngineError: unknown suffix, missing file, or the backend failed to open it.
@@ -121,17 +112,16 @@ def open_engine(path: str | Path, *, robot: Any = None, graph: str | None = None
         engines.manifest.ManifestError: a manifest was given or found but is malformed.
     """
     path = Path(path)
-    kind = SUFFIXES.get(path.suffix.lower())
+    loaders = dict(loaders or {})
+    suffix = path.suffix.lower()
+    kind = SUFFIXES.get(suffix) or ("loader" if suffix in loaders else None)
     if kind is None:
         raise EngineError(f"{path}: unknown model file type {path.suffix!r}; valid: "
-                          f"{', '.join(sorted(SUFFIXES))}")
+                          f"{', '.join(sorted((*SUFFIXES, *loaders)))}")
     if not path.is_file():
         raise EngineError(f"{path} does not exist")
     _check_config(config, kind)
-    found = _resolve_manifest(path, manifest)
-    graph = graph or graph_for_path(path, found)
-    if graph not in _GRAPHS:
-        raise EngineError(f"graph {graph!r} is not one of {_GRAPHS}")
+    found = resolve_manifest(path, manifest)
 
     shapes: dict[str, tuple[int, ...]] = {}
     expected_specs: tuple[TensorSpec, ...] = ()
@@ -139,18 +129,23 @@ def open_engine(path: str | Path, *, robot: Any = None, graph: str | None = None
     if found is not None:
         if robot is not None:
             found.check_robot(robot)
-        spec = found.graph(graph)
+        listed = path.name in found.files
+        graph = graph or found.graph_for_file(path)
+        spec = found.graph(graph) if graph is not None else None
+        if not listed and kind != "loader" and (verify_sha256 or spec is None):
+            raise EngineMismatchError(f"{path.name} is not listed in {found.path} (files: "
+                                      f"{sorted(found.files)}); re-export with krabby-export")
+        if spec is None:
+            raise EngineMismatchError(f"{found.path} does not say which graph {path.name} holds; "
+                                      f"pass graph= (one of {sorted(found.graphs)})")
         expected_specs, expected_outputs = spec.inputs, spec.outputs
         shapes = {s.name: s.shape for s in (*spec.inputs, *spec.outputs) if s.is_static}
-        if verify_sha256:
-            if path.name in found.files:
-                found.verify_file(path)
-            elif kind != "torch":
-                raise EngineMismatchError(f"{path.name} is not listed in {found.path} (files: "
-                                          f"{sorted(found.files)}); re-export with krabby-export")
+        if verify_sha256 and listed:
+            found.verify_file(path)
         logger.info("opening %s (%s graph) through %s", path.name, graph, found.path.name)
 
-    engine = _open_backend(kind, path, graph, robot, config, shapes, found)
+    engine = (loaders[suffix](path, graph, config) if kind == "loader"
+              else _open_backend(kind, path, config, shapes, found))
     try:
         problems: list[str] = []
         if found is not None:
@@ -158,13 +153,11 @@ def open_engine(path: str | Path, *, robot: Any = None, graph: str | None = None
             problems += compare_specs(engine.output_specs, expected_outputs, "output")
             if problems:
                 problems = [f"{found.path.name}: {p}" for p in problems]
-        if robot is not None:
-            problems += _shape_problems(engine, robot_tensor_shapes(robot, graph),
-                                        f"robot {robot.name!r}", optional=("depth_latent",))
         if expected_shapes:
-            problems += _shape_problems(engine, expected_shapes, "expected_shapes")
+            problems += shape_problems(engine, expected_shapes, "expected_shapes")
         if problems:
-            raise EngineMismatchError(f"{path.name} ({engine.backend}, {graph} graph) refused: "
+            what = f"{graph} graph" if graph else "no manifest"
+            raise EngineMismatchError(f"{path.name} ({engine.backend}, {what}) refused: "
                                       + "; ".join(problems))
     except BaseException:
         engine.close()
@@ -172,21 +165,13 @@ def open_engine(path: str | Path, *, robot: Any = None, graph: str | None = None
     return engine
 
 
-def _open_backend(kind: str, path: Path, graph: str, robot: Any, config: Any,
-                  shapes: Mapping[str, Sequence[int]], found: Manifest | None) -> Engine:
+def _open_backend(kind: str, path: Path, config: Any, shapes: Mapping[str, Sequence[int]],
+                  found: Manifest | None) -> Engine:
     if kind == "onnxruntime":
         from engines.onnxruntime_engine import OnnxRuntimeEngine
 
         return OnnxRuntimeEngine(path, config, shapes=shapes, strict_shapes=False)
-    if kind == "tensorrt":
-        from engines.tensorrt_engine import TensorRTEngine
+    from engines.tensorrt_engine import TensorRTEngine
 
-        return TensorRTEngine(path, config, shapes=shapes,
-                              built=found.tensorrt if found is not None else None,
-                              strict_shapes=False)
-    if robot is None:
-        raise EngineError(f"{path}: opening a checkpoint needs the robot it was trained for "
-                          "(open_engine(..., robot=load_robot('go2')))")
-    from engines.torch_engine import TorchEngine
-
-    return TorchEngine.from_checkpoint(path, robot, graph, config)
+    return TensorRTEngine(path, config, shapes=shapes,
+                          built=found.tensorrt if found is not None else None, strict_shapes=False)

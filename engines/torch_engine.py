@@ -14,25 +14,17 @@ import copy
 import logging
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec
+from engines.base import Engine, EngineMismatchError, TensorSpec
 from engines.cuda_memory import allocate_host
 from hal.optional import require
 
-__all__ = ["TorchConfig", "TorchEngine", "GRAPH_TENSOR_NAMES", "checkpoint_input_specs"]
+__all__ = ["TorchConfig", "TorchEngine"]
 
 logger = logging.getLogger(__name__)
-
-#: Input and output names of the two exported graphs (DESIGN §2), in argument order.
-GRAPH_TENSOR_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "actor": (("obs", "depth_latent"), ("actions",)),
-    "depth": (("depth", "proprio", "hidden_in"), ("latent_yaw", "hidden_out")),
-}
-
 
 @dataclass(frozen=True)
 class TorchConfig:
@@ -132,59 +124,3 @@ class TorchEngine(Engine):
     def _close(self) -> None:
         self._module = None
         self._args = []
-
-    # -- from a checkpoint ---------------------------------------------------------------------
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, robot: Any, graph: str = "actor",
-                        config: TorchConfig | None = None) -> "TorchEngine":
-        """The actor or depth step of a training checkpoint, via ``compute.parkour``.
-
-        Args:
-            path: The ``.pt`` checkpoint.
-            robot: The :class:`hal.robot.RobotConfig` it was trained for.
-            graph: ``"actor"`` or ``"depth"``.
-
-        Raises:
-            EngineError: unknown graph, or a depth graph asked of a checkpoint without one.
-        """
-        if graph not in GRAPH_TENSOR_NAMES:
-            raise EngineError(f"graph {graph!r} is not one of {sorted(GRAPH_TENSOR_NAMES)}")
-        from compute.parkour import checkpoint  # torch-only path; never on ONNX/TensorRT
-
-        try:
-            policy = checkpoint.load_checkpoint(path, robot)
-        except checkpoint.CheckpointError as exc:
-            raise EngineError(str(exc)) from None
-        return cls.from_policy(policy, graph, config)
-
-    @classmethod
-    def from_policy(cls, policy: Any, graph: str = "actor",
-                    config: TorchConfig | None = None) -> "TorchEngine":
-        """The actor or depth step of an already loaded ``compute.parkour.LoadedPolicy``."""
-        if graph not in GRAPH_TENSOR_NAMES:
-            raise EngineError(f"graph {graph!r} is not one of {sorted(GRAPH_TENSOR_NAMES)}")
-        module = getattr(policy, f"{graph}_step", None)
-        if module is None:
-            raise EngineError(f"{policy.path}: a {policy.kind} checkpoint has no {graph} step "
-                              "(only a depth student has a depth encoder)")
-        specs = checkpoint_input_specs(policy, graph)
-        return cls(module, specs, GRAPH_TENSOR_NAMES[graph][1], config, source=str(policy.path))
-
-
-def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:
-    """Input specs of a loaded policy's actor or depth step (DESIGN §2).
-
-    Sizes come from the policy's architecture (``policy.arch``, derived from the robot); a
-    teacher's actor step takes only ``obs``.
-    """
-    f32 = np.float32
-    arch = policy.arch
-    if graph == "actor":
-        specs = [TensorSpec("obs", (1, arch.obs_dim), f32)]
-        if policy.is_student:
-            specs.append(TensorSpec("depth_latent", (1, arch.depth_latent_dim), f32))
-        return specs
-    return [TensorSpec("depth", (1, arch.depth_height, arch.depth_width), f32),
-            TensorSpec("proprio", (1, arch.num_prop), f32),
-            TensorSpec("hidden_in", (1, 1, arch.depth_hidden_dim), f32)]

@@ -13,8 +13,9 @@ torn read impossible:
    only do so if the reader started after the slot was already being reused) changes the
    generation, and the read is discarded.
 
-Buffers come from :func:`engines.cuda_memory.allocate_host`: pinned CUDA host memory when CUDA is
-present (so engine inputs fill from them by DMA), 64-byte aligned ordinary memory otherwise.
+Buffers come from the allocator the owner passes in: the HAL server passes
+:func:`engines.cuda_memory.allocate_host` (pinned CUDA host memory when CUDA is present, 64-byte
+aligned ordinary memory otherwise); this module knows no inference memory layer.
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["SlotRing", "SlotsExhaustedError", "register_slots", "lookup_slots", "unregister_slots"]
+__all__ = ["SlotRing", "SlotsExhaustedError", "Allocator", "zeros_allocator", "register_slots",
+           "lookup_slots", "unregister_slots"]
 
 Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
 
-def _default_allocator() -> Allocator:
-    from engines.cuda_memory import allocate_host
-
-    return allocate_host
+def zeros_allocator(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Ordinary zeroed numpy memory: the default, for rings no accelerator reads."""
+    return np.zeros(shape, dtype)
 
 
 class SlotsExhaustedError(RuntimeError):
@@ -47,14 +48,14 @@ class SlotRing:
             reader thread) by at least two.
         shape: Shape of one slot's buffer.
         dtype: Element type.
-        allocate: ``allocate(shape, dtype) -> ndarray``; defaults to pinned-or-aligned host memory.
+        allocate: ``allocate(shape, dtype) -> ndarray``; default :func:`zeros_allocator`.
     """
 
     def __init__(self, n_slots: int, shape: tuple[int, ...], dtype: np.dtype | type = np.float32,
                  allocate: Allocator | None = None) -> None:
         if n_slots < 2:
             raise ValueError(f"n_slots must be >= 2, got {n_slots}")
-        allocate = allocate or _default_allocator()
+        allocate = allocate or zeros_allocator
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         # One allocation for the whole ring keeps it in one pinned region.

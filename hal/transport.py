@@ -30,7 +30,7 @@ from hal.protocol import (
     encode_observation_header,
 )
 from hal.log_limit import RateLimitedLog
-from hal.slots import SlotRing, register_slots, unregister_slots
+from hal.slots import Allocator, SlotRing, register_slots, unregister_slots
 
 __all__ = ["ObservationPublisher", "CommandReceiver", "ReceivedCommand", "is_inproc"]
 
@@ -54,11 +54,13 @@ class ObservationPublisher:
         share_slots: Publish headers only and share the arrays in place; the default, True for
             inproc endpoints, is the only sensible choice outside benchmarks that compare it with
             serialising the arrays.
+        allocate: Allocator of the slot rings (see :class:`~hal.slots.SlotRing`).
     """
 
     def __init__(self, endpoint: str, layout: StateLayout, depth_shape: tuple[int, int] | None,
                  context: zmq.Context | None = None, n_slots: int = 8,
-                 n_depth_slots: int = 4, share_slots: bool | None = None) -> None:
+                 n_depth_slots: int = 4, share_slots: bool | None = None,
+                 allocate: Allocator | None = None) -> None:
         self.endpoint = endpoint
         self.layout = layout
         self.depth_shape = tuple(depth_shape) if depth_shape else (0, 0)
@@ -66,8 +68,9 @@ class ObservationPublisher:
         if self.inproc and not is_inproc(endpoint):
             raise ValueError(f"shared slots need an inproc endpoint, got {endpoint!r}")
         self._context = context or zmq.Context.instance()
-        self.state_ring = SlotRing(n_slots, (layout.size,), np.float32)
-        self.depth_ring = SlotRing(n_depth_slots, self.depth_shape, np.float32) if depth_shape else None
+        self.state_ring = SlotRing(n_slots, (layout.size,), np.float32, allocate)
+        self.depth_ring = (SlotRing(n_depth_slots, self.depth_shape, np.float32, allocate)
+                           if depth_shape else None)
         self._socket = self._context.socket(zmq.PUB)
         self._socket.setsockopt(zmq.LINGER, 0)
         # A few messages of slack so a burst is not dropped at the sender, where the *newest*

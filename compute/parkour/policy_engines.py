@@ -90,7 +90,7 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
             without its depth graph.
         engines.EngineError: an engine file is refused (its message says what differs).
     """
-    from engines import open_engine
+    from compute.parkour.graphs import open_policy_graph
     from engines.manifest import load_manifest, manifest_path_for
 
     if device not in ("cpu", "cuda"):
@@ -126,7 +126,7 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
     if obs_dim is not None:
         expected["obs"] = (1, obs_dim)
     config = _engine_config(path, device)
-    actor = open_engine(path, robot=robot, graph="actor", expected_shapes=expected, config=config)
+    actor = open_policy_graph(path, robot, graph="actor", expected_shapes=expected, config=config)
     try:
         depth = None
         if "depth_latent" in actor.inputs:
@@ -139,8 +139,8 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
                         "both with krabby-export")
             else:
                 depth_path = path
-            depth = open_engine(depth_path, robot=robot, graph="depth",
-                                config=_engine_config(depth_path, device))
+            depth = open_policy_graph(depth_path, robot, graph="depth",
+                                      config=_engine_config(depth_path, device))
     except BaseException:
         actor.close()
         raise

@@ -172,9 +172,12 @@ class HalServer:
         camera = self.devices.camera
         depth_shape = camera.frame_shape if camera is not None else None
         try:
+            # Pinned when CUDA is present (DESIGN §1); the transport itself knows no CUDA.
+            from engines.cuda_memory import allocate_host
+
             self.publisher = ObservationPublisher(
                 self.config.observation_endpoint, self.layout, depth_shape, self._context,
-                self.config.n_slots, self.config.n_depth_slots)
+                self.config.n_slots, self.config.n_depth_slots, allocate=allocate_host)
             self.receiver = CommandReceiver(self.config.command_endpoint, self.robot.n_joints,
                                             self._context)
             if self.config.estop_endpoint:

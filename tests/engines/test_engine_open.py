@@ -92,23 +92,15 @@ def test_file_not_listed_in_its_manifest_is_refused(tiny_actor_dir, go2):
         open_engine(tiny_actor_dir / "model.onnx")
 
 
-def test_without_manifest_the_robot_and_expected_shapes_still_check(tiny_actor_dir, go2):
-    from pathlib import Path
-
-    from hal.robot import load_robot
-
-    engine = open_engine(tiny_actor_dir / "model.onnx", robot=go2, expected_shapes={"obs": (1, -1)})
+def test_without_manifest_the_expected_shapes_still_check(tiny_actor_dir):
+    engine = open_engine(tiny_actor_dir / "model.onnx", expected_shapes={"obs": (1, -1)})
     engine.close()
     with pytest.raises(EngineMismatchError,
                        match=r"expected_shapes: tensor 'obs' has shape \[1, 753\], expected \[1, 800\]"):
         open_engine(tiny_actor_dir / "model.onnx", expected_shapes={"obs": (1, 800)})
-    hexapod = load_robot(Path(__file__).resolve().parents[1] / "data" / "hexapod18.toml")
-    with pytest.raises(EngineMismatchError, match=r"robot '.*': tensor 'obs' has shape \[1, 753\], "
-                                                   rf"expected \[1, {hexapod.obs_dim}\]"):
-        open_engine(tiny_actor_dir / "model.onnx", robot=hexapod)
 
 
-def test_graph_and_backend_selection_errors(tiny_actor_dir, tmp_path, go2):
+def test_backend_selection_errors(tiny_actor_dir, tmp_path):
     with pytest.raises(EngineError, match="unknown model file type '.tflite'"):
         open_engine(tmp_path / "model.tflite")
     with pytest.raises(EngineError, match="does not exist"):
@@ -117,22 +109,41 @@ def test_graph_and_backend_selection_errors(tiny_actor_dir, tmp_path, go2):
         from engines.torch_engine import TorchConfig
 
         open_engine(tiny_actor_dir / "model.onnx", config=TorchConfig())
-    with pytest.raises(EngineError, match="graph 'policy'"):
-        open_engine(tiny_actor_dir / "model.onnx", graph="policy")
     engine = open_engine(tiny_actor_dir / "model.onnx", config=OnnxRuntimeConfig(intra_op_threads=2))
     assert engine.describe().details["intra_op_threads"] == 2
     engine.close()
+    # A checkpoint is no file type of its own here: the code that builds its modules loads it.
     (tmp_path / "model.pt").write_bytes(b"x")
-    with pytest.raises(EngineError, match="needs the robot"):
+    with pytest.raises(EngineError, match=r"unknown model file type '.pt'; valid: .engine, .onnx"):
         open_engine(tmp_path / "model.pt", manifest=None)
 
 
-def test_the_depth_graph_is_picked_by_name(tiny_actor_dir, go2):
-    # A file named *.depth.onnx is checked against the manifest's depth graph.
-    (tiny_actor_dir / "model.onnx").rename(tiny_actor_dir / "model.depth.onnx")
+def test_a_loader_opens_other_file_types_through_the_manifest(tiny_actor_dir, go2, tmp_path):
+    from engine_models import TinyActor
+    from engines.base import TensorSpec
+    from engines.torch_engine import TorchEngine
+
     write_manifest(tiny_actor_dir, go2, {"actor": actor_graph()})
-    with pytest.raises(ManifestError, match="no 'depth' graph"):
-        open_engine(tiny_actor_dir / "model.depth.onnx")
+    weights = tiny_actor_dir / "model.pt"
+    weights.write_bytes(b"not listed in the manifest: checkpoints are not exported files")
+    seen = []
+
+    def loader(path, graph, config):
+        seen.append((path, graph, config))
+        specs = [TensorSpec("obs", (1, obs_dim), np.float32),
+                 TensorSpec("depth_latent", (1, 32), np.float32)]
+        return TorchEngine(TinyActor(obs_dim=obs_dim), specs, ["actions"])
+
+    obs_dim = 753
+    with open_engine(weights, graph="actor", loaders={".pt": loader}, config="cfg") as engine:
+        assert engine.outputs["actions"].shape == (1, 12)
+    assert seen == [(weights, "actor", "cfg")]
+    obs_dim = 700  # the manifest still decides what the loaded engine must look like
+    with pytest.raises(EngineMismatchError, match=r"input 'obs': engine shape \[1, 700\] != "
+                                                  r"expected \[1, 753\]"):
+        open_engine(weights, graph="actor", loaders={".pt": loader})
+    with pytest.raises(EngineMismatchError, match="does not say which graph model.pt holds"):
+        open_engine(weights, loaders={".pt": loader})
 
 
 # -- the manifest reader ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engines import open_engine  # noqa: E402
+from compute.parkour.graphs import open_policy_graph, torch_engine_from_policy  # noqa: E402
 from engines.onnxruntime_engine import OnnxRuntimeEngine  # noqa: E402
 from engines.torch_engine import TorchConfig, TorchEngine  # noqa: E402
 
@@ -58,8 +58,8 @@ def _observation(rng: np.random.Generator, n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("jit_trace", [False, True], ids=["eager", "torchscript"])
 def test_actor_step_onnxruntime_matches_torch(exported, go2, jit_trace):
-    ref = TorchEngine.from_policy(exported["policy"], "actor", TorchConfig(jit_trace=jit_trace))
-    ort_engine = open_engine(exported["actor"], robot=go2, manifest=None)
+    ref = torch_engine_from_policy(exported["policy"], "actor", TorchConfig(jit_trace=jit_trace))
+    ort_engine = open_policy_graph(exported["actor"], go2, manifest=None)
     assert isinstance(ort_engine, OnnxRuntimeEngine)
     assert ort_engine.describe().inputs == ref.describe().inputs
     assert ort_engine.describe().outputs == ref.describe().outputs
@@ -78,8 +78,8 @@ def test_actor_step_onnxruntime_matches_torch(exported, go2, jit_trace):
 
 
 def test_depth_step_onnxruntime_matches_torch_over_recurrent_steps(exported, go2):
-    ref = TorchEngine.from_policy(exported["policy"], "depth")
-    ort_engine = open_engine(exported["depth"], robot=go2, manifest=None)
+    ref = torch_engine_from_policy(exported["policy"], "depth")
+    ort_engine = open_policy_graph(exported["depth"], go2, manifest=None)
     assert ort_engine.inputs["hidden_in"].shape == (1, 1, 512)
     rng = np.random.default_rng(1)
     worst = {"latent_yaw": 0.0, "hidden_out": 0.0}
@@ -100,8 +100,8 @@ def test_depth_step_onnxruntime_matches_torch_over_recurrent_steps(exported, go2
 
 
 def test_checkpoint_opens_as_the_torch_reference(exported, go2):
-    actor = open_engine(exported["checkpoint"], robot=go2, graph="actor")
-    depth = open_engine(exported["checkpoint"], robot=go2, graph="depth")
+    actor = open_policy_graph(exported["checkpoint"], go2, graph="actor")
+    depth = open_policy_graph(exported["checkpoint"], go2, graph="depth")
     assert isinstance(actor, TorchEngine) and isinstance(depth, TorchEngine)
     assert [s.name for s in actor.input_specs] == ["obs", "depth_latent"]
     assert [s.name for s in depth.output_specs] == ["latent_yaw", "hidden_out"]
@@ -118,10 +118,10 @@ def test_teacher_checkpoint_has_no_depth_graph(tmp_path, go2):
     from engines import EngineError
 
     teacher = write_synthetic_checkpoint(tmp_path / "teacher.pt", go2, seed=1, teacher=True)
-    actor = open_engine(teacher, robot=go2)
+    actor = open_policy_graph(teacher, go2)
     assert [s.name for s in actor.input_specs] == ["obs"]
     with pytest.raises(EngineError, match="teacher checkpoint has no depth step"):
-        open_engine(teacher, robot=go2, graph="depth")
+        open_policy_graph(teacher, go2, graph="depth")
 
 
 def test_checkpoint_for_another_robot_is_refused(exported):
@@ -132,7 +132,40 @@ def test_checkpoint_for_another_robot_is_refused(exported):
 
     hexapod = load_robot(_P(__file__).resolve().parents[1] / "data" / "hexapod18.toml")
     with pytest.raises(EngineError, match="does not fit robot"):
-        open_engine(exported["checkpoint"], robot=hexapod)
+        open_policy_graph(exported["checkpoint"], hexapod)
+
+
+def test_the_robot_checks_the_tensor_sizes_without_a_manifest(tiny_actor_dir, go2):
+    from engines import EngineMismatchError
+    from hal.robot import load_robot
+
+    with open_policy_graph(tiny_actor_dir / "model.onnx", go2, expected_shapes={"obs": (1, -1)}) as e:
+        assert e.inputs["obs"].shape == (1, go2.obs_dim)
+    hexapod = load_robot(Path(__file__).resolve().parents[1] / "data" / "hexapod18.toml")
+    with pytest.raises(EngineMismatchError, match=r"robot '.*': tensor 'obs' has shape \[1, 753\], "
+                                                   rf"expected \[1, {hexapod.obs_dim}\]"):
+        open_policy_graph(tiny_actor_dir / "model.onnx", hexapod)
+
+
+def test_the_depth_graph_is_picked_by_name(tiny_actor_dir, go2):
+    from engine_models import actor_graph, write_manifest
+    from engines.manifest import ManifestError
+
+    # A file named *.depth.onnx is checked against the manifest's depth graph.
+    (tiny_actor_dir / "model.onnx").rename(tiny_actor_dir / "model.depth.onnx")
+    write_manifest(tiny_actor_dir, go2, {"actor": actor_graph()})
+    with pytest.raises(ManifestError, match="no 'depth' graph"):
+        open_policy_graph(tiny_actor_dir / "model.depth.onnx", go2)
+
+
+def test_unknown_graph_and_unreadable_checkpoint_are_refused(tiny_actor_dir, tmp_path, go2):
+    from engines import EngineError
+
+    with pytest.raises(EngineError, match=r"graph 'policy' is not one of \['actor', 'depth'\]"):
+        open_policy_graph(tiny_actor_dir / "model.onnx", go2, graph="policy")
+    (tmp_path / "model.pt").write_bytes(b"x")
+    with pytest.raises(EngineError, match="model.pt"):
+        open_policy_graph(tmp_path / "model.pt", go2, manifest=None)
 
 
 # -- through krabby-export: the real artefacts and their manifest -----------------------------------
@@ -150,10 +183,10 @@ def krabby_exported(tmp_path_factory, go2):
 
 
 def test_exported_graphs_open_through_their_manifest_and_match_torch(krabby_exported, go2):
-    ort_actor = open_engine(krabby_exported["actor"], robot=go2)
-    ort_depth = open_engine(krabby_exported["depth"], robot=go2)
-    ref_actor = open_engine(krabby_exported["checkpoint"], robot=go2, graph="actor")
-    ref_depth = open_engine(krabby_exported["checkpoint"], robot=go2, graph="depth")
+    ort_actor = open_policy_graph(krabby_exported["actor"], go2)
+    ort_depth = open_policy_graph(krabby_exported["depth"], go2)
+    ref_actor = open_policy_graph(krabby_exported["checkpoint"], go2, graph="actor")
+    ref_depth = open_policy_graph(krabby_exported["checkpoint"], go2, graph="depth")
     assert isinstance(ort_depth, OnnxRuntimeEngine) and isinstance(ref_depth, TorchEngine)
     rng = np.random.default_rng(3)
     worst = 0.0
@@ -182,7 +215,7 @@ def test_exported_manifest_refuses_another_robot_and_edited_shapes(krabby_export
     from engines import EngineMismatchError
 
     with pytest.raises(EngineMismatchError, match="exported for robot 'go2'"):
-        open_engine(krabby_exported["actor"], robot=a1)
+        open_policy_graph(krabby_exported["actor"], a1)
     path = krabby_exported["manifest"]
     original = path.read_text()
     try:
@@ -192,6 +225,6 @@ def test_exported_manifest_refuses_another_robot_and_edited_shapes(krabby_export
         with pytest.raises(EngineMismatchError,
                            match=r"input 'hidden_in': engine shape \[1, 1, 512\] != expected "
                                  r"\[1, 1, 256\]"):
-            open_engine(krabby_exported["depth"], robot=go2)
+            open_policy_graph(krabby_exported["depth"], go2)
     finally:
         path.write_text(original)

@@ -1,0 +1,165 @@
+"""The parkour policy's two graphs (DESIGN §2) as engines: their tensors, and opening one for a robot.
+
+``engines`` maps a file to an engine with tensor specs and knows nothing of this policy; what makes
+a file *the actor* or *the depth encoder of this robot* lives here:
+
+- :data:`GRAPH_TENSOR_NAMES` — the graphs' input and output names, in argument order;
+- :func:`robot_tensor_shapes` — the shapes a robot implies for them;
+- :func:`graph_for_path` — ``*.depth.*`` files hold the depth graph (or as the manifest says);
+- :func:`torch_engine_from_policy` / :func:`torch_engine_from_checkpoint` — the torch reference
+  over a loaded policy or a training checkpoint;
+- :func:`open_policy_graph` — any of ``*.plan`` / ``*.onnx`` (through :func:`engines.open_engine`
+  and its manifest) or ``*.pt`` (the torch reference), checked against the robot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec
+from engines.manifest import Manifest
+from engines.opener import open_engine, resolve_manifest, shape_problems
+from hal.robot import RobotConfig
+
+__all__ = [
+    "GRAPH_TENSOR_NAMES", "CHECKPOINT_SUFFIXES", "graph_for_path", "robot_tensor_shapes",
+    "checkpoint_input_specs", "torch_engine_from_policy", "torch_engine_from_checkpoint",
+    "open_policy_graph",
+]
+
+#: Input and output names of the two exported graphs (DESIGN §2), in argument order.
+GRAPH_TENSOR_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "actor": (("obs", "depth_latent"), ("actions",)),
+    "depth": (("depth", "proprio", "hidden_in"), ("latent_yaw", "hidden_out")),
+}
+#: Training checkpoints, run by the torch reference.
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+
+def _check_graph(graph: str) -> None:
+    if graph not in GRAPH_TENSOR_NAMES:
+        raise EngineError(f"graph {graph!r} is not one of {sorted(GRAPH_TENSOR_NAMES)}")
+
+
+def graph_for_path(path: str | Path, manifest: Manifest | None = None) -> str:
+    """``"depth"`` for ``*.depth.*`` files (or as the manifest says), else ``"actor"``."""
+    if manifest is not None:
+        graph = manifest.graph_for_file(path)
+        if graph is not None:
+            return graph
+    return "depth" if ".depth." in Path(path).name else "actor"
+
+
+def robot_tensor_shapes(robot: RobotConfig, graph: str) -> dict[str, tuple[int, ...]]:
+    """Shapes a robot implies for a graph's tensors (DESIGN §2), by tensor name.
+
+    ``depth_latent`` is listed for the actor; a teacher graph without it is not refused for that.
+    """
+    _check_graph(graph)
+    lay, cam = robot.layout, robot.depth_camera
+    if graph == "actor":
+        return {"obs": (1, robot.obs_dim), "depth_latent": (1, lay.depth_latent_dim),
+                "actions": (1, robot.action_dim)}
+    return {"depth": (1, cam.policy_height, cam.policy_width), "proprio": (1, robot.proprio_dim),
+            "latent_yaw": (1, lay.depth_latent_dim + 2)}
+
+
+def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:
+    """Input specs of a loaded policy's actor or depth step (DESIGN §2).
+
+    Sizes come from the policy's architecture (``policy.arch``, derived from the robot); a
+    teacher's actor step takes only ``obs``.
+    """
+    _check_graph(graph)
+    f32 = np.float32
+    arch = policy.arch
+    if graph == "actor":
+        specs = [TensorSpec("obs", (1, arch.obs_dim), f32)]
+        if policy.is_student:
+            specs.append(TensorSpec("depth_latent", (1, arch.depth_latent_dim), f32))
+        return specs
+    return [TensorSpec("depth", (1, arch.depth_height, arch.depth_width), f32),
+            TensorSpec("proprio", (1, arch.num_prop), f32),
+            TensorSpec("hidden_in", (1, 1, arch.depth_hidden_dim), f32)]
+
+
+def torch_engine_from_policy(policy: Any, graph: str = "actor", config: Any = None) -> Engine:
+    """The actor or depth step of a loaded :class:`compute.parkour.checkpoint.LoadedPolicy`.
+
+    Args:
+        policy: The loaded checkpoint.
+        graph: ``"actor"`` or ``"depth"``.
+        config: A :class:`engines.torch_engine.TorchConfig`.
+
+    Raises:
+        EngineError: unknown graph, or a depth graph asked of a checkpoint without one.
+    """
+    from engines.torch_engine import TorchEngine
+
+    _check_graph(graph)
+    module = getattr(policy, f"{graph}_step", None)
+    if module is None:
+        raise EngineError(f"{policy.path}: a {policy.kind} checkpoint has no {graph} step "
+                          "(only a depth student has a depth encoder)")
+    return TorchEngine(module, checkpoint_input_specs(policy, graph), GRAPH_TENSOR_NAMES[graph][1],
+                       config, source=str(policy.path))
+
+
+def torch_engine_from_checkpoint(path: str | Path, robot: RobotConfig, graph: str = "actor",
+                                 config: Any = None) -> Engine:
+    """The actor or depth step of a training checkpoint, run by the torch reference.
+
+    Raises:
+        EngineError: unknown graph, an unreadable checkpoint, or a depth graph asked of a teacher.
+    """
+    from compute.parkour import checkpoint  # torch-only path; never on ONNX/TensorRT
+
+    _check_graph(graph)
+    try:
+        policy = checkpoint.load_checkpoint(path, robot)
+    except checkpoint.CheckpointError as exc:
+        raise EngineError(str(exc)) from None
+    return torch_engine_from_policy(policy, graph, config)
+
+
+def open_policy_graph(path: str | Path, robot: RobotConfig, *, graph: str | None = None,
+                      expected_shapes: Mapping[str, Sequence[int]] | None = None,
+                      manifest: Manifest | str | Path | None = "auto", config: Any = None,
+                      verify_sha256: bool = True) -> Engine:
+    """Open the actor or depth graph of a policy for ``robot``, refusing one that does not fit.
+
+    Args:
+        path: ``*.plan`` / ``*.onnx`` (opened through :func:`engines.open_engine` and the manifest
+            beside it) or ``*.pt`` (a training checkpoint, run by the torch reference).
+        robot: The robot the policy must fit: checked against the manifest and the tensor sizes.
+        graph: ``"actor"`` or ``"depth"``; default from the manifest or the file name
+            (``*.depth.*`` is the depth graph).
+        expected_shapes / manifest / config / verify_sha256: As for :func:`engines.open_engine`.
+
+    Raises:
+        EngineError: unknown graph or file type, missing file, or the backend failed to open it.
+        EngineMismatchError: manifest, robot or expected shapes disagree; the message lists each
+            difference.
+        engines.manifest.ManifestError: a manifest was given or found but is malformed.
+    """
+    path = Path(path)
+    found = resolve_manifest(path, manifest) if path.is_file() else None
+    graph = graph or graph_for_path(path, found)
+    _check_graph(graph)
+
+    def load_checkpoint(file: Path, graph_name: str | None, torch_config: Any) -> Engine:
+        return torch_engine_from_checkpoint(file, robot, graph_name or graph, torch_config)
+
+    engine = open_engine(path, robot=robot, graph=graph, expected_shapes=expected_shapes,
+                         manifest=found, config=config, verify_sha256=verify_sha256,
+                         loaders={suffix: load_checkpoint for suffix in CHECKPOINT_SUFFIXES})
+    problems = shape_problems(engine, robot_tensor_shapes(robot, graph), f"robot {robot.name!r}",
+                              optional=("depth_latent",))
+    if problems:
+        engine.close()
+        raise EngineMismatchError(f"{path.name} ({engine.backend}, {graph} graph) refused: "
+                                  + "; ".join(problems))
+    return engine
