@@ -1,9 +1,10 @@
 """A/B of two commits in one run: the appliance's obs_to_command and actor step, base vs head.
 
 ``python -m benchmarks.ab --base <rev> [--head <rev>]`` extracts the commits (``git archive``;
-without ``--head`` the working tree is the head) and runs :func:`benchmarks.e2e.run_krabby` (the 100 Hz appliance in the simulator, depth
-thread and GC control on) from each tree in turn, in a fresh process per run, alternating the
-order every round (A B, B A, ...) so that load drifting on a shared machine falls on both sides.
+without ``--head`` the working tree is the head) and runs :func:`benchmarks.e2e.run_krabby` (the
+100 Hz appliance in the simulator, depth thread and GC control on) from each tree in turn, in a
+fresh process per run, alternating the order every round (A B, B A, ...) so that load drifting on
+a shared machine falls on both sides.
 Both sides open the same exported policy. It reports, per side, the median over rounds of each
 run's p50 and p99, the p50/p99 of all obs_to_command samples pooled, and head / base ratios.
 
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     policy_dir = _prepare_policy(out_dir / "policy")
     with tempfile.TemporaryDirectory(prefix="krabby-ab-") as work:
-        result = run_ab(args.base, args.head, policy_dir, args.rounds, args.seconds, args.rate_hz, Path(work))
+        result = run_ab(args.base, args.head, policy_dir, args.rounds, args.seconds, args.rate_hz,
+                        Path(work))
     result["machine"] = machine_description()
     result["seconds_total"] = round(time.monotonic() - started, 1)
     write_json(out_dir / "ab.json", result)

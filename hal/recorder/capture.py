@@ -18,8 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from hal.recorder.schema import (
-    RowLayout, SAFETY_MODES, actor_layout, depth_layout, frame_layout, tick_layout,
+    MODE_CODES, RowLayout, actor_layout, depth_layout, frame_layout, tick_layout,
 )
+from hal.safety.events import Mode
 from hal.timing import LatencyRing
 
 __all__ = ["RecordLayouts", "RecordSink", "RecorderTap", "layouts_for"]
@@ -71,8 +72,9 @@ class RecordSink(Protocol):
                      frame: np.ndarray) -> None:
         """Copy one raw depth frame (only called when ``wants_frames``)."""
 
-    def on_mode_change(self, previous: str, mode: str, seq: int) -> None:
-        """The safety mode seen in tick ``seq`` differs from the previous tick's."""
+    def on_mode_change(self, previous: Mode | None, mode: Mode, seq: int) -> None:
+        """The safety mode seen in tick ``seq`` differs from the previous tick's (None before
+        the first tick)."""
 
 
 class RecorderTap:
@@ -99,8 +101,7 @@ class RecorderTap:
         self._hidden_prev = np.zeros(depth.size("hidden_in"), np.float32)
         self._hidden_source: np.ndarray | None = None
         self._depth_episode = 0
-        self._mode_codes = {name: code for code, name in enumerate(SAFETY_MODES)}
-        self._last_mode = ""
+        self._last_mode: Mode | None = None
         self._actor_steps = 0
         self._depth_steps = 0
         # Wall time (what the calling loop waits, GIL hand-overs included) and the thread's own
@@ -174,7 +175,7 @@ class RecorderTap:
         mode = record.safety_mode
         new_depth = record.new_depth
         i[:] = (record.seq, record.tick_ns, record.publish_ns, start,
-                self._mode_codes.get(mode, -1), record.depth_seq, new_depth is not None,
+                MODE_CODES.get(mode, -1), record.depth_seq, new_depth is not None,
                 record.obs_to_command_ns, joints.timestamp_ns, imu.timestamp_ns,
                 contacts is not None, contacts.timestamp_ns if contacts is not None else 0,
                 *command_ints, applied.mode)

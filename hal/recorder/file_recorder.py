@@ -27,6 +27,7 @@ import numpy as np
 from hal.recorder.buffers import RowPool
 from hal.recorder.capture import RecordLayouts
 from hal.recorder.log_writer import LogWriter
+from hal.safety.events import Mode
 
 __all__ = ["FileRecorderConfig", "FileRecorder"]
 
@@ -161,7 +162,7 @@ class FileRecorder:
         self._queue.append(("message", (key, stamp_ns, sequence, build)))
         self.accepted[key] = self.accepted.get(key, 0) + 1
 
-    def on_mode_change(self, previous: str, mode: str, seq: int) -> None:
+    def on_mode_change(self, previous: Mode | None, mode: Mode, seq: int) -> None:
         pass  # the writer sees mode changes in the tick rows it writes
 
     # -- writer thread --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from hal.recorder.buffers import RowRing, Snapshot
 from hal.recorder.capture import RecordLayouts
 from hal.recorder.log_writer import LogWriter
 from hal.recorder.schema import mode_name
+from hal.safety.events import Mode
 
 __all__ = ["FlightRecorderConfig", "FlightRecorder"]
 
@@ -55,7 +56,7 @@ class FlightRecorderConfig:
     window_s: float = 10.0
     directory: Path = field(default_factory=lambda: Path("flight"))
     post_trigger_s: float = 1.0
-    trigger_modes: tuple[str, ...] = ("damping", "estop")
+    trigger_modes: tuple[Mode, ...] = (Mode.DAMPING, Mode.ESTOP)
     max_dumps: int = 20
     compression: str = "zstd"
 
@@ -121,8 +122,8 @@ class FlightRecorder:
                      frame: np.ndarray) -> None:
         pass  # frames are too big to keep seconds of; the file recorder logs them
 
-    def on_mode_change(self, previous: str, mode: str, seq: int) -> None:
-        if previous and mode in self._trigger_modes and self._trigger is None:
+    def on_mode_change(self, previous: Mode | None, mode: Mode, seq: int) -> None:
+        if previous is not None and mode in self._trigger_modes and self._trigger is None:
             due = time.monotonic_ns() + int(self.config.post_trigger_s * 1e9)
             self._trigger = (f"{previous}-to-{mode}", due)
 

@@ -22,11 +22,13 @@ import numpy as np
 
 from hal.optional import require
 from hal.recorder.reader import RecordedLog
-from hal.recorder.schema import SAFETY_MODES
+from hal.recorder.schema import MODE_CODES, SAFETY_MODES
+from hal.safety.events import Mode
 
 __all__ = ["plot_summary", "pose_track"]
 
-_FAULT_MODES = ("damping", "estop")
+# Transitions come from the log's JSON: their modes are the enum's values.
+_FAULT_MODES = frozenset({Mode.DAMPING.value, Mode.ESTOP.value})
 
 
 def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
@@ -87,11 +89,10 @@ def plot_summary(log_: RecordedLog, result: Any | None, out: Path) -> Path:
     ax = fig.add_subplot(grid[rows + 1, :])
     modes = ticks.column("safety_mode")
     ax.step(t, modes, where="post", color="k", lw=1.0)
-    ax.set_yticks(range(len(SAFETY_MODES)), SAFETY_MODES, fontsize=7)
+    ax.set_yticks(range(len(SAFETY_MODES)), [m.value for m in SAFETY_MODES], fontsize=7)
     ax.set_ylim(-0.5, len(SAFETY_MODES) - 0.5)
     for tr, when in transitions:
-        ax.annotate(str(tr.get("reason", "")), (when, SAFETY_MODES.index(tr["to"])
-                                                if tr.get("to") in SAFETY_MODES else 0),
+        ax.annotate(str(tr.get("reason", "")), (when, MODE_CODES.get(tr.get("to"), 0)),
                     fontsize=6, rotation=30, xytext=(3, 3), textcoords="offset points")
     _mark(ax, transitions)
     ax.set_xlabel("control time since the first tick (s)")

@@ -30,25 +30,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RowLayout", "SAFETY_MODES", "mode_code", "mode_name", "tick_layout", "actor_layout",
-           "depth_layout", "frame_layout", "raw_image_message", "decode_raw_image",
+from hal.safety import events
+from hal.safety.events import Mode
+
+__all__ = ["RowLayout", "SAFETY_MODES", "MODE_CODES", "mode_code", "mode_name", "tick_layout",
+           "actor_layout", "depth_layout", "frame_layout", "raw_image_message", "decode_raw_image",
            "RAW_IMAGE_SCHEMA", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 """Bumped whenever a layout or channel changes incompatibly (stored in the run metadata)."""
 
-SAFETY_MODES = ("idle", "stand_up", "ready", "policy", "stand", "damping", "estop")
-"""Safety layer modes by code (``hal.safety.events.Mode`` values); -1 is an unknown mode."""
-_MODE_CODES = {name: code for code, name in enumerate(SAFETY_MODES)}
+SAFETY_MODES: tuple[Mode, ...] = tuple(sorted(Mode, key=events.mode_code))
+"""Safety layer modes by the code logs store: the wire's codes (:func:`hal.safety.events.mode_code`,
+append-only); -1 is an unknown mode."""
+MODE_CODES: dict[Mode, int] = {mode: events.mode_code(mode) for mode in Mode}
 
 
-def mode_code(name: str) -> int:
-    """The int stored for a safety mode name (-1 for a name this format does not know)."""
-    return _MODE_CODES.get(name, -1)
+def mode_code(mode: Mode | str) -> int:
+    """The int stored for a safety mode (or its name); -1 for one this format does not know."""
+    return MODE_CODES.get(mode, -1)
 
 
 def mode_name(code: int) -> str:
-    return SAFETY_MODES[code] if 0 <= code < len(SAFETY_MODES) else "unknown"
+    return SAFETY_MODES[code].value if 0 <= code < len(SAFETY_MODES) else "unknown"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from hal.devices.aggregate import HalDevices
 from hal.devices.base import CONTROL_MODE_DAMP, ContactSample, ImuSample, JointCommand, JointState
 from hal.protocol import StateLayout
 from hal.robot import RobotConfig
-from hal.safety.events import mode_code
+from hal.safety.events import Mode, mode_code
 from hal.timing import DeadlinePacer, LatencyRing
 from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
 
@@ -83,7 +83,7 @@ class TickRecord:
     contacts: ContactSample | None
     command: ReceivedCommand | None
     applied: JointCommand
-    safety_mode: str
+    safety_mode: Mode
     depth_seq: int
     obs_to_command_ns: int  # -1 when no command answered this tick
     new_depth: np.ndarray | None = None  # the frame written this tick (a slot view), if any
@@ -381,7 +381,7 @@ class HalServer:
         self.latency["tick_work"].add(time.monotonic_ns() - tick_ns)
         record = TickRecord(seq=seq, tick_ns=tick_ns, publish_ns=publish_ns, joints=joints, imu=imu,
                             contacts=contacts, command=received, applied=applied,
-                            safety_mode=str(self.safety.mode), depth_seq=publisher.depth_seq,
+                            safety_mode=self.safety.mode, depth_seq=publisher.depth_seq,
                             obs_to_command_ns=obs_to_command, new_depth=new_depth,
                             exchange=exchange)
         for listener in self.tick_listeners:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
+from hal.safety.events import Mode
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 
 __all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
@@ -304,7 +305,7 @@ class _StartRequester:
             return
         self.ticks_left -= 1
         safety = self.server.safety
-        if str(safety.mode) != "idle":
+        if safety.mode is not Mode.IDLE:
             self.ticks_left = 0  # started
         elif not safety.run_requested:
             safety.request_start()

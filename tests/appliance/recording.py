@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hal.devices.base import CONTROL_MODE_DAMP, JointCommand, JointDriver
+from hal.safety.events import Mode
 from hal.server.base import HalServer, TickRecord
 
 __all__ = ["RecordingJoints", "Tick", "TickLog"]
@@ -48,7 +49,7 @@ class Tick:
     """One control tick, copied out of its :class:`TickRecord`."""
 
     seq: int
-    mode: str  # the safety layer's mode after the tick
+    mode: Mode  # the safety layer's mode after the tick
     has_command: bool
     non_finite: bool
     command_target: np.ndarray | None  # the policy's targets as received (hardware order)

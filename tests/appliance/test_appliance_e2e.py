@@ -19,6 +19,7 @@ from dataclasses import replace
 from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
 from compute.parkour.policy_engines import open_policy_engines
 from hal.devices.base import CONTROL_MODE_DAMP
+from hal.safety import Mode
 from hal.server.base import HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
 
@@ -54,7 +55,7 @@ def check_run(server, joints, ticks, counts, robot):
         assert tick.command.message.obs_seq == tick.seq  # answers this tick's observation
         assert tick.command.receive_ns >= tick.publish_ns
         assert 0 < tick.obs_to_command_ns < 1e9
-    assert any(t.safety_mode == "policy" for t in ticks)
+    assert any(t.safety_mode is Mode.POLICY for t in ticks)
     # Nothing unsafe reached the motors: finite and within the joint limits, every write.
     lower, upper = robot.to_hardware(robot.position_lower), robot.to_hardware(robot.position_upper)
     for command in joints.written:

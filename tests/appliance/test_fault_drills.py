@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hal.safety import SafetyConfig
+from hal.safety import ACTIVE_MODES, Mode, SafetyConfig
 from hal.safety.attitude import roll_pitch
 from hal.server.cli import format_report, run_appliance
-from hal.server.sim.faults import FaultSpec, FaultSpecError, parse_fault
+from hal.server.sim.faults import FaultKind, FaultSpec, FaultSpecError, parse_fault
 from hal.server.sim.main import build_parser, main, plan_from_args
 from safety.guarantees import check_guarantees
 
@@ -73,7 +73,7 @@ class DrillRun:
 
     @property
     def policy_seq(self) -> int:
-        return next(t.seq for t in self.ticks if t.mode == "policy")
+        return next(t.seq for t in self.ticks if t.mode is Mode.POLICY)
 
     def after(self, seq: int) -> list:
         return [t for t in self.ticks if t.seq >= seq]
@@ -136,7 +136,7 @@ def check_motors_safe(run: DrillRun) -> None:
             assert (tick.target >= lower).all() and (tick.target <= upper).all()
             previous = None
             continue
-        assert tick.mode in ("stand_up", "ready", "policy", "stand")
+        assert tick.mode in ACTIVE_MODES
         assert (tick.kp >= CFG.kp_min).all() and (tick.kp <= CFG.kp_max).all()
         reference = np.clip(tick.q, lower, upper) if previous is None else previous
         check_guarantees(tick.target, np.full(n, np.nan), reference, tick.q, tick.dq, tick.kp,
@@ -170,10 +170,10 @@ def check_hold_then_damp(run: DrillRun, first_miss: int) -> None:
     damp_seq = first_miss + CFG.damp_after_ticks - 1
     for tick in run.after(first_miss):
         if tick.seq < damp_seq:
-            assert not tick.has_command and tick.mode == "policy" and not tick.damped, tick.seq
+            assert not tick.has_command and tick.mode is Mode.POLICY and not tick.damped, tick.seq
             np.testing.assert_array_equal(tick.target, held)
         else:
-            assert tick.mode == "damping" and tick.damped, tick.seq
+            assert tick.mode is Mode.DAMPING and tick.damped, tick.seq
 
 
 # ----------------------------------------------------------------------------------- drills
@@ -215,10 +215,10 @@ def test_nan_actions_damp_on_the_first_nan_command(exported_policy):
     fired = check_fired_on_time(run, record)
     first = next(t for t in run.after(fired) if t.has_command)
     assert first.non_finite and np.isnan(first.command_target).all()
-    assert first.mode == "damping" and first.damped
-    assert all(not t.has_command and t.mode == "policy" for t in run.ticks
+    assert first.mode is Mode.DAMPING and first.damped
+    assert all(not t.has_command and t.mode is Mode.POLICY for t in run.ticks
                if fired <= t.seq < first.seq)
-    assert all(t.mode == "damping" for t in run.after(first.seq))
+    assert all(t.mode is Mode.DAMPING for t in run.after(first.seq))
     check_response(record, "damping", "invalid_command", first.seq)
     assert record["response"]["ticks"] == 1 or first.seq > fired  # tick 1 unless it missed
     assert run.report["counters"]["non_finite_commands"] >= 1
@@ -241,7 +241,7 @@ def test_wild_actions_stay_within_limits_and_end_damped(exported_policy):
                                        -(b.command_target - default), atol=1e-5)
     damp_seq = wild[CFG.implausible_after_ticks - 1].seq
     for tick in run.after(fired):
-        assert (tick.mode == "policy") is (tick.seq < damp_seq), tick.seq
+        assert (tick.mode is Mode.POLICY) is (tick.seq < damp_seq), tick.seq
     check_response(record, "damping", "implausible_command", damp_seq)
     assert damp_seq == fired + CFG.implausible_after_ticks - 1 or any(
         not t.has_command for t in run.ticks if fired <= t.seq < damp_seq)
@@ -266,7 +266,7 @@ def test_drop_imu_damps_once_the_sample_is_stale(exported_policy):
     stale = next(t for t in run.after(fired) if (t.joints_ns - t.imu_ns) / 1e6 > CFG.imu_stale_ms)
     assert stale.seq - fired + 1 <= math.ceil(CFG.imu_stale_ms / PERIOD_MS) + 1
     for tick in run.after(fired):
-        assert (tick.mode == "policy") is (tick.seq < stale.seq), tick.seq
+        assert (tick.mode is Mode.POLICY) is (tick.seq < stale.seq), tick.seq
     check_response(record, "damping", "imu_stale", stale.seq)
 
 
@@ -282,9 +282,9 @@ def test_drop_depth_stands(exported_policy):
     ramp_ticks = round(CFG.stand_ramp_duration_s * RATE_HZ)
     for tick in run.after(fired):
         # The stand ramp ends in ready (the stand pose held, the gate closed while depth is stale).
-        expected = ("policy" if tick.seq < stale.seq else
-                    "stand" if tick.seq < stale.seq + ramp_ticks else "ready")
-        assert tick.mode == expected, tick.seq
+        expected = (Mode.POLICY if tick.seq < stale.seq else
+                    Mode.STAND if tick.seq < stale.seq + ramp_ticks else Mode.READY)
+        assert tick.mode is expected, tick.seq
         assert not tick.damped
     check_response(record, "stand", "depth_stale", stale.seq)
     # Standing: after the stand ramp the target is the default pose with stiff gains, the robot
@@ -309,7 +309,7 @@ def test_estop_message_latches_on_the_next_tick(exported_policy):
     check_response(record, "estop", "estop", fired)
     assert record["response"]["detail"] == "remote: fault drill estop@0.5"
     for tick in run.after(fired):
-        assert tick.mode == "estop" and tick.damped and (tick.kp == 0).all()
+        assert tick.mode is Mode.ESTOP and tick.damped and (tick.kp == 0).all()
     assert run.report["safety"]["mode_final"] == "estop"  # latched through the shutdown
 
 
@@ -352,7 +352,7 @@ def test_a_normal_run_never_trips_the_plausibility_watchdog(exported_policy):
     upper = hardware(robot, robot.position_upper)
     worst_step = worst_outside = 0.0
     for a, b in zip(run.ticks, run.ticks[1:]):
-        if b.mode == "policy" and b.has_command:
+        if b.mode is Mode.POLICY and b.has_command:
             worst_step = max(worst_step, float(np.abs(b.command_target - a.target).max()))
             outside = np.maximum(lower - b.command_target, b.command_target - upper)
             worst_outside = max(worst_outside, float(outside.max()))
@@ -364,15 +364,16 @@ def test_a_normal_run_never_trips_the_plausibility_watchdog(exported_policy):
 # ----------------------------------------------------------------------------------- the CLI
 
 @pytest.mark.parametrize("text,expected", [
-    ("nan-actions@3", FaultSpec("nan-actions", 3.0)),
-    ("wild-actions@0", FaultSpec("wild-actions", 0.0)),
-    ("stall-inference@3", FaultSpec("stall-inference", 3.0, 1.0)),
-    ("stall-inference@2.5:0.25", FaultSpec("stall-inference", 2.5, 0.25)),
-    (" Drop-IMU@1.5 ", FaultSpec("drop-imu", 1.5)),
-    ("kill-inference@1e-1", FaultSpec("kill-inference", 0.1)),
+    ("nan-actions@3", FaultSpec(FaultKind.NAN_ACTIONS, 3.0)),
+    ("wild-actions@0", FaultSpec(FaultKind.WILD_ACTIONS, 0.0)),
+    ("stall-inference@3", FaultSpec(FaultKind.STALL_INFERENCE, 3.0, 1.0)),
+    ("stall-inference@2.5:0.25", FaultSpec(FaultKind.STALL_INFERENCE, 2.5, 0.25)),
+    (" Drop-IMU@1.5 ", FaultSpec(FaultKind.DROP_IMU, 1.5)),
+    ("kill-inference@1e-1", FaultSpec(FaultKind.KILL_INFERENCE, 0.1)),
 ])
 def test_parse_fault(text, expected):
-    assert parse_fault(text) == expected
+    spec = parse_fault(text)
+    assert spec == expected and spec.kind is expected.kind  # the enum, not an equal string
 
 
 @pytest.mark.parametrize("text,match", [

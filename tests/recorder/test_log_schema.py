@@ -117,3 +117,15 @@ def test_pool_gives_rows_back():
     assert {a, b} == {0, 1} and pool.acquire() is None
     pool.release(a)
     assert pool.acquire() == a
+
+
+def test_every_safety_mode_has_a_stable_code():
+    from hal.recorder.schema import SAFETY_MODES, mode_code, mode_name
+    from hal.safety.events import Mode
+
+    # A mode the format cannot store would be logged as -1 ("unknown") and lost from replays.
+    assert sorted(SAFETY_MODES) == sorted(Mode) and len(set(SAFETY_MODES)) == len(SAFETY_MODES)
+    # The codes are the format: logs already written decode with these (append, never reorder).
+    assert [mode_code(m) for m in (Mode.IDLE, Mode.POLICY, Mode.DAMPING, Mode.ESTOP)] == [0, 3, 5, 6]
+    assert all(mode_name(mode_code(m)) == m.value for m in Mode)
+    assert mode_code("no-such-mode") == -1 and mode_name(-1) == "unknown"

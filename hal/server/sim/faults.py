@@ -63,19 +63,25 @@ detail and tick. The report's ``safety.events`` hold the full transition list.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import zmq
 
+from hal.safety.events import Mode
 from hal.server.base import HalDevices, HalServer, TickRecord
 from hal.server.sim.fault_devices import DroppableDepthCamera, FaultyEngine, FreezableImu
+from hal.server.sim.fault_spec import (
+    CLIENT_FAULTS, DEFAULT_STALL_S, FAULT_KINDS, FaultKind, FaultRecord, FaultResponse, FaultSpec,
+    FaultSpecError, parse_fault, parse_faults,
+)
 
 __all__ = [
+    "FaultKind",
+    "FaultRecord",
+    "FaultResponse",
     "FAULT_KINDS",
     "CLIENT_FAULTS",
     "DEFAULT_STALL_S",
@@ -92,77 +98,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FAULT_KINDS = ("stall-inference", "kill-inference", "nan-actions", "wild-actions", "drop-imu",
-               "drop-depth", "estop")
-CLIENT_FAULTS = frozenset({"stall-inference", "kill-inference", "nan-actions", "wild-actions"})
-"""Drills that act on the in-process inference client (they need it running)."""
-DEFAULT_STALL_S = 1.0
 WILD_ACTION = 50.0
 _SERVER_GONE_NS = 1_000_000_000  # a stall ends when the simulated clock stops this long (wall)
-
-
-class FaultSpecError(ValueError):
-    """A ``--fault`` value does not follow ``KIND@T[:D]`` (the message says what and how)."""
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """One drill: ``kind`` at ``at_s`` seconds of simulated time after the policy took over."""
-
-    kind: str
-    at_s: float
-    duration_s: float | None = None
-
-    @property
-    def text(self) -> str:
-        """The spec as written on the command line (normalised)."""
-        base = f"{self.kind}@{self.at_s:g}"
-        return base if self.duration_s is None else f"{base}:{self.duration_s:g}"
-
-
-def _seconds(text: str, what: str, spec: str, positive: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise FaultSpecError(f"--fault {spec!r}: {what} {text!r} must be a finite number of "
-                             f"seconds {bound}")
-    return value
-
-
-def parse_fault(text: str) -> FaultSpec:
-    """Parse ``KIND@T`` or ``KIND@T:D`` (see the module docstring).
-
-    Raises:
-        FaultSpecError: unknown kind, missing or bad time, or a duration where none is taken.
-    """
-    spec = str(text).strip()
-    kind, at, rest = spec.partition("@")
-    kind = kind.strip().lower()
-    if kind not in FAULT_KINDS:
-        raise FaultSpecError(f"--fault {text!r}: unknown fault {kind!r}; valid: "
-                             f"{', '.join(FAULT_KINDS)} (as KIND@T, e.g. nan-actions@3)")
-    if not at or not rest.strip():
-        raise FaultSpecError(f"--fault {text!r}: missing the time; write {kind}@T with T in "
-                             f"seconds after the policy took over (e.g. {kind}@3)")
-    time_text, colon, duration_text = rest.partition(":")
-    at_s = _seconds(time_text.strip(), "time", spec, positive=False)
-    duration_s = None
-    if colon:
-        if kind != "stall-inference":
-            raise FaultSpecError(f"--fault {text!r}: only stall-inference takes a duration "
-                                 f"(stall-inference@T:D); write {kind}@{time_text.strip()}")
-        duration_s = _seconds(duration_text.strip(), "duration", spec, positive=True)
-    elif kind == "stall-inference":
-        duration_s = DEFAULT_STALL_S
-    return FaultSpec(kind, at_s, duration_s)
-
-
-def parse_faults(texts: Sequence[str] | None) -> list[FaultSpec]:
-    """Parse every ``--fault`` value, in order."""
-    return [parse_fault(t) for t in texts or ()]
 
 
 def connectable(endpoint: str) -> str:
@@ -180,8 +117,8 @@ class FaultInjector:
 
     Use: :meth:`wrap_devices` when building the devices, :meth:`attach` once the server and the
     client are started (it registers a tick listener and wraps the client's actor engine), and
-    :meth:`close` on every way out. :attr:`records` is the report's ``faults`` list (filled in
-    place, complete after :meth:`close`).
+    :meth:`close` on every way out. :attr:`records` are filled in place, complete after
+    :meth:`close`; :meth:`report` is the report's ``faults`` list.
 
     Args:
         specs: The drills.
@@ -192,11 +129,7 @@ class FaultInjector:
     def __init__(self, specs: Sequence[FaultSpec], context: zmq.Context | None = None) -> None:
         self.specs = list(specs)
         self._context = context
-        self.records: list[dict[str, Any]] = [
-            {"fault": s.text, "kind": s.kind, "at_s": s.at_s, "duration_s": s.duration_s,
-             "fired": False, "seq": None, "sim_time_s": None, "after_policy_s": None,
-             "via": None, "mode_before": None, "response": None, "note": None}
-            for s in self.specs]
+        self.records = [FaultRecord(spec) for spec in self.specs]
         self._pending = list(range(len(self.specs)))
         self._watching: list[int] = []
         self._imu: FreezableImu | None = None
@@ -210,7 +143,7 @@ class FaultInjector:
         self._policy_start_ns: int | None = None
         self._policy_start_seq: int | None = None
         self._stall_until_ns: int | None = None
-        self._corrupt: str | None = None
+        self._corrupt: FaultKind | None = None  # nan-actions or wild-actions, once fired
         self._wild_sign = 1.0
         self._wild: np.ndarray | None = None
         self._cancel = threading.Event()
@@ -219,7 +152,7 @@ class FaultInjector:
         self.errors: list[str] = []
 
     @property
-    def kinds(self) -> set[str]:
+    def kinds(self) -> set[FaultKind]:
         return {s.kind for s in self.specs}
 
     @property
@@ -234,10 +167,10 @@ class FaultInjector:
         Raises:
             FaultSpecError: ``drop-depth`` asked for but there is no camera.
         """
-        if "drop-imu" in self.kinds:
+        if FaultKind.DROP_IMU in self.kinds:
             self._imu = FreezableImu(devices.imu)
             devices.imu = self._imu
-        if "drop-depth" in self.kinds:
+        if FaultKind.DROP_DEPTH in self.kinds:
             if devices.camera is None:
                 raise FaultSpecError("--fault drop-depth needs a depth camera; the simulator's "
                                      "is off (use --camera_fps > 0)")
@@ -252,15 +185,16 @@ class FaultInjector:
             FaultSpecError: a drill needs the in-process client and there is none.
         """
         if self.needs_client and client is None:
-            raise FaultSpecError(f"--fault {sorted(self.kinds & CLIENT_FAULTS)} act on the "
+            named = sorted(k.value for k in self.kinds & CLIENT_FAULTS)
+            raise FaultSpecError(f"--fault {named} act on the "
                                  f"in-process inference client; drop --no-client")
         self._server, self._client = server, client
         self._origin_ns = int(getattr(server.devices.world, "clock_origin_ns", server.clock_ns()))
-        if self.kinds & {"stall-inference", "nan-actions", "wild-actions"}:
+        if self.kinds & {FaultKind.STALL_INFERENCE, FaultKind.NAN_ACTIONS, FaultKind.WILD_ACTIONS}:
             self._faulty_actor = FaultyEngine(client.policy.actor, "actions", self._action_hook)
             client.policy.actor = self._faulty_actor
         listener = getattr(server, "estop_listener", None)
-        if "estop" in self.kinds and listener is not None:
+        if FaultKind.ESTOP in self.kinds and listener is not None:
             from hal.safety import EstopSender
 
             # Connected now, so the drill's message leaves at once when it fires.
@@ -278,9 +212,9 @@ class FaultInjector:
             self._stall_until_ns = None
             self._block_until(until)
         corrupt = self._corrupt
-        if corrupt == "nan":
+        if corrupt is FaultKind.NAN_ACTIONS:
             actions.fill(np.nan)
-        elif corrupt == "wild":
+        elif corrupt is FaultKind.WILD_ACTIONS:
             if self._wild is None or self._wild.shape != actions.shape:
                 signs = np.where(np.arange(actions.size) % 2 == 0, 1.0, -1.0)
                 self._wild = (WILD_ACTION * signs).astype(actions.dtype).reshape(actions.shape)
@@ -316,7 +250,7 @@ class FaultInjector:
         server = self._server
         assert server is not None
         if self._policy_start_ns is None:
-            if record.safety_mode != "policy":
+            if record.safety_mode is not Mode.POLICY:
                 return
             self._policy_start_ns = int(server.safety.mode_since_ns)
             self._policy_start_seq = record.seq
@@ -332,77 +266,79 @@ class FaultInjector:
 
     def _watch(self, index: int, record: TickRecord) -> None:
         rec = self.records[index]
-        if record.seq < rec["seq"]:
+        if record.seq < rec.seq:
             return
-        if rec["kind"] in ("stall-inference", "kill-inference") and record.command is None \
-                and "first_missed_seq" not in rec:
-            rec["first_missed_seq"] = record.seq
-        if record.safety_mode == rec["mode_before"]:
+        if rec.kind in (FaultKind.STALL_INFERENCE, FaultKind.KILL_INFERENCE) \
+                and record.command is None and rec.first_missed_seq is None:
+            rec.first_missed_seq = record.seq
+        if record.safety_mode is rec.mode_before:
             return
         server = self._server
         assert server is not None
         events = server.safety.events()
         event = events[-1] if events and events[-1]["to"] == record.safety_mode else {}
         t_ns = int(server.safety.mode_since_ns)
-        rec["response"] = {"mode": record.safety_mode, "reason": event.get("reason"),
-                           "detail": event.get("detail"), "seq": record.seq,
-                           "ticks": record.seq - rec["seq"] + 1,
-                           "sim_time_s": round((t_ns - self._origin_ns) / 1e9, 6)}
+        rec.response = FaultResponse(mode=record.safety_mode, reason=event.get("reason"),
+                                     detail=event.get("detail"), seq=record.seq,
+                                     ticks=record.seq - rec.seq + 1,
+                                     sim_time_s=round((t_ns - self._origin_ns) / 1e9, 6))
         self._watching.remove(index)
         log.warning("fault drill %s: %s -> %s (%s) on tick %d, tick %d of the fault",
-                    rec["fault"], rec["mode_before"], record.safety_mode, event.get("reason"),
-                    record.seq, rec["response"]["ticks"])
+                    rec.spec.text, rec.mode_before, record.safety_mode, event.get("reason"),
+                    record.seq, rec.response.ticks)
 
     def _fire(self, index: int, record: TickRecord, now_ns: int) -> None:
         spec, rec = self.specs[index], self.records[index]
         server = self._server
         assert server is not None and self._policy_start_ns is not None
-        rec.update(fired=True, seq=record.seq + 1, mode_before=record.safety_mode,
-                   sim_time_s=round((now_ns - self._origin_ns) / 1e9, 6),
-                   after_policy_s=round((now_ns - self._policy_start_ns) / 1e9, 6))
+        rec.fired, rec.seq, rec.mode_before = True, record.seq + 1, record.safety_mode
+        rec.sim_time_s = round((now_ns - self._origin_ns) / 1e9, 6)
+        rec.after_policy_s = round((now_ns - self._policy_start_ns) / 1e9, 6)
         kind = spec.kind
-        if kind == "stall-inference":
+        if kind is FaultKind.STALL_INFERENCE:
             assert spec.duration_s is not None
             self._stall_until_ns = now_ns + int(round(spec.duration_s * 1e9))
-            rec["via"] = f"the actor engine wrapper blocks the actor thread for {spec.duration_s:g} s"
-        elif kind == "kill-inference":
+            rec.via = f"the actor engine wrapper blocks the actor thread for {spec.duration_s:g} s"
+        elif kind is FaultKind.KILL_INFERENCE:
             thread = threading.Thread(target=self._kill, name="krabby-fault-kill", daemon=True)
             self._threads.append(thread)
             thread.start()
-            rec["via"] = "client.stop(): actor and depth threads ended"
-        elif kind in ("nan-actions", "wild-actions"):
-            self._corrupt = "nan" if kind == "nan-actions" else "wild"
-            rec["via"] = ("the actor engine wrapper writes NaN actions" if kind == "nan-actions" else
-                          f"the actor engine wrapper writes ±{WILD_ACTION:g} actions, alternating")
-        elif kind == "drop-imu":
+            rec.via = "client.stop(): actor and depth threads ended"
+        elif kind is FaultKind.NAN_ACTIONS:
+            self._corrupt = kind
+            rec.via = "the actor engine wrapper writes NaN actions"
+        elif kind is FaultKind.WILD_ACTIONS:
+            self._corrupt = kind
+            rec.via = f"the actor engine wrapper writes ±{WILD_ACTION:g} actions, alternating"
+        elif kind is FaultKind.DROP_IMU:
             assert self._imu is not None
             self._imu.freeze()
-            rec["via"] = "IMU wrapper: samples frozen"
-        elif kind == "drop-depth":
+            rec.via = "IMU wrapper: samples frozen"
+        elif kind is FaultKind.DROP_DEPTH:
             assert self._camera is not None
             self._camera.drop()
-            rec["via"] = "camera wrapper: no new frames"
+            rec.via = "camera wrapper: no new frames"
         else:
             self._estop(spec, rec, now_ns)
         log.warning("fault drill %s fired: effective from tick %d (sim %.3f s, %.3f s after the "
-                    "policy took over) via %s", rec["fault"], rec["seq"], rec["sim_time_s"],
-                    rec["after_policy_s"], rec["via"])
+                    "policy took over) via %s", spec.text, rec.seq, rec.sim_time_s,
+                    rec.after_policy_s, rec.via)
         self._watching.append(index)
 
-    def _estop(self, spec: FaultSpec, rec: dict[str, Any], now_ns: int) -> None:
+    def _estop(self, spec: FaultSpec, rec: FaultRecord, now_ns: int) -> None:
         reason = f"fault drill {spec.text}"
         if self._sender is not None:
             try:
                 self._sender.estop(reason)
-                rec["via"] = f"ESTOP message over zmq to {self._sender_endpoint}"
+                rec.via = f"ESTOP message over zmq to {self._sender_endpoint}"
                 return
             except TimeoutError as exc:
-                rec["note"] = f"e-stop message not delivered ({exc}); used the safety API"
+                rec.note = f"e-stop message not delivered ({exc}); used the safety API"
         else:
-            rec["note"] = "no e-stop endpoint configured (--estop_bind none): used the safety API"
+            rec.note = "no e-stop endpoint configured (--estop-bind none): used the safety API"
         assert self._server is not None
         self._server.safety.estop(reason + " (api)", now_ns)
-        rec["via"] = "safety layer API (SafetyLayer.estop)"
+        rec.via = "safety layer API (SafetyLayer.estop)"
 
     def _kill(self) -> None:
         try:
@@ -427,13 +363,16 @@ class FaultInjector:
         if self._client is not None and self._client.policy.actor is self._faulty_actor:
             self._client.policy.actor = self._faulty_actor.inner
         for index in self._pending:
-            self.records[index]["note"] = (
+            self.records[index].note = (
                 "not fired: the policy never took over" if self._policy_start_ns is None else
                 "not fired: the run ended first")
         for index in self._watching:
             rec = self.records[index]
-            rec["note"] = (f"no mode change after it fired (stayed {rec['mode_before']})"
-                           if rec["note"] is None else rec["note"])
-        if self.errors:
-            for rec in self.records:
-                rec.setdefault("errors", list(self.errors))
+            if rec.note is None:
+                rec.note = f"no mode change after it fired (stayed {rec.mode_before})"
+        for rec in self.records:
+            rec.errors = list(self.errors)
+
+    def report(self) -> list[dict[str, Any]]:
+        """The report's ``faults`` list: every record as JSON-ready values."""
+        return [rec.as_dict() for rec in self.records]

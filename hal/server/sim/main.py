@@ -101,8 +101,9 @@ def prepare_demo(directory: Path, robot_name: str) -> Path:
 
 
 def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
-    from hal.server.sim.faults import CLIENT_FAULTS, FaultInjector, FaultSpecError, parse_faults
     from compute.parkour.layout import scan_points_xy
+    from hal.server.sim.faults import (CLIENT_FAULTS, FaultInjector, FaultKind, FaultSpecError,
+                                       parse_faults)
     from hal.sim import MujocoWorldConfig, make_sim_devices
 
     try:
@@ -111,9 +112,10 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         raise fail(str(exc)) from None
     kinds = {f.kind for f in faults}
     if args.no_client and kinds & CLIENT_FAULTS:
-        raise fail(f"--fault {', '.join(sorted(kinds & CLIENT_FAULTS))} act on the in-process "
+        named = ", ".join(sorted(k.value for k in kinds & CLIENT_FAULTS))
+        raise fail(f"--fault {named} act on the in-process "
                    f"inference client; drop --no-client")
-    if "drop-depth" in kinds and args.camera_fps == 0:
+    if FaultKind.DROP_DEPTH in kinds and args.camera_fps == 0:
         raise fail("--fault drop-depth needs the depth camera; use --camera_fps > 0")
     injector = FaultInjector(faults) if faults else None
     robot = load_robot_or_fail(args.robot)
@@ -146,9 +148,12 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
                          duration_s=args.duration, run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
     if injector is not None:
+        def finish(_server: Any, _client: Any) -> None:
+            injector.close()
+            plan.report_extras["faults"] = injector.report()
+
         plan.on_started.append(injector.attach)
-        plan.on_finished.append(lambda _server, _client: injector.close())
-        plan.report_extras["faults"] = injector.records
+        plan.on_finished.append(finish)
     attach_ground_truth(plan)
     plan.on_recording.append(_record_scene)
     if args.video:
