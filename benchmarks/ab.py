@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", help="the commit measured against it (default: the working tree)")
     parser.add_argument("--rounds", type=int, default=4, help="runs per side (default 4)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per run (default 20)")
-    parser.add_argument("--rate-hz", "--rate_hz", dest="rate_hz", type=float, default=100.0)
+    parser.add_argument("--rate-hz", type=float, default=100.0)
     parser.add_argument("--out", default="bench-ab", help="output directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")

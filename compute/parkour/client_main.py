@@ -1,13 +1,13 @@
 """``krabby-inference-client``: the parkour inference client in its own process (or machine).
 
 Connects to a HAL server's tcp endpoints (``krabby-hal-server-jetson``/``-sim`` started with
-``--observation_bind tcp://*:5555 --command_bind tcp://*:5556 --no-client``) and runs the policy.
+``--observation-bind tcp://*:5555 --command-bind tcp://*:5556 --no-client``) and runs the policy.
 Only the engines are opened here; the robot definition must be the server's.
 
 Example::
 
     krabby-inference-client --engine model.onnx --robot go2 \\
-        --observation_endpoint tcp://robot:5555 --command_endpoint tcp://robot:5556
+        --observation-endpoint tcp://robot:5555 --command-endpoint tcp://robot:5556
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="torch reference from a checkpoint (bring-up only)")
     parser.add_argument("--robot", default="go2")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cpu")
-    parser.add_argument("--observation_endpoint", required=True, help="e.g. tcp://robot:5555")
-    parser.add_argument("--command_endpoint", required=True, help="e.g. tcp://robot:5556")
+    parser.add_argument("--observation-endpoint", "--observation_endpoint", required=True, help="e.g. tcp://robot:5555")
+    parser.add_argument("--command-endpoint", "--command_endpoint", required=True, help="e.g. tcp://robot:5556")
     parser.add_argument("--speed", type=float, default=0.5, help="forward speed command, m/s")
     parser.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
     parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")

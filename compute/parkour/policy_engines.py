@@ -97,10 +97,10 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
         raise PolicyConfigError(f"--device {device!r}: use 'cpu' or 'cuda'")
     problems = []
     if action_dim is not None and action_dim != robot.action_dim:
-        problems.append(f"--action_dim {action_dim} but robot {robot.name!r} has "
+        problems.append(f"--action-dim {action_dim} but robot {robot.name!r} has "
                         f"{robot.action_dim} joints")
     if obs_dim is not None and obs_dim != robot.obs_dim:
-        problems.append(f"--obs_dim {obs_dim} but robot {robot.name!r} needs a {robot.obs_dim} "
+        problems.append(f"--obs-dim {obs_dim} but robot {robot.name!r} needs a {robot.obs_dim} "
                         f"observation (proprio {robot.proprio_dim})")
     if problems:
         raise PolicyConfigError("; ".join(problems) + ". Pass --robot for the robot the policy was "

@@ -190,7 +190,7 @@ class HalServer:
                 f"cannot bind the HAL's sockets (observations {self.config.observation_endpoint}, "
                 f"commands {self.config.command_endpoint}, e-stop {self.config.estop_endpoint}): "
                 f"{exc}. Is another krabby server running? Choose other endpoints "
-                "(--observation_bind/--command_bind/--estop_bind)") from None
+                "(--observation-bind/--command-bind/--estop-bind)") from None
         self._started = True
         log.info("HAL server up: %s at %.0f Hz, observations on %s, commands on %s",
                  self.robot.name, self.config.control_rate_hz, self.config.observation_endpoint,

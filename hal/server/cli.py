@@ -36,15 +36,19 @@ def fail(message: str) -> CliError:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -> None:
-    """The seed README's flags plus the appliance's own."""
+    """The seed README's flags plus the appliance's own.
+
+    Flags are spelled with dashes; the underscore spellings (the seed README's ``--control_rate``,
+    ``--action_dim``, ...) stay accepted as aliases.
+    """
     policy = parser.add_argument_group("policy")
     policy.add_argument("--engine", help="model.plan (TensorRT) or model.onnx (ONNX Runtime), with "
                                          "model.json beside it (from krabby-export)")
     policy.add_argument("--checkpoint", help="upstream checkpoint; without --engine it runs the torch "
                                              "reference (bring-up only)")
-    policy.add_argument("--action_dim", type=int, help="action dimension (checked against the robot "
+    policy.add_argument("--action-dim", "--action_dim", type=int, help="action dimension (checked against the robot "
                                                        "and the manifest; typically 12)")
-    policy.add_argument("--obs_dim", type=int, help="observation dimension (checked; typically 753)")
+    policy.add_argument("--obs-dim", "--obs_dim", type=int, help="observation dimension (checked; typically 753)")
     policy.add_argument("--device", choices=("cuda", "cpu"), default=default_device,
                         help=f"inference device (default {default_device})")
     policy.add_argument("--robot", default="go2", help="robot definition: go2, a1 or a TOML path")
@@ -52,16 +56,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
                                                                   "(trained on 0-1.5)")
     policy.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
     loop = parser.add_argument_group("control loop")
-    loop.add_argument("--control_rate", type=float, default=100.0, help="control loop rate, Hz")
-    loop.add_argument("--latency_budget_ms", type=float, default=None,
+    loop.add_argument("--control-rate", "--control_rate", type=float, default=100.0, help="control loop rate, Hz")
+    loop.add_argument("--latency-budget-ms", "--latency_budget_ms", type=float, default=None,
                       help="command deadline after each observation (default: half the period)")
     loop.add_argument("--duration", type=float, default=None, help="stop after S seconds")
-    loop.add_argument("--observation_bind", default="inproc://hal_observation")
-    loop.add_argument("--command_bind", default="inproc://hal_commands")
+    loop.add_argument("--observation-bind", "--observation_bind", default="inproc://hal_observation")
+    loop.add_argument("--command-bind", "--command_bind", default="inproc://hal_commands")
     loop.add_argument("--no-client", dest="no_client", action="store_true",
                       help="do not start the in-process inference client (use "
                            "krabby-inference-client on the tcp endpoints)")
-    loop.add_argument("--estop_bind", default="tcp://*:5560",
+    loop.add_argument("--estop-bind", "--estop_bind", default="tcp://*:5560",
                       help="network e-stop endpoint ('none' to disable); see hal.safety.estop")
     loop.add_argument("--no-gc-control", dest="gc_control", action="store_false",
                       help="leave Python's garbage collector alone (for comparison runs)")

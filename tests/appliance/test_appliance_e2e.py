@@ -101,7 +101,7 @@ def test_tcp_client_in_a_second_process(go2, exported_policy, endpoints, tmp_pat
     stats_path = tmp_path / "client.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "compute.parkour.client_main", "--engine", str(exported_policy),
-         "--robot", "go2", "--observation_endpoint", obs_ep, "--command_endpoint", cmd_ep,
+         "--robot", "go2", "--observation-endpoint", obs_ep, "--command-endpoint", cmd_ep,
          "--duration", "60", "--stats", str(stats_path)],
         env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)

@@ -82,11 +82,11 @@ class DrillRun:
 def run_drills(policy: Path, faults: list[str], duration_s: float, *extra: str) -> DrillRun:
     """The sim CLI's plan and run, in-process, with the joint driver and every tick recorded."""
     tag = f"{os.getpid()}_{next(_runs)}"
-    argv = ["--engine", str(policy), "--robot", "go2", "--fast", "--control_rate", str(RATE_HZ),
-            "--latency_budget_ms", "16", "--duration", str(duration_s), "--log-level", "WARNING",
-            "--observation_bind", f"inproc://drill_obs_{tag}",
-            "--command_bind", f"inproc://drill_cmd_{tag}",
-            "--estop_bind", f"inproc://drill_estop_{tag}", *extra]
+    argv = ["--engine", str(policy), "--robot", "go2", "--fast", "--control-rate", str(RATE_HZ),
+            "--latency-budget-ms", "16", "--duration", str(duration_s), "--log-level", "WARNING",
+            "--observation-bind", f"inproc://drill_obs_{tag}",
+            "--command-bind", f"inproc://drill_cmd_{tag}",
+            "--estop-bind", f"inproc://drill_estop_{tag}", *extra]
     for spec in faults:
         argv += ["--fault", spec]
     args = build_parser().parse_args(argv)
@@ -314,7 +314,7 @@ def test_estop_message_latches_on_the_next_tick(exported_policy):
 
 
 def test_estop_without_endpoint_uses_the_api_and_says_so(exported_policy):
-    run = run_drills(exported_policy, ["estop@0.2"], POLICY_AT_S + 0.5, "--estop_bind", "none")
+    run = run_drills(exported_policy, ["estop@0.2"], POLICY_AT_S + 0.5, "--estop-bind", "none")
     record = run.fault("estop")
     fired = check_fired_on_time(run, record)
     assert record["via"] == "safety layer API (SafetyLayer.estop)"
@@ -398,8 +398,8 @@ def test_bad_fault_specs_say_what_is_wrong(text, match):
     (["--fault", "estop@x"], "error: --fault 'estop@x': time 'x' must be"),
     (["--fault", "nan-actions@1", "--no-client"],
      "error: --fault nan-actions act on the in-process inference client; drop --no-client"),
-    (["--fault", "drop-depth@1", "--camera_fps", "0"],
-     "error: --fault drop-depth needs the depth camera; use --camera_fps > 0"),
+    (["--fault", "drop-depth@1", "--camera-fps", "0"],
+     "error: --fault drop-depth needs the depth camera; use --camera-fps > 0"),
 ])
 def test_cli_rejects_bad_faults_in_one_line(argv, message, capsys):
     assert main(["--engine", "nowhere.onnx", *argv]) == 2
@@ -414,9 +414,9 @@ def test_cli_drill_end_to_end(exported_policy, tmp_path):
                                                        "hal.server.sim.main"]
     report_path = tmp_path / "r.json"
     proc = subprocess.run(
-        [*command, "--engine", str(exported_policy), "--fast", "--control_rate", str(RATE_HZ),
+        [*command, "--engine", str(exported_policy), "--fast", "--control-rate", str(RATE_HZ),
          "--duration", "6", "--fault", "nan-actions@2", "--fault", "estop@2.5",
-         "--estop_bind", "tcp://127.0.0.1:*", "--report", str(report_path)],
+         "--estop-bind", "tcp://127.0.0.1:*", "--report", str(report_path)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env=dict(os.environ, PYTHONUNBUFFERED="1"))
     assert proc.returncode == 0, proc.stderr

@@ -19,11 +19,11 @@ def test_recorded_camera_and_emulated_motors_run_the_appliance(go2, exported_pol
     start = tuple(float(v) for v in go2.to_hardware(go2.default_angles))
     with McuEmulator(McuEmulatorConfig(initial_position_rad=start)) as emulator:
         code = jetson_main([
-            "--engine", str(exported_policy), "--action_dim", "12", "--obs_dim", "753",
-            "--device", "cpu", "--control_rate", "50", "--duration", "5.5",
+            "--engine", str(exported_policy), "--action-dim", "12", "--obs-dim", "753",
+            "--device", "cpu", "--control-rate", "50", "--duration", "5.5",
             "--camera", "recorded", "--recording", str(RECORDING), "--loop-recording",
             "--motors", "serial", "--serial-port", emulator.port,
-            "--observation_bind", obs_ep, "--command_bind", cmd_ep, "--estop_bind", "none",
+            "--observation-bind", obs_ep, "--command-bind", cmd_ep, "--estop-bind", "none",
             "--report", str(report_path)])
         final = emulator.snapshot()
     assert code == 0

@@ -23,8 +23,31 @@ def test_seed_module_paths_import():
     from hal.server.jetson import JetsonHalServer
     from hal.server.jetson.main import main
 
-    assert callable(main) and JetsonHalServer.__name__ == "JetsonHalServer"
-    assert ParkourInferenceClient.__name__ == "ParkourInferenceClient"
+    from hal.server.base import HalServer
+
+    assert callable(main) and issubclass(JetsonHalServer, HalServer)
+    assert callable(ParkourInferenceClient.start) and callable(ParkourInferenceClient.stop)
+
+
+def test_seed_underscore_flags_are_aliases_of_the_dashed_ones():
+    from compute.parkour.client_main import build_parser as client_parser
+    from hal.server.jetson.main import build_parser
+    from hal.server.sim.main import build_parser as sim_parser
+
+    seed = ["--checkpoint", "m.pt", "--action_dim", "12", "--obs_dim", "753", "--control_rate",
+            "200.0", "--device", "cpu", "--observation_bind", "tcp://*:5555", "--command_bind",
+            "tcp://*:5556", "--latency_budget_ms", "3", "--estop_bind", "none"]
+    dashed = [flag.replace("_", "-") if flag.startswith("--") else flag for flag in seed]
+    for parser in (build_parser(), sim_parser()):
+        old, new = vars(parser.parse_args(seed)), vars(parser.parse_args(dashed))
+        assert old == new
+        assert (new["action_dim"], new["obs_dim"], new["control_rate"]) == (12, 753, 200.0)
+        assert (new["observation_bind"], new["estop_bind"]) == ("tcp://*:5555", "none")
+    assert vars(sim_parser().parse_args(["--camera_fps", "5"]))["camera_fps"] == 5.0
+    client = ["--observation_endpoint", "tcp://r:1", "--command_endpoint", "tcp://r:2"]
+    old = vars(client_parser().parse_args(client))
+    assert old == vars(client_parser().parse_args([f.replace("_", "-") for f in client]))
+    assert (old["observation_endpoint"], old["command_endpoint"]) == ("tcp://r:1", "tcp://r:2")
 
 
 @pytest.mark.parametrize("command", [["krabby-hal-server-jetson"],
@@ -44,7 +67,7 @@ def test_seed_entry_points_accept_the_seed_flags(command):
 
 
 def test_seed_command_with_wrong_dims_fails_before_any_device(tmp_path):
-    """--obs_dim that disagrees with the robot is a one-line error, exit 2, no traceback, and no
+    """--obs_dim (the seed's spelling of --obs-dim) that disagrees with the robot is a one-line error, exit 2, no traceback, and no
     device is opened (the Go2 SDK is not installed here, so opening it would fail differently)."""
     from compute.parkour.synthetic import main as make_checkpoint
 
@@ -55,7 +78,7 @@ def test_seed_command_with_wrong_dims_fails_before_any_device(tmp_path):
                           "--control_rate", "100.0", "--device", "cpu"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
-    assert "--obs_dim 750" in out.stderr and "753" in out.stderr
+    assert "--obs-dim 750" in out.stderr and "753" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -108,7 +108,7 @@ def test_sim_server_flags_record_and_report(exported_policy, tmp_path, capsys):
 
     log_path, report_path = tmp_path / "logs" / "run.mcap", tmp_path / "report.json"
     assert sim_main(["--engine", str(exported_policy), "--fast", "--duration", "1.5",
-                     "--control_rate", "50", "--estop_bind", "none", "--record", str(log_path),
+                     "--control-rate", "50", "--estop-bind", "none", "--record", str(log_path),
                      "--flight-recorder-s", "0", "--report", str(report_path),
                      "--log-level", "WARNING"]) == 0
     assert f"records to {log_path}" in capsys.readouterr().out
@@ -124,7 +124,7 @@ def test_sim_server_flags_record_and_report(exported_policy, tmp_path, capsys):
     assert replay_main([str(log_path), "--engine", str(exported_policy)]) == 0
     # A --record path that cannot be a file is refused before the robot moves, in one line.
     assert sim_main(["--engine", str(exported_policy), "--fast", "--duration", "1",
-                     "--estop_bind", "none", "--record", str(tmp_path)]) == 2
+                     "--estop-bind", "none", "--record", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--record" in err and "is a directory" in err and "Traceback" not in err
 

@@ -25,7 +25,7 @@ the safety layer:
 - ``drop-depth``: a :class:`~hal.devices.base.DepthCamera` wrapper's ``read_into`` returns None.
 - ``estop``: an ``ESTOP`` frame sent with :class:`~hal.safety.EstopSender` to the server's e-stop
   endpoint (the wildcard host of a tcp bind becomes loopback; inproc needs the server's ZMQ
-  context). Only when no endpoint is configured (``--estop_bind none``) does the drill call
+  context). Only when no endpoint is configured (``--estop-bind none``) does the drill call
   ``SafetyLayer.estop``, and its record says so.
 
 Stated responses (checked by ``tests/appliance/test_fault_drills.py``). Ticks count from 1, the
@@ -173,7 +173,7 @@ class FaultInjector:
         if FaultKind.DROP_DEPTH in self.kinds:
             if devices.camera is None:
                 raise FaultSpecError("--fault drop-depth needs a depth camera; the simulator's "
-                                     "is off (use --camera_fps > 0)")
+                                     "is off (use --camera-fps > 0)")
             self._camera = DroppableDepthCamera(devices.camera)
             devices.camera = self._camera
         return devices

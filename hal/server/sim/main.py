@@ -116,7 +116,7 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         raise fail(f"--fault {named} act on the in-process "
                    f"inference client; drop --no-client")
     if FaultKind.DROP_DEPTH in kinds and args.camera_fps == 0:
-        raise fail("--fault drop-depth needs the depth camera; use --camera_fps > 0")
+        raise fail("--fault drop-depth needs the depth camera; use --camera-fps > 0")
     injector = FaultInjector(faults) if faults else None
     robot = load_robot_or_fail(args.robot)
     engine = args.engine
