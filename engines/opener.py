@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec, compare_specs
 from engines.manifest import Manifest, load_manifest, manifest_path_for
+
+if TYPE_CHECKING:
+    from engines.onnxruntime_engine import OnnxRuntimeConfig
+    from engines.tensorrt_engine import TensorRTConfig
 
 __all__ = ["open_engine", "resolve_manifest", "shape_problems", "Loader", "SUFFIXES"]
 
@@ -74,15 +78,20 @@ def resolve_manifest(path: str | Path, manifest: Manifest | str | Path | None) -
 def _check_config(config: Any, kind: str) -> None:
     if config is None or kind == "loader":
         return
-    expected = {"tensorrt": "TensorRTConfig", "onnxruntime": "OnnxRuntimeConfig"}[kind]
-    if type(config).__name__ != expected:
+    # Imported only when a config is given: its backend is about to be loaded anyway.
+    if kind == "onnxruntime":
+        from engines.onnxruntime_engine import OnnxRuntimeConfig as expected
+    else:
+        from engines.tensorrt_engine import TensorRTConfig as expected
+    if not isinstance(config, expected):
         raise TypeError(f"config {type(config).__name__} does not fit a {kind} engine; pass a "
-                        f"{expected}")
+                        f"{expected.__name__}")
 
 
 def open_engine(path: str | Path, *, robot: Any = None, graph: str | None = None,
                 expected_shapes: Mapping[str, Sequence[int]] | None = None,
-                manifest: Manifest | str | Path | None = "auto", config: Any = None,
+                manifest: Manifest | str | Path | None = "auto",
+                config: OnnxRuntimeConfig | TensorRTConfig | Any | None = None,
                 verify_sha256: bool = True,
                 loaders: Mapping[str, Loader] | None = None) -> Engine:
     """Open a model file with the backend its suffix calls for, checked against its manifest.

@@ -77,6 +77,8 @@ class ObservationPublisher:
         # would go; the subscriber's CONFLATE is what makes delivery latest-only.
         self._socket.setsockopt(zmq.SNDHWM, 8)
         self._socket.bind(endpoint)
+        #: The endpoint as bound (``tcp://127.0.0.1:*`` becomes the port the system picked).
+        self.last_endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
         if self.inproc:
             register_slots(endpoint, {"state": self.state_ring, "depth": self.depth_ring})
         self._state_slot = -1
@@ -176,6 +178,8 @@ class CommandReceiver:
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.RCVHWM, 64)
         self._socket.bind(endpoint)
+        #: The endpoint as bound (``tcp://127.0.0.1:*`` becomes the port the system picked).
+        self.last_endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._poller = zmq.Poller()
         self._poller.register(self._socket, zmq.POLLIN)
         self.malformed = 0

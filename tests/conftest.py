@@ -1,36 +1,73 @@
-"""Shared fixtures. Every ZMQ socket in tests uses linger=0 and a receive timeout."""
+"""Shared fixtures. Every ZMQ socket in tests uses linger=0 and a receive timeout.
+
+Sockets of a test bind to ``tcp://127.0.0.1:*`` (or a unique inproc name) and the test reads the
+endpoint back from the bound socket (``last_endpoint``): no guessed free port that another
+process could take first.
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
-import socket
+import threading
+import weakref
 
 import pytest
 import zmq
 
 _inproc_counter = itertools.count()
 
+#: A tcp endpoint the operating system picks the port of; read the real one back after binding.
+TCP_ANY_PORT = "tcp://127.0.0.1:*"
+#: How long a context may take to terminate once the test closed its sockets.
+TERM_TIMEOUT_S = 5.0
+
 
 @pytest.fixture
 def zmq_context():
-    """A fresh context per test, terminated at the end (sockets must all be closed by then)."""
+    """A fresh context per test that fails the test if the test leaves a socket open.
+
+    At teardown every socket made through it must be closed; if one is not, the test fails
+    naming it (the socket is then closed so the run goes on). Terminating the context must also
+    finish within ``TERM_TIMEOUT_S``, or the test fails instead of hanging the suite.
+    """
     ctx = zmq.Context()
+    opened: list[weakref.ref] = []
+    make = ctx.socket
+
+    def tracked_socket(*args, **kwargs):
+        sock = make(*args, **kwargs)
+        opened.append(weakref.ref(sock))
+        return sock
+
+    ctx.socket = tracked_socket
     yield ctx
-    ctx.destroy(linger=0)
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    leaked = [s for s in (ref() for ref in opened) if s is not None and not s.closed]
+    names = [f"{s.type.name} socket" + (f" on {s.last_endpoint.decode()}" if s.last_endpoint
+                                         else "") for s in leaked]
+    for sock in leaked:
+        sock.close(linger=0)
+    terminator = threading.Thread(target=ctx.term, name="zmq-context-term", daemon=True)
+    terminator.start()
+    terminator.join(TERM_TIMEOUT_S)
+    if leaked:
+        pytest.fail(f"the test left {len(leaked)} ZMQ socket(s) open: {', '.join(names)}")
+    if terminator.is_alive():
+        pytest.fail(f"the test's ZMQ context did not terminate within {TERM_TIMEOUT_S:g} s "
+                    "(a socket with linger, or one opened around the fixture)")
 
 
 @pytest.fixture
 def endpoints(request):
-    """(observation, command) endpoint pairs: inproc with unique names, or tcp on free ports."""
+    """(observation, command) endpoints to bind: unique inproc names, or tcp on any free port.
+
+    For tcp both are ``tcp://127.0.0.1:*``: bind, then connect peers to the socket's
+    ``last_endpoint`` (the transport classes and the HAL server expose it).
+    """
     kind = getattr(request, "param", "inproc")
     if kind == "inproc":
         n = next(_inproc_counter)
         return f"inproc://test_obs_{os.getpid()}_{n}", f"inproc://test_cmd_{os.getpid()}_{n}"
-    return f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
+    if kind != "tcp":
+        raise ValueError(f"endpoints: {kind!r} is not 'inproc' or 'tcp'")
+    return TCP_ANY_PORT, TCP_ANY_PORT

@@ -7,7 +7,6 @@ answers the observation of its own tick, the counters add up, and shutdown leave
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 
@@ -22,6 +21,8 @@ from hal.devices.base import CONTROL_MODE_DAMP
 from hal.safety import Mode
 from hal.server.base import HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
+
+from child_process import ChildProcess
 
 from .recording import RecordingJoints
 
@@ -65,7 +66,7 @@ def check_run(server, joints, ticks, counts, robot):
             assert (command.target_rad <= upper + 1e-9).all()
     last = joints.written[-1]
     assert last.mode == CONTROL_MODE_DAMP and (last.kp == 0).all() and (last.kd > 0).all()
-    assert str(server.safety.mode) == "damping"
+    assert server.safety.mode is Mode.DAMPING
 
 
 def test_inproc_appliance_runs_the_exported_policy(go2, exported_policy, endpoints):
@@ -98,30 +99,31 @@ def test_tcp_client_in_a_second_process(go2, exported_policy, endpoints, tmp_pat
     obs_ep, cmd_ep = endpoints
     server, joints, ticks = make_server(go2, obs_ep, cmd_ep)
     server.start()
+    # Bound on any free port: the client connects where the server actually listens.
+    obs_ep, cmd_ep = server.publisher.last_endpoint, server.receiver.last_endpoint
+    assert not obs_ep.endswith(":*") and not cmd_ep.endswith(":*")
     stats_path = tmp_path / "client.json"
-    proc = subprocess.Popen(
+    client = ChildProcess(
         [sys.executable, "-m", "compute.parkour.client_main", "--engine", str(exported_policy),
          "--robot", "go2", "--observation-endpoint", obs_ep, "--command-endpoint", cmd_ep,
          "--duration", "60", "--stats", str(stats_path)],
-        env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
+        timeout_s=30, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
-        # The robot stays idle (damped) while the other process starts and connects.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.counters["commands_applied"] < 5:
-            server.run(max_ticks=10)
-            assert proc.poll() is None, proc.stdout.read().decode()
-        assert server.counters["commands_applied"] >= 5, "the tcp client never answered"
-        before = dict(server.counters)
-        ticks.clear()
-        server.safety.request_start()
-        server.run(duration_s=4.0)
-        counts = {k: server.counters[k] - before[k] for k in COUNTERS}
+        with client:
+            # The robot stays idle (damped) while the other process starts and connects.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and server.counters["commands_applied"] < 5:
+                server.run(max_ticks=10)
+                assert client.running(), client.output
+            assert server.counters["commands_applied"] >= 5, "the tcp client never answered"
+            before = dict(server.counters)
+            ticks.clear()
+            server.safety.request_start()
+            server.run(duration_s=4.0)
+            counts = {k: server.counters[k] - before[k] for k in COUNTERS}
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0].decode()
         server.close()
-    assert proc.returncode == 0, output
+    assert client.returncode == 0, client.output  # SIGTERM ends it cleanly
     check_run(server, joints, ticks, counts, go2)
     assert stats_path.is_file()
 

@@ -23,7 +23,7 @@ def pair(endpoints, zmq_context):
     obs_ep, cmd_ep = endpoints
     pub = ObservationPublisher(obs_ep, StateLayout(N, FEET), DEPTH, zmq_context)
     rcv = CommandReceiver(cmd_ep, N, zmq_context)
-    client = HalClient(obs_ep, cmd_ep, N, FEET, DEPTH, context=zmq_context)
+    client = HalClient(pub.last_endpoint, rcv.last_endpoint, N, FEET, DEPTH, context=zmq_context)
     time.sleep(0.2 if obs_ep.startswith("tcp") else 0.02)  # let SUB subscriptions propagate
     yield pub, rcv, client
     client.close()
@@ -152,7 +152,11 @@ def test_malformed_observations_are_dropped_and_counted(endpoints, zmq_context):
     raw = zmq_context.socket(zmq.PUB)
     raw.setsockopt(zmq.LINGER, 0)
     raw.bind(obs_ep)
-    client = HalClient(obs_ep, cmd_ep, N, FEET, DEPTH, context=zmq_context)
+    commands = zmq_context.socket(zmq.PULL)  # somewhere for the client's command socket to go
+    commands.setsockopt(zmq.LINGER, 0)
+    commands.bind(cmd_ep)
+    client = HalClient(raw.last_endpoint.decode(), commands.last_endpoint.decode(), N, FEET, DEPTH,
+                       context=zmq_context)
     try:
         time.sleep(0.2)
         # One at a time: the subscriber conflates, so a burst would leave only the last.
@@ -165,6 +169,7 @@ def test_malformed_observations_are_dropped_and_counted(endpoints, zmq_context):
         assert client.malformed == 3
     finally:
         client.close()
+        commands.close(linger=0)
         raw.close(linger=0)
 
 
@@ -174,7 +179,7 @@ def test_receiver_counts_malformed_and_late_and_keeps_waiting(endpoints, zmq_con
     rcv = CommandReceiver(cmd_ep, N, zmq_context)
     push = zmq_context.socket(zmq.PUSH)
     push.setsockopt(zmq.LINGER, 0)
-    push.connect(cmd_ep)
+    push.connect(rcv.last_endpoint)
     try:
         good = CommandMessage(obs_seq=10, target_rad=np.zeros(N, np.float32),
                               kp=np.zeros(N, np.float32), kd=np.zeros(N, np.float32),

@@ -3,13 +3,13 @@ the protocol): command round trip, rejected corrupted frames, a silent MCU, the 
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
 
+from child_process import ChildProcess
 from hal.devices.base import DeviceError, JointCommand
 from hal.jetson import serial_protocol as sp
 from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig
@@ -182,16 +182,12 @@ def test_config_validation_names_the_bad_field():
 
 
 def test_emulator_runs_as_a_module_and_prints_its_port():
-    proc = subprocess.Popen([sys.executable, "-m", "hal.jetson.mcu_emulator", "--robot", "go2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        port = proc.stdout.readline().strip()
-        assert port.startswith("/dev/")
+    with ChildProcess([sys.executable, "-m", "hal.jetson.mcu_emulator", "--robot", "go2"],
+                      timeout_s=30) as proc:
+        port = proc.first_line().strip()
+        assert port.startswith("/dev/"), proc.output
         robot = load_robot("go2")
         drv = SerialJointDriver(SerialBusConfig.from_robot(robot, port))
         with drv:
             np.testing.assert_allclose(drv.read().position_rad, robot.to_hardware(robot.default_angles), atol=1e-6)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    assert proc.returncode == 0
+    assert proc.returncode == 0, proc.output
