@@ -17,6 +17,8 @@ def go2():
 @pytest.fixture(scope="session")
 def exported_policy(tmp_path_factory) -> Path:
     """A synthetic depth-student checkpoint exported with krabby-export (ONNX + manifest)."""
+    for extra in ("torch", "onnx"):  # the [export] extra writes and exports the checkpoint
+        pytest.importorskip(extra)
     from compute.parkour.synthetic import main as make_checkpoint
     from export.cli import main as export_main
 

@@ -28,6 +28,7 @@ from .recording import RecordingJoints
 
 
 def make_server(robot, observation_endpoint, command_endpoint, rate_hz=50.0, realtime=True):
+    pytest.importorskip("mujoco")  # the [sim] extra
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5))
     joints = RecordingJoints(sim.joints)
     devices = replace(sim, joints=joints)

@@ -81,6 +81,7 @@ class DrillRun:
 
 def run_drills(policy: Path, faults: list[str], duration_s: float, *extra: str) -> DrillRun:
     """The sim CLI's plan and run, in-process, with the joint driver and every tick recorded."""
+    pytest.importorskip("mujoco")  # the [sim] extra
     tag = f"{os.getpid()}_{next(_runs)}"
     argv = ["--engine", str(policy), "--robot", "go2", "--fast", "--control-rate", str(RATE_HZ),
             "--latency-budget-ms", "16", "--duration", str(duration_s), "--log-level", "WARNING",
@@ -409,6 +410,7 @@ def test_cli_rejects_bad_faults_in_one_line(argv, message, capsys):
 
 def test_cli_drill_end_to_end(exported_policy, tmp_path):
     """``krabby-hal-server-sim --fast --fault nan-actions@2`` in its own process."""
+    pytest.importorskip("mujoco")  # the [sim] extra
     script = Path(sys.executable).with_name("krabby-hal-server-sim")
     command = [str(script)] if script.is_file() else [sys.executable, "-m",
                                                        "hal.server.sim.main"]

@@ -7,6 +7,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+# Every case runs: the [sim], [export] and [plots] extras.
+for _extra in ("mujoco", "torch", "onnx", "matplotlib"):
+    pytest.importorskip(_extra)
+pytestmark = pytest.mark.slow
+
 STAT_KEYS = {"p50", "p99", "max"}
 
 

@@ -9,13 +9,15 @@ import pytest
 
 from hal.robot import RobotConfig, load_robot
 
-torch = pytest.importorskip("torch")
-
-from engine_models import RecurrentModel, TinyActor, export_onnx  # noqa: E402
+# torch builds the test models; tests that need none (CUDA memory, TensorRT's absence) run
+# without it, the others skip through these fixtures.
 
 
 @pytest.fixture(scope="session")
 def recurrent(tmp_path_factory) -> dict[str, Any]:
+    torch = pytest.importorskip("torch")
+    from engine_models import RecurrentModel, export_onnx
+
     torch.manual_seed(11)
     model = RecurrentModel().eval()
     path = export_onnx(model, (torch.zeros(1, 8), torch.zeros(1, 1, 6)),
@@ -37,6 +39,9 @@ def a1() -> RobotConfig:
 @pytest.fixture
 def tiny_actor_dir(tmp_path) -> Path:
     """A directory holding ``model.onnx``: a tiny actor with the go2 actor's tensor shapes."""
+    torch = pytest.importorskip("torch")
+    from engine_models import TinyActor, export_onnx
+
     torch.manual_seed(5)
     export_onnx(TinyActor(), (torch.zeros(1, 753), torch.zeros(1, 32)), tmp_path / "model.onnx",
                 ["obs", "depth_latent"], ["actions"])

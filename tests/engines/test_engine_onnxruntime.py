@@ -7,9 +7,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from engine_models import numpy_recurrent
-from engines.base import EngineClosedError, EngineError, EngineMismatchError, TensorSpec
-from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine
+pytest.importorskip("torch")  # builds the models under test (engine_models)
+
+from engine_models import numpy_recurrent  # noqa: E402
+from engines.base import EngineClosedError, EngineError, EngineMismatchError, TensorSpec  # noqa: E402
+from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine  # noqa: E402
 
 
 def test_describe_lists_tensors_in_order(recurrent):

@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from engine_models import TinyActor, actor_graph, export_onnx, write_manifest
-from engines import EngineError, EngineMismatchError, open_engine
-from engines.manifest import ManifestError, load_manifest, manifest_path_for
-from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine
+pytest.importorskip("torch")  # builds the models under test (engine_models)
+
+from engine_models import TinyActor, actor_graph, export_onnx, write_manifest  # noqa: E402
+from engines import EngineError, EngineMismatchError, open_engine  # noqa: E402
+from engines.manifest import ManifestError, load_manifest, manifest_path_for  # noqa: E402
+from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine  # noqa: E402
 
 
 def test_manifest_path_convention(tmp_path):

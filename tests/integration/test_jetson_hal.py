@@ -67,8 +67,10 @@ def test_seed_entry_points_accept_the_seed_flags(command):
 
 
 def test_seed_command_with_wrong_dims_fails_before_any_device(tmp_path):
-    """--obs_dim (the seed's spelling of --obs-dim) that disagrees with the robot is a one-line error, exit 2, no traceback, and no
-    device is opened (the Go2 SDK is not installed here, so opening it would fail differently)."""
+    """--obs_dim (the seed's spelling of --obs-dim) that disagrees with the robot is a one-line
+    error, exit 2, no traceback, and no device is opened (the Go2 SDK is not installed here, so
+    opening it would fail differently)."""
+    pytest.importorskip("torch")  # writes the checkpoint
     from compute.parkour.synthetic import main as make_checkpoint
 
     checkpoint = tmp_path / "model.pt"

@@ -20,6 +20,8 @@ def go2():
 
 
 def _export(directory: Path, seed: int) -> Path:
+    for extra in ("torch", "onnx"):  # the [export] extra writes and exports the checkpoint
+        pytest.importorskip(extra)
     from compute.parkour.synthetic import main as make_checkpoint
     from export.cli import main as export_main
 

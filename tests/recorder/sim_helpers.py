@@ -7,6 +7,8 @@ import os
 
 from dataclasses import replace
 
+import pytest
+
 from hal.server.base import HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
 
@@ -20,6 +22,7 @@ _endpoint_counter = itertools.count()
 def make_sim_server(robot, rate_hz: float = 50.0, realtime: bool = True,
                     budget_ms: float | None = None) -> tuple[HalServer, RecordingJoints]:
     """A MuJoCo-backed HAL server on unique inproc endpoints (not started)."""
+    pytest.importorskip("mujoco")  # the [sim] extra
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.3))
     joints = RecordingJoints(sim.joints)
     n = next(_endpoint_counter)

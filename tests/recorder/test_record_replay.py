@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from compute.parkour.policy_engines import open_policy_engines
 from hal.devices.base import CONTROL_MODE_DAMP
@@ -104,6 +105,7 @@ def test_flight_dump_mid_run_replays_from_its_window(recorded_run, go2, exported
 
 
 def test_sim_server_flags_record_and_report(exported_policy, tmp_path, capsys):
+    pytest.importorskip("mujoco")  # the [sim] extra
     from hal.server.sim.main import main as sim_main
 
     log_path, report_path = tmp_path / "logs" / "run.mcap", tmp_path / "report.json"

@@ -1,14 +1,14 @@
-"""Fixtures for the MuJoCo backend tests (skipped where mujoco is not installed)."""
+"""Fixtures for the MuJoCo backend tests.
+
+Each test module skips itself where mujoco (the ``[sim]`` extra) is missing: a module-level skip
+here, in a conftest, is an error instead of a skip when ``tests/sim`` is named on the command line.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from hal.optional import available
 from hal.robot import load_robot
-
-if not available("mujoco"):
-    pytest.skip("mujoco is not installed (pip install 'krabby[sim]')", allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 
-import mujoco
 import numpy as np
 import pytest
 
-from hal.sim import MujocoWorldConfig, SceneBox, make_sim_devices
-from hal.sim.mjcf import CAMERA_SITE, ROBOT_GEOM_GROUP
-from hal.sim.raycast import DepthRaycaster, pinhole_intrinsics
-from hal.sim.scenes import PARKOUR_COURSE
+mujoco = pytest.importorskip("mujoco")  # the [sim] extra
+
+from hal.sim import MujocoWorldConfig, SceneBox, make_sim_devices  # noqa: E402
+from hal.sim.mjcf import CAMERA_SITE, ROBOT_GEOM_GROUP  # noqa: E402
+from hal.sim.raycast import DepthRaycaster, pinhole_intrinsics  # noqa: E402
+from hal.sim.scenes import PARKOUR_COURSE  # noqa: E402
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:

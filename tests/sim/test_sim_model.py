@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
-import mujoco
 import numpy as np
 import pytest
 
-from hal.robot import load_robot
-from hal.sim.mjcf import ASSET_SCENES, GO2_GEOMETRY, asset_path, build_mjcf
-from hal.sim.scenes import PARKOUR_COURSE, SceneBox
+mujoco = pytest.importorskip("mujoco")  # the [sim] extra
+
+from hal.robot import load_robot  # noqa: E402
+from hal.sim.mjcf import ASSET_SCENES, GO2_GEOMETRY, asset_path, build_mjcf  # noqa: E402
+from hal.sim.scenes import PARKOUR_COURSE, SceneBox  # noqa: E402
 
 
 def _model(robot, **kwargs):

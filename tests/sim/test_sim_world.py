@@ -8,9 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from hal.devices.base import CONTROL_MODE_DAMP, DeviceNotConnectedError, JointCommand
-from hal.sim import MujocoWorld, MujocoWorldConfig, make_sim_devices
-from hal.sim.mjcf import GO2_GEOMETRY
+pytest.importorskip("mujoco")  # the [sim] extra
+
+from hal.devices.base import CONTROL_MODE_DAMP, DeviceNotConnectedError, JointCommand  # noqa: E402
+from hal.sim import MujocoWorld, MujocoWorldConfig, make_sim_devices  # noqa: E402
+from hal.sim.mjcf import GO2_GEOMETRY  # noqa: E402
 
 G = 9.81
 
