@@ -26,6 +26,8 @@ from child_process import ChildProcess
 
 from .recording import RecordingJoints
 
+pytestmark = pytest.mark.slow  # whole-appliance runs of seconds each
+
 
 def make_server(robot, observation_endpoint, command_endpoint, rate_hz=50.0, realtime=True):
     pytest.importorskip("mujoco")  # the [sim] extra

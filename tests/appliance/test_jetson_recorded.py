@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig
 from hal.server.jetson.main import main as jetson_main
+
+pytestmark = pytest.mark.slow  # a 4.5 s appliance run
 
 RECORDING = Path(__file__).resolve().parents[1] / "data" / "sim_recording.npz"
 

@@ -182,6 +182,7 @@ def krabby_exported(tmp_path_factory, go2):
             "actor": directory / "model.onnx", "depth": directory / "model.depth.onnx"}
 
 
+@pytest.mark.slow
 def test_exported_graphs_open_through_their_manifest_and_match_torch(krabby_exported, go2):
     ort_actor = open_policy_graph(krabby_exported["actor"], go2)
     ort_depth = open_policy_graph(krabby_exported["depth"], go2)
@@ -209,6 +210,7 @@ def test_exported_graphs_open_through_their_manifest_and_match_torch(krabby_expo
     assert worst <= ATOL, f"max |torch - onnxruntime| = {worst:.2e}"
 
 
+@pytest.mark.slow
 def test_exported_manifest_refuses_another_robot_and_edited_shapes(krabby_exported, go2, a1):
     import json
 

@@ -159,6 +159,7 @@ def test_failed_parity_leaves_the_previous_export_intact(tmp_path, capsys, check
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # untouched, no temp dirs
 
 
+@pytest.mark.slow
 def test_stale_artefacts_of_the_same_prefix_are_removed(tmp_path, capsys, checkpoints):
     shutil.copy(checkpoints["student"], tmp_path / "model.pt")
     assert run_cli(capsys, "--checkpoint", str(tmp_path / "model.pt"), "--parity-samples", "1")[0] == 0

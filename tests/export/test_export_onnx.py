@@ -15,6 +15,8 @@ from compute.parkour.checkpoint import load_checkpoint  # noqa: E402
 from engines import open_engine  # noqa: E402
 from engines.manifest import load_manifest  # noqa: E402
 
+pytestmark = pytest.mark.slow  # exports whole policies
+
 ATOL = 1e-5
 
 

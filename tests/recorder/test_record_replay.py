@@ -13,6 +13,8 @@ from hal.devices.base import CONTROL_MODE_DAMP
 from hal.recorder import read_log, replay_log
 from hal.recorder.replay import main as replay_main
 
+pytestmark = pytest.mark.slow  # records and replays appliance runs
+
 
 def test_log_holds_what_the_run_did(recorded_run, go2):
     log = read_log(recorded_run.log_path)

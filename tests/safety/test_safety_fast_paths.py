@@ -219,6 +219,7 @@ def command(draw):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # the "huge" long doubles
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.lists(command(), min_size=1, max_size=4))
 def test_command_intake_matches_the_documented_rule(commands):

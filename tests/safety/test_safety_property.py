@@ -6,6 +6,7 @@ bounds; and damping is exactly kp 0 / kd damping_kd in the non-active modes."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -102,6 +103,7 @@ def tick_spec(draw, rig):
 _RIG = Rig(**PERMISSIVE)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(tick_spec(_RIG), min_size=1, max_size=60))
 def test_every_command_is_safe(stream):
