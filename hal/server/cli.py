@@ -46,9 +46,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
                                          "model.json beside it (from krabby-export)")
     policy.add_argument("--checkpoint", help="upstream checkpoint; without --engine it runs the torch "
                                              "reference (bring-up only)")
-    policy.add_argument("--action-dim", "--action_dim", type=int, help="action dimension (checked against the robot "
-                                                       "and the manifest; typically 12)")
-    policy.add_argument("--obs-dim", "--obs_dim", type=int, help="observation dimension (checked; typically 753)")
+    policy.add_argument("--action-dim", "--action_dim", type=int,
+                        help="action dimension (checked against the robot and the manifest; "
+                             "typically 12)")
+    policy.add_argument("--obs-dim", "--obs_dim", type=int,
+                        help="observation dimension (checked; typically 753)")
     policy.add_argument("--device", choices=("cuda", "cpu"), default=default_device,
                         help=f"inference device (default {default_device})")
     policy.add_argument("--robot", default="go2", help="robot definition: go2, a1 or a TOML path")
@@ -56,7 +58,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
                                                                   "(trained on 0-1.5)")
     policy.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
     loop = parser.add_argument_group("control loop")
-    loop.add_argument("--control-rate", "--control_rate", type=float, default=100.0, help="control loop rate, Hz")
+    loop.add_argument("--control-rate", "--control_rate", type=float, default=100.0,
+                      help="control loop rate, Hz")
     loop.add_argument("--latency-budget-ms", "--latency_budget_ms", type=float, default=None,
                       help="command deadline after each observation (default: half the period)")
     loop.add_argument("--duration", type=float, default=None, help="stop after S seconds")

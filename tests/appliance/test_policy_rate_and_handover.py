@@ -20,6 +20,7 @@ from compute.parkour.inference_client import (  # noqa: E402
     ParkourInferenceClient,
 )
 from compute.parkour.policy_engines import open_policy_engines  # noqa: E402
+from hal.safety.events import Mode  # noqa: E402
 from hal.server.base import HalServer, HalServerConfig  # noqa: E402
 from hal.sim import MujocoWorldConfig, make_sim_devices  # noqa: E402
 
@@ -52,7 +53,7 @@ def run_appliance(go2, engine, control_rate_hz: float, policy_ticks: int):
             policy_seen = 0
             while policy_seen < policy_ticks and len(ticks) < 4000:
                 record = server.tick()
-                policy_seen += record.safety_mode == "policy"
+                policy_seen += (record.safety_mode is Mode.POLICY)
             report = server.report()
     finally:
         client.stop()
@@ -75,7 +76,7 @@ def test_actor_runs_at_the_policy_rate_and_the_hal_holds_between(go2, exported_p
     assert all(t.exchange for t in commanded)
     # In policy, a held tick re-applies the previous tick's target (nothing new arrived).
     held = [(a, b) for a, b in zip(ticks, ticks[1:])
-            if b.safety_mode == "policy" and a.safety_mode == "policy" and not b.exchange]
+            if b.safety_mode is Mode.POLICY and a.safety_mode is Mode.POLICY and not b.exchange]
     assert len(held) >= 100
     for a, b in held:
         np.testing.assert_array_equal(b.applied.target_rad, a.applied.target_rad)
@@ -85,7 +86,7 @@ def test_actor_runs_at_the_policy_rate_and_the_hal_holds_between(go2, exported_p
 def test_hand_over_starts_from_primed_stand_frames_and_zero_actions(go2, exported_policy):
     ticks, steps, _, interval = run_appliance(go2, exported_policy, 100.0, 50)
     lay = ObservationLayout.from_robot(go2)
-    gate = next(t for t in ticks if t.safety_mode == "policy")
+    gate = next(t for t in ticks if t.safety_mode is Mode.POLICY)
     assert gate.command is not None  # the gate opens on a fresh command
     first_seq = gate.command.message.obs_seq
     by_seq = {seq: (engaged, episode, obs, raw) for seq, engaged, episode, obs, raw in steps}
@@ -100,7 +101,7 @@ def test_hand_over_starts_from_primed_stand_frames_and_zero_actions(go2, exporte
     # The episode began when ready began, at least 0.5 s (25 policy steps) before the hand-over.
     primed = [seq for seq, (e, ep, _, _) in by_seq.items() if ep == episode and seq <= first_seq]
     assert len(primed) >= 25
-    ready_ticks = [t.seq for t in ticks if t.safety_mode == "ready"]
+    ready_ticks = [t.seq for t in ticks if t.safety_mode is Mode.READY]
     assert min(primed) <= min(ready_ticks) + 2 * interval
     # The next step is engaged and feeds back the action that was executed at the gate.
     following = [seq for seq in sorted(by_seq) if seq > first_seq]
@@ -114,7 +115,7 @@ def test_cli_refuses_a_control_rate_that_is_no_multiple_of_the_policy_rate(expor
     from hal.server.sim.main import main
 
     assert main(["--engine", str(exported_policy), "--fast", "--duration", "1",
-                 "--control_rate", "75", "--estop_bind", "none"]) == 2
+                 "--control-rate", "75", "--estop-bind", "none"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "75 Hz" in err[0] and "50 Hz" in err[0], err
 
@@ -126,7 +127,7 @@ def test_cli_clamps_speed_to_the_trained_range_and_reports_edits(exported_policy
 
     report_path = tmp_path / "run.json"
     assert main(["--engine", str(exported_policy), "--fast", "--duration", "4", "--speed", "3",
-                 "--estop_bind", "none", "--report", str(report_path),
+                 "--estop-bind", "none", "--report", str(report_path),
                  "--flight-recorder-s", "0"]) == 0
     report = json.loads(report_path.read_text())
     low, high = report["training_contract"]["forward_speed_range_m_s"]
