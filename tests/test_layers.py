@@ -2,8 +2,8 @@
 
 - ``engines`` imports nothing from ``compute``, ``export`` or ``benchmarks``, and from ``hal`` only
   the dependency-free helpers every package may use (optional imports, timing, rate-limited logs).
-- The HAL's devices, protocol, transport (with its slots and client), safety, simulator, robot
-  description and helpers import nothing from ``compute``, ``engines``, ``export`` or
+- The HAL's devices, operator inputs, protocol, transport (with its slots and client), safety,
+  simulator, robot description and helpers import nothing from ``compute``, ``engines``, ``export`` or
   ``benchmarks``. Only entry points (``hal.server``), tools and the run log (``hal.recorder``)
   compose the layers.
 
@@ -24,7 +24,7 @@ HAL_HELPERS = ("hal.optional", "hal.timing", "hal.log_limit")
 POLICY_SIDE = ("compute", "engines", "export", "benchmarks")
 
 HAL_CLEAN = ("hal/devices", "hal/protocol.py", "hal/transport.py", "hal/slots.py", "hal/client",
-             "hal/safety", "hal/sim", "hal/robot.py", "hal/robots", "hal/jetson", *(
+             "hal/operator", "hal/safety", "hal/sim", "hal/robot.py", "hal/robots", "hal/jetson", *(
                  f"{m.replace('.', '/')}.py" for m in HAL_HELPERS))
 # Tools still inside the driver package (issue 18 item 4 moves them to a tools place): they open
 # engines to check a robot's set-up, as tools may.

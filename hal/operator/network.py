@@ -188,7 +188,7 @@ class NetworkOperatorSource(OperatorSource):
         except zmq.ZMQError as exc:
             socket.close(0)
             raise OSError(f"operator endpoint {self.endpoint}: {exc}; choose another with "
-                          f"--teleop_bind (or 'none')") from None
+                          f"--teleop-bind (or 'none')") from None
         self._socket = socket
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--gamepad", metavar="DEVICE",
                        help="drive with a Linux gamepad: its evdev device, e.g. "
                             "/dev/input/by-id/usb-...-event-joystick (hold LB: dead-man)")
-    group.add_argument("--teleop_bind", default="none", metavar="ENDPOINT",
+    group.add_argument("--teleop-bind", "--teleop_bind", default="none", metavar="ENDPOINT",
                        help="network operator endpoint for krabby-teleop, e.g. tcp://*:5561 "
                             "(default none)")
     group.add_argument("--max-yaw-rate", dest="max_yaw_rate", type=float, default=1.0,

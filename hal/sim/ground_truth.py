@@ -29,6 +29,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from hal.safety.events import Mode
+
 __all__ = ["GroundTruthConfig", "GroundTruthTracker", "TRACK_COLUMNS", "euler_zyx",
            "format_sim_section"]
 
@@ -120,9 +122,9 @@ class GroundTruthTracker:
         self._t_s = 0.0
 
     def __call__(self, record: Any) -> None:
-        mode = str(record.safety_mode)
+        mode = record.safety_mode
         if self.handover_s is None:
-            if mode != "policy":
+            if mode is not Mode.POLICY:
                 return
             self._begin()
         self._sample(mode)
@@ -134,7 +136,7 @@ class GroundTruthTracker:
         self._start_xy = self._last_xy = np.array(pos[:2], dtype=np.float64)
         self._start_yaw = self._last_yaw = euler_zyx(world.base_quaternion_wxyz)[2]
 
-    def _sample(self, mode: str) -> None:
+    def _sample(self, mode: Mode) -> None:
         world, cfg = self.world, self.config
         pos = world.base_position_m
         roll, pitch, yaw = euler_zyx(world.base_quaternion_wxyz)
@@ -151,7 +153,7 @@ class GroundTruthTracker:
         self._min_z = min(self._min_z, z)
         self._sum_z += z
         self._ticks += 1
-        if mode == "policy" and self.speed_command is not None:
+        if mode is Mode.POLICY and self.speed_command is not None:
             self._command_sum += float(self.speed_command())
             self._command_ticks += 1
         tilt = max(abs(roll), abs(pitch))

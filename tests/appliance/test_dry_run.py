@@ -17,10 +17,10 @@ RECORDING = Path(__file__).resolve().parents[1] / "data" / "sim_recording.npz"
 def _run(go2, exported_policy, endpoints, emulator, *extra: str) -> int:
     obs_ep, cmd_ep = endpoints
     return jetson_main([
-        "--engine", str(exported_policy), "--device", "cpu", "--control_rate", "50", "--duration", "2.5",
+        "--engine", str(exported_policy), "--device", "cpu", "--control-rate", "50", "--duration", "2.5",
         "--camera", "recorded", "--recording", str(RECORDING), "--loop-recording",
         "--motors", "serial", "--serial-port", emulator.port,
-        "--observation_bind", obs_ep, "--command_bind", cmd_ep, "--estop_bind", "none", *extra])
+        "--observation-bind", obs_ep, "--command-bind", cmd_ep, "--estop-bind", "none", *extra])
 
 
 def test_dry_run_sends_nothing_and_records_what_it_would_send(go2, exported_policy, tmp_path, endpoints):

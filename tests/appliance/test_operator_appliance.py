@@ -48,10 +48,10 @@ def test_gamepad_drives_and_dead_man_release_stands_within_one_policy_step(
     monkeypatch.chdir(tmp_path)
     tag = f"op_{os.getpid()}_{time.monotonic_ns()}"
     args = build_parser().parse_args([
-        "--engine", str(policy_with_contract), "--fast", "--control_rate", str(RATE_HZ),
-        "--latency_budget_ms", "16", "--duration", "5", "--log-level", "WARNING",
-        "--speed", "1.4", "--observation_bind", f"inproc://{tag}_obs",
-        "--command_bind", f"inproc://{tag}_cmd", "--estop_bind", "none",
+        "--engine", str(policy_with_contract), "--fast", "--control-rate", str(RATE_HZ),
+        "--latency-budget-ms", "16", "--duration", "5", "--log-level", "WARNING",
+        "--speed", "1.4", "--observation-bind", f"inproc://{tag}_obs",
+        "--command-bind", f"inproc://{tag}_cmd", "--estop-bind", "none",
         "--flight-recorder-s", "0", "--no-keyboard", "--record", str(tmp_path / "run.mcap")])
     plan = plan_from_args(args)
     read_fd, write_fd = os.pipe()

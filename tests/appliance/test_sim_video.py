@@ -58,10 +58,10 @@ def test_video_has_the_expected_frames_and_a_contact_sheet(exported_policy, tmp_
 
     video = tmp_path / "run.mp4"
     tag = f"video_{os.getpid()}"
-    code = main(["--engine", str(exported_policy), "--fast", "--control_rate", "50",
-                 "--latency_budget_ms", "16", "--duration", "3", "--log-level", "WARNING",
-                 "--observation_bind", f"inproc://{tag}_obs", "--command_bind",
-                 f"inproc://{tag}_cmd", "--estop_bind", "none", "--flight-recorder-s", "0",
+    code = main(["--engine", str(exported_policy), "--fast", "--control-rate", "50",
+                 "--latency-budget-ms", "16", "--duration", "3", "--log-level", "WARNING",
+                 "--observation-bind", f"inproc://{tag}_obs", "--command-bind",
+                 f"inproc://{tag}_cmd", "--estop-bind", "none", "--flight-recorder-s", "0",
                  "--video", str(video), "--video-fps", "20", "--video-size", "160x96"])
     out = capsys.readouterr().out
     assert code == 0
@@ -88,6 +88,6 @@ def test_viewer_without_a_display_is_one_clear_error(exported_policy, monkeypatc
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     code = main(["--engine", str(exported_policy), "--fast", "--duration", "1", "--viewer",
-                 "--estop_bind", "none", "--flight-recorder-s", "0"])
+                 "--estop-bind", "none", "--flight-recorder-s", "0"])
     assert code == 2
     assert "--viewer needs a display" in capsys.readouterr().err

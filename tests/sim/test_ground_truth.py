@@ -15,9 +15,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hal.sim import MujocoWorld, MujocoWorldConfig
-from hal.sim.config import quaternion_from_euler
-from hal.sim.ground_truth import (
+pytest.importorskip("mujoco")  # the [sim] extra
+
+from hal.safety.events import Mode  # noqa: E402
+from hal.sim import MujocoWorld, MujocoWorldConfig  # noqa: E402
+from hal.sim.config import quaternion_from_euler  # noqa: E402
+from hal.sim.ground_truth import (  # noqa: E402
     TRACK_COLUMNS,
     GroundTruthConfig,
     GroundTruthTracker,
@@ -72,7 +75,7 @@ def test_arc_figures_have_their_closed_form(go2):
     # Two ticks in stand: nothing counts before the hand-over.
     for _ in range(2):
         pose.put((5.0, 5.0, 0.3), 0.0, 0.0, 0.0)
-        tracker(SimpleNamespace(safety_mode="stand"))
+        tracker(SimpleNamespace(safety_mode=Mode.STAND))
     handover_s = world.sim_time_s
     heights, rolls = [], []
     for k in range(n_ticks + 1):
@@ -84,7 +87,7 @@ def test_arc_figures_have_their_closed_form(go2):
         pose.put((radius * math.sin(angle), radius * (1 - math.cos(angle)), z), roll, pitch, angle)
         heights.append(z)
         rolls.append(abs(roll))
-        tracker(SimpleNamespace(safety_mode="policy"))
+        tracker(SimpleNamespace(safety_mode=Mode.POLICY))
     sim = tracker.report()
     total_angle = omega * n_ticks / RATE_HZ
     assert sim["handover_sim_time_s"] == pytest.approx(handover_s + 1 / RATE_HZ)
@@ -121,7 +124,7 @@ def test_arc_figures_have_their_closed_form(go2):
 def test_no_handover_says_so(go2):
     world = MujocoWorld(go2, MujocoWorldConfig(camera_fps=0))
     tracker = GroundTruthTracker(world)
-    tracker(SimpleNamespace(safety_mode="stand_up"))
+    tracker(SimpleNamespace(safety_mode=Mode.STAND_UP))
     sim = tracker.report()
     assert sim["handover_sim_time_s"] is None and sim["track"]["rows"] == []
     assert format_sim_section(sim) == ["sim: the policy never took over"]

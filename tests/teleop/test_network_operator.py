@@ -177,7 +177,7 @@ def test_lease_stands_the_robot_when_the_sender_goes_quiet(source, push):
 
 def test_endpoint_taken_is_one_clear_error(zmq_context, endpoint, source):
     other = NetworkOperatorSource(endpoint, zmq_context)
-    with pytest.raises(OSError, match="--teleop_bind"):
+    with pytest.raises(OSError, match="--teleop-bind"):
         other.connect()
 
 
