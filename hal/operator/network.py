@@ -190,6 +190,8 @@ class NetworkOperatorSource(OperatorSource):
             raise OSError(f"operator endpoint {self.endpoint}: {exc}; choose another with "
                           f"--teleop-bind (or 'none')") from None
         self._socket = socket
+        #: The endpoint as bound (``tcp://127.0.0.1:*`` becomes the port the system picked).
+        self.last_endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def close(self) -> None:
         if self._socket is not None:

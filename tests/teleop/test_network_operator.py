@@ -13,7 +13,6 @@ import time
 import pytest
 import zmq
 
-from tests.conftest import free_tcp_port
 from hal.operator import Action
 from hal.operator.network import (
     MESSAGE_SIZE,
@@ -184,23 +183,23 @@ def test_endpoint_taken_is_one_clear_error(zmq_context, endpoint, source):
 def test_krabby_teleop_cli_sends_what_the_server_reads(capsys):
     from hal.operator.teleop import main
 
-    port = free_tcp_port()
     context = zmq.Context.instance()
-    src = NetworkOperatorSource(f"tcp://127.0.0.1:{port}", context)
+    src = NetworkOperatorSource("tcp://127.0.0.1:*", context)
     src.connect()
+    endpoint = src.last_endpoint  # the port the system picked, read back from the bound socket
     try:
-        assert main([f"tcp://127.0.0.1:{port}", "start"]) == 0
-        assert main([f"tcp://127.0.0.1:{port}", "--speed", "0.9", "--mode", "walk"]) == 0
+        assert main([endpoint, "start"]) == 0
+        assert main([endpoint, "--speed", "0.9", "--mode", "walk"]) == 0
         events = poll_until(src, 2)
         assert events[0].action is Action.START
         assert events[1].forward_speed_m_s == pytest.approx(0.9) and events[1].mode == "walk"
-        assert main([f"tcp://127.0.0.1:{port}", "--speed", "0.5", "--hold", "0.25",
+        assert main([endpoint, "--speed", "0.5", "--hold", "0.25",
                      "--rate", "20"]) == 0
         events = poll_until(src, 4)
         assert all(e.forward_speed_m_s == pytest.approx(0.5) for e in events[:3])
         events += poll_until(src, 10, timeout_s=0.5)
         assert events[-1].action is Action.STOP
-        assert main([f"tcp://127.0.0.1:{port}"]) == 2
+        assert main([endpoint]) == 2
         assert "nothing to send" in capsys.readouterr().err
     finally:
         src.close()
