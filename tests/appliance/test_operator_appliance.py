@@ -117,6 +117,7 @@ def test_status_line_text_and_quiet_without_a_terminal(go2):
 
 
 def test_status_line_refreshes_on_a_live_server(go2):
+    pytest.importorskip("mujoco")  # the [sim] extra
     from hal.server.base import HalDevices, HalServer, HalServerConfig
     from hal.server.status_line import StatusLine
     from hal.sim import MujocoWorldConfig, make_sim_devices
