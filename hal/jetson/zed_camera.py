@@ -3,7 +3,7 @@
 A :class:`ZedSession` opens the ``sl.Camera`` once; :class:`ZedDepthCamera` (here) and
 :class:`~hal.jetson.zed_imu.ZedImu` share it, since a ZED can be opened by one ``sl.Camera`` only.
 The camera grabs on its own thread (``grab``/``retrieve_measure`` release the GIL from SDK 5.0) through the
-same :class:`~hal.jetson.grab_loop.GrabLoop` as the recorded backend, so everything but the pyzed
+same :class:`~hal.devices.grab_loop.GrabLoop` as the recorded backend, so everything but the pyzed
 calls in :class:`ZedDepthSource` is exercised without a camera.
 
 Depth comes out in metres (``coordinate_units = METER``) as float32, with the SDK's invalid
@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from hal.devices.base import CameraIntrinsics, DeviceError
-from hal.jetson.grab_loop import GrabError
+from hal.devices.grab_loop import GrabError
 from hal.jetson.intrinsics import intrinsics_from_calibration, scale_intrinsics
-from hal.jetson.threaded import DepthFrameSource, ThreadedDepthCamera
+from hal.devices.threaded import DepthFrameSource, ThreadedDepthCamera
 from hal.optional import require
 
 __all__ = [

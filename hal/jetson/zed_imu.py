@@ -9,7 +9,7 @@ source composes that factory camera–IMU rotation with the configured camera mo
 :func:`zed_imu_vector` turns a sample into the base frame the policy expects (wxyz, rad/s, m/s²);
 it is pure and tested without a camera.
 
-A polling thread (the same :class:`~hal.jetson.grab_loop.GrabLoop` the cameras use) asks the SDK
+A polling thread (the same :class:`~hal.devices.grab_loop.GrabLoop` the cameras use) asks the SDK
 for the current sample (``get_sensors_data`` with ``TIME_REFERENCE.CURRENT``, which releases the
 GIL from ZED SDK 5.1) and publishes each one whose timestamp is new; the ZED 2/2i IMU runs at about 400 Hz.
 """
@@ -21,8 +21,8 @@ import threading
 import numpy as np
 
 from hal.devices.base import DeviceError
-from hal.jetson.grab_loop import FrameSource, GrabError
-from hal.jetson.threaded import IMU_VECTOR_SIZE, ThreadedImu, imu_vector
+from hal.devices.grab_loop import FrameSource, GrabError
+from hal.devices.threaded import IMU_VECTOR_SIZE, ThreadedImu, imu_vector
 from hal.jetson.transforms import ImuMounting, quat_xyzw_to_wxyz
 from hal.jetson.zed_camera import ZedConfig, ZedSession, _monotonic_from_realtime
 
@@ -34,7 +34,7 @@ _POLL_PERIOD_S = 0.5e-3
 
 def zed_imu_vector(q_xyzw, angular_velocity_deg_s, linear_acceleration_m_s2, mounting: ImuMounting,
                    out: np.ndarray | None = None) -> np.ndarray:
-    """One ZED IMU reading, in the base frame, packed as :func:`~hal.jetson.threaded.imu_vector`.
+    """One ZED IMU reading, in the base frame, packed as :func:`~hal.devices.threaded.imu_vector`.
 
     Args:
         q_xyzw: Orientation from ``IMUData.get_pose().get_orientation().get()`` (x, y, z, w).

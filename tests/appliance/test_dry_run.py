@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hal.devices.base import CONTROL_MODE_DAMP, CONTROL_MODE_POSITION, JointCommand
-from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig
+from hal.tools.mcu_emulator import McuEmulator, McuEmulatorConfig
 from hal.server.jetson.main import main as jetson_main
 
 RECORDING = Path(__file__).resolve().parents[1] / "data" / "sim_recording.npz"

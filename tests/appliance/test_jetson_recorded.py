@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig
+from hal.tools.mcu_emulator import McuEmulator, McuEmulatorConfig
 from hal.server.jetson.main import main as jetson_main
 
 pytestmark = pytest.mark.slow  # a 4.5 s appliance run

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hal.jetson.doctor import FAIL, OK, WARN, main
-from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig
+from hal.tools.doctor import FAIL, OK, WARN, main
+from hal.tools.mcu_emulator import McuEmulator, McuEmulatorConfig
 from hal.optional import available
 from hal.robot import load_robot
 
@@ -114,6 +114,6 @@ def test_a_tensorrt_plan_fails_where_tensorrt_is_missing(tmp_path, capsys):
 
 
 def test_console_script_bad_arguments_exit_2_without_a_traceback():
-    proc = subprocess.run([sys.executable, "-m", "hal.jetson.doctor", "--robot", "no-such-robot"],
+    proc = subprocess.run([sys.executable, "-m", "hal.tools.doctor", "--robot", "no-such-robot"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no-such-robot" in proc.stderr and "Traceback" not in proc.stderr

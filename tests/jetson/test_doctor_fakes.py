@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hal.jetson import doctor
-from hal.jetson.checks import FAIL, OK, SKIP, WARN
+from hal.tools import doctor
+from hal.tools.checks import FAIL, OK, SKIP, WARN
 from hal.jetson.platform_info import GpuClock, gpu_clocks, parse_l4t_release, parse_nvpmodel
 from tests.fakes import install, install_gpu
 from tests.fakes.pyzed import ZedScript, make_pyzed
@@ -89,7 +89,7 @@ def test_engine_platform_line_compares_the_full_build_record(tmp_path, monkeypat
     import hashlib
     import json
 
-    from hal.jetson.checks import check_engine
+    from hal.tools.checks import check_engine
     from hal.robot import load_robot
 
     install_gpu(monkeypatch, trt_version="10.3.0.30", multiprocessor_count=sms)

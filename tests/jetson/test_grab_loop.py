@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from hal.jetson.grab_loop import FrameSource, GrabError, GrabLoop, LatestFrame, SourceExhausted
+from hal.devices.grab_loop import FrameSource, GrabError, GrabLoop, LatestFrame, SourceExhausted
 
 
 class ScriptedSource(FrameSource):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from hal.devices.base import CameraIntrinsics
-from hal.jetson.grab_loop import SourceExhausted
-from hal.jetson.recorded import (
+from hal.devices.grab_loop import SourceExhausted
+from hal.playback.devices import (
     PlaybackClock,
     RecordedConfig,
     RecordedDepthCamera,
@@ -19,7 +19,7 @@ from hal.jetson.recorded import (
     RecordedSource,
     make_recorded_devices,
 )
-from hal.jetson.recording import Recording, RecordingError, load_recording, write_recording
+from hal.playback.recording import Recording, RecordingError, load_recording, write_recording
 
 SIM_RECORDING = Path(__file__).resolve().parents[1] / "data" / "sim_recording.npz"
 INTR = CameraIntrinsics(width=8, height=4, fx=4.0, fy=4.0, cx=3.5, cy=1.5)

@@ -12,7 +12,7 @@ import pytest
 from child_process import ChildProcess
 from hal.devices.base import DeviceError, JointCommand
 from hal.jetson import serial_protocol as sp
-from hal.jetson.mcu_emulator import McuEmulator, McuEmulatorConfig
+from hal.tools.mcu_emulator import McuEmulator, McuEmulatorConfig
 from hal.jetson.serial_bus import SerialBusConfig, SerialJointDriver
 from hal.robot import load_robot
 
@@ -182,7 +182,7 @@ def test_config_validation_names_the_bad_field():
 
 
 def test_emulator_runs_as_a_module_and_prints_its_port():
-    with ChildProcess([sys.executable, "-m", "hal.jetson.mcu_emulator", "--robot", "go2"],
+    with ChildProcess([sys.executable, "-m", "hal.tools.mcu_emulator", "--robot", "go2"],
                       timeout_s=30) as proc:
         port = proc.first_line().strip()
         assert port.startswith("/dev/"), proc.output

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hal.jetson import serial_protocol as sp
-from hal.jetson.mcu_emulator import first_order_pd_step
+from hal.tools.mcu_emulator import first_order_pd_step
 
 
 def crc16_bitwise(data: bytes) -> int:

@@ -71,7 +71,7 @@ def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> Hal
         camera = ZedDepthCamera(config.zed or ZedConfig())
         imu = ZedImu(camera.session)
     elif config.camera == "recorded":
-        from hal.jetson.recorded import RecordedConfig, make_recorded_devices
+        from hal.playback.devices import RecordedConfig, make_recorded_devices
 
         camera, imu = make_recorded_devices(config.recording, RecordedConfig(loop=config.recording_loop))
     if config.motors == "go2":

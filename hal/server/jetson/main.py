@@ -13,7 +13,7 @@ and the deployed form runs an exported engine::
 ``--checkpoint`` without ``--engine`` runs the torch reference (bring-up only) and says so. On any
 machine, ``--camera recorded --recording rec.npz --motors serial --serial-port PTY`` runs the whole
 Jetson pipeline on recorded depth and IMU against the microcontroller emulator
-(``python -m hal.jetson.mcu_emulator``).
+(``python -m hal.tools.mcu_emulator``).
 
 Bring-up on the real robot, motors untouched (every sensor, the policy and the safety layer run;
 the commands are recorded, not sent; ``--dry-run-damp`` sends damping only)::
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(parser, default_device="cuda")
     hw = parser.add_argument_group("hardware")
     hw.add_argument("--camera", choices=CAMERAS, default="zed")
-    hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.jetson.recording")
+    hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.playback.recording")
     hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
     hw.add_argument("--motors", choices=MOTORS, default="go2")
     hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")

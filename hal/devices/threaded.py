@@ -1,8 +1,8 @@
 """Device bases for backends whose data arrives on a grab thread (live ZED or recorded playback).
 
 :class:`ThreadedDepthCamera` and :class:`ThreadedImu` implement the device contracts of
-:mod:`hal.devices.base` on top of a :class:`~hal.jetson.grab_loop.GrabLoop`; a backend only says
-which :class:`~hal.jetson.grab_loop.FrameSource` feeds it. The live ZED camera and the recorded
+:mod:`hal.devices.base` on top of a :class:`~hal.devices.grab_loop.GrabLoop`; a backend only says
+which :class:`~hal.devices.grab_loop.FrameSource` feeds it. The live ZED camera and the recorded
 camera therefore share every line that is not a pyzed call.
 
 An IMU sample travels through the grab loop as one float64 vector of :data:`IMU_VECTOR_SIZE`
@@ -25,7 +25,7 @@ from hal.devices.base import (
     Imu,
     ImuSample,
 )
-from hal.jetson.grab_loop import FrameSource, GrabHealth, GrabLoop
+from hal.devices.grab_loop import FrameSource, GrabHealth, GrabLoop
 
 __all__ = [
     "IMU_VECTOR_SIZE",

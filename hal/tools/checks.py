@@ -183,13 +183,13 @@ def check_zed(seconds: float, resolution: str, fps: int, depth_mode: str, robot:
 
 
 def check_recording(path: Path, seconds: float, robot: RobotConfig) -> list[CheckResult]:
-    from hal.jetson.recorded import RecordedConfig, make_recorded_devices
-    from hal.jetson.recording import load_recording
+    from hal.playback.devices import RecordedConfig, make_recorded_devices
+    from hal.playback.recording import load_recording
 
     try:
         recording = load_recording(path)
     except (OSError, ValueError) as exc:
-        return [CheckResult("recording", FAIL, str(exc), "record one with python -m hal.jetson.record_sim")]
+        return [CheckResult("recording", FAIL, str(exc), "record one with python -m hal.tools.record_sim")]
     camera, imu = make_recorded_devices(recording, RecordedConfig(loop=True))
     fps = (recording.n_frames - 1) / recording.duration_s if recording.duration_s > 0 else 0.0
     try:
@@ -214,7 +214,7 @@ def check_motor_bus(port: str, baudrate: int, robot: RobotConfig, seconds: float
         driver.connect()
     except (DeviceError, ValueError, ImportError) as exc:
         return [CheckResult("motor bus", FAIL, str(exc), "see SERIAL_PROTOCOL.md; try the emulator: "
-                                                         "python -m hal.jetson.mcu_emulator")]
+                                                         "python -m hal.tools.mcu_emulator")]
     try:
         start_frames = driver.health().telemetry_frames
         time.sleep(seconds)

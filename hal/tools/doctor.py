@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hal.jetson.checks import (
+from hal.tools.checks import (
     FAIL,
     OK,
     SKIP,

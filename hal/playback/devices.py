@@ -1,6 +1,6 @@
-"""Recorded-sensor backend: plays a recording (see :mod:`hal.jetson.recording`) back at its
-original timing, through the same grab thread (:class:`~hal.jetson.grab_loop.GrabLoop`) and device
-classes (:class:`~hal.jetson.threaded.ThreadedDepthCamera`, ``ThreadedImu``) as the live ZED.
+"""Recorded-sensor backend: plays a recording (see :mod:`hal.playback.recording`) back at its
+original timing, through the same grab thread (:class:`~hal.devices.grab_loop.GrabLoop`) and device
+classes (:class:`~hal.devices.threaded.ThreadedDepthCamera`, ``ThreadedImu``) as the live ZED.
 
 Timing: a :class:`PlaybackClock` maps recording time onto this machine's monotonic clock from the
 moment playback starts (``host = start + (t - t0) / speed``); camera and IMU share one clock so
@@ -23,9 +23,9 @@ from typing import Callable
 import numpy as np
 
 from hal.devices.base import DeviceError
-from hal.jetson.grab_loop import FrameSource, GrabError, SourceExhausted
-from hal.jetson.recording import Recording, load_recording
-from hal.jetson.threaded import DepthFrameSource, ThreadedDepthCamera, ThreadedImu
+from hal.devices.grab_loop import FrameSource, GrabError, SourceExhausted
+from hal.playback.recording import Recording, load_recording
+from hal.devices.threaded import DepthFrameSource, ThreadedDepthCamera, ThreadedImu
 
 __all__ = [
     "RecordedConfig",
@@ -208,7 +208,7 @@ class RecordedDepthCamera(ThreadedDepthCamera):
     """A :class:`~hal.devices.base.DepthCamera` that plays a recording's depth frames.
 
     Args:
-        recording: A :class:`~hal.jetson.recording.Recording` or the path of one.
+        recording: A :class:`~hal.playback.recording.Recording` or the path of one.
         config: Playback settings.
         clock: Share a clock with a :class:`RecordedImu` (see :func:`make_recorded_devices`).
     """

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m hal.jetson.record_sim --output tests/data/sim_recording.npz
-    python -m hal.jetson.record_sim --frames 40 --scene parkour --camera-fps 30 --output rec.npz
+    python -m hal.tools.record_sim --output tests/data/sim_recording.npz
+    python -m hal.tools.record_sim --frames 40 --scene parkour --camera-fps 30 --output rec.npz
 
 The robot stands on the chosen scene and slowly bobs (thighs and calves follow a small sine), so
 the frames and the IMU change over the recording. The simulated clock starts at a fixed origin, so
@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from hal.devices.base import JointCommand
-from hal.jetson.recording import Recording, record_devices, write_recording
+from hal.playback.recording import Recording, record_devices, write_recording
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
 __all__ = ["record_sim", "main"]
@@ -59,7 +59,7 @@ def record_sim(robot: RobotConfig, n_frames: int = 30, scene: str = "parkour", c
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hal.jetson.record_sim",
+    parser = argparse.ArgumentParser(prog="python -m hal.tools.record_sim",
                                      description="Record simulated depth + IMU for the recorded backend.")
     parser.add_argument("--output", required=True, help="the .npz file to write")
     parser.add_argument("--robot", default="go2", help="shipped robot name or TOML path (default go2)")

@@ -8,7 +8,7 @@ damping), and can be told to misbehave: go silent, send corrupted frames, garbag
 
 Run it standalone and point a driver (or ``krabby-hal-doctor --serial-port``) at the printed path::
 
-    python -m hal.jetson.mcu_emulator --robot go2
+    python -m hal.tools.mcu_emulator --robot go2
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ class McuEmulator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hal.jetson.mcu_emulator",
+    parser = argparse.ArgumentParser(prog="python -m hal.tools.mcu_emulator",
                                      description="Emulate the motor MCU on a pseudo-terminal; prints its path.")
     parser.add_argument("--robot", default=None, help="take the joint count and start pose from this robot")
     parser.add_argument("--joints", type=int, default=None, help="joint count (default 12, or the robot's)")

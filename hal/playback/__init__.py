@@ -1,0 +1,1 @@
+"""Sensor recordings (``.npz``) and the devices that play them back (no hardware needed)."""

@@ -1,0 +1,1 @@
+"""Tools around the appliance: the doctor, the motor-MCU emulator, the simulator recorder."""
