@@ -34,6 +34,7 @@ import numpy as np
 
 from compute.parkour.actions import ActionProcessor
 from compute.parkour.depth import DepthPreprocessor, DepthPreprocessorConfig
+from compute.parkour.graphs import GRAPH_TENSOR_NAMES
 from compute.parkour.layout import scan_from_base_height
 from compute.parkour.observation import (
     HardwareObservation,
@@ -45,11 +46,12 @@ from compute.parkour.observation import (
 from hal.devices.base import CameraIntrinsics
 from hal.robot import RobotConfig
 
-__all__ = ["ParkourPolicy", "ACTOR_INPUT", "ACTOR_LATENT_INPUT", "ACTOR_OUTPUT"]
+__all__ = ["ParkourPolicy"]
 
-ACTOR_INPUT = "obs"
-ACTOR_LATENT_INPUT = "depth_latent"
-ACTOR_OUTPUT = "actions"
+# The graphs' tensor names, from the one place they are declared.
+(ACTOR_INPUT, ACTOR_LATENT_INPUT), (ACTOR_OUTPUT,) = GRAPH_TENSOR_NAMES["actor"]
+(DEPTH_IMAGE, DEPTH_PROPRIO, DEPTH_HIDDEN_IN), (DEPTH_LATENT_YAW, DEPTH_HIDDEN_OUT) = \
+    GRAPH_TENSOR_NAMES["depth"]
 
 
 class ParkourPolicy:
@@ -122,7 +124,7 @@ class ParkourPolicy:
     def reset_depth(self) -> None:
         """Zero the depth encoder's recurrent state (its thread calls this on a new episode)."""
         if self.depth is not None:
-            self.depth.inputs["hidden_in"].fill(0.0)
+            self.depth.inputs[DEPTH_HIDDEN_IN].fill(0.0)
 
     # -- actor ---------------------------------------------------------------------------------
 
@@ -209,7 +211,7 @@ class ParkourPolicy:
     def depth_image(self) -> np.ndarray:
         """The depth engine's image input (58, 87): the frame as the policy sees it."""
         assert self.depth is not None
-        image = self.depth.inputs["depth"]
+        image = self.depth.inputs[DEPTH_IMAGE]
         return image.reshape(image.shape[-2:])
 
     def preprocess_depth(self, frame_m: np.ndarray, intrinsics: CameraIntrinsics) -> None:
@@ -224,10 +226,10 @@ class ParkourPolicy:
         carrying the GRU state; returns latent + yaw (a view the next step rewrites)."""
         assert self.depth is not None
         depth = self.depth
-        np.copyto(depth.inputs["proprio"].reshape(-1), proprio)
+        np.copyto(depth.inputs[DEPTH_PROPRIO].reshape(-1), proprio)
         depth.run()
-        np.copyto(depth.inputs["hidden_in"], depth.outputs["hidden_out"])
-        return depth.outputs["latent_yaw"].reshape(-1)
+        np.copyto(depth.inputs[DEPTH_HIDDEN_IN], depth.outputs[DEPTH_HIDDEN_OUT])
+        return depth.outputs[DEPTH_LATENT_YAW].reshape(-1)
 
     def warm_up(self, runs: int = 3) -> None:
         """First runs allocate and compile: do them before the first real observation."""
