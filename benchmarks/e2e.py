@@ -89,6 +89,7 @@ def run_naive(checkpoint: Path, rate_hz: float, duration_s: float, encoding: str
 
     from compute.parkour.checkpoint import load_checkpoint
     from compute.parkour.observation import ObservationBuilder, PolicyCommand
+    from compute.parkour.layout import ObservationLayout
     from hal.devices.base import JointCommand
     from hal.robot import load_robot
     from hal.sim import MujocoWorldConfig, make_sim_devices
@@ -107,7 +108,7 @@ def run_naive(checkpoint: Path, rate_hz: float, duration_s: float, encoding: str
         builder = ObservationBuilder(robot)
         command = PolicyCommand(0.5, "parkour")
         last = np.zeros(robot.n_joints, np.float32)
-        latent = torch.zeros(1, robot.layout.depth_latent_dim)
+        latent = torch.zeros(1, ObservationLayout.from_robot(robot).depth_latent_dim)
         try:
             while not stop.is_set():
                 try:

@@ -55,17 +55,19 @@ def _responder(robot: Any, obs_ep: str, cmd_ep: str, stop: threading.Event) -> N
 
 def _client_records(robot: Any) -> tuple[Any, Any]:
     from compute.parkour.inference_client import ActorStepRecord, DepthStepRecord
+    from compute.parkour.layout import ObservationLayout
 
     rng = np.random.default_rng(0)
     cam = robot.depth_camera
-    actor = ActorStepRecord(7, rng.normal(size=robot.obs_dim).astype(np.float32),
-                            rng.normal(size=robot.layout.depth_latent_dim + 2).astype(np.float32),
+    lay = ObservationLayout.from_robot(robot)
+    actor = ActorStepRecord(7, rng.normal(size=lay.obs_dim).astype(np.float32),
+                            rng.normal(size=lay.latent_yaw_dim).astype(np.float32),
                             rng.normal(size=robot.n_joints).astype(np.float32), 3,
                             (1000, 2000, 300, 400), True, 1)
     depth = DepthStepRecord(3, 123, rng.normal(size=(cam.policy_height, cam.policy_width))
-                            .astype(np.float32), rng.normal(size=robot.proprio_dim)
+                            .astype(np.float32), rng.normal(size=lay.proprio_dim)
                             .astype(np.float32),
-                            rng.normal(size=robot.layout.depth_latent_dim + 2).astype(np.float32),
+                            rng.normal(size=lay.latent_yaw_dim).astype(np.float32),
                             5000)
     return actor, depth
 

@@ -129,8 +129,10 @@ class Manifest:
         want = robot.summary()
         have = self.robot
         problems: list[str] = []
-        for key in ("name", "obs_dim", "proprio_dim", "action_dim", "joint_names_policy",
-                    "foot_names", "action_scale", "action_clip", "default_angles"):
+        for key in ("name", "action_dim", "joint_names_policy", "foot_names", "action_scale",
+                    "action_clip", "default_angles"):
+            if key not in want:
+                continue
             if key not in have:
                 problems.append(f"{key}: missing from the manifest")
                 continue

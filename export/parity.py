@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from compute.parkour.observation import ObservationBuilder, PolicyCommand
+from compute.parkour.layout import ObservationLayout
 from export.onnx_export import GraphTensors
 
 __all__ = [
@@ -185,7 +186,7 @@ def actor_cases(tensors: GraphTensors, robot: Any, n_random: int,
                           rng.uniform(-1, 1, latent_shape) if latent_shape else None))
     for obs in _standing_observations(robot, rng, steps=max(4, n_random // 4)):
         cases.append(case(obs, rng.uniform(-1, 1, latent_shape) if latent_shape else None))
-    clip = robot.layout.observation_clip
+    clip = ObservationLayout.from_robot(robot).observation_clip
     for value, latent in ((0.0, 0.0), (clip, 1.0), (-clip, -1.0), (1.0, 0.5)):
         cases.append(case(np.full(obs_shape, value), np.float32(latent)))
     return cases

@@ -28,7 +28,6 @@ __all__ = [
     "RobotDefinitionError",
     "DEPTH_TYPES",
     "DepthCameraModel",
-    "PolicyLayout",
     "RobotConfig",
     "available_robots",
     "load_robot",
@@ -76,18 +75,6 @@ class DepthCameraModel:
 
 
 @dataclass(frozen=True)
-class PolicyLayout:
-    """Sizes of the non-proprioceptive observation blocks and the history (DESIGN §4)."""
-
-    scan_dim: int = 132
-    priv_explicit_dim: int = 9
-    priv_latent_dim: int = 29
-    history_len: int = 10
-    depth_latent_dim: int = 32
-    observation_clip: float = 100.0
-
-
-@dataclass(frozen=True)
 class RobotConfig:
     """A validated robot definition. Arrays are read-only and in policy order unless named otherwise."""
 
@@ -108,7 +95,6 @@ class RobotConfig:
     control_rate_hz: float
     contact_force_threshold_n: float
     depth_camera: DepthCameraModel = field(default_factory=DepthCameraModel)
-    layout: PolicyLayout = field(default_factory=PolicyLayout)
     # The feet in the order the policy's contact terms use; empty means ``foot_names`` (the order
     # the contact sensors report in).
     foot_names_policy: tuple[str, ...] = ()
@@ -130,23 +116,6 @@ class RobotConfig:
     @property
     def n_feet(self) -> int:
         return len(self.foot_names)
-
-    @property
-    def proprio_dim(self) -> int:
-        """13 + 3 × joints + feet (53 for a 12-joint quadruped)."""
-        return 13 + 3 * self.n_joints + self.n_feet
-
-    @property
-    def obs_dim(self) -> int:
-        """The full policy observation (753 for a 12-joint quadruped)."""
-        lay = self.layout
-        return (
-            self.proprio_dim
-            + lay.scan_dim
-            + lay.priv_explicit_dim
-            + lay.priv_latent_dim
-            + lay.history_len * self.proprio_dim
-        )
 
     @property
     def action_dim(self) -> int:
@@ -182,8 +151,6 @@ class RobotConfig:
             "default_angles": [float(v) for v in self.default_angles],
             "action_scale": self.action_scale,
             "action_clip": self.action_clip,
-            "obs_dim": self.obs_dim,
-            "proprio_dim": self.proprio_dim,
             "action_dim": self.action_dim,
         }
 
@@ -316,14 +283,6 @@ def _parse(data: dict[str, Any], source: str) -> RobotConfig:
         raise r.fail("policy.foot_order", f"expected a non-empty list of names, found {foot_names!r}")
     contact_threshold = r.get(policy_names, "contact_force_threshold_n", "policy", float, 2.0)
 
-    layout_table = r.get(data, "layout", "", dict, {})
-    layout_fields = {}
-    for key in layout_table:
-        if key not in PolicyLayout.__dataclass_fields__:
-            raise r.fail(f"layout.{key}", "unknown field; valid: "
-                                          f"{sorted(PolicyLayout.__dataclass_fields__)}")
-        layout_fields[key] = r.get(layout_table, key, "layout", type(getattr(PolicyLayout, key)))
-    layout = PolicyLayout(**layout_fields)
     camera_table = r.get(data, "depth_camera", "", dict, {})
     camera_fields = {}
     for key, value in camera_table.items():
@@ -356,6 +315,5 @@ def _parse(data: dict[str, Any], source: str) -> RobotConfig:
         control_rate_hz=control_rate_hz,
         contact_force_threshold_n=contact_threshold,
         depth_camera=camera,
-        layout=layout,
         nominal_base_height_m=nominal_height,
     )

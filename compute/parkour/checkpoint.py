@@ -29,6 +29,7 @@ from hal.optional import require
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
 from compute.parkour.deploy import ActorStep, DepthStep, TeacherActorStep
+from compute.parkour.layout import ObservationLayout
 from compute.parkour.networks import Actor, Estimator, PolicyArchitecture, RecurrentDepthEncoder
 
 torch = require("torch", "loading parkour checkpoints")
@@ -219,7 +220,7 @@ def load_checkpoint(path: str | Path, robot: RobotConfig) -> LoadedPolicy:
         hint = ""
         if trained_for and any("expected shape" in p or "has shape" in p for p in problems):
             hint = (f"; the checkpoint looks trained for {trained_for}, robot {robot.name!r} has "
-                    f"proprio {robot.proprio_dim}, {robot.n_joints} actions")
+                    f"proprio {ObservationLayout.from_robot(robot).proprio_dim}, {robot.n_joints} actions")
         raise CheckpointError(f"{path}: {'depth student' if student else 'teacher'} checkpoint "
                               f"does not fit robot {robot.name!r}: "
                               f"{'; '.join(problems[:_MAX_PROBLEMS])}{more}{hint}")

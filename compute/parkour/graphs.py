@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from compute.parkour.layout import ObservationLayout
 from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec
 from engines.manifest import Manifest
 from engines.opener import open_engine, resolve_manifest, shape_problems
@@ -59,12 +60,12 @@ def robot_tensor_shapes(robot: RobotConfig, graph: str) -> dict[str, tuple[int, 
     ``depth_latent`` is listed for the actor; a teacher graph without it is not refused for that.
     """
     _check_graph(graph)
-    lay, cam = robot.layout, robot.depth_camera
+    lay, cam = ObservationLayout.from_robot(robot), robot.depth_camera
     if graph == "actor":
-        return {"obs": (1, robot.obs_dim), "depth_latent": (1, lay.depth_latent_dim),
+        return {"obs": (1, lay.obs_dim), "depth_latent": (1, lay.depth_latent_dim),
                 "actions": (1, robot.action_dim)}
-    return {"depth": (1, cam.policy_height, cam.policy_width), "proprio": (1, robot.proprio_dim),
-            "latent_yaw": (1, lay.depth_latent_dim + 2)}
+    return {"depth": (1, cam.policy_height, cam.policy_width), "proprio": (1, lay.proprio_dim),
+            "latent_yaw": (1, lay.latent_yaw_dim)}
 
 
 def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:

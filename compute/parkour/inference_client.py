@@ -130,13 +130,13 @@ class ParkourInferenceClient:
         rate = self.config.depth_rate_hz
         self.depth_rate_hz = rate or robot.control_rate_hz / robot.depth_camera.update_interval_steps
         # depth thread -> actor: latent (32) + yaw (2); actor -> depth thread: masked proprio.
-        self._latent_ring = SlotRing(3, (lay.depth_latent_dim + 2,), np.float32,
+        self._latent_ring = SlotRing(3, (lay.latent_yaw_dim,), np.float32,
                                      allocate=_plain_allocate)
         self._latent_slot = (-1, 0, 0, 0, 0)  # slot, generation, depth seq, step ns, episode
-        self._proprio_ring = SlotRing(3, (robot.proprio_dim,), np.float32, allocate=_plain_allocate)
+        self._proprio_ring = SlotRing(3, (lay.proprio_dim,), np.float32, allocate=_plain_allocate)
         self._proprio_slot = (-1, 0, 0)  # slot, generation, episode
-        self._latent_now = np.zeros(lay.depth_latent_dim + 2, np.float32)
-        self._zero_latent = np.zeros(lay.depth_latent_dim + 2, np.float32)
+        self._latent_now = np.zeros(lay.latent_yaw_dim, np.float32)
+        self._zero_latent = np.zeros(lay.latent_yaw_dim, np.float32)
         self._episode = 0
         self._stop = threading.Event()
         self._depth_kick = threading.Event()
@@ -330,7 +330,7 @@ class ParkourInferenceClient:
 
     def _depth_loop(self) -> None:
         policy = self.policy
-        proprio = np.zeros(self.robot.proprio_dim, np.float32)
+        proprio = np.zeros(policy.layout.proprio_dim, np.float32)
         last_frame_seq = 0
         episode = 0
         with self._client() as client:

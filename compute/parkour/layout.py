@@ -33,6 +33,7 @@ __all__ = [
     "ANG_VEL_SCALE",
     "JOINT_VEL_SCALE",
     "YAW_SCALE",
+    "PolicyLayout",
     "ObservationLayout",
 ]
 
@@ -67,6 +68,18 @@ def scan_from_base_height(base_height_m: np.ndarray | float, out: np.ndarray) ->
 
 
 @dataclass(frozen=True)
+class PolicyLayout:
+    """Sizes of the non-proprioceptive observation blocks and the history (DESIGN §4)."""
+
+    scan_dim: int = 132
+    priv_explicit_dim: int = 9
+    priv_latent_dim: int = 29
+    history_len: int = 10
+    depth_latent_dim: int = 32
+    observation_clip: float = 100.0
+
+
+@dataclass(frozen=True)
 class ObservationLayout:
     """Index ranges (start, stop) of every observation field for one robot.
 
@@ -94,13 +107,13 @@ class ObservationLayout:
     walk_flag: int = 12
 
     @classmethod
-    def from_robot(cls, robot: RobotConfig) -> "ObservationLayout":
-        """The layout for ``robot``'s joint and foot counts and its ``[layout]`` table."""
-        lay = robot.layout
+    def from_robot(cls, robot: RobotConfig, sizes: "PolicyLayout | None" = None) -> "ObservationLayout":
+        """The layout for ``robot``'s joint and foot counts: proprio = 13 + 3·joints + feet."""
+        lay = sizes or PolicyLayout()
         return cls(
             n_joints=robot.n_joints,
             n_feet=robot.n_feet,
-            proprio_dim=robot.proprio_dim,
+            proprio_dim=13 + 3 * robot.n_joints + robot.n_feet,
             scan_dim=lay.scan_dim,
             priv_explicit_dim=lay.priv_explicit_dim,
             priv_latent_dim=lay.priv_latent_dim,
@@ -161,6 +174,11 @@ class ObservationLayout:
     @property
     def action_dim(self) -> int:
         return self.n_joints
+
+    @property
+    def latent_yaw_dim(self) -> int:
+        """The depth step's output: the latent and the two yaw values."""
+        return self.depth_latent_dim + 2
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON description for the export manifest."""

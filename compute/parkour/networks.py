@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compute.parkour.layout import ObservationLayout
 from hal.optional import require
 from hal.robot import RobotConfig
 
@@ -71,10 +72,10 @@ class PolicyArchitecture:
 
     @classmethod
     def from_robot(cls, robot: RobotConfig) -> "PolicyArchitecture":
-        lay = robot.layout
+        lay = ObservationLayout.from_robot(robot)
         cam = robot.depth_camera
         arch = cls(
-            num_prop=robot.proprio_dim,
+            num_prop=lay.proprio_dim,
             num_scan=lay.scan_dim,
             num_priv_explicit=lay.priv_explicit_dim,
             num_priv_latent=lay.priv_latent_dim,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compute.parkour.layout import ObservationLayout
 from hal.robot import RobotConfig
 
 __all__ = ["PolicyEngines", "PolicyConfigError", "open_policy_engines", "contract_for",
@@ -99,9 +100,10 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
     if action_dim is not None and action_dim != robot.action_dim:
         problems.append(f"--action-dim {action_dim} but robot {robot.name!r} has "
                         f"{robot.action_dim} joints")
-    if obs_dim is not None and obs_dim != robot.obs_dim:
-        problems.append(f"--obs-dim {obs_dim} but robot {robot.name!r} needs a {robot.obs_dim} "
-                        f"observation (proprio {robot.proprio_dim})")
+    layout = ObservationLayout.from_robot(robot)
+    if obs_dim is not None and obs_dim != layout.obs_dim:
+        problems.append(f"--obs-dim {obs_dim} but robot {robot.name!r} needs a {layout.obs_dim} "
+                        f"observation (proprio {layout.proprio_dim})")
     if problems:
         raise PolicyConfigError("; ".join(problems) + ". Pass --robot for the robot the policy was "
                                 "trained for, or fix the flags.")

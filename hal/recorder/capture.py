@@ -49,13 +49,16 @@ class RecordLayouts:
 
 def layouts_for(robot: Any, hidden_size: int = DEFAULT_HIDDEN_SIZE,
                 frame_shape: tuple[int, int] | None = None) -> RecordLayouts:
-    """Layouts for ``robot`` (a :class:`~hal.robot.RobotConfig`)."""
+    """Layouts for ``robot`` (a :class:`~hal.robot.RobotConfig`) running the parkour policy."""
+    from compute.parkour.layout import ObservationLayout  # the run log records the policy's steps
+
     cam = robot.depth_camera
-    latent_yaw = robot.layout.depth_latent_dim + 2
+    lay = ObservationLayout.from_robot(robot)
+    latent_yaw = lay.latent_yaw_dim
     return RecordLayouts(
         tick=tick_layout(robot.n_joints, robot.n_feet),
-        actor=actor_layout(robot.obs_dim, latent_yaw, robot.n_joints, robot.proprio_dim),
-        depth=depth_layout((cam.policy_height, cam.policy_width), robot.proprio_dim, latent_yaw,
+        actor=actor_layout(lay.obs_dim, latent_yaw, robot.n_joints, lay.proprio_dim),
+        depth=depth_layout((cam.policy_height, cam.policy_width), lay.proprio_dim, latent_yaw,
                            hidden_size),
         frame=frame_layout(tuple(frame_shape)) if frame_shape is not None else None)
 

@@ -199,6 +199,7 @@ def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
         ValueError: the log and the engines or robot do not fit together.
     """
     from compute.parkour.observation import PolicyCommand
+    from compute.parkour.layout import ObservationLayout
     from compute.parkour.policy import ParkourPolicy
 
     run = log_.run
@@ -218,9 +219,10 @@ def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
     if student and depth is None:
         raise ValueError("the actor takes depth_latent but no depth engine was given")
     obs_dim = actor_table.layout.float_fields["observation"].shape[0]
-    if obs_dim != robot.obs_dim:
+    expected_dim = ObservationLayout.from_robot(robot).obs_dim
+    if obs_dim != expected_dim:
         raise ValueError(f"the log's observations have {obs_dim} values; robot {robot.name!r} "
-                         f"builds {robot.obs_dim}")
+                         f"builds {expected_dim}")
     from_start = run.get("starts") == "client_start"
     notes: list[str] = []
     policy = ParkourPolicy(robot, actor, depth)
@@ -260,7 +262,7 @@ def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
     command = PolicyCommand(float(command_info.get("forward_speed_m_s", 0.0)),
                             str(command_info.get("mode", "parkour")))
     ticks = _TickSource(log_)
-    latent_dim = robot.layout.depth_latent_dim
+    latent_dim = policy.layout.depth_latent_dim
     a_steps, a_seq = actor_table.column("step"), actor_table.column("obs_seq")
     a_used = actor_table.column("depth_seq_used")
     a_engaged = _column_or(actor_table, "engaged", 1)
@@ -296,7 +298,7 @@ def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
         kept.append(int(a_seq[r]))
         action_diff.append(_abs_diff(policy.last_raw_action, a_action[r]))
         obs_diff.append(_abs_diff(policy.observation, a_obs[r]).max())
-        used_latent = latent if latent is not None else np.zeros(latent_dim + 2, np.float32)
+        used_latent = latent if latent is not None else np.zeros(policy.layout.latent_yaw_dim, np.float32)
         latent_diff.append(_abs_diff(used_latent, a_latent[r]).max() if student else 0.0)
     if fallbacks:
         notes.append(f"{fallbacks} actor steps used a depth latent whose depth step is not in the "

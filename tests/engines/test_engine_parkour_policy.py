@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from compute.parkour.graphs import open_policy_graph, torch_engine_from_policy  # noqa: E402
+from compute.parkour.layout import ObservationLayout  # noqa: E402
 from engines.onnxruntime_engine import OnnxRuntimeEngine  # noqa: E402
 from engines.torch_engine import TorchConfig, TorchEngine  # noqa: E402
 
@@ -66,7 +67,7 @@ def test_actor_step_onnxruntime_matches_torch(exported, go2, jit_trace):
     rng = np.random.default_rng(0)
     worst = 0.0
     for _ in range(8):
-        obs = _observation(rng, go2.obs_dim)
+        obs = _observation(rng, ObservationLayout.from_robot(go2).obs_dim)
         latent = np.tanh(rng.standard_normal((1, 32))).astype(np.float32)
         for engine in (ref, ort_engine):
             engine.inputs["obs"][...] = obs
@@ -85,7 +86,7 @@ def test_depth_step_onnxruntime_matches_torch_over_recurrent_steps(exported, go2
     worst = {"latent_yaw": 0.0, "hidden_out": 0.0}
     for _ in range(5):
         depth = rng.uniform(-0.5, 0.5, (1, 58, 87)).astype(np.float32)
-        proprio = _observation(rng, go2.proprio_dim)
+        proprio = _observation(rng, ObservationLayout.from_robot(go2).proprio_dim)
         proprio[0, 6:8] = 0.0
         for engine in (ref, ort_engine):
             engine.inputs["depth"][...] = depth
@@ -108,7 +109,7 @@ def test_checkpoint_opens_as_the_torch_reference(exported, go2):
     assert depth.outputs["latent_yaw"].shape == (1, 34)
     actor.inputs["obs"][...] = 0.5
     actor.run()
-    expected = exported["policy"].actor_step(torch.full((1, go2.obs_dim), 0.5),
+    expected = exported["policy"].actor_step(torch.full((1, ObservationLayout.from_robot(go2).obs_dim), 0.5),
                                               torch.zeros(1, 32)).detach().numpy()
     np.testing.assert_allclose(actor.outputs["actions"], expected, atol=1e-6)
 
@@ -140,10 +141,10 @@ def test_the_robot_checks_the_tensor_sizes_without_a_manifest(tiny_actor_dir, go
     from hal.robot import load_robot
 
     with open_policy_graph(tiny_actor_dir / "model.onnx", go2, expected_shapes={"obs": (1, -1)}) as e:
-        assert e.inputs["obs"].shape == (1, go2.obs_dim)
+        assert e.inputs["obs"].shape == (1, ObservationLayout.from_robot(go2).obs_dim)
     hexapod = load_robot(Path(__file__).resolve().parents[1] / "data" / "hexapod18.toml")
     with pytest.raises(EngineMismatchError, match=r"robot '.*': tensor 'obs' has shape \[1, 753\], "
-                                                   rf"expected \[1, {hexapod.obs_dim}\]"):
+                                                   rf"expected \[1, {ObservationLayout.from_robot(hexapod).obs_dim}\]"):
         open_policy_graph(tiny_actor_dir / "model.onnx", hexapod)
 
 
@@ -193,8 +194,8 @@ def test_exported_graphs_open_through_their_manifest_and_match_torch(krabby_expo
     worst = 0.0
     for _ in range(4):
         depth = rng.uniform(-0.5, 0.5, (1, 58, 87)).astype(np.float32)
-        proprio = _observation(rng, go2.proprio_dim)
-        obs = _observation(rng, go2.obs_dim)
+        proprio = _observation(rng, ObservationLayout.from_robot(go2).proprio_dim)
+        obs = _observation(rng, ObservationLayout.from_robot(go2).obs_dim)
         for d_engine, a_engine in ((ref_depth, ref_actor), (ort_depth, ort_actor)):
             # The deploy data flow: depth step → latent into the actor, GRU state fed back.
             d_engine.inputs["depth"][...] = depth

@@ -148,4 +148,5 @@ def test_hexapod_export(tmp_path, checkpoints, hexapod_toml):
     inputs, _, _ = io_of(tmp_path / "hex.depth.onnx")
     assert inputs["proprio"] == [1, 73]
     manifest = load_manifest(tmp_path / "hex.json")
-    assert manifest.robot["name"] == "hexapod18" and manifest.robot["obs_dim"] == 973
+    assert manifest.robot["name"] == "hexapod18"
+    assert manifest.extra["observation_layout"]["obs_dim"] == 973  # the policy's facts, not the robot's

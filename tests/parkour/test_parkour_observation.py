@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from compute.parkour.actions import ActionProcessor
+from compute.parkour.layout import ObservationLayout
 from compute.parkour.observation import ObservationBuilder, PolicyCommand
 
 
@@ -74,8 +75,8 @@ def masked(frame):
 
 def check_obs(obs, robot, frame, history_frames):
     """Compare every index, naming the field on failure."""
-    p = robot.proprio_dim
-    assert obs.shape[-1] == robot.obs_dim
+    p = ObservationLayout.from_robot(robot).proprio_dim
+    assert obs.shape[-1] == ObservationLayout.from_robot(robot).obs_dim
     flat = obs.reshape(-1)
     for i in range(p):
         assert flat[i] == pytest.approx(frame[i], abs=2e-6), f"proprio[{i}]"
@@ -86,7 +87,7 @@ def check_obs(obs, robot, frame, history_frames):
         for i in range(p):
             got = flat[zero_stop + t * p + i]
             assert got == pytest.approx(hf[i], abs=2e-6), f"history frame {t} [{i}]"
-    assert zero_stop + 10 * p == robot.obs_dim
+    assert zero_stop + 10 * p == ObservationLayout.from_robot(robot).obs_dim
 
 
 @pytest.mark.parametrize("robot_name", ["go2", "shuffled", "hexapod"])
@@ -94,7 +95,7 @@ def test_golden_layout_and_history_over_many_steps(robot_name, request):
     robot = request.getfixturevalue(robot_name)
     builder = ObservationBuilder(robot)
     rng = np.random.default_rng(42)
-    obs = np.full((1, robot.obs_dim), np.nan, dtype=np.float32)
+    obs = np.full((1, ObservationLayout.from_robot(robot).obs_dim), np.nan, dtype=np.float32)
     stored = []  # masked frames of the steps so far
     prev_contact = [False] * robot.n_feet
     for step in range(14):
@@ -114,10 +115,10 @@ def test_golden_layout_and_history_over_many_steps(robot_name, request):
         check_obs(obs, robot, frame, history)
         stored.append(masked(frame))
         # The depth step's proprio is the current frame with the yaw terms zeroed.
-        proprio = np.empty((1, robot.proprio_dim), dtype=np.float32)
+        proprio = np.empty((1, ObservationLayout.from_robot(robot).proprio_dim), dtype=np.float32)
         builder.depth_proprio_into(proprio)
         np.testing.assert_allclose(proprio[0], masked(frame), atol=2e-6)
-    assert robot.proprio_dim == {"go2": 53, "shuffled": 53, "hexapod": 73}[robot_name]
+    assert ObservationLayout.from_robot(robot).proprio_dim == {"go2": 53, "shuffled": 53, "hexapod": 73}[robot_name]
 
 
 def test_history_shift_explicit(go2):

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from compute.parkour.layout import ObservationLayout
 from hal.recorder.buffers import RowPool, RowRing
 from hal.recorder.capture import layouts_for
 from hal.recorder.schema import RowLayout, decode_raw_image, raw_image_message
@@ -71,7 +72,7 @@ def test_rows_round_trip_exactly_and_fit_the_schema(go2, kind):
         f = layout.float_fields["observation"]
         raw = np.frombuffer(base64.b64decode(msg["observation"]), "<f4")
         assert raw.tobytes() == floats[f.start:f.stop].astype("<f4").tobytes()
-        proprio = floats[f.start:f.start + go2.proprio_dim]
+        proprio = floats[f.start:f.start + ObservationLayout.from_robot(go2).proprio_dim]
         assert msg["proprio"] == [float(v) if np.isfinite(v) else None for v in proprio]
     # The layout itself round-trips through the log's metadata.
     assert RowLayout.from_json(json.loads(json.dumps(layout.to_json()))).to_json() == layout.to_json()
