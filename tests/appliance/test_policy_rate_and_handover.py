@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from compute.parkour.layout import ObservationLayout
+from compute.parkour.layout import ObservationLayout, scan_points_xy
 
 pytest.importorskip("mujoco")
 
@@ -27,7 +27,7 @@ from hal.sim import MujocoWorldConfig, make_sim_devices  # noqa: E402
 _runs = itertools.count()
 
 
-def run_appliance(go2, engine, control_rate_hz: float, policy_ticks: int):
+def run_appliance(go2, engine, control_rate_hz: float, policy_ticks: int, scene: str = "flat"):
     """Run the simulated appliance (not real time) until the policy has run ``policy_ticks``
     control ticks after the hand-over; returns the tick records, actor records and the server."""
     policy = open_policy_engines(go2, engine=engine)
@@ -38,7 +38,8 @@ def run_appliance(go2, engine, control_rate_hz: float, policy_ticks: int):
                              latency_budget_ms=400.0 / control_rate_hz, realtime=False,
                              observation_endpoint=f"inproc://rate_obs_{tag}",
                              command_endpoint=f"inproc://rate_cmd_{tag}", gc_control=False)
-    devices = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.3))
+    devices = make_sim_devices(robot, MujocoWorldConfig(
+        scene=scene, settle_s=0.3, height_scan_points_xy=tuple(map(tuple, scan_points_xy().tolist()))))
     server = HalServer(robot, devices, config)
     client = ParkourInferenceClient(robot, policy.actor, policy.depth, InferenceClientConfig(
         config.observation_endpoint, config.command_endpoint, forward_speed_m_s=0.5))
@@ -137,3 +138,32 @@ def test_cli_clamps_speed_to_the_trained_range_and_reports_edits(exported_policy
     assert edits["policy_ticks"] == report["safety"]["counters"]["ticks.policy"] + 1
     assert edits["fraction"] == pytest.approx(edits["edited_ticks"] / edits["policy_ticks"])
     assert report["command_interval_ticks"] == 2
+
+
+@pytest.fixture(scope="module")
+def exported_teacher(tmp_path_factory, go2):
+    from compute.parkour.synthetic import write_synthetic_checkpoint
+    from export.cli import main as export_main
+
+    directory = tmp_path_factory.mktemp("teacher")
+    checkpoint = write_synthetic_checkpoint(directory / "teacher.pt", go2, seed=6, teacher=True)
+    assert export_main(["--checkpoint", str(checkpoint), "--parity-samples", "2", "--quiet"]) == 0
+    return directory / "teacher.onnx"
+
+
+def test_a_teacher_sees_the_box_through_the_simulated_scan(go2, exported_teacher):
+    """End to end: the parkour course's box (0.15 m high from x = 1.0 m) in the scan block of the
+    observations a teacher is fed, from the HAL's height scanner over the wire."""
+    ticks, steps, _, _ = run_appliance(go2, exported_teacher, 100.0, 20, scene="parkour")
+    lay = ObservationLayout.from_robot(go2)
+    points = scan_points_xy()
+    first = next(t for t in ticks if t.exchange)
+    obs = next(o for seq, _, _, o, _ in steps if seq == first.seq)
+    scan = obs[slice(*lay.scan)]
+    # The trunk starts at x ≈ 0, y = 0, facing +x: points past x = 1.0 m are on the box.
+    on_box = points[:, 0] > 1.0
+    flat = scan[~on_box & (np.abs(points[:, 0] - 1.0) > 0.05)]
+    assert np.ptp(flat) < 0.01  # level ground everywhere else in front and behind
+    np.testing.assert_allclose(scan[on_box], flat.mean() - 0.15, atol=0.01)
+    # Training's value: clip(base_z - 0.3 - terrain_z); the base stands about 0.28 m up.
+    assert flat.mean() == pytest.approx(0.28 - 0.3, abs=0.03)
