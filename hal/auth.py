@@ -70,6 +70,7 @@ __all__ = [
     "is_network",
     "is_loopback",
     "check_bind_security",
+    "limit_inbound_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -335,3 +336,20 @@ def check_bind_security(endpoint: str, keys: ServerKeys | None, insecure: bool,
     raise AuthError(
         f"{flag} {endpoint}: a network endpoint needs keys (--keys DIR, made with "
         f"'krabby-keys init DIR'), or --insecure to run it unauthenticated on a trusted network")
+
+
+# The CURVE handshake's INITIATE command (about 300 bytes with its metadata) and each encrypted
+# frame's box overhead (33 bytes) pass through the same size check as the messages themselves.
+_HANDSHAKE_FLOOR_BYTES = 1024
+_CURVE_OVERHEAD_BYTES = 64
+
+
+def limit_inbound_bytes(socket: zmq.Socket, max_frame_bytes: int) -> int:
+    """Set ``ZMQ_MAXMSGSIZE`` from the largest valid frame of the socket's protocol.
+
+    A peer that sends a bigger frame is disconnected by libzmq before the frame is buffered, so
+    it costs neither memory nor loop time. Returns the limit set (bytes). Before bind/connect.
+    """
+    limit = max(int(max_frame_bytes) + _CURVE_OVERHEAD_BYTES, _HANDSHAKE_FLOOR_BYTES)
+    socket.setsockopt(zmq.MAXMSGSIZE, limit)
+    return limit

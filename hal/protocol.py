@@ -23,6 +23,9 @@ from hal.devices.base import CONTROL_MODE_DAMP, CONTROL_MODE_POSITION, CameraInt
 __all__ = [
     "PROTOCOL_VERSION",
     "OBSERVATION_HEADER_SIZE",
+    "COMMAND_HEADER_SIZE",
+    "command_max_frame_bytes",
+    "observation_max_frame_bytes",
     "ProtocolError",
     "NonFiniteCommandError",
     "StateLayout",
@@ -55,6 +58,7 @@ _OBS_HEADER = struct.Struct("<4sHHQiQiHHHHqqQQqffffHH")
 # depth_seq_used
 _CMD_HEADER = struct.Struct("<4sHHQHHqqqqQ")
 OBSERVATION_HEADER_SIZE = _OBS_HEADER.size
+COMMAND_HEADER_SIZE = _CMD_HEADER.size
 # ndarray.all() without the Python-level function it goes through (decode_command runs on every
 # command, inside the control tick's latency).
 _all_of = np.logical_and.reduce
@@ -71,6 +75,17 @@ class NonFiniteCommandError(ProtocolError):
     def __init__(self, text: str, message: "CommandMessage") -> None:
         super().__init__(text)
         self.message = message
+
+
+def command_max_frame_bytes(n_joints: int) -> int:
+    """The largest frame of a valid command (for ``ZMQ_MAXMSGSIZE`` on the receiving socket)."""
+    return max(COMMAND_HEADER_SIZE, 4 * 4 * n_joints)
+
+
+def observation_max_frame_bytes(state_size: int, depth_shape: tuple[int, int] | None) -> int:
+    """The largest valid tcp observation frame: header, state block, depth frame."""
+    depth = depth_shape[0] * depth_shape[1] if depth_shape else 0
+    return OBSERVATION_HEADER_SIZE + 4 * (state_size + depth)
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,25 @@ def endpoints(request):
     if kind != "tcp":
         raise ValueError(f"endpoints: {kind!r} is not 'inproc' or 'tcp'")
     return TCP_ANY_PORT, TCP_ANY_PORT
+
+
+@pytest.fixture(scope="session")
+def curve_keys(tmp_path_factory):
+    """A robot key directory allowing policy clients 'pilot' and 'copilot' and operator 'alice',
+    plus 'mallory': a key pair made for another robot, holding *this* robot's public key.
+    Returns {'robot': ServerKeys, 'robot_dir': Path, name: ClientKeys, name + '_dir': Path}."""
+    from hal.auth import ClientKeys, ServerKeys
+    from hal.keys_cli import add_client, init_keys
+
+    root = tmp_path_factory.mktemp("keys")
+    init_keys(root / "robot")
+    for name, role in (("pilot", "policy"), ("copilot", "policy"), ("alice", "operator")):
+        add_client(root / "robot", name, role, root / name)
+    init_keys(root / "other")
+    add_client(root / "other", "mallory", "policy", root / "mallory")
+    (root / "mallory" / "server.key").write_bytes((root / "robot" / "server.key").read_bytes())
+    keys = {"robot": ServerKeys.load(root / "robot"), "robot_dir": root / "robot"}
+    for name in ("pilot", "copilot", "alice", "mallory"):
+        keys[name] = ClientKeys.load(root / name)
+        keys[name + "_dir"] = root / name
+    return keys

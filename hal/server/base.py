@@ -55,11 +55,14 @@ class HalServerConfig:
     spin_us: float = 250.0
     gc_control: bool = True
     latency_ring_size: int = 1 << 16
-    estop_endpoint: str | None = None  # e.g. "tcp://*:5560"; see hal.safety.estop
+    estop_endpoint: str | None = None  # e.g. "tcp://127.0.0.1:5560"; see hal.safety.estop
+    keys_dir: str | None = None  # the robot's keys (hal.auth); network endpoints then use CURVE
+    insecure: bool = False  # network endpoints without keys, explicitly (hal.auth)
 
     def __post_init__(self) -> None:
-        if not self.control_rate_hz > 0:
-            raise ValueError(f"control_rate_hz must be positive, got {self.control_rate_hz}")
+        if not 0 < self.control_rate_hz < float("inf"):
+            raise ValueError(f"control_rate_hz must be a positive finite number, got "
+                             f"{self.control_rate_hz}")
         if (not isinstance(self.command_interval_ticks, int) or isinstance(
                 self.command_interval_ticks, bool) or self.command_interval_ticks < 1):
             raise ValueError(f"command_interval_ticks must be an integer >= 1, got "
@@ -161,6 +164,7 @@ class HalServer:
         self._last_tick_ns = 0
         self._interval = self.config.command_interval_ticks
         self._held: ReceivedCommand | None = None  # the command the ticks between exchanges hold
+        self._network: dict = {"clients": None, "estop": None}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -168,6 +172,7 @@ class HalServer:
         """Connect the devices and bind the sockets. Idempotent."""
         if self._started:
             return
+        keys = self._check_endpoints()  # before any device connects
         self.devices.connect()
         camera = self.devices.camera
         depth_shape = camera.frame_shape if camera is not None else None
@@ -177,13 +182,15 @@ class HalServer:
 
             self.publisher = ObservationPublisher(
                 self.config.observation_endpoint, self.layout, depth_shape, self._context,
-                self.config.n_slots, self.config.n_depth_slots, allocate=allocate_host)
+                self.config.n_slots, self.config.n_depth_slots, allocate=allocate_host,
+                keys=keys)
             self.receiver = CommandReceiver(self.config.command_endpoint, self.robot.n_joints,
-                                            self._context)
+                                            self._context, keys=keys)
             if self.config.estop_endpoint:
                 from hal.safety import EstopListener
 
-                self.estop_listener = EstopListener(self.config.estop_endpoint, self._context)
+                self.estop_listener = EstopListener(self.config.estop_endpoint, self._context,
+                                                    keys=keys)
         except zmq.ZMQError as exc:
             self.close()
             raise HalServerError(
@@ -192,9 +199,21 @@ class HalServer:
                 f"{exc}. Is another krabby server running? Choose other endpoints "
                 "(--observation-bind/--command-bind/--estop-bind)") from None
         self._started = True
-        log.info("HAL server up: %s at %.0f Hz, observations on %s, commands on %s",
-                 self.robot.name, self.config.control_rate_hz, self.config.observation_endpoint,
-                 self.config.command_endpoint)
+        log.info("HAL server up: %s at %.0f Hz", self.robot.name, self.config.control_rate_hz)
+        from hal.server.endpoints import log_bound_endpoints
+
+        log_bound_endpoints(log, keys, self.config.insecure, [
+            ("observations", self.publisher), ("commands", self.receiver),
+            ("e-stop", self.estop_listener)])
+
+    def _check_endpoints(self):
+        """The robot's keys (or None); refuses a network endpoint without keys or --insecure."""
+        from hal.server.endpoints import check_server_endpoints
+
+        try:
+            return check_server_endpoints(self.config)
+        except ValueError as exc:
+            raise HalServerError(str(exc)) from None
 
     @property
     def context(self) -> zmq.Context:
@@ -213,6 +232,8 @@ class HalServer:
                 joints.write(self.safety.shutdown_command())
             except Exception:  # noqa: BLE001 - still close everything else
                 log.exception("could not send the damping command at shutdown")
+        if self.receiver is not None:
+            self.network_report()  # keep the counts for the report after close
         for part in (self.publisher, self.receiver, self.estop_listener):
             if part is not None:
                 part.close()
@@ -272,6 +293,9 @@ class HalServer:
         self._seq += 1
         seq = self._seq
         exchange = (seq - 1) % self._interval == 0
+        estop = self.estop_listener
+        if estop is not None:  # before the command wait too (and after it, in _act)
+            estop.apply(self.safety, self.clock_ns())
         joints, imu, contacts, scan = self._sense(exchange)
         new_depth = None
         if exchange:
@@ -375,6 +399,8 @@ class HalServer:
         self.counters["published"] = publisher.published
         self.counters["late_commands"] = receiver.late
         self.counters["malformed_dropped"] = receiver.malformed
+        self.counters["after_deadline_commands"] = receiver.after_deadline
+        self.counters["foreign_commands"] = receiver.foreign
         self.counters["overruns"] = self.pacer.overruns
         if self.config.realtime:
             self.latency["loop_jitter"].add(lateness_ns)
@@ -436,4 +462,16 @@ class HalServer:
             "latency_us": latency,
             "loop_jitter_us": self.latency["loop_jitter"].summary_us(),
             "safety": safety,
+            **self.network_report(),
         }
+
+    def network_report(self) -> dict:
+        """Who drove (the command stream's owner), who was refused, and the e-stop's counts."""
+        if self.receiver is not None:
+            self._network = {
+                "clients": {"owner": self.receiver.owner,
+                            "refused": sorted(self.receiver.refused_clients),
+                            "foreign_commands": self.receiver.foreign},
+                "estop": (self.estop_listener.counts() if self.estop_listener is not None
+                          else None)}
+        return dict(self._network)

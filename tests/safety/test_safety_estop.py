@@ -86,25 +86,64 @@ def test_encoders_round_trip_and_validate():
 
 # ----------------------------------------------------------------------------------- sockets
 
-def test_tcp_estop_latches_layer_and_reset_clears_it(context):
+def test_tcp_estop_latches_layer_and_only_an_operator_key_clears_it(context, curve_keys):
+    rig = Rig()
+    rig.to_policy()
+    with EstopListener("tcp://127.0.0.1:*", context, keys=curve_keys["robot"]) as listener, \
+            EstopSender(listener.last_endpoint, context, keys=curve_keys["pilot"]) as policy, \
+            EstopSender(listener.last_endpoint, context, keys=curve_keys["alice"]) as operator:
+        assert listener.apply(rig.layer) == 0  # nothing waiting: returns at once
+        policy.estop("policy client saw a fall")  # anyone allowed may stop
+        wait_for(listener, rig.layer)
+        assert rig.layer.mode == "estop"
+        assert rig.layer.estop_reason == "remote: policy client saw a fall"
+        rig.tick(targets=rig.default)
+        assert rig.layer.mode == "estop"
+        assert not rig.layer.request_start()
+        policy.reset()  # a policy client may not reset...
+        policy.start()  # ... nor start
+        policy.estop("marker")  # one ordered pipe: once this arrives, the two before it did
+        wait_for(listener, rig.layer)
+        assert rig.layer.mode == "estop" and listener.refused == 2
+        operator.reset()
+        wait_for(listener, rig.layer)
+        assert rig.layer.mode == "idle"
+        operator.start()
+        wait_for(listener, rig.layer)
+        assert rig.layer.run_requested
+        assert listener.counts() == {"received": 6, "rejected": 0, "refused": 2}
+    reasons = [e["reason"] for e in rig.layer.events()[-2:]]
+    assert reasons == ["estop", "estop_reset"]
+
+
+@pytest.mark.parametrize("who", ["none", "mallory"])
+def test_unauthenticated_peer_cannot_estop_or_reset(context, curve_keys, who):
+    rig = Rig()
+    rig.to_policy()
+    keys = None if who == "none" else curve_keys[who]
+    with EstopListener("tcp://127.0.0.1:*", context, keys=curve_keys["robot"]) as listener, \
+            EstopSender(listener.last_endpoint, context, keys=keys,
+                        send_timeout_ms=300) as stranger:
+        with pytest.raises(TimeoutError):  # the handshake fails: no connection takes it
+            stranger.estop("stranger")
+        time.sleep(0.3)
+        assert listener.apply(rig.layer) == 0 and listener.received == 0
+        assert rig.layer.mode == "policy"
+
+
+def test_keyless_listener_latches_but_refuses_reset_and_start(context):
+    """The default loopback endpoint without keys: anyone local may stop, nobody may reset."""
     rig = Rig()
     rig.to_policy()
     with EstopListener("tcp://127.0.0.1:*", context) as listener, \
             EstopSender(listener.last_endpoint, context) as sender:
-        assert listener.apply(rig.layer) == 0  # nothing waiting: returns at once
-        sender.estop("operator saw a fall")
-        wait_for(listener, rig.layer)
-        assert rig.layer.mode == "estop"
-        assert rig.layer.estop_reason == "remote: operator saw a fall"
-        rig.tick(targets=rig.default)
-        assert rig.layer.mode == "estop"
-        assert not rig.layer.request_start()
+        sender.estop("local")
         sender.reset()
+        sender.start()
         wait_for(listener, rig.layer)
-        assert rig.layer.mode == "idle"
-        assert listener.received == 2 and listener.rejected == 0
-    reasons = [e["reason"] for e in rig.layer.events()[-2:]]
-    assert reasons == ["estop", "estop_reset"]
+        time.sleep(0.1)
+        listener.apply(rig.layer)
+        assert rig.layer.mode == "estop" and listener.refused == 2
 
 
 def test_malformed_messages_never_latch_or_clear(context):
@@ -201,6 +240,18 @@ def test_cli_sends_estop(context, capsys):
         wait_for(listener, rig.layer)
     assert rig.layer.estop_reason == "remote: from the cli"
     assert "sent ESTOP" in capsys.readouterr().out
+
+
+def test_cli_operator_key_resets(context, curve_keys, capsys):
+    rig = Rig()
+    rig.to_policy()
+    rig.layer.estop("test")
+    with EstopListener("tcp://127.0.0.1:*", context, keys=curve_keys["robot"]) as listener:
+        assert main([listener.last_endpoint, "RESET", "--keys", str(curve_keys["alice_dir"])]) == 0
+        wait_for(listener, rig.layer)
+    assert rig.layer.mode == "idle"
+    assert main(["tcp://127.0.0.1:1", "START", "--keys", "/nonexistent"]) == 1
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_cli_reports_errors_without_traceback(capsys):
