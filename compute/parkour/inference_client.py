@@ -63,6 +63,8 @@ class InferenceClientConfig:
         timing_ring_size: Samples kept per stage timing.
         depth_thread: Run the depth thread (off only for benchmarks that measure its cost: the
             actor then keeps a zero latent).
+        keys_dir: This client's key directory (``krabby-keys add``) for a server whose network
+            endpoints use CURVE; None connects unauthenticated.
     """
 
     observation_endpoint: str = "inproc://hal_observation"
@@ -75,6 +77,7 @@ class InferenceClientConfig:
     switch_interval_s: float | None = 0.0005
     timing_ring_size: int = 1 << 14
     depth_thread: bool = True
+    keys_dir: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +227,14 @@ class ParkourInferenceClient:
             log.exception("%s died", threading.current_thread().name)
 
     def _client(self) -> HalClient:
+        keys = None
+        if self.config.keys_dir is not None:
+            from hal.auth import ClientKeys
+
+            keys = ClientKeys.load(self.config.keys_dir)
         return HalClient(self.config.observation_endpoint, self.config.command_endpoint,
                          self.robot.n_joints, self.robot.n_feet, depth_shape=None,
-                         context=self._context, n_scan=None)
+                         context=self._context, n_scan=None, keys=keys)
 
     # -- actor thread --------------------------------------------------------------------------
 

@@ -75,7 +75,8 @@ def _engine_config(path: Path, device: str) -> Any:
 
 def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
                         checkpoint: str | Path | None = None, device: str = "cpu",
-                        action_dim: int | None = None, obs_dim: int | None = None) -> PolicyEngines:
+                        action_dim: int | None = None, obs_dim: int | None = None,
+                        allow_no_manifest: bool = False) -> PolicyEngines:
     """Open a policy for ``robot``.
 
     Args:
@@ -85,6 +86,9 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
         device: ``cpu`` or ``cuda`` (ONNX Runtime's CUDA provider / torch on CUDA when present).
         action_dim: The action size the operator expects (checked); None skips the check.
         obs_dim: The observation size the operator expects (checked); None skips the check.
+        allow_no_manifest: Run an engine that has no manifest beside it (``--no-manifest``):
+            only its tensor shapes are then checked, not its file digest, robot, joint order or
+            training contract. Without it such an engine is refused.
 
     Raises:
         PolicyConfigError: nothing to open, dims that disagree with the robot, a student actor
@@ -111,6 +115,14 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
         raise PolicyConfigError("no policy: pass --engine model.onnx|model.plan (from krabby-export) "
                                 "or --checkpoint model.pt (torch reference, for bring-up)")
     path = Path(engine if engine is not None else checkpoint)
+    if engine is not None and not manifest_path_for(path).is_file():
+        if not allow_no_manifest:
+            raise PolicyConfigError(
+                f"{path} has no manifest ({manifest_path_for(path).name} beside it): without it "
+                "the robot, joint order, file digest and training contract cannot be checked. "
+                "Export with krabby-export, or pass --no-manifest to run it with shape checks only")
+        log.warning("running %s WITHOUT a manifest (--no-manifest): its file digest, robot, joint "
+                    "order and training contract are NOT checked; only tensor shapes are", path)
     manifest = None
     if engine is not None:
         manifest_file = manifest_path_for(path)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import signal
 import sys
 from dataclasses import dataclass, field, replace
@@ -57,6 +59,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
     policy.add_argument("--speed", type=float, default=0.5, help="forward speed command, m/s "
                                                                   "(trained on 0-1.5)")
     policy.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
+    policy.add_argument("--no-manifest", dest="no_manifest", action="store_true",
+                        help="run an --engine that has no manifest beside it: only tensor shapes "
+                             "are checked, NOT the robot, joint order, digest or training contract")
     loop = parser.add_argument_group("control loop")
     loop.add_argument("--control-rate", "--control_rate", type=float, default=100.0,
                       help="control loop rate, Hz")
@@ -68,8 +73,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
     loop.add_argument("--no-client", dest="no_client", action="store_true",
                       help="do not start the in-process inference client (use "
                            "krabby-inference-client on the tcp endpoints)")
-    loop.add_argument("--estop-bind", "--estop_bind", default="tcp://*:5560",
-                      help="network e-stop endpoint ('none' to disable); see hal.safety.estop")
+    loop.add_argument("--estop-bind", "--estop_bind", default="tcp://127.0.0.1:5560",
+                      help="network e-stop endpoint ('none' to disable; default loopback, on the "
+                           "robot only); see hal.safety.estop")
+    loop.add_argument("--keys", default=os.environ.get("KRABBY_KEYS"),
+                      help="the robot's key directory (krabby-keys init): every network endpoint "
+                           "then uses CURVE and admits only the keys allowed there (default "
+                           "$KRABBY_KEYS)")
+    loop.add_argument("--insecure", action="store_true",
+                      help="bind network endpoints WITHOUT authentication: anyone who reaches "
+                           "them can drive the robot. Only on an isolated, trusted network")
     loop.add_argument("--no-gc-control", dest="gc_control", action="store_false",
                       help="leave Python's garbage collector alone (for comparison runs)")
     out = parser.add_argument_group("output")
@@ -118,17 +131,48 @@ def load_robot_or_fail(name: str) -> RobotConfig:
 
 
 def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> HalServerConfig:
+    """Validate the loop flags and the endpoints' security, before any device connects."""
+    from hal.server.endpoints import check_server_endpoints
+
+    check_run_arguments(args)
     budget = args.latency_budget_ms
     if budget is None:
         budget = 500.0 / args.control_rate
     try:
-        return HalServerConfig(control_rate_hz=args.control_rate, latency_budget_ms=budget,
-                               observation_endpoint=args.observation_bind,
-                               command_endpoint=args.command_bind, realtime=realtime,
-                               gc_control=args.gc_control,
-                               estop_endpoint=None if args.estop_bind == "none" else args.estop_bind)
+        config = HalServerConfig(
+            control_rate_hz=args.control_rate, latency_budget_ms=budget,
+            observation_endpoint=args.observation_bind, command_endpoint=args.command_bind,
+            realtime=realtime, gc_control=args.gc_control,
+            estop_endpoint=None if args.estop_bind == "none" else args.estop_bind,
+            keys_dir=args.keys, insecure=args.insecure)
+        check_server_endpoints(config)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    return config
+
+
+MAX_CONTROL_RATE_HZ = 1000.0
+"""Above this the loop cannot hold its rate in Python (a tick's work is ~0.3–1 ms)."""
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    """One clear line for a nonsensical number (NaN, infinite, negative, out of range)."""
+    rate = args.control_rate
+    if not (math.isfinite(rate) and 0 < rate <= MAX_CONTROL_RATE_HZ):
+        raise fail(f"--control-rate {rate}: must be a number in (0, {MAX_CONTROL_RATE_HZ:g}] Hz "
+                   "(the loop cannot hold more)")
+    budget = args.latency_budget_ms
+    if budget is not None and not (math.isfinite(budget) and 0 < budget < 1e3 / rate):
+        raise fail(f"--latency-budget-ms {budget}: must be positive and below the control period "
+                   f"({1e3 / rate:.2f} ms at {rate:g} Hz)")
+    duration = args.duration
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise fail(f"--duration {duration}: must be a positive number of seconds")
+    speed = getattr(args, "speed", None)
+    if speed is not None and not math.isfinite(speed):
+        # A finite speed outside the policy's trained range is clamped to it once the training
+        # contract is known (run_appliance), with a warning.
+        raise fail(f"--speed {speed}: must be a finite number of m/s")
 
 
 def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, Any]:
@@ -150,11 +194,19 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     except ValueError as exc:
         raise fail(str(exc)) from None
     policy = None
+    config = plan.server_config
+    if plan.run_client and config.keys_dir and not (
+            config.observation_endpoint.startswith("inproc://")
+            and config.command_endpoint.startswith("inproc://")):
+        raise fail("the in-process inference client has no key of its own: with --keys, network "
+                   "--observation-bind/--command-bind need --no-client and a "
+                   "krabby-inference-client --keys CLIENT_KEYS")
     if plan.run_client:
         try:
             policy = open_policy_engines(plan.robot, engine=plan.engine, checkpoint=plan.checkpoint,
                                          device=args.device, action_dim=args.action_dim,
-                                         obs_dim=args.obs_dim)
+                                         obs_dim=args.obs_dim,
+                                         allow_no_manifest=args.no_manifest)
         except (PolicyConfigError, EngineError, ManifestError) as exc:
             raise fail(str(exc)) from None
         log.info("policy: %s via %s (%s)", policy.path, policy.backend, policy.source)
@@ -213,7 +265,17 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                 hook(server, recording)
         for hook in plan.on_started:
             hook(server, client)
-        server.tick_listeners.append(_StartRequester(server, server_config.control_rate_hz))
+        if client is not None:
+            # Launching the appliance with its policy is the operator's explicit start. With
+            # --no-client the policy runs elsewhere, and only an operator starts it: START from
+            # an operator key (krabby-estop) or Enter in this terminal.
+            server.tick_listeners.append(_StartRequester(server,
+                                                         server_config.control_rate_hz))
+        else:
+            log.warning("--no-client: the robot stays idle until an operator starts it "
+                        "(krabby-estop %s START --keys OPERATOR_KEYS, the operator endpoint, or "
+                        "Enter in this terminal)",
+                        plan.server_config.estop_endpoint or "<--estop_bind>")
         hub, status = _start_operator(plan, args, server, client,
                                       contract.forward_speed_range_m_s, recording)
         report = server.run(duration_s=plan.duration_s)
@@ -334,6 +396,15 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"{name:<22}{row['p50']:>10.1f}{row['p99']:>10.1f}{row['max']:>10.1f}"
                          f"{row['count']:>8}")
     safety = report.get("safety", {})
+    estop = report.get("estop")
+    if estop:
+        lines.append(f"e-stop endpoint: {estop['received']} received, {estop['rejected']} "
+                     f"rejected (malformed), {estop['refused']} refused (RESET/START without an "
+                     "operator key)")
+    clients = report.get("clients") or {}
+    if clients.get("refused"):
+        lines.append(f"policy clients refused (another one drove): {len(clients['refused'])}, "
+                     f"{clients['foreign_commands']} commands dropped")
     lines.append(f"safety: final mode {safety.get('mode_final')}, "
                  f"{len(safety.get('events', []))} transitions")
     edits = safety.get("target_edits")

@@ -30,10 +30,10 @@ def check_server_endpoints(config: Any) -> ServerKeys | None:
     keys = ServerKeys.load(config.keys_dir) if config.keys_dir else None
     if keys is not None and config.insecure:
         raise AuthError("--keys and --insecure contradict each other: drop one")
-    endpoints = [(config.observation_endpoint, "--observation_bind", False),
-                 (config.command_endpoint, "--command_bind", False)]
+    endpoints = [(config.observation_endpoint, "--observation-bind", False),
+                 (config.command_endpoint, "--command-bind", False)]
     if config.estop_endpoint:
-        endpoints.append((config.estop_endpoint, "--estop_bind", True))
+        endpoints.append((config.estop_endpoint, "--estop-bind", True))
     for endpoint, flag, loopback_ok in endpoints:
         check_bind_security(endpoint, keys, config.insecure, flag, loopback_ok)
     if keys is not None and not keys.authorized:
