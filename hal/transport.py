@@ -301,6 +301,7 @@ class CommandReceiver:
         self._socket.setsockopt(zmq.RCVHWM, 64)
         self._network = not is_inproc(endpoint)
         limit_inbound_bytes(self._socket, command_max_frame_bytes(n_joints))
+        self._keys = keys
         self.authenticated = keys is not None and self._network
         if self.authenticated:
             acquire_authenticator(self._context, keys)
@@ -331,7 +332,8 @@ class CommandReceiver:
         frames = self._socket.recv_multipart(flags=zmq.NOBLOCK, copy=False)
         key = sender_key(frames[0])
         if key is not None:
-            sender = key.decode("ascii")
+            name = self._keys.name_of(key) if self._keys is not None else None
+            sender = f"{name} ({key.decode('ascii')})" if name else key.decode("ascii")
         else:  # --insecure: the peer's address is all there is to tell clients apart
             try:
                 sender = frames[0].get("Peer-Address")

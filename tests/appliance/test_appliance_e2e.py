@@ -29,14 +29,16 @@ from .recording import RecordingJoints
 pytestmark = pytest.mark.slow  # whole-appliance runs of seconds each
 
 
-def make_server(robot, observation_endpoint, command_endpoint, rate_hz=50.0, realtime=True):
+def make_server(robot, observation_endpoint, command_endpoint, rate_hz=50.0, realtime=True,
+                keys_dir=None):
     pytest.importorskip("mujoco")  # the [sim] extra
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5))
     joints = RecordingJoints(sim.joints)
     devices = replace(sim, joints=joints)
     config = HalServerConfig(control_rate_hz=rate_hz, latency_budget_ms=400.0 / rate_hz,
                              observation_endpoint=observation_endpoint,
-                             command_endpoint=command_endpoint, realtime=realtime)
+                             command_endpoint=command_endpoint, realtime=realtime,
+                             keys_dir=None if keys_dir is None else str(keys_dir))
     server = HalServer(robot, devices, config)
     ticks = []
     server.tick_listeners.append(ticks.append)
@@ -98,9 +100,10 @@ def test_inproc_appliance_runs_the_exported_policy(go2, exported_policy, endpoin
 
 
 @pytest.mark.parametrize("endpoints", ["tcp"], indirect=True)
-def test_tcp_client_in_a_second_process(go2, exported_policy, endpoints, tmp_path):
+def test_tcp_client_in_a_second_process(go2, exported_policy, endpoints, tmp_path, curve_keys):
+    """The two-machine setup of the README, with keys: an allowed policy key drives as before."""
     obs_ep, cmd_ep = endpoints
-    server, joints, ticks = make_server(go2, obs_ep, cmd_ep)
+    server, joints, ticks = make_server(go2, obs_ep, cmd_ep, keys_dir=curve_keys["robot_dir"])
     server.start()
     # Bound on any free port: the client connects where the server actually listens.
     obs_ep, cmd_ep = server.publisher.last_endpoint, server.receiver.last_endpoint
@@ -109,6 +112,7 @@ def test_tcp_client_in_a_second_process(go2, exported_policy, endpoints, tmp_pat
     client = ChildProcess(
         [sys.executable, "-m", "compute.parkour.client_main", "--engine", str(exported_policy),
          "--robot", "go2", "--observation-endpoint", obs_ep, "--command-endpoint", cmd_ep,
+         "--keys", str(curve_keys["pilot_dir"]),
          "--duration", "60", "--stats", str(stats_path)],
         timeout_s=30, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
