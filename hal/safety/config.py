@@ -79,6 +79,12 @@ class SafetyConfig:
             policy step, half the largest step the action clip allows.
         implausible_limit_margin_rad: A desired target more than this outside the joint limits
             is implausible.
+        joint_velocity_limit_scale: A measured |joint velocity| above this times the robot
+            file's ``velocity_limit`` → damping (reason ``joint_velocity_limit``), as the
+            trusted deploys stop a robot whose joints run away. None disables the check.
+        joint_position_margin_rad: A measured joint position more than this outside the robot
+            file's position limits → damping (reason ``joint_position_limit``): the joint is
+            past its stop or the encoder is wrong. None disables the check.
         tilt_limit_rad: Angle between the base's up axis and the world's up axis beyond which the
             layer damps (a fall). 1.0 rad leaves room for the pitch of a parkour climb.
         damping_kd: kd of the damping command (kp 0) every fault and every shutdown ends in. Its
@@ -115,6 +121,8 @@ class SafetyConfig:
     implausible_rate_margin_rad_s: float = 20.0
     implausible_limit_margin_rad: float = 0.3
     tilt_limit_rad: float = 1.0
+    joint_velocity_limit_scale: float | None = 1.0
+    joint_position_margin_rad: float | None = 0.1
     damping_kd: float = 2.0
     max_events: int = 1000
     log_interval_s: float = 1.0
@@ -136,6 +144,11 @@ class SafetyConfig:
         _check_number("implausible_limit_margin_rad", self.implausible_limit_margin_rad, low=0.0)
         if self.depth_stale_ms is not None:
             _check_number("depth_stale_ms", self.depth_stale_ms, low=0.0, low_open=True)
+        if self.joint_velocity_limit_scale is not None:
+            _check_number("joint_velocity_limit_scale", self.joint_velocity_limit_scale, low=0.0,
+                          low_open=True)
+        if self.joint_position_margin_rad is not None:
+            _check_number("joint_position_margin_rad", self.joint_position_margin_rad, low=0.0)
         for name in ("stand_kp", "stand_kd"):
             if getattr(self, name) is not None:
                 _check_number(name, getattr(self, name), low=0.0, low_open=True)

@@ -32,6 +32,8 @@ __all__ = [
     "REASON_IMU_INVALID",
     "REASON_IMU_STALE",
     "REASON_TILT",
+    "REASON_JOINT_VELOCITY",
+    "REASON_JOINT_POSITION",
     "REASON_ESTOP",
     "REASON_ESTOP_RESET",
     "REASON_SHUTDOWN",
@@ -90,6 +92,8 @@ REASON_INVALID_COMMAND = "invalid_command"
 REASON_IMPLAUSIBLE_COMMAND = "implausible_command"
 REASON_JOINTS_INVALID = "joints_invalid"
 REASON_JOINTS_STALE = "joints_stale"
+REASON_JOINT_VELOCITY = "joint_velocity_limit"
+REASON_JOINT_POSITION = "joint_position_limit"
 REASON_IMU_INVALID = "imu_invalid"
 REASON_IMU_STALE = "imu_stale"
 REASON_TILT = "tilt"

@@ -138,6 +138,8 @@ class SafetyLayer:
         self._max_edit_rad = 0.0
         self._edit = np.zeros(n)
         self._monitor = SensorMonitor(cfg, n, robot.n_feet, robot.contact_force_threshold_n)
+        self._monitor.set_joint_limits(self.lower_rad, self.upper_rad, hw(robot.velocity_limit),
+                                       tuple(robot.joint_names_hardware))
         self._intake = CommandIntake(cfg, hw(robot.kp), hw(robot.kd))
         self._plausibility = PlausibilityWatchdog(
             self.lower_rad, self.upper_rad, self.max_step_rad,

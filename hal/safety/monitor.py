@@ -1,7 +1,7 @@
 """Sensor health and the entry gate: the checks the safety layer runs on every tick's readings.
 
-:meth:`SensorMonitor.fault` decides damping (joint state or IMU unusable or stale, tilt beyond the
-limit); :meth:`SensorMonitor.gate_block` decides whether the policy may take over (depth fresh,
+:meth:`SensorMonitor.fault` decides damping (joint state or IMU unusable or stale, a measured
+joint velocity or position beyond the robot's limits, tilt beyond the limit); :meth:`SensorMonitor.gate_block` decides whether the policy may take over (depth fresh,
 small roll and pitch, small tracking error, feet down). Both return ``None`` when all is well,
 else a short reason code and a detail text with the numbers; no arrays are allocated on the good
 path.
@@ -79,6 +79,48 @@ class SensorMonitor:
         self._mask = np.zeros(n_joints, dtype=bool)
         self._work = np.zeros(n_joints)
         self._feet_mask = np.zeros(n_feet, dtype=bool)
+        self._velocity_limit: np.ndarray | None = None
+        self._position_bounds: tuple[np.ndarray, np.ndarray] | None = None
+        self._joint_names: tuple[str, ...] = tuple(f"joint {i}" for i in range(n_joints))
+
+    def set_joint_limits(self, lower_rad: np.ndarray, upper_rad: np.ndarray,
+                         velocity_limit_rad_s: np.ndarray, names: tuple[str, ...]) -> None:
+        """The robot's measured-joint limits (hardware order), scaled and widened by the config;
+        :meth:`fault` then damps on a reading beyond them."""
+        cfg = self.config
+        if cfg.joint_velocity_limit_scale is not None:
+            self._velocity_limit = (np.asarray(velocity_limit_rad_s, dtype=np.float64)
+                                    * cfg.joint_velocity_limit_scale)
+        if cfg.joint_position_margin_rad is not None:
+            margin = cfg.joint_position_margin_rad
+            self._position_bounds = (np.asarray(lower_rad, dtype=np.float64) - margin,
+                                     np.asarray(upper_rad, dtype=np.float64) + margin)
+        self._joint_names = tuple(names)
+
+    def _limit_fault(self, joints: JointState) -> tuple[str, str] | None:
+        """A measured joint velocity or position beyond the robot's limits (no allocation when
+        all is well)."""
+        mask = self._mask
+        if self._velocity_limit is not None:
+            np.abs(joints.velocity_rad_s, out=self._abs_dq, dtype=np.float64)
+            if np.greater(self._abs_dq, self._velocity_limit, out=mask).any():
+                i = int(np.argmax(mask))
+                return ev.REASON_JOINT_VELOCITY, (
+                    f"{self._joint_names[i]} measured at {float(joints.velocity_rad_s[i]):.2f} "
+                    f"rad/s, limit {self._velocity_limit[i]:.2f} rad/s")
+        if self._position_bounds is not None:
+            lower, upper = self._position_bounds
+            q = joints.position_rad
+            np.less(q, lower, out=mask)
+            if not mask.any():
+                np.greater(q, upper, out=mask)
+            if mask.any():
+                i = int(np.argmax(mask))
+                return ev.REASON_JOINT_POSITION, (
+                    f"{self._joint_names[i]} measured at {float(q[i]):.3f} rad, outside "
+                    f"[{lower[i]:.3f}, {upper[i]:.3f}] (limits widened by "
+                    f"{self.config.joint_position_margin_rad} rad)")
+        return None
 
     @property
     def roll_rad(self) -> float:
@@ -136,6 +178,9 @@ class SensorMonitor:
         if abs(age_ms) > cfg.joints_stale_ms:
             return ev.REASON_JOINTS_STALE, (f"encoder data {age_ms:.1f} ms old > "
                                             f"{cfg.joints_stale_ms} ms")
+        limit_fault = self._limit_fault(joints)
+        if limit_fault is not None:
+            return limit_fault
         quat = imu_quaternion(imu)
         if quat is None:
             return ev.REASON_IMU_INVALID, (
