@@ -7,15 +7,22 @@ disk. The queue is a ``collections.deque`` (append and popleft are atomic): unli
 ``queue.Queue.put_nowait`` it takes no lock and wakes no thread, so the writer never competes for
 the GIL right after a tick; the writer thread instead wakes every ``poll_interval_s``, takes
 every queued row, encodes it (JSON), writes it into the MCAP file and gives the row back. It
-flushes a chunk about once a second so a process that dies loses at most that much. Safety
-transitions are read from the safety layer on the writer thread whenever the recorded mode
-changes, and once more at close.
+flushes a chunk about once a second so a process that dies loses at most that much (the file then
+ends on a record boundary and reads as an unclosed log). Safety transitions are read from the
+safety layer on the writer thread whenever the recorded mode changes, and once more at close.
+
+A full disk never costs the run: before the free space falls below ``min_free_bytes`` the log is
+finished cleanly and later records are dropped and counted; a write that fails anyway (ENOSPC,
+EIO) is reported in one line and the file is cut back to its last complete flush. "Written"
+counts only records that reached the file.
 """
 
 from __future__ import annotations
 
 import collections
+import errno
 import logging
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -48,6 +55,9 @@ class FileRecorderConfig:
         poll_interval_s: The writer looks for queued records this often.
         compression: MCAP chunk compression ("zstd", "lz4", "none").
         chunk_size: MCAP chunk size in bytes.
+        min_free_bytes: The log stops (finished cleanly, later records dropped and counted)
+            before the disk's free space falls below this: room kept for the flight
+            recorder's dumps and for everything else on the machine.
     """
 
     queue_size: int = 1024
@@ -60,6 +70,7 @@ class FileRecorderConfig:
     poll_interval_s: float = 0.02
     compression: str = "zstd"
     chunk_size: int = 1 << 20
+    min_free_bytes: int = 256 << 20
 
     def __post_init__(self) -> None:
         for name in ("queue_size", "tick_rows", "actor_rows", "depth_rows", "frame_rows"):
@@ -68,6 +79,11 @@ class FileRecorderConfig:
         for name in ("flush_interval_s", "poll_interval_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+def disk_free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on ``directory``'s file system."""
+    return shutil.disk_usage(directory).free
 
 
 class FileRecorder:
@@ -79,13 +95,16 @@ class FileRecorder:
         run_info: Description of the run stored in the log (robot, command, ...).
         config: Queue and pool sizes, compression.
         safety: The server's safety layer, read for transition reasons (optional).
+        free_bytes: Free space of a directory's file system (default
+            :func:`disk_free_bytes`).
 
     The file is created here (so a bad path fails before the run); call :meth:`start` to start
     the writer thread and :meth:`close` at the end.
     """
 
     def __init__(self, path: str | Path, layouts: RecordLayouts, run_info: dict[str, Any],
-                 config: FileRecorderConfig | None = None, safety: Any = None) -> None:
+                 config: FileRecorderConfig | None = None, safety: Any = None,
+                 free_bytes: Callable[[Path], int] | None = None) -> None:
         self.config = cfg = config or FileRecorderConfig()
         self.path = Path(path)
         self.layouts = layouts
@@ -101,7 +120,14 @@ class FileRecorder:
         self._queue_size = cfg.queue_size
         self.dropped = {kind: 0 for kind in _KINDS}
         self.accepted = {kind: 0 for kind in _KINDS}
+        self._free_bytes = free_bytes = free_bytes or (lambda p: disk_free_bytes(p))
+        free = free_bytes(self.path.parent if self.path.parent.exists() else Path("."))
+        if free < cfg.min_free_bytes:
+            raise OSError(errno.ENOSPC, f"--record {self.path}: {free / 2**20:.0f} MiB free, "
+                          f"below the {cfg.min_free_bytes / 2**20:.0f} MiB the recorder keeps "
+                          "free; free some space or record elsewhere")
         self.writer = LogWriter(self.path, kinds, run_info, cfg.compression, cfg.chunk_size)
+        self.stopped: str | None = None  # why the log stopped before the run ended
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -113,6 +139,9 @@ class FileRecorder:
     # -- producer side (listener threads) -------------------------------------------------------
 
     def accept(self, kind: str, floats: np.ndarray, ints: np.ndarray) -> None:
+        if self.stopped is not None:
+            self.dropped[kind] += 1
+            return
         pool = self._pools[kind]
         index = pool.acquire()
         if index is None:
@@ -130,6 +159,9 @@ class FileRecorder:
 
     def accept_frame(self, tick_seq: int, depth_seq: int, capture_ns: int,
                      frame: np.ndarray) -> None:
+        if self.stopped is not None:
+            self.dropped["frame"] += 1
+            return
         pool = self._pools["frame"]
         index = pool.acquire()
         if index is None:
@@ -189,10 +221,46 @@ class FileRecorder:
                 if time.monotonic() >= next_flush:
                     self.writer.flush()
                     next_flush = time.monotonic() + self.config.flush_interval_s
+                    if self._below_floor():
+                        break
                 self._stop.wait(self.config.poll_interval_s)
         except BaseException as exc:  # noqa: BLE001 - reported at close; the run goes on
-            self._error = exc
-            log.exception("flight log writer failed; recording stopped (%s)", self.path)
+            self._fail(exc)
+
+    def _below_floor(self) -> bool:
+        """Stop the log (finished, readable) when the disk is about to fill."""
+        free = self._free_bytes(self.path.parent)
+        if free >= self.config.min_free_bytes:
+            return False
+        self.stopped = (f"disk almost full: {free / 2**20:.0f} MiB free < "
+                        f"{self.config.min_free_bytes / 2**20:.0f} MiB kept free")
+        self._drain_dropped()
+        try:
+            self._write_new_transitions()
+            self.writer.add_metadata("krabby.recorder", self.stats())
+            self.writer.close()
+        except OSError as exc:
+            self._fail(exc)
+            return True
+        log.error("flight log %s stopped: %s; %d records in it, later ones dropped", self.path,
+                  self.stopped, self.stats()["written_total"])
+        return True
+
+    def _fail(self, exc: BaseException) -> None:
+        """A write failed: one line, the file cut back to its last complete flush."""
+        self._error = exc
+        if self.stopped is None:
+            self.stopped = f"write failed: {exc}"
+        self._drain_dropped()
+        self.writer.abandon()
+        log.error("flight log %s: %s; recording stopped, the file keeps the %d records of its "
+                  "last flush", self.path, exc, self.stats()["written_total"])
+
+    def _drain_dropped(self) -> None:
+        while self._queue:
+            kind, index = self._queue.popleft()
+            self._pools[kind].release(index)
+            self.dropped[kind] += 1
 
     def _write(self, kind: str, index: Any) -> None:
         if kind == "register":
@@ -251,31 +319,36 @@ class FileRecorder:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 log.error("recorder writer did not finish within %.0f s; %s is left without its "
-                          "index (krabby-replay --partial reads it)", timeout_s, self.path)
+                          "index (it reads up to its last flush)", timeout_s, self.path)
                 return
-        elif self._error is None:
-            while self._queue:  # never started: write what was accepted
-                kind, index = self._queue.popleft()
-                self._write(kind, index)
+        elif self.stopped is None:
+            try:
+                while self._queue:  # never started: write what was accepted
+                    kind, index = self._queue.popleft()
+                    self._write(kind, index)
+            except OSError as exc:
+                self._fail(exc)
+        if self.stopped is not None:
+            return  # closed (or cut back) when it stopped
         try:
-            if self._error is None:
-                self._write_new_transitions()
+            self._write_new_transitions()
             self.writer.add_metadata("krabby.recorder", self.stats())
             self.writer.close()
         except OSError as exc:
-            log.error("could not finish the flight log %s: %s", self.path, exc)
+            self._fail(exc)
             return
         log.info("flight log written: %s (%s)", self.path, _describe_counts(self.stats()))
 
     def stats(self) -> dict[str, Any]:
         """Records written and dropped per kind, and the writer's error if it failed."""
-        written = dict(self.writer.counts)
+        written = dict(self.writer.counts)  # records that reached the file
         return {"path": str(self.path), "written": written,
                 "written_total": sum(v for k, v in written.items() if k != "transition"),
                 "dropped": {k: v for k, v in self.dropped.items()
                             if k in self._pools or k not in _KINDS},
                 "dropped_total": sum(self.dropped.values()),
-                "error": repr(self._error) if self._error is not None else None}
+                "stopped": self.stopped,
+                "error": str(self._error) if self._error is not None else None}
 
 
 def _describe_counts(stats: dict[str, Any]) -> str:

@@ -39,6 +39,10 @@ __all__ = ["FlightRecorderConfig", "FlightRecorder"]
 
 log = logging.getLogger(__name__)
 
+# A dump encodes thousands of rows on the recorder's thread; yielding the GIL this often keeps
+# the control loop's wait for it to a fraction of a tick.
+_ROWS_PER_YIELD = 16
+
 
 @dataclass
 class FlightRecorderConfig:
@@ -157,6 +161,9 @@ class FlightRecorder:
     def _safe_dump(self, reason: str) -> None:
         try:
             self.dump(reason)
+        except OSError as exc:  # a full disk, a read-only mount: one line, not a traceback
+            self.failures += 1
+            log.error("flight recorder: dump (%s) failed: %s", reason, exc)
         except Exception:  # noqa: BLE001 - a failed dump must not stop the recorder
             self.failures += 1
             log.exception("flight recorder: dump (%s) failed", reason)
@@ -175,21 +182,29 @@ class FlightRecorder:
             ticks = snaps["tick"]
             info = dict(self.run_info, log="flight", trigger=reason,
                         window_s=self.config.window_s, starts="window")
-            writer = LogWriter(part, {k: self.layouts.by_kind()[k] for k in snaps}, info,
-                               self.config.compression)
             try:
-                for kind, snap in snaps.items():
-                    stamp_field = "tick_ns" if kind == "tick" else "capture_ns"
-                    seq_field = "seq" if kind == "tick" else "step"
-                    for row in range(len(snap)):
-                        writer.write_row(kind, snap.floats[row], snap.ints[row],
-                                         int(snap.layout.column(snap.ints[row], stamp_field)),
-                                         int(snap.layout.column(snap.ints[row], seq_field)))
-                for event, seq, stamp in self._transitions(ticks):
-                    writer.write_transition(event, seq, stamp)
-            finally:
+                writer = LogWriter(part, {k: self.layouts.by_kind()[k] for k in snaps}, info,
+                                   self.config.compression)
+                try:
+                    for kind, snap in snaps.items():
+                        stamp_field = "tick_ns" if kind == "tick" else "capture_ns"
+                        seq_field = "seq" if kind == "tick" else "step"
+                        for row in range(len(snap)):
+                            if row % _ROWS_PER_YIELD == 0:
+                                time.sleep(0)  # hand the GIL to the control loop now and then
+                            writer.write_row(kind, snap.floats[row], snap.ints[row],
+                                             int(snap.layout.column(snap.ints[row], stamp_field)),
+                                             int(snap.layout.column(snap.ints[row], seq_field)))
+                    for event, seq, stamp in self._transitions(ticks):
+                        writer.write_transition(event, seq, stamp)
+                except BaseException:
+                    writer.abandon()
+                    raise
                 writer.close()
-            part.replace(path)
+                part.replace(path)
+            except BaseException:
+                part.unlink(missing_ok=True)  # never leave a (0-byte) .part behind
+                raise
             self.dumps.append(path)
             span_s = 0.0
             if len(ticks) > 1:

@@ -23,7 +23,9 @@ monotonic.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -73,6 +75,42 @@ def epoch_offset_ns() -> int:
     return time.time_ns() - time.monotonic_ns()
 
 
+class _WholeWriteFile:
+    """An unbuffered file whose ``write`` writes all its bytes or raises.
+
+    Unbuffered, so every MCAP record the writer emits (a whole chunk, a metadata record) reaches
+    the file in one piece: a process killed between two writes leaves a file that ends on a
+    record boundary, which the reader accepts as an unclosed log. A full disk raises ENOSPC
+    instead of a silent short write.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+        self.name = str(path)
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data).cast("B")
+        while view:
+            written = self._file.write(view)
+            if not written:
+                raise OSError(errno.ENOSPC, f"no space left writing {self.name}")
+            view = view[written:]
+        return len(data)
+
+    def flush(self) -> None:
+        pass  # nothing is buffered
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+
 class LogWriter:
     """An open krabby log.
 
@@ -93,7 +131,7 @@ class LogWriter:
         if self._own_stream:
             path = Path(output)
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._stream: BinaryIO = open(path, "wb")
+            self._stream: BinaryIO = _WholeWriteFile(path)  # type: ignore[assignment]
         else:
             self._stream = output  # type: ignore[assignment]
         self.layouts = dict(layouts)
@@ -121,8 +159,23 @@ class LogWriter:
         self._writer.add_metadata("krabby.run", {"json": json.dumps(info, default=str)})
         self._writer.add_metadata("krabby.layouts", {kind: json.dumps(layout.to_json())
                                                      for kind, layout in self.layouts.items()})
+        # Records count as written once a flush put them in the file; until then, pending.
         self.counts: dict[str, int] = {kind: 0 for kind in (*self.layouts, "transition")}
+        self._pending: dict[str, int] = dict(self.counts)
         self._closed = False
+        self.flushed_offset = self._tell()
+
+    def _tell(self) -> int | None:
+        try:
+            return self._stream.tell()
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    def _commit_counts(self) -> None:
+        for kind, n in self._pending.items():
+            self.counts[kind] += n
+            self._pending[kind] = 0
+        self.flushed_offset = self._tell()
 
     def _register(self, topic: str, name: str, schema: dict[str, Any]) -> int:
         schema_id = self._writer.register_schema(name, SchemaEncoding.JSONSchema,
@@ -141,7 +194,7 @@ class LogWriter:
             image = raw_image_message(layout.field(floats, name), log_time, name)
             self._writer.add_message(self._channels[f"{kind}.image"], log_time, image, log_time,
                                      sequence)
-        self.counts[kind] += 1
+        self._pending[kind] += 1
 
     def write_frame(self, frame: np.ndarray, depth_seq: int, stamp_ns: int) -> None:
         """One raw depth frame (metres), sequence = its frame seq."""
@@ -149,7 +202,7 @@ class LogWriter:
         self._writer.add_message(self._channels["frame.image"], log_time,
                                  raw_image_message(frame, log_time, "depth_camera"), log_time,
                                  depth_seq & 0xFFFFFFFF)
-        self.counts["frame"] += 1
+        self._pending["frame"] += 1
 
     def write_transition(self, event: dict[str, Any], seq: int, stamp_ns: int) -> None:
         """One safety transition (a ``SafetyLayer.events()`` entry) placed at tick ``seq``."""
@@ -160,7 +213,7 @@ class LogWriter:
         self._writer.add_message(self._channels["transition"], log_time,
                                  json.dumps(msg, separators=(",", ":")).encode(), log_time,
                                  seq & 0xFFFFFFFF)
-        self.counts["transition"] += 1
+        self._pending["transition"] += 1
 
     def add_json_channel(self, key: str, topic: str, schema_name: str,
                          schema: dict[str, Any]) -> None:
@@ -181,17 +234,45 @@ class LogWriter:
     def add_metadata(self, name: str, values: dict[str, Any]) -> None:
         self._writer.add_metadata(name, {"json": json.dumps(values, default=str)})
 
+    @property
+    def pending(self) -> int:
+        """Records accepted but not yet flushed to the file."""
+        return sum(self._pending.values())
+
     def flush(self) -> None:
-        """Close the open chunk and push it to the file (what a crash then cannot lose)."""
+        """Close the open chunk and push it to the file (what a crash then cannot lose); the
+        records in it count as written from now on."""
         self._writer.flush()
+        self._commit_counts()
 
     def close(self) -> None:
-        """Write the summary and footer and close the file (idempotent)."""
+        """Write the summary and footer and close the file (idempotent). If that fails (a full
+        disk) the file is still closed and the error raised."""
         if self._closed:
             return
         self._closed = True
-        self._writer.finish()
-        if self._own_stream:
-            self._stream.close()
-        else:
+        try:
+            self._writer.finish()
             self._stream.flush()
+            self._commit_counts()
+        finally:
+            if self._own_stream:
+                self._stream.close()
+
+    def abandon(self) -> None:
+        """After a failed write: close the file and cut it back to the last complete flush, so
+        it ends on a record boundary (readable as an unclosed log). Idempotent."""
+        self._closed = True
+        offset = self.flushed_offset
+        try:
+            if self._own_stream:
+                try:
+                    self._stream.close()
+                except OSError:
+                    pass  # the buffered tail that failed to write is what we cut off anyway
+                if offset is not None and getattr(self._stream, "name", None):
+                    os.truncate(self._stream.name, offset)
+            elif offset is not None:
+                self._stream.truncate(offset)
+        except (OSError, ValueError):
+            pass

@@ -6,7 +6,9 @@ CRC, decodes the JSON messages with the layouts stored in the log, and returns a
 :class:`RecordedLog` of row tables sorted by tick seq / step index. Anything wrong — truncation,
 flipped bytes, a file that is not a krabby log — raises :class:`LogFormatError` naming the byte
 offset of the record where reading stopped; with ``allow_partial=True`` the messages before that
-point are returned instead, with the error kept in :attr:`RecordedLog.damage`.
+point are returned instead, with the error kept in :attr:`RecordedLog.damage`. A log whose writer
+was killed between two records (its file ends on a record boundary, without the summary) is not
+damaged: it reads in full, marked :attr:`RecordedLog.unclosed`.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class RecordedLog:
     # Other producers' JSON channels by topic (e.g. the simulator's /sim/tf): (sequence, log time
     # ns, message) in file order.
     extra: dict[str, list[tuple[int, int, dict[str, Any]]]] = field(default_factory=dict)
+    unclosed: bool = False  # ends on a record boundary without its footer (writer killed)
 
 
 _KIND_BY_TOPIC = {topic: kind for kind, (topic, _, _) in CHANNELS.items()}
@@ -102,6 +105,8 @@ class _Collector:
         self.transitions: list[dict[str, Any]] = []
         self.extra: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
         self.count = 0
+        self.unclosed = False
+        self.data_end = False
 
     def add(self, record: Any, offset: int, where: str) -> None:
         if isinstance(record, Channel):
@@ -144,6 +149,14 @@ def _walk(path: Path, collector: _Collector) -> None:
                 record = next(records)
             except StopIteration:
                 return
+            except EndOfFile:
+                # A writer killed between two records (each reaches the file whole, see
+                # LogWriter) leaves every record it wrote intact, only the summary missing:
+                # an unclosed log, complete up to its last flush.
+                if not collector.data_end and offset > 0 and offset == path.stat().st_size:
+                    collector.unclosed = True
+                    return
+                raise _damage_error(path, stream, offset, EndOfFile()) from None
             except Exception as exc:  # noqa: BLE001 - any failure inside the reader is damage
                 raise _damage_error(path, stream, offset, exc) from None
             if isinstance(record, Chunk):
@@ -156,6 +169,7 @@ def _walk(path: Path, collector: _Collector) -> None:
                 for index, item in enumerate(inner):
                     collector.add(item, offset, f"record {index} of the chunk")
             elif isinstance(record, (DataEnd, Footer)):
+                collector.data_end = True
                 continue
             else:
                 collector.add(record, offset, "record")
@@ -265,4 +279,4 @@ def read_log(path: str | Path, allow_partial: bool = False) -> RecordedLog:
     return RecordedLog(path=path, run=run, layouts=layouts, ticks=tables["tick"],
                        actor=tables["actor"], depth=tables["depth"], frames=frames,
                        transitions=transitions, recorder=recorder, damage=damage,
-                       extra=collector.extra)
+                       extra=collector.extra, unclosed=collector.unclosed)

@@ -395,6 +395,9 @@ def _run(args: argparse.Namespace) -> int:
     if log_.damage is not None:
         print(f"warning: {log_.damage}; using the {len(log_.ticks)} ticks before it",
               file=sys.stderr)
+    elif log_.unclosed:
+        print(f"note: {args.log} was not closed by its writer (killed?): replaying its "
+              f"{len(log_.ticks)} ticks up to its last flush", file=sys.stderr)
     result = None
     if args.engine is not None or args.checkpoint is not None:
         source = log_.run.get("robot_source")
