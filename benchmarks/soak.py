@@ -88,10 +88,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     steady = [(t, r) for t, r in samples if t >= args.warmup_s]
     times, rss = [t for t, _ in steady], [r for _, r in steady]
+    half = len(times) // 2
+    # One-off growth (a flight dump's compressor, a ring's pages first touched) shows as a step;
+    # a leak as a slope. Both are reported.
+    steps = [(round(t1), round((r1 - r0) / 1024, 1)) for (t0, r0), (t1, r1)
+             in zip(steady, steady[1:]) if r1 - r0 > 1024]
     result = {
         "minutes": args.minutes, "control_rate_hz": args.control_rate, "record": bool(args.record),
         "gc_control": args.gc_control, "warmup_s": args.warmup_s,
         "rss_slope_mb_per_h": slope_mb_per_h(times, rss),
+        "rss_slope_second_half_mb_per_h": slope_mb_per_h(times[half:], rss[half:]),
+        "rss_steps_over_1mb": steps,
+        "safety_transitions": [f"{e.get('from')}->{e.get('to')} ({e.get('reason')})"
+                               for e in report.get("safety", {}).get("events", [])],
+        "flight_dumps": len(report.get("recorder", {}).get("flight", {}).get("dumps", [])),
         "rss_after_warmup_mb": {"first": rss[0] / 1024 if rss else None,
                                 "last": rss[-1] / 1024 if rss else None,
                                 "min": min(rss) / 1024 if rss else None,
@@ -101,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"soak {args.minutes:g} min at {args.control_rate:g} Hz"
           f"{' recording' if args.record else ''}: RSS slope after {args.warmup_s:g} s warm-up "
-          f"{result['rss_slope_mb_per_h']:+.2f} MB/h; RSS {result['rss_after_warmup_mb']['first']:.1f}"
+          f"{result['rss_slope_mb_per_h']:+.2f} MB/h (second half "
+          f"{result['rss_slope_second_half_mb_per_h']:+.2f} MB/h; steps > 1 MB at (s, MB) "
+          f"{steps}; {result['flight_dumps']} flight dumps); RSS {result['rss_after_warmup_mb']['first']:.1f}"
           f" -> {result['rss_after_warmup_mb']['last']:.1f} MB (min "
           f"{result['rss_after_warmup_mb']['min']:.1f}, max {result['rss_after_warmup_mb']['max']:.1f});"
           f" {result['cycles']} cycles, {result['deadline_misses']} deadline misses")
