@@ -8,6 +8,7 @@ port leave the loop at its rate with an e-stop landing within 2 ticks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -18,7 +19,7 @@ import pytest
 from benchmarks.flood import KINDS, PolicyResponder, run_case
 from hal.client import HalClient
 from hal.safety import EstopSender
-from hal.server.base import HalDevices, HalServer, HalServerConfig, HalServerError
+from hal.server.base import HalServer, HalServerConfig, HalServerError
 from hal.sim import MujocoWorldConfig, make_sim_devices
 
 from benchmarks.flood import free_endpoint
@@ -31,7 +32,7 @@ def _endpoints():
 def _server(robot, keys_dir, endpoints, **extra):
     obs, cmd, estop = endpoints
     sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.5, camera_fps=0))
-    devices = HalDevices(sim.joints, sim.imu, sim.contacts, None, sim.world)
+    devices = dataclasses.replace(sim, camera=None)  # no depth: the checks here need none
     config = HalServerConfig(control_rate_hz=50.0, latency_budget_ms=8.0,
                              observation_endpoint=obs, command_endpoint=cmd, estop_endpoint=estop,
                              keys_dir=None if keys_dir is None else str(keys_dir), **extra)
@@ -44,7 +45,7 @@ class Watcher(threading.Thread):
     def __init__(self, robot, endpoints, keys, offset_rad=None):
         super().__init__(daemon=True)
         self.client = HalClient(endpoints[0], endpoints[1], robot.n_joints, robot.n_feet,
-                                keys=keys)
+                                keys=keys, n_scan=None)
         self.robot, self.offset = robot, offset_rad
         self.stop = threading.Event()
         self.observations = 0
@@ -80,10 +81,12 @@ def test_strangers_cannot_watch_or_drive_and_a_second_client_is_refused(go2, cur
         pilot.start()
         for watcher in strangers:
             watcher.start()
-        server.run(duration_s=1.0)  # the pilot connects first and owns the command stream
-        copilot.start()
+        # The pilot connects first and owns the command stream; the copilot comes a second later.
+        late = threading.Timer(1.0, copilot.start)
+        late.start()
         server.safety.request_start()
-        server.run(duration_s=3.0)
+        server.run(duration_s=4.0)
+        late.join()
         with EstopSender(endpoints[2], keys=None, send_timeout_ms=300) as nobody:
             with pytest.raises(TimeoutError):  # no key, no connection: it cannot even e-stop
                 nobody.estop("stranger")

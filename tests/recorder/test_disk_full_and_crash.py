@@ -149,7 +149,8 @@ def test_a_flight_dump_on_a_full_disk_leaves_no_part_file(go2, tmp_path, caplog,
     assert flight.dump("after") is not None  # space again: dumps work
 
 
-def test_a_log_cut_by_kill_9_reads_and_replays_without_partial(exported_policy, tmp_path):
+def test_a_log_cut_by_kill_9_reads_and_replays_without_partial(exported_policy, tmp_path,
+                                                               capsys):
     path = tmp_path / "killed.mcap"
     proc = subprocess.Popen(
         [sys.executable, "-m", "hal.server.sim.main", "--engine", str(exported_policy),
@@ -174,4 +175,9 @@ def test_a_log_cut_by_kill_9_reads_and_replays_without_partial(exported_policy, 
     log = read_log(path)
     assert log.unclosed and log.damage is None and log.recorder is None
     assert len(log.ticks) >= 100 and len(log.actor) >= 50
-    assert replay_main([str(path), "--engine", str(exported_policy)]) == 0
+    # krabby-replay takes it without --partial (exit 2 would be a log it cannot read; whether
+    # the actions reproduce, exit 0 or 1, is test_record_replay's business).
+    capsys.readouterr()
+    assert replay_main([str(path), "--engine", str(exported_policy)]) in (0, 1)
+    err = capsys.readouterr().err
+    assert "was not closed by its writer" in err and "partial" not in err
