@@ -9,7 +9,8 @@ The attacker side of the flood test (``tests/appliance/test_flood.py``) and of
 - ``observations``: an XSUB sending random subscribe/unsubscribe messages as fast as it can, and
   subscriptions larger than the limit;
 - ``estop``: a PUSH with a policy key blasting garbage, ``RESET`` and ``START`` (all refused);
-- ``oversize``: a PUSH sending frames of ``--frame-mib`` MiB to the command port.
+- ``oversize``: a PUSH sending 32 MiB frames to the command port (4 a second);
+- ``none`` (measurement only): the same run without an attacker, the baseline.
 
 Every run is bounded by ``--duration`` and by ``--max-messages``; endpoints must be loopback.
 
@@ -209,7 +210,7 @@ def run_case(kind: str, flood_s: float, keys: dict, rate_hz: float = 100.0) -> d
                                        estop_endpoint=estop_ep, keys_dir=str(keys["robot_dir"])))
     responder = PolicyResponder(robot, obs_ep, cmd_ep, ClientKeys.load(keys["pilot_dir"]))
     target = {"commands": cmd_ep, "observations": obs_ep, "estop": estop_ep,
-              "oversize": cmd_ep}[kind]
+              "oversize": cmd_ep, "none": None}[kind]
     ticks: list[tuple[int, int, int, str, bool]] = []
     attacker = None
     try:
@@ -219,8 +220,9 @@ def run_case(kind: str, flood_s: float, keys: dict, rate_hz: float = 100.0) -> d
                                send_timeout_ms=2000)
         server.safety.request_start()
         server.run(duration_s=2.5)  # connect, stand up, hand over
-        attacker = start_attacker(kind, target, keys["copilot_dir"], flood_s + 1.0,
-                                  stranger_dir=keys["mallory_dir"])
+        if target is not None:  # "none": the same run without an attacker (the baseline)
+            attacker = start_attacker(kind, target, keys["copilot_dir"], flood_s + 1.0,
+                                      stranger_dir=keys["mallory_dir"])
         server.run(duration_s=0.7)  # the attacker's interpreter starts and connects
         rss_before = rss_kib(os.getpid())
         server.tick_listeners.append(lambda r: ticks.append(
@@ -239,7 +241,8 @@ def run_case(kind: str, flood_s: float, keys: dict, rate_hz: float = 100.0) -> d
         wall = time.monotonic() - wall
         timer.join()
         rss_after = rss_kib(os.getpid())
-        attacked = json.loads(attacker.communicate(timeout=30)[0].decode() or "{}")
+        attacked = (json.loads(attacker.communicate(timeout=30)[0].decode() or "{}")
+                    if attacker is not None else {"messages": 0})
         operator.close()
         network = server.network_report()
     finally:
@@ -271,8 +274,9 @@ def run_case(kind: str, flood_s: float, keys: dict, rate_hz: float = 100.0) -> d
     }
 
 
-def run_all(flood_s: float, kinds: tuple[str, ...] = KINDS) -> list[dict]:
-    """Every kind, with a fresh key set; prints one line per kind."""
+def run_all(flood_s: float, kinds: tuple[str, ...] = ("none", *KINDS)) -> list[dict]:
+    """Every kind (and ``none``, the baseline without an attacker), with a fresh key set;
+    prints one line per kind."""
     import tempfile
 
     from hal.keys_cli import add_client, init_keys
