@@ -22,6 +22,7 @@ from hal.safety.estop import (
     EstopSender,
     encode_estop,
     encode_reset,
+    encode_start,
     parse_estop_message,
 )
 from hal.safety.events import ACTIVE_MODES, Mode
@@ -44,6 +45,7 @@ __all__ = [
     "TargetFilter",
     "encode_estop",
     "encode_reset",
+    "encode_start",
     "feasible_interval",
     "parse_estop_message",
     "safe_target",

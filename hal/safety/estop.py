@@ -317,6 +317,7 @@ class EstopSender:
         self._socket.setsockopt(zmq.SNDTIMEO, int(send_timeout_ms))
         if socket_type == "push":
             self._socket.setsockopt(zmq.IMMEDIATE, 1)
+        limit_inbound_bytes(self._socket, 0)  # it receives nothing but the handshake
         if keys is not None and not endpoint.startswith("inproc://"):
             if socket_type != "push":
                 raise ValueError("keys need socket_type 'push' (the robot is the CURVE server)")
