@@ -81,7 +81,9 @@ class SafetyConfig:
             is implausible.
         joint_velocity_limit_scale: A measured |joint velocity| above this times the robot
             file's ``velocity_limit`` → damping (reason ``joint_velocity_limit``), as the
-            trusted deploys stop a robot whose joints run away. None disables the check.
+            trusted deploys stop a robot whose joints run away. The 20 % margin is for the
+            noise of an encoder-derived velocity; a motor driven beyond its rated speed is
+            past it at once. None disables the check.
         joint_position_margin_rad: A measured joint position more than this outside the robot
             file's position limits → damping (reason ``joint_position_limit``): the joint is
             past its stop or the encoder is wrong. None disables the check.
@@ -121,7 +123,7 @@ class SafetyConfig:
     implausible_rate_margin_rad_s: float = 20.0
     implausible_limit_margin_rad: float = 0.3
     tilt_limit_rad: float = 1.0
-    joint_velocity_limit_scale: float | None = 1.0
+    joint_velocity_limit_scale: float | None = 1.2
     joint_position_margin_rad: float | None = 0.1
     damping_kd: float = 2.0
     max_events: int = 1000

@@ -23,10 +23,12 @@ def test_velocity_just_inside_the_limit_runs_and_just_beyond_damps():
     calf = int(np.argmin(limit))  # a calf: 15.7 rad/s on the Go2, the hips and thighs 30.1
     assert limit[calf] == pytest.approx(15.7)
     dq = np.zeros(rig.n)
-    dq[calf] = -0.99 * limit[calf]
+    scale = rig.config.joint_velocity_limit_scale
+    assert scale == 1.2
+    dq[calf] = -0.99 * scale * limit[calf]
     assert rig.tick(targets=rig.default, dq=dq).mode == CONTROL_MODE_POSITION
     assert rig.layer.mode == "policy"
-    dq[calf] = -1.01 * limit[calf]
+    dq[calf] = -1.01 * scale * limit[calf]
     out = rig.tick(targets=rig.default, dq=dq)
     assert out.mode == CONTROL_MODE_DAMP and np.all(out.kp == 0)
     event = rig.layer.events()[-1]
@@ -57,7 +59,7 @@ def test_position_beyond_the_limits_damps_and_refuses_a_start():
 def test_checks_can_be_switched_off_and_bad_values_are_refused():
     rig = Rig(joint_velocity_limit_scale=None, joint_position_margin_rad=None)
     rig.to_policy()
-    dq = 2 * _velocity_limits(rig)
+    dq = 3 * _velocity_limits(rig)
     q = rig.upper + 0.5
     assert rig.tick(targets=rig.default, dq=dq, q=q).mode == CONTROL_MODE_POSITION
     for bad in ({"joint_velocity_limit_scale": 0.0}, {"joint_velocity_limit_scale": float("nan")},
