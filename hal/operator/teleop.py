@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hold", type=float, default=0.0, metavar="S",
                         help="resend the command for S seconds, then stop (default: send once)")
     parser.add_argument("--keys", action="store_true", help="interactive: drive with the keys")
+    parser.add_argument("--key-dir", dest="key_dir", default=os.environ.get("KRABBY_KEYS"),
+                        help="this operator's key directory (krabby-keys add ... --role operator; "
+                             "default $KRABBY_KEYS): the robot's endpoint admits operator keys only")
+    parser.add_argument("--insecure", action="store_true",
+                        help="connect without keys (a server run with --insecure)")
     parser.add_argument("--rate", type=float, default=10.0,
                         help="interactive: messages per second (default 10)")
     return parser
@@ -102,8 +107,18 @@ def _interactive(sender: TeleopSender, rate_hz: float, fd: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from hal.auth import AuthError, ClientKeys, is_network, secure_client_socket
+
     try:
-        sender = TeleopSender(args.endpoint)
+        secure = None
+        if args.key_dir:
+            keys = ClientKeys.load(args.key_dir)
+            secure = lambda socket: secure_client_socket(socket, keys)  # noqa: E731
+        elif is_network(args.endpoint) and not args.insecure:
+            raise AuthError("the operator endpoint admits operator keys only: pass --key-dir DIR "
+                            "(krabby-keys add ROBOT_DIR NAME --role operator), or --insecure for "
+                            "a server run with --insecure")
+        sender = TeleopSender(args.endpoint, secure=secure)
     except Exception as exc:  # noqa: BLE001 - one line for the operator
         print(f"error: {args.endpoint}: {exc}", file=sys.stderr)
         return 2

@@ -4,9 +4,7 @@ The terminal is put in cbreak mode (no line buffering, no echo; Ctrl-C still int
 a thread of its own, so a key press reaches the safety layer within one tick without the control
 loop ever touching stdin. It works only when the file descriptor is a TTY (a server under systemd
 or with redirected stdin has none; :meth:`KeyboardEstop.start` then returns False and logs why).
-The terminal is also an operator station: ``R`` (shift+r) clears a latched e-stop and ``S``
-(shift+s) asks the robot to start, when the server passes ``on_operator``. Upper case only, so a
-stray key does not start a robot; an e-stop key in the same read wins over both.
+The keyboard can only latch: clearing takes an explicit reset (API or the network ``RESET``).
 """
 
 from __future__ import annotations
@@ -19,14 +17,12 @@ import termios
 import threading
 from collections.abc import Callable
 
-__all__ = ["ESTOP_KEYS", "OPERATOR_KEYS", "KeyboardEstop"]
+__all__ = ["ESTOP_KEYS", "KeyboardEstop"]
 
 logger = logging.getLogger(__name__)
 
 ESTOP_KEYS = frozenset(b" eE")
 """Bytes that latch the e-stop: space, ``e``, ``E``."""
-OPERATOR_KEYS = {ord("R"): "reset", ord("S"): "start"}
-"""Operator actions from the terminal (upper case only)."""
 
 
 def _stdin_fd() -> int:
@@ -44,14 +40,11 @@ class KeyboardEstop:
         on_estop: Called from the reader thread, e.g. ``SafetyLayer.estop`` (which is thread-safe).
         fd: The terminal's file descriptor; None uses stdin.
         poll_interval_s: How often the reader thread checks whether it should stop.
-        on_operator: Called with ``"reset"`` or ``"start"`` for ``R``/``S``; None ignores them.
     """
 
     def __init__(self, on_estop: Callable[[str], object], fd: int | None = None,
-                 poll_interval_s: float = 0.05,
-                 on_operator: Callable[[str], object] | None = None) -> None:
+                 poll_interval_s: float = 0.05) -> None:
         self._on_estop = on_estop
-        self._on_operator = on_operator
         self._fd = _stdin_fd() if fd is None else fd
         self._poll_interval_s = float(poll_interval_s)
         self._saved_attrs: list | None = None
@@ -142,10 +135,3 @@ class KeyboardEstop:
                     self._on_estop("keyboard")
                 except Exception:  # noqa: BLE001 - the reader must survive a faulty callback
                     logger.exception("keyboard e-stop: the e-stop callback raised")
-                continue
-            actions = [OPERATOR_KEYS[b] for b in data if b in OPERATOR_KEYS]
-            if actions and self._on_operator is not None:
-                try:
-                    self._on_operator(actions[-1])
-                except Exception:  # noqa: BLE001 - the reader must survive a faulty callback
-                    logger.exception("keyboard: the operator callback raised")

@@ -165,6 +165,8 @@ class HalServer:
         self._interval = self.config.command_interval_ticks
         self._held: ReceivedCommand | None = None  # the command the ticks between exchanges hold
         self._network: dict = {"clients": None, "estop": None}
+        self.keys: Any = None  # the robot's keys (hal.auth.ServerKeys) once started with keys
+        self._extra_authenticated = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -172,7 +174,7 @@ class HalServer:
         """Connect the devices and bind the sockets. Idempotent."""
         if self._started:
             return
-        keys = self._check_endpoints()  # before any device connects
+        self.keys = keys = self._check_endpoints()  # before any device connects
         self.devices.connect()
         camera = self.devices.camera
         depth_shape = camera.frame_shape if camera is not None else None
@@ -215,6 +217,20 @@ class HalServer:
         except ValueError as exc:
             raise HalServerError(str(exc)) from None
 
+    def secure_socket(self, socket: zmq.Socket, stream: str) -> bool:
+        """CURVE for another network socket of this server (the operator endpoint), admitting
+        ``stream``'s roles (:data:`hal.auth.STREAM_ROLES`); call before it binds, after
+        :meth:`start`, and close the socket before :meth:`close`. Returns False (nothing done)
+        when the server has no keys."""
+        if self.keys is None:
+            return False
+        from hal.auth import acquire_authenticator, secure_server_socket
+
+        acquire_authenticator(self._context, self.keys)
+        self._extra_authenticated += 1
+        secure_server_socket(socket, self.keys, stream)
+        return True
+
     @property
     def context(self) -> zmq.Context:
         """The ZMQ context of the server's sockets (inproc peers must share it)."""
@@ -237,6 +253,12 @@ class HalServer:
         for part in (self.publisher, self.receiver, self.estop_listener):
             if part is not None:
                 part.close()
+        if self._extra_authenticated:
+            from hal.auth import release_authenticator
+
+            for _ in range(self._extra_authenticated):
+                release_authenticator(self._context)
+            self._extra_authenticated = 0
         self.publisher = self.receiver = self.estop_listener = None
         self.devices.close()
         self._started = False

@@ -132,6 +132,7 @@ def load_robot_or_fail(name: str) -> RobotConfig:
 
 def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> HalServerConfig:
     """Validate the loop flags and the endpoints' security, before any device connects."""
+    from hal.auth import check_bind_security
     from hal.server.endpoints import check_server_endpoints
 
     check_run_arguments(args)
@@ -145,7 +146,10 @@ def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> 
             realtime=realtime, gc_control=args.gc_control,
             estop_endpoint=None if args.estop_bind == "none" else args.estop_bind,
             keys_dir=args.keys, insecure=args.insecure)
-        check_server_endpoints(config)
+        keys = check_server_endpoints(config)
+        teleop = getattr(args, "teleop_bind", "none")
+        if teleop and teleop != "none":
+            check_bind_security(teleop, keys, args.insecure, "--teleop_bind")
     except ValueError as exc:
         raise fail(str(exc)) from None
     return config

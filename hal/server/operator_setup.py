@@ -59,7 +59,22 @@ def build_operator_hub(server: Any, client: Any, args: argparse.Namespace,
     if teleop and teleop != "none":
         from hal.operator.network import NetworkOperatorSource
 
-        sources.append(NetworkOperatorSource(teleop, server.context))
+        from hal.auth import is_network
+
+        secure = None
+        if is_network(teleop):
+            # Operator keys only (hal.auth); the server checked at start-up that a network
+            # endpoint has keys or --insecure.
+            secure = lambda socket: server.secure_socket(socket, "operator")  # noqa: E731
+        sources.append(NetworkOperatorSource(teleop, server.context, secure=secure))
+        if secure is None:
+            pass
+        elif server.keys is not None:
+            log.info("  %-12s %s (CURVE: operator keys, %d allowed)", "operator", teleop,
+                     len(server.keys.authorized))
+        else:
+            log.warning("  %-12s %s UNAUTHENTICATED (--insecure): ANYONE WHO REACHES IT CAN "
+                        "DRIVE, START AND RESET THE ROBOT", "operator", teleop)
     for extra in extra_sources or []:
         # A source, or a factory (server, speed range, yaw rate limit) -> source or None for
         # sources that need the connected devices (the Go2's remote rides on its motor session).

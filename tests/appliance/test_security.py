@@ -181,3 +181,36 @@ def test_flood_on_each_port_keeps_the_rate_and_the_estop(kind, curve_keys):
     assert result["commands_applied_before_estop"] >= 0.8, result
     if kind == "estop":
         assert result["estop_counts"]["refused"] > 100  # RESET/START from a policy key
+
+
+def test_operator_endpoint_admits_operator_keys_only(go2, curve_keys):
+    """The network operator endpoint (--teleop_bind) takes START and motion from operator keys;
+    a policy key, a stranger's key and a peer without keys never reach it."""
+    from hal.auth import secure_client_socket
+    from hal.operator.base import Action
+    from hal.operator.network import NetworkOperatorSource, TeleopSender
+
+    obs, cmd, estop = _endpoints()
+    teleop = _endpoints()[0]
+    server = _server(go2, curve_keys["robot_dir"], (obs, cmd, estop))
+    server.start()
+    source = NetworkOperatorSource(teleop, server.context,
+                                   secure=lambda s: server.secure_socket(s, "operator"))
+    source.connect()
+    events = []
+    try:
+        for who in ("pilot", "mallory", None, "alice"):
+            keys = curve_keys[who] if who else None
+            secure = (lambda s, k=keys: secure_client_socket(s, k)) if keys else None
+            with TeleopSender(teleop, server.context, secure=secure) as sender:
+                sender.send(0.3, action=Action.START)
+                deadline = time.monotonic() + (3.0 if who == "alice" else 0.7)
+                got = []
+                while time.monotonic() < deadline and not got:
+                    got = source.poll(time.monotonic_ns())
+                    time.sleep(0.01)
+                events.append((who, [e.action for e in got]))
+    finally:
+        source.close()
+        server.close()
+    assert events == [("pilot", []), ("mallory", []), (None, []), ("alice", [Action.START])]

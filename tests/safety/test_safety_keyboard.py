@@ -133,24 +133,3 @@ def test_closed_terminal_stops_the_reader(pty_pair):
         time.sleep(0.01)
     assert not keyboard.active
     keyboard.stop()
-
-
-def test_upper_case_r_resets_and_s_starts_lower_case_does_nothing(pty_pair):
-    """The terminal is an operator station: 'R' clears a latched e-stop, 'S' starts; 'r'/'s'
-    are ignored so a stray key never starts the robot."""
-    master, slave = pty_pair
-    rig = Rig()
-    rig.to_policy()
-    rig.layer.estop("test")
-    actions = Recorder(lambda action: {"reset": rig.layer.reset_estop,
-                                       "start": rig.layer.request_start}[action]())
-    with KeyboardEstop(Recorder(), fd=slave, on_operator=actions) as keyboard:
-        os.write(master, b"rs")
-        os.write(master, b"R")
-        assert actions.event.wait(WAIT_S)
-        assert actions.reasons == ["reset"] and rig.layer.mode == "idle"
-        actions.event.clear()
-        os.write(master, b"S")
-        assert actions.event.wait(WAIT_S)
-        assert keyboard.keys_read == 4
-    assert actions.reasons == ["reset", "start"] and rig.layer.run_requested
