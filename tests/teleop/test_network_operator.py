@@ -184,22 +184,25 @@ def test_krabby_teleop_cli_sends_what_the_server_reads(capsys):
     from hal.operator.teleop import main
 
     context = zmq.Context.instance()
-    src = NetworkOperatorSource("tcp://127.0.0.1:*", context)
+    src = NetworkOperatorSource("tcp://127.0.0.1:*", context)  # no keys: the CLI needs --insecure
     src.connect()
     endpoint = src.last_endpoint  # the port the system picked, read back from the bound socket
     try:
-        assert main([endpoint, "start"]) == 0
-        assert main([endpoint, "--speed", "0.9", "--mode", "walk"]) == 0
+        assert main([endpoint, "start", "--insecure"]) == 0
+        assert main([endpoint, "--speed", "0.9", "--mode", "walk", "--insecure"]) == 0
         events = poll_until(src, 2)
         assert events[0].action is Action.START
         assert events[1].forward_speed_m_s == pytest.approx(0.9) and events[1].mode == "walk"
-        assert main([endpoint, "--speed", "0.5", "--hold", "0.25",
+        assert main([endpoint, "--insecure", "--speed", "0.5", "--hold", "0.25",
                      "--rate", "20"]) == 0
         events = poll_until(src, 4)
         assert all(e.forward_speed_m_s == pytest.approx(0.5) for e in events[:3])
         events += poll_until(src, 10, timeout_s=0.5)
         assert events[-1].action is Action.STOP
-        assert main([endpoint]) == 2
+        assert main([endpoint, "--insecure"]) == 2
         assert "nothing to send" in capsys.readouterr().err
+        # Without --insecure the CLI wants an operator key (the source here has none).
+        assert main([endpoint, "start"]) == 2
+        assert "operator keys only" in capsys.readouterr().err
     finally:
         src.close()
