@@ -20,7 +20,9 @@ class LatencyRing:
     """The last ``capacity`` samples (nanoseconds) in a preallocated ring; never grows."""
 
     def __init__(self, capacity: int = 1 << 16) -> None:
-        self._samples = np.zeros(capacity, dtype=np.int64)
+        # Written now, not zeros: untouched zero pages would join the resident set one by one
+        # as the ring first fills (minutes at 100 Hz), which looks exactly like a leak.
+        self._samples = np.full(capacity, 0, dtype=np.int64)
         self._count = 0
 
     def add(self, value_ns: int) -> None:
