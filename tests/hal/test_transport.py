@@ -215,3 +215,48 @@ def test_inproc_client_without_a_server_says_so(zmq_context, endpoints):
     finally:
         client.close()
         raw.close(linger=0)
+
+
+def _command(seq):
+    target = np.zeros(N, np.float32)
+    return CommandMessage(obs_seq=seq, target_rad=target, kp=np.full(N, 40, np.float32),
+                          kd=np.ones(N, np.float32), raw_action=target)
+
+
+@pytest.mark.parametrize("endpoints", ["tcp"], indirect=True)
+def test_a_command_read_after_the_deadline_is_never_returned(pair):
+    """The answer to seq 7 is queued, but the tick's deadline has passed: the wait returns
+    nothing at once and leaves it unread (the next tick reads it as late)."""
+    pub, rcv, client = pair
+    publish(pub, 7, np.random.default_rng(5))
+    poll_seq(client, 7)
+    assert client.send_command(_command(7))
+    deadline = time.monotonic() + 5
+    while not rcv._socket.poll(10) and time.monotonic() < deadline:
+        pass
+    assert rcv.wait_for(7, time.monotonic_ns() - 1) is None
+    assert rcv._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN  # still queued, not read
+    assert rcv.wait_for(8, time.monotonic_ns() + 50_000_000) is None  # read now: late for 8
+    assert rcv.late == 1
+
+
+@pytest.mark.parametrize("endpoints", ["tcp"], indirect=True)
+def test_the_wait_stops_reading_at_its_deadline_whatever_is_queued(pair):
+    """20 000 queued messages: one wait reads until its deadline and stops, leaving the rest."""
+    pub, rcv, client = pair
+    flood = rcv._context.socket(zmq.PUSH)
+    flood.setsockopt(zmq.LINGER, 0)
+    flood.setsockopt(zmq.SNDHWM, 100_000)
+    flood.connect(rcv.endpoint)
+    for _ in range(20_000):
+        flood.send(b"garbage", flags=zmq.NOBLOCK)
+    deadline = time.monotonic() + 5
+    while not rcv._socket.poll(10) and time.monotonic() < deadline:
+        pass
+    assert rcv.wait_for(1, time.monotonic_ns() + 2_000_000) is None
+    read = rcv.malformed
+    assert read >= 1
+    assert rcv._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN  # the rest was left queued
+    assert rcv.wait_for(1, time.monotonic_ns() + 2_000_000) is None
+    assert rcv.malformed > read  # and the next tick's wait goes on from there
+    flood.close(linger=0)
