@@ -73,17 +73,24 @@ class GroundTruthConfig:
         track_rate_hz: rows of ``track`` per simulated second.
         fall_tilt_rad: |roll| or |pitch| beyond this is a fall (about 57°).
         fall_height_m: a trunk lower than this above z=0 is a fall (a standing Go2's is ~0.3 m).
+        max_track_rows: the track never holds more rows: when full, every other row is dropped
+            and the rate halves, so a run of any length keeps its whole track in bounded memory
+            (6000 rows: 10 min at 10 Hz, then 20 min at 5 Hz, ...).
     """
 
     track_rate_hz: float = 10.0
     fall_tilt_rad: float = 1.0
     fall_height_m: float = 0.12
+    max_track_rows: int = 6000
 
     def __post_init__(self) -> None:
         for name in ("track_rate_hz", "fall_tilt_rad", "fall_height_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"GroundTruthConfig.{name} must be a positive number, got {value}")
+        if not isinstance(self.max_track_rows, int) or self.max_track_rows < 2:
+            raise ValueError(f"GroundTruthConfig.max_track_rows must be an integer >= 2, got "
+                             f"{self.max_track_rows!r}")
 
 
 class GroundTruthTracker:
@@ -101,6 +108,7 @@ class GroundTruthTracker:
         self.config = config or GroundTruthConfig()
         self.speed_command = speed_command
         self._period_ns = int(round(1e9 / self.config.track_rate_hz))
+        self.track_rate_hz = self.config.track_rate_hz  # halves each time the track is thinned
         self.handover_s: float | None = None
         self.rows: list[list[Any]] = []
         self.falls: list[dict[str, Any]] = []
@@ -164,6 +172,10 @@ class GroundTruthTracker:
                                "value": round(tilt if kind == "tilt" else z, 4), "mode": mode})
         self._fallen = fallen
         if t_ns >= self._next_row_ns:
+            if len(self.rows) >= cfg.max_track_rows:
+                del self.rows[1::2]  # bounded memory: keep every other row, at half the rate
+                self._period_ns *= 2
+                self.track_rate_hz /= 2
             self.rows.append([round(t_s, 4), float(pos[0]), float(pos[1]), z, roll, pitch, yaw,
                               mode])
             self._next_row_ns += self._period_ns * (1 + (t_ns - self._next_row_ns)
@@ -196,7 +208,7 @@ class GroundTruthTracker:
             "falls": list(self.falls),
             "fall_limits": {"tilt_rad": self.config.fall_tilt_rad,
                             "height_m": self.config.fall_height_m},
-            "track_rate_hz": self.config.track_rate_hz,
+            "track_rate_hz": self.track_rate_hz,
             "track": {"columns": list(TRACK_COLUMNS), "rows": [list(r) for r in self.rows]},
         }
 

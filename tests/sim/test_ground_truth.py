@@ -207,3 +207,29 @@ def test_appliance_sim_section_matches_the_world(tmp_path, monkeypatch):
         assert row[7] == log[start + k][3]
     lines = format_sim_section(sim)
     assert f"travelled {sim['distance_m']:.2f} m" in lines[0]
+
+
+def test_a_long_run_keeps_its_whole_track_in_bounded_rows(go2):
+    """The track of a run of any length stays within max_track_rows: when full, every other row
+    goes and the rate halves; the rows left are still the trajectory's, at the new rate."""
+    world = MujocoWorld(go2, MujocoWorldConfig(camera_fps=0, settle_s=0.0))
+    pose = _Pose(world)
+    tracker = GroundTruthTracker(world, GroundTruthConfig(track_rate_hz=10.0, max_track_rows=8))
+    speed = 0.5
+    n_ticks = 4 * RATE_HZ  # 4 s: 41 rows at 10 Hz, far more than 8
+    for k in range(n_ticks + 1):
+        pose.put((speed * k / RATE_HZ, 0.0, 0.3), 0.0, 0.0, 0.0)
+        tracker(SimpleNamespace(safety_mode="policy"))
+        assert len(tracker.rows) <= 8
+    sim = tracker.report()
+    rate = sim["track_rate_hz"]
+    assert rate == 10.0 / 8  # thinned three times: 41 rows would need 5.125 at 8 rows
+    rows = sim["track"]["rows"]
+    assert rows[0][0] == 0.0 and rows[-1][0] <= 4.0
+    for i, row in enumerate(rows):
+        assert row[0] == pytest.approx(i / rate, abs=1e-9)
+        assert row[1] == pytest.approx(speed * row[0], abs=1e-9)
+    assert f"track {len(rows)} rows at 1.25 Hz" in format_sim_section(sim)[1]
+    with pytest.raises(ValueError, match="max_track_rows"):
+        GroundTruthConfig(max_track_rows=1)
+    world.close()
