@@ -75,13 +75,13 @@ class GroundTruthConfig:
         fall_height_m: a trunk lower than this above z=0 is a fall (a standing Go2's is ~0.3 m).
         max_track_rows: the track never holds more rows: when full, every other row is dropped
             and the rate halves, so a run of any length keeps its whole track in bounded memory
-            (6000 rows: 10 min at 10 Hz, then 20 min at 5 Hz, ...).
+            (3000 rows, about 1 MB: 5 min at 10 Hz, then 10 min at 5 Hz, ...).
     """
 
     track_rate_hz: float = 10.0
     fall_tilt_rad: float = 1.0
     fall_height_m: float = 0.12
-    max_track_rows: int = 6000
+    max_track_rows: int = 3000
 
     def __post_init__(self) -> None:
         for name in ("track_rate_hz", "fall_tilt_rad", "fall_height_m"):
