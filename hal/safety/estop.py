@@ -23,7 +23,7 @@ loopback endpoint, or ``--insecure`` — cannot tell an operator from anyone els
 Transport: by default the robot **binds a PULL socket** on ``DEFAULT_ESTOP_ENDPOINT``
 (``tcp://127.0.0.1:5560``, loopback: reachable from the robot only) and any number of operator
 tools **connect a PUSH socket** (:class:`EstopSender`). To reach it from another machine, bind a
-routable address with keys (``--estop_bind tcp://*:5560 --keys robot-keys``). PUSH/PULL queues a
+routable address with keys (``--estop-bind tcp://*:5560 --keys robot-keys``). PUSH/PULL queues a
 message until it is delivered, so an e-stop sent while the connection is still forming is not
 lost (a PUB/SUB message would be). For an operator station that already publishes,
 ``socket_type="sub"`` connects a SUB socket to the station's PUB endpoint instead (subscribed to

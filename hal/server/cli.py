@@ -149,7 +149,7 @@ def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> 
         keys = check_server_endpoints(config)
         teleop = getattr(args, "teleop_bind", "none")
         if teleop and teleop != "none":
-            check_bind_security(teleop, keys, args.insecure, "--teleop_bind")
+            check_bind_security(teleop, keys, args.insecure, "--teleop-bind")
     except ValueError as exc:
         raise fail(str(exc)) from None
     return config
@@ -279,7 +279,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
             log.warning("--no-client: the robot stays idle until an operator starts it "
                         "(krabby-estop %s START --keys OPERATOR_KEYS, the operator endpoint, or "
                         "Enter in this terminal)",
-                        plan.server_config.estop_endpoint or "<--estop_bind>")
+                        plan.server_config.estop_endpoint or "<--estop-bind>")
         hub, status = _start_operator(plan, args, server, client,
                                       contract.forward_speed_range_m_s, recording)
         report = server.run(duration_s=plan.duration_s)

@@ -22,9 +22,9 @@ def no_devices(monkeypatch):
 
 
 @pytest.mark.parametrize("flags,expected", [
-    (["--control_rate", "0"], "--control_rate 0.0"),
-    (["--control_rate", "nan"], "--control_rate nan"),
-    (["--control_rate", "-5"], "--control_rate -5.0"),
+    (["--control_rate", "0"], "--control-rate 0.0"),
+    (["--control-rate", "nan"], "--control-rate nan"),
+    (["--control_rate", "-5"], "--control-rate -5.0"),
     (["--control_rate", "5000"], "the loop cannot hold more"),
     (["--duration", "nan"], "--duration nan"),
     (["--duration", "-1"], "--duration -1.0"),

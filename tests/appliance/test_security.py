@@ -112,7 +112,7 @@ def test_strangers_cannot_watch_or_drive_and_a_second_client_is_refused(go2, cur
 
 def test_network_endpoints_need_keys_or_insecure(go2, tmp_path):
     endpoints = _endpoints()
-    with pytest.raises(HalServerError, match="--observation_bind .*--keys DIR.*--insecure"):
+    with pytest.raises(HalServerError, match="--observation-bind .*--keys DIR.*--insecure"):
         _server(go2, None, endpoints).start()
     server = _server(go2, None, endpoints, insecure=True)
     server.start()  # explicitly insecure: binds (and logs it loudly)
@@ -184,7 +184,7 @@ def test_flood_on_each_port_keeps_the_rate_and_the_estop(kind, curve_keys):
 
 
 def test_operator_endpoint_admits_operator_keys_only(go2, curve_keys):
-    """The network operator endpoint (--teleop_bind) takes START and motion from operator keys;
+    """The network operator endpoint (--teleop-bind) takes START and motion from operator keys;
     a policy key, a stranger's key and a peer without keys never reach it."""
     from hal.auth import secure_client_socket
     from hal.operator.base import Action
