@@ -245,18 +245,20 @@ def test_the_wait_stops_reading_at_its_deadline_whatever_is_queued(pair):
     """20 000 queued messages: one wait reads until its deadline and stops, leaving the rest."""
     pub, rcv, client = pair
     flood = rcv._context.socket(zmq.PUSH)
-    flood.setsockopt(zmq.LINGER, 0)
-    flood.setsockopt(zmq.SNDHWM, 100_000)
-    flood.connect(rcv.endpoint)
-    for _ in range(20_000):
-        flood.send(b"garbage", flags=zmq.NOBLOCK)
-    deadline = time.monotonic() + 5
-    while not rcv._socket.poll(10) and time.monotonic() < deadline:
-        pass
-    assert rcv.wait_for(1, time.monotonic_ns() + 2_000_000) is None
-    read = rcv.malformed
-    assert read >= 1
-    assert rcv._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN  # the rest was left queued
-    assert rcv.wait_for(1, time.monotonic_ns() + 2_000_000) is None
-    assert rcv.malformed > read  # and the next tick's wait goes on from there
-    flood.close(linger=0)
+    try:
+        flood.setsockopt(zmq.LINGER, 0)
+        flood.setsockopt(zmq.SNDHWM, 100_000)
+        flood.connect(rcv.last_endpoint)
+        for _ in range(20_000):
+            flood.send(b"garbage", flags=zmq.NOBLOCK)
+        deadline = time.monotonic() + 5
+        while not rcv._socket.poll(10) and time.monotonic() < deadline:
+            pass
+        assert rcv.wait_for(1, time.monotonic_ns() + 2_000_000) is None
+        read = rcv.malformed
+        assert read >= 1
+        assert rcv._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN  # the rest was left queued
+        assert rcv.wait_for(1, time.monotonic_ns() + 2_000_000) is None
+        assert rcv.malformed > read  # and the next tick's wait goes on from there
+    finally:
+        flood.close(linger=0)

@@ -219,7 +219,7 @@ def test_a_long_run_keeps_its_whole_track_in_bounded_rows(go2):
     n_ticks = 4 * RATE_HZ  # 4 s: 41 rows at 10 Hz, far more than 8
     for k in range(n_ticks + 1):
         pose.put((speed * k / RATE_HZ, 0.0, 0.3), 0.0, 0.0, 0.0)
-        tracker(SimpleNamespace(safety_mode="policy"))
+        tracker(SimpleNamespace(safety_mode=Mode.POLICY))
         assert len(tracker.rows) <= 8
     sim = tracker.report()
     rate = sim["track_rate_hz"]
