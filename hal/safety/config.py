@@ -80,10 +80,13 @@ class SafetyConfig:
         implausible_limit_margin_rad: A desired target more than this outside the joint limits
             is implausible.
         joint_velocity_limit_scale: A measured |joint velocity| above this times the robot
-            file's ``velocity_limit`` → damping (reason ``joint_velocity_limit``), as the
-            trusted deploys stop a robot whose joints run away. The 20 % margin is for the
-            noise of an encoder-derived velocity; a motor driven beyond its rated speed is
-            past it at once. None disables the check.
+            file's ``velocity_limit`` for ``joint_velocity_limit_ticks`` ticks in a row →
+            damping (reason ``joint_velocity_limit``), as the trusted deploys stop a robot whose
+            joints run away. It catches a runaway, not a fast swing: a trained gait's swing legs
+            and a landing's impact pass the rated speed for an instant (the policy was trained
+            without a speed limit), a motor or encoder that runs away stays beyond 1.5 × it.
+            None disables the check.
+        joint_velocity_limit_ticks: Consecutive ticks beyond the velocity limit that damp.
         joint_position_margin_rad: A measured joint position more than this outside the robot
             file's position limits → damping (reason ``joint_position_limit``): the joint is
             past its stop or the encoder is wrong. None disables the check.
@@ -123,7 +126,8 @@ class SafetyConfig:
     implausible_rate_margin_rad_s: float = 20.0
     implausible_limit_margin_rad: float = 0.3
     tilt_limit_rad: float = 1.0
-    joint_velocity_limit_scale: float | None = 1.2
+    joint_velocity_limit_scale: float | None = 1.5
+    joint_velocity_limit_ticks: int = 3
     joint_position_margin_rad: float | None = 0.1
     damping_kd: float = 2.0
     max_events: int = 1000
@@ -158,7 +162,7 @@ class SafetyConfig:
             raise SafetyConfigError(f"tilt_limit_rad={self.tilt_limit_rad!r}: must be at most pi")
         for name, low in (("gate_min_feet_down", 0), ("gate_settle_ticks", 1),
                           ("hold_after_ticks", 1), ("damp_after_ticks", 1), ("max_events", 1),
-                          ("implausible_after_ticks", 0)):
+                          ("implausible_after_ticks", 0), ("joint_velocity_limit_ticks", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise SafetyConfigError(f"{name}={value!r}: must be an integer >= {low}")

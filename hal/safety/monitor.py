@@ -80,6 +80,7 @@ class SensorMonitor:
         self._work = np.zeros(n_joints)
         self._feet_mask = np.zeros(n_feet, dtype=bool)
         self._velocity_limit: np.ndarray | None = None
+        self._velocity_streak = 0
         self._position_bounds: tuple[np.ndarray, np.ndarray] | None = None
         self._joint_names: tuple[str, ...] = tuple(f"joint {i}" for i in range(n_joints))
 
@@ -103,11 +104,16 @@ class SensorMonitor:
         mask = self._mask
         if self._velocity_limit is not None:
             np.abs(joints.velocity_rad_s, out=self._abs_dq, dtype=np.float64)
-            if np.greater(self._abs_dq, self._velocity_limit, out=mask).any():
+            if not np.greater(self._abs_dq, self._velocity_limit, out=mask).any():
+                self._velocity_streak = 0
+            else:
+                self._velocity_streak += 1
+            if self._velocity_streak >= self.config.joint_velocity_limit_ticks:
                 i = int(np.argmax(mask))
                 return ev.REASON_JOINT_VELOCITY, (
                     f"{self._joint_names[i]} measured at {float(joints.velocity_rad_s[i]):.2f} "
-                    f"rad/s, limit {self._velocity_limit[i]:.2f} rad/s")
+                    f"rad/s, limit {self._velocity_limit[i]:.2f} rad/s, "
+                    f"{self._velocity_streak} ticks in a row")
         if self._position_bounds is not None:
             lower, upper = self._position_bounds
             q = joints.position_rad

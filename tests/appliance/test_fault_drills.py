@@ -240,20 +240,15 @@ def test_wild_actions_stay_within_limits_and_end_damped(exported_policy):
         if b.seq == a.seq + 1:  # (a late, dropped command in between would flip once more)
             np.testing.assert_allclose(a.command_target - default,
                                        -(b.command_target - default), atol=1e-5)
-    # The flipping targets drive a calf past its rated speed (with the 20 % margin) within a
-    # few ticks: the measured-velocity limit damps before the plausibility watchdog's
-    # implausible_after_ticks would (that watchdog: tests/safety/test_safety_plausibility.py).
-    damp_seq = record["response"]["seq"]
-    assert damp_seq < wild[CFG.implausible_after_ticks - 1].seq
+    # The plausibility watchdog damps on the implausible_after_ticks-th wild command; the
+    # measured-velocity limit (1.5 × rated speed for 3 ticks) catches runaways, not this.
+    damp_seq = wild[CFG.implausible_after_ticks - 1].seq
     for tick in run.after(fired):
         assert (tick.mode is Mode.POLICY) is (tick.seq < damp_seq), tick.seq
-    check_response(record, "damping", "joint_velocity_limit", damp_seq)
-    trip = next(e for e in run.report["safety"]["events"]
-                if e["reason"] == "joint_velocity_limit")
-    assert "_calf_joint measured at" in trip["detail"], trip  # the calves are the slow joints
+    check_response(record, "damping", "implausible_command", damp_seq)
     counters = run.report["safety"]["counters"]
-    assert counters.get("command.implausible", 0) < CFG.implausible_after_ticks
-    assert counters["check.step_capped"] >= 1
+    assert counters["command.implausible"] == CFG.implausible_after_ticks
+    assert counters["check.step_capped"] >= CFG.implausible_after_ticks - 1
     # Meanwhile the targets moved by at most the step cap per tick (check_motors_safe checked
     # every guarantee); here the cap visibly did the work.
     steps = [np.abs(b.target - a.target).max()

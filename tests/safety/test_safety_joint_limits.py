@@ -24,11 +24,18 @@ def test_velocity_just_inside_the_limit_runs_and_just_beyond_damps():
     assert limit[calf] == pytest.approx(15.7)
     dq = np.zeros(rig.n)
     scale = rig.config.joint_velocity_limit_scale
-    assert scale == 1.2
+    ticks = rig.config.joint_velocity_limit_ticks
+    assert (scale, ticks) == (1.5, 3)
     dq[calf] = -0.99 * scale * limit[calf]
-    assert rig.tick(targets=rig.default, dq=dq).mode == CONTROL_MODE_POSITION
+    for _ in range(2 * ticks):
+        assert rig.tick(targets=rig.default, dq=dq).mode == CONTROL_MODE_POSITION
     assert rig.layer.mode == "policy"
     dq[calf] = -1.01 * scale * limit[calf]
+    for _ in range(ticks - 1):  # an instant beyond the limit (a swing, an impact) passes
+        assert rig.tick(targets=rig.default, dq=dq).mode == CONTROL_MODE_POSITION
+    assert rig.tick(targets=rig.default, dq=dq * 0.5).mode == CONTROL_MODE_POSITION  # resets
+    for _ in range(ticks - 1):
+        assert rig.tick(targets=rig.default, dq=dq).mode == CONTROL_MODE_POSITION
     out = rig.tick(targets=rig.default, dq=dq)
     assert out.mode == CONTROL_MODE_DAMP and np.all(out.kp == 0)
     event = rig.layer.events()[-1]
