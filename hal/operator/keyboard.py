@@ -10,7 +10,7 @@ Key map (a terminal has no key-up, so speed and yaw rate are latched steps)::
 
 :class:`KeyDecoder` turns raw terminal bytes into events (escape sequences may arrive split over
 reads). :class:`KeyboardSource` reads the terminal on a thread of its own in cbreak mode (no echo,
-Ctrl-C still interrupts), like :class:`hal.safety.keyboard.KeyboardEstop`, and hands the events to
+Ctrl-C still interrupts) and hands the events to
 the control loop through a queue; it works only where stdin is a terminal in the foreground.
 """
 

@@ -10,7 +10,6 @@
 - :mod:`hal.safety.output` — the one place the motor command is written.
 - :mod:`hal.safety.layer` — :class:`SafetyLayer`, the state machine and its per-tick ``step``.
 - :mod:`hal.safety.estop` — the network e-stop (wire format, listener, sender).
-- :mod:`hal.safety.keyboard` — the terminal e-stop key.
 """
 
 from hal.safety.config import SafetyConfig, SafetyConfigError
@@ -26,7 +25,6 @@ from hal.safety.estop import (
     parse_estop_message,
 )
 from hal.safety.events import ACTIVE_MODES, Mode
-from hal.safety.keyboard import KeyboardEstop
 from hal.safety.layer import SafetyLayer
 from hal.safety.targets import TargetFilter, feasible_interval, safe_target, torque_window
 
@@ -37,7 +35,6 @@ __all__ = [
     "EstopMessage",
     "EstopMessageError",
     "EstopSender",
-    "KeyboardEstop",
     "Mode",
     "SafetyConfig",
     "SafetyConfigError",

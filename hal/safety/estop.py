@@ -15,7 +15,7 @@ it — is rejected: counted, logged at a limited rate and ignored; it never latc
 Who may do what: anyone who reaches the listener may latch (stopping is always allowed).
 ``RESET`` and ``START`` are operator actions: over the network they are accepted only from an
 **operator key** (CURVE, :mod:`hal.auth`; a policy client's key is refused and counted), and on
-the server itself from its terminal (``R``/``S`` keys, :mod:`hal.safety.keyboard`) or from the
+the server itself from its terminal (``r`` reset, Enter start: :mod:`hal.operator.keyboard`) or from the
 same process (``inproc``: tests and fault drills). A listener without keys — the default
 loopback endpoint, or ``--insecure`` — cannot tell an operator from anyone else, so it refuses
 ``RESET`` and ``START`` too.
