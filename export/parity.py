@@ -246,9 +246,10 @@ def depth_rollout_parity(reference: Runner, candidate: Runner, tensors: GraphTen
                          tolerance: Tolerance, rng: np.random.Generator,
                          steps: int = ROLLOUT_STEPS) -> dict[str, OutputParity]:
     """A ``steps``-long depth rollout; each runner feeds its own ``hidden_out`` back in."""
+    from compute.parkour.policy import DepthRecurrence
+
     shapes = dict(tensors.inputs)
-    hidden_ref = np.zeros(shapes["hidden_in"], np.float32)
-    hidden_cand = hidden_ref.copy()
+    rollouts = [DepthRecurrence(_RunnerEngine(runner, shapes)) for runner in (reference, candidate)]
     images = _depth_images(shapes["depth"], rng)
     results = {"latent_yaw_rollout": OutputParity("latent_yaw_rollout", tolerance),
                "hidden_rollout": OutputParity("hidden_rollout", tolerance)}
@@ -259,10 +260,22 @@ def depth_rollout_parity(reference: Runner, candidate: Runner, tensors: GraphTen
             depth = rng.uniform(-0.5, 0.5, shapes["depth"]).astype(np.float32)
         proprio = rng.normal(0, 1, shapes["proprio"]).astype(np.float32)
         proprio[..., 6:8] = 0.0
-        want = reference({"depth": depth, "proprio": proprio, "hidden_in": hidden_ref})
-        got = candidate({"depth": depth, "proprio": proprio, "hidden_in": hidden_cand})
-        results["latent_yaw_rollout"].update(want["latent_yaw"], got["latent_yaw"])
-        results["hidden_rollout"].update(want["hidden_out"], got["hidden_out"])
-        hidden_ref = np.array(want["hidden_out"], dtype=np.float32)
-        hidden_cand = np.array(got["hidden_out"], dtype=np.float32)
+        for rollout in rollouts:
+            np.copyto(rollout.image, depth.reshape(rollout.image.shape))
+        want, got = (rollout.step(proprio) for rollout in rollouts)
+        results["latent_yaw_rollout"].update(want, got)
+        results["hidden_rollout"].update(*(rollout.hidden for rollout in rollouts))
     return results
+
+
+class _RunnerEngine:
+    """A parity runner (feeds → outputs) seen as an engine: input buffers, outputs, ``run()``."""
+
+    def __init__(self, runner: Runner, input_shapes: Mapping[str, tuple[int, ...]]) -> None:
+        self._runner = runner
+        self.inputs = {name: np.zeros(shape, np.float32) for name, shape in input_shapes.items()}
+        self.outputs: dict[str, np.ndarray] = {}
+
+    def run(self) -> None:
+        for name, value in self._runner(self.inputs).items():
+            self.outputs[name] = np.asarray(value, dtype=np.float32)

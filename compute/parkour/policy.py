@@ -46,12 +46,49 @@ from compute.parkour.observation import (
 from hal.devices.base import CameraIntrinsics
 from hal.robot import RobotConfig
 
-__all__ = ["ParkourPolicy"]
+__all__ = ["ParkourPolicy", "DepthRecurrence"]
 
 # The graphs' tensor names, from the one place they are declared.
 (ACTOR_INPUT, ACTOR_LATENT_INPUT), (ACTOR_OUTPUT,) = GRAPH_TENSOR_NAMES["actor"]
 (DEPTH_IMAGE, DEPTH_PROPRIO, DEPTH_HIDDEN_IN), (DEPTH_LATENT_YAW, DEPTH_HIDDEN_OUT) = \
     GRAPH_TENSOR_NAMES["depth"]
+
+
+class DepthRecurrence:
+    """The depth encoder's recurrent step over an engine: the GRU state is carried from each
+    step's ``hidden_out`` into the next step's ``hidden_in`` (the one implementation, used by the
+    policy, ``krabby-replay`` through it, and the export's rollout parity check).
+
+    Args:
+        engine: Inputs ``depth``, ``proprio``, ``hidden_in``; outputs ``latent_yaw``,
+            ``hidden_out`` (any object with ``inputs``/``outputs`` dicts of arrays and ``run()``).
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    @property
+    def image(self) -> np.ndarray:
+        """The image input (58, 87): write the preprocessed frame here before :meth:`step`."""
+        image = self.engine.inputs[DEPTH_IMAGE]
+        return image.reshape(image.shape[-2:])
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """The state the next step starts from."""
+        return self.engine.inputs[DEPTH_HIDDEN_IN]
+
+    def reset(self) -> None:
+        """A new episode: the GRU starts from zero, as in training."""
+        self.engine.inputs[DEPTH_HIDDEN_IN].fill(0.0)
+
+    def step(self, proprio: np.ndarray) -> np.ndarray:
+        """Run on the current image and ``proprio``; returns latent + yaw (a view of the output)."""
+        engine = self.engine
+        np.copyto(engine.inputs[DEPTH_PROPRIO].reshape(-1), np.asarray(proprio).reshape(-1))
+        engine.run()
+        np.copyto(engine.inputs[DEPTH_HIDDEN_IN], engine.outputs[DEPTH_HIDDEN_OUT])
+        return engine.outputs[DEPTH_LATENT_YAW].reshape(-1)
 
 
 class ParkourPolicy:
@@ -97,6 +134,7 @@ class ParkourPolicy:
             robot.nominal_base_height_m, np.zeros(self.layout.scan_dim, np.float32))
         self._scan = self._flat_scan.copy()
         self._depth_config = depth_config
+        self._recurrence = DepthRecurrence(depth) if depth is not None else None
         self._preprocessor: DepthPreprocessor | None = None
         self.heading_command_rad = 0.0
         self.steps = 0  # policy steps since the last reset
@@ -123,8 +161,8 @@ class ParkourPolicy:
 
     def reset_depth(self) -> None:
         """Zero the depth encoder's recurrent state (its thread calls this on a new episode)."""
-        if self.depth is not None:
-            self.depth.inputs[DEPTH_HIDDEN_IN].fill(0.0)
+        if self._recurrence is not None:
+            self._recurrence.reset()
 
     # -- actor ---------------------------------------------------------------------------------
 
@@ -210,9 +248,8 @@ class ParkourPolicy:
     @property
     def depth_image(self) -> np.ndarray:
         """The depth engine's image input (58, 87): the frame as the policy sees it."""
-        assert self.depth is not None
-        image = self.depth.inputs[DEPTH_IMAGE]
-        return image.reshape(image.shape[-2:])
+        assert self._recurrence is not None
+        return self._recurrence.image
 
     def preprocess_depth(self, frame_m: np.ndarray, intrinsics: CameraIntrinsics) -> None:
         """Resample and normalise a camera frame into the depth engine's input (DESIGN §4b)."""
@@ -224,12 +261,8 @@ class ParkourPolicy:
     def depth_step(self, proprio: np.ndarray) -> np.ndarray:
         """Run the depth encoder on its current image and ``proprio`` (53, yaw terms zeroed),
         carrying the GRU state; returns latent + yaw (a view the next step rewrites)."""
-        assert self.depth is not None
-        depth = self.depth
-        np.copyto(depth.inputs[DEPTH_PROPRIO].reshape(-1), proprio)
-        depth.run()
-        np.copyto(depth.inputs[DEPTH_HIDDEN_IN], depth.outputs[DEPTH_HIDDEN_OUT])
-        return depth.outputs[DEPTH_LATENT_YAW].reshape(-1)
+        assert self._recurrence is not None
+        return self._recurrence.step(proprio)
 
     def warm_up(self, runs: int = 3) -> None:
         """First runs allocate and compile: do them before the first real observation."""
