@@ -150,7 +150,7 @@ class ParkourInferenceClient:
         self._errors: list[BaseException] = []
         size = self.config.timing_ring_size
         self.timings = {name: LatencyRing(size) for name in (
-            "obs_build", "actor_engine", "post_process", "send", "actor_total", "depth_preprocess",
+            "actor_engine", "post_process", "send", "actor_total", "depth_preprocess",
             "depth_engine")}
         self.counters = {"observations": 0, "commands_sent": 0, "commands_dropped": 0,
                          "torn_observations": 0, "non_finite_actions": 0, "depth_steps": 0,
@@ -286,7 +286,7 @@ class ParkourInferenceClient:
                 t4 = time.monotonic_ns()
                 self.counters["observations"] += 1
                 self.counters["commands_sent" if sent else "commands_dropped"] += 1
-                timings["actor_engine"].add(t2 - t0)
+                timings["actor_engine"].add(t2 - t0)  # the whole policy step: build, engine, targets
                 timings["post_process"].add(t3 - t2)
                 timings["send"].add(t4 - t3)
                 timings["actor_total"].add(t4 - t0)

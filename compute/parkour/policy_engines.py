@@ -96,7 +96,7 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
         engines.EngineError: an engine file is refused (its message says what differs).
     """
     from compute.parkour.graphs import open_policy_graph
-    from engines.manifest import load_manifest, manifest_path_for
+    from engines.manifest import manifest_path_for
 
     if device not in ("cpu", "cuda"):
         raise PolicyConfigError(f"--device {device!r}: use 'cpu' or 'cuda'")
@@ -123,10 +123,7 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
                 "Export with krabby-export, or pass --no-manifest to run it with shape checks only")
         log.warning("running %s WITHOUT a manifest (--no-manifest): its file digest, robot, joint "
                     "order and training contract are NOT checked; only tensor shapes are", path)
-    manifest = None
-    if engine is not None:
-        manifest_file = manifest_path_for(path)
-        manifest = load_manifest(manifest_file) if manifest_file.is_file() else None
+    manifest = _manifest_beside(engine)
     contract = contract_for(robot, manifest)
     from compute.parkour.contract import ContractError
 
@@ -187,10 +184,14 @@ def contract_for(robot: RobotConfig, manifest: Any | None) -> Any:
 
 def contract_for_engine(robot: RobotConfig, engine: str | Path | None) -> Any:
     """The training contract of ``engine``'s manifest (the robot definition's without one)."""
+    return contract_for(robot, _manifest_beside(engine))
+
+
+def _manifest_beside(engine: str | Path | None) -> Any | None:
+    """The manifest next to an engine file, or None (no engine, or no manifest there)."""
     from engines.manifest import load_manifest, manifest_path_for
 
-    manifest = None
-    if engine is not None:
-        manifest_file = manifest_path_for(Path(engine))
-        manifest = load_manifest(manifest_file) if manifest_file.is_file() else None
-    return contract_for(robot, manifest)
+    if engine is None:
+        return None
+    manifest_file = manifest_path_for(Path(engine))
+    return load_manifest(manifest_file) if manifest_file.is_file() else None

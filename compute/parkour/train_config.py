@@ -123,14 +123,10 @@ def _per_joint(table: Any, joints: tuple[str, ...], match, what: str) -> list[fl
     return values
 
 
-def _base_contract(robot: RobotConfig, convention: str) -> TrainingContract:
-    return TrainingContract.from_robot(robot, convention)
-
-
 def contract_from_legged_gym(data: Mapping[str, Any], robot: RobotConfig,
                              source: str = "legged_gym config") -> TrainingContract:
     """The contract of a legged_gym ``class_to_dict`` config dump (see the module docstring)."""
-    base = _base_contract(robot, "legged_gym")
+    base = TrainingContract.from_robot(robot, "legged_gym")
     joints = base.joint_names_policy
     notes = ["torque limits from the robot definition (legged_gym takes them from the URDF)",
              "scan nominal base height from the robot definition"]
@@ -212,7 +208,7 @@ def _pitch_down_deg(rot_wxyz: Any, convention: str) -> float:
 def contract_from_isaac_lab(data: Mapping[str, Any], robot: RobotConfig,
                             source: str = "Isaac Lab env.yaml") -> TrainingContract:
     """The contract of an Isaac Lab ``env.yaml`` (see the module docstring)."""
-    base = _base_contract(robot, "isaac_lab")
+    base = TrainingContract.from_robot(robot, "isaac_lab")
     joints = base.joint_names_policy
     notes = ["scan nominal base height from the robot definition"]
     rate = 1.0 / (_number(_get(data, "sim.dt"), "sim.dt")

@@ -274,7 +274,7 @@ class MujocoWorld:
             command = self._command
         for i in range(n_steps):
             if self._pending:
-                command = self._take_due_command(command)
+                command = self._take_due_command()
             self._apply_pd(command)
             mj.mj_step2(m, d)
             if i == n_steps - 1:
@@ -367,7 +367,7 @@ class MujocoWorld:
             else:
                 self._command = (arrays["target_rad"], arrays["kp"], arrays["kd"])
 
-    def _take_due_command(self, current: tuple) -> tuple:
+    def _take_due_command(self) -> tuple:
         """The newest delayed command whose time has come (physics thread)."""
         with self._lock:
             while self._pending and self._pending[0][0] <= self._sim_ns:
