@@ -84,7 +84,8 @@ class MujocoWorld:
         self.config = cfg = config or MujocoWorldConfig()
         initial_q = self._initial_joint_positions()
         xml = build_mjcf(robot, cfg.scene, extra_boxes=cfg.extra_boxes,
-                         physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base)
+                         physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base,
+                         geometry=cfg.geometry)
         self.model = mj.MjModel.from_xml_string(xml)
         self.data = mj.MjData(self.model)
         self._index_model()
