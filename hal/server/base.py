@@ -468,9 +468,10 @@ class HalServer:
         """The safety layer's mode, transitions and counters (after ``close()`` too)."""
         report = {"mode_final": str(self.safety.mode), "events": self.safety.events(),
                   "counters": self.safety.counters()}
-        target_edits = getattr(self.safety, "target_edits", None)
-        if target_edits is not None:
-            report["target_edits"] = target_edits()
+        for section in ("target_edits", "policy_targets"):
+            summary = getattr(self.safety, section, None)
+            if summary is not None:
+                report[section] = summary()
         return report
 
     def report(self) -> dict:

@@ -417,6 +417,7 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{edits['policy_ticks']} policy ticks ({100 * edits['fraction']:.2f}%, "
                      f"largest {edits['max_edit_rad']:.3f} rad); outside the torque window "
                      f"(counted, the motors clip torque): {edits['outside_torque_window_ticks']}")
+    lines.extend(_policy_target_lines(safety.get("policy_targets")))
     for event in safety.get("events", [])[-8:]:
         lines.append(f"  {event.get('from')} -> {event.get('to')}: {event.get('reason')} "
                      f"{event.get('detail', '')}".rstrip())
@@ -452,6 +453,23 @@ def format_report(report: dict[str, Any]) -> str:
         for dump in recorder.get("flight", {}).get("dumps", []):
             lines.append(f"flight recorder dump: {dump}")
     return "\n".join(lines)
+
+
+def _policy_target_lines(asked: dict[str, Any] | None) -> list[str]:
+    """What the policy asked for: the joints it drove past their limits, and the action range."""
+    if not asked:
+        return []
+    past = sorted(((name, joint) for name, joint in asked["joints"].items()
+                   if joint["furthest_past_limit_rad"] > 0.0),
+                  key=lambda item: -item[1]["furthest_past_limit_rad"])
+    lines = []
+    if past:
+        lines.append("policy targets past joint limits: " + ", ".join(
+            f"{name} {joint['furthest_past_limit_rad']:.3f} rad ({joint['time_past_limit_s']:.2f} s)"
+            for name, joint in past))
+    used = asked["most_action_range_used"]
+    lines.append(f"action range used: at most {100 * used['share']:.0f}% ({used['joint']})")
+    return lines
 
 
 def main_guard(run: Callable[[], int]) -> int:
