@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
+from hal.safety.config import PAST_LIMIT_MODES, SafetyConfig
 from hal.safety.events import Mode
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 
@@ -83,6 +84,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
     loop.add_argument("--insecure", action="store_true",
                       help="bind network endpoints WITHOUT authentication: anyone who reaches "
                            "them can drive the robot. Only on an isolated, trusted network")
+    loop.add_argument("--policy-targets-past-limits", choices=PAST_LIMIT_MODES, default="pass",
+                      help="a policy target inside the training contract's action range but past "
+                           "a joint limit: pass it on as training did (default) or clamp it to "
+                           "the limit (README, Safety)")
     loop.add_argument("--no-gc-control", dest="gc_control", action="store_false",
                       help="leave Python's garbage collector alone (for comparison runs)")
     out = parser.add_argument_group("output")
@@ -145,7 +150,8 @@ def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> 
             observation_endpoint=args.observation_bind, command_endpoint=args.command_bind,
             realtime=realtime, gc_control=args.gc_control,
             estop_endpoint=None if args.estop_bind == "none" else args.estop_bind,
-            keys_dir=args.keys, insecure=args.insecure)
+            keys_dir=args.keys, insecure=args.insecure,
+            safety=SafetyConfig(policy_targets_past_limits=args.policy_targets_past_limits))
         keys = check_server_endpoints(config)
         teleop = getattr(args, "teleop_bind", "none")
         if teleop and teleop != "none":

@@ -264,10 +264,14 @@ def test_wild_actions_stay_within_limits_and_end_damped(exported_policy):
     assert max(steps) == pytest.approx(STEP_RAD, abs=1e-9)
 
 
-def test_a_trained_landing_past_the_calf_limits_runs_on(exported_policy):
+@pytest.mark.parametrize("past_limits", ["pass", "clamp"])
+def test_a_trained_landing_past_the_calf_limits_runs_on(exported_policy, past_limits):
     """The landing drill asks for calf targets at the end of the action range, 0.538 rad past the
-    calf's limit, for 0.1 s: the policy keeps control and the report counts it, per joint."""
-    run = run_drills(exported_policy, ["landing@0.6"], POLICY_AT_S + 1.4)
+    calf's limit, for 0.1 s: the policy keeps control and the report counts it, per joint. The
+    targets reach the motors as asked (or clamped to the limit with --policy-targets-past-limits
+    clamp)."""
+    run = run_drills(exported_policy, ["landing@0.6"], POLICY_AT_S + 1.4,
+                     "--policy-targets-past-limits", past_limits)
     record = run.fault("landing")
     fired = check_fired_on_time(run, record)
     assert record["response"] is None
@@ -283,7 +287,10 @@ def test_a_trained_landing_past_the_calf_limits_runs_on(exported_policy):
     applied = max(float((t.target[calves] - upper[calves]).max()) for t in after)
     # -1.5 + 1.2 - (-0.83776): the Go2 calf's range ends 0.53776 rad past its limit.
     assert asked == pytest.approx(0.53776, abs=1e-5)
-    assert applied == pytest.approx(asked, abs=1e-5)  # sent on, as training would have
+    if past_limits == "pass":
+        assert applied == pytest.approx(asked, abs=1e-5)  # sent on, as training would have
+    else:
+        assert applied <= 1e-12
     assert np.all(end_of_range[calves] - upper[calves] == pytest.approx(0.53776))
     safety = run.report["safety"]
     counters = safety["counters"]
