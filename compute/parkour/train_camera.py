@@ -42,6 +42,10 @@ class CameraOverrides:
 
     def apply(self, camera: CameraContract) -> tuple[CameraContract, list[str]]:
         """``camera`` with the given values replaced, and a note per replaced value."""
+        if self.pitch_deg is not None and not (math.isfinite(self.pitch_deg)
+                                               and -90.0 <= self.pitch_deg <= 90.0):
+            raise ContractError(f"--camera-pitch-deg {self.pitch_deg}: expected degrees in "
+                                "[-90, 90], positive looking down")
         notes: list[str] = []
         changes: dict[str, Any] = {}
         for field_name, flag, value, unit in (
@@ -55,7 +59,7 @@ class CameraOverrides:
             notes.append(f"camera {field_name} {_show(changes[field_name])}{unit} from {flag} "
                          f"(the training config's reading was {_show(before)}{unit})")
         for note in notes:
-            logger.warning("training contract: %s", note)
+            logger.info("training contract: %s", note)
         camera = replace(camera, **changes)
         camera.check()
         return camera, notes
@@ -302,15 +306,21 @@ def isaac_lab_camera(data: Mapping[str, Any], base: CameraContract,
                                          / (2 * float(pattern["focal_length"]))))
     rot = offset.get("rot", (1.0, 0.0, 0.0, 0.0))
     convention = str(offset.get("convention", "world"))
-    notes = [f"camera from scene.{name} (offset pos {list(offset.get('pos', base.position_m))}, "
-             f"rot {list(rot)} in the {convention} convention)"]
+    notes = [f"camera position from scene.{name}.offset.pos "
+             f"{list(offset.get('pos', base.position_m))}",
+             f"camera pitch {pitch_down_deg(rot, convention):.4g}° down from scene.{name}.offset.rot "
+             f"{list(rot)} ({convention} convention)"]
     noise = _pitch_noise(data, name)
     if noise is not None:
         middle_deg, source = noise
         if middle_deg:
             rot = _add_euler_pitch(rot, math.radians(middle_deg))
-        notes.append(f"camera pitch: {source} randomises it at startup; its middle "
-                     f"({middle_deg:g}°) is added to the offset's Euler pitch")
+        notes.append(f"camera pitch {pitch_down_deg(rot, convention):.4g}° down: {source} "
+                     f"randomises the offset's Euler pitch at startup, and the middle of that "
+                     f"range ({middle_deg:g}°) is added to it")
+    notes.append(f"camera horizontal FOV {fov:.4g}° from scene.{name}.pattern_cfg" if fov
+                 != base.horizontal_fov_deg or "focal_length" in pattern else
+                 "camera horizontal FOV from the robot definition (no focal_length/aperture)")
     types = [str(t) for t in sensor.get("data_types", [])]
     period_s = float(sensor.get("update_period", 0.0) or 0.0)
     interval = round(period_s * policy_rate_hz) if period_s > 0 else base.update_interval_steps
