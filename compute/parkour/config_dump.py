@@ -22,7 +22,8 @@ from typing import Any, Mapping
 
 from compute.parkour.contract import ContractError
 
-__all__ = ["DUMP_KINDS", "read_config_dump", "dump_kind", "lookup", "nominal", "is_range"]
+__all__ = ["DUMP_KINDS", "read_config_dump", "dump_kind", "env_config", "lookup", "nominal",
+           "is_range"]
 
 DUMP_KINDS = ("legged_gym", "isaac_lab")
 _MISSING = object()
@@ -64,6 +65,29 @@ def dump_kind(data: Mapping[str, Any], where: str = "training config") -> str:
     raise ContractError(f"{where}: neither a legged_gym config dump (control, init_state) nor an "
                         f"Isaac Lab env.yaml (scene, decimation); top-level keys: "
                         f"{sorted(data)[:12]}")
+
+
+def env_config(data: Mapping[str, Any],
+               where: str = "training config") -> tuple[str, Mapping[str, Any], str]:
+    """The env config in ``data``: (kind, the mapping, its key or ``""`` at the top level).
+
+    A run's dump is the env config itself, or a wrapper holding it one level down (for example
+    ``{"env_cfg": {...}, "train_cfg": {...}}``); the first mapping that :func:`dump_kind`
+    recognises is taken.
+
+    Raises:
+        ContractError: no env config at the top level or one level down.
+    """
+    try:
+        return dump_kind(data, where), data, ""
+    except ContractError as exc:
+        for key, value in data.items():
+            if isinstance(value, Mapping):
+                try:
+                    return dump_kind(value), value, str(key)
+                except ContractError:
+                    continue
+        raise exc
 
 
 def _load_yaml(text: str, path: Path) -> Any:

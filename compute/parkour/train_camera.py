@@ -48,16 +48,18 @@ class CameraOverrides:
                                 "[-90, 90], positive looking down")
         notes: list[str] = []
         changes: dict[str, Any] = {}
-        for field_name, flag, value, unit in (
-                ("pitch_deg", "--camera-pitch-deg", self.pitch_deg, "°"),
-                ("horizontal_fov_deg", "--camera-hfov-deg", self.horizontal_fov_deg, "°"),
-                ("position_m", "--camera-position", self.position_m, " m")):
+        for field_name, label, flag, value, unit in (
+                ("pitch_deg", "pitch", "--camera-pitch-deg", self.pitch_deg, "° down"),
+                ("horizontal_fov_deg", "horizontal FOV", "--camera-hfov-deg",
+                 self.horizontal_fov_deg, "°"),
+                ("position_m", "position", "--camera-position", self.position_m, " m")):
             if value is None:
                 continue
             before = getattr(camera, field_name)
             changes[field_name] = tuple(value) if field_name == "position_m" else float(value)
-            notes.append(f"camera {field_name} {_show(changes[field_name])}{unit} from {flag} "
-                         f"(the training config's reading was {_show(before)}{unit})")
+            notes.append(f"camera {label} {_show(changes[field_name])}{unit} from {flag} "
+                         f"(replacing {_show(before)}{unit} read from the training config or "
+                         "robot definition)")
         for note in notes:
             logger.info("training contract: %s", note)
         camera = replace(camera, **changes)

@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from compute.parkour.config_dump import dump_kind, lookup, nominal, read_config_dump
+from compute.parkour.config_dump import env_config, lookup, nominal, read_config_dump
 from compute.parkour.contract import ContractError, TrainingContract
 from compute.parkour.train_camera import CameraOverrides, isaac_lab_camera, legged_gym_camera
 from hal.robot import RobotConfig
@@ -57,12 +57,12 @@ def load_train_config(path: str | Path, robot: RobotConfig,
     Raises:
         ContractError: the file does not parse, is neither format, or lacks a needed value.
     """
-    data = read_config_dump(path)
-    kind = dump_kind(data, f"--train-config {path}")
+    kind, data, key = env_config(read_config_dump(path), f"--train-config {path}")
+    where = f"{path}" + (f" [{key}]" if key else "")
     if kind == "legged_gym":
-        contract = contract_from_legged_gym(data, robot, source=f"legged_gym config {path}")
+        contract = contract_from_legged_gym(data, robot, source=f"legged_gym config {where}")
     else:
-        contract = contract_from_isaac_lab(data, robot, source=f"Isaac Lab env.yaml {path}")
+        contract = contract_from_isaac_lab(data, robot, source=f"Isaac Lab env.yaml {where}")
     for note in contract.notes:
         logger.info("training contract: %s", note)
     return with_camera_overrides(contract, overrides, robot)

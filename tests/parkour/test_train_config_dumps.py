@@ -231,3 +231,12 @@ def test_the_yaml_loader_reads_python_tags():
     sensor = data["events"]["random_camera_position"]["params"]["sensor_cfg"]
     assert sensor["joint_ids"] == [None, None, None]  # !!python/object/apply:builtins.slice
     assert math.isclose(data["sim"]["dt"], 0.005)
+
+
+def test_a_dump_wrapping_the_env_config_one_level_down(tmp_path, go2):
+    wrapped = tmp_path / "run_config.json"
+    wrapped.write_text(json.dumps({"train_cfg": {"runner": {"max_iterations": 50000}},
+                                   "env_cfg": read_config_dump(GO2_DUMP)}))
+    contract = load_train_config(wrapped, go2)
+    assert contract.camera.pitch_deg == pytest.approx(22.5, abs=1e-3)
+    assert contract.source.endswith("[env_cfg]")
