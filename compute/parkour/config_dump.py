@@ -140,8 +140,8 @@ def is_range(value: Any) -> bool:
 
 
 def nominal(value: Any, what: str) -> float:
-    """A number, or the middle of a ``[lo, hi]`` randomisation range (uniformly sampled in
-    training, so its middle is the nominal value the policy saw most around).
+    """A number, or the middle of a ``[lo, hi]`` randomisation range (training samples it
+    uniformly; the middle is the centre of what the policy saw, taken as the nominal value).
 
     Raises:
         ContractError: neither, naming ``what`` and the value.

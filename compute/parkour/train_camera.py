@@ -94,15 +94,18 @@ def _show(value: Any) -> str:
 _WHY_ANGLE = ("extreme-parkour's attach_camera samples the pitch uniformly from depth.angle "
               "(degrees, positive down)")
 _WHY_ROTATION = ("the Go2 forks' attach_camera sample roll/pitch/yaw uniformly between "
-                 "depth.rotation.lower and .upper (radians) whenever the config has depth.rotation, "
-                 "and then never read depth.angle")
-_WHY_RANDOMIZE = ("with domain_rand.randomize_camera the depth-randomisation forks sample the pitch "
-                  "from domain_rand.camera_angle_range (degrees) instead of depth.angle")
+                 "depth.rotation.lower and .upper (radians) whenever the config has "
+                 "depth.rotation, and then never read depth.angle")
+_WHY_RANDOMIZE = ("with domain_rand.randomize_camera the depth-randomisation forks sample the "
+                  "pitch from domain_rand.camera_angle_range (degrees) instead of depth.angle")
 
 
-def _pitch_readings(depth: Mapping[str, Any], rand: Mapping[str, Any]) -> list[tuple[str, float, str]]:
+Reading = tuple[str, float, str]  # (source, value, why the training code reads it)
+
+
+def _pitch_readings(depth: Mapping[str, Any], rand: Mapping[str, Any]) -> list[Reading]:
     """(source, pitch in degrees down, why), in the order the training code prefers them."""
-    readings: list[tuple[str, float, str]] = []
+    readings: list[Reading] = []
     if rand.get("randomize_camera") and "camera_angle_range" in rand:
         value = rand["camera_angle_range"]
         readings.append((f"domain_rand.camera_angle_range {value}",
@@ -132,7 +135,7 @@ def _pitch_readings(depth: Mapping[str, Any], rand: Mapping[str, Any]) -> list[t
     return readings
 
 
-def _choose(what: str, readings: list[tuple[str, float, str]], unit: str,
+def _choose(what: str, readings: list[Reading], unit: str,
             flag: str) -> tuple[float | None, list[str]]:
     """The first reading (the training code's), with notes naming it and any unused one."""
     if not readings:
@@ -310,8 +313,8 @@ def isaac_lab_camera(data: Mapping[str, Any], base: CameraContract,
     convention = str(offset.get("convention", "world"))
     notes = [f"camera position from scene.{name}.offset.pos "
              f"{list(offset.get('pos', base.position_m))}",
-             f"camera pitch {pitch_down_deg(rot, convention):.4g}° down from scene.{name}.offset.rot "
-             f"{list(rot)} ({convention} convention)"]
+             f"camera pitch {pitch_down_deg(rot, convention):.4g}° down from "
+             f"scene.{name}.offset.rot {list(rot)} ({convention} convention)"]
     noise = _pitch_noise(data, name)
     if noise is not None:
         middle_deg, source = noise
@@ -329,7 +332,8 @@ def isaac_lab_camera(data: Mapping[str, Any], base: CameraContract,
     camera = CameraContract(
         width=int(pattern.get("width", base.width)), height=int(pattern.get("height", base.height)),
         horizontal_fov_deg=fov,
-        position_m=tuple(float(v) for v in offset.get("pos", base.position_m)),  # type: ignore[arg-type]
+        position_m=tuple(float(v) for v in  # type: ignore[arg-type]
+                         offset.get("pos", base.position_m)),
         pitch_deg=pitch_down_deg(rot, convention), near_m=base.near_m,
         far_m=float(sensor.get("max_distance", base.far_m)),
         depth_type="distance_to_camera" if "distance_to_camera" in types else "z_depth",

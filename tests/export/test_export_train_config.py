@@ -1,9 +1,9 @@
-"""``krabby-export --train-config`` end to end: the manifest's contract carries the camera the training
-code used, names the reading it took, lets the user override it, and the runtime applies it.
+"""``krabby-export --train-config`` end to end: the manifest's contract carries the camera the
+training code used, names the reading it took, lets the user override it, and the runtime applies it.
 
 The Go2 fork dump (tests/data/train_configs/go2_fork_random_box_env_cfg.json, see its README) gives
-the camera's pitch as ``depth.rotation`` 0.349066–0.436332 rad (middle 22.5° down) and also holds an
-unused ``depth.angle`` [0, 1] (0.5°).
+the camera's pitch as ``depth.rotation`` 0.349066–0.436332 rad (middle 22.5° down) and also holds
+an unused ``depth.angle`` [0, 1] (0.5°).
 """
 
 from __future__ import annotations
