@@ -462,19 +462,22 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def _policy_target_lines(asked: dict[str, Any] | None) -> list[str]:
-    """What the policy asked for: the joints it drove past their limits, and the action range."""
+    """What the policy asked for, per joint: how far past its limit, how long, and the share of
+    the action range used (one row per joint)."""
     if not asked:
         return []
-    past = sorted(((name, joint) for name, joint in asked["joints"].items()
-                   if joint["furthest_past_limit_rad"] > 0.0),
-                  key=lambda item: -item[1]["furthest_past_limit_rad"])
+    past = [(name, joint) for name, joint in asked["joints"].items()
+            if joint["furthest_past_limit_rad"] > 0.0]
     lines = []
     if past:
+        past.sort(key=lambda item: -item[1]["furthest_past_limit_rad"])
         lines.append("policy targets past joint limits: " + ", ".join(
-            f"{name} {joint['furthest_past_limit_rad']:.3f} rad ({joint['time_past_limit_s']:.2f} s)"
-            for name, joint in past))
-    used = asked["most_action_range_used"]
-    lines.append(f"action range used: at most {100 * used['share']:.0f}% ({used['joint']})")
+            f"{name} {joint['furthest_past_limit_rad']:.3f} rad" for name, joint in past))
+    lines.append(f"{'policy targets':<22}{'past limit':>12}{'time past':>11}{'range used':>12}")
+    for name, joint in asked["joints"].items():
+        lines.append(f"  {name:<20}{joint['furthest_past_limit_rad']:>8.3f} rad"
+                     f"{joint['time_past_limit_s']:>9.2f} s"
+                     f"{100 * joint['action_range_used']:>11.0f}%")
     return lines
 
 

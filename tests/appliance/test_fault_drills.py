@@ -307,6 +307,10 @@ def test_a_trained_landing_past_the_calf_limits_runs_on(exported_policy, past_li
     table = format_report(run.report)
     assert "policy targets past joint limits: " in table
     assert "0.538 rad" in table
+    calf_row = next(line for line in table.splitlines()
+                    if line.strip().startswith(robot.joint_names_hardware[calves[0]]))
+    assert calf_row.split()[1:] == ["0.538", "rad", calf_row.split()[3], "s", "100%"]
+    assert float(calf_row.split()[3]) >= 5 / RATE_HZ
 
 
 def test_drop_imu_damps_once_the_sample_is_stale(exported_policy):
