@@ -132,7 +132,8 @@ def measure_trot_drift(robot: Any = None, gait: TrotGait | None = None, mirrored
     pose = np.zeros((n_ticks, 3))  # x, y, unwrapped yaw after each tick
     with MujocoWorld(robot, config) as world:
         for k in range(n_ticks):
-            world.set_command(JointCommand(trot_targets(robot, gait, k * period_s, mirrored), kp, kd))
+            target = trot_targets(robot, gait, k * period_s, mirrored)
+            world.set_command(JointCommand(target, kp, kd))
             world.advance(period_s)
             pose[k, :2] = world.base_position_m[:2]
             pose[k, 2] = _yaw(world.base_quaternion_wxyz)

@@ -1,4 +1,4 @@
-"""The simulated Go2 is the Go2 the policy trained on, checked against tables typed from the sources.
+"""The simulated Go2 is the Go2 the policy trained on, checked against tables typed by hand.
 
 Two independent tables, transcribed by hand (not from ``hal.sim.mjcf``):
 
@@ -31,24 +31,33 @@ from hal.sim.mjcf import build_mjcf  # noqa: E402
 # Unitree's go2.xml, by hand. Per body: (pos in parent, inertial pos, quat (w x y z), mass,
 # diaginertia). Left legs as written for FL/RL, right legs for FR/RR.
 UNITREE_MJCF = {
-    "trunk": ((0, 0, 0), (0.021112, 0, -0.005366), (-0.000543471, 0.713435, -0.00173769, 0.700719),
-              6.921, (0.107027, 0.0980771, 0.0244531)),
+    "trunk": ((0, 0, 0), (0.021112, 0, -0.005366),
+              (-0.000543471, 0.713435, -0.00173769, 0.700719), 6.921,
+              (0.107027, 0.0980771, 0.0244531)),
     "FL_hip": ((0.1934, 0.0465, 0), (-0.0054, 0.00194, -0.000105),
-               (0.497014, 0.499245, 0.505462, 0.498237), 0.678, (0.00088403, 0.000596003, 0.000479967)),
+               (0.497014, 0.499245, 0.505462, 0.498237), 0.678,
+               (0.00088403, 0.000596003, 0.000479967)),
     "FR_hip": ((0.1934, -0.0465, 0), (-0.0054, -0.00194, -0.000105),
-               (0.498237, 0.505462, 0.499245, 0.497014), 0.678, (0.00088403, 0.000596003, 0.000479967)),
+               (0.498237, 0.505462, 0.499245, 0.497014), 0.678,
+               (0.00088403, 0.000596003, 0.000479967)),
     "RL_hip": ((-0.1934, 0.0465, 0), (0.0054, 0.00194, -0.000105),
-               (0.505462, 0.498237, 0.497014, 0.499245), 0.678, (0.00088403, 0.000596003, 0.000479967)),
+               (0.505462, 0.498237, 0.497014, 0.499245), 0.678,
+               (0.00088403, 0.000596003, 0.000479967)),
     "RR_hip": ((-0.1934, -0.0465, 0), (0.0054, -0.00194, -0.000105),
-               (0.499245, 0.497014, 0.498237, 0.505462), 0.678, (0.00088403, 0.000596003, 0.000479967)),
+               (0.499245, 0.497014, 0.498237, 0.505462), 0.678,
+               (0.00088403, 0.000596003, 0.000479967)),
     "FL_thigh": ((0, 0.0955, 0), (-0.00374, -0.0223, -0.0327),
-                 (0.829533, 0.0847635, -0.0200632, 0.551623), 1.152, (0.00594973, 0.00584149, 0.000878787)),
+                 (0.829533, 0.0847635, -0.0200632, 0.551623), 1.152,
+                 (0.00594973, 0.00584149, 0.000878787)),
     "FR_thigh": ((0, -0.0955, 0), (-0.00374, 0.0223, -0.0327),
-                 (0.551623, -0.0200632, 0.0847635, 0.829533), 1.152, (0.00594973, 0.00584149, 0.000878787)),
+                 (0.551623, -0.0200632, 0.0847635, 0.829533), 1.152,
+                 (0.00594973, 0.00584149, 0.000878787)),
     "RL_thigh": ((0, 0.0955, 0), (-0.00374, -0.0223, -0.0327),
-                 (0.829533, 0.0847635, -0.0200632, 0.551623), 1.152, (0.00594973, 0.00584149, 0.000878787)),
+                 (0.829533, 0.0847635, -0.0200632, 0.551623), 1.152,
+                 (0.00594973, 0.00584149, 0.000878787)),
     "RR_thigh": ((0, -0.0955, 0), (-0.00374, 0.0223, -0.0327),
-                 (0.551623, -0.0200632, 0.0847635, 0.829533), 1.152, (0.00594973, 0.00584149, 0.000878787)),
+                 (0.551623, -0.0200632, 0.0847635, 0.829533), 1.152,
+                 (0.00594973, 0.00584149, 0.000878787)),
 }
 UNITREE_CALF_MASS_KG = 0.241352  # the calf body; its FL_foot body has no mass
 UNITREE_CALF_POS = (0, 0, -0.213)
@@ -61,20 +70,29 @@ UNITREE_RANGES = {"hip": (-1.0472, 1.0472), "F_thigh": (-1.5708, 3.4907),
                   "R_thigh": (-0.5236, 4.5379), "calf": (-2.7227, -0.83776)}
 UNITREE_CTRLRANGE = {"hip": 23.7, "thigh": 23.7, "calf": 45.43}
 UNITREE_TRUNK_BOX = (0.1881, 0.04675, 0.057)
-UNITREE_HEAD = {"cylinder": ((0.05, 0.045), (0.285, 0, 0.01)), "sphere": ((0.047,), (0.293, 0, -0.06))}
+UNITREE_HEAD = {"cylinder": ((0.05, 0.045), (0.285, 0, 0.01)),
+                "sphere": ((0.047,), (0.293, 0, -0.06))}
 UNITREE_IMU_POS = (-0.02557, 0, 0.04232)
 UNITREE_HIP_CYLINDER = {"size": (0.046, 0.02), "pos_y": 0.08}  # at y = ±0.08 in the hip frame
 
 # The training URDF's links, by hand: (origin xyz, mass, ixx ixy ixz iyy iyz izz).
 TRAINING_URDF = {
-    "trunk": ((0.021112, 0, -0.005366), 6.921, (0.02448, 0.00012166, 0.0014849, 0.098077, -3.12e-05, 0.107)),
-    "FL_calf": ((0.00548, -0.000975, -0.115), 0.154, (0.00108, 3.4e-07, 1.72e-05, 0.0011, 8.28e-06, 3.29e-05)),
-    "FR_calf": ((0.00548, 0.000975, -0.115), 0.154, (0.00108, -3.4e-07, 1.72e-05, 0.0011, -8.28e-06, 3.29e-05)),
-    "RL_calf": ((0.00548, -0.000975, -0.115), 0.154, (0.00108, 3.4e-07, 1.72e-05, 0.0011, 8.28e-06, 3.29e-05)),
-    "RR_calf": ((0.00548, 0.000975, -0.115), 0.154, (0.00108, -3.4e-07, 1.72e-05, 0.0011, -8.28e-06, 3.29e-05)),
-    "FL_thigh": ((-0.00374, -0.0223, -0.0327), 1.152, (0.00584, 8.72e-05, -0.000289, 0.0058, 0.000808, 0.00103)),
-    "FR_hip": ((-0.0054, -0.00194, -0.000105), 0.678, (0.00048, 3.01e-06, 1.11e-06, 0.000884, 1.42e-06, 0.000596)),
-    "RR_hip": ((0.0054, -0.00194, -0.000105), 0.678, (0.00048, -3.01e-06, -1.11e-06, 0.000884, 1.42e-06, 0.000596)),
+    "trunk": ((0.021112, 0, -0.005366), 6.921,
+              (0.02448, 0.00012166, 0.0014849, 0.098077, -3.12e-05, 0.107)),
+    "FL_calf": ((0.00548, -0.000975, -0.115), 0.154,
+                (0.00108, 3.4e-07, 1.72e-05, 0.0011, 8.28e-06, 3.29e-05)),
+    "FR_calf": ((0.00548, 0.000975, -0.115), 0.154,
+                (0.00108, -3.4e-07, 1.72e-05, 0.0011, -8.28e-06, 3.29e-05)),
+    "RL_calf": ((0.00548, -0.000975, -0.115), 0.154,
+                (0.00108, 3.4e-07, 1.72e-05, 0.0011, 8.28e-06, 3.29e-05)),
+    "RR_calf": ((0.00548, 0.000975, -0.115), 0.154,
+                (0.00108, -3.4e-07, 1.72e-05, 0.0011, -8.28e-06, 3.29e-05)),
+    "FL_thigh": ((-0.00374, -0.0223, -0.0327), 1.152,
+                 (0.00584, 8.72e-05, -0.000289, 0.0058, 0.000808, 0.00103)),
+    "FR_hip": ((-0.0054, -0.00194, -0.000105), 0.678,
+               (0.00048, 3.01e-06, 1.11e-06, 0.000884, 1.42e-06, 0.000596)),
+    "RR_hip": ((0.0054, -0.00194, -0.000105), 0.678,
+               (0.00048, -3.01e-06, -1.11e-06, 0.000884, 1.42e-06, 0.000596)),
 }
 TRAINING_FOOT = {"mass": 0.04, "inertia": 9.6e-06, "sphere": 0.022, "pos": (-0.002, 0, 0)}
 # legged_gym's asset options and the terrain training walked on (extreme-parkour terrain cfg).
@@ -180,7 +198,8 @@ def test_foot_sphere_hip_cylinder_trunk_head_and_imu_match_unitree_mjcf(model, g
         assert hip.type[0] == mujoco.mjtGeom.mjGEOM_CYLINDER
         np.testing.assert_allclose(hip.size[:2], UNITREE_HIP_CYLINDER["size"], atol=1e-12)
         side = 1.0 if leg[1] == "L" else -1.0
-        np.testing.assert_allclose(hip.pos, [0, side * UNITREE_HIP_CYLINDER["pos_y"], 0], atol=1e-12)
+        np.testing.assert_allclose(hip.pos, [0, side * UNITREE_HIP_CYLINDER["pos_y"], 0],
+                                   atol=1e-12)
     trunk_geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == model.body("trunk").id]
     by_type = {int(model.geom_type[g]): g for g in trunk_geoms}
     box = by_type[mujoco.mjtGeom.mjGEOM_BOX]
@@ -193,7 +212,7 @@ def test_foot_sphere_hip_cylinder_trunk_head_and_imu_match_unitree_mjcf(model, g
 
 
 def test_joint_dynamics_follow_training_not_unitrees_mjcf(model):
-    """No damping or friction loss (the URDF has no <dynamics>); armature only what stability needs."""
+    """No damping or friction loss (the URDF has no <dynamics>); armature as stability needs."""
     for leg in LEGS:
         for part in ("hip", "thigh", "calf"):
             j = model.joint(f"{leg}_{part}_joint")
@@ -242,7 +261,8 @@ def test_foot_contact_uses_training_friction_and_stiff_contacts(go2):
     with MujocoWorld(go2, cfg) as world:
         m, d = world.model, world.data
         feet = {m.geom(f"{leg}_foot").id for leg in LEGS}
-        touching = [i for i in range(d.ncon) if {int(d.contact[i].geom[0]), int(d.contact[i].geom[1])} & feet]
+        touching = [i for i in range(d.ncon)
+                    if {int(d.contact[i].geom[0]), int(d.contact[i].geom[1])} & feet]
         assert len(touching) == 4
         for i in touching:
             c = d.contact[i]
