@@ -143,4 +143,11 @@ class ZedImu(ThreadedImu):
         super().__init__("zed-imu", self.config.imu_stale_after_ms, first_sample_timeout_ms)
 
     def _make_source(self) -> ZedImuSource:
-        return ZedImuSource(self.session, self.mounting, no_sample_timeout_ms=self.config.imu_stale_after_ms)
+        self._source = ZedImuSource(self.session, self.mounting,
+                                    no_sample_timeout_ms=self.config.imu_stale_after_ms)
+        return self._source
+
+    def warnings(self) -> dict[str, int]:
+        """Warning codes ``get_sensors_data`` returned so far, by name."""
+        source: ZedImuSource | None = getattr(self, "_source", None)
+        return dict(source.warnings) if source is not None else {}
