@@ -23,11 +23,9 @@ SDK 5.0 and in ``get_sensors_data`` from 5.1, in none of them before: with an ol
 holds the interpreter for its whole duration, which stalls the control loop; the session warns,
 and the README says to use ZED SDK >= 5.1.
 
-Status codes are read by their meaning (:mod:`hal.jetson.zed_status`): a warning at ``open``
-(``CONFIGURATION_FALLBACK``: it opened with a fallback) is logged by name and the camera is used;
-a ``CORRUPTED_FRAME`` from ``grab`` is dropped and counted (:class:`~hal.devices.grab_loop.FrameDropped`,
-so a run of them ages the depth into stale, which the safety layer handles), other warnings are
-logged at a limited rate and the frame is used. :meth:`ZedDepthCamera.report` gives the counts.
+Status codes count by meaning (:mod:`hal.jetson.zed_status`): a warning at ``open`` is logged by
+name and the camera used; a ``CORRUPTED_FRAME`` from ``grab`` is dropped and counted (a run of them
+ages the depth into stale), other warnings are logged at a limited rate and the frame used.
 
 Every pyzed call goes through ``hal.optional.require("pyzed.sl")``.
 """
@@ -69,8 +67,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-#: At most one log line per warning code per this many seconds from the grab thread.
-WARNING_LOG_INTERVAL_S = 5.0
 
 # Nominal (width, height) of one image of the pair; AUTO lets the SDK pick per camera model.
 ZED_RESOLUTIONS: dict[str, tuple[int, int] | None] = {
@@ -309,7 +305,7 @@ class ZedDepthSource(DepthFrameSource):
         self._acquired = False
         #: Warning codes ``grab``/``retrieve_measure`` returned, by name (CORRUPTED_FRAME included).
         self.warnings: Counter[str] = Counter()
-        self._log = RateLimitedLog(logger, WARNING_LOG_INTERVAL_S)
+        self._log = RateLimitedLog(logger, zed_status.WARNING_LOG_INTERVAL_S)
 
     @property
     def corrupted_frames(self) -> int:
@@ -396,8 +392,7 @@ class ZedDepthCamera(ThreadedDepthCamera):
         return self._source
 
     def report(self) -> dict[str, Any]:
-        """The run report's camera section: the grab loop's health, the warning ``open`` returned,
-        and the warning codes the grabs returned (``corrupted_frames``: frames dropped)."""
+        """The run report's camera section: grab health, ``open``'s warning, grab warnings by name."""
         source: ZedDepthSource | None = getattr(self, "_source", None)
         warnings_by_name = dict(source.warnings) if source is not None else {}
         return {"backend": "zed",

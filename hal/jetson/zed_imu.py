@@ -29,7 +29,7 @@ from hal.devices.grab_loop import FrameSource, GrabError
 from hal.devices.threaded import IMU_VECTOR_SIZE, ThreadedImu, imu_vector
 from hal.jetson import zed_status
 from hal.jetson.transforms import ImuMounting, quat_xyzw_to_wxyz
-from hal.jetson.zed_camera import WARNING_LOG_INTERVAL_S, ZedConfig, ZedSession, _monotonic_from_realtime
+from hal.jetson.zed_camera import ZedConfig, ZedSession, _monotonic_from_realtime
 from hal.log_limit import RateLimitedLog
 
 __all__ = ["zed_imu_vector", "ZedImuSource", "ZedImu"]
@@ -70,7 +70,7 @@ class ZedImuSource(FrameSource):
         self._last_ns = -1
         #: Warning codes ``get_sensors_data`` returned, by name.
         self.warnings: Counter[str] = Counter()
-        self._log = RateLimitedLog(logger, WARNING_LOG_INTERVAL_S)
+        self._log = RateLimitedLog(logger, zed_status.WARNING_LOG_INTERVAL_S)
 
     def open(self) -> tuple[tuple[int, ...], np.dtype]:
         self.session.acquire()

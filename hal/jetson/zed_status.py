@@ -31,13 +31,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SUCCESS", "WARNING", "ERROR", "CORRUPTED_FRAME", "code_value", "code_name", "classify"]
+__all__ = ["SUCCESS", "WARNING", "ERROR", "CORRUPTED_FRAME", "WARNING_LOG_INTERVAL_S", "code_value",
+           "code_name", "classify"]
 
 SUCCESS = "success"
 WARNING = "warning"
 ERROR = "error"
 #: The grab warning after which the frame must not be used (dropped and counted).
 CORRUPTED_FRAME = "CORRUPTED_FRAME"
+#: Grab threads log each warning code at most once per this many seconds.
+WARNING_LOG_INTERVAL_S = 5.0
 
 
 def code_value(code: Any) -> int:
