@@ -38,7 +38,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -388,15 +388,12 @@ class ZedDepthCamera(ThreadedDepthCamera):
         super().__init__("zed-depth", self.config.stale_after_ms, self.config.first_frame_timeout_ms)
 
     def _make_source(self) -> ZedDepthSource:
-        self._source = ZedDepthSource(self.session)
-        return self._source
+        return ZedDepthSource(self.session)
 
     def report(self) -> dict[str, Any]:
-        """The run report's camera section: grab health, ``open``'s warning, grab warnings by name."""
-        source: ZedDepthSource | None = getattr(self, "_source", None)
-        warnings_by_name = dict(source.warnings) if source is not None else {}
-        return {"backend": "zed",
-                "health": asdict(self.health()) if self.is_connected else None,
-                "open_warning": self.session.open_warning,
+        """The run report's camera section, plus ``open``'s warning and grab warnings by name."""
+        source = self._source
+        warnings_by_name = dict(source.warnings) if isinstance(source, ZedDepthSource) else {}
+        return {**super().report(), "open_warning": self.session.open_warning,
                 "corrupted_frames": warnings_by_name.get(zed_status.CORRUPTED_FRAME, 0),
                 "warnings": warnings_by_name}

@@ -183,6 +183,7 @@ def test_corrupted_frames_go_into_the_run_report_camera_section(zed):
         camera.close()
     assert section["corrupted_frames"] == 3 and section["warnings"] == {"CORRUPTED_FRAME": 3}
     assert section["health"]["dropped"] == 3 and section["open_warning"] is None
+    assert section["device"] == "zed-depth"
     assert camera_report(None) == {}
 
 
