@@ -80,8 +80,8 @@ def test_classify_works_with_and_without_ordering_operators(version, ordered):
         with pytest.raises(TypeError):
             sl.ERROR_CODE.CORRUPTED_FRAME < sl.ERROR_CODE.SUCCESS  # noqa: B015
     for code in codes:
-        expected = {-1: zed_status.WARNING, 0: zed_status.SUCCESS, 1: zed_status.ERROR}[
-            (C_API_VALUES.get(code.name, code.value) > 0) - (C_API_VALUES.get(code.name, code.value) < 0)]
+        value = C_API_VALUES.get(code.name, code.value)  # the C API's number where transcribed
+        expected = zed_status.SUCCESS if value == 0 else (zed_status.WARNING if value < 0 else zed_status.ERROR)
         assert zed_status.classify(code) == expected, code.name
         assert zed_status.code_name(code) == code.name  # not str(): that is the SDK's sentence
 
