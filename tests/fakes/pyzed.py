@@ -18,7 +18,8 @@ Signatures follow Stereolabs' ``pyzed/sl.pyx`` (zed-python-api) and the generate
 
 Which enum members exist depends on the SDK version, as in the real releases:
 ``DEPTH_MODE.NEURAL_LIGHT`` and ``RESOLUTION.HD1536`` only from 5.0, ``NEURAL_PLUS`` from 4.1,
-``RESOLUTION.HD4K``/``QHDPLUS`` from 4.2 (ZED X One 4K; the 4.0 ``sl_c.pxd`` has neither).
+``RESOLUTION.HD4K``/``QHDPLUS`` from 4.2 (per the audit in issue 24; the 4.0 ``src/pyzed/sl_c.pxd``,
+read, has neither, and a 5.x one has both beside HD1536).
 
 ``ERROR_CODE`` (what was read, in stereolabs/zed-python-api and stereolabs/zed-c-api):
 
