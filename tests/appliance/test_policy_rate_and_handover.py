@@ -151,6 +151,7 @@ def exported_teacher(tmp_path_factory, go2):
     return directory / "teacher.onnx"
 
 
+@pytest.mark.torch
 def test_a_teacher_sees_the_box_through_the_simulated_scan(go2, exported_teacher):
     """End to end: the parkour course's box (0.15 m high from x = 1.0 m) in the scan block of the
     observations a teacher is fed, from the HAL's height scanner over the wire."""
