@@ -122,6 +122,16 @@ def _urdf_tensor(ixx, ixy, ixz, iyy, iyz, izz) -> np.ndarray:
     return np.array([[ixx, ixy, ixz], [ixy, iyy, iyz], [ixz, iyz, izz]])
 
 
+def _mass_matrix(model, data) -> np.ndarray:
+    """The dense joint-space inertia matrix (MuJoCo 4: mj_fullM(m, d, dst); 3.x: (m, dst, qM))."""
+    full = np.zeros((model.nv, model.nv))
+    try:
+        mujoco.mj_fullM(model, data, full)
+    except TypeError:
+        mujoco.mj_fullM(model, full, data.qM)
+    return full
+
+
 @pytest.fixture(scope="module")
 def model(go2):
     return mujoco.MjModel.from_xml_string(build_mjcf(go2))
@@ -244,8 +254,7 @@ def test_armature_keeps_the_explicit_pd_damping_stable_with_margin(go2, fixed_ba
                 d.qpos[3:7] = [1, 0, 0, 0]
             d.qpos[-12:] = rng.uniform(lo, hi)
             mujoco.mj_forward(model_, d)
-            full = np.zeros((model_.nv, model_.nv))
-            mujoco.mj_fullM(model_, d, full)
+            full = _mass_matrix(model_, d)
             lam = float(np.linalg.eigvalsh(np.linalg.inv(full)[nj:, nj:]).max())
             if is_bare:
                 worst_bare = max(worst_bare, kd * dt * lam)
