@@ -28,6 +28,10 @@ trot that the Go2 of this model walks straight; the mirrored run is the model ch
 (ixy, iyz, the model's only asymmetry): then the plain and mirrored runs must be exact mirror
 images, which shows that the solver, contacts, integrator and joint order add no asymmetry.
 
+``stance`` in the output: how the robot stands after settling (hip deviation from the default
+angles, trunk height) and how fast its feet creep under a steady sideways push inside the friction
+cone (:func:`stance_and_creep`), a drift source of its own.
+
 Run: ``python -m benchmarks.gait_drift`` (prints JSON). Without ``--symmetric-trunk`` the script
 uses only ``hal``'s public simulator API, so ``PYTHONPATH=<another checkout> python
 benchmarks/gait_drift.py`` measures that checkout's model with the same gait.
@@ -43,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TrotGait", "DriftResult", "trot_targets", "measure_trot_drift",
+__all__ = ["TrotGait", "DriftResult", "trot_targets", "measure_trot_drift", "stance_and_creep",
            "symmetric_trunk_geometry", "run"]
 
 
@@ -146,6 +150,34 @@ def measure_trot_drift(robot: Any = None, gait: TrotGait | None = None, mirrored
                        yaw_change_rad=float(yaw_change), mirrored=mirrored)
 
 
+def stance_and_creep(push_n: float = 40.0, **world_config: Any) -> dict[str, float]:
+    """How the Go2 stands, and how fast its feet creep under a steady sideways push on the trunk.
+
+    After the world's settling: the largest hip deviation from the default angles and the trunk
+    height; then ``push_n`` sideways on the trunk (inside the friction cone: a quarter of mu N)
+    for 2.5 s, and the feet's mean sideways speed over the last 2 s (a foot held by static
+    friction does not move).
+    """
+    from hal.robot import load_robot
+    from hal.sim import MujocoWorld, MujocoWorldConfig
+
+    robot = load_robot("go2")
+    config = MujocoWorldConfig(scene="flat", camera_fps=0.0, **world_config)
+    with MujocoWorld(robot, config) as world:
+        default = np.asarray(robot.to_hardware(robot.default_angles), dtype=np.float64)
+        hips = [i for i, n in enumerate(robot.joint_names_hardware) if n.endswith("hip_joint")]
+        hip_dev = float(np.abs(world.joint_state().position_rad - default)[hips].max())
+        height = float(world.base_position_m[2])
+        feet = [f"{leg}_foot" for leg in ("FR", "FL", "RR", "RL")]
+        world.data.xfrc_applied[world.model.body("trunk").id, 1] = push_n
+        world.advance(0.5)
+        y0 = np.array([world.data.site(f).xpos[1] for f in feet])
+        world.advance(2.0)
+        y1 = np.array([world.data.site(f).xpos[1] for f in feet])
+    return {"hip_deviation_rad": hip_dev, "base_height_m": height,
+            "push_n": push_n, "foot_creep_m_s": float((y1 - y0).mean() / 2.0)}
+
+
 def symmetric_trunk_geometry() -> Any:
     """The Go2's geometry without the trunk's products of inertia ixy and iyz (y-odd terms)."""
     import dataclasses
@@ -187,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     results = [run(gait, physics_dt_s=args.physics_dt)]
     if args.symmetric_trunk:
         results.append(run(gait, physics_dt_s=args.physics_dt, geometry=symmetric_trunk_geometry()))
-    print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    out = {"trot": results if len(results) > 1 else results[0],
+           "stance": stance_and_creep(physics_dt_s=args.physics_dt)}
+    print(json.dumps(out, indent=2))
     return 0
 
 
