@@ -76,9 +76,9 @@ class SafetyConfig:
             produce (a target beyond the contract's action range, or a joint slammed back and forth
             across most of it) → damping (reason ``implausible_command``). 0 disables it.
         implausible_slam_fraction: A step of at least this share of a joint's action range
-            (default ± action clip × scale: 2.4 rad wide for this family's ±1.2 rad clip), in the
-            direction opposite to that joint's previous step of the same size, is a slam. 0.75
-            (1.8 rad per policy step) is above what a trained gait or landing reverses in one step.
+            (default ± action clip × scale: 2.4 rad wide for this family's ±1.2 rad clip) in one
+            policy step is a slam; more than half, so slams in a row go back and forth. 0.75 (1.8
+            rad per policy step) is above what a trained gait or landing moves in one step.
         policy_targets_past_limits: What the layer does with a policy target that lies inside the
             contract's action range but past a joint limit. ``"pass"`` (default): it reaches the
             motors, as it did in training, where only the simulator's joint stops held the joint
@@ -152,11 +152,11 @@ class SafetyConfig:
         if self.torque_window not in TORQUE_WINDOW_MODES:
             raise SafetyConfigError(f"torque_window={self.torque_window!r}: valid are "
                                     f"{', '.join(TORQUE_WINDOW_MODES)}")
-        _check_number("implausible_slam_fraction", self.implausible_slam_fraction, low=0.0,
+        _check_number("implausible_slam_fraction", self.implausible_slam_fraction, low=0.5,
                       low_open=True)
         if self.implausible_slam_fraction > 1.0:
             raise SafetyConfigError(f"implausible_slam_fraction={self.implausible_slam_fraction!r}:"
-                                    " must be at most 1 (a share of the action range)")
+                                    " must be in (0.5, 1] (a share of the action range)")
         if self.policy_targets_past_limits not in PAST_LIMIT_MODES:
             raise SafetyConfigError(
                 f"policy_targets_past_limits={self.policy_targets_past_limits!r}: valid are "

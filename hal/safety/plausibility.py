@@ -13,22 +13,22 @@ entry blend). The tick is *implausible* when, for at least one joint,
 
 - ``desired`` lies outside the action range (a client that does not clip, a wrong action scale or
   clip, a corrupted engine): the filter clips it to the range, as training's clip would have; or
-- the joint is **slammed**: ``|desired - previous desired| >= slam_fraction × range width``, in the
-  direction opposite to that joint's previous step, which was a slam-sized step too (a policy
-  banging between the ends of its range step after step: diverged weights, a wrong joint order).
+- the joint is **slammed**: ``|desired - previous desired| >= slam_fraction × range width`` (more
+  than half the range, so two slams in a row on one joint go opposite ways: a policy banging
+  between the ends of its range step after step, from diverged weights or a wrong joint order).
 
 ``implausible_after_ticks`` consecutive implausible ticks → ``damping`` with reason
 ``implausible_command``. A plausible command tick resets the count; ticks without a fresh command
 (held) leave it unchanged; every mode transition resets it and forgets the previous step.
 
 Why a trained policy never trips it: its actions are clipped to the range by the client (as in
-training), and with the default fraction a slam is a reversal of at least 1.8 rad per policy step
-on one joint (75 % of the 2.4 rad a ±1.2 rad clip allows), twice in a row and for 5 commands
-running; a gait's swing or a landing's brace moves a joint one way over several steps. The entry
-blend moves the desired target by at most ``period / blend_duration_s`` of the distance to the
-command per tick. The fault drill ``wild-actions`` (±50 alternating, clipped to ±1.2 rad around
-the default pose: 2.4 rad reversals) trips it on its sixth command (the first step has no previous
-step to reverse).
+training), and with the default fraction a slam is a step of at least 1.8 rad in one policy step
+on one joint (75 % of the 2.4 rad a ±1.2 rad clip allows), for 5 commands running, which can only
+be the joint going from one end of its range to the other and back; a gait's swing or a landing's
+brace moves a joint one way over several steps. The entry blend moves the desired target by at
+most ``period / blend_duration_s`` of the distance to the command per tick. The fault drill
+``wild-actions`` (±50 alternating, clipped to ±1.2 rad around the default pose: 2.4 rad steps)
+trips it on its sixth command (the first one steps 1.2 rad from the policy's pose).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class PlausibilityWatchdog:
     Args:
         action_lower: Lower end of the action range per joint (rad, hardware order).
         action_upper: Upper end of the action range per joint (rad, hardware order).
-        slam_fraction: Share of a joint's range width that a reversing step must reach to count
-            as a slam, in (0, 1].
+        slam_fraction: Share of a joint's range width that one step must reach to count as a
+            slam, in (0.5, 1].
         after_ticks: Consecutive implausible ticks that trip the watchdog; 0 disables it.
         joint_names: Hardware-order names, for the detail text.
     """
@@ -70,11 +70,8 @@ class PlausibilityWatchdog:
         self._previous = np.zeros(n)
         self._has_previous = False
         self._step = np.zeros(n)
-        self._last_step = np.zeros(n)  # the previous step where it was slam-sized, else 0
         self._big = np.zeros(n, dtype=bool)
-        self._reversed = np.zeros(n, dtype=bool)
         self._product = np.zeros(n)
-        self._slam_previous = np.zeros(n)  # the step a slam reversed, for the detail text
 
     @property
     def enabled(self) -> bool:
@@ -84,7 +81,6 @@ class PlausibilityWatchdog:
         """Forget the streak and the previous command (on every mode transition)."""
         self.streak = 0
         self._has_previous = False
-        self._last_step[...] = 0.0
 
     def judge(self, desired: np.ndarray) -> bool:
         """Judge one fresh command tick; True when this tick completes a tripping streak.
@@ -117,16 +113,14 @@ class PlausibilityWatchdog:
                            f"{self._upper[joint]:.3f}] rad")
         else:
             np.abs(self._step, out=self._product)
-            np.multiply(self._product, self._reversed, out=self._product)
             joint = int(np.argmax(self._product))
             self.detail = (f"{prefix}last: {self._names[joint]} slammed {self._step[joint]:+.3f} "
-                           f"rad right after {float(self._slam_previous[joint]):+.3f} rad (a "
-                           f"slam is a "
-                           f"reversal >= {self.slam_step_rad[joint]:.3f} rad)")
+                           f"rad in one policy step (a slam is a step >= "
+                           f"{self.slam_step_rad[joint]:.3f} rad)")
         return self.streak >= self.after_ticks
 
     def _slams(self, desired: np.ndarray) -> bool:
-        """Update the step memory with ``desired``; True when some joint reversed a slam."""
+        """Step from the previous command to ``desired``; True when some joint slammed."""
         if not self._has_previous:
             self._previous[...] = desired
             self._has_previous = True
@@ -135,11 +129,4 @@ class PlausibilityWatchdog:
         self._previous[...] = desired
         np.abs(self._step, out=self._product)
         np.greater_equal(self._product, self.slam_step_rad, out=self._big)
-        np.multiply(self._step, self._last_step, out=self._product)
-        np.less(self._product, 0.0, out=self._reversed)  # opposite signs, both non-zero
-        np.logical_and(self._reversed, self._big, out=self._reversed)
-        slammed = bool(self._reversed.any())
-        if slammed:
-            self._slam_previous[...] = self._last_step
-        np.multiply(self._step, self._big, out=self._last_step)
-        return slammed
+        return bool(self._big.any())

@@ -45,22 +45,22 @@ def assert_tripped(rig: Rig, out, kind: str) -> None:
 
 
 @pytest.mark.parametrize("after", [1, 3, 10])
-def test_slamming_commands_damp_on_the_nth_consecutive_reversal(after):
-    """The first wild command is a 1.2 rad step from the default pose, the second a 2.4 rad step
-    that reverses nothing slam-sized; every one after it reverses a 2.4 rad slam."""
+def test_slamming_commands_damp_on_the_nth_consecutive_slam(after):
+    """The first wild command is a 1.2 rad step from the default pose; every one after it is a
+    2.4 rad slam."""
     rig = Rig(implausible_after_ticks=after, **THRESHOLDS)
     to_policy_blended(rig)
-    for k in range(after + 1):
+    for k in range(after):
         rig.tick(targets=wild(rig, k))
         assert_policy(rig)
-    out = rig.tick(targets=wild(rig, after + 1))
+    out = rig.tick(targets=wild(rig, after))
     assert_tripped(rig, out, "slammed")
     assert rig.layer.counters()["command.implausible"] == after
     assert rig.layer.counters()["reason.implausible_command"] == 1
 
 
 def test_slam_threshold_is_the_fraction_of_the_range():
-    """Reversals of `asked` rad on one joint: at 0.75 × 2.4 = 1.8 rad they slam, below they don't."""
+    """Steps of `asked` rad on one joint: at 0.75 × 2.4 = 1.8 rad they slam, below they don't."""
     for asked, trips in ((1.79, False), (1.81, True)):
         rig = Rig(implausible_after_ticks=3, **THRESHOLDS)
         to_policy_blended(rig)
@@ -72,9 +72,9 @@ def test_slam_threshold_is_the_fraction_of_the_range():
                 break
         assert (rig.layer.mode == "damping") is trips, (asked, rig.layer.events()[-1])
         if trips:
-            # k = 0 steps 0.9 from the default, k = 1 is the first slam-sized step, k = 2..4
-            # reverse one: the third consecutive implausible tick is k = 4.
-            assert k == 4
+            # k = 0 steps asked / 2 from the default, k = 1, 2, 3 step asked: the third
+            # consecutive implausible tick is k = 3.
+            assert k == 3
 
 
 def test_a_target_beyond_the_action_range_is_implausible_however_near_the_limits():
@@ -104,13 +104,13 @@ def test_a_target_beyond_the_action_range_is_implausible_however_near_the_limits
 def test_a_plausible_command_resets_the_streak():
     rig = Rig(implausible_after_ticks=4, **THRESHOLDS)
     to_policy_blended(rig)
-    for k in range(5):
-        rig.tick(targets=wild(rig, k))  # three implausible (k = 2, 3, 4)
-    rig.tick(targets=rig.default)  # a 1.2 rad step: plausible, and it ends the slam memory
-    for k in range(5):
-        rig.tick(targets=wild(rig, k))
+    for k in range(3):
+        rig.tick(targets=wild(rig, k))  # two implausible (k = 1, 2)
+    rig.tick(targets=rig.default)  # a 1.2 rad step: plausible
+    for k in range(4):
+        rig.tick(targets=wild(rig, k))  # k = 0 steps 1.2 rad, k = 1..3 slam
         assert_policy(rig)
-    out = rig.tick(targets=wild(rig, 5))
+    out = rig.tick(targets=wild(rig, 4))
     assert_tripped(rig, out, "slammed")
 
 
@@ -118,14 +118,13 @@ def test_missing_commands_neither_reset_nor_count():
     rig = Rig(implausible_after_ticks=6, damp_after_ticks=10, **THRESHOLDS)
     to_policy_blended(rig)
     for k in range(5):
-        rig.tick(targets=wild(rig, k))  # three implausible
+        rig.tick(targets=wild(rig, k))  # four implausible (k = 1..4)
     for _ in range(5):
         rig.tick(targets=None)  # held, below the command watchdog
         assert_policy(rig)
-    for k in range(5, 7):
-        rig.tick(targets=wild(rig, k))
-        assert_policy(rig)
-    out = rig.tick(targets=wild(rig, 7))
+    rig.tick(targets=wild(rig, 5))  # the fifth: a slam from the last command, wild(4)
+    assert_policy(rig)
+    out = rig.tick(targets=wild(rig, 6))
     assert_tripped(rig, out, "slammed")
     assert rig.layer.counters()["command.implausible"] == 6
 
@@ -133,14 +132,14 @@ def test_missing_commands_neither_reset_nor_count():
 def test_a_transition_resets_the_streak():
     rig = Rig(implausible_after_ticks=4, **THRESHOLDS)
     to_policy_blended(rig)
-    for k in range(5):
-        rig.tick(targets=wild(rig, k))
+    for k in range(4):
+        rig.tick(targets=wild(rig, k))  # three slams
     rig.run_until("stand", targets=rig.default, depth_age_ms=1000.0)  # stale depth → stand
     rig.run_until("policy", targets=rig.default)  # fresh depth: back through the gate
     for _ in range(10):
         rig.tick(targets=rig.default)  # through the blend
-    for k in range(5):
-        rig.tick(targets=wild(rig, k))
+    for k in range(4):
+        rig.tick(targets=wild(rig, k))  # three slams: the count began again
         assert_policy(rig)
 
 
@@ -169,7 +168,7 @@ def test_the_entry_blend_to_a_far_command_never_trips():
 @pytest.mark.parametrize("field,value", [
     ("implausible_after_ticks", -1),
     ("implausible_after_ticks", 2.5),
-    ("implausible_slam_fraction", 0.0),
+    ("implausible_slam_fraction", 0.5),
     ("implausible_slam_fraction", 1.5),
     ("implausible_slam_fraction", float("inf")),
     ("policy_targets_past_limits", "ignore"),

@@ -24,9 +24,10 @@ the safety layer:
   frozen.
 - ``drop-depth``: a :class:`~hal.devices.base.DepthCamera` wrapper's ``read_into`` returns None.
 - ``landing`` (not a fault: the drill a trained policy must pass): the actor wrapper drives the
-  calves' actions to the end of their range and back, as a trained landing does (ramps of a third
-  of the clip per policy step, 0.1 s at the end: ``LANDING_PROFILE``), so the policy asks for calf
-  targets up to ``default + clip × scale``, 0.538 rad past a Go2 calf's limit.
+  calves' actions to the end of their range and back, as a trained landing does (ramps of a
+  quarter of the clip per policy step: ``LANDING_PROFILE``), so the policy asks for calf targets
+  up to ``default + clip × scale``, 0.538 rad past a Go2 calf's limit; 3 steps past it. (Standing
+  on the ground, not landing, a longer push at the range's end tips the Go2 past the tilt limit.)
 - ``estop``: an ``ESTOP`` frame sent with :class:`~hal.safety.EstopSender` to the server's e-stop
   endpoint (the wildcard host of a tcp bind becomes loopback; inproc needs the server's ZMQ
   context). Only when no endpoint is configured (``--estop-bind none``) does the drill call
@@ -107,7 +108,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WILD_ACTION = 50.0
-LANDING_PROFILE = (1 / 3, 2 / 3, 1.0, 1.0, 1.0, 1.0, 1.0, 2 / 3, 1 / 3)
+LANDING_PROFILE = (0.25, 0.5, 0.75, 1.0, 0.75, 0.5, 0.25)
 """The calves' actions of the ``landing`` drill, per policy step, as a share of the action clip."""
 _SERVER_GONE_NS = 1_000_000_000  # a stall ends when the simulated clock stops this long (wall)
 
