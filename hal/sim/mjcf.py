@@ -339,7 +339,7 @@ def build_mjcf(robot: RobotConfig, scene: str = "flat", *, extra_boxes: tuple[Sc
     <default class="robot">
       <!-- solreflimit: the stiffest joint stop stable at a 5 ms step. Training's PhysX stops
            are hard; MuJoCo's default (0.02 s) lets a calf pushed 0.54 rad past its limit by a
-           landing sink 0.11 rad into it, this 0.04 rad. -->
+           landing sink 0.11 rad into it, this 0.065 rad. -->
       <joint armature="{geo.armature_kg_m2:.9g}" damping="{geo.joint_damping_nm_s:.9g}"
              frictionloss="{geo.joint_frictionloss_nm:.9g}" solreflimit="0.01 1"/>
       <geom contype="1" conaffinity="0" group="{ROBOT_GEOM_GROUP}" density="0" rgba="0.2 0.2 0.22 1"
