@@ -1,12 +1,15 @@
 """The safety layer between every command and the motors (DESIGN §5).
 
 - :mod:`hal.safety.config` — :class:`SafetyConfig` (thresholds and timings).
-- :mod:`hal.safety.targets` — pure checks: joint limits, step cap, PD torque window.
+- :mod:`hal.safety.targets` — pure checks: position bounds (the joint limits, in ``policy`` the
+  training contract's action range), step cap, PD torque window.
+- :mod:`hal.safety.target_stats` — what the policy asked for past the joint limits, per joint.
 - :mod:`hal.safety.attitude` — roll, pitch and tilt from the IMU quaternion.
 - :mod:`hal.safety.events` — modes, transition log, counters.
 - :mod:`hal.safety.monitor` — sensor health (→ damping) and the entry gate.
 - :mod:`hal.safety.intake` — policy command validation and gain bounds.
-- :mod:`hal.safety.plausibility` — the watchdog that damps a policy demanding impossible targets.
+- :mod:`hal.safety.plausibility` — the watchdog that damps a policy asking for what training never
+  produced (targets beyond the action range, joints slammed across it).
 - :mod:`hal.safety.output` — the one place the motor command is written.
 - :mod:`hal.safety.layer` — :class:`SafetyLayer`, the state machine and its per-tick ``step``.
 - :mod:`hal.safety.estop` — the network e-stop (wire format, listener, sender).

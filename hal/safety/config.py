@@ -77,14 +77,19 @@ class SafetyConfig:
             across most of it) → damping (reason ``implausible_command``). 0 disables it.
         implausible_slam_fraction: A step of at least this share of a joint's action range
             (default ± action clip × scale: 2.4 rad wide for this family's ±1.2 rad clip) in one
-            policy step is a slam; more than half, so slams in a row go back and forth. 0.75 (1.8
-            rad per policy step) is above what a trained gait or landing moves in one step.
+            policy step is a slam. 0.5 (1.2 rad per policy step, the old step rule's threshold,
+            which a real trained Go2 parkour policy crossed a course under) makes five slams in a
+            row a joint banging between the ends of its range.
         policy_targets_past_limits: What the layer does with a policy target that lies inside the
             contract's action range but past a joint limit. ``"pass"`` (default): it reaches the
             motors, as it did in training, where only the simulator's joint stops held the joint
             and the motors' torque limit clipped the PD torque. Clamping it to the limit takes
             away the PD torque a landing was trained to use (README, "Safety"). ``"clamp"``:
             clamp it to the limit. Targets beyond the action range are always clipped to it.
+        past_limit_max_s: A joint whose target stays past its limit longer than this (a policy
+            leaning on a stop, not landing: a landing asks for 0.1 s) gets its target clamped to
+            the limit until it asks for one inside again (``check.past_limit_clamped``). None:
+            never.
         joint_velocity_limit_scale: A measured |joint velocity| above this times the robot
             file's ``velocity_limit`` for ``joint_velocity_limit_ticks`` ticks in a row →
             damping (reason ``joint_velocity_limit``), as the trusted deploys stop a robot whose
@@ -94,8 +99,12 @@ class SafetyConfig:
             None disables the check.
         joint_velocity_limit_ticks: Consecutive ticks beyond the velocity limit that damp.
         joint_position_margin_rad: A measured joint position more than this outside the robot
-            file's position limits → damping (reason ``joint_position_limit``): the joint is
-            past its stop or the encoder is wrong. None disables the check.
+            file's position limits for ``joint_position_limit_ticks`` ticks in a row → damping
+            (reason ``joint_position_limit``): the joint is past its stop or the encoder is wrong.
+            A start is refused at once. None disables the check.
+        joint_position_limit_ticks: Consecutive ticks beyond the position margin that damp. A
+            calf swung onto its stop in the air (a jump) overshoots it for a few milliseconds:
+            0.103 rad in the simulator with an uncapped step, 5 ms beyond 0.1 rad.
         tilt_limit_rad: Angle between the base's up axis and the world's up axis beyond which the
             layer damps (a fall). 1.0 rad leaves room for the pitch of a parkour climb.
         damping_kd: kd of the damping command (kp 0) every fault and every shutdown ends in. Its
@@ -129,12 +138,14 @@ class SafetyConfig:
     joints_stale_ms: float = 50.0
     depth_stale_ms: float | None = 300.0
     implausible_after_ticks: int = 5
-    implausible_slam_fraction: float = 0.75
+    implausible_slam_fraction: float = 0.5
     policy_targets_past_limits: str = "pass"
+    past_limit_max_s: float | None = 0.5
     tilt_limit_rad: float = 1.0
     joint_velocity_limit_scale: float | None = 1.5
     joint_velocity_limit_ticks: int = 3
     joint_position_margin_rad: float | None = 0.1
+    joint_position_limit_ticks: int = 2
     damping_kd: float = 2.0
     max_events: int = 1000
     log_interval_s: float = 1.0
@@ -152,11 +163,13 @@ class SafetyConfig:
         if self.torque_window not in TORQUE_WINDOW_MODES:
             raise SafetyConfigError(f"torque_window={self.torque_window!r}: valid are "
                                     f"{', '.join(TORQUE_WINDOW_MODES)}")
-        _check_number("implausible_slam_fraction", self.implausible_slam_fraction, low=0.5,
+        _check_number("implausible_slam_fraction", self.implausible_slam_fraction, low=0.0,
                       low_open=True)
         if self.implausible_slam_fraction > 1.0:
             raise SafetyConfigError(f"implausible_slam_fraction={self.implausible_slam_fraction!r}:"
-                                    " must be in (0.5, 1] (a share of the action range)")
+                                    " must be in (0, 1] (a share of the action range)")
+        if self.past_limit_max_s is not None:
+            _check_number("past_limit_max_s", self.past_limit_max_s, low=0.0)
         if self.policy_targets_past_limits not in PAST_LIMIT_MODES:
             raise SafetyConfigError(
                 f"policy_targets_past_limits={self.policy_targets_past_limits!r}: valid are "
@@ -175,7 +188,8 @@ class SafetyConfig:
             raise SafetyConfigError(f"tilt_limit_rad={self.tilt_limit_rad!r}: must be at most pi")
         for name, low in (("gate_min_feet_down", 0), ("gate_settle_ticks", 1),
                           ("hold_after_ticks", 1), ("damp_after_ticks", 1), ("max_events", 1),
-                          ("implausible_after_ticks", 0), ("joint_velocity_limit_ticks", 1)):
+                          ("implausible_after_ticks", 0), ("joint_velocity_limit_ticks", 1),
+                          ("joint_position_limit_ticks", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise SafetyConfigError(f"{name}={value!r}: must be an integer >= {low}")

@@ -166,7 +166,9 @@ class SafetyLayer:
             cfg.implausible_after_ticks, tuple(robot.joint_names_hardware))
         self._target_stats = PolicyTargetStats(
             self.lower_rad, self.upper_rad, self.default_rad, np.full(n, half_range),
-            tuple(robot.joint_names_hardware))
+            tuple(robot.joint_names_hardware), sustained_after_s=cfg.past_limit_max_s)
+        self._held_to_limits = TargetGains(n)  # a command whose sustained pushes are clamped
+        self._clamped_target = np.zeros(n)
 
         # Every position command's gains lie in [kp_min, kp_max] x [kd_min, kd_max], so with joint
         # readings of at most SMALL_JOINT_VALUE no torque-window term can overflow and the
@@ -417,7 +419,7 @@ class SafetyLayer:
             if not self._start_pending or mode is Mode.ESTOP:
                 return self._emit_damping(now_ns)
             self._start_pending = False
-            fault = self._monitor.fault(now_ns, joints, joints_ok, imu)
+            fault = self._monitor.fault(now_ns, joints, joints_ok, imu, starting=True)
             if fault is not None:
                 log.count("request.start_refused_sensors")
                 log.log("start_refused", now_ns, logging.WARNING,
@@ -523,7 +525,7 @@ class SafetyLayer:
                              cfg.stand_ramp_duration_s, from_measured=False)
         if self._mode is Mode.STAND:
             desired = self._ramp
-            desired.target[...] = self._out.last_target  # the ramp's first point
+            desired.target[...] = self._ramp_from  # the ramp's first point
             return desired
         if cmd_state != COMMAND_VALID and (self._misses >= cfg.hold_after_ticks
                                            or not self._intake.has_valid):
@@ -564,8 +566,10 @@ class SafetyLayer:
         self._transition(now_ns, mode, reason, detail)
         self._ramp_start_ns = now_ns
         self._ramp_duration_ns = max(int(duration_s * 1e9), 1)
-        self._ramp_from[...] = (self._out.measured_clipped if from_measured
-                                else self._out.last_target)
+        if from_measured:
+            self._ramp_from[...] = self._out.measured_clipped
+        else:  # from the last target, which in policy may lie past a limit: start at the limit
+            np.clip(self._out.last_target, self.lower_rad, self.upper_rad, out=self._ramp_from)
 
     def _transition(self, now_ns: int, to: Mode, reason: str, detail: str) -> None:
         self._log.record(now_ns, self._mode, to, reason, detail)
@@ -574,7 +578,7 @@ class SafetyLayer:
         self._gate_ok_ticks = 0
         self._misses = 0
         self._plausibility.reset()
-        self._target_stats.end_of_streak()
+        self._target_stats.end_of_streak(now_ns)
         if to not in ACTIVE_MODES:
             self._run_requested = False
             self._start_pending = False
@@ -585,28 +589,49 @@ class SafetyLayer:
     def _emit_position(self, now_ns: int, joints: JointState,
                        desired: TargetGains) -> JointCommand:
         in_policy = self._mode is Mode.POLICY
+        asked = desired
+        if in_policy and self._target_stats.add(now_ns, desired.target):
+            desired = self._hold_sustained_to_limits(now_ns, desired)
         flags = self._out.position(now_ns, desired, joints.position_rad, joints.velocity_rad_s,
                                    self._window_safe_gains and self._monitor.joints_small,
                                    policy=in_policy)
+        if desired is not asked:
+            flags |= FLAG_LIMIT  # the target was edited, as the filter's limit clamp edits it
         if in_policy:
-            self._target_stats.add(now_ns, desired.target)
             self._policy_ticks += 1
             if flags & FLAG_TORQUE:
                 self._policy_ticks_outside_window += 1
             if flags & self._edit_mask:
                 self._policy_ticks_edited += 1
-                np.subtract(self._out.command.target_rad, desired.target, out=self._edit)
+                np.subtract(self._out.command.target_rad, asked.target, out=self._edit)
                 self._max_edit_rad = max(self._max_edit_rad, float(np.abs(self._edit).max()))
         if flags:
             for bit, key in (self._policy_flag_counters if in_policy else self._flag_counters):
                 if flags & bit:
                     self._log.count(key)
             if flags & (FLAG_STEP_CONFLICT | FLAG_TORQUE_INFEASIBLE):
-                self._log.log("check.conflict", now_ns, logging.WARNING,
-                              "safety: %s in %s: torque feasibility took precedence",
-                              "step cap exceeded" if flags & FLAG_STEP_CONFLICT
-                              else "torque window outside the joint limits", self._mode.value)
+                self._log.log("check.conflict", now_ns, logging.WARNING, "safety: %s in %s",
+                              "the step cap gave way to the target's bounds and torque window"
+                              if flags & FLAG_STEP_CONFLICT else "the torque window lies outside "
+                              "the target's bounds: target on the nearest bound",
+                              self._mode.value)
         return self._out.command
+
+    def _hold_sustained_to_limits(self, now_ns: int, desired: TargetGains) -> TargetGains:
+        """``desired`` with the targets that have been past their limits for longer than
+        ``past_limit_max_s`` clamped to the limits (a policy leaning on a stop, not landing)."""
+        held = self._held_to_limits
+        held.rows[...] = desired.rows
+        sustained = self._target_stats.sustained
+        np.clip(desired.target, self.lower_rad, self.upper_rad, out=self._clamped_target)
+        np.copyto(held.target, self._clamped_target, where=sustained)
+        self._log.count("check.past_limit_clamped")
+        joint = int(np.argmax(sustained))
+        self._log.log("check.past_limit", now_ns, logging.WARNING,
+                      "safety: %s asked for a target past its limit for over %.2f s: held at the "
+                      "limit until it asks for one inside", self.robot.joint_names_hardware[joint],
+                      self.config.past_limit_max_s)
+        return held
 
     def _emit_damping(self, now_ns: int) -> JointCommand:
         return self._out.damping(now_ns)

@@ -81,6 +81,7 @@ class SensorMonitor:
         self._feet_mask = np.zeros(n_feet, dtype=bool)
         self._velocity_limit: np.ndarray | None = None
         self._velocity_streak = 0
+        self._position_streak = 0
         self._position_bounds: tuple[np.ndarray, np.ndarray] | None = None
         self._joint_names: tuple[str, ...] = tuple(f"joint {i}" for i in range(n_joints))
 
@@ -98,9 +99,10 @@ class SensorMonitor:
                                      np.asarray(upper_rad, dtype=np.float64) + margin)
         self._joint_names = tuple(names)
 
-    def _limit_fault(self, joints: JointState) -> tuple[str, str] | None:
+    def _limit_fault(self, joints: JointState, starting: bool) -> tuple[str, str] | None:
         """A measured joint velocity or position beyond the robot's limits (no allocation when
-        all is well)."""
+        all is well). A position beyond them refuses a start at once; while running it must last
+        ``joint_position_limit_ticks`` ticks (a stop hit at speed gives for an instant)."""
         mask = self._mask
         if self._velocity_limit is not None:
             np.abs(joints.velocity_rad_s, out=self._abs_dq, dtype=np.float64)
@@ -120,12 +122,17 @@ class SensorMonitor:
             np.less(q, lower, out=mask)
             if not mask.any():
                 np.greater(q, upper, out=mask)
-            if mask.any():
+            if not mask.any():
+                self._position_streak = 0
+                return None
+            self._position_streak += 1
+            if starting or self._position_streak >= self.config.joint_position_limit_ticks:
                 i = int(np.argmax(mask))
                 return ev.REASON_JOINT_POSITION, (
                     f"{self._joint_names[i]} measured at {float(q[i]):.3f} rad, outside "
                     f"[{lower[i]:.3f}, {upper[i]:.3f}] (limits widened by "
-                    f"{self.config.joint_position_margin_rad} rad)")
+                    f"{self.config.joint_position_margin_rad} rad), "
+                    f"{self._position_streak} ticks in a row")
         return None
 
     @property
@@ -170,10 +177,11 @@ class SensorMonitor:
         return bool(np.isfinite(q, out=self._mask).all() and np.isfinite(dq, out=self._mask).all())
 
     def fault(self, now_ns: int, joints: JointState, joints_usable: bool,
-              imu: ImuSample) -> tuple[str, str] | None:
+              imu: ImuSample, starting: bool = False) -> tuple[str, str] | None:
         """(reason, detail) of the first sensor problem, or None when the sensors are healthy.
 
         A timestamp further than the limit in the future counts as stale too (a broken clock).
+        ``starting``: the check before a start (a joint past its stop refuses it at once).
         """
         cfg = self.config
         if not joints_usable:
@@ -184,7 +192,7 @@ class SensorMonitor:
         if abs(age_ms) > cfg.joints_stale_ms:
             return ev.REASON_JOINTS_STALE, (f"encoder data {age_ms:.1f} ms old > "
                                             f"{cfg.joints_stale_ms} ms")
-        limit_fault = self._limit_fault(joints)
+        limit_fault = self._limit_fault(joints, starting)
         if limit_fault is not None:
             return limit_fault
         quat = imu_quaternion(imu)

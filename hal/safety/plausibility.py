@@ -13,22 +13,23 @@ entry blend). The tick is *implausible* when, for at least one joint,
 
 - ``desired`` lies outside the action range (a client that does not clip, a wrong action scale or
   clip, a corrupted engine): the filter clips it to the range, as training's clip would have; or
-- the joint is **slammed**: ``|desired - previous desired| >= slam_fraction × range width`` (more
-  than half the range, so two slams in a row on one joint go opposite ways: a policy banging
-  between the ends of its range step after step, from diverged weights or a wrong joint order).
+- the joint is **slammed**: ``|desired - previous desired| >= slam_fraction × range width`` (a
+  policy banging between the ends of its range step after step, from diverged weights or a wrong
+  joint order: with at least half the range per step, five slams in a row go back and forth).
 
 ``implausible_after_ticks`` consecutive implausible ticks → ``damping`` with reason
 ``implausible_command``. A plausible command tick resets the count; ticks without a fresh command
 (held) leave it unchanged; every mode transition resets it and forgets the previous step.
 
 Why a trained policy never trips it: its actions are clipped to the range by the client (as in
-training), and with the default fraction a slam is a step of at least 1.8 rad in one policy step
-on one joint (75 % of the 2.4 rad a ±1.2 rad clip allows), for 5 commands running, which can only
-be the joint going from one end of its range to the other and back; a gait's swing or a landing's
-brace moves a joint one way over several steps. The entry blend moves the desired target by at
+training), and with the default fraction a slam is a step of at least 1.2 rad in one policy step
+on one joint (half the 2.4 rad a ±1.2 rad clip allows), for 5 commands running. That is the old
+step rule's threshold, under which a real trained Go2 parkour policy crossed a course (its only
+trip was the old joint-limit rule, which this replaces); a gait's swing or a landing's brace moves
+a joint one way over several steps. The entry blend moves the desired target by at
 most ``period / blend_duration_s`` of the distance to the command per tick. The fault drill
 ``wild-actions`` (±50 alternating, clipped to ±1.2 rad around the default pose: 2.4 rad steps)
-trips it on its sixth command (the first one steps 1.2 rad from the policy's pose).
+trips it on its fifth or sixth command (the first one steps about 1.2 rad from the policy's pose).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class PlausibilityWatchdog:
         action_lower: Lower end of the action range per joint (rad, hardware order).
         action_upper: Upper end of the action range per joint (rad, hardware order).
         slam_fraction: Share of a joint's range width that one step must reach to count as a
-            slam, in (0.5, 1].
+            slam, in (0, 1].
         after_ticks: Consecutive implausible ticks that trip the watchdog; 0 disables it.
         joint_names: Hardware-order names, for the detail text.
     """

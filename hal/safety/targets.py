@@ -20,6 +20,9 @@ Every position target that reaches a motor is built by :func:`safe_target` (or t
    torque-feasible side wins: the target is the point of F nearest the reference, so the step
    exceeds the cap by exactly the distance from S to F and the torque stays within the limit.
 
+``lower`` and ``upper`` are the target's bounds: the joint limits, or in ``policy`` the training
+contract's action range (:mod:`hal.safety.layer`); "limits" below means those bounds.
+
 With ``enforce_torque_window=False`` (the safety layer's default, ``torque_window="count"``) F is
 the joint limits alone: a target outside the torque window is flagged (``FLAG_TORQUE``) but not
 moved, and the motor's own torque clip does what training's clip did at every physics step.

@@ -9,6 +9,8 @@ the rule fails here even where the safety guarantees would still hold.
 from __future__ import annotations
 
 import math
+import sys
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -16,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hal.devices.base import CONTROL_MODE_POSITION, ImuSample, JointState
+from hal.devices.base import CONTROL_MODE_POSITION, ContactSample, ImuSample, JointState
 from hal.safety import SafetyConfig
 from hal.safety.intake import COMMAND_INVALID, COMMAND_MISSING, COMMAND_VALID, CommandIntake
 from hal.safety.monitor import SMALL_JOINT_VALUE, SensorMonitor, imu_quaternion
@@ -402,3 +404,52 @@ def test_a_long_double_too_large_for_float64_warns_once_as_before():
         assert intake.take(targets, None, None) == COMMAND_VALID
     assert [str(w.message) for w in caught] == ["overflow encountered in cast"]
     assert intake.target[1] == np.inf
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason=(
+    "CPython 3.10 allocates frame objects on the heap, which tracemalloc counts (the 3.11 run "
+    "checks this)"))
+def test_a_policy_tick_past_a_limit_allocates_no_more_than_one_inside():
+    """The per-joint statistics and the watchdog add no allocation when a target lies past a
+    joint limit (a landing) over a tick whose targets lie inside."""
+    rig = Rig(blend_duration_s=0.02, past_limit_max_s=None)
+    rig.to_policy()
+    for _ in range(5):
+        rig.tick(targets=rig.default)
+    n, clock = rig.n, [rig.t]
+    joints = JointState(position_rad=rig.default.copy(), velocity_rad_s=np.zeros(n),
+                        torque_nm=np.zeros(n), timestamp_ns=0)
+    imu = ImuSample(quaternion_wxyz=np.array([1.0, 0.0, 0.0, 0.0]),
+                    angular_velocity_rad_s=np.zeros(3),
+                    linear_acceleration_m_s2=np.array([0.0, 0.0, 9.81]), timestamp_ns=0)
+    contact = ContactSample(np.full(rig.robot.n_feet, 60.0), 0)
+
+    def ticker(targets):
+        def tick(_):
+            clock[0] += 20_000_000
+            joints.timestamp_ns = imu.timestamp_ns = contact.timestamp_ns = clock[0]
+            rig.layer.step(clock[0], joints, imu, contact, clock[0], targets, None, None)
+        return tick
+
+    def peak_growth(fn) -> int:
+        for i in range(20):
+            fn(i)
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            for i in range(300):
+                fn(i)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return peak - before
+
+    past = rig.default.copy()
+    past[[2, 5, 8, 11]] = rig.upper[[2, 5, 8, 11]] + 0.3  # the calves, as in a landing
+    inside_peak = peak_growth(ticker(rig.default.copy()))
+    past_peak = peak_growth(ticker(past))
+    assert rig.layer.mode == "policy"
+    assert rig.layer.policy_targets()["joints"]["FR_calf_joint"]["ticks_past_limit"] >= 300
+    # A numpy array made per tick, even a 12-float temporary, adds well over 64 bytes.
+    assert past_peak - inside_peak < 64, (past_peak, inside_peak)

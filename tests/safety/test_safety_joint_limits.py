@@ -51,8 +51,16 @@ def test_position_beyond_the_limits_damps_and_refuses_a_start():
     q[0] = rig.upper[0] + 0.05  # within the 0.1 rad margin (encoder noise, a stop's give)
     assert rig.tick(targets=rig.default, q=q).mode == CONTROL_MODE_POSITION
     q[0] = rig.upper[0] + 0.15
+    assert rig.config.joint_position_limit_ticks == 2
+    # One tick beyond (a stop hit at speed gives for an instant) passes; a reading back inside
+    # starts the count again; two in a row damp.
+    assert rig.tick(targets=rig.default, q=q).mode == CONTROL_MODE_POSITION
+    assert rig.tick(targets=rig.default, q=rig.default).mode == CONTROL_MODE_POSITION
+    assert rig.tick(targets=rig.default, q=q).mode == CONTROL_MODE_POSITION
     assert rig.tick(targets=rig.default, q=q).mode == CONTROL_MODE_DAMP
     assert rig.layer.events()[-1]["reason"] == "joint_position_limit"
+    assert "2 ticks in a row" in rig.layer.events()[-1]["detail"]
+    # A start is refused on the first reading beyond the stop.
     rig.layer.request_start()
     rig.tick(q=q)
     assert rig.layer.mode == "damping"

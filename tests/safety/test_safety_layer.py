@@ -577,3 +577,60 @@ def test_mode_since_follows_transitions():
     assert rig.layer.mode_since_ns == 0
     rig.to_ready()
     assert rig.layer.mode_since_ns == last_event(rig)["t_ns"] == rig.t
+
+
+def test_a_target_held_past_a_limit_longer_than_a_landing_is_held_at_the_limit():
+    """A policy leaning on a stop (past_limit_max_s, 0.5 s by default) gets that joint's target
+    clamped to the limit until it asks for one inside again; the other joints are untouched."""
+    rig = Rig(blend_duration_s=0.02)
+    assert rig.config.past_limit_max_s == 0.5
+    rig.to_policy()
+    for _ in range(3):
+        rig.tick(targets=rig.default)
+    calf = 2  # FR_calf_joint in the Go2's hardware order
+    leaning = rig.default.copy()
+    leaning[calf] = rig.upper[calf] + 0.1  # 0.76 rad from the default: inside the step cap
+    leaning[1] = rig.default[1] + 0.5  # a thigh inside its limits
+    # A tick's target counts from its own tick to the next: after 26 ticks (0.52 s) past the
+    # limit the 27th is held at it.
+    sent = [rig.tick(targets=leaning).target[calf] for _ in range(30)]
+    assert sent[:26] == [pytest.approx(leaning[calf])] * 26
+    assert sent[26:] == [rig.upper[calf]] * 4
+    out = rig.history[-1]
+    assert out.target[1] == pytest.approx(leaning[1])
+    assert rig.layer.mode == "policy"
+    assert rig.layer.counters()["check.past_limit_clamped"] == 4
+    inside = leaning.copy()
+    inside[calf] = rig.upper[calf] - 0.1
+    assert rig.tick(targets=inside).target[calf] == pytest.approx(inside[calf])
+    again = rig.tick(targets=leaning).target[calf]  # a new streak begins: sent on
+    assert again == pytest.approx(leaning[calf])
+    report = rig.layer.report()["policy_targets"]["joints"][rig.robot.joint_names_hardware[calf]]
+    assert report["ticks_past_limit"] == 31
+    assert report["time_past_limit_s"] == pytest.approx(30 * 0.02)  # the last one still runs
+
+
+def test_leaving_the_policy_from_a_target_past_a_limit_ramps_from_the_limit():
+    """Stale depth after a landing: the stand ramp starts at the joint limit, not past it, and
+    the time past the limit ends at the transition."""
+    rig = Rig(blend_duration_s=0.02, stand_ramp_duration_s=0.2)
+    rig.to_policy()
+    for _ in range(3):
+        rig.tick(targets=rig.default)
+    calf = 2
+    landing = rig.default.copy()
+    landing[calf] = rig.upper[calf] + 0.4
+    rig.tick(targets=landing)
+    out = rig.tick(targets=landing, depth_age_ms=1000.0)
+    assert rig.layer.mode == "stand"
+    assert out.target[calf] == rig.upper[calf]  # the ramp's first point: at the limit
+    counters = rig.layer.counters()
+    assert "check.limit_clamped" not in counters and "check.step_conflict" not in counters
+    outs = [rig.tick(targets=landing, depth_age_ms=1000.0) for _ in range(12)]
+    ramp = [o.target[calf] for o in outs]
+    assert all(b <= a + 1e-12 for a, b in zip(ramp, ramp[1:]))  # down to the default pose
+    assert ramp[-1] == pytest.approx(rig.default[calf])
+    calf_report = rig.layer.report()["policy_targets"]["joints"][
+        rig.robot.joint_names_hardware[calf]]
+    assert calf_report["ticks_past_limit"] == 1
+    assert calf_report["time_past_limit_s"] == pytest.approx(0.02)

@@ -46,9 +46,10 @@ stall-inference      hold the last applied target from the first   damping on th
 kill-inference       the same                                      the same
 nan-actions          damping (invalid_command): the HAL passes     on the tick the first NaN
                      the non-finite command on flagged             command arrives [1]
-wild-actions         every applied target inside the joint         always; damping on the
-                     limits and the step cap; damping              ``implausible_after_ticks``-th
-                     (implausible_command)                         wild command [5]
+wild-actions         every applied target inside the action range  always; damping on the
+                     and the step cap; damping                     ``implausible_after_ticks``-th
+                     (implausible_command)                         slam [the 5th or 6th wild
+                                                                   command]
 drop-imu             damping (imu_stale) once the sample is older  ceil(imu_stale_ms / period)
                      than ``imu_stale_ms``                         + 1 ticks [4; 3 in fact]
 drop-depth           stand (depth_stale) once depth is older than  ceil(depth_stale_ms / period)
@@ -206,6 +207,9 @@ class FaultInjector:
         self._origin_ns = int(getattr(server.devices.world, "clock_origin_ns", server.clock_ns()))
         robot = server.robot
         self._calves = [i for i, name in enumerate(robot.joint_names_policy) if "calf" in name]
+        if FaultKind.LANDING in self.kinds and not self._calves:
+            raise FaultSpecError(f"--fault landing drives the calves; robot {robot.name!r} has no "
+                                 f"joint named *calf* ({', '.join(robot.joint_names_policy)})")
         self._action_clip = float(robot.action_clip)
         if self.kinds & {FaultKind.STALL_INFERENCE, FaultKind.NAN_ACTIONS, FaultKind.WILD_ACTIONS,
                          FaultKind.LANDING}:
