@@ -31,6 +31,8 @@ _INSTALL_HINTS: dict[str, str] = {
     "PIL.Image": "pip install 'krabby[video]'",
     "serial": "pip install pyserial",
     "mcap": "pip install mcap",
+    "foxglove": "pip install 'krabby[live]'  (foxglove-sdk)",
+    "google.protobuf": "pip install 'krabby[live]'  (protobuf)",
     "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",
 }
 

@@ -223,11 +223,24 @@ class LogWriter:
         self._channels[key] = self._register(topic, schema_name, schema)
         self.counts[key] = 0
 
-    def write_json(self, key: str, message: dict[str, Any], stamp_ns: int, sequence: int) -> None:
-        """One message on a channel from :meth:`add_json_channel` (monotonic ``stamp_ns``)."""
+    def add_foxglove_channel(self, key: str, topic: str, message_type: Any) -> None:
+        """Register a channel of a foxglove-sdk message type (``foxglove.messages.X``): its
+        protobuf schema (a ``FileDescriptorSet``, as the SDK gives it) and protobuf encoding."""
+        if key in self._channels:
+            raise ValueError(f"channel {key!r} is already registered")
+        schema = message_type.get_schema()
+        schema_id = self._writer.register_schema(schema.name, schema.encoding, bytes(schema.data))
+        self._channels[key] = self._writer.register_channel(topic, schema.encoding, schema_id)
+        self.counts[key] = 0
+
+    def write_json(self, key: str, message: Any, stamp_ns: int, sequence: int) -> None:
+        """One message on a channel from :meth:`add_json_channel` (a JSON object) or
+        :meth:`add_foxglove_channel` (a foxglove-sdk message, encoded here), monotonic
+        ``stamp_ns``."""
         log_time = stamp_ns + self.epoch_offset_ns
-        self._writer.add_message(self._channels[key], log_time,
-                                 json.dumps(message, separators=(",", ":")).encode(), log_time,
+        data = (json.dumps(message, separators=(",", ":")).encode() if isinstance(message, dict)
+                else message.encode())
+        self._writer.add_message(self._channels[key], log_time, data, log_time,
                                  sequence & 0xFFFFFFFF)
         self.counts[key] += 1
 
