@@ -57,6 +57,7 @@ class LiveSession:
         self.host, self.requested_port = host, port
         self.config = config or LiveConfig()
         self.server: Any = None
+        self.context: Any = None
         self.publisher: LivePublisher | None = None
         self._detach: list[Callable[[], None]] = []
         self.port: int | None = None
@@ -89,7 +90,8 @@ class LiveSession:
             OSError: the address cannot be bound.
         """
         foxglove = foxglove_sdk()
-        context = foxglove.Context()
+        # Held for the run: the SDK closes a context's channels when the context is dropped.
+        self.context = context = foxglove.Context()
         view = policy_view_for(client.robot, client.is_student) if client is not None else None
         command = (lambda: client.command) if client is not None else None
         self.publisher = publisher = LivePublisher(

@@ -47,8 +47,9 @@ class FoxgloveClient:
     """
 
     def __init__(self, port: int, timeout_s: float = 10.0, host: str = "127.0.0.1") -> None:
-        self.ws = connect(f"ws://{host}:{port}", subprotocols=[SUBPROTOCOL],
-                          open_timeout=timeout_s, close_timeout=2, max_size=1 << 24)
+        self._connection = connect(f"ws://{host}:{port}", subprotocols=[SUBPROTOCOL],
+                                   open_timeout=timeout_s, close_timeout=2, max_size=1 << 24)
+        self.ws = self._connection.__enter__()
         self.subprotocol = self.ws.subprotocol
         self.server_info: dict[str, Any] = {}
         self.channels: dict[str, dict[str, Any]] = {}  # topic -> advertised channel
@@ -138,7 +139,7 @@ class FoxgloveClient:
         return all(len(self.received.get(t, ())) >= n for t, n in counts.items())
 
     def close(self) -> None:
-        self.ws.close()
+        self._connection.__exit__(None, None, None)
 
     def __enter__(self) -> "FoxgloveClient":
         return self
