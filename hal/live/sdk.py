@@ -23,12 +23,23 @@ log = logging.getLogger(__name__)
 DEFAULT_LIVE_HOST = "127.0.0.1"
 DEFAULT_LIVE_PORT = 8765
 """Foxglove's usual WebSocket port."""
+_SDK_LOGS_OFF = False
 
 
 def foxglove_sdk() -> ModuleType:
     """The ``foxglove`` package (foxglove-sdk), or :class:`~hal.optional.MissingDependencyError`
     naming ``pip install 'krabby[live]'``."""
-    return require("foxglove", "the live view (--live) and Foxglove messages in --record logs")
+    foxglove = require("foxglove", "the live view (--live) and Foxglove messages in --record logs")
+    global _SDK_LOGS_OFF
+    if not _SDK_LOGS_OFF:
+        # The SDK forwards its Rust logs to Python logging, one GIL acquisition and one line per
+        # event — and a client chooses the events (a malformed message, a reset connection). Off,
+        # a client cannot flood the robot's log or take the loop's GIL with it; our own lines
+        # and the live report say what the stream did. (The SDK logs nothing at CRITICAL; the
+        # level is filtered on its side, before Python.)
+        foxglove.set_log_level(logging.CRITICAL)
+        _SDK_LOGS_OFF = True
+    return foxglove
 
 
 def parse_live_address(text: str) -> tuple[str, int]:
