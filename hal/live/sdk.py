@@ -63,7 +63,8 @@ def parse_live_address(text: str) -> tuple[str, int]:
         raise ValueError(f"--live {text!r}: port {port_text!r} is not a number; use PORT or "
                          f"HOST:PORT with PORT in 0-65535 (0: any free port)") from None
     if not 0 <= port <= 65535:
-        raise ValueError(f"--live {text!r}: port {port} is outside 0-65535 (0: any free port)")
+        raise ValueError(f"--live {text!r}: port {port} is outside 0-65535; use PORT or HOST:PORT "
+                         f"(0: any free port)")
     return host, port
 
 
