@@ -33,6 +33,7 @@ _INSTALL_HINTS: dict[str, str] = {
     "mcap": "pip install mcap",
     "foxglove": "pip install 'krabby[live]'  (foxglove-sdk)",
     "google.protobuf": "pip install 'krabby[live]'  (protobuf)",
+    "websockets": "pip install 'krabby[live]'  (websockets)",
     "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",
 }
 

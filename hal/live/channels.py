@@ -30,13 +30,15 @@ def _schema(title: str, description: str, properties: dict[str, Any]) -> dict[st
 
 JSON_SCHEMAS: dict[str, dict[str, Any]] = {
     "joints": _schema("krabby.LiveJoints", "Per joint (hardware order): measured position, the "
-                      "policy's target (null when no command answered the tick) and the target "
-                      "after the safety layer, radians.",
+                      "policy's target in force (its latest command; null before the first) and "
+                      "the target after the safety layer, radians; new_command: a command "
+                      "answered this tick.",
                       {"seq": _INT, "t_ns": _INT, "mode": _STR,
                        "names": {"type": "array", "items": _STR},
                        "measured_rad": {"type": "array", "items": _NUM},
                        "policy_target_rad": {"type": "array", "items": {"type": ["number",
                                                                                   "null"]}},
+                       "new_command": {"type": "boolean"},
                        "safe_target_rad": {"type": "array", "items": _NUM}}),
     "mode": _schema("krabby.SafetyMode", "The safety layer's mode in force (sent on each change "
                     "and at the status rate).", {"seq": _INT, "t_ns": _INT, "mode": _STR}),

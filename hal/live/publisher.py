@@ -142,7 +142,7 @@ class LivePublisher:
         self._warn = RateLimitedLog(log, interval_s=5.0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._no_target = np.full(len(self.joint_names), np.nan)
+        self._policy_target = np.full(len(self.joint_names), np.nan)  # none yet
 
     # -- producers (loop, actor and depth threads): copy what is due, never wait --------------
 
@@ -153,14 +153,17 @@ class LivePublisher:
         if mode is not self._last_mode:
             self.boxes["events"].offer(("mode", record.seq, t_ns, self._last_mode, mode))
             self._last_mode = mode
+        received = record.command
+        if received is not None:  # the policy's target in force until its next command
+            np.copyto(self._policy_target, received.message.target_rad)
         wanted, gates = self.wanted, self._gates
         if wanted["joints"] and gates["joints"].due(t_ns):
-            joints, received = record.joints, record.command
-            target = received.message.target_rad if received is not None else self._no_target
+            joints = record.joints
             self.boxes["joints"].offer((
                 record.seq, t_ns, mode, joints.position_rad.copy(),
-                joints.velocity_rad_s.copy(), joints.torque_nm.copy(), target.copy(),
-                record.applied.target_rad.copy(), record.obs_to_command_ns))
+                joints.velocity_rad_s.copy(), joints.torque_nm.copy(), self._policy_target.copy(),
+                record.applied.target_rad.copy(), received is not None,
+                record.obs_to_command_ns))
         if wanted["pose"] and gates["pose"].due(t_ns):
             snap = (self.scene.snapshot() if self.scene is not None
                     else record.imu.quaternion_wxyz.copy())
@@ -254,13 +257,14 @@ class LivePublisher:
 
     def _publish_joints(self, seq: int, t_ns: int, mode: Any, position: np.ndarray,
                         velocity: np.ndarray, torque: np.ndarray, target: np.ndarray,
-                        applied: np.ndarray, obs_to_command_ns: int) -> None:
+                        applied: np.ndarray, new_command: bool, obs_to_command_ns: int) -> None:
         ch = self.channels
         self._latest_tick = (seq, t_ns)
         policy = [None if not np.isfinite(v) else float(v) for v in target]
         ch.joints.log({"seq": seq, "t_ns": t_ns, "mode": str(mode), "names": self.joint_names,
                        "measured_rad": position.tolist(), "policy_target_rad": policy,
-                       "safe_target_rad": applied.tolist()}, log_time=t_ns)
+                       "new_command": new_command, "safe_target_rad": applied.tolist()},
+                      log_time=t_ns)
         ch.joint_states.log(fm.joint_states(t_ns, self.joint_names, position, velocity, torque),
                             log_time=t_ns)
         if obs_to_command_ns >= 0:

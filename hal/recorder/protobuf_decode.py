@@ -12,7 +12,7 @@ from typing import Any
 
 from hal.optional import require
 
-__all__ = ["ProtobufDecoder"]
+__all__ = ["ProtobufDecoder", "message_class"]
 
 
 class ProtobufDecoder:
@@ -34,7 +34,7 @@ class ProtobufDecoder:
 
         cls = self._classes.get(schema_id)
         if cls is None:
-            cls = self._classes[schema_id] = _message_class(schema_name, schema_data)
+            cls = self._classes[schema_id] = message_class(schema_name, schema_data)
         try:
             message = cls.FromString(payload)
         except DecodeError as exc:
@@ -43,7 +43,13 @@ class ProtobufDecoder:
                                          preserving_proto_field_name=True)
 
 
-def _message_class(name: str, file_descriptor_set: bytes) -> Any:
+def message_class(name: str, file_descriptor_set: bytes) -> Any:
+    """The protobuf message class ``name`` of a serialised ``FileDescriptorSet``.
+
+    Raises:
+        ValueError: the schema does not load or has no such message.
+    """
+    require("google.protobuf", "decoding Foxglove protobuf messages")
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from .appliance import live_port, read_report, start_live_sim
-from .foxglove_ws import SUBPROTOCOL, FoxgloveClient
+from hal.live.client import SUBPROTOCOL, FoxgloveClient
 
 RATE_HZ = 50.0
 DURATION_S = 8.0
@@ -74,6 +74,7 @@ def test_client_sees_what_the_policy_sees(live_policy, tmp_path):
         assert np.all(np.isfinite(j["safe_target_rad"]))
     # The joints are sent at the loop's rate (<= 100 Hz): about one per tick once subscribed.
     assert len(joints) >= 0.5 * RATE_HZ * DURATION_S
+    assert any(j["new_command"] for j in in_policy)
 
     # The policy's depth image: 58x87 32FC1, finite, as the depth step saw it.
     images = [m for _, m in got["/policy/depth"]]
@@ -99,3 +100,9 @@ def test_client_sees_what_the_policy_sees(live_policy, tmp_path):
     command = got["/operator/command"][-1][1]
     assert command["forward_speed_m_s"] == report["command"]["forward_speed_m_s"]
     assert any("policy" in m.message for _, m in got["/log"])
+
+    # The README's picture is drawn from exactly these messages.
+    from hal.live.snapshot import render_snapshot
+
+    png = render_snapshot(got, tmp_path / "live_view.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

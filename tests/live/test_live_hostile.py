@@ -15,7 +15,7 @@ import time
 import pytest
 
 from .appliance import live_port, read_report, start_live_sim
-from .foxglove_ws import FoxgloveClient
+from hal.live.client import FoxgloveClient
 
 RATE_HZ = 50.0
 DURATION_S = 10.0

@@ -13,7 +13,7 @@ import pytest
 from hal.live.mailbox import Mailbox, RateGate
 from hal.live.sdk import is_loopback_host, parse_live_address
 
-from .foxglove_ws import decode_protobuf
+from hal.live.client import decode_protobuf
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -85,13 +85,14 @@ def test_rate_gate():
     assert not RateGate(0.0).due(0)
 
 
-def _tick(seq: int, mode: str = "policy") -> SimpleNamespace:
+def _tick(seq: int, mode: str = "policy", target: float | None = 0.5) -> SimpleNamespace:
     n = 12
     joints = SimpleNamespace(position_rad=np.full(n, 0.1 * seq), velocity_rad_s=np.zeros(n),
                              torque_nm=np.zeros(n))
-    message = SimpleNamespace(target_rad=np.full(n, 0.5))
+    command = (None if target is None
+               else SimpleNamespace(message=SimpleNamespace(target_rad=np.full(n, target))))
     return SimpleNamespace(seq=seq, tick_ns=seq * 10_000_000, safety_mode=mode, joints=joints,
-                           command=SimpleNamespace(message=message),
+                           command=command,
                            applied=SimpleNamespace(target_rad=np.full(n, 0.4)),
                            imu=SimpleNamespace(quaternion_wxyz=np.array([1.0, 0, 0, 0])),
                            new_depth=None, depth_seq=0, obs_to_command_ns=1000)
@@ -116,6 +117,13 @@ def test_publisher_copies_only_for_subscribers_and_drops_when_behind():
     assert [item[0] for item in queued] == list(range(32, 40))  # the newest kept
     np.testing.assert_allclose(queued[-1][3], 3.9)  # a copy of that tick's positions
     assert publisher.report()["dropped"]["joints"] == 12
+    # The policy's target stays the one in force on ticks no command answered.
+    publisher.on_tick(_tick(40, target=0.7))
+    publisher.on_tick(_tick(41, target=None))
+    (_, *a), (_, *b) = publisher.boxes["joints"].take_all()
+    np.testing.assert_allclose(a[5], 0.7)
+    np.testing.assert_allclose(b[5], 0.7)
+    assert (a[7], b[7]) == (True, False)  # new_command
 
 
 def _decode(message):

@@ -1,4 +1,5 @@
-"""A Foxglove WebSocket protocol client for the tests, written from the protocol, not the SDK.
+"""A small Foxglove WebSocket protocol client (the tests' and ``hal.live.snapshot``'s), written
+from the protocol, not the SDK, so it checks what any client would see.
 
 It speaks subprotocol ``foxglove.sdk.v1`` (what foxglove-sdk 0.30 answers): text frames are JSON
 (``serverInfo``, ``advertise``, ``unadvertise``, ``status``; ``subscribe``/``unsubscribe`` and
@@ -16,8 +17,8 @@ import struct
 import time
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from hal.optional import require
+from hal.recorder.protobuf_decode import message_class
 
 __all__ = ["FoxgloveClient", "SUBPROTOCOL", "decode_protobuf"]
 
@@ -28,25 +29,22 @@ _HEADER = struct.Struct("<BIQ")
 
 def decode_protobuf(schema_name: str, file_descriptor_set: bytes, payload: bytes) -> Any:
     """Decode ``payload`` as message ``schema_name`` of the given ``FileDescriptorSet``."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    files = descriptor_pb2.FileDescriptorSet.FromString(file_descriptor_set)
-    pool = descriptor_pool.DescriptorPool()
-    for proto in files.file:
-        pool.Add(proto)
-    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName(schema_name))
-    return cls.FromString(payload)
+    return message_class(schema_name, file_descriptor_set).FromString(payload)
 
 
 class FoxgloveClient:
-    """A connection to a Foxglove WebSocket server (loopback in the tests).
+    """A connection to a Foxglove WebSocket server.
 
     Args:
-        port: The server's port on 127.0.0.1.
+        port: The server's port.
         timeout_s: Open and first-messages timeout.
+        host: The server's address (loopback by default).
     """
 
     def __init__(self, port: int, timeout_s: float = 10.0, host: str = "127.0.0.1") -> None:
+        require("websockets", "a Foxglove WebSocket client")
+        from websockets.sync.client import connect
+
         self._connection = connect(f"ws://{host}:{port}", subprotocols=[SUBPROTOCOL],
                                    open_timeout=timeout_s, close_timeout=2, max_size=1 << 24)
         self.ws = self._connection.__enter__()
@@ -90,17 +88,10 @@ class FoxgloveClient:
             return json.loads(payload)
         if channel["encoding"] != "protobuf":
             raise AssertionError(f"unexpected encoding {channel['encoding']!r}")
-        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
         cls = self._classes.get(sub_id)
         if cls is None:
-            files = descriptor_pb2.FileDescriptorSet.FromString(base64.b64decode(channel["schema"]))
-            pool = descriptor_pool.DescriptorPool()
-            for proto in files.file:
-                pool.Add(proto)
-            cls = message_factory.GetMessageClass(
-                pool.FindMessageTypeByName(channel["schemaName"]))
-            self._classes[sub_id] = cls
+            cls = self._classes[sub_id] = message_class(channel["schemaName"],
+                                                        base64.b64decode(channel["schema"]))
         return cls.FromString(payload)
 
     def send_json(self, message: dict[str, Any]) -> None:
@@ -126,8 +117,10 @@ class FoxgloveClient:
                 self._handle(self.ws.recv(timeout=left))
             except TimeoutError:
                 return
-            except ConnectionClosed:
-                return
+            except Exception as exc:  # noqa: BLE001 - websockets' ConnectionClosed: the end
+                if type(exc).__name__.startswith("ConnectionClosed"):
+                    return
+                raise
 
     def wait_for(self, counts: dict[str, int], timeout_s: float) -> bool:
         """Receive until each topic has its count of messages; False on timeout."""
