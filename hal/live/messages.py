@@ -16,7 +16,7 @@ import numpy as np
 from hal.live.sdk import foxglove_sdk
 
 __all__ = ["timestamp", "vector3", "quaternion_xyzw", "quaternion_xyzw_from_matrix",
-           "frame_transform", "pose_in_frame", "raw_image_32f", "point_cloud_xyz", "log_message",
+           "frame_transform", "frame_transforms", "pose_in_frame", "raw_image_32f", "point_cloud_xyz", "log_message",
            "joint_states"]
 
 
@@ -69,6 +69,11 @@ def frame_transform(stamp_ns: int, parent: str, child: str, position_m: Sequence
     return _messages().FrameTransform(timestamp=timestamp(stamp_ns), parent_frame_id=parent,
                                       child_frame_id=child, translation=vector3(position_m),
                                       rotation=quaternion_xyzw(x, y, z, w))
+
+
+def frame_transforms(transforms: list[Any]) -> Any:
+    """``foxglove.FrameTransforms`` of :func:`frame_transform` messages."""
+    return _messages().FrameTransforms(transforms=transforms)
 
 
 def pose_in_frame(stamp_ns: int, frame_id: str, position_m: Sequence[float],

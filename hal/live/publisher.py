@@ -135,6 +135,7 @@ class LivePublisher:
         # Which streams a client subscribes to; the worker refreshes these, the listeners read them.
         self.wanted = {name: False for name in self._gates}
         self._last_mode: Any = None
+        self._latest_mode: tuple[int, int, Any] | None = None  # (seq, t_ns, mode) the worker sent
         self._events_sent: set[tuple] = set()
         self._latest_tick = (0, 0)  # (seq, tick_ns) the worker saw last
         self.sent = {name: 0 for name in self.boxes}
@@ -279,9 +280,8 @@ class LivePublisher:
             ch.tf.log(self.scene.transforms(t_ns, snap), log_time=t_ns)
         else:  # hardware: the IMU's orientation; no position estimate
             position, quat = (0.0, 0.0, 0.0), snap
-            ch.tf.log(fm.foxglove_sdk().messages.FrameTransforms(
-                transforms=[fm.frame_transform(t_ns, "world", "base", position, quat)]),
-                log_time=t_ns)
+            ch.tf.log(fm.frame_transforms([fm.frame_transform(t_ns, "world", "base", position,
+                                                                quat)]), log_time=t_ns)
         ch.pose.log(fm.pose_in_frame(t_ns, "world", position, quat), log_time=t_ns)
         self.sent["pose"] += 1
 
@@ -330,7 +330,7 @@ class LivePublisher:
 
     def _publish_status(self, now_ns: int) -> None:
         ch = self.channels
-        latest = getattr(self, "_latest_mode", None)
+        latest = self._latest_mode
         if latest is not None:  # the mode in force, again, for clients that joined later
             seq, t_ns, mode = latest
             ch.mode.log({"seq": self._latest_tick[0] or seq, "t_ns": now_ns, "mode": str(mode)},

@@ -114,7 +114,7 @@ class SimScene:
         transforms = [fm.frame_transform(stamp_ns, "world", BASE_FRAME, *self.base_pose(snap))]
         transforms += [fm.frame_transform(stamp_ns, frames[p], frames[c], pos, quat)
                        for c, p, pos, quat in zip(self._links, self._parents, rel_pos, rel_quat)]
-        return foxglove_sdk().messages.FrameTransforms(transforms=transforms)
+        return fm.frame_transforms(transforms)
 
     def scene_update(self, stamp_ns: int) -> Any:
         """``foxglove.SceneUpdate``: the terrain in ``world`` and each body's geoms in its frame."""

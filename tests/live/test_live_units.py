@@ -161,3 +161,38 @@ def test_foxglove_messages_decode_to_the_inputs():
 
     decoded = _decode(fm.log_message(7, "warning", "safety: policy -> damping"))
     assert decoded.level == 3 and decoded.message == "safety: policy -> damping"  # 3: WARNING
+
+
+def test_hardware_pose_is_the_imu_orientation_through_a_real_client():
+    """Without a simulator scene (the robot), /pose and /tf carry the IMU's orientation at the
+    origin; a client subscribed over loopback decodes them."""
+    foxglove = pytest.importorskip("foxglove")
+    from hal.live.client import FoxgloveClient
+    from hal.live.publisher import LivePublisher
+    from hal.live.sdk import start_live_server
+
+    context = foxglove.Context()
+    publisher = LivePublisher(context, [f"j{i}" for i in range(12)])
+    server = start_live_server("127.0.0.1", 0, context)
+    try:
+        with FoxgloveClient(server.port) as client:
+            assert "/scene" not in client.channels  # no simulator, no scene
+            client.subscribe(["/pose", "/tf", "/safety/mode"])
+            deadline = 50
+            while not (publisher.wanted["pose"]) and deadline:
+                publisher.refresh_wanted()
+                client.pump(0.05)
+                deadline -= 1
+            record = _tick(1, mode="ready")
+            record.imu.quaternion_wxyz = np.array([0.5, 0.5, -0.5, 0.5])  # w, x, y, z
+            publisher.on_tick(record)
+            publisher.publish_pending()
+            assert client.wait_for({"/pose": 1, "/tf": 1, "/safety/mode": 1}, timeout_s=5.0)
+    finally:
+        server.stop()
+    pose = client.received["/pose"][0][1]
+    q, p = pose.pose.orientation, pose.pose.position
+    assert (q.x, q.y, q.z, q.w) == (0.5, -0.5, 0.5, 0.5) and (p.x, p.y, p.z) == (0, 0, 0)
+    (transform,) = client.received["/tf"][0][1].transforms
+    assert (transform.parent_frame_id, transform.child_frame_id) == ("world", "base")
+    assert client.received["/safety/mode"][0][1]["mode"] == "ready"
