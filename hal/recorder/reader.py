@@ -143,7 +143,6 @@ class _Collector:
                 self.extra.setdefault(topic, []).append((record.sequence, record.log_time, msg))
             self.count += 1
 
-
     def _decode_protobuf(self, channel: Channel, data: bytes) -> dict[str, Any]:
         """A Foxglove protobuf message (foxglove-sdk's encoding) as its JSON-form dict."""
         schema = self.schemas.get(channel.schema_id)
