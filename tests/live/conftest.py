@@ -6,10 +6,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("foxglove")  # the [live] extra
-pytest.importorskip("websockets")
-pytest.importorskip("google.protobuf")
-
 
 @pytest.fixture(scope="session")
 def live_policy(tmp_path_factory) -> Path:

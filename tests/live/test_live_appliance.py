@@ -8,8 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .appliance import live_port, read_report, start_live_sim
-from hal.live.client import SUBPROTOCOL, FoxgloveClient
+for _extra in ("foxglove", "websockets", "google.protobuf"):  # the [live] extra
+    pytest.importorskip(_extra)
+
+from .appliance import live_port, read_report, start_live_sim  # noqa: E402
+from hal.live.client import SUBPROTOCOL, FoxgloveClient  # noqa: E402
 
 RATE_HZ = 50.0
 DURATION_S = 8.0

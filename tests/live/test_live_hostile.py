@@ -14,8 +14,11 @@ import time
 
 import pytest
 
-from .appliance import live_port, read_report, start_live_sim
-from hal.live.client import FoxgloveClient
+for _extra in ("foxglove", "websockets", "google.protobuf"):  # the [live] extra
+    pytest.importorskip(_extra)
+
+from .appliance import live_port, read_report, start_live_sim  # noqa: E402
+from hal.live.client import FoxgloveClient  # noqa: E402
 
 RATE_HZ = 50.0
 DURATION_S = 10.0

@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hal.live.client import FoxgloveClient
+for _extra in ("foxglove", "websockets", "google.protobuf"):  # the [live] extra
+    pytest.importorskip(_extra)
+
+from hal.live.client import FoxgloveClient  # noqa: E402
 
 RECORDING = Path(__file__).resolve().parents[1] / "data" / "sim_recording.npz"
 TOPICS = ["/pose", "/tf", "/joints", "/safety/mode", "/policy/depth", "/camera/depth"]
