@@ -54,7 +54,8 @@ class FoxgloveClient:
         self.text: list[dict[str, Any]] = []  # every other JSON message (status, ...)
         self._subs: dict[int, dict[str, Any]] = {}
         self._classes: dict[int, Any] = {}
-        self.received: dict[str, list[tuple[int, Any]]] = {}
+        self._raw: list[tuple[int, int, bytes]] = []  # (subscription, log time, payload)
+        self._received: dict[str, list[tuple[int, Any]]] = {}
         deadline = time.monotonic() + timeout_s
         while (not self.server_info or not self.channels) and time.monotonic() < deadline:
             self._handle(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
@@ -77,11 +78,24 @@ class FoxgloveClient:
                 self.text.append(msg)
             return
         opcode, sub_id, log_time = _HEADER.unpack_from(frame)
-        if opcode != MESSAGE_DATA or sub_id not in self._subs:
-            return
-        channel = self._subs[sub_id]
-        self.received.setdefault(channel["topic"], []).append(
-            (log_time, self._decode(sub_id, channel, bytes(frame[_HEADER.size:]))))
+        if opcode == MESSAGE_DATA and sub_id in self._subs:
+            # Decoded when read (``received``): receiving stays cheap while the robot runs.
+            self._raw.append((sub_id, log_time, bytes(frame[_HEADER.size:])))
+
+    @property
+    def received(self) -> dict[str, list[tuple[int, Any]]]:
+        """Topic → [(log time ns, decoded message)], in arrival order."""
+        raw, self._raw = self._raw, []
+        for sub_id, log_time, payload in raw:
+            channel = self._subs[sub_id]
+            self._received.setdefault(channel["topic"], []).append(
+                (log_time, self._decode(sub_id, channel, payload)))
+        return self._received
+
+    def count(self, topic: str) -> int:
+        """Messages received on ``topic`` so far (decoded or not)."""
+        pending = sum(1 for sub_id, _, _ in self._raw if self._subs[sub_id]["topic"] == topic)
+        return len(self._received.get(topic, ())) + pending
 
     def _decode(self, sub_id: int, channel: dict[str, Any], payload: bytes) -> Any:
         if channel["encoding"] == "json":
@@ -126,10 +140,10 @@ class FoxgloveClient:
         """Receive until each topic has its count of messages; False on timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(len(self.received.get(t, ())) >= n for t, n in counts.items()):
+            if all(self.count(t) >= n for t, n in counts.items()):
                 return True
             self.pump(min(0.2, deadline - time.monotonic()))
-        return all(len(self.received.get(t, ())) >= n for t, n in counts.items())
+        return all(self.count(t) >= n for t, n in counts.items())
 
     def close(self) -> None:
         self._connection.__exit__(None, None, None)

@@ -24,7 +24,7 @@ from mcap.records import Channel, Chunk, DataEnd, Footer, Message, Metadata, Sch
 from mcap.stream_reader import StreamReader, breakup_chunk
 
 from hal.recorder.log_writer import CHANNELS, IMAGE_TOPICS, TRANSITION_TOPIC
-from hal.recorder.schema import FORMAT_VERSION, RowLayout, decode_raw_image
+from hal.recorder.schema import READABLE_FORMAT_VERSIONS, RowLayout, decode_raw_image
 
 __all__ = ["LogFormatError", "RecordTable", "RecordedLog", "read_log"]
 
@@ -274,9 +274,9 @@ def read_log(path: str | Path, allow_partial: bool = False) -> RecordedLog:
     except ValueError as exc:
         raise LogFormatError(path, 0, f"the 'krabby.run' metadata is damaged ({exc})") from None
     version = run.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMAT_VERSIONS:
         raise LogFormatError(path, 0, f"log format version {version}; this krabby reads "
-                             f"version {FORMAT_VERSION}")
+                             f"versions {', '.join(map(str, READABLE_FORMAT_VERSIONS))}")
     recorder = None
     if "krabby.recorder" in collector.metadata:
         recorder = json.loads(collector.metadata["krabby.recorder"].get("json", "{}"))

@@ -18,14 +18,30 @@ _PORT = re.compile(r"live view: ws://127\.0\.0\.1:(\d+)")
 
 
 def start_live_sim(policy: Path, report: Path, duration_s: float, *extra: str,
-                   rate_hz: float = 50.0) -> ChildProcess:
-    """The simulator appliance in real time with ``--live 127.0.0.1:0`` (loopback, any port)."""
+                   rate_hz: float = 50.0, budget_ms: float = 16.0) -> ChildProcess:
+    """The simulator appliance in real time with ``--live 127.0.0.1:0`` (loopback, any port).
+
+    The command deadline is ``budget_ms`` after each observation (16 ms of the 20 ms period at
+    50 Hz): headroom for the two cores this suite shares with other work, still a deadline that
+    a tick lengthened by the live view would miss."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "hal.server.sim.main", "--engine", str(policy),
                "--duration", str(duration_s), "--control-rate", str(rate_hz),
+               "--latency-budget-ms", str(budget_ms),
                "--live", "127.0.0.1:0", "--estop-bind", "none", "--flight-recorder-s", "0",
                "--no-keyboard", "--report", str(report), *extra]
-    return ChildProcess(command, timeout_s=120.0, env=env, cwd=str(report.parent))
+    return ChildProcess(command, timeout_s=120.0, env=env, cwd=str(report.parent),
+                        preexec_fn=_robot_priority)
+
+
+def _robot_priority() -> None:
+    """The appliance ahead of the machine's other work, as on the robot (where it runs alone):
+    the deadline checks then measure the live view, not whoever else shares the two cores.
+    Without the permission to raise it (not root), the default priority."""
+    try:
+        os.nice(-10)
+    except OSError:
+        pass
 
 
 def live_port(child: ChildProcess, timeout_s: float = 60.0) -> int:

@@ -1,12 +1,13 @@
 """``krabby-replay`` reproduces the actions of logs written before and after the Foxglove messages
-(``/sim/tf``, ``/sim/scene``) moved to foxglove-sdk's protobuf encoding.
+(the depth images, ``/sim/tf``, ``/sim/scene``) moved to foxglove-sdk's protobuf encoding (log
+format 1 → 2). The replay reads the depth steps' images, so both image encodings are exercised.
 
 ``tests/data/sim_record_before_foxglove_sdk.mcap`` was written by the code before that change
 (commit 66479c4: ``krabby-hal-server-sim --engine model.onnx --fast --duration 3.2
 --control_rate 50 --latency_budget_ms 16 --scene parkour --record ... --flight-recorder-s 0``,
 the synthetic student of seed 3 exported by ``krabby-export``), so ``/sim/tf`` there is one JSON
 ``foxglove.FrameTransform`` per tick. The export is deterministic: the ``exported_policy`` fixture
-(seed 3) is the engine that recorded it.
+(seed 3) is the engine that recorded it. Its images are JSON ``foxglove.RawImage`` (base64).
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def test_log_written_before_the_sdk_reads_and_replays(go2, exported_policy):
     with open(OLD_LOG, "rb") as stream:
         summary = make_reader(stream).get_summary()
     encodings = {c.topic: c.message_encoding for c in summary.channels.values()}
-    assert encodings["/sim/tf"] == "json"  # the old hand-written encoding
+    assert encodings["/sim/tf"] == encodings["/policy/depth_input"] == "json"  # hand-written
     log = read_log(OLD_LOG)
+    assert log.run["format_version"] == 1
     first = log.extra["/sim/tf"][0][2]
     assert first["child_frame_id"] == "base" and "transforms" not in first
     track = pose_track(log)
@@ -82,4 +84,5 @@ def test_log_written_through_the_sdk_replays(go2, exported_policy, tmp_path, mon
         summary = make_reader(stream).get_summary()
     encodings = {c.topic: c.message_encoding for c in summary.channels.values()}
     assert encodings["/sim/tf"] == encodings["/sim/scene"] == "protobuf"
+    assert encodings["/policy/depth_input"] == "protobuf"  # foxglove.RawImage through the SDK
     _replays(log_path, go2, exported_policy)

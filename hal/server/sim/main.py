@@ -207,12 +207,6 @@ def _record_scene(server: HalServer, recording: Any) -> None:
     /sim/scene)."""
     if recording.file is None:
         return
-    from hal.optional import available
-
-    if not available("foxglove"):
-        log.warning("--record: no /sim/tf or /sim/scene in the log (Foxglove messages are written "
-                    "through foxglove-sdk: pip install 'krabby[live]')")
-        return
     from hal.sim.foxglove_scene import SimSceneRecorder
 
     server.tick_listeners.append(SimSceneRecorder(server.devices.world, recording.file))
