@@ -27,9 +27,9 @@ _SDK_LOGS_OFF = False
 
 
 def foxglove_sdk() -> ModuleType:
-    """The ``foxglove`` package (foxglove-sdk), or :class:`~hal.optional.MissingDependencyError`
-    naming ``pip install 'krabby[live]'``."""
-    foxglove = require("foxglove", "the live view (--live) and Foxglove messages in --record logs")
+    """The ``foxglove`` package (foxglove-sdk, a krabby dependency), or
+    :class:`~hal.optional.MissingDependencyError` naming its install command."""
+    foxglove = require("foxglove", "the live view (--live) and the logs' Foxglove messages")
     global _SDK_LOGS_OFF
     if not _SDK_LOGS_OFF:
         # The SDK forwards its Rust logs to Python logging, one GIL acquisition and one line per
