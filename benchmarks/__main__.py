@@ -11,6 +11,7 @@ Cases, each against its baseline measured in the same run:
   JSON/pickle over ZMQ, ``sleep(period)`` after the work) — the headline ratio;
 - ``sim_step`` — the simulator's own cost per tick (to subtract from the e2e figures);
 - ``recorder`` — the flight recorder's cost per tick, on vs off.
+- ``live`` — the live view's (``--live``) cost per tick: off, on without a client, on with one.
 
 Writes ``results.json`` and PNG plots into ``--out`` and prints a short table. ``--quick`` keeps
 the whole run under about two minutes on a 2-core machine.
@@ -29,7 +30,7 @@ from benchmarks.common import machine_description, write_json
 
 __all__ = ["main", "CASES"]
 
-CASES = ("engine_step", "transport", "e2e", "sim_step", "recorder")
+CASES = ("engine_step", "transport", "e2e", "sim_step", "recorder", "live")
 log = logging.getLogger("benchmarks")
 
 
@@ -68,6 +69,10 @@ def _run_case(name: str, out_dir: Path, quick: bool, policy_dir: Path) -> dict[s
         from benchmarks import recorder_cost
 
         return recorder_cost.run(quick=quick)
+    if name == "live":
+        from benchmarks import live_cost
+
+        return live_cost.run(quick=quick)
     raise ValueError(f"unknown case {name!r}; valid: {CASES}")
 
 

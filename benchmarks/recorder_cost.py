@@ -10,7 +10,8 @@ same machine state. Reported:
   answer, safety layer, actuators, world step, listeners) — the difference is what recording adds;
 - ``listener``: the tap's tick listener alone (wall and thread CPU time);
 - ``actor_listener`` / ``depth_listener``: the client-side listeners on realistic records;
-- ``encode``: the writer thread's JSON/MCAP encoding per record kind (off the loop).
+- ``encode``: the writer thread's encoding per record kind (JSON rows, images through
+  foxglove-sdk; off the loop).
 
 Run: ``python -m benchmarks.recorder_cost`` (``--full`` for 10x more ticks). Prints JSON (µs).
 """
@@ -165,7 +166,7 @@ def run(quick: bool = True) -> dict[str, Any]:
 
 def _encode_costs(path: Path, layouts: Any) -> dict[str, dict[str, float]]:
     from hal.recorder import read_log
-    from hal.recorder.schema import raw_image_message
+    from hal.live.messages import raw_image_32f
 
     log = read_log(path)
     out = {}
@@ -175,7 +176,7 @@ def _encode_costs(path: Path, layouts: Any) -> dict[str, dict[str, float]]:
             start = time.perf_counter_ns()
             table.layout.encode(table.floats[row], table.ints[row])
             for name in table.layout.images:
-                raw_image_message(table.field(name)[row], 0, name)
+                raw_image_32f(0, name, table.field(name)[row]).encode()
             samples.append(time.perf_counter_ns() - start)
         out[kind] = stats_us(samples)
     return out

@@ -31,6 +31,9 @@ _INSTALL_HINTS: dict[str, str] = {
     "PIL.Image": "pip install 'krabby[video]'",
     "serial": "pip install pyserial",
     "mcap": "pip install mcap",
+    "foxglove": "pip install 'foxglove-sdk>=0.30.3,<0.31'  (a krabby dependency)",
+    "google.protobuf": "pip install 'protobuf>=5.26'  (a krabby dependency)",
+    "websockets": "pip install 'krabby[live]'  (websockets)",
     "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",
 }
 

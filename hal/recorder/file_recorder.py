@@ -184,10 +184,19 @@ class FileRecorder:
         self.accepted.setdefault(key, 0)
         self._queue.append(("register", (key, topic, schema_name, schema)))
 
+    def add_foxglove_channel(self, key: str, topic: str, message_type: Any) -> None:
+        """Register a channel of a foxglove-sdk message type for :meth:`accept_message` (protobuf,
+        the schema the SDK gives; registered on the writer thread like
+        :meth:`add_json_channel`)."""
+        self.dropped.setdefault(key, 0)
+        self.accepted.setdefault(key, 0)
+        self._queue.append(("register_foxglove", (key, topic, message_type)))
+
     def accept_message(self, key: str, stamp_ns: int, sequence: int,
-                       build: Callable[[int], dict[str, Any]]) -> None:
-        """Queue one message of channel ``key``; ``build(log_time_ns)`` makes its JSON object on
-        the writer thread (capture copies of what it needs). Dropped and counted when full."""
+                       build: Callable[[int], Any]) -> None:
+        """Queue one message of channel ``key``; ``build(log_time_ns)`` makes its JSON object
+        (or, on a :meth:`add_foxglove_channel` channel, its foxglove-sdk message) on the writer
+        thread (capture copies of what it needs). Dropped and counted when full."""
         if len(self._queue) >= self._queue_size:
             self.dropped[key] = self.dropped.get(key, 0) + 1
             return
@@ -259,12 +268,18 @@ class FileRecorder:
     def _drain_dropped(self) -> None:
         while self._queue:
             kind, index = self._queue.popleft()
-            self._pools[kind].release(index)
-            self.dropped[kind] += 1
+            if kind in self._pools:
+                self._pools[kind].release(index)
+                self.dropped[kind] += 1
+            elif kind == "message":
+                self.dropped[index[0]] = self.dropped.get(index[0], 0) + 1
 
     def _write(self, kind: str, index: Any) -> None:
         if kind == "register":
             self.writer.add_json_channel(*index)
+            return
+        if kind == "register_foxglove":
+            self.writer.add_foxglove_channel(*index)
             return
         if kind == "message":
             key, stamp_ns, sequence, build = index

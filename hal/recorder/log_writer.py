@@ -1,14 +1,15 @@
-"""Writing a krabby flight log: an MCAP file of JSON messages with JSON-schema schemas.
+"""Writing a krabby flight log: an MCAP file of JSON messages with JSON-schema schemas, and
+Foxglove's schemas (images) as protobuf through foxglove-sdk, the live view's encoders.
 
 Channels (see ``hal/recorder/README.md`` for every field):
 
 - ``/hal/tick`` (``krabby.HalTick``): one per control tick; MCAP sequence = tick seq.
 - ``/policy/actor_step`` (``krabby.ActorStep``): one per actor step; sequence = step index.
 - ``/policy/depth_step`` (``krabby.DepthStep``): one per depth step; sequence = step index.
-- ``/policy/depth_input`` (``foxglove.RawImage``, 32FC1): the depth step's preprocessed 58x87
-  input; same sequence as its ``/policy/depth_step`` message.
-- ``/hal/depth_frame`` (``foxglove.RawImage``, 32FC1, metres): every raw frame the HAL wrote
-  (opt-in, big); sequence = frame seq.
+- ``/policy/depth_input`` (``foxglove.RawImage``, 32FC1, protobuf through foxglove-sdk): the
+  depth step's preprocessed 58x87 input; same sequence as its ``/policy/depth_step`` message.
+- ``/hal/depth_frame`` (``foxglove.RawImage``, 32FC1, metres, protobuf through foxglove-sdk):
+  every raw frame the HAL wrote (opt-in, big); sequence = frame seq.
 - ``/safety/transition`` (``krabby.SafetyTransition``): one per safety transition; sequence =
   the tick at which the recorder saw it.
 
@@ -34,7 +35,9 @@ import numpy as np
 from mcap.well_known import MessageEncoding, SchemaEncoding
 from mcap.writer import CompressionType, Writer
 
-from hal.recorder.schema import FORMAT_VERSION, RAW_IMAGE_SCHEMA, RowLayout, raw_image_message
+from hal.live import messages as fm
+from hal.live.sdk import foxglove_sdk
+from hal.recorder.schema import FORMAT_VERSION, RowLayout
 
 __all__ = ["LogWriter", "CHANNELS", "epoch_offset_ns", "TRANSITION_SCHEMA"]
 
@@ -144,15 +147,11 @@ class LogWriter:
             if kind in self.layouts:
                 schema = self.layouts[kind].json_schema(name, description)
                 self._channels[kind] = self._register(topic, name, schema)
-        image_schema = None
+        self._foxglove_schemas: dict[str, int] = {}
         for kind, topic in IMAGE_TOPICS.items():
             if kind in self.layouts:
-                if image_schema is None:
-                    image_schema = self._writer.register_schema(
-                        "foxglove.RawImage", SchemaEncoding.JSONSchema,
-                        json.dumps(RAW_IMAGE_SCHEMA).encode())
                 self._channels[f"{kind}.image"] = self._writer.register_channel(
-                    topic, MessageEncoding.JSON, image_schema)
+                    topic, "protobuf", self._foxglove_schema(foxglove_sdk().messages.RawImage))
         self._channels["transition"] = self._register(TRANSITION_TOPIC, "krabby.SafetyTransition",
                                                       TRANSITION_SCHEMA)
         info = dict(run_info, format_version=FORMAT_VERSION, epoch_offset_ns=self.epoch_offset_ns)
@@ -177,6 +176,17 @@ class LogWriter:
             self._pending[kind] = 0
         self.flushed_offset = self._tell()
 
+    def _foxglove_schema(self, message_type: Any) -> int:
+        """The schema id of a foxglove-sdk message type (registered once): its protobuf
+        ``FileDescriptorSet``, as the SDK gives it."""
+        schema = message_type.get_schema()
+        schema_id = self._foxglove_schemas.get(schema.name)
+        if schema_id is None:
+            schema_id = self._writer.register_schema(schema.name, schema.encoding,
+                                                     bytes(schema.data))
+            self._foxglove_schemas[schema.name] = schema_id
+        return schema_id
+
     def _register(self, topic: str, name: str, schema: dict[str, Any]) -> int:
         schema_id = self._writer.register_schema(name, SchemaEncoding.JSONSchema,
                                                  json.dumps(schema).encode())
@@ -191,7 +201,7 @@ class LogWriter:
         self._writer.add_message(self._channels[kind], log_time, layout.encode(floats, ints),
                                  log_time, sequence)
         for name in layout.images:
-            image = raw_image_message(layout.field(floats, name), log_time, name)
+            image = fm.raw_image_32f(log_time, name, layout.field(floats, name)).encode()
             self._writer.add_message(self._channels[f"{kind}.image"], log_time, image, log_time,
                                      sequence)
         self._pending[kind] += 1
@@ -200,8 +210,8 @@ class LogWriter:
         """One raw depth frame (metres), sequence = its frame seq."""
         log_time = stamp_ns + self.epoch_offset_ns
         self._writer.add_message(self._channels["frame.image"], log_time,
-                                 raw_image_message(frame, log_time, "depth_camera"), log_time,
-                                 depth_seq & 0xFFFFFFFF)
+                                 fm.raw_image_32f(log_time, "depth_camera", frame).encode(),
+                                 log_time, depth_seq & 0xFFFFFFFF)
         self._pending["frame"] += 1
 
     def write_transition(self, event: dict[str, Any], seq: int, stamp_ns: int) -> None:
@@ -223,11 +233,23 @@ class LogWriter:
         self._channels[key] = self._register(topic, schema_name, schema)
         self.counts[key] = 0
 
-    def write_json(self, key: str, message: dict[str, Any], stamp_ns: int, sequence: int) -> None:
-        """One message on a channel from :meth:`add_json_channel` (monotonic ``stamp_ns``)."""
+    def add_foxglove_channel(self, key: str, topic: str, message_type: Any) -> None:
+        """Register a channel of a foxglove-sdk message type (``foxglove.messages.X``): its
+        protobuf schema (a ``FileDescriptorSet``, as the SDK gives it) and protobuf encoding."""
+        if key in self._channels:
+            raise ValueError(f"channel {key!r} is already registered")
+        self._channels[key] = self._writer.register_channel(topic, "protobuf",
+                                                            self._foxglove_schema(message_type))
+        self.counts[key] = 0
+
+    def write_json(self, key: str, message: Any, stamp_ns: int, sequence: int) -> None:
+        """One message on a channel from :meth:`add_json_channel` (a JSON object) or
+        :meth:`add_foxglove_channel` (a foxglove-sdk message, encoded here), monotonic
+        ``stamp_ns``."""
         log_time = stamp_ns + self.epoch_offset_ns
-        self._writer.add_message(self._channels[key], log_time,
-                                 json.dumps(message, separators=(",", ":")).encode(), log_time,
+        data = (json.dumps(message, separators=(",", ":")).encode() if isinstance(message, dict)
+                else message.encode())
+        self._writer.add_message(self._channels[key], log_time, data, log_time,
                                  sequence & 0xFFFFFFFF)
         self.counts[key] += 1
 

@@ -157,13 +157,25 @@ def pose_track(log_: RecordedLog) -> dict[str, np.ndarray] | None:
     if not messages:
         return None
     seq = np.array([m[0] for m in messages], dtype=np.int64)
-    x = np.array([m[2]["translation"]["x"] for m in messages])
-    y = np.array([m[2]["translation"]["y"] for m in messages])
-    q = np.array([[m[2]["rotation"][k] for k in "xyzw"] for m in messages])
+    base = [_base_transform(m[2]) for m in messages]
+    x = np.array([t["translation"]["x"] for t in base])
+    y = np.array([t["translation"]["y"] for t in base])
+    q = np.array([[t["rotation"][k] for k in "xyzw"] for t in base])
     yaw = np.unwrap(np.arctan2(2.0 * (q[:, 3] * q[:, 2] + q[:, 0] * q[:, 1]),
                                1.0 - 2.0 * (q[:, 1] ** 2 + q[:, 2] ** 2)))
     order = np.argsort(seq, kind="stable")
     return {"seq": seq[order], "x": x[order], "y": y[order], "yaw": yaw[order]}
+
+
+def _base_transform(msg: dict[str, Any]) -> dict[str, Any]:
+    """The world → base transform of a ``/sim/tf`` message: a ``foxglove.FrameTransforms``
+    (foxglove-sdk, protobuf) or, in logs written before it, one ``foxglove.FrameTransform``."""
+    if "transforms" not in msg:
+        return msg
+    for transform in msg["transforms"]:
+        if transform["child_frame_id"] == "base":
+            return transform
+    raise ValueError("/sim/tf message without a world -> base transform")
 
 
 def _plot_track(fig: Any, left: Any, right: Any, track: dict[str, np.ndarray],

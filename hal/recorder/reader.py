@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 from mcap.exceptions import EndOfFile, McapError
-from mcap.records import Channel, Chunk, DataEnd, Footer, Message, Metadata
+from mcap.records import Channel, Chunk, DataEnd, Footer, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader, breakup_chunk
 
 from hal.recorder.log_writer import CHANNELS, IMAGE_TOPICS, TRANSITION_TOPIC
-from hal.recorder.schema import FORMAT_VERSION, RowLayout, decode_raw_image
+from hal.recorder.schema import READABLE_FORMAT_VERSIONS, RowLayout, decode_raw_image
 
 __all__ = ["LogFormatError", "RecordTable", "RecordedLog", "read_log"]
 
@@ -98,6 +98,8 @@ class _Collector:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.channels: dict[int, Channel] = {}
+        self.schemas: dict[int, Schema] = {}
+        self._protobuf: Any = None
         self.metadata: dict[str, dict[str, str]] = {}
         self.messages: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
         self.images: dict[str, dict[int, dict[str, Any]]] = {}
@@ -111,6 +113,8 @@ class _Collector:
     def add(self, record: Any, offset: int, where: str) -> None:
         if isinstance(record, Channel):
             self.channels[record.id] = record
+        elif isinstance(record, Schema):
+            self.schemas[record.id] = record
         elif isinstance(record, Metadata):
             self.metadata[record.name] = dict(record.metadata)
         elif isinstance(record, Message):
@@ -119,10 +123,12 @@ class _Collector:
                 raise LogFormatError(self.path, offset, f"{where}: message on channel "
                                      f"{record.channel_id}, which was never declared")
             try:
-                msg = json.loads(record.data)
+                msg = (self._decode_protobuf(channel, record.data)
+                       if channel.message_encoding == "protobuf" else json.loads(record.data))
             except (ValueError, UnicodeDecodeError) as exc:
-                raise LogFormatError(self.path, offset, f"{where}: message on {channel.topic} is "
-                                     f"not valid JSON ({exc})") from None
+                raise LogFormatError(self.path, offset, f"{where}: message on {channel.topic} "
+                                     f"does not decode as {channel.message_encoding} ({exc})"
+                                     ) from None
             topic = channel.topic
             if topic in _KIND_BY_TOPIC:
                 self.messages.setdefault(_KIND_BY_TOPIC[topic], []).append(
@@ -136,6 +142,17 @@ class _Collector:
             else:
                 self.extra.setdefault(topic, []).append((record.sequence, record.log_time, msg))
             self.count += 1
+
+    def _decode_protobuf(self, channel: Channel, data: bytes) -> dict[str, Any]:
+        """A Foxglove protobuf message (foxglove-sdk's encoding) as its JSON-form dict."""
+        schema = self.schemas.get(channel.schema_id)
+        if schema is None:
+            raise ValueError(f"schema {channel.schema_id} was never declared")
+        if self._protobuf is None:
+            from hal.recorder.protobuf_decode import ProtobufDecoder
+
+            self._protobuf = ProtobufDecoder()
+        return self._protobuf.decode(schema.id, schema.name, schema.data, data)
 
 
 def _walk(path: Path, collector: _Collector) -> None:
@@ -257,9 +274,9 @@ def read_log(path: str | Path, allow_partial: bool = False) -> RecordedLog:
     except ValueError as exc:
         raise LogFormatError(path, 0, f"the 'krabby.run' metadata is damaged ({exc})") from None
     version = run.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMAT_VERSIONS:
         raise LogFormatError(path, 0, f"log format version {version}; this krabby reads "
-                             f"version {FORMAT_VERSION}")
+                             f"versions {', '.join(map(str, READABLE_FORMAT_VERSIONS))}")
     recorder = None
     if "krabby.recorder" in collector.metadata:
         recorder = json.loads(collector.metadata["krabby.recorder"].get("json", "{}"))

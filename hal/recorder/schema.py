@@ -34,11 +34,14 @@ from hal.safety import events
 from hal.safety.events import Mode
 
 __all__ = ["RowLayout", "SAFETY_MODES", "MODE_CODES", "mode_code", "mode_name", "tick_layout",
-           "actor_layout", "depth_layout", "frame_layout", "raw_image_message", "decode_raw_image",
-           "RAW_IMAGE_SCHEMA", "FORMAT_VERSION"]
+           "actor_layout", "depth_layout", "frame_layout", "decode_raw_image", "FORMAT_VERSION",
+           "READABLE_FORMAT_VERSIONS"]
 
-FORMAT_VERSION = 1
-"""Bumped whenever a layout or channel changes incompatibly (stored in the run metadata)."""
+FORMAT_VERSION = 2
+"""Bumped whenever a layout or channel changes incompatibly (stored in the run metadata).
+2: the Foxglove-schema channels (images, /sim/tf, /sim/scene) are protobuf through foxglove-sdk."""
+READABLE_FORMAT_VERSIONS = (1, 2)
+"""What the reader reads: version 1 differs only in those channels being JSON."""
 
 SAFETY_MODES: tuple[Mode, ...] = tuple(sorted(Mode, key=events.mode_code))
 """Safety layer modes by the code logs store: the wire's codes (:func:`hal.safety.events.mode_code`,
@@ -340,38 +343,13 @@ def frame_layout(frame_shape: tuple[int, int]) -> RowLayout:
 
 
 # -- foxglove.RawImage ---------------------------------------------------------------------------
-
-RAW_IMAGE_SCHEMA: dict[str, Any] = {
-    "title": "foxglove.RawImage",
-    "description": "A raw image (Foxglove schema, JSON encoding)",
-    "type": "object",
-    "properties": {
-        "timestamp": {"type": "object", "title": "time",
-                      "properties": {"sec": {"type": "integer", "minimum": 0},
-                                     "nsec": {"type": "integer", "minimum": 0,
-                                              "maximum": 999999999}}},
-        "frame_id": {"type": "string"},
-        "width": {"type": "integer", "minimum": 0},
-        "height": {"type": "integer", "minimum": 0},
-        "encoding": {"type": "string", "description": "here always 32FC1 (float32, little endian)"},
-        "step": {"type": "integer", "minimum": 0, "description": "bytes per row"},
-        "data": {"type": "string", "contentEncoding": "base64"},
-    },
-}
-
-
-def raw_image_message(image: np.ndarray, stamp_ns: int, frame_id: str) -> bytes:
-    """A 2-D float image as a ``foxglove.RawImage`` JSON message (32FC1, exact bytes)."""
-    height, width = image.shape
-    data = np.ascontiguousarray(image, dtype="<f4").tobytes()
-    msg = {"timestamp": {"sec": stamp_ns // 1_000_000_000, "nsec": stamp_ns % 1_000_000_000},
-           "frame_id": frame_id, "width": width, "height": height, "encoding": "32FC1",
-           "step": 4 * width, "data": base64.b64encode(data).decode("ascii")}
-    return json.dumps(msg, separators=(",", ":")).encode()
-
+# Written through foxglove-sdk (hal.live.messages.raw_image_32f, protobuf); read back as the dict
+# of its JSON form (the reader decodes protobuf with the log's schema), as logs written before
+# that carry it as JSON.
 
 def decode_raw_image(msg: dict[str, Any]) -> np.ndarray:
-    """The (height, width) float32 array of a 32FC1 ``foxglove.RawImage`` message."""
+    """The (height, width) float32 array of a 32FC1 ``foxglove.RawImage`` message (the dict of
+    its JSON form: ``data`` base64)."""
     if msg.get("encoding") != "32FC1":
         raise ValueError(f"image encoding {msg.get('encoding')!r}; this log format writes 32FC1")
     height, width = int(msg["height"]), int(msg["width"])

@@ -93,10 +93,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
     out = parser.add_argument_group("output")
     out.add_argument("--report", help="write the run report (JSON) here")
     out.add_argument("--log-level", default="INFO")
+    from hal.live.session import add_live_arguments
     from hal.recorder.appliance import add_recorder_arguments
     from hal.server.operator_setup import add_operator_arguments
 
     add_recorder_arguments(parser)  # --record, --record-frames, --flight-recorder-s/-dir
+    add_live_arguments(parser)  # --live [HOST:]PORT, --live-depth-hz
     add_operator_arguments(parser)  # --gamepad, --teleop_bind, --max-yaw-rate, --no-keyboard
 
 
@@ -126,6 +128,8 @@ class AppliancePlan:
     operator_sources: list[Any] = field(default_factory=list)  # e.g. the Go2's remote
     # Called with (server, RecordingSession) right after the recorders attached (when recording).
     on_recording: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
+    # --live: makes the simulator's scene source from the started server (None on hardware).
+    live_scene: Callable[[HalServer], Any] | None = None
 
 
 def load_robot_or_fail(name: str) -> RobotConfig:
@@ -197,10 +201,12 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     )
     from engines import EngineError
     from engines.manifest import ManifestError
+    from hal.live.session import LiveSession
     from hal.recorder.appliance import RecordingSession
 
     try:
         recording = RecordingSession.from_args(args)
+        live = LiveSession.from_args(args)
     except ValueError as exc:
         raise fail(str(exc)) from None
     policy = None
@@ -273,6 +279,12 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                 raise fail(str(exc)) from None
             for hook in plan.on_recording:
                 hook(server, recording)
+        if live is not None:
+            try:
+                live.attach(server, client,
+                            plan.live_scene(server) if plan.live_scene is not None else None)
+            except OSError as exc:
+                raise fail(str(exc)) from None
         for hook in plan.on_started:
             hook(server, client)
         if client is not None:
@@ -288,6 +300,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                         plan.server_config.estop_endpoint or "<--estop-bind>")
         hub, status = _start_operator(plan, args, server, client,
                                       contract.forward_speed_range_m_s, recording)
+        if live is not None:
+            live.attach_operator(hub)
         report = server.run(duration_s=plan.duration_s)
     finally:
         if status is not None:
@@ -307,6 +321,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         server.close()  # damps the motors
         if recording is not None:
             recording.close()  # after the client's threads and the loop ended: nothing writes
+        if live is not None:
+            live.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if policy is not None:
@@ -326,6 +342,8 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         report["recorder"] = recording.report()
     if hub is not None:
         report["operator"] = hub.report()
+    if live is not None:
+        report["live"] = live.report()
     report.update(plan.report_extras)
     if plan.report_path is not None:
         plan.report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -458,6 +476,11 @@ def format_report(report: dict[str, Any]) -> str:
                          f"{tick['p99']:.1f} µs")
         for dump in recorder.get("flight", {}).get("dumps", []):
             lines.append(f"flight recorder dump: {dump}")
+    live = report.get("live")
+    if live:
+        dropped = {k: v for k, v in live.get("dropped", {}).items() if v}
+        lines.append(f"live view ws://{live['host']}:{live['port']}: sent {live.get('sent', {})}, "
+                     f"dropped {dropped or 'none'}")
     return "\n".join(lines)
 
 

@@ -1,191 +1,202 @@
-"""The simulated robot in the MCAP log, for Foxglove's 3D panel.
+"""The simulated robot as Foxglove messages (foxglove-sdk), for the live view and the MCAP log.
 
-:class:`SimSceneRecorder` is a tick listener that adds two channels to a ``--record`` log:
+:class:`SimScene` reads a :class:`~hal.sim.world.MujocoWorld`:
 
-- ``/sim/tf`` (``foxglove.FrameTransform``): the trunk's pose, ``world`` → ``base``, every tick;
-- ``/sim/scene`` (``foxglove.SceneUpdate``): at ``scene_rate_hz`` of simulated time, entity
-  ``robot`` (every robot geom as a cube, sphere or cylinder — a capsule is a cylinder and two
-  spheres) and entity ``terrain`` (the scene's boxes), in the ``world`` frame.
+- :meth:`SimScene.snapshot` (control loop, cheap): copies of every body's world position and
+  orientation;
+- :meth:`SimScene.transforms` (``foxglove.FrameTransforms``): ``world`` → ``base`` (the trunk) and
+  every other body in its parent's frame, so the joints move the links in Foxglove's 3D panel;
+- :meth:`SimScene.scene_update` (``foxglove.SceneUpdate``): entity ``terrain`` (the scene's boxes,
+  in ``world``) and one frame-locked entity per robot body (its geoms as cubes, spheres and
+  cylinders — a capsule is a cylinder and two spheres — in the body's frame). The geometry never
+  changes, so it is sent rarely; the transforms move it.
 
-The loop's share is a copy of a few small arrays; the messages are built on the recorder's writer
-thread. Stamps are the tick's, so the messages line up with ``/hal/tick``. Field names, types and
-required fields follow Foxglove's published JSON schemas (checked by the tests).
+:class:`SimSceneRecorder` writes ``/sim/tf`` and ``/sim/scene`` into a ``--record`` log through the
+same builders: the loop's share is the snapshot, the messages are built and encoded on the
+recorder's writer thread.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from hal.live import messages as fm
+from hal.live.sdk import foxglove_sdk
 from hal.sim.scenes import SCENE_GEOM_GROUP
 
-__all__ = ["SimSceneRecorder", "quaternion_xyzw_from_matrix", "FRAME_TRANSFORM_SCHEMA",
-           "SCENE_UPDATE_SCHEMA", "TF_TOPIC", "SCENE_TOPIC"]
+__all__ = ["SimScene", "SimSceneRecorder", "TF_TOPIC", "SCENE_TOPIC", "BASE_FRAME",
+           "quaternion_multiply_wxyz", "quaternion_conjugate_wxyz"]
 
 TF_TOPIC = "/sim/tf"
 SCENE_TOPIC = "/sim/scene"
+BASE_FRAME = "base"
 _GEOM_SPHERE, _GEOM_CAPSULE, _GEOM_CYLINDER, _GEOM_BOX = 2, 3, 5, 6  # mjtGeom
 
-_TIME = {"type": "object", "properties": {"sec": {"type": "integer", "minimum": 0},
-                                          "nsec": {"type": "integer", "minimum": 0,
-                                                   "maximum": 999999999}}}
-_VEC3 = {"type": "object", "properties": {k: {"type": "number"} for k in "xyz"},
-         "required": ["x", "y", "z"]}
-_QUAT = {"type": "object", "properties": {k: {"type": "number"} for k in "xyzw"},
-         "required": ["x", "y", "z", "w"]}
-_POSE = {"type": "object", "properties": {"position": _VEC3, "orientation": _QUAT},
-         "required": ["position", "orientation"]}
-_COLOR = {"type": "object", "properties": {k: {"type": "number"} for k in "rgba"},
-          "required": ["r", "g", "b", "a"]}
-FRAME_TRANSFORM_SCHEMA: dict[str, Any] = {
-    "title": "foxglove.FrameTransform", "type": "object",
-    "properties": {"timestamp": _TIME, "parent_frame_id": {"type": "string"},
-                   "child_frame_id": {"type": "string"}, "translation": _VEC3,
-                   "rotation": _QUAT},
-    "required": ["timestamp", "parent_frame_id", "child_frame_id", "translation", "rotation"]}
-_PRIMITIVE = {"type": "object", "properties": {"pose": _POSE, "size": _VEC3, "color": _COLOR},
-              "required": ["pose", "size", "color"]}
-_CYLINDER = {"type": "object",
-             "properties": {"pose": _POSE, "size": _VEC3, "bottom_scale": {"type": "number"},
-                            "top_scale": {"type": "number"}, "color": _COLOR},
-             "required": ["pose", "size", "bottom_scale", "top_scale", "color"]}
-_LISTS = ("arrows", "cubes", "spheres", "cylinders", "lines", "triangles", "texts", "models")
-_ENTITY = {"type": "object",
-           "properties": {"timestamp": _TIME, "frame_id": {"type": "string"},
-                          "id": {"type": "string"}, "lifetime": _TIME,
-                          "frame_locked": {"type": "boolean"},
-                          "metadata": {"type": "array"},
-                          **{name: {"type": "array"} for name in _LISTS},
-                          "cubes": {"type": "array", "items": _PRIMITIVE},
-                          "spheres": {"type": "array", "items": _PRIMITIVE},
-                          "cylinders": {"type": "array", "items": _CYLINDER}},
-           "required": ["timestamp", "frame_id", "id", "lifetime", "frame_locked", "metadata",
-                        *_LISTS]}
-SCENE_UPDATE_SCHEMA: dict[str, Any] = {
-    "title": "foxglove.SceneUpdate", "type": "object",
-    "properties": {"deletions": {"type": "array"},
-                   "entities": {"type": "array", "items": _ENTITY}},
-    "required": ["deletions", "entities"]}
+
+def quaternion_conjugate_wxyz(q: np.ndarray) -> np.ndarray:
+    """Conjugates of (..., 4) w-first quaternions."""
+    out = np.array(q, dtype=np.float64, copy=True)
+    out[..., 1:] *= -1.0
+    return out
 
 
-def quaternion_xyzw_from_matrix(m: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a 3x3 rotation matrix (largest-diagonal branch, w >= 0)."""
-    m = np.asarray(m, dtype=np.float64).reshape(3, 3)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        w, x = 0.25 * s, (m[2, 1] - m[1, 2]) / s
-        y, z = (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        w, x = (m[2, 1] - m[1, 2]) / s, 0.25 * s
-        y, z = (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        w, x = (m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s
-        y, z = 0.25 * s, (m[1, 2] + m[2, 1]) / s
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        w, x = (m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s
-        y, z = (m[1, 2] + m[2, 1]) / s, 0.25 * s
-    sign = -1.0 if w < 0 else 1.0
-    return sign * x, sign * y, sign * z, sign * w
+def quaternion_multiply_wxyz(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton products a ⊗ b of (..., 4) w-first quaternions."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
+                     aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw], axis=-1)
 
 
-def _time(ns: int) -> dict[str, int]:
-    return {"sec": int(ns // 1_000_000_000), "nsec": int(ns % 1_000_000_000)}
+def _rotate_inverse(q_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate (N, 3) vectors by the inverse of (N, 4) quaternions (world → parent frame)."""
+    qv = np.concatenate([np.zeros((len(v), 1)), v], axis=1)
+    conj = quaternion_conjugate_wxyz(q_wxyz)
+    return quaternion_multiply_wxyz(quaternion_multiply_wxyz(conj, qv), q_wxyz)[:, 1:]
 
 
-def _vec(v: Any) -> dict[str, float]:
-    return {"x": float(v[0]), "y": float(v[1]), "z": float(v[2])}
-
-
-def _pose(pos: Any, mat: np.ndarray) -> dict[str, Any]:
-    x, y, z, w = quaternion_xyzw_from_matrix(mat)
-    return {"position": _vec(pos), "orientation": {"x": x, "y": y, "z": z, "w": w}}
-
-
-def _color(rgba: Any) -> dict[str, float]:
-    return {"r": float(rgba[0]), "g": float(rgba[1]), "b": float(rgba[2]), "a": float(rgba[3])}
-
-
-class SimSceneRecorder:
-    """Tick listener writing ``/sim/tf`` and ``/sim/scene`` into a file recorder.
+class SimScene:
+    """Foxglove views of a MuJoCo world (see the module doc).
 
     Args:
         world: the :class:`~hal.sim.world.MujocoWorld`.
-        recorder: a :class:`~hal.recorder.file_recorder.FileRecorder` (``add_json_channel``,
-            ``accept_message``).
-        scene_rate_hz: scene updates per second of simulated time.
     """
 
-    def __init__(self, world: Any, recorder: Any, scene_rate_hz: float = 10.0) -> None:
-        self.world, self.recorder = world, recorder
+    def __init__(self, world: Any) -> None:
+        self.world = world
         model = world.model
         self._trunk = int(world._trunk)
+        names = [model.body(i).name or f"body{i}" for i in range(model.nbody)]
+        self.frames = ["world" if i == 0 else BASE_FRAME if i == self._trunk else names[i]
+                       for i in range(model.nbody)]
+        parents = np.asarray(model.body_parentid)
+        # Every body of the robot below the trunk, with its parent (the trunk's parent is world).
+        self._links = np.array([i for i in range(1, model.nbody) if i != self._trunk], dtype=int)
+        self._parents = parents[self._links]
         groups, types = np.asarray(model.geom_group), np.asarray(model.geom_type)
         shapes = np.isin(types, (_GEOM_SPHERE, _GEOM_CAPSULE, _GEOM_CYLINDER, _GEOM_BOX))
-        self._robot = np.flatnonzero(shapes & (groups != SCENE_GEOM_GROUP))
-        self._terrain = np.flatnonzero(shapes & (groups == SCENE_GEOM_GROUP))
+        self._robot_geoms = np.flatnonzero(shapes & (groups != SCENE_GEOM_GROUP))
+        self._terrain_geoms = np.flatnonzero(shapes & (groups == SCENE_GEOM_GROUP))
         self._types = types.copy()
         self._sizes = np.asarray(model.geom_size).copy()
         self._rgba = np.asarray(model.geom_rgba).copy()
+        self._geom_body = np.asarray(model.geom_bodyid).copy()
+        self._geom_pos = np.asarray(model.geom_pos).copy()  # in the body's frame
+        self._geom_quat = np.asarray(model.geom_quat).copy()
+        data = world.data
+        self._terrain_xpos = np.asarray(data.geom_xpos).copy()  # the terrain never moves
+        self._terrain_xmat = np.asarray(data.geom_xmat).copy()
+
+    # -- loop thread -------------------------------------------------------------------------------
+
+    def snapshot(self) -> np.ndarray:
+        """(nbody, 7): every body's world position and w-first orientation, copied now."""
+        data = self.world.data
+        return np.concatenate([data.xpos, data.xquat], axis=1)
+
+    # -- any thread (from a snapshot) --------------------------------------------------------------
+
+    def base_pose(self, snap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position m, quaternion wxyz) of the trunk in the world."""
+        return snap[self._trunk, :3], snap[self._trunk, 3:]
+
+    def transforms(self, stamp_ns: int, snap: np.ndarray) -> Any:
+        """``foxglove.FrameTransforms``: world → base, and each link in its parent's frame."""
+        child, parent = snap[self._links], snap[self._parents]
+        rel_pos = _rotate_inverse(parent[:, 3:], child[:, :3] - parent[:, :3])
+        rel_quat = quaternion_multiply_wxyz(quaternion_conjugate_wxyz(parent[:, 3:]),
+                                            child[:, 3:])
+        frames = self.frames
+        transforms = [fm.frame_transform(stamp_ns, "world", BASE_FRAME, *self.base_pose(snap))]
+        transforms += [fm.frame_transform(stamp_ns, frames[p], frames[c], pos, quat)
+                       for c, p, pos, quat in zip(self._links, self._parents, rel_pos, rel_quat)]
+        return fm.frame_transforms(transforms)
+
+    def scene_update(self, stamp_ns: int) -> Any:
+        """``foxglove.SceneUpdate``: the terrain in ``world`` and each body's geoms in its frame."""
+        m = foxglove_sdk().messages
+        entities = [self._entity(m, stamp_ns, "terrain", "world", False, [
+            (g, self._terrain_xpos[g], self._terrain_xmat[g].reshape(3, 3))
+            for g in self._terrain_geoms])]
+        by_body: dict[int, list] = {}
+        for g in self._robot_geoms:
+            rot = _matrix_from_wxyz(self._geom_quat[g])
+            by_body.setdefault(int(self._geom_body[g]), []).append((g, self._geom_pos[g], rot))
+        for body, geoms in by_body.items():
+            entities.append(self._entity(m, stamp_ns, f"robot/{self.frames[body]}",
+                                         self.frames[body], True, geoms))
+        return m.SceneUpdate(entities=entities)
+
+    def _entity(self, m: Any, stamp_ns: int, name: str, frame: str, locked: bool,
+                geoms: list) -> Any:
+        cubes, spheres, cylinders = [], [], []
+        for g, pos, rot in geoms:
+            kind, size = self._types[g], self._sizes[g]
+            r, gr, b, a = (float(c) for c in self._rgba[g])
+            color = m.Color(r=r, g=gr, b=b, a=a)
+            pose = _pose(m, pos, rot)
+            if kind == _GEOM_BOX:
+                cubes.append(m.CubePrimitive(pose=pose, size=fm.vector3(2.0 * size), color=color))
+            elif kind == _GEOM_SPHERE:
+                d = 2.0 * size[0]
+                spheres.append(m.SpherePrimitive(pose=pose, size=fm.vector3((d, d, d)),
+                                                 color=color))
+            else:
+                d, length = 2.0 * size[0], 2.0 * size[1]
+                cylinders.append(m.CylinderPrimitive(pose=pose, size=fm.vector3((d, d, length)),
+                                                     bottom_scale=1.0, top_scale=1.0, color=color))
+                if kind == _GEOM_CAPSULE:  # the rounded ends
+                    for end in (-1.0, 1.0):
+                        centre = np.asarray(pos) + end * size[1] * rot[:, 2]
+                        spheres.append(m.SpherePrimitive(pose=_pose(m, centre, rot),
+                                                         size=fm.vector3((d, d, d)), color=color))
+        return m.SceneEntity(timestamp=fm.timestamp(stamp_ns), frame_id=frame, id=name,
+                             frame_locked=locked, cubes=cubes, spheres=spheres,
+                             cylinders=cylinders)
+
+
+def _matrix_from_wxyz(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = (float(v) for v in q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def _pose(m: Any, pos: Any, rot: np.ndarray) -> Any:
+    x, y, z, w = fm.quaternion_xyzw_from_matrix(rot)
+    return m.Pose(position=fm.vector3(pos), orientation=fm.quaternion_xyzw(x, y, z, w))
+
+
+class SimSceneRecorder:
+    """Tick listener writing ``/sim/tf`` (every tick) and ``/sim/scene`` (at ``scene_rate_hz`` of
+    simulated time) into a file recorder, as protobuf Foxglove messages.
+
+    Args:
+        world: the :class:`~hal.sim.world.MujocoWorld`.
+        recorder: a :class:`~hal.recorder.file_recorder.FileRecorder`.
+        scene_rate_hz: scene updates per second of simulated time.
+    """
+
+    def __init__(self, world: Any, recorder: Any, scene_rate_hz: float = 1.0) -> None:
+        self.world, self.recorder = world, recorder
+        self.scene = SimScene(world)
+        messages = foxglove_sdk().messages
         self._period_ns = int(round(1e9 / scene_rate_hz))
         self._next_ns = 0
-        recorder.add_json_channel("sim.tf", TF_TOPIC, "foxglove.FrameTransform",
-                                  FRAME_TRANSFORM_SCHEMA)
-        recorder.add_json_channel("sim.scene", SCENE_TOPIC, "foxglove.SceneUpdate",
-                                  SCENE_UPDATE_SCHEMA)
+        recorder.add_foxglove_channel("sim.tf", TF_TOPIC, messages.FrameTransforms)
+        recorder.add_foxglove_channel("sim.scene", SCENE_TOPIC, messages.SceneUpdate)
 
     def __call__(self, record: Any) -> None:
-        data = self.world.data
-        pos = data.xpos[self._trunk].copy()
-        quat = data.xquat[self._trunk].copy()  # (w, x, y, z)
+        snap = self.scene.snapshot()
+        scene = self.scene
         self.recorder.accept_message("sim.tf", record.tick_ns, record.seq,
-                                     lambda t: self._transform(t, pos, quat))
+                                     lambda t: scene.transforms(t, snap))
         sim_ns = int(round(self.world.sim_time_s * 1e9))
         if sim_ns >= self._next_ns:
             self._next_ns += self._period_ns * (1 + (sim_ns - self._next_ns) // self._period_ns)
-            xpos, xmat = data.geom_xpos.copy(), data.geom_xmat.copy()
             self.recorder.accept_message("sim.scene", record.tick_ns, record.seq,
-                                         lambda t: self._scene(t, xpos, xmat))
-
-    @staticmethod
-    def _transform(t_ns: int, pos: np.ndarray, quat: np.ndarray) -> dict[str, Any]:
-        return {"timestamp": _time(t_ns), "parent_frame_id": "world", "child_frame_id": "base",
-                "translation": _vec(pos),
-                "rotation": {"x": float(quat[1]), "y": float(quat[2]), "z": float(quat[3]),
-                             "w": float(quat[0])}}
-
-    def _scene(self, t_ns: int, xpos: np.ndarray, xmat: np.ndarray) -> dict[str, Any]:
-        return {"deletions": [], "entities": [self._entity(t_ns, "robot", self._robot, xpos, xmat),
-                                              self._entity(t_ns, "terrain", self._terrain, xpos,
-                                                           xmat)]}
-
-    def _entity(self, t_ns: int, name: str, geoms: np.ndarray, xpos: np.ndarray,
-                xmat: np.ndarray) -> dict[str, Any]:
-        cubes, spheres, cylinders = [], [], []
-        for g in geoms:
-            kind, size, rot = self._types[g], self._sizes[g], xmat[g].reshape(3, 3)
-            pose, color = _pose(xpos[g], rot), _color(self._rgba[g])
-            if kind == _GEOM_BOX:
-                cubes.append({"pose": pose, "size": _vec(2.0 * size), "color": color})
-            elif kind == _GEOM_SPHERE:
-                d = 2.0 * size[0]
-                spheres.append({"pose": pose, "size": _vec((d, d, d)), "color": color})
-            else:
-                length = 2.0 * size[1]
-                d = 2.0 * size[0]
-                cylinders.append({"pose": pose, "size": _vec((d, d, length)),
-                                  "bottom_scale": 1.0, "top_scale": 1.0, "color": color})
-                if kind == _GEOM_CAPSULE:  # the rounded ends
-                    for end in (-1.0, 1.0):
-                        centre = xpos[g] + end * size[1] * rot[:, 2]
-                        spheres.append({"pose": _pose(centre, rot), "size": _vec((d, d, d)),
-                                        "color": color})
-        return {"timestamp": _time(t_ns), "frame_id": "world", "id": name,
-                "lifetime": {"sec": 0, "nsec": 0}, "frame_locked": False, "metadata": [],
-                "arrows": [], "cubes": cubes, "spheres": spheres, "cylinders": cylinders,
-                "lines": [], "triangles": [], "texts": [], "models": []}
+                                         scene.scene_update)

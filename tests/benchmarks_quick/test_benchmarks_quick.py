@@ -55,6 +55,10 @@ def test_quick_benchmark_writes_every_case(tmp_path):
 
     assert has_stats(results["sim_step"]["cases"]["tick_with_frame"])
     assert has_stats(results["recorder"]["cases"]["tick_on"])
+    live = results["live"]
+    for condition in ("off", "on_no_client", "on_client"):
+        assert has_stats(live["cases"][f"tick_{condition}"]), condition
+    assert live["client_messages_received"] > 0 and live["live"]["sent"]["joints"] > 0
     for plot in ("obs_to_command.png", "loop_period.png", "transport.png"):
         assert (out / plot).stat().st_size > 10_000
     assert "headline ratios" in proc.stdout

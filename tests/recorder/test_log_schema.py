@@ -12,7 +12,7 @@ import pytest
 from compute.parkour.layout import ObservationLayout
 from hal.recorder.buffers import RowPool, RowRing
 from hal.recorder.capture import layouts_for
-from hal.recorder.schema import RowLayout, decode_raw_image, raw_image_message
+from hal.recorder.schema import RowLayout, decode_raw_image
 
 
 def _random_row(layout: RowLayout, rng: np.random.Generator):
@@ -86,12 +86,22 @@ def test_absent_command_and_contacts_are_null(go2):
     assert len(msg["joints"]["position_rad"]) == 12 and msg["applied"]["kp"] == [0.0] * 12
 
 
-def test_raw_image_is_foxglove_32fc1():
+def test_raw_image_is_foxglove_32fc1_through_the_sdk():
+    """The log's images: foxglove-sdk's RawImage (protobuf, the SDK's schema), read back through
+    the reader's decoder to the JSON-form dict and the exact float32 bytes."""
+    pytest.importorskip("foxglove")
+    from hal.live.messages import raw_image_32f
+    from hal.recorder.protobuf_decode import ProtobufDecoder
+
     image = np.arange(58 * 87, dtype=np.float32).reshape(58, 87) / 7.0
     image[0, 0] = np.nan
-    msg = json.loads(raw_image_message(image, 1_700_000_000_123_456_789, "depth"))
+    message = raw_image_32f(1_700_000_000_123_456_789, "depth", image)
+    schema = type(message).get_schema()
+    assert (schema.name, schema.encoding) == ("foxglove.RawImage", "protobuf")
+    msg = ProtobufDecoder().decode(1, schema.name, schema.data, message.encode())
     assert msg["encoding"] == "32FC1" and (msg["width"], msg["height"], msg["step"]) == (87, 58, 348)
-    assert msg["timestamp"] == {"sec": 1_700_000_000, "nsec": 123_456_789}
+    assert msg["frame_id"] == "depth"
+    assert msg["timestamp"] == "2023-11-14T22:13:20.123456789Z"  # 1 700 000 000 s after 1970
     data = base64.b64decode(msg["data"])
     assert data == image.astype("<f4").tobytes()
     assert decode_raw_image(msg).tobytes() == image.tobytes()

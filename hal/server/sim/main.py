@@ -156,6 +156,7 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         plan.on_finished.append(finish)
     attach_ground_truth(plan)
     plan.on_recording.append(_record_scene)
+    plan.live_scene = _live_scene
     if args.video:
         attach_video(plan, Path(args.video), video_config_from_args(args))
     if args.viewer:
@@ -209,6 +210,13 @@ def _record_scene(server: HalServer, recording: Any) -> None:
     from hal.sim.foxglove_scene import SimSceneRecorder
 
     server.tick_listeners.append(SimSceneRecorder(server.devices.world, recording.file))
+
+
+def _live_scene(server: HalServer) -> Any:
+    """``--live``: the terrain, the robot's links and its ground-truth pose (/scene, /tf)."""
+    from hal.sim.foxglove_scene import SimScene
+
+    return SimScene(server.devices.world)
 
 
 def attach_ground_truth(plan: AppliancePlan) -> None:
