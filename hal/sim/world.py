@@ -52,7 +52,11 @@ from hal.sim.config import MujocoWorldConfig, quaternion_from_euler
 from hal.sim.mjcf import CAMERA_SITE, TRUNK_BODY, build_mjcf
 from hal.sim.raycast import DepthRaycaster, pinhole_intrinsics
 from hal.sim.render_thread import RenderThread
-from hal.sim.scenes import SCENE_GEOM_GROUP
+from hal.sim.scene_heights import SceneHeights
+from hal.sim.scenes import SCENE_GEOM_GROUP, TERRAIN_GEOM_GROUP
+from hal.sim.terrains import resolve_scene
+from hal.sim.terrains.hfield import write_hfield
+from hal.sim.terrains.raycast import TerrainRaycaster
 
 __all__ = ["MujocoWorld"]
 
@@ -83,9 +87,16 @@ class MujocoWorld:
         self.robot = robot
         self.config = cfg = config or MujocoWorldConfig()
         initial_q = self._initial_joint_positions()
-        xml = build_mjcf(robot, cfg.scene, extra_boxes=cfg.extra_boxes,
-                         physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base)
+        self.terrain = resolve_scene(cfg.scene, cfg.seed, cfg.terrain_roughness)
+        xml = build_mjcf(robot, cfg.scene if self.terrain is None else "flat",
+                         extra_boxes=cfg.extra_boxes, physics_dt_s=cfg.physics_dt_s,
+                         fixed_base=cfg.fixed_base, terrain=self.terrain)
         self.model = mj.MjModel.from_xml_string(xml)
+        self._terrain_rays = None
+        if self.terrain is not None:
+            write_hfield(mj, self.model, self.terrain)
+            self._terrain_rays = TerrainRaycaster(self.terrain)
+        self._apply_physical_draws()
         self.data = mj.MjData(self.model)
         self._index_model()
         self._torque_limit = np.asarray(robot.to_hardware(robot.torque_limit), dtype=np.float64)
@@ -102,6 +113,7 @@ class MujocoWorld:
         self._force6 = np.zeros(6)
         self._foot_force_xyz = np.zeros((robot.n_feet, 3))
         self._delay_ns = int(round(cfg.action_delay_s * 1e9))
+        self._strength = (float(cfg.motor_strength[0]), float(cfg.motor_strength[1]))
         self._pending: collections.deque = collections.deque()  # (effective sim ns, command)
 
         # Until the first command the joints hold the initial pose with the robot's own gains.
@@ -119,9 +131,7 @@ class MujocoWorld:
 
         self._scene_groups = np.zeros(6, dtype=np.uint8)
         self._scene_groups[SCENE_GEOM_GROUP] = 1  # rays see the scene, never the robot
-        self._scan_start = np.zeros(3)
-        self._down = np.array([0.0, 0.0, -1.0])
-        self._ray_geom = np.zeros(1, dtype=np.int32)
+        self._scene_heights: SceneHeights | None = None
         self._raycaster: DepthRaycaster | None = None
         self._renderer: RenderThread | None = None
         self._frame_seq = 0
@@ -151,6 +161,23 @@ class MujocoWorld:
                                  f"limits [{lo}, {hi}]")
         return np.asarray(given, dtype=np.float64)
 
+    def _apply_physical_draws(self) -> None:
+        """Friction, added trunk mass and centre-of-mass offset (training's domain_rand)."""
+        m, cfg = self.model, self.config
+        if cfg.friction is not None:
+            # MuJoCo combines two geoms' friction by their maximum: the scene's and the feet's.
+            m.geom_friction[:, 0] = cfg.friction
+        trunk = self._id("mjOBJ_BODY", TRUNK_BODY)
+        if cfg.added_mass_kg:
+            mass = float(m.body_mass[trunk])
+            new = mass + cfg.added_mass_kg
+            if new <= 0:
+                raise ValueError(f"added_mass_kg {cfg.added_mass_kg} leaves the trunk no mass")
+            m.body_inertia[trunk] *= new / mass
+            m.body_mass[trunk] = new
+        if any(cfg.com_offset_m):
+            m.body_ipos[trunk] += np.asarray(cfg.com_offset_m)
+
     def _id(self, kind: str, name: str) -> int:
         return int(self._mj.mj_name2id(self.model, getattr(self._mj.mjtObj, kind), name))
 
@@ -161,7 +188,8 @@ class MujocoWorld:
         self._qidx = _as_index(np.array([m.jnt_qposadr[j] for j in joint_ids]))
         self._vidx = _as_index(np.array([m.jnt_dofadr[j] for j in joint_ids]))
         self._trunk = self._id("mjOBJ_BODY", TRUNK_BODY)
-        self._robot_geoms = np.flatnonzero(m.geom_group != SCENE_GEOM_GROUP)
+        self._robot_geoms = np.flatnonzero((m.geom_group != SCENE_GEOM_GROUP)
+                                           & (m.geom_group != TERRAIN_GEOM_GROUP))
         foot_geoms = [self._id("mjOBJ_GEOM", foot) for foot in robot.foot_names]
         self._foot_of_geom = np.full(m.ngeom, -1, dtype=np.intp)
         self._foot_of_geom[foot_geoms] = np.arange(robot.n_feet)
@@ -183,7 +211,7 @@ class MujocoWorld:
         groups[SCENE_GEOM_GROUP] = 1  # the scene only: the robot never sees itself
         self._raycaster = DepthRaycaster(self._mj, self.model, self._id("mjOBJ_SITE", CAMERA_SITE),
                                          intrinsics, groups, cfg.camera_min_range_m,
-                                         cfg.camera_max_range_m)
+                                         cfg.camera_max_range_m, terrain=self._terrain_rays)
         self._frame_period_ns = max(1, int(round(1e9 / cfg.camera_fps)))
         self._front = np.full(self._raycaster.frame_shape, np.inf, dtype=np.float32)
         self._back = np.empty_like(self._front)
@@ -204,8 +232,11 @@ class MujocoWorld:
         self._set_base(np.zeros(3), quat)
         mj.mj_kinematics(m, d)
         # 1 mm above the ground: the first steps make the contact, no interpenetration to resolve.
-        height = cfg.base_height_m if cfg.base_height_m is not None else 1e-3 - self._lowest_robot_z()
-        self._set_base(np.array([0.0, 0.0, height]), quat)
+        x, y = cfg.initial_xy_m
+        ground = self.terrain.max_height_near(x, y, 0.5) if self.terrain is not None else 0.0
+        height = (cfg.base_height_m if cfg.base_height_m is not None
+                  else ground + 1e-3 - self._lowest_robot_z())
+        self._set_base(np.array([x, y, height]), quat)
         d.qvel[:] = 0.0
 
     def _set_base(self, pos: np.ndarray, quat: np.ndarray) -> None:
@@ -242,8 +273,8 @@ class MujocoWorld:
         target, kp, kd = command
         d, tau = self.data, self._tau
         np.subtract(target, d.qpos[self._qidx], out=tau)
-        tau *= kp
-        tau -= kd * d.qvel[self._vidx]
+        tau *= kp * self._strength[0]
+        tau -= kd * self._strength[1] * d.qvel[self._vidx]
         np.clip(tau, -self._torque_limit, self._torque_limit, out=tau)
         d.ctrl[:] = tau
 
@@ -394,18 +425,22 @@ class MujocoWorld:
     def height_scan(self, points_xy: np.ndarray, out: np.ndarray) -> None:
         """Ground truth: the trunk's height above the scene at ``points_xy`` ((n, 2), the
         yaw-aligned base frame), written into ``out`` ((n,)); +inf where no ray hits."""
-        mj, m, d = self._mj, self.model, self.data
+        d = self.data
         base = d.xpos[self._trunk]
         w, x, y, z = d.xquat[self._trunk]
         yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
         c, s_ = math.cos(yaw), math.sin(yaw)
-        start = self._scan_start
-        start[2] = base[2] + 1.0  # above any step the robot can stand next to
-        for i, (px, py) in enumerate(points_xy):
-            start[0] = base[0] + c * px - s_ * py
-            start[1] = base[1] + s_ * px + c * py
-            dist = mj.mj_ray(m, d, start, self._down, self._scene_groups, 1, -1, self._ray_geom)
-            out[i] = base[2] - (start[2] - dist) if dist >= 0 else np.inf
+        points = np.asarray(points_xy, dtype=np.float64)
+        world = np.empty_like(points)
+        world[:, 0] = base[0] + c * points[:, 0] - s_ * points[:, 1]
+        world[:, 1] = base[1] + s_ * points[:, 0] + c * points[:, 1]
+        if self._scene_heights is None:
+            self._scene_heights = SceneHeights(self._mj, self.model, d, self._scene_groups)
+        # a ray from 1 m above the base: above any step the robot can stand next to
+        ground = self._scene_heights.heights(world, d, base[2] + 1.0)
+        if self._terrain_rays is not None:
+            np.maximum(ground, self._terrain_rays.surface(world[:, 0], world[:, 1]), out=ground)
+        out[:] = np.where(np.isfinite(ground), base[2] - ground, np.inf)
 
     @property
     def camera_intrinsics(self) -> CameraIntrinsics | None:

@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, default_device="cpu")
     sim = parser.add_argument_group("simulator")
-    sim.add_argument("--scene", default="flat", help="flat or parkour (a box step and a gap)")
+    sim.add_argument("--scene", default="flat",
+                     help="flat or parkour (a box step and a gap); a training terrain "
+                          "TYPE[:DIFFICULTY] (gap, hurdle, step, stones, stairs_up, stairs_down, "
+                          "slope, rough, flat; difficulty in [0, 1], default 0.5) with its goals; "
+                          "or a course file FILE.toml (hal.sim.terrains.course_file)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--fast", action="store_true",
                      help="step as fast as possible instead of in real time (tests)")
