@@ -230,6 +230,12 @@ def format_sim_section(sim: dict[str, Any]) -> list[str]:
         f"{sim['min_base_height_m']:.3f} m, mean {sim['mean_base_height_m']:.3f} m, "
         f"falls {len(sim['falls'])}, track {len(sim['track']['rows'])} rows at "
         f"{sim['track_rate_hz']:g} Hz"]
+    if "goals_total" in sim:
+        times = ", ".join(f"{t:.2f}" for t in sim["goal_times_s"])
+        lines.append(f"  course {sim['course']['terrain']}:{sim['course']['difficulty']:g}: goals "
+                     f"{sim['goals_reached']}/{sim['goals_total']} (at {times or '-'} s), edge "
+                     f"violations {sim['edge_violations']}, x {sim['x_displacement']:.0%}, "
+                     f"{'SUCCESS' if sim['success'] else 'no success'}")
     for fall in sim["falls"][:5]:
         lines.append(f"  fall at {fall['t_s']:.2f} s: {fall['kind']} {fall['value']:.3f} "
                      f"({fall['mode']})")

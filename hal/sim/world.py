@@ -191,6 +191,7 @@ class MujocoWorld:
         self._robot_geoms = np.flatnonzero((m.geom_group != SCENE_GEOM_GROUP)
                                            & (m.geom_group != TERRAIN_GEOM_GROUP))
         foot_geoms = [self._id("mjOBJ_GEOM", foot) for foot in robot.foot_names]
+        self._foot_geoms = np.array(foot_geoms, dtype=np.intp)
         self._foot_of_geom = np.full(m.ngeom, -1, dtype=np.intp)
         self._foot_of_geom[foot_geoms] = np.arange(robot.n_feet)
 
@@ -478,6 +479,10 @@ class MujocoWorld:
     def base_position_m(self) -> np.ndarray:
         """Ground truth: the trunk's position in the world frame."""
         return self.data.xpos[self._trunk].copy()
+
+    def foot_positions_m(self) -> np.ndarray:
+        """Ground truth: the feet's centres (n_feet, 3) in the world frame, the robot's foot order."""
+        return self.data.geom_xpos[self._foot_geoms].copy()
 
     @property
     def base_quaternion_wxyz(self) -> np.ndarray:

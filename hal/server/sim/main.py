@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-height-scan", dest="height_scan", action="store_false",
                      help="do not measure the terrain: a teacher then sees flat ground at the "
                           "contract's nominal base height, as on hardware")
+    sim.add_argument("--end-episode", dest="end_episode", action="store_true",
+                     help="on a terrain with goals, stop when the last goal is reached, the robot "
+                          "falls or the policy loses the motors (krabby-eval's episodes)")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND@T[:D]",
                      help="fault drill, repeatable: KIND one of stall-inference, kill-inference, "
                           "nan-actions, wild-actions, drop-imu, drop-depth, estop; T seconds of "
@@ -158,7 +161,7 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
 
         plan.on_started.append(injector.attach)
         plan.on_finished.append(finish)
-    attach_ground_truth(plan)
+    attach_ground_truth(plan, end_episode=args.end_episode)
     plan.on_recording.append(_record_scene)
     if args.video:
         attach_video(plan, Path(args.video), video_config_from_args(args))
@@ -215,16 +218,47 @@ def _record_scene(server: HalServer, recording: Any) -> None:
     server.tick_listeners.append(SimSceneRecorder(server.devices.world, recording.file))
 
 
-def attach_ground_truth(plan: AppliancePlan) -> None:
-    """Measure the simulated robot from the hand-over on; the report gains its ``sim`` section."""
+def attach_ground_truth(plan: AppliancePlan, end_episode: bool = False) -> None:
+    """Measure the simulated robot from the hand-over on; the report gains its ``sim`` section.
+
+    On a terrain with goals the section also holds the course's goals, edge violations and
+    ``success`` (every goal reached, no fall, never out of ``policy`` after the hand-over), and a
+    teacher's heading follows the goals. ``end_episode`` stops the run when the last goal is
+    reached, the robot falls or the safety layer takes the policy off the motors.
+    """
+    from hal.sim.course import CourseConfig, CourseTracker
     from hal.sim.ground_truth import GroundTruthTracker
 
     def start(server: HalServer, client: Any) -> None:
         speed = (lambda: client.command.forward_speed_m_s) if client is not None else None
-        tracker = GroundTruthTracker(server.devices.world, speed_command=speed)
+        world = server.devices.world
+        tracker = GroundTruthTracker(world, speed_command=speed)
         server.tick_listeners.append(tracker)
-        plan.on_finished.append(lambda _server, _client: plan.report_extras.__setitem__(
-            "sim", tracker.report()))
+        course = None
+        if getattr(world, "terrain", None) is not None:
+            course = CourseTracker(world, world.terrain,
+                                   CourseConfig(policy_dt_s=1.0 / server.robot.control_rate_hz))
+            server.tick_listeners.append(course)
+            if client is not None:
+                client.policy.goal_source = course.targets
+        if end_episode:
+            def end(_record: Any) -> None:
+                if tracker.falls or (course is not None and (
+                        course.done or course.left_policy_s is not None)):
+                    server.request_stop()
+
+            server.tick_listeners.append(end)
+
+        def finish(_server: HalServer, _client: Any) -> None:
+            sim = tracker.report()
+            if course is not None:
+                sim.update(course.report())
+                sim["success"] = bool(course.done and not sim["falls"]
+                                      and course.left_policy_s is None
+                                      and sim.get("handover_sim_time_s") is not None)
+            plan.report_extras["sim"] = sim
+
+        plan.on_finished.append(finish)
 
     plan.on_started.append(start)
 

@@ -1,0 +1,64 @@
+"""Goals reached and edge violations, as extreme-parkour's ``_update_goals`` and
+``feet_at_edge`` count them, on hand-placed positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hal.sim.course import CourseConfig, CourseTracker
+from hal.sim.terrains.grid import Terrain
+
+
+class _Still:
+    """The world as far as the tracker reads it at construction."""
+
+    base_position_m = np.zeros(3)
+
+
+def _terrain() -> Terrain:
+    heights = np.zeros((40, 20))
+    heights[20:, :] = 0.3  # a 0.3 m step between grid points 19 and 20 (x = 0.95 → 1.0 m)
+    return Terrain(kind="file", difficulty=0.0, heights_m=heights, origin_m=(0.0, -0.5),
+                   goals_m=np.array([[1.0, 0.0], [1.5, 0.0]]))
+
+
+def test_a_goal_is_reached_after_the_delay_inside_the_radius_only():
+    course = CourseTracker(_Still(), _terrain(), CourseConfig())
+    inside = np.array([1.0, 0.19])  # 0.19 m from the first goal: inside 0.2 m
+    # training: the timer counts steps inside; the goal advances on the step that finds it above
+    # reach_goal_delay / dt = 0.1 / 0.02 = 5, i.e. on the 7th step
+    for step in range(1, 7):
+        course.update_goals(inside, 0.02 * step)
+        assert course.index == 0
+    course.update_goals(inside, 0.14)
+    assert course.index == 1 and course.goal_times_s == [0.14]
+
+    outside = CourseTracker(_Still(), _terrain(), CourseConfig())
+    for step in range(50):
+        outside.update_goals(np.array([1.0, 0.21]), 0.02 * step)  # 0.21 m: never
+    assert outside.index == 0
+
+
+def test_the_timer_keeps_counting_across_a_step_outside():
+    course = CourseTracker(_Still(), _terrain(), CourseConfig())
+    for xy in ([1.0, 0.0],) * 3 + ([1.0, 0.5],) + ([1.0, 0.0],) * 4:
+        course.update_goals(np.array(xy), 0.0)
+    assert course.index == 1  # 6 steps inside, not in a row: advanced on the 8th update
+
+
+def test_edge_violation_on_a_hand_placed_foot():
+    course = CourseTracker(_Still(), _terrain(), CourseConfig())
+    # x_edge_mask: the lower point before the rise (19, x = 0.95 m) widened by one point: 18..20
+    feet = np.array([[0.95, 0.0], [0.90, 0.1], [0.5, 0.0], [1.6, 0.0]])
+    assert course.count_edges(feet, np.array([30.0, 30.0, 30.0, 30.0])) == 2
+    # off the ground now but in contact on the previous step: training's contact filter counts it
+    assert course.count_edges(feet, np.array([0.0, 1.0, 30.0, 30.0])) == 2
+    assert course.count_edges(feet, np.array([0.0, 1.0, 30.0, 30.0])) == 0
+    assert course.count_edges(np.array([[0.849, 0.0]] * 4), np.full(4, 30.0)) == 0  # point 17
+    assert course.edge_violations == 4
+
+
+def test_course_config_refuses_bad_values():
+    with pytest.raises(ValueError, match="next_goal_threshold_m"):
+        CourseConfig(next_goal_threshold_m=0.0)
