@@ -23,6 +23,7 @@ import argparse
 import logging
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,12 @@ from hal.server.cli import (
     server_config_from_args,
 )
 
-__all__ = ["main", "build_parser", "prepare_demo"]
+__all__ = ["main", "build_parser", "prepare_demo", "LOCKSTEP_TIMEOUT_MS"]
 
 log = logging.getLogger(__name__)
+
+LOCKSTEP_TIMEOUT_MS = 10_000.0
+"""--fast: how long (wall) the server waits for a command before it counts a miss."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,10 +154,19 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         devices = make_sim_devices(contract_robot, world_config)
         return injector.wrap_devices(devices) if injector is not None else devices
 
-    plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args, not args.fast),
+    server_config = server_config_from_args(args, not args.fast)
+    client_options: dict[str, Any] = {}
+    if args.fast and not faults:
+        # --fast runs in lockstep: the server waits for every command and the depth step runs at
+        # its policy-step interval, so a run depends on its inputs (engine, scene, seed) only.
+        # Fault drills keep the budget: their point is what happens when a command is late.
+        server_config = replace(server_config, lockstep_timeout_ms=LOCKSTEP_TIMEOUT_MS)
+        client_options["lockstep"] = True
+    plan = AppliancePlan(robot=robot, server_config=server_config,
                          make_devices=make_devices, engine=engine, checkpoint=args.checkpoint,
                          duration_s=args.duration, run_client=not args.no_client,
-                         report_path=Path(args.report) if args.report else None)
+                         report_path=Path(args.report) if args.report else None,
+                         client_options=client_options)
     if injector is not None:
         def finish(_server: Any, _client: Any) -> None:
             injector.close()
