@@ -480,6 +480,13 @@ class MujocoWorld:
         """Ground truth: the trunk's position in the world frame."""
         return self.data.xpos[self._trunk].copy()
 
+    def set_base_velocity_xy(self, vx_m_s: float, vy_m_s: float) -> None:
+        """Set the trunk's horizontal velocity (world frame): training's ``_push_robots``."""
+        if self.config.fixed_base:
+            raise ValueError("a fixed-base world cannot be pushed")
+        self.data.qvel[0] = vx_m_s
+        self.data.qvel[1] = vy_m_s
+
     def foot_positions_m(self) -> np.ndarray:
         """Ground truth: the feet's centres (n_feet, 3) in the world frame, the robot's foot order."""
         return self.data.geom_xpos[self._foot_geoms].copy()

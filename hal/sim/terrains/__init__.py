@@ -38,6 +38,8 @@ __all__ = ["TERRAIN_TYPES", "DEFAULT_DIFFICULTY", "LEGACY_SCENES", "Terrain", "C
            "build_terrain", "parse_scene", "resolve_scene", "load_course", "x_edge_mask"]
 
 DEFAULT_DIFFICULTY = 0.5
+START_PAD_M = 0.7
+"""Half side of the level square around the start that training's roughness leaves out."""
 LEGACY_SCENES = ("flat", "parkour")
 """Bare scene names that keep their original meaning (:mod:`hal.sim.scenes`, no goals)."""
 
@@ -80,7 +82,14 @@ def build_terrain(kind: str, difficulty: float = DEFAULT_DIFFICULTY, seed: int =
         draw.pad_edges()
     base = draw.heights_m()
     if roughness and kind != "flat":
+        before = draw.raw.copy()
         params["roughness_m"] = add_roughness(draw, difficulty if kind == "rough" else 1.0)
+        # the robot is set down on level ground (the appliance's entry gate wants a stand pose
+        # it can hold): no roughness within START_PAD_M of the start
+        pad = round(START_PAD_M / CELL_M)
+        i0, j0 = round(START_OFFSET_M / CELL_M), draw.ny // 2
+        draw.raw[i0 - pad:i0 + pad + 1, j0 - pad:j0 + pad + 1] = \
+            before[i0 - pad:i0 + pad + 1, j0 - pad:j0 + pad + 1]
     heights = draw.heights_m()
     origin = (-START_OFFSET_M, -WIDTH_M / 2)
     goals = draw.goals * CELL_M + np.array(origin)

@@ -8,7 +8,7 @@ rise steeper than ``slope_treshold`` (1.5) a vertical wall at the higher grid po
 ``(origin_x + i·cell, origin_y + j·cell)``: x runs along the course, y across it.
 
 The simulator builds the grid as a MuJoCo height field sampled ``HFIELD_SUBSAMPLES`` times finer,
-so that walls rise within 1 cm (:func:`upsample_walls`): the height scan, the depth camera, the
+so that walls rise within 2.5 cm (:func:`upsample_walls`): the height scan, the depth camera, the
 ground truth and the viewers all read that one geometry.
 
 Edges (training's ``x_edge_mask``): grid points where the height jumps by more than
@@ -35,8 +35,8 @@ SLOPE_THRESHOLD = 1.5
 """Training's ``terrain.slope_treshold``: steeper rises become vertical walls."""
 EDGE_WIDTH_M = 0.05
 """Training's ``terrain.edge_width_thresh``."""
-HFIELD_SUBSAMPLES = 5
-"""Height-field samples per grid cell in the simulator (walls rise within 0.05 / 5 = 1 cm)."""
+HFIELD_SUBSAMPLES = 2
+"""Height-field samples per grid cell in the simulator (walls rise within 0.05 / 2 = 2.5 cm)."""
 
 
 def x_edge_mask(heights_m: np.ndarray, cell_m: float = CELL_M,

@@ -7,7 +7,8 @@ scan's rays at the terrain here, against the height field MuJoCo holds (the fine
 rays at every other scene geom.
 
 A ray is sampled at ``samples`` points between where it enters the terrain's bounding box and
-where it leaves it (or ``max_t``), and the first crossing is refined by bisection.
+where it leaves it (or ``max_t``) against the nearest grid sample, and the first crossing is
+refined by bisection against the bilinear surface.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class TerrainRaycaster:
         bisections: refinement steps (each halves the crossing interval).
     """
 
-    def __init__(self, terrain: Terrain, samples: int = 64, bisections: int = 8) -> None:
+    def __init__(self, terrain: Terrain, samples: int = 48, bisections: int = 8) -> None:
         fine, _, _ = terrain.hfield()
         self.heights = np.ascontiguousarray(fine, dtype=np.float64)
         self.nx, self.ny = fine.shape
@@ -42,6 +43,17 @@ class TerrainRaycaster:
         self.samples = int(samples)
         self.bisections = int(bisections)
         self._flat = self.heights.ravel()
+        self._coarse = self.heights.astype(np.float32).ravel()
+        self._inv = (1.0 / self.step_x, 1.0 / self.step_y)
+
+    def nearest(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Height of the nearest grid sample (float32; the floor outside the grid)."""
+        fx = (x - self.x0) * self._inv[0] + 0.5
+        fy = (y - self.y0) * self._inv[1] + 0.5
+        inside = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
+        index = fx.astype(np.intp) * self.ny + fy.astype(np.intp)
+        np.clip(index, 0, self._coarse.size - 1, out=index)
+        return np.where(inside, self._coarse[index], np.float32(self.floor_z_m))
 
     def surface(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Surface height at world (x, y) (arrays); the floor outside the grid."""
@@ -90,15 +102,18 @@ class TerrainRaycaster:
 
     def _march(self, o: np.ndarray, v: np.ndarray, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
         k = self.samples
-        frac = np.linspace(0.0, 1.0, k)
-        t = t_in[:, None] + (t_out - t_in)[:, None] * frac[None, :]
-        above = (o[2] + t * v[:, 2:3]) - self.surface(o[0] + t * v[:, 0:1], o[1] + t * v[:, 1:2])
+        frac = np.linspace(0.0, 1.0, k, dtype=np.float32)
+        t = t_in.astype(np.float32)[:, None] + (t_out - t_in).astype(np.float32)[:, None] * frac
+        v32 = v.astype(np.float32)
+        o32 = o.astype(np.float32)
+        above = (o32[2] + t * v32[:, 2:3]) - self.nearest(o32[0] + t * v32[:, 0:1],
+                                                           o32[1] + t * v32[:, 1:2])
         below = above <= 0.0
         hit = below.any(axis=1)
         first = np.argmax(below, axis=1)
         rows = np.arange(len(t))
-        t_hi = t[rows, first]
-        t_lo = np.where(first > 0, t[rows, np.maximum(first - 1, 0)], t_hi)
+        t_hi = t[rows, first].astype(np.float64)
+        t_lo = np.where(first > 0, t[rows, np.maximum(first - 1, 0)], t_hi).astype(np.float64)
         for _ in range(self.bisections):
             mid = 0.5 * (t_lo + t_hi)
             gap = (o[2] + mid * v[:, 2]) - self.surface(o[0] + mid * v[:, 0], o[1] + mid * v[:, 1])
