@@ -50,22 +50,27 @@ class EpisodeSpec:
         return asdict(self)
 
 
-def _camera_fps(engine: str) -> str:
-    """A student's camera renders one frame per depth step; a teacher (no depth graph in its
-    manifest) needs none."""
+def _engine_settings(engine: str) -> list[str]:
+    """From the engine's manifest: a student's camera renders one frame per depth step, a
+    teacher's (no depth graph) none; the HAL ticks at the policy rate (training's decimation:
+    the target held for the policy step, the PD law at every physics step, as at any rate)."""
     import json
 
     manifest = Path(engine).with_suffix(".json")
     try:
-        graphs = json.loads(manifest.read_text()).get("graphs", {})
+        data = json.loads(manifest.read_text())
     except (OSError, ValueError):
-        return "policy"
-    return "policy" if "depth" in graphs else "0"
+        return ["--camera-fps", "policy"]
+    args = ["--camera-fps", "policy" if "depth" in data.get("graphs", {}) else "0"]
+    rate = (data.get("training_contract") or {}).get("policy_rate_hz")
+    if isinstance(rate, (int, float)) and 0 < rate <= 1000:
+        args += ["--control-rate", f"{rate:g}"]
+    return args
 
 
 def episode_arguments(spec: EpisodeSpec) -> list[str]:
     """The ``krabby-hal-server-sim`` command line of an episode."""
-    args = ["--engine", spec.engine, "--camera-fps", _camera_fps(spec.engine), "--robot", spec.robot, "--fast", "--end-episode",
+    args = ["--engine", spec.engine, *_engine_settings(spec.engine), "--robot", spec.robot, "--fast", "--end-episode",
             "--scene", f"{spec.terrain}:{spec.difficulty:g}", "--seed", str(spec.seed),
             "--episode-s", f"{spec.episode_s:g}", "--duration", f"{spec.episode_s + 15.0:g}",
             "--speed", f"{spec.speed_m_s:g}", "--estop-bind", "none", "--no-keyboard",
