@@ -214,10 +214,12 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         plan.on_finished.append(finish)
     if args.episode_s is not None and not (math.isfinite(args.episode_s) and args.episode_s > 0):
         raise fail(f"--episode-s {args.episode_s}: must be a positive number of seconds")
-    attach_ground_truth(plan, end_episode=args.end_episode, episode_s=args.episode_s)
+    shared: dict[str, Any] = {}
+    attach_ground_truth(plan, end_episode=args.end_episode, episode_s=args.episode_s,
+                        shared=shared)
     plan.on_recording.append(_record_scene)
     if args.video:
-        attach_video(plan, Path(args.video), video_config_from_args(args))
+        attach_video(plan, Path(args.video), video_config_from_args(args), shared)
     if args.viewer:
         from hal.sim.viewer import attach_viewer
 
@@ -297,8 +299,10 @@ def video_config_from_args(args: argparse.Namespace) -> Any:
                    f"(e.g. --video-size 640x360 --video-fps 30)") from None
 
 
-def attach_video(plan: AppliancePlan, path: Path, config: Any) -> None:
-    """Render the run to ``path``; the report gains a ``video`` section."""
+def attach_video(plan: AppliancePlan, path: Path, config: Any,
+                 shared: dict[str, Any] | None = None) -> None:
+    """Render the run to ``path``; the report gains a ``video`` section (``shared["course"]``:
+    the course tracker whose goals the overlay counts)."""
     from hal.sim.video import VideoRecorder
 
     if path.suffix.lower() != ".mp4":
@@ -306,7 +310,10 @@ def attach_video(plan: AppliancePlan, path: Path, config: Any) -> None:
 
     def start(server: HalServer, client: Any) -> None:
         speed = (lambda: client.command.forward_speed_m_s) if client is not None else None
-        recorder = VideoRecorder(server.devices.world, path, config, speed_command=speed)
+        course = (shared or {}).get("course")
+        goals = (lambda: min(course.index, len(course.goals))) if course is not None else None
+        recorder = VideoRecorder(server.devices.world, path, config, speed_command=speed,
+                                 goals_reached=goals)
         recorder.start()
         server.tick_listeners.append(recorder)
 
@@ -330,7 +337,8 @@ def _record_scene(server: HalServer, recording: Any) -> None:
 
 
 def attach_ground_truth(plan: AppliancePlan, end_episode: bool = False,
-                        episode_s: float | None = None) -> None:
+                        episode_s: float | None = None,
+                        shared: dict[str, Any] | None = None) -> None:
     """Measure the simulated robot from the hand-over on; the report gains its ``sim`` section.
 
     On a terrain with goals the section also holds the course's goals, edge violations and
@@ -352,6 +360,8 @@ def attach_ground_truth(plan: AppliancePlan, end_episode: bool = False,
             course = CourseTracker(world, world.terrain,
                                    CourseConfig(policy_dt_s=1.0 / server.robot.control_rate_hz))
             server.tick_listeners.append(course)
+            if shared is not None:
+                shared["course"] = course
             if client is not None:
                 client.policy.goal_source = course.targets
         if end_episode:
