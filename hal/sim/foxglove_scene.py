@@ -5,7 +5,10 @@
 - ``/sim/tf`` (``foxglove.FrameTransform``): the trunk's pose, ``world`` → ``base``, every tick;
 - ``/sim/scene`` (``foxglove.SceneUpdate``): at ``scene_rate_hz`` of simulated time, entity
   ``robot`` (every robot geom as a cube, sphere or cylinder — a capsule is a cylinder and two
-  spheres) and entity ``terrain`` (the scene's boxes), in the ``world`` frame.
+  spheres) and entity ``terrain`` (the scene's boxes), in the ``world`` frame. On a terrain
+  (:mod:`hal.sim.terrains`) the first update also carries entity ``terrain_grid``: the height
+  field as cubes on a 0.1 m grid (runs of equal height along x merged, heights to 1 cm), sent
+  once (it never moves; Foxglove keeps an entity until it is replaced).
 
 The loop's share is a copy of a few small arrays; the messages are built on the recorder's writer
 thread. Stamps are the tick's, so the messages line up with ``/hal/tick``. Field names, types and
@@ -21,7 +24,7 @@ import numpy as np
 
 from hal.sim.scenes import SCENE_GEOM_GROUP
 
-__all__ = ["SimSceneRecorder", "quaternion_xyzw_from_matrix", "FRAME_TRANSFORM_SCHEMA",
+__all__ = ["SimSceneRecorder", "terrain_cubes", "quaternion_xyzw_from_matrix", "FRAME_TRANSFORM_SCHEMA",
            "SCENE_UPDATE_SCHEMA", "TF_TOPIC", "SCENE_TOPIC"]
 
 TF_TOPIC = "/sim/tf"
@@ -107,6 +110,30 @@ def _pose(pos: Any, mat: np.ndarray) -> dict[str, Any]:
     return {"position": _vec(pos), "orientation": {"x": x, "y": y, "z": z, "w": w}}
 
 
+def terrain_cubes(terrain: Any, stride: int = 2) -> list[dict[str, Any]]:
+    """A terrain's height grid as cubes from its floor up, every ``stride``-th point, runs of
+    equal height (to 1 cm) along x merged."""
+    heights = np.round(terrain.heights_m[::stride, ::stride], 2)
+    step = terrain.cell_m * stride
+    floor = terrain.floor_z_m
+    x0, y0 = terrain.origin_m
+    color = {"r": 0.62, "g": 0.58, "b": 0.5, "a": 1.0}
+    identity = {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}
+    cubes = []
+    for j in range(heights.shape[1]):
+        column = heights[:, j]
+        starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+        ends = np.r_[starts[1:], len(column)]
+        for a, b in zip(starts, ends):
+            top = float(column[a])
+            cubes.append({"pose": {"position": {"x": x0 + (a + b - 1) * step / 2, "y": y0 + j * step,
+                                                "z": (top + floor) / 2},
+                                   "orientation": identity},
+                          "size": {"x": (b - a) * step, "y": step, "z": max(top - floor, 1e-3)},
+                          "color": color})
+    return cubes
+
+
 def _color(rgba: Any) -> dict[str, float]:
     return {"r": float(rgba[0]), "g": float(rgba[1]), "b": float(rgba[2]), "a": float(rgba[3])}
 
@@ -132,6 +159,8 @@ class SimSceneRecorder:
         self._types = types.copy()
         self._sizes = np.asarray(model.geom_size).copy()
         self._rgba = np.asarray(model.geom_rgba).copy()
+        terrain = getattr(world, "terrain", None)
+        self._grid_cubes = terrain_cubes(terrain) if terrain is not None else None
         self._period_ns = int(round(1e9 / scene_rate_hz))
         self._next_ns = 0
         recorder.add_json_channel("sim.tf", TF_TOPIC, "foxglove.FrameTransform",
@@ -160,9 +189,13 @@ class SimSceneRecorder:
                              "w": float(quat[0])}}
 
     def _scene(self, t_ns: int, xpos: np.ndarray, xmat: np.ndarray) -> dict[str, Any]:
-        return {"deletions": [], "entities": [self._entity(t_ns, "robot", self._robot, xpos, xmat),
-                                              self._entity(t_ns, "terrain", self._terrain, xpos,
-                                                           xmat)]}
+        entities = [self._entity(t_ns, "robot", self._robot, xpos, xmat),
+                    self._entity(t_ns, "terrain", self._terrain, xpos, xmat)]
+        if self._grid_cubes is not None:  # once: the writer thread builds the messages in order
+            grid = self._entity(t_ns, "terrain_grid", np.zeros(0, dtype=int), xpos, xmat)
+            grid["cubes"], self._grid_cubes = self._grid_cubes, None
+            entities.append(grid)
+        return {"deletions": [], "entities": entities}
 
     def _entity(self, t_ns: int, name: str, geoms: np.ndarray, xpos: np.ndarray,
                 xmat: np.ndarray) -> dict[str, Any]:

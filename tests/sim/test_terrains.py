@@ -191,3 +191,17 @@ def test_the_simulator_sees_the_terrain(go2):
     flat.read_depth_into(flat_frame)
     assert np.isfinite(frame).mean() > 0.5
     assert np.nanmedian(frame[:10]) < np.nanmedian(flat_frame[:10])
+
+
+def test_foxglove_terrain_cubes_cover_the_grid():
+    from hal.sim.foxglove_scene import terrain_cubes
+
+    t = build_terrain("step", 1.0, seed=1, roughness=False)
+    cubes = terrain_cubes(t)
+    # runs of equal height merged: a handful of cubes per 0.1 m strip, not one per point
+    assert len(cubes) < 40 * 12
+    # every strip's cubes together span the grid's length; tops are the grid's heights
+    strip = [c for c in cubes if abs(c["pose"]["position"]["y"] - (t.origin_m[1] + 2.0)) < 1e-9]
+    assert sum(c["size"]["x"] for c in strip) == pytest.approx(180 * 0.1)
+    tops = sorted({round(c["pose"]["position"]["z"] + c["size"]["z"] / 2, 3) for c in strip})
+    assert tops == [0.0, 0.45, 0.9, 1.35]
