@@ -94,3 +94,37 @@ def test_ray_gives_the_local_pool_s_results(demo_engine):
     for result in local + remote:
         result.pop("wall_s")
     assert remote == local
+
+
+@pytest.mark.slow
+def test_video_worst_keeps_a_video_per_cell(tmp_path, teacher_engine):
+    from hal.optional import available
+
+    if not (available("av") and available("PIL.Image")):
+        pytest.skip("--video-worst needs pip install 'krabby[video]'")
+    import threading
+
+    from hal.sim.video import offscreen_gl_context
+
+    works: list[bool] = []
+
+    def probe() -> None:
+        try:
+            offscreen_gl_context(32, 32).free()
+            works.append(True)
+        except Exception:  # noqa: BLE001
+            works.append(False)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(60)
+    if not (works and works[0]):
+        pytest.skip("no offscreen OpenGL (EGL/OSMesa)")
+    report_path = tmp_path / "eval.json"
+    assert eval_main(["--engine", str(teacher_engine), "--terrains", "hurdle",
+                      "--difficulties", "0.5", "--episodes", "2", "--episode-s", "0.5",
+                      "--workers", "1", "--report", str(report_path), "--video-worst"]) == 0
+    cell = json.loads(report_path.read_text())["cells"][0]
+    video = tmp_path / cell["worst_video"].split("/")[-1]
+    assert video.is_file() and video.stat().st_size > 1000
+    assert (tmp_path / video.name.replace(".mp4", "_contact.png")).is_file()
