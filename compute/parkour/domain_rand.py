@@ -13,9 +13,12 @@ com_offset_m                       ``domain_rand.added_com_range`` (``randomize_
 motor_strength                     ``domain_rand.motor_strength_range`` (``randomize_motor``)
 push_interval_s, max_push_vel...   ``domain_rand.push_interval_s``, ``max_push_vel_xy``
                                    (``push_robots``; off: interval 0)
-action_delay_steps                 ``domain_rand.action_curr_step`` (min, max) when
-                                   ``action_delay``, else (0, 0)
-camera_pitch_deg                   ``depth.angle`` ([lo, hi] degrees, positive down)
+action_delay_steps                 ``domain_rand.action_delay_range`` (the Go2 forks) or
+                                   ``action_curr_step`` (min, max) when ``action_delay``,
+                                   else (0, 0)
+camera_pitch_deg                   ``depth.rotation`` lower/upper pitch (radians, the Go2
+                                   forks), else ``depth.angle`` ([lo, hi] degrees, down)
+depth_noise_std_m                  ``depth.gaussian_noise_std``
 camera_hfov_deg                    ``depth.horizontal_fov`` (a number or [lo, hi])
 camera_position_std_m              ``depth.position.std`` when the position is a
                                    ``{mean, std}`` table
@@ -30,34 +33,14 @@ differ per task): its runs use the defaults.
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from compute.parkour.config_dump import dump_kind, read_config_dump
 from compute.parkour.contract import ContractError
-from compute.parkour.train_config import _load_yaml
 
-__all__ = ["load_config_dump", "ranges_from_legged_gym", "ranges_from_train_config"]
-
-
-def load_config_dump(path: str | Path) -> Mapping[str, Any]:
-    """The training config at ``path`` as a mapping (JSON, or YAML through the contract's
-    loader)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ContractError(f"--train-config {path}: {exc.strerror or exc}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ContractError(f"--train-config {path}: not valid JSON: {exc}") from None
-    else:
-        data = _load_yaml(text, path)
-    if not isinstance(data, Mapping):
-        raise ContractError(f"--train-config {path}: expected a mapping at the top level")
-    return data
+__all__ = ["ranges_from_legged_gym", "ranges_from_train_config"]
 
 
 def _pair(value: Any, what: str) -> list[float]:
@@ -90,13 +73,27 @@ def ranges_from_legged_gym(data: Mapping[str, Any]) -> dict[str, Any]:
         out["push_interval_s"] = float(rand.get("push_interval_s", 8.0)) if pushing else 0.0
         out["max_push_vel_xy_m_s"] = float(rand.get("max_push_vel_xy", 0.0)) if pushing else 0.0
     if "action_delay" in rand:
-        steps = rand.get("action_curr_step", [0]) if rand["action_delay"] else [0]
+        # the Go2 forks draw from action_delay_range; extreme-parkour steps action_curr_step
+        steps = rand.get("action_delay_range", rand.get("action_curr_step", [0])) \
+            if rand["action_delay"] else [0]
         if not steps or not all(isinstance(s, (int, float)) for s in steps):
             raise ContractError(f"training config: domain_rand.action_curr_step must list "
                                 f"whole steps, found {steps!r}")
         out["action_delay_steps"] = [int(min(steps)), int(max(steps))]
-    if "angle" in depth:
+    rotation = depth.get("rotation")
+    if isinstance(rotation, Mapping) and "lower" in rotation and "upper" in rotation:
+        # the Go2 forks' attach_camera reads depth.rotation (radians, [roll, pitch, yaw]) and
+        # never depth.angle
+        try:
+            low, high = (math.degrees(float(rotation[k][1])) for k in ("lower", "upper"))
+        except (TypeError, ValueError, IndexError):
+            raise ContractError(f"training config: depth.rotation lower/upper must be [roll, "
+                                f"pitch, yaw] in radians, found {rotation!r}") from None
+        out["camera_pitch_deg"] = [low, high]
+    elif "angle" in depth:
         out["camera_pitch_deg"] = _pair(depth["angle"], "depth.angle")
+    if "gaussian_noise_std" in depth:
+        out["depth_noise_std_m"] = float(depth["gaussian_noise_std"])
     if "horizontal_fov" in depth:
         out["camera_hfov_deg"] = _pair(depth["horizontal_fov"], "depth.horizontal_fov")
     position = depth.get("position")
@@ -115,9 +112,10 @@ def ranges_from_legged_gym(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ranges_from_train_config(path: str | Path) -> dict[str, Any] | None:
-    """Ranges from a training config file; None for a format without them (Isaac Lab)."""
-    data = load_config_dump(path)
-    if "control" in data and "init_state" in data:
+    """Ranges from a training config file (read by :func:`read_config_dump`); None for a
+    format without them (Isaac Lab)."""
+    data = read_config_dump(path)
+    if dump_kind(data, f"--train-config {path}") == "legged_gym":
         ranges = ranges_from_legged_gym(data)
         ranges["source"] = f"legged_gym config {Path(path).name}"
         return ranges

@@ -6,8 +6,8 @@ values from a seed: the same seed gives the same episode. The defaults are a rea
 run's (the extreme-parkour family's Go2 configs): friction 0.7–1.3, added base mass −0.5–1.5 kg,
 centre of mass ±0.03 m, a push of up to 0.2 m/s every 8 s, motor strength 0.9–1.1, action delay
 0–2 policy steps, camera pitch 20–25° down, camera position noise std (0.015, 0.01, 0.015) m,
-horizontal field of view 86–90°; the start position within ±0.3 m (training's
-``randomize_start_pos``) and yaw within ±0.2 rad.
+horizontal field of view 86–90°, depth noise std 0.01 m per pixel; the start position within ±0.3 m and the yaw within ±0.05 rad
+(``randomize_start_pos``, ``rand_yaw_range``).
 
 Pushes follow training's ``_push_robots``: every ``push_interval_s`` the trunk's horizontal
 velocity is *set* to a uniform draw in ±``max_push_vel_xy`` per axis (here counted from the
@@ -43,6 +43,7 @@ class RandomizationRanges:
         camera_pitch_deg: the depth camera's downward pitch.
         camera_position_std_m: normal noise on the camera's mount (x, y, z).
         camera_hfov_deg: the depth camera's horizontal field of view.
+        depth_noise_std_m: Gaussian noise on every depth pixel (a fixed value, not drawn).
         start_xy_m: start position offset, per axis.
         start_yaw_rad: start heading offset.
         source: where the ranges came from.
@@ -58,8 +59,9 @@ class RandomizationRanges:
     camera_pitch_deg: Range = (20.0, 25.0)
     camera_position_std_m: tuple[float, float, float] = (0.015, 0.01, 0.015)
     camera_hfov_deg: Range = (86.0, 90.0)
+    depth_noise_std_m: float = 0.01
     start_xy_m: Range = (-0.3, 0.3)
-    start_yaw_rad: Range = (-0.2, 0.2)
+    start_yaw_rad: Range = (-0.05, 0.05)
     source: str = "defaults (a Go2 parkour run's domain_rand)"
 
     def __post_init__(self) -> None:
@@ -111,6 +113,7 @@ class EpisodeDraw:
     camera_pitch_deg: float
     camera_position_offset_m: tuple[float, float, float]
     camera_hfov_deg: float
+    depth_noise_std_m: float
     start_xy_m: tuple[float, float]
     start_yaw_rad: float
     push_interval_s: float
@@ -146,6 +149,7 @@ def draw_episode(ranges: RandomizationRanges, seed: int, max_pushes: int = 16) -
                    for _ in range(max_pushes)) if ranges.push_interval_s > 0 and v > 0 else ()
     return EpisodeDraw(seed=int(seed), friction=friction, added_mass_kg=mass, com_offset_m=com,
                        motor_strength=strength, action_delay_steps=delay, camera_pitch_deg=pitch,
-                       camera_position_offset_m=offset, camera_hfov_deg=hfov, start_xy_m=start,
+                       camera_position_offset_m=offset, camera_hfov_deg=hfov,
+                       depth_noise_std_m=float(ranges.depth_noise_std_m), start_xy_m=start,
                        start_yaw_rad=yaw, push_interval_s=float(ranges.push_interval_s),
                        pushes_m_s=pushes, source=ranges.source)

@@ -24,7 +24,7 @@ def test_draws_stay_within_the_ranges_and_follow_the_seed():
         assert all(0.9 <= m <= 1.1 for m in d.motor_strength)
         assert d.action_delay_steps in (0, 1, 2)
         assert 20.0 <= d.camera_pitch_deg <= 25.0 and 86.0 <= d.camera_hfov_deg <= 90.0
-        assert all(-0.3 <= v <= 0.3 for v in d.start_xy_m) and abs(d.start_yaw_rad) <= 0.2
+        assert all(-0.3 <= v <= 0.3 for v in d.start_xy_m) and abs(d.start_yaw_rad) <= 0.05
         assert all(abs(v) <= 0.2 for push in d.pushes_m_s for v in push)
     assert {d.action_delay_steps for d in draws} == {0, 1, 2}  # the whole range is drawn
     assert min(d.friction for d in draws) < 0.75 and max(d.friction for d in draws) > 1.25
@@ -85,3 +85,21 @@ def test_bad_ranges_are_refused_by_name():
         ranges_from_dict({"gravity": [9, 10]}, source="x")
     with pytest.raises(ValueError, match="friction"):
         ranges_from_dict({"friction": [1.3, 0.7]}, source="x")
+
+
+def test_ranges_from_a_real_go2_dump():
+    """tests/data/train_configs/go2_fork_random_box_env_cfg.json, values read by hand."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "train_configs" / \
+        "go2_fork_random_box_env_cfg.json"
+    ranges = ranges_from_train_config(path)
+    assert ranges.pop("source") == "legged_gym config go2_fork_random_box_env_cfg.json"
+    pitch = ranges.pop("camera_pitch_deg")  # depth.rotation pitch 0.349066 .. 0.436332 rad
+    assert pitch == pytest.approx([20.0, 25.0], abs=1e-4)
+    assert ranges == {
+        "friction": [0.7, 1.3], "added_mass_kg": [-0.5, 1.5], "com_offset_m": [-0.03, 0.03],
+        "motor_strength": [0.9, 1.1], "push_interval_s": 8.0, "max_push_vel_xy_m_s": 0.2,
+        "action_delay_steps": [0, 2], "camera_hfov_deg": [86.0, 90.0],
+        "camera_position_std_m": [0.015, 0.01, 0.015], "depth_noise_std_m": 0.01,
+        "start_xy_m": [-0.3, 0.3], "start_yaw_rad": [-0.05, 0.05]}

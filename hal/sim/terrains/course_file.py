@@ -28,11 +28,8 @@ from typing import Any
 import numpy as np
 
 from hal.sim.terrains.grid import CELL_M, Terrain
+from hal.toml_compat import tomllib
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = ["CourseFileError", "load_course"]
 
