@@ -30,10 +30,20 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _quiet_worker() -> None:
+def _worker_init(parent_pid: int) -> None:
+    """Quiet logs, and end with the parent: a killed krabby-eval leaves no workers behind."""
     import logging
+    import threading
+    import time
 
     logging.basicConfig(level=logging.WARNING)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="krabby-eval-parent-watch", daemon=True).start()
 
 
 def run_local(specs: Sequence[EpisodeSpec], workers: int,
@@ -48,7 +58,8 @@ def run_local(specs: Sequence[EpisodeSpec], workers: int,
         return results  # type: ignore[return-value]
     context = multiprocessing.get_context("spawn")  # no inherited threads, sockets or engines
     with futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                     initializer=_quiet_worker) as pool:
+                                     initializer=_worker_init,
+                                     initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(run_episode, spec): i for i, spec in enumerate(specs)}
         done = 0
         for future in futures.as_completed(pending):
