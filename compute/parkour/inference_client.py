@@ -286,7 +286,7 @@ class ParkourInferenceClient:
                                  and obs.depth_m is not None)
                     if depth_due:  # the frame lives in the slot: take it before releasing
                         policy.preprocess_depth(obs.depth_m, obs.depth_intrinsics)
-                        frame_seq = obs.depth_seq
+                        frame_seq, frame_ts = obs.depth_seq, obs.depth_timestamp_ns
                 intact = client.release_current()
                 t2 = time.monotonic_ns()
                 if not intact:
@@ -311,15 +311,7 @@ class ParkourInferenceClient:
                 timings["post_process"].add(t3 - t2)
                 timings["send"].add(t4 - t3)
                 timings["actor_total"].add(t4 - t0)
-                if lockstep:
-                    if depth_due:
-                        policy.depth_proprio_into(depth_proprio)
-                        t5 = time.monotonic_ns()
-                        np.copyto(self._latent_now, policy.depth_step(depth_proprio))
-                        self._lockstep_seq = frame_seq
-                        self.counters["depth_steps"] += 1
-                        self.timings["depth_engine"].add(time.monotonic_ns() - t5)
-                elif t4 >= next_depth_ns:
+                if not lockstep and t4 >= next_depth_ns:
                     next_depth_ns = max(next_depth_ns + depth_period_ns, t4)
                     self._depth_kick.set()
                 if self.actor_listeners:
@@ -332,6 +324,21 @@ class ParkourInferenceClient:
                                              self._episode)
                     for listener in self.actor_listeners:
                         listener(record)
+                if lockstep and depth_due:  # after the step's record: it used the previous latent
+                    policy.depth_proprio_into(depth_proprio)
+                    t5 = time.monotonic_ns()
+                    latent_yaw = policy.depth_step(depth_proprio)
+                    np.copyto(self._latent_now, latent_yaw)
+                    self._lockstep_seq = frame_seq
+                    step_ns = time.monotonic_ns() - t5
+                    self.counters["depth_steps"] += 1
+                    self.timings["depth_engine"].add(step_ns)
+                    if self.depth_listeners:
+                        record = DepthStepRecord(frame_seq, frame_ts, policy.depth_image,
+                                                 depth_proprio, latent_yaw, step_ns,
+                                                 self._episode)
+                        for listener in self.depth_listeners:
+                            listener(record)
                 if self.config.gc_control:
                     warm_steps += 1
                     if warm_steps == 50:
