@@ -165,7 +165,8 @@ class MujocoWorld:
         """Friction, added trunk mass and centre-of-mass offset (training's domain_rand)."""
         m, cfg = self.model, self.config
         if cfg.friction is not None:
-            # MuJoCo combines two geoms' friction by their maximum: the scene's and the feet's.
+            # every geom: whichever of a contact's two MuJoCo takes (the feet's contact priority,
+            # else the larger), the contact has this friction
             m.geom_friction[:, 0] = cfg.friction
         trunk = self._id("mjOBJ_BODY", TRUNK_BODY)
         if cfg.added_mass_kg:

@@ -62,3 +62,35 @@ def test_edge_violation_on_a_hand_placed_foot():
 def test_course_config_refuses_bad_values():
     with pytest.raises(ValueError, match="next_goal_threshold_m"):
         CourseConfig(next_goal_threshold_m=0.0)
+
+
+def test_a_fall_is_low_against_the_ground_around_the_trunk():
+    """On a terrain the height limit counts from the highest ground within 0.3 m: a trunk down
+    in a gap falls, one standing on a low step does not."""
+    from hal.safety.events import Mode
+    from hal.sim.ground_truth import GroundTruthTracker
+
+    heights = np.zeros((80, 20))
+    heights[40:, :] = -1.0  # a 1 m drop at x = 2.0 m
+    heights[60:64, :] = -3.0  # and a gap in the lower level (x 3.0 .. 3.15 m)
+    terrain = Terrain(kind="file", difficulty=0.0, heights_m=heights, origin_m=(0.0, -0.5),
+                      goals_m=np.array([[1.0, 0.0]]))
+
+    class World:
+        sim_time_s = 0.0
+        base_position_m = np.array([2.8, 0.0, -0.72])  # 0.28 m above the lower level
+        base_quaternion_wxyz = np.array([1.0, 0.0, 0.0, 0.0])
+
+    world = World()
+    world.terrain = terrain
+
+    class Record:
+        safety_mode = Mode.POLICY
+
+    tracker = GroundTruthTracker(world)
+    tracker(Record())
+    assert tracker.falls == []  # absolute z -0.72 is far below 0.12: not a fall here
+    world.sim_time_s, world.base_position_m = 0.02, np.array([3.07, 0.0, -1.2])  # in the gap
+    tracker(Record())
+    assert [f["kind"] for f in tracker.falls] == ["height"]
+    assert tracker.falls[0]["value"] == pytest.approx(-0.2)

@@ -144,12 +144,17 @@ class Terrain:
         return float(self.heights_m[index]) if index is not None else self.floor_z_m
 
     def max_height_near(self, x_m: float, y_m: float, radius_m: float) -> float:
-        """Highest grid point within ``radius_m`` (a square) of world (x, y); 0 off the grid."""
-        i0 = self.grid_index(x_m - radius_m, y_m - radius_m)
-        i1 = self.grid_index(x_m + radius_m, y_m + radius_m)
-        if i0 is None or i1 is None:
+        """Highest grid point within ``radius_m`` (a square) of world (x, y); 0 where the square
+        misses the grid."""
+        nx, ny = self.heights_m.shape
+        ox, oy = self.origin_m
+        i0 = max(int(round((x_m - radius_m - ox) / self.cell_m)), 0)
+        i1 = min(int(round((x_m + radius_m - ox) / self.cell_m)), nx - 1)
+        j0 = max(int(round((y_m - radius_m - oy) / self.cell_m)), 0)
+        j1 = min(int(round((y_m + radius_m - oy) / self.cell_m)), ny - 1)
+        if i0 > i1 or j0 > j1:
             return 0.0
-        return float(self.heights_m[i0[0]:i1[0] + 1, i0[1]:i1[1] + 1].max())
+        return float(self.heights_m[i0:i1 + 1, j0:j1 + 1].max())
 
     def edge_mask(self) -> np.ndarray:
         return x_edge_mask(self.heights_m, self.cell_m)
