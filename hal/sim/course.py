@@ -8,6 +8,9 @@ goal becomes current. It also counts training's ``feet_at_edge``: a foot in cont
 2 N now or at the previous policy step, training's ``contact_filt``) whose nearest grid point is
 on the terrain's edge mask; each foot on each policy step counts once.
 
+``x_displacement`` is the farthest the trunk got along x after the hand-over, from where it was
+then, over the rest of the course (to the last goal's x), at most 1.
+
 :meth:`CourseTracker.targets` hands the policy side the trunk's position and the current and next
 goals (the simulator only exposes positions; the heading terms are the policy's business,
 :mod:`compute.parkour.goals`). Times are simulated seconds since the hand-over.
@@ -79,6 +82,7 @@ class CourseTracker:
         self.handover_s: float | None = None
         self.left_policy_s: float | None = None
         self.max_x_m = -math.inf
+        self.start_x_m = 0.0
         self._edges = terrain.edge_mask()
         self._last_contact = np.zeros(0, dtype=bool)
         self._next_step_s = 0.0
@@ -140,6 +144,7 @@ class CourseTracker:
                 return
             self.handover_s = world.sim_time_s
             self._next_step_s = world.sim_time_s
+            self.start_x_m = float(world.base_position_m[0])
         now = world.sim_time_s
         if record.safety_mode is not Mode.POLICY and self.left_policy_s is None and not self.done:
             self.left_policy_s = round(now - self.handover_s, 4)
@@ -156,8 +161,11 @@ class CourseTracker:
     def report(self) -> dict[str, Any]:
         """The course's part of the report's ``sim`` section."""
         total = len(self.goals)
-        length = self.terrain.course_length_m
-        progress_x = (max(self.max_x_m, 0.0) / length) if length > 0 and self.handover_s is not None else 0.0
+        # distance along the course from where the policy took over, over what was left of it
+        length = self.terrain.course_length_m - self.start_x_m
+        progress_x = 0.0
+        if length > 0 and self.handover_s is not None:
+            progress_x = max(self.max_x_m - self.start_x_m, 0.0) / length
         return {"course": self.terrain.describe(), "goals_total": total,
                 "goals_reached": min(self.index, total), "goal_times_s": list(self.goal_times_s),
                 "edge_violations": self.edge_violations, "left_policy_s": self.left_policy_s,

@@ -94,3 +94,26 @@ def test_a_fall_is_low_against_the_ground_around_the_trunk():
     tracker(Record())
     assert [f["kind"] for f in tracker.falls] == ["height"]
     assert tracker.falls[0]["value"] == pytest.approx(-0.2)
+
+
+def test_x_displacement_counts_from_the_hand_over():
+    from types import SimpleNamespace
+
+    from hal.safety.events import Mode
+
+    class World:
+        sim_time_s = 0.0
+        base_position_m = np.array([0.3, 0.0, 0.3])
+
+        def foot_positions_m(self):
+            return np.zeros((4, 3))
+
+        def contact_sample(self):
+            return SimpleNamespace(force_n=np.zeros(4))
+
+    world = World()
+    course = CourseTracker(world, _terrain(), CourseConfig())  # last goal at x = 1.5 m
+    course(SimpleNamespace(safety_mode=Mode.POLICY))  # hand-over at x = 0.3
+    world.sim_time_s, world.base_position_m = 0.02, np.array([0.9, 0.0, 0.3])
+    course(SimpleNamespace(safety_mode=Mode.POLICY))
+    assert course.report()["x_displacement"] == pytest.approx(0.6 / 1.2)
