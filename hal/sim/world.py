@@ -299,10 +299,16 @@ class MujocoWorld:
         if ncon:
             geoms = d.contact.geom[:ncon]
             feet = np.maximum(self._foot_of_geom[geoms[:, 0]], self._foot_of_geom[geoms[:, 1]])
-            for i in np.flatnonzero(feet >= 0):
-                mj.mj_contactForce(m, d, int(i), self._force6)
+            touching = np.flatnonzero(feet >= 0)
+            if touching.size:
+                local = np.empty((touching.size, 3))
+                for k, i in enumerate(touching):
+                    mj.mj_contactForce(m, d, int(i), self._force6)
+                    local[k] = self._force6[:3]
                 # contact.frame rows are the normal and the two tangents, in world coordinates.
-                self._foot_force_xyz[feet[i]] += self._force6[:3] @ d.contact.frame[i].reshape(3, 3)
+                frames = d.contact.frame[:ncon].reshape(-1, 3, 3)[touching]
+                np.add.at(self._foot_force_xyz, feet[touching],
+                          np.einsum("kj,kji->ki", local, frames))
         self._forces[:] = np.sqrt(np.einsum("ij,ij->i", self._foot_force_xyz,
                                             self._foot_force_xyz))
 

@@ -205,3 +205,24 @@ def test_foxglove_terrain_cubes_cover_the_grid():
     assert sum(c["size"]["x"] for c in strip) == pytest.approx(180 * 0.1)
     tops = sorted({round(c["pose"]["position"]["z"] + c["size"]["z"] / 2, 3) for c in strip})
     assert tops == [0.0, 0.45, 0.9, 1.35]
+
+
+def test_surface_and_rays_against_the_grid():
+    """The ray caster's surface is the height field's: grid points exact, the floor outside, and
+    a ray cast straight down from above a point stops at that point's height."""
+    from hal.sim.terrains.raycast import TerrainRaycaster
+
+    t = build_terrain("step", 1.0, seed=1, roughness=False)
+    rays = TerrainRaycaster(t)
+    x0, y0 = t.origin_m
+    xs = x0 + np.array([0, 55, 100, 359]) * CELL
+    ys = y0 + np.array([0, 40, 79, 10]) * CELL
+    np.testing.assert_allclose(rays.surface(xs, ys), [t.heights_m[i, j] for i, j in
+                                                      zip([0, 55, 100, 359], [0, 40, 79, 10])])
+    assert rays.surface(np.array([x0 - 1.0]), np.array([0.0]))[0] == t.floor_z_m
+    down = np.array([[0.0, 0.0, -1.0], [0.3, 0.0, -1.0]])
+    hit = rays.cast(np.array([xs[1], ys[1], 3.0]), down, 10.0)
+    assert hit[0] == pytest.approx(3.0 - t.heights_m[55, 40], abs=1e-3)
+    # the slanted ray meets the ground where its own (x, y) has the surface's height
+    point = np.array([xs[1], ys[1], 3.0]) + hit[1] * down[1]
+    assert point[2] == pytest.approx(rays.surface(point[:1], point[1:2])[0], abs=2e-3)

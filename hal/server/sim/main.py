@@ -198,6 +198,7 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         # Fault drills keep the budget: their point is what happens when a command is late.
         server_config = replace(server_config, lockstep_timeout_ms=LOCKSTEP_TIMEOUT_MS)
         client_options["lockstep"] = True
+        client_options["poll_timeout_ms"] = 10.0  # the threads see the stop within 10 ms
     plan = AppliancePlan(robot=robot, server_config=server_config,
                          make_devices=make_devices, engine=engine, checkpoint=args.checkpoint,
                          duration_s=args.duration, run_client=not args.no_client,

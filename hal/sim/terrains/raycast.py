@@ -57,18 +57,19 @@ class TerrainRaycaster:
 
     def surface(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Surface height at world (x, y) (arrays); the floor outside the grid."""
-        fx = (np.asarray(x, dtype=np.float64) - self.x0) / self.step_x
-        fy = (np.asarray(y, dtype=np.float64) - self.y0) / self.step_y
-        inside = (fx >= 0) & (fx <= self.nx - 1) & (fy >= 0) & (fy <= self.ny - 1)
-        ix = np.clip(np.floor(fx).astype(np.intp), 0, self.nx - 2)
-        iy = np.clip(np.floor(fy).astype(np.intp), 0, self.ny - 2)
-        tx = np.clip(fx - ix, 0.0, 1.0)
-        ty = np.clip(fy - iy, 0.0, 1.0)
+        fx = (np.asarray(x, dtype=np.float64) - self.x0) * self._inv[0]
+        fy = (np.asarray(y, dtype=np.float64) - self.y0) * self._inv[1]
+        cx = np.clip(fx, 0.0, self.nx - 1.000001)
+        cy = np.clip(fy, 0.0, self.ny - 1.000001)
+        ix, iy = cx.astype(np.intp), cy.astype(np.intp)
+        tx, ty = cx - ix, cy - iy
         base = ix * self.ny + iy
         h = self._flat
-        z = ((h[base] * (1 - ty) + h[base + 1] * ty) * (1 - tx)
-             + (h[base + self.ny] * (1 - ty) + h[base + self.ny + 1] * ty) * tx)
-        return np.where(inside, z, self.floor_z_m)
+        low = h[base] + (h[base + 1] - h[base]) * ty
+        high = h[base + self.ny] + (h[base + self.ny + 1] - h[base + self.ny]) * ty
+        z = low + (high - low) * tx
+        inside = (fx >= 0) & (fx <= self.nx - 1) & (fy >= 0) & (fy <= self.ny - 1)
+        return z if inside.all() else np.where(inside, z, self.floor_z_m)
 
     def cast(self, origin: np.ndarray, directions: np.ndarray, max_t: float) -> np.ndarray:
         """Ray parameter of the first terrain hit of each ray; +inf where none within ``max_t``.
