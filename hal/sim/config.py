@@ -51,6 +51,8 @@ class MujocoWorldConfig:
         height_scan_points_xy: (x, y) points of the yaw-aligned base frame at which the
             simulated height scanner measures the base's height above the terrain; None: no
             scanner.
+        camera_latency_s: a depth frame (synchronous casting) is published this long after its
+            capture, stamped with its capture time, as a real camera's pipeline delays it.
         action_delay_s: a command takes effect this long (simulated time) after it was written,
             as a real robot's command latency delays it.
         geometry: link dimensions, mass properties and joint/contact parameters of the model;
@@ -88,6 +90,7 @@ class MujocoWorldConfig:
     render_thread: bool = False
     height_scan_points_xy: tuple[tuple[float, float], ...] | None = None
     action_delay_s: float = 0.0
+    camera_latency_s: float = 0.0
     geometry: QuadrupedGeometry | None = None
 
     def __post_init__(self) -> None:
@@ -111,7 +114,7 @@ class MujocoWorldConfig:
             raise ValueError("set both camera_width and camera_height, or neither (training camera); "
                              f"found {self.camera_width}x{self.camera_height}")
         for name in ("depth_noise_std_m", "gyro_noise_std_rad_s", "accel_noise_std_m_s2", "settle_s",
-                     "camera_min_range_m", "action_delay_s"):
+                     "camera_min_range_m", "action_delay_s", "camera_latency_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, found {value}")

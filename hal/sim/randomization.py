@@ -6,7 +6,8 @@ values from a seed: the same seed gives the same episode. The defaults are a rea
 run's (the extreme-parkour family's Go2 configs): friction 0.7–1.3, added base mass −0.5–1.5 kg,
 centre of mass ±0.03 m, a push of up to 0.2 m/s every 8 s, motor strength 0.9–1.1, action delay
 0–2 policy steps, camera pitch 20–25° down, camera position noise std (0.015, 0.01, 0.015) m,
-horizontal field of view 86–90°, depth noise std 0.01 m per pixel; the start position within ±0.3 m and the yaw within ±0.05 rad
+horizontal field of view 86–90°, depth noise std 0.01 m per pixel, no camera latency (the
+upstream configs name none; a manifest's ``camera_latency_s`` range adds one); the start position within ±0.3 m and the yaw within ±0.05 rad
 (``randomize_start_pos``, ``rand_yaw_range``).
 
 Pushes follow training's ``_push_robots``: every ``push_interval_s`` the trunk's horizontal
@@ -44,6 +45,8 @@ class RandomizationRanges:
         camera_position_std_m: normal noise on the camera's mount (x, y, z).
         camera_hfov_deg: the depth camera's horizontal field of view.
         depth_noise_std_m: Gaussian noise on every depth pixel (a fixed value, not drawn).
+        camera_latency_s: from a depth frame's capture to its publication (the upstream configs
+            name none: 0 unless a manifest sets it).
         start_xy_m: start position offset, per axis.
         start_yaw_rad: start heading offset.
         source: where the ranges came from.
@@ -60,6 +63,7 @@ class RandomizationRanges:
     camera_position_std_m: tuple[float, float, float] = (0.015, 0.01, 0.015)
     camera_hfov_deg: Range = (86.0, 90.0)
     depth_noise_std_m: float = 0.01
+    camera_latency_s: Range = (0.0, 0.0)
     start_xy_m: Range = (-0.3, 0.3)
     start_yaw_rad: Range = (-0.05, 0.05)
     source: str = "defaults (a Go2 parkour run's domain_rand)"
@@ -74,6 +78,8 @@ class RandomizationRanges:
                 raise ValueError(f"randomisation {f.name}: finite numbers needed, found {value!r}")
             if isinstance(value, tuple) and len(value) == 2 and value[0] > value[1]:
                 raise ValueError(f"randomisation {f.name}: range {value} has low > high")
+        if self.camera_latency_s[0] < 0:
+            raise ValueError(f"randomisation camera_latency_s: {self.camera_latency_s} must be >= 0")
         if self.friction[0] <= 0 or self.motor_strength[0] <= 0:
             raise ValueError("randomisation friction and motor_strength must stay positive")
 
@@ -114,6 +120,7 @@ class EpisodeDraw:
     camera_position_offset_m: tuple[float, float, float]
     camera_hfov_deg: float
     depth_noise_std_m: float
+    camera_latency_s: float
     start_xy_m: tuple[float, float]
     start_yaw_rad: float
     push_interval_s: float
@@ -142,6 +149,7 @@ def draw_episode(ranges: RandomizationRanges, seed: int, max_pushes: int = 16) -
     offset = tuple(float(rng.normal(0.0, s)) if s > 0 else 0.0
                    for s in ranges.camera_position_std_m)
     hfov = uniform(ranges.camera_hfov_deg)
+    latency = uniform(ranges.camera_latency_s)
     start = (uniform(ranges.start_xy_m), uniform(ranges.start_xy_m))
     yaw = uniform(ranges.start_yaw_rad)
     v = ranges.max_push_vel_xy_m_s
@@ -150,6 +158,7 @@ def draw_episode(ranges: RandomizationRanges, seed: int, max_pushes: int = 16) -
     return EpisodeDraw(seed=int(seed), friction=friction, added_mass_kg=mass, com_offset_m=com,
                        motor_strength=strength, action_delay_steps=delay, camera_pitch_deg=pitch,
                        camera_position_offset_m=offset, camera_hfov_deg=hfov,
-                       depth_noise_std_m=float(ranges.depth_noise_std_m), start_xy_m=start,
+                       depth_noise_std_m=float(ranges.depth_noise_std_m),
+                       camera_latency_s=latency, start_xy_m=start,
                        start_yaw_rad=yaw, push_interval_s=float(ranges.push_interval_s),
                        pushes_m_s=pushes, source=ranges.source)

@@ -114,6 +114,8 @@ class MujocoWorld:
         self._foot_force_xyz = np.zeros((robot.n_feet, 3))
         self._delay_ns = int(round(cfg.action_delay_s * 1e9))
         self._strength = (float(cfg.motor_strength[0]), float(cfg.motor_strength[1]))
+        self._camera_latency_ns = int(round(cfg.camera_latency_s * 1e9))
+        self._late_frames: collections.deque = collections.deque()  # (due ns, frame, capture ns)
         self._pending: collections.deque = collections.deque()  # (effective sim ns, command)
 
         # Until the first command the joints hold the initial pose with the robot's own gains.
@@ -328,6 +330,9 @@ class MujocoWorld:
             self._sim_ns += self._dt_ns
             if render and self._sim_ns >= self._frame_ns + self._frame_period_ns:
                 self._render_frame()
+            while self._late_frames and self._late_frames[0][0] <= self._sim_ns:
+                _, frame, captured_ns = self._late_frames.popleft()
+                self._deliver_frame(frame, captured_ns)
 
     def _render_frame(self) -> None:
         assert self._raycaster is not None
@@ -336,6 +341,12 @@ class MujocoWorld:
             self._renderer.submit(self.data, self._sim_ns)
             return
         self._raycaster.render(self.data, self._back)
+        if self._camera_latency_ns and self._frame_seq:
+            # published once the latency has passed, stamped at capture (the very first frame
+            # exists before anyone reads)
+            self._late_frames.append((self._sim_ns + self._camera_latency_ns, self._back.copy(),
+                                      self._sim_ns))
+            return
         self._deliver_frame(self._back, self._sim_ns)
 
     def _deliver_frame(self, frame: np.ndarray, capture_sim_ns: int) -> None:

@@ -4,6 +4,7 @@ reproducible by seed."""
 from __future__ import annotations
 
 import json
+import numpy as np
 import pytest
 
 from compute.parkour.domain_rand import ranges_from_legged_gym, ranges_from_train_config
@@ -103,3 +104,23 @@ def test_ranges_from_a_real_go2_dump():
         "action_delay_steps": [0, 2], "camera_hfov_deg": [86.0, 90.0],
         "camera_position_std_m": [0.015, 0.01, 0.015], "depth_noise_std_m": 0.01,
         "start_xy_m": [-0.3, 0.3], "start_yaw_rad": [-0.05, 0.05]}
+
+
+def test_camera_latency_publishes_a_frame_later_stamped_at_capture(go2):
+    """A frame captured at t is published at t + latency with t's timestamp."""
+    from hal.sim import MujocoWorld, MujocoWorldConfig
+
+    base = dict(scene="flat", camera_fps=10.0, settle_s=0.0, clock_origin_ns=0)
+    prompt = MujocoWorld(go2, MujocoWorldConfig(**base))
+    late = MujocoWorld(go2, MujocoWorldConfig(**base, camera_latency_s=0.03))
+    seqs = {}
+    for world in (prompt, late):
+        seqs[id(world)] = [world.depth_frame_seq]
+        for _ in range(15):  # 10 ms ticks: a frame captured at 100 ms
+            world.advance(0.01)
+            seqs[id(world)].append(world.depth_frame_seq)
+    start_prompt, start_late = seqs[id(prompt)][0], seqs[id(late)][0]
+    assert seqs[id(prompt)].index(start_prompt + 1) == 10  # published at 100 ms
+    assert seqs[id(late)].index(start_late + 1) == 13  # published at 130 ms
+    out = np.empty(late._raycaster.frame_shape, np.float32)
+    assert late.read_depth_into(out).timestamp_ns == 100_000_000  # stamped at capture
