@@ -53,6 +53,9 @@ from hal.robot import RobotConfig
 
 __all__ = ["ParkourPolicy", "DepthRecurrence"]
 
+GoalTargets = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(trunk xy, current goal xy, next goal xy), world frame."""
+
 # The graphs' tensor names, from the one place they are declared.
 (ACTOR_INPUT, ACTOR_LATENT_INPUT), (ACTOR_OUTPUT,) = GRAPH_TENSOR_NAMES["actor"]
 (DEPTH_IMAGE, DEPTH_PROPRIO, DEPTH_HIDDEN_IN), (DEPTH_LATENT_YAW, DEPTH_HIDDEN_OUT) = \
@@ -144,7 +147,7 @@ class ParkourPolicy:
         self.heading_command_rad = 0.0
         # () -> (trunk xy, current goal xy, next goal xy) in the world frame, or None: a course's
         # goals steer a teacher instead of the operator heading (see the module docstring).
-        self.goal_source: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray] | None] | None = None
+        self.goal_source: Callable[[], GoalTargets | None] | None = None
         self.steps = 0  # policy steps since the last reset
         self.episodes = 0
 

@@ -205,7 +205,8 @@ def _video_worst(report: dict[str, Any], args: argparse.Namespace, directory: Pa
         for cell in entry["cells"]:
             episodes = [e for e in entry["episodes"] if e["terrain"] == cell["terrain"]
                         and e["difficulty"] == cell["difficulty"]]
-            worst = min(episodes, key=lambda e: (e["success"], e["progress"], -e["edge_violations"]))
+            worst = min(episodes,
+                        key=lambda e: (e["success"], e["progress"], -e["edge_violations"]))
             spec = build_specs(args, entry["engine"])[0]
             path = directory / (f"worst_{Path(entry['engine']).stem}_{cell['terrain']}_"
                                 f"{cell['difficulty']:g}_seed{worst['seed']}.mp4")

@@ -70,7 +70,8 @@ def _engine_settings(engine: str) -> list[str]:
 
 def episode_arguments(spec: EpisodeSpec) -> list[str]:
     """The ``krabby-hal-server-sim`` command line of an episode."""
-    args = ["--engine", spec.engine, *_engine_settings(spec.engine), "--robot", spec.robot, "--fast", "--end-episode",
+    args = ["--engine", spec.engine, *_engine_settings(spec.engine), "--robot", spec.robot,
+            "--fast", "--end-episode",
             "--scene", f"{spec.terrain}:{spec.difficulty:g}", "--seed", str(spec.seed),
             "--episode-s", f"{spec.episode_s:g}", "--duration", f"{spec.episode_s + 8.0:g}",
             "--speed", f"{spec.speed_m_s:g}", "--estop-bind", "none", "--no-keyboard",

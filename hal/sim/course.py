@@ -50,7 +50,8 @@ class CourseConfig:
     def __post_init__(self) -> None:
         for name in ("next_goal_threshold_m", "policy_dt_s"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"CourseConfig.{name} must be positive, found {getattr(self, name)}")
+                raise ValueError(f"CourseConfig.{name} must be positive, found "
+                                 f"{getattr(self, name)}")
         if not (math.isfinite(self.reach_goal_delay_s) and self.reach_goal_delay_s >= 0):
             raise ValueError(f"CourseConfig.reach_goal_delay_s must be >= 0, found "
                              f"{self.reach_goal_delay_s}")

@@ -24,7 +24,8 @@ import numpy as np
 
 from hal.sim.scenes import SCENE_GEOM_GROUP
 
-__all__ = ["SimSceneRecorder", "terrain_cubes", "quaternion_xyzw_from_matrix", "FRAME_TRANSFORM_SCHEMA",
+__all__ = ["SimSceneRecorder", "terrain_cubes", "quaternion_xyzw_from_matrix",
+           "FRAME_TRANSFORM_SCHEMA",
            "SCENE_UPDATE_SCHEMA", "TF_TOPIC", "SCENE_TOPIC"]
 
 TF_TOPIC = "/sim/tf"
@@ -126,9 +127,8 @@ def terrain_cubes(terrain: Any, stride: int = 2) -> list[dict[str, Any]]:
         ends = np.r_[starts[1:], len(column)]
         for a, b in zip(starts, ends):
             top = float(column[a])
-            cubes.append({"pose": {"position": {"x": x0 + (a + b - 1) * step / 2, "y": y0 + j * step,
-                                                "z": (top + floor) / 2},
-                                   "orientation": identity},
+            centre = {"x": x0 + (a + b - 1) * step / 2, "y": y0 + j * step, "z": (top + floor) / 2}
+            cubes.append({"pose": {"position": centre, "orientation": identity},
                           "size": {"x": (b - a) * step, "y": step, "z": max(top - floor, 1e-3)},
                           "color": color})
     return cubes

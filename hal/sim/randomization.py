@@ -7,7 +7,8 @@ run's (the extreme-parkour family's Go2 configs): friction 0.7–1.3, added base
 centre of mass ±0.03 m, a push of up to 0.2 m/s every 8 s, motor strength 0.9–1.1, action delay
 0–2 policy steps, camera pitch 20–25° down, camera position noise std (0.015, 0.01, 0.015) m,
 horizontal field of view 86–90°, depth noise std 0.01 m per pixel, no camera latency (the
-upstream configs name none; a manifest's ``camera_latency_s`` range adds one); the start position within ±0.3 m and the yaw within ±0.05 rad
+upstream configs name none; a manifest's ``camera_latency_s`` range adds one); the start
+position within ±0.3 m and the yaw within ±0.05 rad
 (``randomize_start_pos``, ``rand_yaw_range``).
 
 Pushes follow training's ``_push_robots``: every ``push_interval_s`` the trunk's horizontal
@@ -79,7 +80,8 @@ class RandomizationRanges:
             if isinstance(value, tuple) and len(value) == 2 and value[0] > value[1]:
                 raise ValueError(f"randomisation {f.name}: range {value} has low > high")
         if self.camera_latency_s[0] < 0:
-            raise ValueError(f"randomisation camera_latency_s: {self.camera_latency_s} must be >= 0")
+            raise ValueError(f"randomisation camera_latency_s: {self.camera_latency_s} must be "
+                             f">= 0")
         if self.friction[0] <= 0 or self.motor_strength[0] <= 0:
             raise ValueError("randomisation friction and motor_strength must stay positive")
 

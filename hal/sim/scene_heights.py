@@ -40,7 +40,8 @@ class SceneHeights:
             if model.geom_type[g] == geom.mjGEOM_PLANE and upright:
                 planes.append(float(data.geom_xpos[g][2]))
             elif model.geom_type[g] == geom.mjGEOM_BOX and upright:
-                boxes.append((data.geom_xpos[g].copy(), rot[:2, :2].copy(), model.geom_size[g].copy()))
+                boxes.append((data.geom_xpos[g].copy(), rot[:2, :2].copy(),
+                              model.geom_size[g].copy()))
             else:
                 self.vectorised = False
         self._plane_z = max(planes) if planes else -np.inf

@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["SCENES", "SCENE_GEOM_GROUP", "TERRAIN_GEOM_GROUP", "LIGHT_XML", "SceneBox", "ParkourCourse", "PARKOUR_COURSE", "scene_xml"]
+__all__ = ["SCENES", "SCENE_GEOM_GROUP", "TERRAIN_GEOM_GROUP", "LIGHT_XML", "SceneBox",
+           "ParkourCourse", "PARKOUR_COURSE", "scene_xml"]
 
 SCENES: tuple[str, ...] = ("flat", "parkour")
 """Scene names :func:`scene_xml` (and ``MujocoWorldConfig.scene``) accept."""

@@ -512,7 +512,7 @@ class MujocoWorld:
         self.data.qvel[1] = vy_m_s
 
     def foot_positions_m(self) -> np.ndarray:
-        """Ground truth: the feet's centres (n_feet, 3) in the world frame, the robot's foot order."""
+        """Ground truth: the feet's centres (n_feet, 3), world frame, the robot's foot order."""
         return self.data.geom_xpos[self._foot_geoms].copy()
 
     @property

@@ -121,7 +121,8 @@ def parse_scene(scene: str) -> tuple[str, float | None]:
     try:
         difficulty = float(level)
     except ValueError:
-        raise ValueError(f"scene {scene!r}: difficulty {level!r} is not a number in [0, 1]") from None
+        raise ValueError(f"scene {scene!r}: difficulty {level!r} is not a number in "
+                         f"[0, 1]") from None
     if not (math.isfinite(difficulty) and 0.0 <= difficulty <= 1.0) or kind == "parkour":
         raise ValueError(f"scene {scene!r}: difficulty must be in [0, 1] and the legacy "
                          f"'parkour' course takes none (use 'stones:{level}' for training's)")

@@ -47,7 +47,8 @@ def _number(data: dict, key: str, path: Path, default: float | None = None) -> f
     return float(value)
 
 
-def _pair(box: dict, key: str, path: Path, n: int, default: tuple[float, float]) -> tuple[float, float]:
+def _pair(box: dict, key: str, path: Path, n: int,
+          default: tuple[float, float]) -> tuple[float, float]:
     value = box.get(key, list(default))
     if (not isinstance(value, list) or len(value) != 2
             or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)

@@ -18,7 +18,8 @@ HFIELD_NAME = "terrain"
 _BASE_THICKNESS_M = 0.1
 
 
-def _layout(terrain: Terrain) -> tuple[np.ndarray, float, float, tuple[float, float], tuple[float, float]]:
+def _layout(terrain: Terrain) -> tuple[np.ndarray, float, float, tuple[float, float],
+                                      tuple[float, float]]:
     fine, low, span = terrain.hfield()
     sx, sy = terrain.size_m
     centre = (terrain.origin_m[0] + sx / 2, terrain.origin_m[1] + sy / 2)

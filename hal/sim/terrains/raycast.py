@@ -101,7 +101,8 @@ class TerrainRaycaster:
             result[live] = self._march(o, v[live], t_in[live], t_out[live])
         return result
 
-    def _march(self, o: np.ndarray, v: np.ndarray, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
+    def _march(self, o: np.ndarray, v: np.ndarray, t_in: np.ndarray,
+               t_out: np.ndarray) -> np.ndarray:
         k = self.samples
         frac = np.linspace(0.0, 1.0, k, dtype=np.float32)
         t = t_in.astype(np.float32)[:, None] + (t_out - t_in).astype(np.float32)[:, None] * frac
