@@ -12,6 +12,8 @@ Cases, each against its baseline measured in the same run:
 - ``sim_step`` — the simulator's own cost per tick (to subtract from the e2e figures);
 - ``recorder`` — the flight recorder's cost per tick, on vs off.
 - ``live`` — the live view's (``--live``) cost per tick: off, on without a client, on with one.
+- ``eval_throughput`` — krabby-eval episodes per minute and real-time factor against the bare
+  ``MujocoWorld.advance`` (:mod:`benchmarks.eval_throughput`).
 
 Writes ``results.json`` and PNG plots into ``--out`` and prints a short table. ``--quick`` keeps
 the whole run under about two minutes on a 2-core machine.
@@ -30,7 +32,7 @@ from benchmarks.common import machine_description, write_json
 
 __all__ = ["main", "CASES"]
 
-CASES = ("engine_step", "transport", "e2e", "sim_step", "recorder", "live")
+CASES = ("engine_step", "transport", "e2e", "sim_step", "recorder", "live", "eval_throughput")
 log = logging.getLogger("benchmarks")
 
 
@@ -73,6 +75,10 @@ def _run_case(name: str, out_dir: Path, quick: bool, policy_dir: Path) -> dict[s
         from benchmarks import live_cost
 
         return live_cost.run(quick=quick)
+    if name == "eval_throughput":
+        from benchmarks import eval_throughput
+
+        return eval_throughput.run(episodes=2 if quick else 5, episode_s=10.0 if quick else 20.0)
     raise ValueError(f"unknown case {name!r}; valid: {CASES}")
 
 
@@ -99,6 +105,9 @@ def summary_table(results: dict[str, Any]) -> str:
                            for rate, row in sweep["rates"].items())
         lines.append(f"deadline misses by rate ({sweep['seconds_per_rate']:g} s each): {misses}; "
                      f"highest without a miss: {sweep['highest_rate_without_misses_hz']} Hz")
+    for name, case in results.get("eval_throughput", {}).get("cases", {}).items():
+        lines.append(f"  eval {name}: {case['real_time_factor_p50']}x real time, "
+                     f"{case['episodes_per_minute_per_core']} episodes/min/core")
     headline = results.get("e2e", {}).get("headline")
     if headline:
         lines.append("headline ratios (same run):")

@@ -386,6 +386,12 @@ def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: Export
         export_settings={"opset": OPSET, "onnx_precision": "fp32",
                          "requested_precision": options.precision,
                          "constant_folding": True, "batch": 1})
+    if options.train_config is not None:  # the simulator draws its episodes from these
+        from compute.parkour.domain_rand import ranges_from_train_config
+
+        ranges = ranges_from_train_config(options.train_config)
+        if ranges is not None:
+            manifest["domain_randomization"] = ranges
     manifest_name = f"{prefix}.json"
     from engines.manifest import ManifestError
 

@@ -26,6 +26,7 @@ _INSTALL_HINTS: dict[str, str] = {
     "pyzed.sl": "install the ZED SDK, then run its get_python_api.py "
                 "(the registry's 'pyzed' package is an unrelated project)",
     "matplotlib": "pip install 'krabby[plots]'",
+    "ray": "pip install 'krabby[ray]'",
     "yaml": "pip install 'krabby[export]'  (PyYAML)",
     "av": "pip install 'krabby[video]'",
     "PIL.Image": "pip install 'krabby[video]'",

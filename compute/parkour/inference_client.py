@@ -65,6 +65,11 @@ class InferenceClientConfig:
             actor then keeps a zero latent).
         keys_dir: This client's key directory (``krabby-keys add``) for a server whose network
             endpoints use CURVE; None connects unauthenticated.
+        lockstep: For a server that waits for every command (``lockstep_timeout_ms``, --fast
+            evaluations): the depth step runs on the actor thread every
+            ``update_interval_steps`` policy steps, on the observation's own frame, right after
+            the command went out, and its latent is used from the next step on (as the depth
+            thread's is). A run is then a function of its inputs, not of thread timing.
     """
 
     observation_endpoint: str = "inproc://hal_observation"
@@ -78,6 +83,7 @@ class InferenceClientConfig:
     timing_ring_size: int = 1 << 14
     depth_thread: bool = True
     keys_dir: str | None = None
+    lockstep: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +191,7 @@ class ParkourInferenceClient:
             sys.setswitchinterval(self.config.switch_interval_s)
         self._threads = [threading.Thread(target=self._guard, args=(self._actor_loop,),
                                           name="krabby-actor", daemon=True)]
-        if self.depth is not None and self.config.depth_thread:
+        if self.depth is not None and self.config.depth_thread and not self.config.lockstep:
             self._threads.append(threading.Thread(target=self._guard, args=(self._depth_loop,),
                                                   name="krabby-depth", daemon=True))
         for thread in self._threads:
@@ -247,6 +253,10 @@ class ParkourInferenceClient:
         warm_steps = 0
         depth_period_ns = int(1e9 / self.depth_rate_hz)
         next_depth_ns = 0
+        lockstep = self.config.lockstep and self.depth is not None
+        depth_due = False
+        depth_proprio = np.zeros(policy.layout.proprio_dim, np.float32)
+        self._lockstep_seq = -1
         with self._client() as client:
             while not self._stop.is_set():
                 obs = client.poll(self.config.poll_timeout_ms)
@@ -258,14 +268,25 @@ class ParkourInferenceClient:
                 engaged = mode == policy_code
                 if not engaged and mode != last_mode:
                     # A new episode: the HAL holds the stand pose from here until it hands over.
-                    policy.reset(obs, reset_depth=False)
+                    policy.reset(obs, reset_depth=lockstep)
+                    self._lockstep_seq = -1
                     self._episode += 1
                     self.counters["episodes"] += 1
                 last_mode = mode
-                depth_seq, depth_ns = self._read_latent()
+                if lockstep:
+                    depth_seq, depth_ns = self._lockstep_seq, 0
+                else:
+                    depth_seq, depth_ns = self._read_latent()
                 latent = self._latent_now if self.is_student and depth_seq >= 0 else None
                 targets = policy.actor_step(obs, self.command, engaged, latent,
                                             obs.height_scan_m)
+                if lockstep:
+                    # the policy step counter was just advanced: training's global_counter % 5
+                    depth_due = ((policy.steps - 1) % policy.refresh_interval_steps == 0
+                                 and obs.depth_m is not None)
+                    if depth_due:  # the frame lives in the slot: take it before releasing
+                        policy.preprocess_depth(obs.depth_m, obs.depth_intrinsics)
+                        frame_seq, frame_ts = obs.depth_seq, obs.depth_timestamp_ns
                 intact = client.release_current()
                 t2 = time.monotonic_ns()
                 if not intact:
@@ -290,7 +311,7 @@ class ParkourInferenceClient:
                 timings["post_process"].add(t3 - t2)
                 timings["send"].add(t4 - t3)
                 timings["actor_total"].add(t4 - t0)
-                if t4 >= next_depth_ns:
+                if not lockstep and t4 >= next_depth_ns:
                     next_depth_ns = max(next_depth_ns + depth_period_ns, t4)
                     self._depth_kick.set()
                 if self.actor_listeners:
@@ -303,6 +324,21 @@ class ParkourInferenceClient:
                                              self._episode)
                     for listener in self.actor_listeners:
                         listener(record)
+                if lockstep and depth_due:  # after the step's record: it used the previous latent
+                    policy.depth_proprio_into(depth_proprio)
+                    t5 = time.monotonic_ns()
+                    latent_yaw = policy.depth_step(depth_proprio)
+                    np.copyto(self._latent_now, latent_yaw)
+                    self._lockstep_seq = frame_seq
+                    step_ns = time.monotonic_ns() - t5
+                    self.counters["depth_steps"] += 1
+                    self.timings["depth_engine"].add(step_ns)
+                    if self.depth_listeners:
+                        record = DepthStepRecord(frame_seq, frame_ts, policy.depth_image,
+                                                 depth_proprio, latent_yaw, step_ns,
+                                                 self._episode)
+                        for listener in self.depth_listeners:
+                            listener(record)
                 if self.config.gc_control:
                     warm_steps += 1
                     if warm_steps == 50:

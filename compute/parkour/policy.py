@@ -22,18 +22,23 @@ What it reproduces from training (legged_gym / extreme-parkour):
   ``wrap(heading_command − yaw)`` for both ``delta_yaw`` and ``delta_next_yaw``. Training refreshed
   the heading error and the height scan every ``update_interval_steps`` policy steps (its
   ``global_counter % 5``): so does this step, counting from the reset.
+- **Goals**: with a :attr:`ParkourPolicy.goal_source` (a simulated course), a teacher's
+  ``delta_yaw`` / ``delta_next_yaw`` are the heading errors to the current and the next goal
+  (:func:`compute.parkour.goals.goal_heading_errors`), refreshed on the same steps; without one,
+  the operator's heading.
 - **Height scan**: ``clip(base_height − 0.3, −1, 1)`` per point when the HAL measures the terrain
   (the simulator does), else the flat-ground value of the contract's nominal base height.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from compute.parkour.actions import ActionProcessor
 from compute.parkour.depth import DepthPreprocessor, DepthPreprocessorConfig
+from compute.parkour.goals import goal_heading_errors
 from compute.parkour.graphs import GRAPH_TENSOR_NAMES
 from compute.parkour.layout import scan_from_base_height
 from compute.parkour.observation import (
@@ -47,6 +52,9 @@ from hal.devices.base import CameraIntrinsics
 from hal.robot import RobotConfig
 
 __all__ = ["ParkourPolicy", "DepthRecurrence"]
+
+GoalTargets = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(trunk xy, current goal xy, next goal xy), world frame."""
 
 # The graphs' tensor names, from the one place they are declared.
 (ACTOR_INPUT, ACTOR_LATENT_INPUT), (ACTOR_OUTPUT,) = GRAPH_TENSOR_NAMES["actor"]
@@ -137,6 +145,9 @@ class ParkourPolicy:
         self._recurrence = DepthRecurrence(depth) if depth is not None else None
         self._preprocessor: DepthPreprocessor | None = None
         self.heading_command_rad = 0.0
+        # () -> (trunk xy, current goal xy, next goal xy) in the world frame, or None: a course's
+        # goals steer a teacher instead of the operator heading (see the module docstring).
+        self.goal_source: Callable[[], GoalTargets | None] | None = None
         self.steps = 0  # policy steps since the last reset
         self.episodes = 0
 
@@ -215,9 +226,13 @@ class ParkourPolicy:
                 np.copyto(self._heading_terms, recorded[slice(*self.layout.yaw)])
             elif refresh:
                 q = observation.imu_quaternion_wxyz
-                error = wrap_angle(self.heading_command_rad - yaw_from_quaternion(
-                    float(q[0]), float(q[1]), float(q[2]), float(q[3])))
-                self._heading_terms[:] = error
+                imu_yaw = yaw_from_quaternion(float(q[0]), float(q[1]), float(q[2]), float(q[3]))
+                targets = self.goal_source() if self.goal_source is not None else None
+                if targets is not None:
+                    self._heading_terms[:] = goal_heading_errors(targets[0], imu_yaw, targets[1],
+                                                                 targets[2])
+                else:
+                    self._heading_terms[:] = wrap_angle(self.heading_command_rad - imu_yaw)
             heading = self._heading_terms
         self.builder.build_into(self._obs_in, observation, command, yaw,
                                 self.actions.last_raw_action, heading=heading, scan=self._scan)

@@ -60,6 +60,10 @@ class HalServerConfig:
     keys_dir: str | None = None  # the robot's keys (hal.auth); network endpoints then use CURVE
     insecure: bool = False  # network endpoints without keys, explicitly (hal.auth)
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # the devices may relax it
+    # Off real time only (--fast evaluations): wait for the command answering each observation
+    # up to this long (wall ms) instead of the latency budget, so that a run is a function of
+    # its inputs, not of the machine's load. None keeps the budget.
+    lockstep_timeout_ms: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.control_rate_hz < float("inf"):
@@ -69,6 +73,10 @@ class HalServerConfig:
                 self.command_interval_ticks, bool) or self.command_interval_ticks < 1):
             raise ValueError(f"command_interval_ticks must be an integer >= 1, got "
                              f"{self.command_interval_ticks!r}")
+        if self.lockstep_timeout_ms is not None and (
+                self.realtime or not 0 < self.lockstep_timeout_ms < float("inf")):
+            raise ValueError(f"lockstep_timeout_ms={self.lockstep_timeout_ms} needs realtime=False "
+                             f"and a positive finite number of ms")
         period_ms = 1e3 / self.control_rate_hz
         if not 0 < self.latency_budget_ms < period_ms:
             raise ValueError(f"latency_budget_ms={self.latency_budget_ms} must be positive and "
@@ -142,7 +150,8 @@ class HalServer:
         self.pacer = DeadlinePacer(self.config.control_rate_hz, self.config.spin_us,
                                    self.config.realtime)
         self.period_s = 1.0 / self.config.control_rate_hz
-        self._budget_ns = int(self.config.latency_budget_ms * 1e6)
+        self._budget_ns = int((self.config.lockstep_timeout_ms or self.config.latency_budget_ms)
+                              * 1e6)
         scanner = devices.height_scanner
         self.layout = StateLayout(robot.n_joints, robot.n_feet,
                                   scanner.n_points if scanner is not None else 0)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hal.sim.mjcf import QuadrupedGeometry
-from hal.sim.scenes import SCENES, SceneBox
+from hal.sim.scenes import SceneBox
+from hal.sim.terrains import parse_scene
 
 __all__ = ["MujocoWorldConfig", "quaternion_from_euler"]
 
@@ -18,8 +19,15 @@ class MujocoWorldConfig:
     """How the simulated world is built and started.
 
     Attributes:
-        scene: one of :data:`hal.sim.scenes.SCENES` (``flat``, ``parkour``).
-        seed: seeds the sensor noise generator.
+        scene: ``flat`` or ``parkour`` (:mod:`hal.sim.scenes`), a terrain ``TYPE[:DIFFICULTY]``
+            or a course file (:mod:`hal.sim.terrains`).
+        seed: seeds the sensor noise generator and a terrain's random draws.
+        terrain_roughness: add training's roughness to a terrain.
+        initial_xy_m: where the trunk starts in the ground plane.
+        friction: the scene's sliding friction coefficient (None: the model's, 1).
+        added_mass_kg / com_offset_m: added to the trunk's mass / centre of mass.
+        motor_strength: (kp factor, kd factor) of the simulated motors (training's
+            ``motor_strength``).
         physics_dt_s: MuJoCo timestep; 0.005 matches training, 0.002 is stiffer and 2.5x dearer.
         camera_fps: depth frames per second of simulated time; 0 disables the camera.
         camera_width, camera_height: frame size; None = the robot's training camera (106x60).
@@ -43,6 +51,8 @@ class MujocoWorldConfig:
         height_scan_points_xy: (x, y) points of the yaw-aligned base frame at which the
             simulated height scanner measures the base's height above the terrain; None: no
             scanner.
+        camera_latency_s: a depth frame (synchronous casting) is published this long after its
+            capture, stamped with its capture time, as a real camera's pipeline delays it.
         action_delay_s: a command takes effect this long (simulated time) after it was written,
             as a real robot's command latency delays it.
         geometry: link dimensions, mass properties and joint/contact parameters of the model;
@@ -52,6 +62,12 @@ class MujocoWorldConfig:
 
     scene: str = "flat"
     seed: int = 0
+    terrain_roughness: bool = True
+    initial_xy_m: tuple[float, float] = (0.0, 0.0)
+    friction: float | None = None
+    added_mass_kg: float = 0.0
+    com_offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    motor_strength: tuple[float, float] = (1.0, 1.0)
     physics_dt_s: float = 0.005
     camera_fps: float = 30.0
     camera_width: int | None = None
@@ -74,11 +90,19 @@ class MujocoWorldConfig:
     render_thread: bool = False
     height_scan_points_xy: tuple[tuple[float, float], ...] | None = None
     action_delay_s: float = 0.0
+    camera_latency_s: float = 0.0
     geometry: QuadrupedGeometry | None = None
 
     def __post_init__(self) -> None:
-        if self.scene not in SCENES:
-            raise ValueError(f"scene {self.scene!r} is unknown; valid scenes: {', '.join(SCENES)}")
+        parse_scene(self.scene)  # raises ValueError naming the valid scenes
+        if self.friction is not None and not (math.isfinite(self.friction) and self.friction > 0):
+            raise ValueError(f"friction must be a positive number or None, found {self.friction}")
+        if not all(math.isfinite(v) for v in (*self.initial_xy_m, *self.com_offset_m,
+                                              self.added_mass_kg)):
+            raise ValueError("initial_xy_m, com_offset_m and added_mass_kg must be finite")
+        if not all(math.isfinite(v) and v > 0 for v in self.motor_strength):
+            raise ValueError(f"motor_strength must be two positive factors, found "
+                             f"{self.motor_strength}")
         if not 1e-4 <= self.physics_dt_s <= 0.01:
             raise ValueError(f"physics_dt_s must be in [0.0001, 0.01] s, found {self.physics_dt_s}")
         if abs(self.physics_dt_s * 1e9 - round(self.physics_dt_s * 1e9)) > 1e-3:
@@ -90,7 +114,7 @@ class MujocoWorldConfig:
             raise ValueError("set both camera_width and camera_height, or neither (training camera); "
                              f"found {self.camera_width}x{self.camera_height}")
         for name in ("depth_noise_std_m", "gyro_noise_std_rad_s", "accel_noise_std_m_s2", "settle_s",
-                     "camera_min_range_m", "action_delay_s"):
+                     "camera_min_range_m", "action_delay_s", "camera_latency_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, found {value}")

@@ -8,8 +8,10 @@
   every other body in its parent's frame, so the joints move the links in Foxglove's 3D panel;
 - :meth:`SimScene.scene_update` (``foxglove.SceneUpdate``): entity ``terrain`` (the scene's boxes,
   in ``world``) and one frame-locked entity per robot body (its geoms as cubes, spheres and
-  cylinders — a capsule is a cylinder and two spheres — in the body's frame). The geometry never
-  changes, so it is sent rarely; the transforms move it.
+  cylinders — a capsule is a cylinder and two spheres — in the body's frame). On a terrain
+  (:mod:`hal.sim.terrains`, a height field) entity ``terrain_grid`` carries its heights as cubes
+  on a 0.1 m grid (:func:`terrain_cubes`). The geometry never changes, so it is sent rarely; the
+  transforms move it.
 
 :class:`SimSceneRecorder` writes ``/sim/tf`` and ``/sim/scene`` into a ``--record`` log through the
 same builders: the loop's share is the snapshot, the messages are built and encoded on the
@@ -27,7 +29,7 @@ from hal.live.sdk import foxglove_sdk
 from hal.sim.scenes import SCENE_GEOM_GROUP
 
 __all__ = ["SimScene", "SimSceneRecorder", "TF_TOPIC", "SCENE_TOPIC", "BASE_FRAME",
-           "quaternion_multiply_wxyz", "quaternion_conjugate_wxyz"]
+           "terrain_cubes", "quaternion_multiply_wxyz", "quaternion_conjugate_wxyz"]
 
 TF_TOPIC = "/sim/tf"
 SCENE_TOPIC = "/sim/scene"
@@ -57,6 +59,26 @@ def _rotate_inverse(q_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
     qv = np.concatenate([np.zeros((len(v), 1)), v], axis=1)
     conj = quaternion_conjugate_wxyz(q_wxyz)
     return quaternion_multiply_wxyz(quaternion_multiply_wxyz(conj, qv), q_wxyz)[:, 1:]
+
+
+def terrain_cubes(terrain: Any, stride: int = 2) -> list[tuple[tuple[float, float, float],
+                                                               tuple[float, float, float]]]:
+    """A terrain's height grid as (centre, size) boxes from its floor up, every ``stride``-th
+    point, runs of equal height (to 1 cm) along x merged."""
+    heights = np.round(terrain.heights_m[::stride, ::stride], 2)
+    step = terrain.cell_m * stride
+    floor = terrain.floor_z_m
+    x0, y0 = terrain.origin_m
+    boxes = []
+    for j in range(heights.shape[1]):
+        column = heights[:, j]
+        starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+        ends = np.r_[starts[1:], len(column)]
+        for a, b in zip(starts, ends):
+            top = float(column[a])
+            boxes.append(((x0 + (a + b - 1) * step / 2, y0 + j * step, (top + floor) / 2),
+                          ((b - a) * step, step, max(top - floor, 1e-3))))
+    return boxes
 
 
 class SimScene:
@@ -90,6 +112,8 @@ class SimScene:
         data = world.data
         self._terrain_xpos = np.asarray(data.geom_xpos).copy()  # the terrain never moves
         self._terrain_xmat = np.asarray(data.geom_xmat).copy()
+        terrain = getattr(world, "terrain", None)
+        self._grid = terrain_cubes(terrain) if terrain is not None else []
 
     # -- loop thread -------------------------------------------------------------------------------
 
@@ -129,6 +153,14 @@ class SimScene:
         for body, geoms in by_body.items():
             entities.append(self._entity(m, stamp_ns, f"robot/{self.frames[body]}",
                                          self.frames[body], True, geoms))
+        if self._grid:
+            color = m.Color(r=0.62, g=0.58, b=0.5, a=1.0)
+            level = fm.quaternion_xyzw(0.0, 0.0, 0.0, 1.0)
+            cubes = [m.CubePrimitive(pose=m.Pose(position=fm.vector3(centre), orientation=level),
+                                     size=fm.vector3(size), color=color)
+                     for centre, size in self._grid]
+            entities.append(m.SceneEntity(timestamp=fm.timestamp(stamp_ns), frame_id="world",
+                                          id="terrain_grid", frame_locked=False, cubes=cubes))
         return m.SceneUpdate(entities=entities)
 
     def _entity(self, m: Any, stamp_ns: int, name: str, frame: str, locked: bool,

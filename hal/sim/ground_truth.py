@@ -72,7 +72,9 @@ class GroundTruthConfig:
     Attributes:
         track_rate_hz: rows of ``track`` per simulated second.
         fall_tilt_rad: |roll| or |pitch| beyond this is a fall (about 57°).
-        fall_height_m: a trunk lower than this above z=0 is a fall (a standing Go2's is ~0.3 m).
+        fall_height_m: a trunk lower than this above the ground is a fall (a standing Go2's is
+            ~0.3 m). The ground is z=0, or on a terrain the highest point within 0.3 m of the
+            trunk (a trunk down in a gap is low against the gap's edges).
         max_track_rows: the track never holds more rows: when full, every other row is dropped
             and the rate halves, so a run of any length keeps its whole track in bounded memory
             (3000 rows, about 1 MB: 5 min at 10 Hz, then 10 min at 5 Hz, ...).
@@ -165,11 +167,15 @@ class GroundTruthTracker:
             self._command_sum += float(self.speed_command())
             self._command_ticks += 1
         tilt = max(abs(roll), abs(pitch))
-        fallen = tilt > cfg.fall_tilt_rad or z < cfg.fall_height_m
+        terrain = getattr(world, "terrain", None)
+        ground = (terrain.max_height_near(float(pos[0]), float(pos[1]), 0.3)
+                  if terrain is not None else 0.0)
+        fallen = tilt > cfg.fall_tilt_rad or z - ground < cfg.fall_height_m
         if fallen and not self._fallen:
             kind = "tilt" if tilt > cfg.fall_tilt_rad else "height"
             self.falls.append({"t_s": round(t_s, 4), "kind": kind,
-                               "value": round(tilt if kind == "tilt" else z, 4), "mode": mode})
+                               "value": round(tilt if kind == "tilt" else z - ground, 4),
+                               "mode": mode})
         self._fallen = fallen
         if t_ns >= self._next_row_ns:
             if len(self.rows) >= cfg.max_track_rows:
@@ -230,6 +236,12 @@ def format_sim_section(sim: dict[str, Any]) -> list[str]:
         f"{sim['min_base_height_m']:.3f} m, mean {sim['mean_base_height_m']:.3f} m, "
         f"falls {len(sim['falls'])}, track {len(sim['track']['rows'])} rows at "
         f"{sim['track_rate_hz']:g} Hz"]
+    if "goals_total" in sim:
+        times = ", ".join(f"{t:.2f}" for t in sim["goal_times_s"])
+        lines.append(f"  course {sim['course']['terrain']}:{sim['course']['difficulty']:g}: goals "
+                     f"{sim['goals_reached']}/{sim['goals_total']} (at {times or '-'} s), edge "
+                     f"violations {sim['edge_violations']}, x {sim['x_displacement']:.0%}, "
+                     f"{'SUCCESS' if sim['success'] else 'no success'}")
     for fall in sim["falls"][:5]:
         lines.append(f"  fall at {fall['t_s']:.2f} s: {fall['kind']} {fall['value']:.3f} "
                      f"({fall['mode']})")

@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hal.robot import RobotConfig
-from hal.sim.scenes import SCENE_GEOM_GROUP, SceneBox, scene_xml
+from hal.sim.scenes import LIGHT_XML, SCENE_GEOM_GROUP, TERRAIN_GEOM_GROUP, SceneBox, scene_xml
+from hal.sim.terrains.grid import Terrain
+from hal.sim.terrains.hfield import terrain_assets_xml, terrain_body_xml
 
 __all__ = [
     "LEGS",
@@ -295,7 +297,7 @@ def _leg_xml(robot: RobotConfig, geo: QuadrupedGeometry, leg: str) -> str:
 
 def build_mjcf(robot: RobotConfig, scene: str = "flat", *, extra_boxes: tuple[SceneBox, ...] = (),
                physics_dt_s: float = 0.005, fixed_base: bool = False,
-               geometry: QuadrupedGeometry | None = None) -> str:
+               geometry: QuadrupedGeometry | None = None, terrain: Terrain | None = None) -> str:
     """The MJCF text of the robot standing in ``scene``.
 
     The trunk starts at the origin; the world places it (``qpos`` for a free base, ``body_pos``
@@ -308,6 +310,8 @@ def build_mjcf(robot: RobotConfig, scene: str = "flat", *, extra_boxes: tuple[Sc
         physics_dt_s: MuJoCo timestep.
         fixed_base: weld the trunk to the world (no free joint): legs swing in the air.
         geometry: link dimensions and masses; default :func:`geometry_for` the robot.
+        terrain: a drawn terrain (:mod:`hal.sim.terrains`) in place of the named scene; its
+            height field's data is written after compiling (:func:`write_hfield`).
 
     Raises:
         ValueError: the robot is not a 12-joint ``{FR,FL,RR,RL}_{hip,thigh,calf}_joint``
@@ -315,7 +319,15 @@ def build_mjcf(robot: RobotConfig, scene: str = "flat", *, extra_boxes: tuple[Sc
     """
     _check_robot(robot)
     geo = geometry or geometry_for(robot)
-    scene_body = scene_xml(scene, extra_boxes)
+    if terrain is not None:
+        scene_body = "\n".join([LIGHT_XML, terrain_body_xml(terrain, SCENE_GEOM_GROUP,
+                                                             TERRAIN_GEOM_GROUP)]
+                               + [box.to_xml() for box in extra_boxes])
+        hfield = "\n    " + terrain_assets_xml(terrain)
+        scene = terrain.kind
+    else:
+        scene_body = scene_xml(scene, extra_boxes)
+        hfield = ""
     legs = "\n".join(_leg_xml(robot, geo, leg) for leg in LEGS)
     torque = {n: robot.torque_limit[i] for i, n in enumerate(robot.joint_names_policy)}
     motors = "\n".join(f'<motor name="{n}" joint="{n}" ctrlrange="{_v(-torque[n], torque[n])}"/>'
@@ -333,7 +345,7 @@ def build_mjcf(robot: RobotConfig, scene: str = "flat", *, extra_boxes: tuple[Sc
   <asset>
     <texture name="floor" type="2d" builtin="checker" rgb1="0.42 0.44 0.48" rgb2="0.5 0.52 0.56"
              width="256" height="256"/>
-    <material name="floor" texture="floor" texrepeat="8 8" texuniform="true"/>
+    <material name="floor" texture="floor" texrepeat="8 8" texuniform="true"/>{hfield}
   </asset>
   <default>
     <default class="robot">

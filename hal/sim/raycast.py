@@ -51,10 +51,13 @@ class DepthRaycaster:
         geomgroup: 6 flags; only geoms of groups flagged 1 are seen (the robot's own are not).
         min_range_m: depths below this read ``-inf``.
         max_range_m: depths beyond this (and misses) read ``+inf``.
+        terrain: a :class:`hal.sim.terrains.raycast.TerrainRaycaster` whose surface the rays
+            also hit (a height field MuJoCo's ray test would take seconds on), or None.
     """
 
     def __init__(self, mujoco: Any, model: Any, site_id: int, intrinsics: CameraIntrinsics,
-                 geomgroup: np.ndarray, min_range_m: float = 0.0, max_range_m: float = 10.0) -> None:
+                 geomgroup: np.ndarray, min_range_m: float = 0.0, max_range_m: float = 10.0,
+                 terrain: Any = None) -> None:
         if not 0.0 <= min_range_m < max_range_m:
             raise ValueError(f"need 0 <= min_range_m < max_range_m, found {min_range_m}, {max_range_m}")
         self._mj = mujoco
@@ -75,6 +78,7 @@ class DepthRaycaster:
         self._dist = np.empty(self._n, dtype=np.float64)
         self._geomid = np.empty(self._n, dtype=np.int32)
         self._pnt = np.empty(3, dtype=np.float64)
+        self._terrain = terrain
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -95,7 +99,13 @@ class DepthRaycaster:
         self._mj.mj_multiRay(self._model, data, self._pnt, self._vec.reshape(-1), self._geomgroup,
                              1, -1, self._geomid, self._dist, None, self._n, self._cutoff)
         depth = self._dist
-        depth[(self._geomid < 0) | (depth > self.max_range_m)] = np.inf
+        missed = self._geomid < 0
+        if self._terrain is not None:
+            ground = self._terrain.cast(self._pnt, self._vec, self._cutoff)
+            nearer = np.isfinite(ground) & (missed | (ground < depth))
+            depth[nearer] = ground[nearer]
+            missed &= ~nearer
+        depth[missed | (depth > self.max_range_m)] = np.inf
         if self.min_range_m > 0.0:
             depth[depth < self.min_range_m] = -np.inf
         np.copyto(out, depth.reshape(out.shape))

@@ -24,13 +24,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["SCENES", "SCENE_GEOM_GROUP", "SceneBox", "ParkourCourse", "PARKOUR_COURSE", "scene_xml"]
+__all__ = ["SCENES", "SCENE_GEOM_GROUP", "TERRAIN_GEOM_GROUP", "LIGHT_XML", "SceneBox",
+           "ParkourCourse", "PARKOUR_COURSE", "scene_xml"]
 
 SCENES: tuple[str, ...] = ("flat", "parkour")
 """Scene names :func:`scene_xml` (and ``MujocoWorldConfig.scene``) accept."""
 
 SCENE_GEOM_GROUP = 0
 """Geom group of every scene geom; the depth camera's rays see only this group."""
+
+TERRAIN_GEOM_GROUP = 2
+"""Geom group of a terrain's height field: MuJoCo's rays skip it, the simulator casts the camera's
+and the scan's rays at it itself (:mod:`hal.sim.terrains.raycast`)."""
+
+LIGHT_XML = '<light name="sun" pos="0 0 4" dir="0.3 0.2 -1" directional="true"/>'
+"""The scene's light (every scene, terrains too)."""
 
 _FLOOR_RGBA = "0.45 0.47 0.5 1"
 _OBSTACLE_RGBA = "0.75 0.55 0.35 1"
@@ -115,7 +123,7 @@ def scene_xml(scene: str, extra_boxes: tuple[SceneBox, ...] = ()) -> str:
     """
     if scene not in SCENES:
         raise ValueError(f"unknown scene {scene!r}; valid scenes: {', '.join(SCENES)}")
-    lines = ['<light name="sun" pos="0 0 4" dir="0.3 0.2 -1" directional="true"/>']
+    lines = [LIGHT_XML]
     if scene == "flat":
         floor_z = 0.0
     else:

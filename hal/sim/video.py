@@ -4,7 +4,9 @@
 it copies the world's joint state (a few dozen floats) into a queue; a thread of its own rebuilds
 the scene from that copy, renders it with MuJoCo's OpenGL renderer in an offscreen context (EGL,
 else OSMesa; ``MUJOCO_GL`` picks one), overlays the simulated time, the safety mode and the
-commanded and actual forward speed, and encodes H.264 into an MP4 (PyAV). The queue is unbounded
+commanded and actual forward speed (on a terrain also the course and the goals reached, with
+the goals drawn as spheres: reached green, current yellow, ahead red), in a font sized to the
+frame, and encodes H.264 into an MP4 (PyAV). The queue is unbounded
 and never drops, so a run of T simulated seconds always has ``floor(T * fps) + 1`` frames (frame k
 is the first tick at or after k / fps). The control loop's share is the copy and a queue put.
 
@@ -115,20 +117,33 @@ class _Snapshot:
     qpos: np.ndarray
     mode: str
     speed_command_m_s: float | None
+    goals_reached: int = 0
+
+
+def font_scale(mujoco: Any, height_px: int) -> Any:
+    """MuJoCo's font scale for a frame ``height_px`` high: text about 1/20 of the height."""
+    scales = mujoco.mjtFontScale
+    for limit, scale in ((300, scales.mjFONTSCALE_100), (500, scales.mjFONTSCALE_150),
+                         (800, scales.mjFONTSCALE_200), (1200, scales.mjFONTSCALE_250)):
+        if height_px < limit:
+            return scale
+    return scales.mjFONTSCALE_300
 
 
 class _SceneRenderer:
     """MuJoCo's classic renderer on a context of its own (build and use on one thread)."""
 
-    def __init__(self, mujoco: Any, model: Any, trunk_body: int, config: VideoConfig) -> None:
+    def __init__(self, mujoco: Any, model: Any, trunk_body: int, config: VideoConfig,
+                 goals_xyz: np.ndarray | None = None) -> None:
         mj = self._mj = mujoco
+        self.goals_xyz = goals_xyz
         self.config = config
         self.model = copy.deepcopy(model)
         self.model.vis.global_.offwidth = max(config.width, self.model.vis.global_.offwidth)
         self.model.vis.global_.offheight = max(config.height, self.model.vis.global_.offheight)
         self.gl = offscreen_gl_context(config.width, config.height)
         self.data = mj.MjData(self.model)
-        self.context = mj.MjrContext(self.model, mj.mjtFontScale.mjFONTSCALE_100)
+        self.context = mj.MjrContext(self.model, font_scale(mj, config.height))
         mj.mjr_setBuffer(mj.mjtFramebuffer.mjFB_OFFSCREEN, self.context)
         self.scene = mj.MjvScene(self.model, maxgeom=2000)
         self.option = mj.MjvOption()
@@ -146,7 +161,22 @@ class _SceneRenderer:
         self.data.qpos[:] = qpos
         self._mj.mj_forward(self.model, self.data)
 
-    def render(self, dt_s: float, left: str, right: str) -> np.ndarray:
+    def _add_goals(self, reached: int) -> None:
+        """Goal markers: reached green, current yellow, ahead red (spheres 8 cm across)."""
+        mj, scene = self._mj, self.scene
+        size = np.array([0.04, 0.0, 0.0])
+        eye = np.eye(3).ravel()
+        for k, xyz in enumerate(self.goals_xyz if self.goals_xyz is not None else ()):
+            if scene.ngeom >= scene.maxgeom:
+                break
+            rgba = np.array([0.2, 0.8, 0.2, 0.9] if k < reached else
+                            [1.0, 0.85, 0.1, 1.0] if k == reached else [0.9, 0.2, 0.2, 0.8],
+                            dtype=np.float32)
+            mj.mjv_initGeom(scene.geoms[scene.ngeom], mj.mjtGeom.mjGEOM_SPHERE, size, xyz, eye,
+                            rgba)
+            scene.ngeom += 1
+
+    def render(self, dt_s: float, left: str, right: str, goals_reached: int = 0) -> np.ndarray:
         """Render the state of the last :meth:`set_state` with a text overlay (RGB, top row first)."""
         mj, m, d, cfg = self._mj, self.model, self.data, self.config
         pos = d.xpos[self.trunk]
@@ -161,6 +191,7 @@ class _SceneRenderer:
         self.camera.azimuth = math.degrees(self._yaw)
         mj.mjv_updateScene(m, d, self.option, self.perturb, self.camera,
                            mj.mjtCatBit.mjCAT_ALL, self.scene)
+        self._add_goals(goals_reached)
         mj.mjr_render(self.viewport, self.scene, self.context)
         mj.mjr_overlay(mj.mjtFont.mjFONT_NORMAL, mj.mjtGridPos.mjGRID_TOPLEFT, self.viewport,
                        left, right, self.context)
@@ -187,13 +218,21 @@ class VideoRecorder:
     """
 
     def __init__(self, world: Any, path: str | Path, config: VideoConfig | None = None,
-                 speed_command: Callable[[], float] | None = None) -> None:
+                 speed_command: Callable[[], float] | None = None,
+                 goals_reached: Callable[[], int] | None = None) -> None:
         self._av = require("av", "--video")
         self._image = require("PIL.Image", "--video's contact sheet")
         self.world = world
         self.path = Path(path)
         self.config = config or VideoConfig()
         self.speed_command = speed_command
+        self.goals_reached = goals_reached
+        terrain = getattr(world, "terrain", None)
+        self.course = terrain.name if terrain is not None else getattr(world.config, "scene", "")
+        self._goals_xyz = None
+        if terrain is not None:
+            self._goals_xyz = np.array([[x, y, terrain.height_at(x, y) + 0.3]
+                                        for x, y in terrain.goals_m])
         self._period_ns = int(round(1e9 / self.config.fps))
         self._next_ns = 0
         self._queue: queue.Queue[_Snapshot | None] = queue.Queue()
@@ -204,7 +243,8 @@ class VideoRecorder:
         self.frames_queued = 0
         self.frames_written = 0
         self.sheet_path: Path | None = None
-        self._thumbs: list[tuple[float, np.ndarray]] = []
+        self._thumbs: list[tuple[float, np.ndarray, str, int]] = []  # t, pixels, mode, goals
+        self._label: tuple[str, int] = ("", 0)  # the last frame's safety mode and goals reached
         self._thumb_stride = 1
 
     # -- control-loop side ---------------------------------------------------------------------
@@ -225,8 +265,10 @@ class VideoRecorder:
         if sim_ns < self._next_ns:
             return
         command = self.speed_command() if self.speed_command is not None else None
+        reached = self.goals_reached() if self.goals_reached is not None else 0
+        mode = getattr(record.safety_mode, "value", str(record.safety_mode))
         self._queue.put(_Snapshot(self.frames_queued, sim_ns * 1e-9, self.world.data.qpos.copy(),
-                                  str(record.safety_mode), command))
+                                  mode, command, reached))
         self.frames_queued += 1
         self._next_ns += self._period_ns * (1 + (sim_ns - self._next_ns) // self._period_ns)
 
@@ -255,7 +297,8 @@ class VideoRecorder:
         mj = require("mujoco", "the MuJoCo simulator")
         cfg = self.config
         try:
-            renderer = _SceneRenderer(mj, self.world.model, self.world._trunk, cfg)
+            renderer = _SceneRenderer(mj, self.world.model, self.world._trunk, cfg,
+                                      self._goals_xyz)
             container = self._av.open(str(self.path), "w")
         except BaseException as exc:  # noqa: BLE001 - handed to start()
             self._error = exc
@@ -300,14 +343,20 @@ class VideoRecorder:
             actual = f"{velocity[0] * rot[0, 0] + velocity[1] * rot[1, 0]:+.2f} m/s"
         command = (f"{snap.speed_command_m_s:+.2f} m/s" if snap.speed_command_m_s is not None
                    else "n/a")
-        return renderer.render(dt, "time\nmode\nspeed command\nactual speed",
-                               f"{snap.t_s:6.2f} s\n{snap.mode}\n{command}\n{actual}")
+        labels, values = "time\nsafety\nspeed cmd\nspeed", \
+            f"{snap.t_s:6.2f} s\n{snap.mode}\n{command}\n{actual}"
+        if self._goals_xyz is not None:
+            labels += "\ncourse\ngoals"
+            values += f"\n{self.course}\n{snap.goals_reached}/{len(self._goals_xyz)}"
+        self._label = (snap.mode, snap.goals_reached)
+        return renderer.render(dt, labels, values, snap.goals_reached)
 
     def _keep_thumbnail(self, t_s: float, pixels: np.ndarray) -> None:
         """Every ``_thumb_stride``-th frame at half size; thinned to at most 8 per sheet cell."""
         if self.frames_written % self._thumb_stride:
             return
-        self._thumbs.append((t_s, pixels[::2, ::2].copy()))
+        mode, reached = self._label
+        self._thumbs.append((t_s, pixels[::2, ::2].copy(), mode, reached))
         cells = self.config.sheet_columns * self.config.sheet_rows
         if len(self._thumbs) > 8 * cells:
             self._thumbs = self._thumbs[::2]
@@ -318,16 +367,23 @@ class VideoRecorder:
         cells = cfg.sheet_columns * cfg.sheet_rows
         picks = np.unique(np.linspace(0, len(self._thumbs) - 1, cells).round().astype(int))
         h, w = self._thumbs[0][1].shape[:2]
-        label = 18
-        sheet = Image.new("RGB", (cfg.sheet_columns * w, cfg.sheet_rows * (h + label)), "white")
-        from PIL import ImageDraw
+        from PIL import ImageDraw, ImageFont
 
+        size = max(12, h // 10)  # legible at the sheet's own size
+        try:
+            font = ImageFont.load_default(size=size)
+        except TypeError:  # Pillow < 10.1: the fixed bitmap font
+            font = ImageFont.load_default()
+        label = size + 8
+        sheet = Image.new("RGB", (cfg.sheet_columns * w, cfg.sheet_rows * (h + label)), "white")
         draw = ImageDraw.Draw(sheet)
+        goals = f" of {len(self._goals_xyz)}" if self._goals_xyz is not None else ""
         for cell, pick in enumerate(picks):
-            t_s, thumb = self._thumbs[pick]
+            t_s, thumb, mode, reached = self._thumbs[pick]
             x, y = (cell % cfg.sheet_columns) * w, (cell // cfg.sheet_columns) * (h + label)
             sheet.paste(Image.fromarray(thumb), (x, y + label))
-            draw.text((x + 4, y + 3), f"t = {t_s:.1f} s", fill="black")
+            text = f"{t_s:.1f} s  {mode}" + (f"  goals {reached}{goals}" if goals else "")
+            draw.text((x + 4, y + 3), text, fill="black", font=font)
         path = contact_sheet_path(self.path)
         sheet.save(path)
         return path

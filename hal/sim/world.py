@@ -52,7 +52,11 @@ from hal.sim.config import MujocoWorldConfig, quaternion_from_euler
 from hal.sim.mjcf import CAMERA_SITE, TRUNK_BODY, build_mjcf
 from hal.sim.raycast import DepthRaycaster, pinhole_intrinsics
 from hal.sim.render_thread import RenderThread
-from hal.sim.scenes import SCENE_GEOM_GROUP
+from hal.sim.scene_heights import SceneHeights
+from hal.sim.scenes import SCENE_GEOM_GROUP, TERRAIN_GEOM_GROUP
+from hal.sim.terrains import resolve_scene
+from hal.sim.terrains.hfield import write_hfield
+from hal.sim.terrains.raycast import TerrainRaycaster
 
 __all__ = ["MujocoWorld"]
 
@@ -83,10 +87,16 @@ class MujocoWorld:
         self.robot = robot
         self.config = cfg = config or MujocoWorldConfig()
         initial_q = self._initial_joint_positions()
-        xml = build_mjcf(robot, cfg.scene, extra_boxes=cfg.extra_boxes,
-                         physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base,
-                         geometry=cfg.geometry)
+        self.terrain = resolve_scene(cfg.scene, cfg.seed, cfg.terrain_roughness)
+        xml = build_mjcf(robot, cfg.scene if self.terrain is None else "flat",
+                         extra_boxes=cfg.extra_boxes, physics_dt_s=cfg.physics_dt_s,
+                         fixed_base=cfg.fixed_base, geometry=cfg.geometry, terrain=self.terrain)
         self.model = mj.MjModel.from_xml_string(xml)
+        self._terrain_rays = None
+        if self.terrain is not None:
+            write_hfield(mj, self.model, self.terrain)
+            self._terrain_rays = TerrainRaycaster(self.terrain)
+        self._apply_physical_draws()
         self.data = mj.MjData(self.model)
         self._index_model()
         self._torque_limit = np.asarray(robot.to_hardware(robot.torque_limit), dtype=np.float64)
@@ -103,6 +113,9 @@ class MujocoWorld:
         self._force6 = np.zeros(6)
         self._foot_force_xyz = np.zeros((robot.n_feet, 3))
         self._delay_ns = int(round(cfg.action_delay_s * 1e9))
+        self._strength = (float(cfg.motor_strength[0]), float(cfg.motor_strength[1]))
+        self._camera_latency_ns = int(round(cfg.camera_latency_s * 1e9))
+        self._late_frames: collections.deque = collections.deque()  # (due ns, frame, capture ns)
         self._pending: collections.deque = collections.deque()  # (effective sim ns, command)
 
         # Until the first command the joints hold the initial pose with the robot's own gains.
@@ -120,9 +133,7 @@ class MujocoWorld:
 
         self._scene_groups = np.zeros(6, dtype=np.uint8)
         self._scene_groups[SCENE_GEOM_GROUP] = 1  # rays see the scene, never the robot
-        self._scan_start = np.zeros(3)
-        self._down = np.array([0.0, 0.0, -1.0])
-        self._ray_geom = np.zeros(1, dtype=np.int32)
+        self._scene_heights: SceneHeights | None = None
         self._raycaster: DepthRaycaster | None = None
         self._renderer: RenderThread | None = None
         self._frame_seq = 0
@@ -152,6 +163,24 @@ class MujocoWorld:
                                  f"limits [{lo}, {hi}]")
         return np.asarray(given, dtype=np.float64)
 
+    def _apply_physical_draws(self) -> None:
+        """Friction, added trunk mass and centre-of-mass offset (training's domain_rand)."""
+        m, cfg = self.model, self.config
+        if cfg.friction is not None:
+            # every geom: whichever of a contact's two MuJoCo takes (the feet's contact priority,
+            # else the larger), the contact has this friction
+            m.geom_friction[:, 0] = cfg.friction
+        trunk = self._id("mjOBJ_BODY", TRUNK_BODY)
+        if cfg.added_mass_kg:
+            mass = float(m.body_mass[trunk])
+            new = mass + cfg.added_mass_kg
+            if new <= 0:
+                raise ValueError(f"added_mass_kg {cfg.added_mass_kg} leaves the trunk no mass")
+            m.body_inertia[trunk] *= new / mass
+            m.body_mass[trunk] = new
+        if any(cfg.com_offset_m):
+            m.body_ipos[trunk] += np.asarray(cfg.com_offset_m)
+
     def _id(self, kind: str, name: str) -> int:
         return int(self._mj.mj_name2id(self.model, getattr(self._mj.mjtObj, kind), name))
 
@@ -162,8 +191,10 @@ class MujocoWorld:
         self._qidx = _as_index(np.array([m.jnt_qposadr[j] for j in joint_ids]))
         self._vidx = _as_index(np.array([m.jnt_dofadr[j] for j in joint_ids]))
         self._trunk = self._id("mjOBJ_BODY", TRUNK_BODY)
-        self._robot_geoms = np.flatnonzero(m.geom_group != SCENE_GEOM_GROUP)
+        self._robot_geoms = np.flatnonzero((m.geom_group != SCENE_GEOM_GROUP)
+                                           & (m.geom_group != TERRAIN_GEOM_GROUP))
         foot_geoms = [self._id("mjOBJ_GEOM", foot) for foot in robot.foot_names]
+        self._foot_geoms = np.array(foot_geoms, dtype=np.intp)
         self._foot_of_geom = np.full(m.ngeom, -1, dtype=np.intp)
         self._foot_of_geom[foot_geoms] = np.arange(robot.n_feet)
 
@@ -185,7 +216,7 @@ class MujocoWorld:
         groups[SCENE_GEOM_GROUP] = 1  # the scene only: the robot never sees itself
         self._raycaster = DepthRaycaster(self._mj, self.model, self._id("mjOBJ_SITE", CAMERA_SITE),
                                          intrinsics, groups, cfg.camera_min_range_m,
-                                         cfg.camera_max_range_m)
+                                         cfg.camera_max_range_m, terrain=self._terrain_rays)
         self._frame_period_ns = max(1, int(round(1e9 / cfg.camera_fps)))
         self._front = np.full(self._raycaster.frame_shape, np.inf, dtype=np.float32)
         self._back = np.empty_like(self._front)
@@ -206,8 +237,11 @@ class MujocoWorld:
         self._set_base(np.zeros(3), quat)
         mj.mj_kinematics(m, d)
         # 1 mm above the ground: the first steps make the contact, no interpenetration to resolve.
-        height = cfg.base_height_m if cfg.base_height_m is not None else 1e-3 - self._lowest_robot_z()
-        self._set_base(np.array([0.0, 0.0, height]), quat)
+        x, y = cfg.initial_xy_m
+        ground = self.terrain.max_height_near(x, y, 0.5) if self.terrain is not None else 0.0
+        height = (cfg.base_height_m if cfg.base_height_m is not None
+                  else ground + 1e-3 - self._lowest_robot_z())
+        self._set_base(np.array([x, y, height]), quat)
         d.qvel[:] = 0.0
 
     def _set_base(self, pos: np.ndarray, quat: np.ndarray) -> None:
@@ -244,8 +278,8 @@ class MujocoWorld:
         target, kp, kd = command
         d, tau = self.data, self._tau
         np.subtract(target, d.qpos[self._qidx], out=tau)
-        tau *= kp
-        tau -= kd * d.qvel[self._vidx]
+        tau *= kp * self._strength[0]
+        tau -= kd * self._strength[1] * d.qvel[self._vidx]
         np.clip(tau, -self._torque_limit, self._torque_limit, out=tau)
         d.ctrl[:] = tau
 
@@ -267,10 +301,16 @@ class MujocoWorld:
         if ncon:
             geoms = d.contact.geom[:ncon]
             feet = np.maximum(self._foot_of_geom[geoms[:, 0]], self._foot_of_geom[geoms[:, 1]])
-            for i in np.flatnonzero(feet >= 0):
-                mj.mj_contactForce(m, d, int(i), self._force6)
+            touching = np.flatnonzero(feet >= 0)
+            if touching.size:
+                local = np.empty((touching.size, 3))
+                for k, i in enumerate(touching):
+                    mj.mj_contactForce(m, d, int(i), self._force6)
+                    local[k] = self._force6[:3]
                 # contact.frame rows are the normal and the two tangents, in world coordinates.
-                self._foot_force_xyz[feet[i]] += self._force6[:3] @ d.contact.frame[i].reshape(3, 3)
+                frames = d.contact.frame[:ncon].reshape(-1, 3, 3)[touching]
+                np.add.at(self._foot_force_xyz, feet[touching],
+                          np.einsum("kj,kji->ki", local, frames))
         self._forces[:] = np.sqrt(np.einsum("ij,ij->i", self._foot_force_xyz,
                                             self._foot_force_xyz))
 
@@ -290,6 +330,9 @@ class MujocoWorld:
             self._sim_ns += self._dt_ns
             if render and self._sim_ns >= self._frame_ns + self._frame_period_ns:
                 self._render_frame()
+            while self._late_frames and self._late_frames[0][0] <= self._sim_ns:
+                _, frame, captured_ns = self._late_frames.popleft()
+                self._deliver_frame(frame, captured_ns)
 
     def _render_frame(self) -> None:
         assert self._raycaster is not None
@@ -298,6 +341,12 @@ class MujocoWorld:
             self._renderer.submit(self.data, self._sim_ns)
             return
         self._raycaster.render(self.data, self._back)
+        if self._camera_latency_ns and self._frame_seq:
+            # published once the latency has passed, stamped at capture (the very first frame
+            # exists before anyone reads)
+            self._late_frames.append((self._sim_ns + self._camera_latency_ns, self._back.copy(),
+                                      self._sim_ns))
+            return
         self._deliver_frame(self._back, self._sim_ns)
 
     def _deliver_frame(self, frame: np.ndarray, capture_sim_ns: int) -> None:
@@ -401,18 +450,22 @@ class MujocoWorld:
     def height_scan(self, points_xy: np.ndarray, out: np.ndarray) -> None:
         """Ground truth: the trunk's height above the scene at ``points_xy`` ((n, 2), the
         yaw-aligned base frame), written into ``out`` ((n,)); +inf where no ray hits."""
-        mj, m, d = self._mj, self.model, self.data
+        d = self.data
         base = d.xpos[self._trunk]
         w, x, y, z = d.xquat[self._trunk]
         yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
         c, s_ = math.cos(yaw), math.sin(yaw)
-        start = self._scan_start
-        start[2] = base[2] + 1.0  # above any step the robot can stand next to
-        for i, (px, py) in enumerate(points_xy):
-            start[0] = base[0] + c * px - s_ * py
-            start[1] = base[1] + s_ * px + c * py
-            dist = mj.mj_ray(m, d, start, self._down, self._scene_groups, 1, -1, self._ray_geom)
-            out[i] = base[2] - (start[2] - dist) if dist >= 0 else np.inf
+        points = np.asarray(points_xy, dtype=np.float64)
+        world = np.empty_like(points)
+        world[:, 0] = base[0] + c * points[:, 0] - s_ * points[:, 1]
+        world[:, 1] = base[1] + s_ * points[:, 0] + c * points[:, 1]
+        if self._scene_heights is None:
+            self._scene_heights = SceneHeights(self._mj, self.model, d, self._scene_groups)
+        # a ray from 1 m above the base: above any step the robot can stand next to
+        ground = self._scene_heights.heights(world, d, base[2] + 1.0)
+        if self._terrain_rays is not None:
+            np.maximum(ground, self._terrain_rays.surface(world[:, 0], world[:, 1]), out=ground)
+        out[:] = np.where(np.isfinite(ground), base[2] - ground, np.inf)
 
     @property
     def camera_intrinsics(self) -> CameraIntrinsics | None:
@@ -450,6 +503,17 @@ class MujocoWorld:
     def base_position_m(self) -> np.ndarray:
         """Ground truth: the trunk's position in the world frame."""
         return self.data.xpos[self._trunk].copy()
+
+    def set_base_velocity_xy(self, vx_m_s: float, vy_m_s: float) -> None:
+        """Set the trunk's horizontal velocity (world frame): training's ``_push_robots``."""
+        if self.config.fixed_base:
+            raise ValueError("a fixed-base world cannot be pushed")
+        self.data.qvel[0] = vx_m_s
+        self.data.qvel[1] = vy_m_s
+
+    def foot_positions_m(self) -> np.ndarray:
+        """Ground truth: the feet's centres (n_feet, 3), world frame, the robot's foot order."""
+        return self.data.geom_xpos[self._foot_geoms].copy()
 
     @property
     def base_quaternion_wxyz(self) -> np.ndarray:

@@ -76,7 +76,7 @@ def test_video_has_the_expected_frames_and_a_contact_sheet(exported_policy, tmp_
     assert frames[0].shape == (96, 160, 3)
     assert all(f.std() > 10 for f in frames)  # a scene, not a blank frame
     sheet = Image.open(contact_sheet_path(video))
-    assert sheet.size == (4 * 80, 3 * (48 + 18))
+    assert sheet.size == (4 * 80, 3 * (48 + 20))  # a label line of a 12 px font over each frame
     assert f"video: {video} ({expected} frames at 20 fps), contact sheet " \
            f"{contact_sheet_path(video)}" in out
     assert "sim (from the hand-over at" in out

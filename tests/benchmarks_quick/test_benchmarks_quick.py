@@ -59,6 +59,10 @@ def test_quick_benchmark_writes_every_case(tmp_path):
     for condition in ("off", "on_no_client", "on_client"):
         assert has_stats(live["cases"][f"tick_{condition}"]), condition
     assert live["client_messages_received"] > 0 and live["live"]["sent"]["joints"] > 0
+    throughput = results["eval_throughput"]["cases"]
+    assert set(throughput) == {"episode_teacher", "episode_student", "bare_advance"}
+    assert all(c["real_time_factor_p50"] > 0 and c["episodes_per_minute_per_core"] > 0
+               for c in throughput.values())
     for plot in ("obs_to_command.png", "loop_period.png", "transport.png"):
         assert (out / plot).stat().st_size > 10_000
     assert "headline ratios" in proc.stdout

@@ -146,3 +146,27 @@ def test_reset_refills_the_history_with_the_first_frame(teacher, go2):
     history = obs[slice(*lay.history)].reshape(lay.history_len, lay.proprio_dim)
     for row in history:
         np.testing.assert_array_equal(row, frame)
+
+
+def test_teacher_heading_follows_the_goals(teacher, go2):
+    """obs[6:8] = heading errors to the current and the next goal, refreshed every 5 steps;
+    values worked out by hand, including the wrap across ±π."""
+    rng = np.random.default_rng(3)
+    yaw0 = 3.0
+    teacher.reset(hw_obs(go2, rng, yaw0))
+    targets = [(np.array([0.0, 0.0]), np.array([-1.0, -0.1]), np.array([1.0, 1.0]))]
+    teacher.goal_source = lambda: targets[0]
+    command = PolicyCommand(0.5, "parkour")
+    hw = hw_obs(go2, rng, yaw0)
+    hw.imu_quaternion_wxyz = quat_yaw(yaw0)  # level: yaw exactly 3.0
+    teacher.actor_step(hw, command, engaged=True)
+    # atan2(-0.1, -1) = -pi + atan(0.1) = -3.0419240; - 3.0 = -6.0419240; + 2 pi = 0.2412613
+    # atan2(1, 1) = 0.7853982; - 3.0 = -2.2146018 (already within ±pi)
+    np.testing.assert_allclose(teacher.observation[6:8], [0.2412613, -2.2146018], atol=1e-5)
+    targets[0] = (np.array([0.0, 0.0]), np.array([1.0, 0.0]), np.array([1.0, 0.0]))
+    for _ in range(4):  # not refreshed before the 5th step
+        teacher.actor_step(hw, command, engaged=True)
+        np.testing.assert_allclose(teacher.observation[6:8], [0.2412613, -2.2146018], atol=1e-5)
+    teacher.actor_step(hw, command, engaged=True)
+    np.testing.assert_allclose(teacher.observation[6:8], [-3.0, -3.0], atol=1e-5)
+    teacher.goal_source = None

@@ -23,6 +23,7 @@ import argparse
 import logging
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,12 @@ from hal.server.cli import (
     server_config_from_args,
 )
 
-__all__ = ["main", "build_parser", "prepare_demo"]
+__all__ = ["main", "build_parser", "prepare_demo", "LOCKSTEP_TIMEOUT_MS"]
 
 log = logging.getLogger(__name__)
+
+LOCKSTEP_TIMEOUT_MS = 10_000.0
+"""--fast: how long (wall) the server waits for a command before it counts a miss."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,18 +52,39 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, default_device="cpu")
     sim = parser.add_argument_group("simulator")
-    sim.add_argument("--scene", default="flat", help="flat or parkour (a box step and a gap)")
+    sim.add_argument("--scene", default="flat",
+                     help="flat or parkour (a box step and a gap); a training terrain "
+                          "TYPE[:DIFFICULTY] (gap, hurdle, step, stones, stairs_up, stairs_down, "
+                          "slope, rough, flat; difficulty in [0, 1], default 0.5) with its goals; "
+                          "or a course file FILE.toml (hal.sim.terrains.course_file)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--fast", action="store_true",
                      help="step as fast as possible instead of in real time (tests)")
-    sim.add_argument("--camera-fps", "--camera_fps", dest="camera_fps", type=float, default=30.0,
-                     help="simulated depth camera rate")
+    rand = sim.add_mutually_exclusive_group()
+    rand.add_argument("--randomize", dest="randomize", action="store_const", const=True,
+                      default=None,
+                      help="draw the episode from --seed: start pose, friction, base mass and "
+                           "centre of mass, motor strength, pushes, action delay, camera pose and "
+                           "field of view (ranges from the engine's manifest, else a Go2 parkour "
+                           "run's; hal.sim.randomization). Default on terrains with goals")
+    rand.add_argument("--no-randomize", dest="randomize", action="store_const", const=False,
+                      help="the nominal episode (default on the flat and parkour scenes)")
+    sim.add_argument("--camera-fps", "--camera_fps", dest="camera_fps", type=_camera_fps,
+                     default=30.0, metavar="FPS|policy",
+                     help="simulated depth camera rate; 'policy': one frame per depth step of the "
+                          "policy (its policy rate / depth interval, 10 Hz for extreme-parkour)")
     sim.add_argument("--action-delay-ms", dest="action_delay_ms", type=float, default=0.0,
                      help="the simulated robot applies each command this long after it was sent "
                           "(a real robot's command latency; default 0)")
     sim.add_argument("--no-height-scan", dest="height_scan", action="store_false",
                      help="do not measure the terrain: a teacher then sees flat ground at the "
                           "contract's nominal base height, as on hardware")
+    sim.add_argument("--end-episode", dest="end_episode", action="store_true",
+                     help="on a terrain with goals, stop when the last goal is reached, the robot "
+                          "falls or the policy loses the motors (krabby-eval's episodes)")
+    sim.add_argument("--episode-s", dest="episode_s", type=float, default=None,
+                     help="with --end-episode: also stop this many simulated seconds after the "
+                          "hand-over (training's episode_length_s is 20)")
     sim.add_argument("--fault", action="append", default=[], metavar="KIND@T[:D]",
                      help="fault drill, repeatable: KIND one of stall-inference, kill-inference, "
                           "nan-actions, wild-actions, drop-imu, drop-depth, estop; T seconds of "
@@ -80,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--demo-dir", dest="demo_dir", default="demo",
                      help="where --demo writes its checkpoint and engines (default ./demo)")
     return parser
+
+
+def _camera_fps(text: str) -> float | str:
+    if text == "policy":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give frames per second or 'policy'") from None
 
 
 def prepare_demo(directory: Path, robot_name: str) -> Path:
@@ -132,21 +166,46 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     try:
         # In real time the depth camera casts on its own thread, off the control loop; --fast
         # keeps it synchronous so runs are repeatable.
-        world_config = MujocoWorldConfig(scene=args.scene, seed=args.seed, camera_fps=args.camera_fps,
+        fps = 30.0 if args.camera_fps == "policy" else args.camera_fps
+        world_config = MujocoWorldConfig(scene=args.scene, seed=args.seed, camera_fps=fps,
                                          render_thread=not args.fast, height_scan_points_xy=points,
                                          action_delay_s=args.action_delay_ms / 1e3)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
+    randomize = args.randomize
+    if randomize is None:
+        randomize = args.scene.partition(":")[0] not in ("flat", "parkour") or ":" in args.scene
+    draws: dict[str, Any] = {}
+
     def make_devices(contract_robot) -> HalDevices:
         # The camera's pose, field of view and the joint gains come from the policy's contract.
-        devices = make_sim_devices(contract_robot, world_config)
+        robot_here, config_here = contract_robot, world_config
+        if args.camera_fps == "policy":  # one frame per depth step of the policy
+            config_here = replace(config_here, camera_fps=contract_robot.control_rate_hz
+                                  / contract_robot.depth_camera.update_interval_steps)
+        if randomize:
+            robot_here, config_here, draws["draw"] = randomized(contract_robot, config_here,
+                                                               engine, args.seed)
+        devices = make_sim_devices(robot_here, config_here)
         return injector.wrap_devices(devices) if injector is not None else devices
 
-    plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args, not args.fast),
+    server_config = server_config_from_args(args, not args.fast)
+    client_options: dict[str, Any] = {}
+    if args.fast and not faults:
+        # --fast runs in lockstep: the server waits for every command and the depth step runs at
+        # its policy-step interval, so a run depends on its inputs (engine, scene, seed) only.
+        # Fault drills keep the budget: their point is what happens when a command is late.
+        server_config = replace(server_config, lockstep_timeout_ms=LOCKSTEP_TIMEOUT_MS)
+        client_options["lockstep"] = True
+        client_options["poll_timeout_ms"] = 10.0  # the threads see the stop within 10 ms
+    plan = AppliancePlan(robot=robot, server_config=server_config,
                          make_devices=make_devices, engine=engine, checkpoint=args.checkpoint,
                          duration_s=args.duration, run_client=not args.no_client,
-                         report_path=Path(args.report) if args.report else None)
+                         report_path=Path(args.report) if args.report else None,
+                         client_options=client_options)
+    if randomize:
+        attach_pushes(plan, draws)
     if injector is not None:
         def finish(_server: Any, _client: Any) -> None:
             injector.close()
@@ -154,11 +213,15 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
 
         plan.on_started.append(injector.attach)
         plan.on_finished.append(finish)
-    attach_ground_truth(plan)
+    if args.episode_s is not None and not (math.isfinite(args.episode_s) and args.episode_s > 0):
+        raise fail(f"--episode-s {args.episode_s}: must be a positive number of seconds")
+    shared: dict[str, Any] = {}
+    attach_ground_truth(plan, end_episode=args.end_episode, episode_s=args.episode_s,
+                        shared=shared)
     plan.on_recording.append(_record_scene)
     plan.live_scene = _live_scene
     if args.video:
-        attach_video(plan, Path(args.video), video_config_from_args(args))
+        attach_video(plan, Path(args.video), video_config_from_args(args), shared)
     if args.viewer:
         from hal.sim.viewer import attach_viewer
 
@@ -167,6 +230,66 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         except RuntimeError as exc:
             raise fail(str(exc)) from None
     return plan
+
+
+def randomized(robot: Any, config: Any, engine: str | None, seed: int) -> tuple[Any, Any, Any]:
+    """The robot (camera mount) and world config of the episode ``seed`` draws."""
+    from hal.sim.randomization import DEFAULT_RANGES, draw_episode, ranges_from_dict
+
+    ranges = DEFAULT_RANGES
+    manifest = Path(engine).with_suffix(".json") if engine else None
+    if manifest is not None and manifest.is_file():
+        import json
+
+        data = json.loads(manifest.read_text()).get("domain_randomization")
+        if data:
+            try:
+                ranges = ranges_from_dict(data, source=f"manifest {manifest.name}")
+            except ValueError as exc:
+                raise fail(f"{manifest}: {exc}") from None
+    draw = draw_episode(ranges, seed)
+    cam = robot.depth_camera
+    position = tuple(p + o for p, o in zip(cam.position_m, draw.camera_position_offset_m))
+    robot = replace(robot, depth_camera=replace(cam, pitch_deg=draw.camera_pitch_deg,
+                                                position_m=position))
+    delay_s = config.action_delay_s + draw.action_delay_steps / robot.control_rate_hz
+    config = replace(config, friction=draw.friction, added_mass_kg=draw.added_mass_kg,
+                     com_offset_m=draw.com_offset_m, motor_strength=draw.motor_strength,
+                     action_delay_s=delay_s, initial_xy_m=draw.start_xy_m,
+                     initial_yaw_deg=config.initial_yaw_deg + math.degrees(draw.start_yaw_rad),
+                     camera_horizontal_fov_deg=draw.camera_hfov_deg,
+                     depth_noise_std_m=max(config.depth_noise_std_m, draw.depth_noise_std_m),
+                     camera_latency_s=config.camera_latency_s + draw.camera_latency_s)
+    return robot, config, draw
+
+
+def attach_pushes(plan: AppliancePlan, draws: dict[str, Any]) -> None:
+    """Training's pushes, every ``push_interval_s`` after the hand-over; the report gains
+    ``randomization`` (what was drawn)."""
+    from hal.safety.events import Mode
+
+    def start(server: HalServer, _client: Any) -> None:
+        draw = draws["draw"]
+        plan.report_extras["randomization"] = draw.to_dict()
+        world = server.devices.world
+        state = {"handover": None, "next": 0}
+        if draw.push_interval_s <= 0 or not draw.pushes_m_s:
+            return
+
+        def push(record: Any) -> None:
+            if state["handover"] is None:
+                if record.safety_mode is not Mode.POLICY:
+                    return
+                state["handover"] = world.sim_time_s
+            k = state["next"]
+            if k < len(draw.pushes_m_s) and (world.sim_time_s - state["handover"]
+                                             >= (k + 1) * draw.push_interval_s - 1e-9):
+                world.set_base_velocity_xy(*draw.pushes_m_s[k])
+                state["next"] = k + 1
+
+        server.tick_listeners.append(push)
+
+    plan.on_started.append(start)
 
 
 def video_config_from_args(args: argparse.Namespace) -> Any:
@@ -180,8 +303,10 @@ def video_config_from_args(args: argparse.Namespace) -> Any:
                    f"(e.g. --video-size 640x360 --video-fps 30)") from None
 
 
-def attach_video(plan: AppliancePlan, path: Path, config: Any) -> None:
-    """Render the run to ``path``; the report gains a ``video`` section."""
+def attach_video(plan: AppliancePlan, path: Path, config: Any,
+                 shared: dict[str, Any] | None = None) -> None:
+    """Render the run to ``path``; the report gains a ``video`` section (``shared["course"]``:
+    the course tracker whose goals the overlay counts)."""
     from hal.sim.video import VideoRecorder
 
     if path.suffix.lower() != ".mp4":
@@ -189,7 +314,10 @@ def attach_video(plan: AppliancePlan, path: Path, config: Any) -> None:
 
     def start(server: HalServer, client: Any) -> None:
         speed = (lambda: client.command.forward_speed_m_s) if client is not None else None
-        recorder = VideoRecorder(server.devices.world, path, config, speed_command=speed)
+        course = (shared or {}).get("course")
+        goals = (lambda: min(course.index, len(course.goals))) if course is not None else None
+        recorder = VideoRecorder(server.devices.world, path, config, speed_command=speed,
+                                 goals_reached=goals)
         recorder.start()
         server.tick_listeners.append(recorder)
 
@@ -219,16 +347,54 @@ def _live_scene(server: HalServer) -> Any:
     return SimScene(server.devices.world)
 
 
-def attach_ground_truth(plan: AppliancePlan) -> None:
-    """Measure the simulated robot from the hand-over on; the report gains its ``sim`` section."""
+def attach_ground_truth(plan: AppliancePlan, end_episode: bool = False,
+                        episode_s: float | None = None,
+                        shared: dict[str, Any] | None = None) -> None:
+    """Measure the simulated robot from the hand-over on; the report gains its ``sim`` section.
+
+    On a terrain with goals the section also holds the course's goals, edge violations and
+    ``success`` (every goal reached, no fall, never out of ``policy`` after the hand-over), and a
+    teacher's heading follows the goals. ``end_episode`` stops the run when the last goal is
+    reached, the robot falls or the safety layer takes the policy off the motors, or
+    ``episode_s`` simulated seconds after the hand-over.
+    """
+    from hal.sim.course import CourseConfig, CourseTracker
     from hal.sim.ground_truth import GroundTruthTracker
 
     def start(server: HalServer, client: Any) -> None:
         speed = (lambda: client.command.forward_speed_m_s) if client is not None else None
-        tracker = GroundTruthTracker(server.devices.world, speed_command=speed)
+        world = server.devices.world
+        tracker = GroundTruthTracker(world, speed_command=speed)
         server.tick_listeners.append(tracker)
-        plan.on_finished.append(lambda _server, _client: plan.report_extras.__setitem__(
-            "sim", tracker.report()))
+        course = None
+        if getattr(world, "terrain", None) is not None:
+            course = CourseTracker(world, world.terrain,
+                                   CourseConfig(policy_dt_s=1.0 / server.robot.control_rate_hz))
+            server.tick_listeners.append(course)
+            if shared is not None:
+                shared["course"] = course
+            if client is not None:
+                client.policy.goal_source = course.targets
+        if end_episode:
+            def end(_record: Any) -> None:
+                timed_out = (episode_s is not None and tracker.handover_s is not None
+                             and world.sim_time_s - tracker.handover_s >= episode_s)
+                if timed_out or tracker.falls or (course is not None and (
+                        course.done or course.left_policy_s is not None)):
+                    server.request_stop()
+
+            server.tick_listeners.append(end)
+
+        def finish(_server: HalServer, _client: Any) -> None:
+            sim = tracker.report()
+            if course is not None:
+                sim.update(course.report())
+                sim["success"] = bool(course.done and not sim["falls"]
+                                      and course.left_policy_s is None
+                                      and sim.get("handover_sim_time_s") is not None)
+            plan.report_extras["sim"] = sim
+
+        plan.on_finished.append(finish)
 
     plan.on_started.append(start)
 
