@@ -150,6 +150,7 @@ class HalServer:
         self.pacer = DeadlinePacer(self.config.control_rate_hz, self.config.spin_us,
                                    self.config.realtime)
         self.period_s = 1.0 / self.config.control_rate_hz
+        self._latency_budget_ns = int(self.config.latency_budget_ms * 1e6)
         self._budget_ns = int((self.config.lockstep_timeout_ms or self.config.latency_budget_ms)
                               * 1e6)
         scanner = devices.height_scanner
@@ -382,7 +383,16 @@ class HalServer:
             views["height_scan_m"][...] = scan.base_height_m
         publish_ns = publisher.commit_state_and_publish(
             seq, min(joints.timestamp_ns, imu.timestamp_ns), mode_code(self.safety.mode))
-        return publish_ns, receiver.wait_for(seq, publish_ns + self._budget_ns)
+        received = receiver.wait_for(seq, publish_ns + self._budget_ns)
+        if received is None and self.config.lockstep_timeout_ms is not None and (
+                self._budget_ns != self._latency_budget_ns):
+            # The policy did not answer in lockstep time: it has died or hung. Waiting that long
+            # on every tick would stall the run; the latency budget lets the watchdog act.
+            self._budget_ns = self._latency_budget_ns
+            log.warning("no command for observation %d within the lockstep timeout (%.0f ms): "
+                        "the policy client died or hung; waiting %.1f ms per tick from now on",
+                        seq, self.config.lockstep_timeout_ms, self.config.latency_budget_ms)
+        return publish_ns, received
 
     def _act(self, exchange: bool, joints: JointState, imu: ImuSample,
              contacts: ContactSample | None, received: ReceivedCommand | None) -> JointCommand:

@@ -32,6 +32,9 @@ class MujocoWorldConfig:
         camera_fps: depth frames per second of simulated time; 0 disables the camera.
         camera_width, camera_height: frame size; None = the robot's training camera (106x60).
         camera_horizontal_fov_deg: None = the training camera's (87 degrees).
+        camera_lens_hfov_deg: the field of view the camera renders with while its frames report
+            ``camera_horizontal_fov_deg``'s intrinsics (training's FOV randomisation: the policy is
+            never told); None = the reported one.
         camera_min_range_m: nearer depths read -inf (ZED "too close"); 0 disables.
         camera_max_range_m: farther depths and misses read +inf (ZED "too far").
         depth_noise_std_m, gyro_noise_std_rad_s, accel_noise_std_m_s2: Gaussian sensor noise.
@@ -73,6 +76,7 @@ class MujocoWorldConfig:
     camera_width: int | None = None
     camera_height: int | None = None
     camera_horizontal_fov_deg: float | None = None
+    camera_lens_hfov_deg: float | None = None
     camera_min_range_m: float = 0.0
     camera_max_range_m: float = 10.0
     depth_noise_std_m: float = 0.0

@@ -209,13 +209,14 @@ class MujocoWorld:
 
     def _start_camera(self) -> None:
         cfg, cam = self.config, self.robot.depth_camera
-        intrinsics = pinhole_intrinsics(cfg.camera_width or cam.width,
-                                        cfg.camera_height or cam.height,
-                                        cfg.camera_horizontal_fov_deg or cam.horizontal_fov_deg)
+        width, height = cfg.camera_width or cam.width, cfg.camera_height or cam.height
+        reported_fov = cfg.camera_horizontal_fov_deg or cam.horizontal_fov_deg
+        self._camera_intrinsics = pinhole_intrinsics(width, height, reported_fov)
+        lens = pinhole_intrinsics(width, height, cfg.camera_lens_hfov_deg or reported_fov)
         groups = np.zeros(6, dtype=np.uint8)
         groups[SCENE_GEOM_GROUP] = 1  # the scene only: the robot never sees itself
         self._raycaster = DepthRaycaster(self._mj, self.model, self._id("mjOBJ_SITE", CAMERA_SITE),
-                                         intrinsics, groups, cfg.camera_min_range_m,
+                                         lens, groups, cfg.camera_min_range_m,
                                          cfg.camera_max_range_m, terrain=self._terrain_rays)
         self._frame_period_ns = max(1, int(round(1e9 / cfg.camera_fps)))
         self._front = np.full(self._raycaster.frame_shape, np.inf, dtype=np.float32)
@@ -359,7 +360,7 @@ class MujocoWorld:
             np.copyto(self._front, frame)
             self._frame_seq += 1
             self._frame_info = DepthFrameInfo(self._frame_seq, self._origin_ns + capture_sim_ns,
-                                              self._raycaster.intrinsics)
+                                              self._camera_intrinsics)
 
     def _publish(self) -> None:
         d, cfg, now = self.data, self.config, self.now_ns()
@@ -470,7 +471,7 @@ class MujocoWorld:
     @property
     def camera_intrinsics(self) -> CameraIntrinsics | None:
         """Intrinsics of the depth frames; None when the camera is off (``camera_fps`` 0)."""
-        return self._raycaster.intrinsics if self._raycaster else None
+        return self._camera_intrinsics if self._raycaster else None
 
     @property
     def depth_frame_seq(self) -> int:

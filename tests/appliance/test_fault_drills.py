@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import os
+import time
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -500,3 +501,41 @@ def test_cli_drill_end_to_end(exported_policy, tmp_path):
     assert "fault drills (T: simulated seconds after the policy took over):" in proc.stdout
     assert (f"nan-actions@2: from tick {nan['seq']}" in proc.stdout
             and "-> damping (invalid_command)" in proc.stdout)
+
+
+def test_a_client_that_dies_in_lockstep_ends_damped_without_stalling(exported_policy,
+                                                                     monkeypatch):
+    """--fast runs in lockstep (the server waits up to the lockstep timeout for each command).
+    When the client dies, one timeout is waited, then the latency budget: the command watchdog
+    damps within damp_after_ticks, and the run ends instead of waiting on every tick."""
+    pytest.importorskip("mujoco")
+    import hal.server.sim.main as sim_main
+
+    monkeypatch.setattr(sim_main, "LOCKSTEP_TIMEOUT_MS", 400.0)
+    tag = f"{os.getpid()}_{next(_runs)}"
+    args = build_parser().parse_args([
+        "--engine", str(exported_policy), "--robot", "go2", "--fast", "--control-rate", "50",
+        "--duration", str(POLICY_AT_S + 3.0), "--log-level", "WARNING",
+        "--observation-bind", f"inproc://lockstep_obs_{tag}",
+        "--command-bind", f"inproc://lockstep_cmd_{tag}", "--estop-bind", "none"])
+    plan = plan_from_args(args)
+    assert plan.server_config.lockstep_timeout_ms == 400.0
+    killed: dict[str, int] = {}
+
+    def kill_after_hand_over(server, client) -> None:
+        def listener(record) -> None:
+            if record.safety_mode == "policy" and "seq" not in killed:
+                killed["seq"] = record.seq
+                client.stop()
+        server.tick_listeners.append(listener)
+
+    plan.on_started.append(kill_after_hand_over)
+    start_ns = time.monotonic_ns()
+    report = run_appliance(plan, args)
+    wall_s = (time.monotonic_ns() - start_ns) / 1e9
+    events = report["safety"]["events"]
+    assert "seq" in killed
+    assert [e["reason"] for e in events if e["to"] == "damping"][0] == "command_watchdog"
+    # One lockstep timeout (0.4 s) and the rest at the policy's pace: not 0.4 s per tick (the
+    # remaining ~150 ticks would take a minute).
+    assert wall_s < 30.0, wall_s

@@ -124,3 +124,30 @@ def test_camera_latency_publishes_a_frame_later_stamped_at_capture(go2):
     assert seqs[id(late)].index(start_late + 1) == 13  # published at 130 ms
     out = np.empty(late._raycaster.frame_shape, np.float32)
     assert late.read_depth_into(out).timestamp_ns == 100_000_000  # stamped at capture
+
+
+def test_a_randomised_lens_keeps_the_nominal_intrinsics(go2):
+    """Training randomised the camera's FOV without telling the policy: the simulated lens renders
+    with the drawn FOV while its frames carry the nominal intrinsics, so the policy's crop to the
+    training camera always succeeds (a narrower lens once made it raise and stall the episode)."""
+    import math
+
+    from compute.parkour.depth import DepthPreprocessor
+    from hal.sim import MujocoWorld, MujocoWorldConfig
+
+    base = dict(scene="step:0.8", camera_fps=10.0, settle_s=0.0, clock_origin_ns=0)
+    nominal = MujocoWorld(go2, MujocoWorldConfig(**base))
+    narrow = MujocoWorld(go2, MujocoWorldConfig(**base, camera_lens_hfov_deg=80.0))
+    fx = 106 / (2 * math.tan(math.radians(87.0) / 2))  # the Go2 file's 87° over 106 pixels
+    for world in (nominal, narrow):
+        assert world.camera_intrinsics.fx == pytest.approx(fx)
+    frames = []
+    for world in (nominal, narrow):
+        frame = np.empty((60, 106), np.float32)
+        world.read_depth_into(frame)
+        frames.append(frame)
+        DepthPreprocessor(world.camera_intrinsics, go2.depth_camera).process(frame)
+    # The narrower lens sees less of the ground: its edge rays point closer to the axis.
+    finite = np.isfinite(frames[0]) & np.isfinite(frames[1])
+    assert finite.sum() > 100
+    assert not np.allclose(frames[0][finite], frames[1][finite])

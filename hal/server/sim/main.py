@@ -257,7 +257,7 @@ def randomized(robot: Any, config: Any, engine: str | None, seed: int) -> tuple[
                      com_offset_m=draw.com_offset_m, motor_strength=draw.motor_strength,
                      action_delay_s=delay_s, initial_xy_m=draw.start_xy_m,
                      initial_yaw_deg=config.initial_yaw_deg + math.degrees(draw.start_yaw_rad),
-                     camera_horizontal_fov_deg=draw.camera_hfov_deg,
+                     camera_lens_hfov_deg=draw.camera_hfov_deg,
                      depth_noise_std_m=max(config.depth_noise_std_m, draw.depth_noise_std_m),
                      camera_latency_s=config.camera_latency_s + draw.camera_latency_s)
     return robot, config, draw
