@@ -98,7 +98,6 @@ def run_episode(spec: EpisodeSpec) -> dict[str, Any]:
     from hal.server.sim.main import build_parser, plan_from_args
 
     args = build_parser().parse_args(episode_arguments(spec))
-    logging.getLogger().setLevel(logging.ERROR)  # every episode's shutdown warning is noise here
     start = time.perf_counter_ns()
     plan = plan_from_args(args)
     report = run_appliance(plan, args)

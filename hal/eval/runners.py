@@ -36,7 +36,8 @@ def _worker_init(parent_pid: int) -> None:
     import threading
     import time
 
-    logging.basicConfig(level=logging.WARNING)
+    # Every episode ends with the safety layer's shutdown warning: noise in a worker.
+    logging.basicConfig(level=logging.ERROR)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
