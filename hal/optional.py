@@ -31,7 +31,10 @@ _INSTALL_HINTS: dict[str, str] = {
     "PIL.Image": "pip install 'krabby[video]'",
     "serial": "pip install pyserial",
     "mcap": "pip install mcap",
-    "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",
+    "unitree_sdk2py": ("install Unitree's SDK from its repository, editable: git clone "
+                       "https://github.com/unitreerobotics/unitree_sdk2_python && pip install "
+                       "--no-deps -e unitree_sdk2_python && pip install cyclonedds==11.0.1 "
+                       "(README: the Go2 backend)"),
 }
 
 
