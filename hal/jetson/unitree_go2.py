@@ -23,11 +23,12 @@ Foot-pad forces are raw sensor counts: calibrate ``foot_force_offset``/``foot_fo
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ from hal.devices.base import (
 )
 from hal.optional import require
 from hal.robot import RobotConfig
+from hal.unitree_dds import NETWORK_HELP, initialize_dds
 
 __all__ = [
     "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",
@@ -78,7 +80,9 @@ class UnitreeGo2Config:
     """Settings of the Go2 backend.
 
     Attributes:
-        network_interface: Interface on the robot's network (``eth0``); None: the SDK's default.
+        network_interface: Interface on the robot's network (``eth0``), ``lo`` for
+            ``krabby-go2-sim``; required (:data:`hal.unitree_dds.NETWORK_HELP`): left to itself
+            Cyclone DDS picks the first non-loopback interface and multicasts there.
         domain_id: DDS domain (0 on the robot).
         joint_names: The robot definition's hardware order (names from :data:`GO2_MOTOR_NAMES`).
         foot_names: The robot definition's foot order (names from :data:`GO2_FOOT_NAMES`).
@@ -89,8 +93,10 @@ class UnitreeGo2Config:
         release_sport_mode: Lie down and release Unitree's sport controller on connect.
         shutdown_kd: Damping gain the joint driver leaves the motors in when it closes.
         max_motor_temperature_c: Refuse to start while a leg motor reports this or hotter.
-        max_lost_per_s: Refuse to start while the motors' lost-packet counters rise faster.
+        max_lost_per_s: Refuse to start while the motors' lost-packet counters rise faster;
+            while running, a rise faster than this over ``lost_window_ms`` is a motor fault.
         entry_check_ms: How long connect() watches the counters before deciding.
+        lost_window_ms: The running check's window for the lost-packet rate.
         send_commands: False opens no ``rt/lowcmd`` publisher at all (``--dry-run``): reads only.
     """
 
@@ -107,6 +113,7 @@ class UnitreeGo2Config:
     max_motor_temperature_c: float = 70.0
     max_lost_per_s: float = 5.0
     entry_check_ms: float = 200.0
+    lost_window_ms: float = 1000.0
     send_commands: bool = True
 
     def __post_init__(self) -> None:
@@ -122,7 +129,7 @@ class UnitreeGo2Config:
         if not (math.isfinite(self.foot_force_scale_n) and self.foot_force_scale_n > 0):
             raise ValueError(f"foot_force_scale_n must be positive, got {self.foot_force_scale_n}")
         for name in ("state_timeout_ms", "connect_timeout_ms", "shutdown_kd", "max_motor_temperature_c",
-                     "max_lost_per_s", "entry_check_ms"):
+                     "max_lost_per_s", "entry_check_ms", "lost_window_ms"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"UnitreeGo2Config.{name} must be positive, got {getattr(self, name)!r}")
 
@@ -249,10 +256,11 @@ class Go2Health:
     max_temperature_c: float
     lost_since_connect: dict[str, int]
     stale: bool
+    wire: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"motor_temperature_c": self.motor_temperature_c, "max_temperature_c": self.max_temperature_c,
-                "lost_since_connect": self.lost_since_connect, "stale": self.stale}
+                "lost_since_connect": self.lost_since_connect, "stale": self.stale, "wire": self.wire}
 
 
 def foot_force_newton(raw: np.ndarray, offset: np.ndarray, scale_n: float) -> np.ndarray:
@@ -274,6 +282,10 @@ class UnitreeGo2:
         self._first_state: Go2State | None = None
         self._remote: bytes | None = None
         self._sdk: dict[str, Any] = {}
+        self._lost_window: collections.deque = collections.deque()  # (receive ns, lost counters)
+        self.motor_fault: str | None = None
+        self._crc: Any = None
+        self.counters = {"lowstate": 0, "lowstate_crc_rejected": 0, "lowcmd": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -304,35 +316,42 @@ class UnitreeGo2:
                     channel.Close()
             self._sdk.clear()
             self._state, self._state_ns, self._first_state = None, 0, None
+            self.motor_fault = None
+            self._lost_window.clear()
 
     def _open(self) -> None:
+        cfg = self.config
+        if not cfg.network_interface:
+            raise DeviceError(f"Go2: no network interface given (--network): {NETWORK_HELP}")
         require("unitree_sdk2py", "the Unitree Go2 backend")
         channel = require("unitree_sdk2py.core.channel")
         dds = require("unitree_sdk2py.idl.unitree_go.msg.dds_")
         defaults = require("unitree_sdk2py.idl.default")
         crc = require("unitree_sdk2py.utils.crc")
-        cfg = self.config
-        _initialize_channels(channel, cfg.domain_id, cfg.network_interface)
+        initialize_dds(cfg.domain_id, cfg.network_interface)
         if cfg.release_sport_mode:
             _release_sport_mode()
         publisher = None
         if cfg.send_commands:
             publisher = channel.ChannelPublisher("rt/lowcmd", dds.LowCmd_)
             publisher.Init()
+        self._crc = crc.CRC()
         subscriber = channel.ChannelSubscriber("rt/lowstate", dds.LowState_)
         subscriber.Init(self._on_low_state, 10)
-        self._sdk = {"publisher": publisher, "subscriber": subscriber, "crc": crc.CRC(),
-                     "new_cmd": defaults.unitree_go_msg_dds__LowCmd_}
+        self._sdk.update(publisher=publisher, subscriber=subscriber,
+                         new_cmd=defaults.unitree_go_msg_dds__LowCmd_)
         deadline = time.monotonic() + cfg.connect_timeout_ms / 1e3
         while self._state is None and time.monotonic() < deadline:
             time.sleep(0.002)
         if self._state is None:
             subscriber.Close()
             self._sdk.clear()
-            where = cfg.network_interface or "the default interface"
-            raise DeviceError(f"Go2: no LowState on rt/lowstate within {cfg.connect_timeout_ms:.0f} ms on "
-                              f"{where} (DDS domain {cfg.domain_id}). Check the Ethernet link to the robot "
-                              "(192.168.123.x), the interface name, and that the robot is powered on.")
+            rejected = self.counters["lowstate_crc_rejected"]
+            bad = f" ({rejected} arrived with a wrong CRC and were dropped)" if rejected else ""
+            raise DeviceError(f"Go2: no valid LowState on rt/lowstate within {cfg.connect_timeout_ms:.0f} ms "
+                              f"on {cfg.network_interface} (DDS domain {cfg.domain_id}){bad}. Check the "
+                              "Ethernet link to the robot (192.168.123.x), the interface name, and that "
+                              "the robot is powered on.")
         first, first_ns = self._state, self._state_ns
         time.sleep(cfg.entry_check_ms / 1e3)
         last, last_ns = self._state, self._state_ns
@@ -352,12 +371,41 @@ class UnitreeGo2:
                     last.motor_temperature_c.astype(int).tolist(), float(last.motor_temperature_c.max()))
 
     def _on_low_state(self, msg: Any) -> None:
-        # Runs on the SDK's DDS thread: copy out what we need and let the message go.
+        # Runs on the SDK's DDS thread: check, copy out what we need and let the message go.
+        received_ns = time.monotonic_ns()
+        if msg.crc != self._crc.Crc(msg):  # the robot's CRC32 over the packed LowState_
+            self.counters["lowstate_crc_rejected"] += 1
+            self._warn_crc()
+            return
         state = low_state_arrays(msg, self.slots, self.foot_slots)
         remote = bytes(getattr(msg, "wireless_remote", b"") or b"")
-        received_ns = time.monotonic_ns()
         with self._lock:
             self._state, self._state_ns, self._remote = state, received_ns, remote
+            self.counters["lowstate"] += 1
+            if self._first_state is not None and self.motor_fault is None:
+                self._watch_motors(state, received_ns)
+
+    def _warn_crc(self) -> None:
+        n = self.counters["lowstate_crc_rejected"]
+        if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: a rate-limited warning
+            logger.warning("Go2: dropped a LowState with a wrong CRC (%d so far)", n)
+
+    def _watch_motors(self, state: Go2State, received_ns: int) -> None:
+        """While running: a hot motor, or lost-packet counters rising faster than
+        ``max_lost_per_s`` over ``lost_window_ms``, latches a motor fault (lock held)."""
+        cfg, window = self.config, self._lost_window
+        window.append((received_ns, state.motor_lost))
+        while len(window) > 2 and received_ns - window[1][0] >= cfg.lost_window_ms * 1e6:
+            window.popleft()
+        first_ns, first_lost = window[0]
+        seconds = (received_ns - first_ns) / 1e9
+        if seconds * 2e3 < cfg.lost_window_ms:  # too short a window to judge a rate yet
+            first_lost, seconds = state.motor_lost, 1.0
+        problems = entry_problems(replace(state, motor_lost=first_lost), state, seconds, cfg)
+        if problems:
+            self.motor_fault = "; ".join(problems)
+            logger.error("Go2: motor fault while running: %s; the joint state reads invalid from now "
+                         "on, so the safety layer damps the motors", self.motor_fault)
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -368,6 +416,11 @@ class UnitreeGo2:
                 raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
             return self._state, self._state_ns
 
+    def stats(self) -> dict[str, Any]:
+        """Wire counters (LowStates taken and dropped for a wrong CRC, LowCmds sent) and the
+        motor fault, if one latched."""
+        return {**self.counters, "motor_fault": self.motor_fault}
+
     def health(self) -> Go2Health:
         """Temperatures now and packets lost since connect, per joint."""
         state, _ = self.latest()
@@ -376,7 +429,8 @@ class UnitreeGo2:
         lost = _lost_since(first, state)
         return Go2Health(motor_temperature_c={n: float(t) for n, t in zip(names, state.motor_temperature_c)},
                          max_temperature_c=float(state.motor_temperature_c.max()),
-                         lost_since_connect={n: int(v) for n, v in zip(names, lost)}, stale=self.stale())
+                         lost_since_connect={n: int(v) for n, v in zip(names, lost)}, stale=self.stale(),
+                         wire=self.stats())
 
     def wireless_remote(self) -> tuple[bytes, int] | None:
         """The newest ``LowState_.wireless_remote`` (40 raw bytes) and its receive time, or None
@@ -405,24 +459,13 @@ class UnitreeGo2:
             motor.mode = int(arrays.mode[i])
             motor.q, motor.dq = float(arrays.q[i]), float(arrays.dq[i])
             motor.kp, motor.kd, motor.tau = float(arrays.kp[i]), float(arrays.kd[i]), float(arrays.tau[i])
-        cmd.crc = self._sdk["crc"].Crc(cmd)
+        cmd.crc = self._crc.Crc(cmd)
         if self._sdk["publisher"].Write(cmd) is False:
             raise DeviceError("Go2: publishing LowCmd on rt/lowcmd failed (DDS writer error)")
+        self.counters["lowcmd"] += 1
 
 
-_channels_initialized = False
 _RELEASE_WAIT_S = 1.0  # Unitree's example waits this long between a release and the next check
-
-
-def _initialize_channels(channel: Any, domain_id: int, interface: str | None) -> None:
-    global _channels_initialized
-    if _channels_initialized:  # the SDK's DDS participant is process-wide
-        return
-    if interface:
-        channel.ChannelFactoryInitialize(domain_id, interface)
-    else:
-        channel.ChannelFactoryInitialize(domain_id)
-    _channels_initialized = True
 
 
 def _release_sport_mode(max_tries: int = 5) -> None:
@@ -493,7 +536,12 @@ class Go2JointDriver(_Go2View, JointDriver):
         return self.session.config.joint_names
 
     def read(self) -> JointState:
+        """The newest joint state; all NaN once a motor fault latched (the safety layer then
+        damps: ``joints_invalid``), until the session is reopened."""
         state, stamp = self._latest()
+        if self.session.motor_fault is not None:
+            nan = np.full(len(state.position_rad), np.nan)
+            return JointState(nan, nan.copy(), state.torque_nm.copy(), stamp)
         return JointState(state.position_rad.copy(), state.velocity_rad_s.copy(), state.torque_nm.copy(), stamp)
 
     def write(self, command: JointCommand) -> None:

@@ -40,6 +40,7 @@ from hal.server.cli import (
     server_config_from_args,
 )
 from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
+from hal.unitree_dds import NETWORK_HELP
 
 __all__ = ["main", "build_parser", "motor_report"]
 
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
     hw.add_argument("--motors", choices=MOTORS, default="go2")
     hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
+    hw.add_argument("--network", help="with --motors go2, required: " + NETWORK_HELP)
+    hw.add_argument("--domain-id", dest="domain_id", type=int, default=0,
+                    help="with --motors go2: the DDS domain id (0 on the robot)")
     hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false",
                     help="with --motors go2: ignore the Go2's wireless remote (by default it "
                          "drives: see README, how to drive)")
@@ -80,7 +84,15 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
 
             zed = ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps,
                             depth_mode=args.zed_depth_mode)
-        devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors,
+        go2 = None
+        if args.motors == "go2":
+            from hal.jetson.unitree_go2 import UnitreeGo2Config
+
+            if not args.network:
+                raise ValueError(f"--motors go2 needs --network: {NETWORK_HELP}")
+            go2 = UnitreeGo2Config.from_robot(robot, network_interface=args.network,
+                                              domain_id=args.domain_id)
+        devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors, go2=go2,
                                       recording=Path(args.recording) if args.recording else None,
                                       recording_loop=args.loop_recording,
                                       serial_port=args.serial_port, zed=zed, dry_run=args.dry_run,
