@@ -280,12 +280,13 @@ class UnitreeGo2:
         self._state: Go2State | None = None
         self._state_ns = 0
         self._first_state: Go2State | None = None
+        self._raw: tuple[Any, int] | None = None  # the newest LowState_ not yet checked, receive ns
         self._remote: bytes | None = None
         self._sdk: dict[str, Any] = {}
         self._lost_window: collections.deque = collections.deque()  # (receive ns, lost counters)
         self.motor_fault: str | None = None
         self._crc: Any = None
-        self.counters = {"lowstate": 0, "lowstate_crc_rejected": 0, "lowcmd": 0}
+        self.counters = {"lowstate_received": 0, "lowstate_crc_rejected": 0, "lowcmd": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -315,7 +316,7 @@ class UnitreeGo2:
                 if channel is not None:
                     channel.Close()
             self._sdk.clear()
-            self._state, self._state_ns, self._first_state = None, 0, None
+            self._state, self._state_ns, self._first_state, self._raw = None, 0, None, None
             self.motor_fault = None
             self._lost_window.clear()
 
@@ -337,13 +338,15 @@ class UnitreeGo2:
             publisher.Init()
         self._crc = crc.CRC()
         subscriber = channel.ChannelSubscriber("rt/lowstate", dds.LowState_)
-        subscriber.Init(self._on_low_state, 10)
+        # No SDK queue (queueLen 0): the handler only keeps a reference, on the DDS listener
+        # thread; the SDK's queue thread can miss its wake-up at Close() and hang the join.
+        subscriber.Init(self._on_low_state, 0)
         self._sdk.update(publisher=publisher, subscriber=subscriber,
                          new_cmd=defaults.unitree_go_msg_dds__LowCmd_)
         deadline = time.monotonic() + cfg.connect_timeout_ms / 1e3
-        while self._state is None and time.monotonic() < deadline:
+        while self._newest() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        if self._state is None:
+        if self._newest() is None:
             subscriber.Close()
             self._sdk.clear()
             rejected = self.counters["lowstate_crc_rejected"]
@@ -352,9 +355,9 @@ class UnitreeGo2:
                               f"on {cfg.network_interface} (DDS domain {cfg.domain_id}){bad}. Check the "
                               "Ethernet link to the robot (192.168.123.x), the interface name, and that "
                               "the robot is powered on.")
-        first, first_ns = self._state, self._state_ns
+        first, first_ns = self._newest()
         time.sleep(cfg.entry_check_ms / 1e3)
-        last, last_ns = self._state, self._state_ns
+        last, last_ns = self._newest()
         problems = entry_problems(first, last, (last_ns - first_ns) / 1e9, cfg) if last_ns > first_ns else []
         if last_ns == first_ns:
             problems.append(f"LowState stopped arriving within {cfg.entry_check_ms:.0f} ms of connecting")
@@ -363,7 +366,7 @@ class UnitreeGo2:
             if publisher is not None:
                 publisher.Close()
             self._sdk.clear()
-            self._state, self._state_ns = None, 0
+            self._state, self._state_ns, self._raw = None, 0, None
             raise DeviceError("Go2: refusing to start: " + "; ".join(problems)
                               + ". Let the motors cool / check the leg cables, then retry.")
         self._first_state = first
@@ -371,19 +374,35 @@ class UnitreeGo2:
                     last.motor_temperature_c.astype(int).tolist(), float(last.motor_temperature_c.max()))
 
     def _on_low_state(self, msg: Any) -> None:
-        # Runs on the SDK's DDS thread: check, copy out what we need and let the message go.
+        # Runs on the SDK's DDS thread at 500 Hz: keep a reference and let the thread go. The
+        # CRC check and the unpacking run when the state is read (:meth:`_take_newest`), once per
+        # message the control loop uses, not for every message the robot sends.
         received_ns = time.monotonic_ns()
+        with self._lock:
+            self._raw = (msg, received_ns)
+            self.counters["lowstate_received"] += 1
+
+    def _newest(self) -> tuple[Go2State, int] | None:
+        with self._lock:
+            self._take_newest()
+            return None if self._state is None else (self._state, self._state_ns)
+
+    def _take_newest(self) -> None:
+        """Check and unpack the newest LowState (lock held): a wrong CRC drops it (counted) and
+        the previous state stays, growing older."""
+        if self._raw is None:
+            return
+        msg, received_ns = self._raw
+        self._raw = None
         if msg.crc != self._crc.Crc(msg):  # the robot's CRC32 over the packed LowState_
             self.counters["lowstate_crc_rejected"] += 1
             self._warn_crc()
             return
-        state = low_state_arrays(msg, self.slots, self.foot_slots)
-        remote = bytes(getattr(msg, "wireless_remote", b"") or b"")
-        with self._lock:
-            self._state, self._state_ns, self._remote = state, received_ns, remote
-            self.counters["lowstate"] += 1
-            if self._first_state is not None and self.motor_fault is None:
-                self._watch_motors(state, received_ns)
+        self._state = state = low_state_arrays(msg, self.slots, self.foot_slots)
+        self._state_ns = received_ns
+        self._remote = bytes(getattr(msg, "wireless_remote", b"") or b"")
+        if self._first_state is not None and self.motor_fault is None:
+            self._watch_motors(state, received_ns)
 
     def _warn_crc(self) -> None:
         n = self.counters["lowstate_crc_rejected"]
@@ -411,10 +430,10 @@ class UnitreeGo2:
 
     def latest(self) -> tuple[Go2State, int]:
         """The newest state and its receive time (``time.monotonic_ns``)."""
-        with self._lock:
-            if self._state is None:
-                raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
-            return self._state, self._state_ns
+        newest = self._newest()
+        if newest is None:
+            raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
+        return newest
 
     def stats(self) -> dict[str, Any]:
         """Wire counters (LowStates taken and dropped for a wrong CRC, LowCmds sent) and the
@@ -436,11 +455,13 @@ class UnitreeGo2:
         """The newest ``LowState_.wireless_remote`` (40 raw bytes) and its receive time, or None
         before the first (decoded by :mod:`hal.operator.go2_remote`)."""
         with self._lock:
+            self._take_newest()
             if self._remote is None:
                 return None
             return self._remote, self._state_ns
 
     def stale(self) -> bool:
+        self._newest()
         return self._state_ns == 0 or time.monotonic_ns() - self._state_ns > self.config.state_timeout_ms * 1e6
 
     def send(self, command: JointCommand) -> None:

@@ -25,7 +25,8 @@ the way the robot does, through ``unitree_sdk2py`` on a named interface and DDS 
 
 Ground truth (distance, heading, falls; :mod:`hal.sim.ground_truth`) is measured from the hand-over
 proxy: the first moment after release that LowCmds drive the robot and its trunk is above
-``--handover-height`` (it stood up). ``--fault`` rehearses wire faults (:mod:`hal.sim.go2_faults`).
+``--handover-height`` (it stood up), to the hand-back: a damping LowCmd (kp 0 on every motor) or
+no LowCmd for 0.1 s. ``--fault`` rehearses wire faults (:mod:`hal.sim.go2_faults`).
 The report (``--report``, JSON) holds the wire counters, the faults, the last applied command per
 joint and the ``sim`` section.
 """
@@ -92,7 +93,7 @@ class SimulatedGo2:
         world_mod = require("hal.sim.world")
         self.world = world_mod.MujocoWorld(self.robot, MujocoWorldConfig(
             scene=args.scene, seed=args.seed, physics_dt_s=self.dt_s, camera_fps=0.0,
-            settle_s=1.0, fixed_base=args.fixed_base,
+            settle_s=1.0, fixed_base=args.fixed_base, base_height_m=0.6 if args.fixed_base else None,
             initial_joint_positions_rad=args.initial_pose))
         self.stand_q = self.world.joint_state().position_rad.copy()
         self.kp = np.asarray(self.robot.to_hardware(self.robot.kp), dtype=np.float64)
@@ -107,6 +108,9 @@ class SimulatedGo2:
         self.t0_ns = time.monotonic_ns()
         self.first_cmd_ns: int | None = None
         self.handover = False
+        self.handback = False
+        self.last_cmd_ns = 0
+        self.last_position_command: dict[str, np.ndarray] | None = None
         self.tracker = GroundTruthTracker(self.world)
         self.delayed: collections.deque = collections.deque()
         self.sdk: dict[str, Any] = {}
@@ -139,6 +143,11 @@ class SimulatedGo2:
                 "tau": np.where(servo, [motors[s].tau for s in slots], 0.0),
             }
             self.counters["lowcmd_accepted"] += 1
+            self.last_cmd_ns = time.monotonic_ns()
+            if self.command["kp"].any():
+                self.last_position_command = self.command
+            elif self.handover:
+                self.handback = True  # damping: krabby let go
             if self.first_cmd_ns is None:
                 self.first_cmd_ns = time.monotonic_ns()
                 self.events["first_lowcmd_s"] = round(self.now_s(), 4)
@@ -262,6 +271,13 @@ class SimulatedGo2:
         self.sdk["sport_pub"].Write(msg)
 
     def _track(self) -> None:
+        """Ground truth from the hand-over proxy (commanded and stood up) to the hand-back
+        (a damping command, or no LowCmd for 0.1 s)."""
+        if self.handover and time.monotonic_ns() - self.last_cmd_ns > 100_000_000:
+            self.handback = True
+        if self.handback:
+            self.events.setdefault("handback_s", round(self.now_s(), 4))
+            return
         pos_z = float(self.world.base_position_m[2])
         if not self.handover and not self.sport_mode and self.first_cmd_ns is not None \
                 and pos_z > self.args.handover_height:
@@ -331,7 +347,7 @@ class SimulatedGo2:
         self.sdk["sport_pub"] = channel.ChannelPublisher("rt/sportmodestate", dds.SportModeState_)
         self.sdk["sport_pub"].Init()
         self.sdk["low_cmd_sub"] = channel.ChannelSubscriber("rt/lowcmd", dds.LowCmd_)
-        self.sdk["low_cmd_sub"].Init(self.on_low_cmd, 10)
+        self.sdk["low_cmd_sub"].Init(self.on_low_cmd, 0)  # no SDK queue thread (see the backend)
         handlers = {
             (switcher_api.MOTION_SWITCHER_SERVICE_NAME, switcher_api.MOTION_SWITCHER_API_VERSION): {
                 switcher_api.MOTION_SWITCHER_API_ID_CHECK_MODE: self.check_mode,
@@ -364,6 +380,9 @@ class SimulatedGo2:
                                      "kd": float(cmd_q[2][i]),
                                      "kd_dq_plus_tau": float(cmd_q[3][i]) if len(cmd_q) > 3 else 0.0}
                                  for i, n in enumerate(names)},
+            "last_position_command": None if self.last_position_command is None else {
+                n: {k: float(v[i]) for k, v in self.last_position_command.items()}
+                for i, n in enumerate(names)},
             "joint_position_rad": {n: float(q) for n, q in zip(names, joints.position_rad)},
             "sim": self.tracker.report(),
         }
