@@ -1,0 +1,96 @@
+"""``krabby-hal-server-jetson --motors go2 --network lo`` against ``krabby-go2-sim``, unchanged.
+
+Start-up checks, the sport-mode release, the control loop and the safety layer, shutdown to
+damping, all over real DDS; and the same policy both ways: through the simulator backend
+(``krabby-hal-server-sim``) and through the Go2 backend against the simulated Go2.
+
+The policy is the synthetic (untrained) teacher exported to ONNX: it needs no depth, so the Go2
+run uses ``--camera none`` (the robot's own sensors only; a teacher on hardware sees flat ground,
+as ``--no-height-scan`` makes the simulator backend show it). An untrained policy does not walk
+far: what must agree is what it does — where it ends, which way it faces, whether it falls. A
+wrong joint order or sign on the wire makes the robot fall or drift, and fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+
+import pytest
+
+from .conftest import PY, ROOT, child_env, go2_sim, run_jetson
+
+pytestmark = pytest.mark.slow
+
+DURATION_S = 8.0
+# Same policy, both ways: the DDS run's trunk starts lying down (the backend lies the robot down
+# before releasing sport mode) and stands up with the safety layer's ramp, the simulator
+# backend's starts standing; both are measured from the hand-over on.
+TOLERANCE_DISTANCE_M = 0.15
+TOLERANCE_HEADING_RAD = 0.15
+
+
+@pytest.fixture(scope="module")
+def dds_run(tmp_path_factory, teacher_engine):
+    tmp = tmp_path_factory.mktemp("go2dds")
+    report = tmp / "jetson.json"
+    with go2_sim(tmp, 50) as sim:
+        code, output = run_jetson(teacher_engine, 50, report, DURATION_S)
+        sim_report = sim.finish()
+    assert code == 0, output[-4000:]
+    return json.loads(report.read_text()), sim_report, output
+
+
+@pytest.fixture(scope="module")
+def sim_backend_run(tmp_path_factory, teacher_engine):
+    report = tmp_path_factory.mktemp("simbackend") / "sim.json"
+    result = subprocess.run([PY, "-m", "hal.server.sim.main", "--engine", str(teacher_engine),
+                             "--no-height-scan", "--camera-fps", "0", "--duration", str(DURATION_S),
+                             "--report", str(report), "--estop-bind", "tcp://127.0.0.1:15051",
+                             "--insecure"], capture_output=True, text=True, timeout=180,
+                            env=child_env(), cwd=str(ROOT))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(report.read_text())
+
+
+def transitions(report: dict) -> list[tuple[str, str, str]]:
+    return [(t["from"], t["to"], t["reason"]) for t in report["safety"]["events"]]
+
+
+def test_the_appliance_drives_the_simulated_go2_over_dds(dds_run):
+    report, sim, output = dds_run
+    steps = transitions(report)
+    assert ("ready", "policy", "entry_gate") in steps, steps
+    assert steps[-1][1] == "damping" and steps[-1][2] == "shutdown", steps
+    assert report["commands_applied"] > 0.4 * report["cycles"]
+    wire = report["motor_health"]["wire"]
+    assert wire["lowcmd"] > 0 and wire["lowstate_crc_rejected"] == 0 and wire["motor_fault"] is None
+    counters, events = sim["wire"]["counters"], sim["wire"]["events"]
+    # Sport mode released (after lying down) before the first LowCmd; none went to sport mode.
+    assert counters["rpc_stand_down"] == 1 and counters["rpc_release_mode"] >= 1
+    assert events["released_s"] < events["first_lowcmd_s"]
+    assert counters.get("lowcmd_in_sport_mode", 0) == 0
+    assert counters.get("lowcmd_crc_rejected", 0) == 0
+    # Every LowCmd sent arrived with a good CRC (the report is written before the last damping
+    # commands of the shutdown, which arrive too).
+    assert wire["lowcmd"] <= counters["lowcmd_accepted"] <= wire["lowcmd"] + 10
+    # The simulated Go2 stood up under krabby's commands and did not fall.
+    assert sim["sim"]["handover_sim_time_s"] is not None
+    assert sim["sim"]["falls"] == []
+    assert sim["sim"]["min_base_height_m"] > 0.2
+    # Shutdown to damping: the last command on the wire has kp 0 and kd > 0 on every leg motor.
+    assert all(v["kp"] == 0.0 and v["kd"] > 0 for v in sim["command_in_force"].values())
+    assert "handback_s" in events
+
+
+def test_the_same_policy_walks_the_same_both_ways(dds_run, sim_backend_run):
+    go2 = dds_run[1]["sim"]
+    sim = sim_backend_run["sim"]
+    assert sim["handover_sim_time_s"] is not None and go2["handover_sim_time_s"] is not None
+    assert len(go2["falls"]) == len(sim["falls"])
+    assert abs(go2["forward_m"] - sim["forward_m"]) < TOLERANCE_DISTANCE_M
+    assert abs(go2["lateral_drift_m"] - sim["lateral_drift_m"]) < TOLERANCE_DISTANCE_M
+    assert abs(go2["heading_change_rad"] - sim["heading_change_rad"]) < TOLERANCE_HEADING_RAD
+    assert abs(go2["mean_base_height_m"] - sim["mean_base_height_m"]) < 0.05
+    assert math.isfinite(go2["distance_m"]) and math.isfinite(sim["distance_m"])
