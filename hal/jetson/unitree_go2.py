@@ -321,6 +321,10 @@ class UnitreeGo2:
             self._lost_window.clear()
 
     def _open(self) -> None:
+        """Start-up: DDS on the named interface, LowState arriving with good CRCs, the motors
+        healthy (temperatures, lost-packet counters), then the sport-mode release, and only then
+        the ``rt/lowcmd`` publisher. A robot that fails a check is left as it was, in Unitree's
+        own controller."""
         cfg = self.config
         if not cfg.network_interface:
             raise DeviceError(f"Go2: no network interface given (--network): {NETWORK_HELP}")
@@ -330,25 +334,35 @@ class UnitreeGo2:
         defaults = require("unitree_sdk2py.idl.default")
         crc = require("unitree_sdk2py.utils.crc")
         initialize_dds(cfg.domain_id, cfg.network_interface)
-        if cfg.release_sport_mode:
-            _release_sport_mode()
-        publisher = None
-        if cfg.send_commands:
-            publisher = channel.ChannelPublisher("rt/lowcmd", dds.LowCmd_)
-            publisher.Init()
         self._crc = crc.CRC()
         subscriber = channel.ChannelSubscriber("rt/lowstate", dds.LowState_)
         # No SDK queue (queueLen 0): the handler only keeps a reference, on the DDS listener
         # thread; the SDK's queue thread can miss its wake-up at Close() and hang the join.
         subscriber.Init(self._on_low_state, 0)
-        self._sdk.update(publisher=publisher, subscriber=subscriber,
+        self._sdk.update(subscriber=subscriber, publisher=None,
                          new_cmd=defaults.unitree_go_msg_dds__LowCmd_)
+        try:
+            first = self._entry_check()
+            if cfg.release_sport_mode:
+                _release_sport_mode()
+        except BaseException:
+            subscriber.Close()
+            self._sdk.clear()
+            self._state, self._state_ns, self._raw = None, 0, None
+            raise
+        if cfg.send_commands:
+            publisher = channel.ChannelPublisher("rt/lowcmd", dds.LowCmd_)
+            publisher.Init()
+            self._sdk["publisher"] = publisher
+        self._first_state = first
+
+    def _entry_check(self) -> Go2State:
+        """Wait for LowState, watch it for ``entry_check_ms``; the first state, or DeviceError."""
+        cfg = self.config
         deadline = time.monotonic() + cfg.connect_timeout_ms / 1e3
         while self._newest() is None and time.monotonic() < deadline:
             time.sleep(0.002)
         if self._newest() is None:
-            subscriber.Close()
-            self._sdk.clear()
             rejected = self.counters["lowstate_crc_rejected"]
             bad = f" ({rejected} arrived with a wrong CRC and were dropped)" if rejected else ""
             raise DeviceError(f"Go2: no valid LowState on rt/lowstate within {cfg.connect_timeout_ms:.0f} ms "
@@ -362,16 +376,11 @@ class UnitreeGo2:
         if last_ns == first_ns:
             problems.append(f"LowState stopped arriving within {cfg.entry_check_ms:.0f} ms of connecting")
         if problems:
-            subscriber.Close()
-            if publisher is not None:
-                publisher.Close()
-            self._sdk.clear()
-            self._state, self._state_ns, self._raw = None, 0, None
             raise DeviceError("Go2: refusing to start: " + "; ".join(problems)
                               + ". Let the motors cool / check the leg cables, then retry.")
-        self._first_state = first
         logger.info("Go2: connected; motor temperatures %s °C (max %.0f), lost-packet counters steady",
                     last.motor_temperature_c.astype(int).tolist(), float(last.motor_temperature_c.max()))
+        return first
 
     def _on_low_state(self, msg: Any) -> None:
         # Runs on the SDK's DDS thread at 500 Hz: keep a reference and let the thread go. The
