@@ -67,6 +67,7 @@ LIE_DOWN_Q_RAD = (0.0473, 1.2219, -2.4438, -0.0473, 1.2219, -2.4438,
 _STAND_DOWN_S = 1.0
 _RPC_NOT_AVAILABLE = 3203  # RPC_ERR_SERVER_API_NOT_IMPL: the sport service is off once released
 _HOT_MOTOR_SLOT = 2  # FR_calf
+_RPC_MUTE_S = 6.0  # krabby's clients wait 5 s for an answer
 _NORMAL_TEMPERATURE_C = 35
 
 
@@ -152,18 +153,20 @@ class SimulatedGo2:
                 self.first_cmd_ns = time.monotonic_ns()
                 self.events["first_lowcmd_s"] = round(self.now_s(), 4)
 
-    def _answering(self) -> bool:
-        return "silent" not in self._fault()
+    def _rpc(self, name: str) -> None:
+        """Count a call; while the robot is silent or its RPC is muted, answer too late."""
+        self.counters[f"rpc_{name}"] += 1
+        faults = self._fault()
+        if "silent" in faults or "mute-rpc" in faults:
+            time.sleep(_RPC_MUTE_S)  # past the client's timeout: it gets RPC_ERR_CLIENT_API_TIMEOUT
 
     def check_mode(self, _parameter: str) -> tuple[int, str]:
-        self.counters["rpc_check_mode"] += 1
-        if not self._answering():
-            time.sleep(10.0)  # a robot that stopped answering: the client times out
+        self._rpc("check_mode")
         with self.lock:
             return 0, json.dumps({"form": "0", "name": self.sport_mode})
 
     def release_mode(self, _parameter: str) -> tuple[int, str]:
-        self.counters["rpc_release_mode"] += 1
+        self._rpc("release_mode")
         if "refuse-release" in self._fault():
             return 0, ""  # answers, but the sport controller stays on
         with self.lock:
@@ -185,15 +188,15 @@ class SimulatedGo2:
         return 0, ""
 
     def stand_down(self, _parameter: str) -> tuple[int, str]:
-        self.counters["rpc_stand_down"] += 1
+        self._rpc("stand_down")
         return self._sport_move(np.asarray(LIE_DOWN_Q_RAD)[self.slot_of])
 
     def stand_up(self, _parameter: str) -> tuple[int, str]:
-        self.counters["rpc_stand_up"] += 1
+        self._rpc("stand_up")
         return self._sport_move(self.stand_q)
 
     def damp(self, _parameter: str) -> tuple[int, str]:
-        self.counters["rpc_damp"] += 1
+        self._rpc("damp")
         with self.lock:
             if not self.sport_mode:
                 return _RPC_NOT_AVAILABLE, ""

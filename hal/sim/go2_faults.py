@@ -18,6 +18,8 @@ hot-motor (°C)       FR_calf reports VALUE °C (default 85)               at st
 lost-packets (/s)    the lost counters rise by VALUE per s (default 200) as hot-motor
 refuse-release       ReleaseMode answers 0 but sport mode stays          refuses to start: no
                                                                          LowCmd is ever sent
+mute-rpc             motion switcher and sport services answer too late  refuses to start
+                     (the client's RPC times out)                        (CheckMode failed)
 ===================  ==================================================  =========================
 """
 
@@ -30,7 +32,7 @@ __all__ = ["WireFault", "WIRE_FAULT_KINDS", "parse_wire_fault", "WireFaultState"
 
 WIRE_FAULT_KINDS: dict[str, float | None] = {
     "drop-lowstate": 0.5, "delay-lowstate": 200.0, "corrupt-lowstate": None, "silent": None,
-    "hot-motor": 85.0, "lost-packets": 200.0, "refuse-release": None,
+    "hot-motor": 85.0, "lost-packets": 200.0, "refuse-release": None, "mute-rpc": None,
 }
 
 

@@ -66,6 +66,10 @@ def test_the_appliance_drives_the_simulated_go2_over_dds(dds_run):
     assert report["commands_applied"] > 0.4 * report["cycles"]
     wire = report["motor_health"]["wire"]
     assert wire["lowcmd"] > 0 and wire["lowstate_crc_rejected"] == 0 and wire["motor_fault"] is None
+    health = report["motor_health"]
+    assert health["max_temperature_c"] == 35.0  # what the simulated Go2 reports
+    assert set(health["lost_since_connect"]) == set(health["motor_temperature_c"]) and \
+        set(health["lost_since_connect"].values()) == {0}
     counters, events = sim["wire"]["counters"], sim["wire"]["events"]
     # Sport mode released (after lying down) before the first LowCmd; none went to sport mode.
     assert counters["rpc_stand_down"] == 1 and counters["rpc_release_mode"] >= 1
@@ -94,3 +98,16 @@ def test_the_same_policy_walks_the_same_both_ways(dds_run, sim_backend_run):
     assert abs(go2["heading_change_rad"] - sim["heading_change_rad"]) < TOLERANCE_HEADING_RAD
     assert abs(go2["mean_base_height_m"] - sim["mean_base_height_m"]) < 0.05
     assert math.isfinite(go2["distance_m"]) and math.isfinite(sim["distance_m"])
+
+
+def test_a_go2_dry_run_publishes_no_lowcmd_and_leaves_sport_mode_on(tmp_path, teacher_engine):
+    report = tmp_path / "dry.json"
+    with go2_sim(tmp_path, 51) as sim:
+        code, output = run_jetson(teacher_engine, 51, report, 4.0, "--dry-run")
+        sim_report = sim.finish()
+    assert code == 0, output[-4000:]
+    counters = sim_report["wire"]["counters"]
+    assert counters.get("lowcmd_accepted", 0) == 0 and counters.get("lowcmd_in_sport_mode", 0) == 0
+    assert counters.get("rpc_check_mode", 0) == 0 and counters.get("rpc_stand_down", 0) == 0
+    assert sim_report["wire"]["sport_mode"] == "normal"
+    assert json.loads(report.read_text())["dry_run"]["commands"] > 0  # recorded, not sent

@@ -60,7 +60,8 @@ def test_a_fault_while_running_ends_damped(tmp_path, teacher_engine, kind, domai
     ("hot-motor", 66, "FR_calf_joint is at 85 °C"),
     ("lost-packets", 67, "packets/s"),
     ("refuse-release", 68, "still active after 5 release attempts"),
-], ids=["hot-motor-at-start", "lost-packets-at-start", "refuse-release"])
+    ("mute-rpc", 69, "CheckMode failed (code 3104)"),
+], ids=["hot-motor-at-start", "lost-packets-at-start", "refuse-release", "mute-rpc"])
 def test_a_fault_at_start_refuses_to_start(tmp_path, teacher_engine, kind, domain, message):
     with go2_sim(tmp_path, domain, "--fault", kind) as sim:
         code, output = run_jetson(teacher_engine, domain, tmp_path / "jetson.json", RUN_S)
@@ -70,6 +71,9 @@ def test_a_fault_at_start_refuses_to_start(tmp_path, teacher_engine, kind, domai
     counters = sim_report["wire"]["counters"]
     assert counters.get("lowcmd_accepted", 0) == 0  # nothing reached the motors
     assert counters.get("lowcmd_in_sport_mode", 0) == 0
+    if kind in ("refuse-release", "mute-rpc"):
+        assert sim_report["wire"]["sport_mode"] == "normal"  # Unitree's controller still in charge
     if kind == "refuse-release":
-        assert sim_report["wire"]["sport_mode"] == "normal"
         assert counters["rpc_release_mode"] == 5
+    if kind == "mute-rpc":
+        assert counters.get("rpc_release_mode", 0) == 0 and counters.get("rpc_stand_down", 0) == 0
