@@ -27,7 +27,8 @@ Ground truth (distance, heading, falls; :mod:`hal.sim.ground_truth`) is measured
 proxy: the first moment after release that LowCmds drive the robot and its trunk is above
 ``--handover-height`` (it stood up), to the hand-back: a damping LowCmd (kp 0 on every motor) or
 no LowCmd for 0.1 s. ``--fault`` rehearses wire faults (:mod:`hal.sim.go2_faults`).
-The report (``--report``, JSON) holds the wire counters, the faults, the last applied command per
+``--camera-bind tcp://127.0.0.1:PORT`` publishes the simulated depth camera, the ZED's stand-in
+(:mod:`hal.sim.depth_link`). The report (``--report``, JSON) holds the wire counters, the faults, the last applied command per
 joint and the ``sim`` section.
 """
 
@@ -93,7 +94,8 @@ class SimulatedGo2:
         self.dt_s = args.physics_dt_ms / 1e3
         world_mod = require("hal.sim.world")
         self.world = world_mod.MujocoWorld(self.robot, MujocoWorldConfig(
-            scene=args.scene, seed=args.seed, physics_dt_s=self.dt_s, camera_fps=0.0,
+            scene=args.scene, seed=args.seed, physics_dt_s=self.dt_s,
+            camera_fps=args.camera_fps if args.camera_bind else 0.0, render_thread=True,
             settle_s=1.0, fixed_base=args.fixed_base, base_height_m=0.6 if args.fixed_base else None,
             initial_joint_positions_rad=args.initial_pose))
         self.stand_q = self.world.joint_state().position_rad.copy()
@@ -115,6 +117,14 @@ class SimulatedGo2:
         self.tracker = GroundTruthTracker(self.world)
         self.delayed: collections.deque = collections.deque()
         self.sdk: dict[str, Any] = {}
+        self.depth_link = None
+        if args.camera_bind:
+            from hal.sim.depth_link import DepthLinkPublisher
+
+            self.depth_link = DepthLinkPublisher(args.camera_bind)
+            k = self.world.camera_intrinsics
+            self._depth = np.empty((k.height, k.width), np.float32)
+            self._depth_seq = 0
 
     # ------------------------------------------------------------------ the wire (SDK threads)
     def now_s(self) -> float:
@@ -318,6 +328,8 @@ class SimulatedGo2:
                 self._publish_sport_state()
             if step % 5 == 0:
                 self._track()
+            if self.depth_link is not None and self.world.depth_frame_seq > self._depth_seq:
+                self._publish_depth()
             next_ns += dt_ns
             wait_ns = next_ns - time.monotonic_ns()
             if wait_ns > 0:
@@ -325,6 +337,18 @@ class SimulatedGo2:
             elif wait_ns < -50_000_000:  # far behind (a stalled machine): drop the backlog
                 self.counters["physics_overruns"] += 1
                 next_ns = time.monotonic_ns()
+
+    def _publish_depth(self) -> None:
+        """The newest rendered frame to the ZED stand-in, stamped on this machine's clock."""
+        from hal.devices.base import DepthFrameInfo
+
+        info = self.world.read_depth_into(self._depth, self._depth_seq)
+        if info is None:
+            return
+        self._depth_seq = info.seq
+        age_ns = self.world.now_ns() - info.timestamp_ns
+        self.depth_link.publish(self._depth, DepthFrameInfo(info.seq, time.monotonic_ns() - age_ns,
+                                                            info.intrinsics))
 
     def _write_low_state(self, msg: Any) -> None:
         if self.sdk["low_state_pub"].Write(msg) is False:
@@ -387,6 +411,7 @@ class SimulatedGo2:
                 n: {k: float(v[i]) for k, v in self.last_position_command.items()}
                 for i, n in enumerate(names)},
             "joint_position_rad": {n: float(q) for n, q in zip(names, joints.position_rad)},
+            "depth_frames_published": None if self.depth_link is None else self.depth_link.published,
             "sim": self.tracker.report(),
         }
 
@@ -398,6 +423,8 @@ class SimulatedGo2:
                     channel.Close()
                 except Exception:  # noqa: BLE001 - closing at exit
                     logger.debug("closing %s failed", name, exc_info=True)
+        if self.depth_link is not None:
+            self.depth_link.close()
         self.world.close()
 
 
@@ -423,6 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bolt the trunk in the air (wire tests: the legs move freely)")
     parser.add_argument("--initial-pose", dest="initial_pose", type=_pose_arg, default=None,
                         metavar="Q0,...,Q11", help="initial joint angles, hardware order (rad)")
+    parser.add_argument("--camera-bind", dest="camera_bind", metavar="tcp://127.0.0.1:PORT",
+                        help="publish the simulated depth camera here, the ZED's stand-in for "
+                             "krabby-hal-server-jetson --camera go2-sim (hal.sim.depth_link)")
+    parser.add_argument("--camera-fps", dest="camera_fps", type=float, default=30.0,
+                        help="with --camera-bind: frames per second (default 30)")
     parser.add_argument("--log-level", dest="log_level", default="INFO")
     return parser
 
@@ -447,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.network:
         print(f"krabby-go2-sim: --network is required: {NETWORK_HELP}", file=sys.stderr)
+        return 2
+    if args.camera_bind and not (math.isfinite(args.camera_fps) and args.camera_fps > 0):
+        print(f"krabby-go2-sim: --camera-fps {args.camera_fps}: must be a positive number", file=sys.stderr)
         return 2
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         print(f"krabby-go2-sim: --duration {args.duration}: must be a positive number", file=sys.stderr)

@@ -93,21 +93,29 @@ def run_probe(action: str, domain_id: int, *args: str, timeout_s: float = 60.0) 
         return json.loads(results[-1][len("PROBE "):])
 
 
-@pytest.fixture(scope="session")
-def teacher_engine(tmp_path_factory) -> Path:
-    """A synthetic teacher checkpoint exported to ONNX (needs no depth: runs with --camera none)."""
+def _export_synthetic(directory: Path, name: str, *flags: str) -> Path:
     for extra in ("torch", "onnx"):
         pytest.importorskip(extra)
     from compute.parkour.synthetic import main as make_checkpoint
     from export.cli import main as export_main
 
-    directory = tmp_path_factory.mktemp("teacher")
-    checkpoint = directory / "teacher.pt"
-    assert make_checkpoint(["--output", str(checkpoint), "--robot", "go2", "--seed", "3",
-                            "--teacher"]) == 0
+    checkpoint = directory / f"{name}.pt"
+    assert make_checkpoint(["--output", str(checkpoint), "--robot", "go2", "--seed", "3", *flags]) == 0
     assert export_main(["--checkpoint", str(checkpoint), "--robot", "go2",
                         "--parity-samples", "4"]) == 0
-    return directory / "teacher.onnx"
+    return directory / f"{name}.onnx"
+
+
+@pytest.fixture(scope="session")
+def teacher_engine(tmp_path_factory) -> Path:
+    """A synthetic teacher checkpoint exported to ONNX (needs no depth: runs with --camera none)."""
+    return _export_synthetic(tmp_path_factory.mktemp("teacher"), "teacher", "--teacher")
+
+
+@pytest.fixture(scope="session")
+def student_engine(tmp_path_factory) -> Path:
+    """A synthetic depth student exported to ONNX (actor + depth graphs): needs a camera."""
+    return _export_synthetic(tmp_path_factory.mktemp("student"), "student")
 
 
 def run_jetson(engine: Path, domain_id: int, report: Path, duration_s: float, *extra: str,

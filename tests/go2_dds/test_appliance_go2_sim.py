@@ -111,3 +111,18 @@ def test_a_go2_dry_run_publishes_no_lowcmd_and_leaves_sport_mode_on(tmp_path, te
     assert counters.get("rpc_check_mode", 0) == 0 and counters.get("rpc_stand_down", 0) == 0
     assert sim_report["wire"]["sport_mode"] == "normal"
     assert json.loads(report.read_text())["dry_run"]["commands"] > 0  # recorded, not sent
+
+
+def test_a_depth_student_sees_the_simulated_camera_through_the_zed_stand_in(tmp_path, student_engine):
+    report = tmp_path / "student.json"
+    endpoint = "tcp://127.0.0.1:15253"
+    with go2_sim(tmp_path, 53, "--camera-bind", endpoint) as sim:
+        code, output = run_jetson(student_engine, 53, report, 6.0, "--camera", "go2-sim",
+                                  "--camera-connect", endpoint)
+        sim_report = sim.finish()
+    assert code == 0, output[-4000:]
+    result = json.loads(report.read_text())
+    assert ("ready", "policy", "entry_gate") in transitions(result)  # depth fresh: the gate opened
+    assert result["counters"]["depth_frames"] > 50  # 30 fps for seconds
+    assert sim_report["depth_frames_published"] >= result["counters"]["depth_frames"]
+    assert sim_report["sim"]["falls"] == []

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     hw = parser.add_argument_group("hardware")
     hw.add_argument("--camera", choices=CAMERAS, default="zed")
     hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.playback.recording")
+    hw.add_argument("--camera-connect", dest="camera_connect", metavar="tcp://127.0.0.1:PORT",
+                    help="with --camera go2-sim: krabby-go2-sim's --camera-bind (the ZED's stand-in)")
     hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
     hw.add_argument("--motors", choices=MOTORS, default="go2")
     hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
@@ -96,6 +98,7 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
                                       recording=Path(args.recording) if args.recording else None,
                                       recording_loop=args.loop_recording,
                                       serial_port=args.serial_port, zed=zed, dry_run=args.dry_run,
+                                      camera_endpoint=args.camera_connect,
                                       dry_run_record=Path(args.dry_run_record) if args.dry_run_record else None)
     except ValueError as exc:
         raise fail(str(exc)) from None
