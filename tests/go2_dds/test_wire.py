@@ -19,16 +19,16 @@ from .conftest import PY, ROOT, UNITREE_MOTOR_INDEX, child_env, go2_sim, run_pro
 pytestmark = pytest.mark.slow
 
 
-def test_go2_sim_and_backend_refuse_to_start_without_network(tmp_path):
+def test_go2_sim_and_backend_refuse_to_start_without_network(teacher_engine):
     sim = subprocess.run([PY, "-m", "hal.sim.go2_dds", "--duration", "1"], capture_output=True,
                          text=True, timeout=60, env=child_env(), cwd=str(ROOT))
     assert sim.returncode == 2
     assert "--network is required" in sim.stderr
     assert "eth0" in sim.stderr and " lo " in sim.stderr  # the robot's wired port, and lo for the sim
     jetson = subprocess.run([PY, "-m", "hal.server.jetson.main", "--motors", "go2", "--camera", "none",
-                             "--engine", str(tmp_path / "never-opened.onnx"), "--duration", "1"],
+                             "--engine", str(teacher_engine), "--device", "cpu", "--duration", "1"],
                             capture_output=True, text=True, timeout=60, env=child_env(), cwd=str(ROOT))
-    assert jetson.returncode != 0
+    assert jetson.returncode == 2 and "Traceback" not in jetson.stderr
     assert "--motors go2 needs --network" in jetson.stderr + jetson.stdout
     assert "eth0" in jetson.stderr + jetson.stdout
 

@@ -87,11 +87,9 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
             zed = ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps,
                             depth_mode=args.zed_depth_mode)
         go2 = None
-        if args.motors == "go2":
+        if args.motors == "go2" and args.network:
             from hal.jetson.unitree_go2 import UnitreeGo2Config
 
-            if not args.network:
-                raise ValueError(f"--motors go2 needs --network: {NETWORK_HELP}")
             go2 = UnitreeGo2Config.from_robot(robot, network_interface=args.network,
                                               domain_id=args.domain_id)
         devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors, go2=go2,
@@ -110,9 +108,16 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     if args.checkpoint and not args.engine:
         print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
+
+    def make_devices(contract_robot):
+        # After the policy and its contract are checked (a wrong --obs-dim is the first error),
+        # before any device is opened.
+        if args.motors == "go2" and not args.network:
+            raise fail(f"--motors go2 needs --network: {NETWORK_HELP}")
+        return build_jetson_devices(contract_robot, devices)
+
     plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args),
-                         make_devices=lambda contract_robot: build_jetson_devices(contract_robot,
-                                                                                devices),
+                         make_devices=make_devices,
                          engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
                          run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
