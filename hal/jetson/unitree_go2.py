@@ -10,13 +10,26 @@ The mapping between the robot definition (hardware order, by joint name) and the
 slots, the command packing and the state unpacking are pure functions tested without a robot;
 only :class:`UnitreeGo2` calls the SDK (through ``hal.optional.require("unitree_sdk2py")``).
 
-Before low-level control the Go2's own sport-mode controller must be released
-(``MotionSwitcherClient.ReleaseMode``); with ``release_sport_mode`` the session lies the robot
-down (``SportClient.StandDown``) and releases it, as Unitree's low-level example does.
-A failed ``CheckMode`` RPC (a non-zero code, ``data`` None) is not "released": the backend refuses
-to start. Entry is also refused while a motor is too hot (``MotorState_.temperature``, °C) or the
-motor links lose packets (``MotorState_.lost``, a running count, rising faster than allowed over
-``entry_check_ms``); :meth:`UnitreeGo2.health` reports both for the run's record.
+Start-up (:meth:`UnitreeGo2._open`): DDS on the named interface (``network_interface``, required:
+:mod:`hal.unitree_dds`), LowState arriving with good CRCs, then the entry checks, then the
+sport-mode release, and only then the ``rt/lowcmd`` publisher. Entry is refused while a motor is
+too hot (``MotorState_.temperature``, °C) or the motor links lose packets (``MotorState_.lost``, a
+running count, rising faster than allowed over ``entry_check_ms``); a refused robot is left in
+Unitree's own controller. Before low-level control the sport-mode controller must be released
+(``MotionSwitcherClient.ReleaseMode``); with ``release_sport_mode`` the session lies the robot down
+(``SportClient.StandDown``) and releases it, as Unitree's low-level example does. A failed
+``CheckMode`` RPC (a non-zero code, ``data`` None) is not "released": the backend refuses to start.
+
+While running: a LowState whose CRC is wrong is dropped and counted (the previous state stays and
+grows stale: the safety layer damps once it is too old); the CRC is checked when the loop reads a
+state, not for every one of the 500 a second (the SDK's CRC packs the struct in Python). A motor
+that gets too hot, or lost-packet counters rising faster than ``max_lost_per_s`` over
+``lost_window_ms``, latch a motor fault: the joint state then reads NaN, so the safety layer damps
+(``joints_invalid``). :meth:`UnitreeGo2.health` reports temperatures, losses and the wire counters
+for the run's record. The LowState handler runs on the SDK's DDS listener thread without the SDK's
+queue: its queue thread can miss the wake-up at ``Close()`` and hang the join. Test double:
+``krabby-go2-sim`` (:mod:`hal.sim.go2_dds`).
+
 Foot-pad forces are raw sensor counts: calibrate ``foot_force_offset``/``foot_force_scale_n``
 (counts at no load, newtons per count) on the robot before trusting the contact threshold.
 """
