@@ -367,7 +367,7 @@ class SimulatedGo2:
         return {
             "wire": {"network": self.args.network, "domain_id": self.args.domain_id,
                      "counters": dict(self.counters), "events": dict(self.events),
-                     "sport_mode": self.sport_mode or None},
+                     "sport_mode": self.sport_mode or None, "t0_monotonic_ns": self.t0_ns},
             "faults": {"asked": [vars(f) for f in self.faults.faults], "began_s": self.faults.began_s},
             "motor_slots": {n: int(s) for n, s in zip(names, self.slot_of)},
             "command_in_force": {n: {"q": float(cmd_q[0][i]), "kp": float(cmd_q[1][i]),

@@ -128,3 +128,40 @@ def run_jetson(engine: Path, domain_id: int, report: Path, duration_s: float, *e
     with ChildProcess(command, timeout_s=timeout_s, env=child_env(), cwd=str(ROOT)) as child:
         code = child.wait(timeout_s)
         return code, child.output
+
+
+STALE_REASONS = ("joints_stale", "imu_stale")
+
+
+def stalled_before(report: dict, limit_ns: float = float("inf")) -> bool:
+    """True when the safety layer damped for stale data before ``limit_ns`` (monotonic ns): this
+    shared machine stalled a process for more than the 50 ms limit, before any fault was asked."""
+    return any(e["to"] == "damping" and e["reason"] in STALE_REASONS and e["t_ns"] < limit_ns
+               for e in report.get("safety", {}).get("events", []))
+
+
+def fault_began_ns(sim_report: dict, kind: str) -> float:
+    began = sim_report["faults"]["began_s"].get(kind)
+    return float("inf") if began is None else sim_report["wire"]["t0_monotonic_ns"] + began * 1e9
+
+
+def appliance_against_go2_sim(tmp_path: Path, engine: Path, domain_id: int, run_s: float,
+                              sim_args: tuple = (), jetson_args: tuple = (),
+                              fault: str | None = None) -> tuple[int, str, dict | None, dict]:
+    """``krabby-go2-sim`` + ``krabby-hal-server-jetson`` once; once more if this shared machine
+    stalled a process past the staleness limit before the run's fault (the drill did not happen).
+
+    Returns (exit code, output, run report or None, robot double's report) of the last attempt.
+    """
+    for attempt in range(2):
+        where = tmp_path / f"attempt{attempt}"
+        where.mkdir()
+        report_path = where / "jetson.json"
+        with go2_sim(where, domain_id, *sim_args) as sim:
+            code, output = run_jetson(engine, domain_id, report_path, run_s, *jetson_args)
+            sim_report = sim.finish()
+        report = json.loads(report_path.read_text()) if report_path.is_file() else None
+        limit = fault_began_ns(sim_report, fault) if fault else float("inf")
+        if report is None or not stalled_before(report, limit):
+            break
+    return code, output, report, sim_report

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from .conftest import PY, ROOT, child_env, go2_sim, run_jetson
+from .conftest import PY, ROOT, appliance_against_go2_sim, child_env
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +33,10 @@ TOLERANCE_HEADING_RAD = 0.15
 
 @pytest.fixture(scope="module")
 def dds_run(tmp_path_factory, teacher_engine):
-    tmp = tmp_path_factory.mktemp("go2dds")
-    report = tmp / "jetson.json"
-    with go2_sim(tmp, 50) as sim:
-        code, output = run_jetson(teacher_engine, 50, report, DURATION_S)
-        sim_report = sim.finish()
+    code, output, report, sim_report = appliance_against_go2_sim(
+        tmp_path_factory.mktemp("go2dds"), teacher_engine, 50, DURATION_S)
     assert code == 0, output[-4000:]
-    return json.loads(report.read_text()), sim_report, output
+    return report, sim_report, output
 
 
 @pytest.fixture(scope="module")
@@ -101,27 +98,22 @@ def test_the_same_policy_walks_the_same_both_ways(dds_run, sim_backend_run):
 
 
 def test_a_go2_dry_run_publishes_no_lowcmd_and_leaves_sport_mode_on(tmp_path, teacher_engine):
-    report = tmp_path / "dry.json"
-    with go2_sim(tmp_path, 51) as sim:
-        code, output = run_jetson(teacher_engine, 51, report, 4.0, "--dry-run")
-        sim_report = sim.finish()
+    code, output, report, sim_report = appliance_against_go2_sim(
+        tmp_path, teacher_engine, 51, 4.0, jetson_args=("--dry-run",))
     assert code == 0, output[-4000:]
     counters = sim_report["wire"]["counters"]
     assert counters.get("lowcmd_accepted", 0) == 0 and counters.get("lowcmd_in_sport_mode", 0) == 0
     assert counters.get("rpc_check_mode", 0) == 0 and counters.get("rpc_stand_down", 0) == 0
     assert sim_report["wire"]["sport_mode"] == "normal"
-    assert json.loads(report.read_text())["dry_run"]["commands"] > 0  # recorded, not sent
+    assert report["dry_run"]["commands"] > 0  # recorded, not sent
 
 
 def test_a_depth_student_sees_the_simulated_camera_through_the_zed_stand_in(tmp_path, student_engine):
-    report = tmp_path / "student.json"
     endpoint = "tcp://127.0.0.1:15253"
-    with go2_sim(tmp_path, 53, "--camera-bind", endpoint) as sim:
-        code, output = run_jetson(student_engine, 53, report, 6.0, "--camera", "go2-sim",
-                                  "--camera-connect", endpoint)
-        sim_report = sim.finish()
+    code, output, result, sim_report = appliance_against_go2_sim(
+        tmp_path, student_engine, 53, 6.0, sim_args=("--camera-bind", endpoint),
+        jetson_args=("--camera", "go2-sim", "--camera-connect", endpoint))
     assert code == 0, output[-4000:]
-    result = json.loads(report.read_text())
     assert ("ready", "policy", "entry_gate") in transitions(result)  # depth fresh: the gate opened
     assert result["counters"]["depth_frames"] > 50  # 30 fps for seconds
     assert sim_report["depth_frames_published"] >= result["counters"]["depth_frames"]

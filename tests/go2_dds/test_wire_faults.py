@@ -7,11 +7,9 @@ is damping; at start, the appliance refuses to start and no LowCmd reaches the r
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from .conftest import go2_sim, run_jetson
+from .conftest import appliance_against_go2_sim, fault_began_ns
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +33,15 @@ def damped(sim_report: dict) -> bool:
 
 @pytest.mark.parametrize("kind,domain,reason", RUNNING_DRILLS, ids=[d[0] for d in RUNNING_DRILLS])
 def test_a_fault_while_running_ends_damped(tmp_path, teacher_engine, kind, domain, reason):
-    report_path = tmp_path / "jetson.json"
-    with go2_sim(tmp_path, domain, "--fault", f"{kind}@{FAULT_AFTER_S}") as sim:
-        code, output = run_jetson(teacher_engine, domain, report_path, RUN_S)
-        sim_report = sim.finish()
+    code, output, report, sim_report = appliance_against_go2_sim(
+        tmp_path, teacher_engine, domain, RUN_S, sim_args=("--fault", f"{kind}@{FAULT_AFTER_S}"),
+        fault=kind)
     assert code == 0, output[-4000:]
-    report = json.loads(report_path.read_text())
     assert kind in sim_report["faults"]["began_s"], sim_report["faults"]
     events = report["safety"]["events"]
     to_damping = [e for e in events if e["to"] == "damping"]
     assert to_damping and to_damping[0]["reason"] == reason, events
+    assert to_damping[0]["t_ns"] >= fault_began_ns(sim_report, kind)  # the fault did it
     assert report["safety"]["mode_final"] == "damping"
     assert damped(sim_report)  # the last command that reached the robot: damping
     wire = report["motor_health"]["wire"]
@@ -63,9 +60,8 @@ def test_a_fault_while_running_ends_damped(tmp_path, teacher_engine, kind, domai
     ("mute-rpc", 69, "CheckMode failed (code 3104)"),
 ], ids=["hot-motor-at-start", "lost-packets-at-start", "refuse-release", "mute-rpc"])
 def test_a_fault_at_start_refuses_to_start(tmp_path, teacher_engine, kind, domain, message):
-    with go2_sim(tmp_path, domain, "--fault", kind) as sim:
-        code, output = run_jetson(teacher_engine, domain, tmp_path / "jetson.json", RUN_S)
-        sim_report = sim.finish()
+    code, output, _, sim_report = appliance_against_go2_sim(
+        tmp_path, teacher_engine, domain, RUN_S, sim_args=("--fault", kind))
     assert code != 0
     assert message in output, output[-4000:]
     counters = sim_report["wire"]["counters"]
