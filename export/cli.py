@@ -3,6 +3,7 @@
     krabby-export --checkpoint model.pt                      # next to the checkpoint
     krabby-export --checkpoint model.pt --output out/ --precision fp32 --robot a1
     krabby-export --checkpoint model.pt --require-engine     # on the Jetson: fail without TensorRT
+    krabby-export --checkpoint model.pt --train-config env_cfg.json --camera-pitch-deg 22.5
 
 Writes ``model.onnx`` (actor), ``model.depth.onnx`` (depth student only), ``model.plan`` /
 ``model.depth.plan`` (TensorRT present), and ``model.json`` (manifest with the parity report).
@@ -46,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="joint order the policy was trained with, when no --train-config "
                              "says it (default legged_gym: FR, FL, RR, RL x hip, thigh, calf; "
                              "isaac_lab: hips, thighs, calves of FL, FR, RL, RR)")
+    camera = parser.add_argument_group(
+        "camera overrides",
+        "replace what the training config (or the robot definition) says about the training "
+        "depth camera; the manifest's training_contract.notes name each override")
+    camera.add_argument("--camera-pitch-deg", type=float, default=None, metavar="DEG",
+                        help="downward pitch of the training camera in degrees (positive looks "
+                             "down), e.g. when the config holds two readings that disagree")
+    camera.add_argument("--camera-hfov-deg", type=float, default=None, metavar="DEG",
+                        help="horizontal field of view of the training camera in degrees")
+    camera.add_argument("--camera-position", default=None, metavar="X,Y,Z",
+                        help="mount of the training camera on the base in metres (x forward, "
+                             "z up), e.g. 0.355,0,0.065")
     parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
                         help="TensorRT engine precision (default fp16); ONNX files are fp32")
     parser.add_argument("--require-engine", action="store_true",
@@ -97,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        options = ExportOptions(output=args.output, robot=args.robot, precision=args.precision,
+        options = ExportOptions(camera_pitch_deg=args.camera_pitch_deg,
+                                camera_hfov_deg=args.camera_hfov_deg,
+                                camera_position=args.camera_position,
+                                output=args.output, robot=args.robot, precision=args.precision,
                                 require_engine=args.require_engine,
                                 parity_samples=args.parity_samples,
                                 optimization_level=args.optimization_level,

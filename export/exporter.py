@@ -75,6 +75,9 @@ class ExportOptions:
             the training contract comes from it (see :mod:`compute.parkour.train_config`).
         joint_order: the joint-order convention when no training config says it
             (``legged_gym``, ``isaac_lab`` or ``robot``; default ``legged_gym``).
+        camera_pitch_deg / camera_hfov_deg / camera_position: user values that replace the
+            training camera's pitch (degrees, positive down), horizontal FOV (degrees) and mount
+            (``"X,Y,Z"`` metres) in the contract; each is named in its notes.
     """
 
     output: str | Path | None = None
@@ -87,6 +90,9 @@ class ExportOptions:
     seed: int = 0
     train_config: str | Path | None = None
     joint_order: str | None = None
+    camera_pitch_deg: float | None = None
+    camera_hfov_deg: float | None = None
+    camera_position: str | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -243,6 +249,9 @@ def export_checkpoint(checkpoint: str | Path, options: ExportOptions | None = No
     except RobotDefinitionError as exc:
         raise ExportError(str(exc)) from None
     contract = _training_contract(hardware, options)
+    if progress is not None:
+        for note in contract.notes:
+            progress(f"training contract: {note}")
     robot = contract.apply(hardware)
     directory, prefix = resolve_output(checkpoint, options.output)
     if str(options.output or "").endswith(("/", os.sep)):
@@ -263,16 +272,22 @@ def export_checkpoint(checkpoint: str | Path, options: ExportOptions | None = No
 def _training_contract(robot: RobotConfig, options: ExportOptions) -> Any:
     """The contract from ``--train-config`` when given, else from the robot definition."""
     from compute.parkour.contract import ContractError, TrainingContract
-    from compute.parkour.train_config import load_train_config
+    from compute.parkour.train_camera import CameraOverrides, parse_position
+    from compute.parkour.train_config import load_train_config, with_camera_overrides
 
     try:
+        overrides = CameraOverrides(
+            pitch_deg=options.camera_pitch_deg, horizontal_fov_deg=options.camera_hfov_deg,
+            position_m=(None if options.camera_position is None
+                        else parse_position(options.camera_position)))
         if options.train_config is not None:
-            contract = load_train_config(options.train_config, robot)
+            contract = load_train_config(options.train_config, robot, overrides)
             if options.joint_order and options.joint_order != contract.joint_order_convention:
                 raise ExportError(f"--joint-order {options.joint_order} contradicts the training "
                                   f"config ({contract.joint_order_convention}); drop one")
             return contract
-        return TrainingContract.from_robot(robot, options.joint_order)
+        return with_camera_overrides(TrainingContract.from_robot(robot, options.joint_order),
+                                     overrides, robot)
     except ContractError as exc:
         raise ExportError(str(exc)) from None
 

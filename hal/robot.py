@@ -16,13 +16,14 @@ Every array on :class:`RobotConfig` is in **policy order** unless its name says 
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hal.toml_compat import tomllib
 
 __all__ = [
     "RobotDefinitionError",

@@ -12,6 +12,9 @@ the source on its own thread and does all the bookkeeping that needs no hardware
 - **failures**: a failed grab (:class:`GrabError`, or any exception the source lets out) is counted
   and backed off, never raised out of the thread; a source that ends (:class:`SourceExhausted`,
   a recording's last frame) stops the loop cleanly;
+- **dropped frames**: a frame the source received but must not be used (:class:`FrameDropped`, a
+  ZED ``CORRUPTED_FRAME``) is counted and not published, without back-off (the next frame is
+  already on its way); a run of them lets the data age into ``stale`` like a stalled camera;
 - **staleness**: :meth:`GrabLoop.health` reports the newest frame's age and ``stale`` when it is
   older than ``stale_after_ms`` (or no frame came at all), so a stalled camera shows up as data
   that stops being new, never as a crash.
@@ -34,6 +37,7 @@ import numpy as np
 __all__ = [
     "GrabError",
     "SourceExhausted",
+    "FrameDropped",
     "FrameSource",
     "LatestFrame",
     "GrabHealth",
@@ -47,6 +51,10 @@ Clock = Callable[[], int]
 
 class GrabError(RuntimeError):
     """One grab failed (camera error code, timeout); the loop counts it and tries again."""
+
+
+class FrameDropped(GrabError):
+    """The source received a frame that must not be used; the loop counts it as dropped."""
 
 
 class SourceExhausted(Exception):
@@ -155,6 +163,7 @@ class GrabHealth:
     grab_failures: int  # grabs that raised (all time)
     consecutive_failures: int  # since the last good frame
     duplicates: int  # frames dropped because their timestamp was not newer
+    dropped: int  # frames the source rejected (FrameDropped: a corrupted image)
     last_error: str  # the newest failure's message ("" if none)
     last_frame_age_ms: float  # age of the newest frame by its timestamp (inf before the first)
     stale: bool  # no frame newer than stale_after_ms
@@ -165,6 +174,8 @@ class GrabHealth:
         state = "ended" if self.ended else ("running" if self.running else "stopped")
         text = (f"{state}, {self.frames} frames, newest {age} old, {self.grab_failures} failed grabs, "
                 f"{self.duplicates} duplicates")
+        if self.dropped:
+            text += f", {self.dropped} dropped"
         if self.stale:
             text += ", STALE"
         if self.last_error:
@@ -200,6 +211,7 @@ class GrabLoop:
         self._failures = 0
         self._consecutive_failures = 0
         self._duplicates = 0
+        self._dropped = 0
         self._last_error = ""
         self._opened = False
 
@@ -264,6 +276,10 @@ class GrabLoop:
             self._ended = True
             logger.info("%s: source ended after %d frames", self.name, frame.seq)
             return False
+        except FrameDropped as exc:  # not published: a run of them ages the data into stale
+            self._dropped += 1
+            self._last_error = str(exc)
+            return True
         except Exception as exc:  # noqa: BLE001 - a failing grab is data, never a crash
             if self._stop.is_set():  # interrupted on purpose by stop()
                 return False
@@ -328,6 +344,7 @@ class GrabLoop:
             grab_failures=self._failures,
             consecutive_failures=self._consecutive_failures,
             duplicates=self._duplicates,
+            dropped=self._dropped,
             last_error=self._last_error,
             last_frame_age_ms=age_ns / 1e6,
             stale=stale,

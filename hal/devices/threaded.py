@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import abc
 import logging
+from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
@@ -169,6 +171,11 @@ class ThreadedDepthCamera(DepthCamera):
     def stale(self) -> bool:
         """True when the newest frame is older than ``stale_after_ms`` (or there is none)."""
         return self._loop is None or self._loop.health().stale
+
+    def report(self) -> dict[str, Any]:
+        """The run report's camera section: the device and its grab thread's counters."""
+        return {"device": self.name,
+                "health": asdict(self._loop.health()) if self._loop is not None else None}
 
 
 class ThreadedImu(Imu):

@@ -23,6 +23,10 @@ SDK 5.0 and in ``get_sensors_data`` from 5.1, in none of them before: with an ol
 holds the interpreter for its whole duration, which stalls the control loop; the session warns,
 and the README says to use ZED SDK >= 5.1.
 
+Status codes count by meaning (:mod:`hal.jetson.zed_status`): a warning at ``open`` is logged by
+name and the camera used; a ``CORRUPTED_FRAME`` from ``grab`` is dropped and counted (a run of them
+ages the depth into stale), other warnings are logged at a limited rate and the frame used.
+
 Every pyzed call goes through ``hal.optional.require("pyzed.sl")``.
 """
 
@@ -33,15 +37,18 @@ import math
 import threading
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hal.devices.base import CameraIntrinsics, DeviceError
-from hal.devices.grab_loop import GrabError
-from hal.jetson.intrinsics import intrinsics_from_calibration, scale_intrinsics
+from hal.devices.grab_loop import FrameDropped, GrabError
 from hal.devices.threaded import DepthFrameSource, ThreadedDepthCamera
+from hal.jetson import zed_status
+from hal.jetson.intrinsics import intrinsics_from_calibration, scale_intrinsics
+from hal.log_limit import RateLimitedLog
 from hal.optional import require
 
 __all__ = [
@@ -201,6 +208,8 @@ class ZedSession:
         self._users = 0
         self._sl: Any = None
         self._camera: Any = None
+        #: Name of the warning ``open`` returned (``CONFIGURATION_FALLBACK``...), None when SUCCESS.
+        self.open_warning: str | None = None
 
     @property
     def sl(self) -> Any:
@@ -266,13 +275,18 @@ class ZedSession:
             init.set_from_serial_number(cfg.serial_number)
         camera = sl.Camera()
         status = camera.open(init)
-        if status != sl.ERROR_CODE.SUCCESS:
+        which = f"serial {cfg.serial_number}" if cfg.serial_number else "the first ZED found"
+        meaning = zed_status.classify(status)
+        if meaning == zed_status.ERROR:
             camera.close()
-            which = f"serial {cfg.serial_number}" if cfg.serial_number else "the first ZED found"
             raise DeviceError(f"ZED camera ({which}, {cfg.resolution}@{cfg.fps}, {cfg.depth_mode}) did "
-                              f"not open: {status!r}. Check the cable and power, that no other process "
-                              f"holds the camera, and run ZED_Diagnostic.")
+                              f"not open: {zed_status.code_name(status)} ({status}). Check the cable and "
+                              f"power, that no other process holds the camera, and run ZED_Diagnostic.")
         self._sl, self._camera = sl, camera
+        self.open_warning = zed_status.code_name(status) if meaning == zed_status.WARNING else None
+        if self.open_warning:
+            logger.warning("ZED camera (%s) opened with warning %s (%s); using it", which,
+                           self.open_warning, status)
         logger.info("ZED opened: %s", self.describe())
 
     def describe(self) -> str:
@@ -289,6 +303,28 @@ class ZedDepthSource(DepthFrameSource):
         self.session = session
         self._intrinsics: CameraIntrinsics | None = None
         self._acquired = False
+        #: Warning codes ``grab``/``retrieve_measure`` returned, by name (CORRUPTED_FRAME included).
+        self.warnings: Counter[str] = Counter()
+        self._log = RateLimitedLog(logger, zed_status.WARNING_LOG_INTERVAL_S)
+
+    @property
+    def corrupted_frames(self) -> int:
+        """Frames dropped because ``grab`` returned ``CORRUPTED_FRAME``."""
+        return self.warnings[zed_status.CORRUPTED_FRAME]
+
+    def _check(self, call: str, status: Any) -> None:
+        """Raise for an error code, drop a corrupted frame, log any other warning (rate-limited)."""
+        meaning = zed_status.classify(status)
+        if meaning == zed_status.SUCCESS:
+            return
+        name = zed_status.code_name(status)
+        if meaning == zed_status.ERROR:
+            raise GrabError(f"ZED {call} returned {name} ({status})")
+        self.warnings[name] += 1
+        if name == zed_status.CORRUPTED_FRAME:
+            raise FrameDropped(f"ZED {call} returned CORRUPTED_FRAME: frame dropped "
+                               f"({self.warnings[name]} so far)")
+        self._log.warning(f"{call}:{name}", "ZED %s returned warning %s (%s); frame used", call, name, status)
 
     @property
     def intrinsics(self) -> CameraIntrinsics:
@@ -319,12 +355,9 @@ class ZedDepthSource(DepthFrameSource):
 
     def grab(self, out: np.ndarray) -> int:
         sl, camera = self.session.sl, self.session.camera
-        status = camera.grab(self._runtime)
-        if status != sl.ERROR_CODE.SUCCESS:
-            raise GrabError(f"ZED grab returned {status!r}")
-        status = camera.retrieve_measure(self._mat, sl.MEASURE.DEPTH, sl.MEM.CPU, self._resize)
-        if status != sl.ERROR_CODE.SUCCESS:
-            raise GrabError(f"ZED retrieve_measure(DEPTH) returned {status!r}")
+        self._check("grab", camera.grab(self._runtime))
+        self._check("retrieve_measure(DEPTH)",
+                    camera.retrieve_measure(self._mat, sl.MEASURE.DEPTH, sl.MEM.CPU, self._resize))
         depth = self._mat.get_data()
         if depth.shape != out.shape:
             raise GrabError(f"ZED depth has shape {depth.shape}, expected {out.shape}")
@@ -356,3 +389,11 @@ class ZedDepthCamera(ThreadedDepthCamera):
 
     def _make_source(self) -> ZedDepthSource:
         return ZedDepthSource(self.session)
+
+    def report(self) -> dict[str, Any]:
+        """The run report's camera section, plus ``open``'s warning and grab warnings by name."""
+        source = self._source
+        warnings_by_name = dict(source.warnings) if isinstance(source, ZedDepthSource) else {}
+        return {**super().report(), "open_warning": self.session.open_warning,
+                "corrupted_frames": warnings_by_name.get(zed_status.CORRUPTED_FRAME, 0),
+                "warnings": warnings_by_name}

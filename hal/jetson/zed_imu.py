@@ -12,21 +12,29 @@ it is pure and tested without a camera.
 A polling thread (the same :class:`~hal.devices.grab_loop.GrabLoop` the cameras use) asks the SDK
 for the current sample (``get_sensors_data`` with ``TIME_REFERENCE.CURRENT``, which releases the
 GIL from ZED SDK 5.1) and publishes each one whose timestamp is new; the ZED 2/2i IMU runs at about 400 Hz.
+A warning code from ``get_sensors_data`` (negative, :mod:`hal.jetson.zed_status`) is counted and
+logged at a limited rate and the sample is used; an error code fails that poll.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import Counter
 
 import numpy as np
 
 from hal.devices.base import DeviceError
 from hal.devices.grab_loop import FrameSource, GrabError
 from hal.devices.threaded import IMU_VECTOR_SIZE, ThreadedImu, imu_vector
+from hal.jetson import zed_status
 from hal.jetson.transforms import ImuMounting, quat_xyzw_to_wxyz
 from hal.jetson.zed_camera import ZedConfig, ZedSession, _monotonic_from_realtime
+from hal.log_limit import RateLimitedLog
 
 __all__ = ["zed_imu_vector", "ZedImuSource", "ZedImu"]
+
+logger = logging.getLogger(__name__)
 
 # The ZED IMU rate is 400 Hz (ZED 2/2i) or more; polling faster than that only burns a core.
 _POLL_PERIOD_S = 0.5e-3
@@ -60,6 +68,9 @@ class ZedImuSource(FrameSource):
         self._wake = threading.Event()
         self._acquired = False
         self._last_ns = -1
+        #: Warning codes ``get_sensors_data`` returned, by name.
+        self.warnings: Counter[str] = Counter()
+        self._log = RateLimitedLog(logger, zed_status.WARNING_LOG_INTERVAL_S)
 
     def open(self) -> tuple[tuple[int, ...], np.dtype]:
         self.session.acquire()
@@ -81,8 +92,14 @@ class ZedImuSource(FrameSource):
         waited_s = 0.0
         while True:
             status = camera.get_sensors_data(self._data, sl.TIME_REFERENCE.CURRENT)
-            if status != sl.ERROR_CODE.SUCCESS:
-                raise GrabError(f"ZED get_sensors_data returned {status!r}")
+            meaning = zed_status.classify(status)
+            if meaning == zed_status.ERROR:
+                raise GrabError(f"ZED get_sensors_data returned {zed_status.code_name(status)} ({status})")
+            if meaning == zed_status.WARNING:
+                name = zed_status.code_name(status)
+                self.warnings[name] += 1
+                self._log.warning(name, "ZED get_sensors_data returned warning %s (%s); sample used",
+                                  name, status)
             imu = self._data.get_imu_data()
             stamp_ns = int(imu.timestamp.get_nanoseconds())
             if stamp_ns != self._last_ns:
@@ -126,4 +143,11 @@ class ZedImu(ThreadedImu):
         super().__init__("zed-imu", self.config.imu_stale_after_ms, first_sample_timeout_ms)
 
     def _make_source(self) -> ZedImuSource:
-        return ZedImuSource(self.session, self.mounting, no_sample_timeout_ms=self.config.imu_stale_after_ms)
+        self._source = ZedImuSource(self.session, self.mounting,
+                                    no_sample_timeout_ms=self.config.imu_stale_after_ms)
+        return self._source
+
+    def warnings(self) -> dict[str, int]:
+        """Warning codes ``get_sensors_data`` returned so far, by name."""
+        source: ZedImuSource | None = getattr(self, "_source", None)
+        return dict(source.warnings) if source is not None else {}

@@ -13,9 +13,10 @@ from typing import Any
 
 from hal.robot import RobotConfig
 
-__all__ = ["SafetyConfigError", "SafetyConfig", "TORQUE_WINDOW_MODES"]
+__all__ = ["SafetyConfigError", "SafetyConfig", "TORQUE_WINDOW_MODES", "PAST_LIMIT_MODES"]
 
 TORQUE_WINDOW_MODES = ("count", "clamp")
+PAST_LIMIT_MODES = ("pass", "clamp")
 
 
 class SafetyConfigError(ValueError):
@@ -71,14 +72,19 @@ class SafetyConfig:
         depth_stale_ms: Depth older than this → ``stand`` (and the gate stays closed until depth is
             fresh again). None disables the check, for a policy without depth (a teacher).
         implausible_after_ticks: Command-plausibility watchdog (:mod:`hal.safety.plausibility`):
-            this many consecutive policy ticks whose fresh command asks for an implausible target
-            → damping (reason ``implausible_command``). 0 disables the watchdog.
-        implausible_rate_margin_rad_s: A desired target asking to move faster than
-            ``max_target_rate_rad_s`` + this is implausible (the rate cap would cut more than
-            this margin). The default (20 rad/s) makes the threshold 60 rad/s: 1.2 rad per 50 Hz
-            policy step, half the largest step the action clip allows.
-        implausible_limit_margin_rad: A desired target more than this outside the joint limits
-            is implausible.
+            this many consecutive policy ticks whose fresh command is one training could never
+            produce (a target beyond the contract's action range, or a joint slammed back and forth
+            across most of it) → damping (reason ``implausible_command``). 0 disables it.
+        implausible_slam_fraction: A step of at least this share of a joint's action range
+            (default ± action clip × scale: 2.4 rad wide for this family's ±1.2 rad clip) in one
+            policy step is a slam; more than half, so slams in a row go back and forth. 0.75 (1.8
+            rad per policy step) is above what a trained gait or landing moves in one step.
+        policy_targets_past_limits: What the layer does with a policy target that lies inside the
+            contract's action range but past a joint limit. ``"pass"`` (default): it reaches the
+            motors, as it did in training, where only the simulator's joint stops held the joint
+            and the motors' torque limit clipped the PD torque. Clamping it to the limit takes
+            away the PD torque a landing was trained to use (README, "Safety"). ``"clamp"``:
+            clamp it to the limit. Targets beyond the action range are always clipped to it.
         joint_velocity_limit_scale: A measured |joint velocity| above this times the robot
             file's ``velocity_limit`` for ``joint_velocity_limit_ticks`` ticks in a row →
             damping (reason ``joint_velocity_limit``), as the trusted deploys stop a robot whose
@@ -123,8 +129,8 @@ class SafetyConfig:
     joints_stale_ms: float = 50.0
     depth_stale_ms: float | None = 300.0
     implausible_after_ticks: int = 5
-    implausible_rate_margin_rad_s: float = 20.0
-    implausible_limit_margin_rad: float = 0.3
+    implausible_slam_fraction: float = 0.75
+    policy_targets_past_limits: str = "pass"
     tilt_limit_rad: float = 1.0
     joint_velocity_limit_scale: float | None = 1.5
     joint_velocity_limit_ticks: int = 3
@@ -142,12 +148,19 @@ class SafetyConfig:
             _check_number(name, getattr(self, name), low=0.0, low_open=True)
         _check_number("kd_min", self.kd_min, low=0.0)
         _check_number("log_interval_s", self.log_interval_s, low=0.0)
-        _check_number("implausible_rate_margin_rad_s", self.implausible_rate_margin_rad_s, low=0.0)
         _check_number("gate_min_ready_s", self.gate_min_ready_s, low=0.0)
         if self.torque_window not in TORQUE_WINDOW_MODES:
             raise SafetyConfigError(f"torque_window={self.torque_window!r}: valid are "
                                     f"{', '.join(TORQUE_WINDOW_MODES)}")
-        _check_number("implausible_limit_margin_rad", self.implausible_limit_margin_rad, low=0.0)
+        _check_number("implausible_slam_fraction", self.implausible_slam_fraction, low=0.5,
+                      low_open=True)
+        if self.implausible_slam_fraction > 1.0:
+            raise SafetyConfigError(f"implausible_slam_fraction={self.implausible_slam_fraction!r}:"
+                                    " must be in (0.5, 1] (a share of the action range)")
+        if self.policy_targets_past_limits not in PAST_LIMIT_MODES:
+            raise SafetyConfigError(
+                f"policy_targets_past_limits={self.policy_targets_past_limits!r}: valid are "
+                f"{', '.join(PAST_LIMIT_MODES)}")
         if self.depth_stale_ms is not None:
             _check_number("depth_stale_ms", self.depth_stale_ms, low=0.0, low_open=True)
         if self.joint_velocity_limit_scale is not None:

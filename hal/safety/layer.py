@@ -25,10 +25,15 @@ Per tick, in the active modes (stand_up, ready, policy, stand), in this order:
 3. Command watchdog (``policy`` only): ``hold_after_ticks`` consecutive ticks without a valid
    command hold the last applied target; ``damp_after_ticks`` → ``damping``. Stale depth →
    ``stand``. Command plausibility (:mod:`hal.safety.plausibility`): ``implausible_after_ticks``
-   consecutive fresh commands whose desired target is far beyond the step cap or the joint limits
-   → ``damping`` (reason ``implausible_command``).
-4. :class:`~hal.safety.targets.TargetFilter`: joint limits, PD torque window, step cap against the
-   previous applied target (see that module for the exact guarantees and the conflict rule).
+   consecutive fresh commands that training could never have produced (a target beyond the
+   training contract's action range, a joint slammed across it and back) → ``damping`` (reason
+   ``implausible_command``).
+4. :class:`~hal.safety.targets.TargetFilter`: position bounds, PD torque window, step cap against
+   the previous applied target (see that module for the exact guarantees and the conflict rule).
+   The bounds are the joint limits, except in ``policy``, where they are the contract's action
+   range (``default ± action_clip × action_scale``): a trained policy's target past a joint limit
+   reaches the motors as it did in training (``policy_targets_past_limits="clamp"`` clamps it).
+   What the policy asked for past the limits is counted per joint (:meth:`policy_targets`).
 
 In ``idle``, ``damping`` and ``estop`` the command is damping: kp 0, kd ``damping_kd``, mode
 ``CONTROL_MODE_DAMP``, and as target the measured position clipped into the limits. The first
@@ -52,12 +57,13 @@ import numpy as np
 from hal.devices.base import ContactSample, ImuSample, JointCommand, JointState
 from hal.robot import RobotConfig
 from hal.safety import events as ev
-from hal.safety.config import SafetyConfig
+from hal.safety.config import SafetyConfig, SafetyConfigError
 from hal.safety.events import ACTIVE_MODES, Mode, TransitionLog
 from hal.safety.intake import COMMAND_INVALID, COMMAND_VALID, CommandIntake
 from hal.safety.monitor import SMALL_JOINT_VALUE, SensorMonitor
 from hal.safety.output import CommandWriter, TargetGains
 from hal.safety.plausibility import PlausibilityWatchdog
+from hal.safety.target_stats import PolicyTargetStats
 from hal.safety.targets import (
     FLAG_LIMIT,
     FLAG_NONFINITE,
@@ -67,7 +73,7 @@ from hal.safety.targets import (
     FLAG_TORQUE_INFEASIBLE,
 )
 
-__all__ = ["SafetyLayer"]
+__all__ = ["SafetyLayer", "ACTION_RANGE_TOLERANCE_RAD"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +81,10 @@ _FLAG_COUNTERS = ((FLAG_LIMIT, "check.limit_clamped"), (FLAG_TORQUE, "check.torq
                   (FLAG_STEP, "check.step_capped"), (FLAG_STEP_CONFLICT, "check.step_conflict"),
                   (FLAG_TORQUE_INFEASIBLE, "check.torque_infeasible"),
                   (FLAG_NONFINITE, "check.nonfinite_replaced"))
+# In ``policy`` the filter's bounds are the action range: its limit flag means a target beyond it.
+_POLICY_LIMIT_COUNTER = "check.action_range_clipped"
+ACTION_RANGE_TOLERANCE_RAD = 1e-5
+"""How far past the action range's ends a target still counts as inside it (float32 rounding)."""
 
 
 def _smooth(alpha: float) -> float:
@@ -118,6 +128,12 @@ class SafetyLayer:
 
         self.lower_rad, self.upper_rad = hw(robot.position_lower), hw(robot.position_upper)
         self.torque_limit_nm, self.default_rad = hw(robot.torque_limit), hw(robot.default_angles)
+        half_range = robot.action_clip * robot.action_scale
+        # Widened by ACTION_RANGE_TOLERANCE_RAD: a float32 target at the range's end (the client
+        # computes in float32) may round a hair past it.
+        self.action_lower_rad = hw(robot.default_angles - half_range - ACTION_RANGE_TOLERANCE_RAD)
+        self.action_upper_rad = hw(robot.default_angles + half_range + ACTION_RANGE_TOLERANCE_RAD)
+        self.policy_lower_rad, self.policy_upper_rad = self._policy_bounds()
         stand_kp = hw(robot.kp) if cfg.stand_kp is None else np.full(n, cfg.stand_kp)
         stand_kd = hw(robot.kd) if cfg.stand_kd is None else np.full(n, cfg.stand_kd)
         stand_kp = np.clip(stand_kp, cfg.kp_min, cfg.kp_max)
@@ -125,10 +141,14 @@ class SafetyLayer:
         enforce_window = cfg.torque_window == "clamp"
         self._out = CommandWriter(self.lower_rad, self.upper_rad, self.torque_limit_nm,
                                   self.max_step_rad, cfg.damping_kd, self.default_rad,
-                                  enforce_torque_window=enforce_window)
+                                  enforce_torque_window=enforce_window,
+                                  policy_bounds=(self.policy_lower_rad, self.policy_upper_rad))
         self._flag_counters = tuple(
             (bit, "check.torque_window" if bit == FLAG_TORQUE and not enforce_window else key)
             for bit, key in _FLAG_COUNTERS)
+        self._policy_flag_counters = tuple(
+            (bit, _POLICY_LIMIT_COUNTER if bit == FLAG_LIMIT else key)
+            for bit, key in self._flag_counters)
         # Flags that mean the applied target differs from the desired one.
         self._edit_mask = (FLAG_LIMIT | FLAG_STEP | FLAG_STEP_CONFLICT | FLAG_NONFINITE
                            | (FLAG_TORQUE | FLAG_TORQUE_INFEASIBLE if enforce_window else 0))
@@ -142,10 +162,11 @@ class SafetyLayer:
                                        tuple(robot.joint_names_hardware))
         self._intake = CommandIntake(cfg, hw(robot.kp), hw(robot.kd))
         self._plausibility = PlausibilityWatchdog(
-            self.lower_rad, self.upper_rad, self.max_step_rad,
-            cfg.implausible_rate_margin_rad_s * self.command_period_s,
-            cfg.implausible_limit_margin_rad,
+            self.action_lower_rad, self.action_upper_rad, cfg.implausible_slam_fraction,
             cfg.implausible_after_ticks, tuple(robot.joint_names_hardware))
+        self._target_stats = PolicyTargetStats(
+            self.lower_rad, self.upper_rad, self.default_rad, np.full(n, half_range),
+            tuple(robot.joint_names_hardware))
 
         # Every position command's gains lie in [kp_min, kp_max] x [kd_min, kd_max], so with joint
         # readings of at most SMALL_JOINT_VALUE no torque-window term can overflow and the
@@ -182,6 +203,32 @@ class SafetyLayer:
             stand.kd[...] = stand_kd
         self._blend_start = TargetGains(n)
         self._blended = TargetGains(n)
+
+    def _policy_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The filter's bounds in ``policy``: the action range, or its overlap with the joint
+        limits under ``policy_targets_past_limits="clamp"``."""
+        lower, upper = self.action_lower_rad, self.action_upper_rad
+        if self.config.policy_targets_past_limits == "clamp":
+            lower = np.maximum(lower, self.lower_rad)
+            upper = np.minimum(upper, self.upper_rad)
+        empty = np.flatnonzero(lower >= upper)
+        if empty.size:
+            joint = int(empty[0])
+            raise SafetyConfigError(
+                f"{self.robot.joint_names_hardware[joint]}: the action range "
+                f"[{self.action_lower_rad[joint]:.3f}, {self.action_upper_rad[joint]:.3f}] rad "
+                f"misses the joint limits [{self.lower_rad[joint]:.3f}, "
+                f"{self.upper_rad[joint]:.3f}] rad; check the default angles, action scale and "
+                "clip of the training contract")
+        beyond = np.maximum(self.lower_rad - lower, upper - self.upper_rad)
+        if beyond.max() > 0.0:
+            joint = int(np.argmax(beyond))
+            logger.info("safety: policy targets may pass the joint limits by up to %.3f rad "
+                        "(%s), inside the training contract's action range, as in training",
+                        float(beyond[joint]), self.robot.joint_names_hardware[joint])
+        lower.setflags(write=False)
+        upper.setflags(write=False)
+        return lower, upper
 
     # ------------------------------------------------------------------ operator / server API
 
@@ -297,13 +344,23 @@ class SafetyLayer:
                     "max_step_rad_per_period": self.max_step_rad,
                     "command_period_s": self.command_period_s}
 
+    def policy_targets(self) -> dict[str, Any]:
+        """What the policy asked for, per joint: the furthest target past a joint limit, the
+        time spent asking for one, and the share of the action range used
+        (:class:`~hal.safety.target_stats.PolicyTargetStats`)."""
+        with self._lock:
+            return self._target_stats.report()
+
     def report(self) -> dict[str, Any]:
-        """Everything the run report needs: mode, e-stop reason, config, counters, events."""
+        """Everything the run report needs: mode, e-stop reason, config, counters, events, the
+        target edits and what the policy asked for."""
         edits = self.target_edits()
+        asked = self.policy_targets()
         with self._lock:
             return {"mode": self._mode.value, "estop_reason": self._estop_reason,
                     "config": self.config.to_dict(), "counters": self._log.counters(),
-                    "events": self._log.events(), "target_edits": edits}
+                    "events": self._log.events(), "target_edits": edits,
+                    "policy_targets": asked}
 
     # ------------------------------------------------------------------ the per-tick entry point
 
@@ -480,8 +537,7 @@ class SafetyLayer:
     def _implausible(self, now_ns: int, desired_target: np.ndarray) -> bool:
         """Judge this tick's fresh command; True means the layer went to damping."""
         watchdog = self._plausibility
-        out = self._out
-        tripped = watchdog.judge(desired_target, out.step_reference)
+        tripped = watchdog.judge(desired_target)
         if watchdog.streak:
             self._log.count("command.implausible")
         if tripped:
@@ -518,6 +574,7 @@ class SafetyLayer:
         self._gate_ok_ticks = 0
         self._misses = 0
         self._plausibility.reset()
+        self._target_stats.end_of_streak()
         if to not in ACTIVE_MODES:
             self._run_requested = False
             self._start_pending = False
@@ -527,9 +584,12 @@ class SafetyLayer:
 
     def _emit_position(self, now_ns: int, joints: JointState,
                        desired: TargetGains) -> JointCommand:
+        in_policy = self._mode is Mode.POLICY
         flags = self._out.position(now_ns, desired, joints.position_rad, joints.velocity_rad_s,
-                                   self._window_safe_gains and self._monitor.joints_small)
-        if self._mode is Mode.POLICY:
+                                   self._window_safe_gains and self._monitor.joints_small,
+                                   policy=in_policy)
+        if in_policy:
+            self._target_stats.add(now_ns, desired.target)
             self._policy_ticks += 1
             if flags & FLAG_TORQUE:
                 self._policy_ticks_outside_window += 1
@@ -538,7 +598,7 @@ class SafetyLayer:
                 np.subtract(self._out.command.target_rad, desired.target, out=self._edit)
                 self._max_edit_rad = max(self._max_edit_rad, float(np.abs(self._edit).max()))
         if flags:
-            for bit, key in self._flag_counters:
+            for bit, key in (self._policy_flag_counters if in_policy else self._flag_counters):
                 if flags & bit:
                     self._log.count(key)
             if flags & (FLAG_STEP_CONFLICT | FLAG_TORQUE_INFEASIBLE):

@@ -45,15 +45,20 @@ class CommandWriter:
         damping_kd: kd of the damping command.
         initial_pose: Damping target until a valid joint reading arrives (the default pose).
         enforce_torque_window: Clamp targets into the PD torque window, or only flag them.
+        policy_bounds: ``(lower, upper)`` that bound a target in ``policy`` instead of the joint
+            limits (the training contract's action range); None uses the joint limits there too.
     """
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray, torque_limit: np.ndarray,
                  max_step: float, damping_kd: float, initial_pose: np.ndarray,
-                 enforce_torque_window: bool = True) -> None:
+                 enforce_torque_window: bool = True,
+                 policy_bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         n = len(lower)
         self.lower = lower
         self.upper = upper
         self.filter = TargetFilter(lower, upper, torque_limit, max_step, enforce_torque_window)
+        self.policy_filter = self.filter if policy_bounds is None else TargetFilter(
+            policy_bounds[0], policy_bounds[1], torque_limit, max_step, enforce_torque_window)
         self._command = TargetGains(n)
         self.command = JointCommand(target_rad=self._command.target, kp=self._command.kp,
                                     kd=self._command.kd, mode=CONTROL_MODE_DAMP)
@@ -88,16 +93,18 @@ class CommandWriter:
         return self._reference
 
     def position(self, now_ns: int, desired: TargetGains, q: np.ndarray, dq: np.ndarray,
-                 window_safe: bool = False) -> int:
+                 window_safe: bool = False, policy: bool = False) -> int:
         """Filter ``desired`` into the command (position mode); returns the filter's flags.
 
         ``desired.kp`` must be > 0 and every input finite (the safety layer guarantees both).
         ``desired`` may be :attr:`last` (hold the last applied command). ``window_safe``: see
-        :meth:`TargetFilter.apply`.
+        :meth:`TargetFilter.apply`. ``policy``: bound the target by the policy bounds (a
+        ``FLAG_LIMIT`` then means "outside those bounds").
         """
         cmd = self.command
-        flags = self.filter.apply(desired.target, self.step_reference, q, dq, desired.kp, desired.kd,
-                                  cmd.target_rad, window_safe)
+        target_filter = self.policy_filter if policy else self.filter
+        flags = target_filter.apply(desired.target, self.step_reference, q, dq, desired.kp,
+                                    desired.kd, cmd.target_rad, window_safe)
         self._command.gains[...] = desired.gains
         cmd.mode = CONTROL_MODE_POSITION
         cmd.timestamp_ns = now_ns

@@ -15,7 +15,7 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -25,6 +25,7 @@ from hal.devices.aggregate import HalDevices
 from hal.devices.base import CONTROL_MODE_DAMP, ContactSample, ImuSample, JointCommand, JointState
 from hal.protocol import StateLayout
 from hal.robot import RobotConfig
+from hal.safety.config import SafetyConfig
 from hal.safety.events import Mode, mode_code
 from hal.timing import DeadlinePacer, LatencyRing
 from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
@@ -58,6 +59,7 @@ class HalServerConfig:
     estop_endpoint: str | None = None  # e.g. "tcp://127.0.0.1:5560"; see hal.safety.estop
     keys_dir: str | None = None  # the robot's keys (hal.auth); network endpoints then use CURVE
     insecure: bool = False  # network endpoints without keys, explicitly (hal.auth)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  # the devices may relax it
 
     def __post_init__(self) -> None:
         if not 0 < self.control_rate_hz < float("inf"):
@@ -104,9 +106,9 @@ def default_safety_layer(robot: RobotConfig, devices: HalDevices,
     command period (``command_interval_ticks`` control ticks)."""
     from dataclasses import replace
 
-    from hal.safety import SafetyConfig, SafetyLayer
+    from hal.safety import SafetyLayer
 
-    safety = SafetyConfig()
+    safety = SafetyConfig() if config is None else config.safety
     if devices.contacts is None:
         log.warning("no foot force sensors: the entry gate will not check that the feet are down")
         safety = replace(safety, gate_min_feet_down=0)
@@ -468,9 +470,10 @@ class HalServer:
         """The safety layer's mode, transitions and counters (after ``close()`` too)."""
         report = {"mode_final": str(self.safety.mode), "events": self.safety.events(),
                   "counters": self.safety.counters()}
-        target_edits = getattr(self.safety, "target_edits", None)
-        if target_edits is not None:
-            report["target_edits"] = target_edits()
+        for section in ("target_edits", "policy_targets"):
+            summary = getattr(self.safety, section, None)
+            if summary is not None:
+                report[section] = summary()
         return report
 
     def report(self) -> dict:

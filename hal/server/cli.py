@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
+from hal.safety.config import PAST_LIMIT_MODES, SafetyConfig
 from hal.safety.events import Mode
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 
@@ -83,6 +84,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -
     loop.add_argument("--insecure", action="store_true",
                       help="bind network endpoints WITHOUT authentication: anyone who reaches "
                            "them can drive the robot. Only on an isolated, trusted network")
+    loop.add_argument("--policy-targets-past-limits", choices=PAST_LIMIT_MODES, default="pass",
+                      help="a policy target inside the training contract's action range but past "
+                           "a joint limit: pass it on as training did (default) or clamp it to "
+                           "the limit (README, Safety)")
     loop.add_argument("--no-gc-control", dest="gc_control", action="store_false",
                       help="leave Python's garbage collector alone (for comparison runs)")
     out = parser.add_argument_group("output")
@@ -145,7 +150,8 @@ def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> 
             observation_endpoint=args.observation_bind, command_endpoint=args.command_bind,
             realtime=realtime, gc_control=args.gc_control,
             estop_endpoint=None if args.estop_bind == "none" else args.estop_bind,
-            keys_dir=args.keys, insecure=args.insecure)
+            keys_dir=args.keys, insecure=args.insecure,
+            safety=SafetyConfig(policy_targets_past_limits=args.policy_targets_past_limits))
         keys = check_server_endpoints(config)
         teleop = getattr(args, "teleop_bind", "none")
         if teleop and teleop != "none":
@@ -417,6 +423,7 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{edits['policy_ticks']} policy ticks ({100 * edits['fraction']:.2f}%, "
                      f"largest {edits['max_edit_rad']:.3f} rad); outside the torque window "
                      f"(counted, the motors clip torque): {edits['outside_torque_window_ticks']}")
+    lines.extend(_policy_target_lines(safety.get("policy_targets")))
     for event in safety.get("events", [])[-8:]:
         lines.append(f"  {event.get('from')} -> {event.get('to')}: {event.get('reason')} "
                      f"{event.get('detail', '')}".rstrip())
@@ -452,6 +459,26 @@ def format_report(report: dict[str, Any]) -> str:
         for dump in recorder.get("flight", {}).get("dumps", []):
             lines.append(f"flight recorder dump: {dump}")
     return "\n".join(lines)
+
+
+def _policy_target_lines(asked: dict[str, Any] | None) -> list[str]:
+    """What the policy asked for, per joint: how far past its limit, how long, and the share of
+    the action range used (one row per joint)."""
+    if not asked:
+        return []
+    past = [(name, joint) for name, joint in asked["joints"].items()
+            if joint["furthest_past_limit_rad"] > 0.0]
+    lines = []
+    if past:
+        past.sort(key=lambda item: -item[1]["furthest_past_limit_rad"])
+        lines.append("policy targets past joint limits: " + ", ".join(
+            f"{name} {joint['furthest_past_limit_rad']:.3f} rad" for name, joint in past))
+    lines.append(f"{'policy targets':<22}{'past limit':>12}{'time past':>11}{'range used':>12}")
+    for name, joint in asked["joints"].items():
+        lines.append(f"  {name:<20}{joint['furthest_past_limit_rad']:>8.3f} rad"
+                     f"{joint['time_past_limit_s']:>9.2f} s"
+                     f"{100 * joint['action_range_used']:>11.0f}%")
+    return lines
 
 
 def main_guard(run: Callable[[], int]) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hal.sim.mjcf import QuadrupedGeometry
 from hal.sim.scenes import SCENES, SceneBox
 
 __all__ = ["MujocoWorldConfig", "quaternion_from_euler"]
@@ -44,6 +45,9 @@ class MujocoWorldConfig:
             scanner.
         action_delay_s: a command takes effect this long (simulated time) after it was written,
             as a real robot's command latency delays it.
+        geometry: link dimensions, mass properties and joint/contact parameters of the model;
+            None = the robot's published geometry (:func:`hal.sim.mjcf.geometry_for`). For
+            studies of the model (``benchmarks/gait_drift.py``, the symmetry tests).
     """
 
     scene: str = "flat"
@@ -70,6 +74,7 @@ class MujocoWorldConfig:
     render_thread: bool = False
     height_scan_points_xy: tuple[tuple[float, float], ...] | None = None
     action_delay_s: float = 0.0
+    geometry: QuadrupedGeometry | None = None
 
     def __post_init__(self) -> None:
         if self.scene not in SCENES:

@@ -84,7 +84,8 @@ class MujocoWorld:
         self.config = cfg = config or MujocoWorldConfig()
         initial_q = self._initial_joint_positions()
         xml = build_mjcf(robot, cfg.scene, extra_boxes=cfg.extra_boxes,
-                         physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base)
+                         physics_dt_s=cfg.physics_dt_s, fixed_base=cfg.fixed_base,
+                         geometry=cfg.geometry)
         self.model = mj.MjModel.from_xml_string(xml)
         self.data = mj.MjData(self.model)
         self._index_model()
@@ -173,6 +174,7 @@ class MujocoWorld:
         self._quat_s = sensor("imu_quat")
         self._gyro_s = sensor("imu_gyro")
         self._acc_s = sensor("imu_acc")
+        self._imu_site = int(m.sensor_objid[self._id("mjOBJ_SENSOR", "imu_acc")])
 
     def _start_camera(self) -> None:
         cfg, cam = self.config, self.robot.depth_camera
@@ -257,7 +259,12 @@ class MujocoWorld:
         world frame), as training's ``norm(contact_forces[feet])`` measures it.
         """
         mj, m, d = self._mj, self.model, self.data
-        self._acc[:] = d.sensordata[self._acc_s]
+        if self.config.fixed_base:
+            # A welded trunk does not accelerate: it reads the reaction to gravity in the site's
+            # axes. MuJoCo 3.x reports 0 for an accelerometer on a static body (4.x computes it).
+            self._acc[:] = d.site_xmat[self._imu_site].reshape(3, 3).T @ -m.opt.gravity
+        else:
+            self._acc[:] = d.sensordata[self._acc_s]
         self._foot_force_xyz[:] = 0.0
         ncon = d.ncon
         if ncon:

@@ -20,7 +20,8 @@ from hal.optional import MissingDependencyError, available, require
 from hal.robot import RobotConfig
 
 __all__ = ["OK", "WARN", "FAIL", "SKIP", "CheckResult", "StreamMeasurement", "install_hint", "cuda_device",
-           "measure_camera", "measure_imu", "camera_checks", "check_zed", "check_recording",
+           "measure_camera", "measure_imu", "camera_checks", "check_zed", "zed_open_result",
+           "zed_grab_warnings", "check_recording",
            "check_motor_bus", "check_engine"]
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
@@ -171,8 +172,10 @@ def check_zed(seconds: float, resolution: str, fps: int, depth_mode: str, robot:
             results = [CheckResult("ZED IMU", WARN, str(exc), "use a ZED 2/2i/X, or another IMU backend")]
         else:
             results = []
-        results.insert(0, CheckResult("ZED camera", OK, camera.session.describe()))
-        return results + camera_checks(camera, imu, seconds, float(fps), robot, "ZED")
+        results.insert(0, zed_open_result(camera.session.describe(), camera.session.open_warning))
+        results += camera_checks(camera, imu, seconds, float(fps), robot, "ZED")
+        return results + zed_grab_warnings(camera.report()["warnings"],
+                                           imu.warnings() if imu is not None else {})
     except Exception as exc:  # noqa: BLE001 - every failure becomes a line of the report
         return [CheckResult("ZED camera", FAIL, str(exc),
                             "check the cable and power, run ZED_Diagnostic, close other ZED programs")]
@@ -180,6 +183,31 @@ def check_zed(seconds: float, resolution: str, fps: int, depth_mode: str, robot:
         if imu is not None:
             imu.close()
         camera.close()
+
+
+def zed_open_result(description: str, open_warning: str | None) -> CheckResult:
+    """The "ZED camera" line: OK, or WARN naming the warning ``open`` returned (the camera works)."""
+    if open_warning is None:
+        return CheckResult("ZED camera", OK, description)
+    fixes = {"CONFIGURATION_FALLBACK": "the camera opened with a fallback setting: check --zed-resolution/"
+                                       "--zed-fps against what this camera model supports",
+             "POTENTIAL_CALIBRATION_ISSUE": "recalibrate the camera (ZED Calibration) or download its "
+                                            "factory calibration (ZED Explorer)"}
+    return CheckResult("ZED camera", WARN, f"{description}; opened with warning {open_warning}",
+                       fixes.get(open_warning, "see the ZED SDK's ERROR_CODE documentation; run ZED_Diagnostic"))
+
+
+def zed_grab_warnings(depth: dict[str, int], imu: dict[str, int]) -> list[CheckResult]:
+    """A WARN line counting the warning codes grab/retrieve and get_sensors_data returned, if any."""
+    counts = {f"depth {name}": n for name, n in depth.items()}
+    counts.update({f"IMU {name}": n for name, n in imu.items()})
+    if not counts:
+        return []
+    detail = ", ".join(f"{name} x{n}" for name, n in sorted(counts.items()))
+    fix = "corrupted frames were dropped (depth goes stale if they persist): check the cable, " \
+          "its connector and the camera's power" if depth.get("CORRUPTED_FRAME") else \
+          "see the ZED SDK's ERROR_CODE documentation; run ZED_Diagnostic"
+    return [CheckResult("ZED warnings", WARN, detail, fix)]
 
 
 def check_recording(path: Path, seconds: float, robot: RobotConfig) -> list[CheckResult]:

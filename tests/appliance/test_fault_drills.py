@@ -38,7 +38,8 @@ CFG = SafetyConfig()  # the CLI runs the safety layer with its defaults
 POLICY_AT_S = 2.8  # stand-up (2 s) + priming at the stand pose (0.5 s) + the gate, with room
 # The HAL runs at the policy rate here: every tick is a command period.
 STEP_RAD = CFG.max_target_rate_rad_s / RATE_HZ
-IMPLAUSIBLE_STEP_RAD = STEP_RAD + CFG.implausible_rate_margin_rad_s / RATE_HZ
+# A slam: a reversal of at least this share of the 2.4 rad action range (clip 4.8 × scale 0.25 × 2).
+SLAM_STEP_RAD = CFG.implausible_slam_fraction * 2.4
 # With the default counted torque window the motors clip torque: no torque-window guarantee.
 TAU_CHECKED = CFG.torque_window == "clamp"
 _runs = itertools.count()
@@ -117,12 +118,16 @@ def run_drills(policy: Path, faults: list[str], duration_s: float, *extra: str) 
 
 
 def check_motors_safe(run: DrillRun) -> None:
-    """Every command that reached the driver: finite; position targets inside the limits and the
-    step cap, and the torque window when the layer clamps to it (hal.safety.targets guarantees,
-    recomputed); damping exact."""
+    """Every command that reached the driver: finite; position targets inside their bounds (the
+    joint limits; in policy the action range, default ± 4.8 × 0.25 rad) and the step cap, and the
+    torque window when the layer clamps to it (hal.safety.targets guarantees, recomputed); damping
+    exact."""
     robot, n = run.robot, run.robot.n_joints
     lower = hardware(robot, robot.position_lower)
     upper = hardware(robot, robot.position_upper)
+    default = hardware(robot, robot.default_angles)
+    # (the layer accepts 1e-5 rad past either end: a float32 target's rounding)
+    action_lo, action_hi = default - 4.8 * 0.25 - 1e-5, default + 4.8 * 0.25 + 1e-5
     tau = hardware(robot, robot.torque_limit)
     written = run.joints.written
     assert len(written) == len(run.ticks) + 1  # one per tick, and the shutdown damping
@@ -140,8 +145,9 @@ def check_motors_safe(run: DrillRun) -> None:
         assert tick.mode in ACTIVE_MODES
         assert (tick.kp >= CFG.kp_min).all() and (tick.kp <= CFG.kp_max).all()
         reference = np.clip(tick.q, lower, upper) if previous is None else previous
+        lo, hi = (action_lo, action_hi) if tick.mode is Mode.POLICY else (lower, upper)
         check_guarantees(tick.target, np.full(n, np.nan), reference, tick.q, tick.dq, tick.kp,
-                         tick.kd, lower, upper, tau if TAU_CHECKED else np.full(n, np.inf),
+                         tick.kd, lo, hi, tau if TAU_CHECKED else np.full(n, np.inf),
                          STEP_RAD)
         previous = tick.target
     last = written[-1]
@@ -240,20 +246,72 @@ def test_wild_actions_stay_within_limits_and_end_damped(exported_policy):
         if b.seq == a.seq + 1:  # (a late, dropped command in between would flip once more)
             np.testing.assert_allclose(a.command_target - default,
                                        -(b.command_target - default), atol=1e-5)
-    # The plausibility watchdog damps on the implausible_after_ticks-th wild command; the
-    # measured-velocity limit (1.5 × rated speed for 3 ticks) catches runaways, not this.
-    damp_seq = wild[CFG.implausible_after_ticks - 1].seq
+    # The plausibility watchdog damps on the implausible_after_ticks-th slam: the first wild
+    # command steps 1.2 rad from the policy's pose, every later one 2.4 rad. The measured-velocity
+    # limit (1.5 × rated speed for 3 ticks) catches runaways, not this.
+    damp_seq = wild[CFG.implausible_after_ticks].seq
     for tick in run.after(fired):
         assert (tick.mode is Mode.POLICY) is (tick.seq < damp_seq), tick.seq
     check_response(record, "damping", "implausible_command", damp_seq)
     counters = run.report["safety"]["counters"]
     assert counters["command.implausible"] == CFG.implausible_after_ticks
-    assert counters["check.step_capped"] >= CFG.implausible_after_ticks - 1
+    assert counters["check.step_capped"] >= CFG.implausible_after_ticks
     # Meanwhile the targets moved by at most the step cap per tick (check_motors_safe checked
     # every guarantee); here the cap visibly did the work.
     steps = [np.abs(b.target - a.target).max()
              for a, b in zip(run.ticks, run.ticks[1:]) if fired <= b.seq < damp_seq]
     assert max(steps) == pytest.approx(STEP_RAD, abs=1e-9)
+
+
+@pytest.mark.parametrize("past_limits", ["pass", "clamp"])
+def test_a_trained_landing_past_the_calf_limits_runs_on(exported_policy, past_limits):
+    """The landing drill asks for calf targets at the end of the action range, 0.538 rad past the
+    calf's limit, 0.06 s past it: the policy keeps control and the report counts it, per joint. The
+    targets reach the motors as asked (or clamped to the limit with --policy-targets-past-limits
+    clamp)."""
+    run = run_drills(exported_policy, ["landing@0.6"], POLICY_AT_S + 1.4,
+                     "--policy-targets-past-limits", past_limits)
+    record = run.fault("landing")
+    fired = check_fired_on_time(run, record)
+    assert record["response"] is None
+    assert record["note"] == "no mode change after it fired (stayed policy)"
+    after = run.after(fired)
+    assert after and all(tick.mode is Mode.POLICY for tick in after)
+    robot = run.robot
+    calves = [i for i, name in enumerate(robot.joint_names_hardware) if "calf" in name]
+    upper = hardware(robot, robot.position_upper)
+    end_of_range = hardware(robot, robot.default_angles) + 4.8 * 0.25
+    asked = max(float((t.command_target[calves] - upper[calves]).max()) for t in after
+                if t.has_command)
+    applied = max(float((t.target[calves] - upper[calves]).max()) for t in after)
+    # -1.5 + 1.2 - (-0.83776): the Go2 calf's range ends 0.53776 rad past its limit.
+    assert asked == pytest.approx(0.53776, abs=1e-5)
+    if past_limits == "pass":
+        assert applied == pytest.approx(asked, abs=1e-5)  # sent on, as training would have
+    else:
+        assert applied <= 1e-12
+    assert np.all(end_of_range[calves] - upper[calves] == pytest.approx(0.53776))
+    safety = run.report["safety"]
+    counters = safety["counters"]
+    assert "command.implausible" not in counters
+    assert "reason.joint_position_limit" not in counters
+    asked_report = safety["policy_targets"]
+    assert "calf" in asked_report["furthest_past_limit"]["joint"]
+    assert asked_report["furthest_past_limit"]["rad"] == pytest.approx(0.53776, abs=1e-5)
+    for i in calves:
+        joint = asked_report["joints"][robot.joint_names_hardware[i]]
+        # Past the limit from 0.55 of the clip (the limit is 0.66 rad from the default, the clip
+        # 1.2): the profile's 0.75, 1.0, 0.75 steps.
+        assert joint["ticks_past_limit"] >= 3
+        assert joint["time_past_limit_s"] >= 3 / RATE_HZ - 1e-9
+        assert joint["action_range_used"] == pytest.approx(1.0, abs=1e-5)
+    table = format_report(run.report)
+    assert "policy targets past joint limits: " in table
+    assert "0.538 rad" in table
+    calf_row = next(line for line in table.splitlines()
+                    if line.strip().startswith(robot.joint_names_hardware[calves[0]]))
+    assert calf_row.split()[1:] == ["0.538", "rad", calf_row.split()[3], "s", "100%"]
+    assert float(calf_row.split()[3]) >= 3 / RATE_HZ
 
 
 def test_drop_imu_damps_once_the_sample_is_stale(exported_policy):
@@ -349,17 +407,16 @@ def test_a_normal_run_never_trips_the_plausibility_watchdog(exported_policy):
     assert counters["ticks.policy"] >= 3 * RATE_HZ
     assert [e["reason"] for e in run.report["safety"]["events"]][-1] == "shutdown"
     robot = run.robot
-    lower = hardware(robot, robot.position_lower)
-    upper = hardware(robot, robot.position_upper)
+    default = hardware(robot, robot.default_angles)
     worst_step = worst_outside = 0.0
     for a, b in zip(run.ticks, run.ticks[1:]):
         if b.mode is Mode.POLICY and b.has_command:
             worst_step = max(worst_step, float(np.abs(b.command_target - a.target).max()))
-            outside = np.maximum(lower - b.command_target, b.command_target - upper)
+            outside = np.maximum(default - 1.2 - b.command_target,
+                                 b.command_target - (default + 1.2))
             worst_outside = max(worst_outside, float(outside.max()))
-    threshold = IMPLAUSIBLE_STEP_RAD
-    assert worst_step < 0.5 * threshold
-    assert worst_outside < CFG.implausible_limit_margin_rad
+    assert worst_step < 0.5 * SLAM_STEP_RAD
+    assert worst_outside <= 1e-6  # the client clips the actions to the range
 
 
 # ----------------------------------------------------------------------------------- the CLI

@@ -37,6 +37,9 @@ def test_recorded_camera_and_emulated_motors_run_the_appliance(go2, exported_pol
     assert report["commands_applied"] >= 0.8 * report["cycles"]
     assert report["malformed_dropped"] == 0
     assert report["counters"]["depth_frames"] >= 60  # the recording plays at 30 fps
+    camera = report["camera"]  # the grab thread's own counters
+    assert camera["device"] == "recorded-depth" and camera["health"]["frames"] >= 60
+    assert camera["health"]["dropped"] == 0 and camera["health"]["grab_failures"] == 0
     assert report["inference"]["counters"]["depth_steps"] >= 20
     transitions = [(e["from"], e["to"]) for e in report["safety"]["events"]]
     assert ("ready", "policy") in transitions

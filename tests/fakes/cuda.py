@@ -1,5 +1,7 @@
 """Fake ``cuda.bindings.runtime`` (cuda-python) and ``pycuda.driver`` with the real call shapes.
 
+They stay fakes because both need an NVIDIA driver and GPU, which CI does not have.
+
 cuda-python (``cuda/bindings/runtime.pyx``, 12.x and 13.x): every function returns a tuple whose
 first item is a ``cudaError_t`` (``cudaGetDeviceCount() -> (err, int)``, ``cudaSetDevice(d) ->
 (err,)``, ``cudaHostAlloc(size, flags) -> (err, int)``, ``cudaStreamCreateWithFlags(flags) ->
@@ -13,6 +15,10 @@ raise ``RuntimeError`` when ``libcuda.so`` is missing.
 pycuda (``pycuda/driver``): ``init()``, ``Device(n)`` with ``retain_primary_context()``,
 ``Context.push()`` / ``Context.pop()`` (static) on a per-thread stack; pycuda's module cleanup
 aborts the process when a stack is not empty (:meth:`FakePycuda.stack_depths` lets a test see it).
+``pagelocked_empty(shape, dtype, order="C", mem_flags=0)`` returns an ndarray whose ``.base`` is
+the ``HostAllocation`` (pycuda's ``PagelockedHostAllocation``), with ``get_device_pointer()`` for
+memory allocated with ``host_alloc_flags.DEVICEMAP`` (``cuMemHostGetDevicePointer``; on an
+integrated GPU the mapped pointer is the host address, as here); without that flag it fails.
 
 Memory is real host memory (ctypes), so copies move bytes; streams run work at once; a capture
 records the copies and a graph launch replays them.
@@ -258,7 +264,9 @@ class FakePycuda:
         self._stacks: dict[int, list] = {}
         self._lock = threading.Lock()
         self._device_count = device_count
+        self.device_pointers_given = 0  # get_device_pointer() calls that returned a pointer
         fake = self
+        DEVICEMAP = 2
 
         class Error(Exception):
             pass
@@ -314,9 +322,31 @@ class FakePycuda:
             def synchronize(self):
                 require_context("cuStreamSynchronize")
 
+        class HostAllocation:
+            """Pinned host memory; numpy arrays over it keep it as their ``.base``."""
+
+            def __init__(self, shape, dtype, mem_flags):
+                dtype = np.dtype(dtype)
+                shape = (shape,) if isinstance(shape, int) else tuple(shape)
+                self.nbytes = max(int(np.prod(shape)) * dtype.itemsize, 1)
+                self._buf = (ctypes.c_ubyte * self.nbytes)()
+                self.mem_flags = mem_flags
+                self.__array_interface__ = {"shape": shape, "typestr": dtype.str, "version": 3,
+                                            "data": (ctypes.addressof(self._buf), False)}
+
+            def get_device_pointer(self):
+                require_context("cuMemHostGetDevicePointer")
+                if not self.mem_flags & DEVICEMAP:
+                    raise Error("cuMemHostGetDevicePointer failed: invalid value (not allocated "
+                                "with host_alloc_flags.DEVICEMAP)")
+                fake.device_pointers_given += 1
+                return ctypes.addressof(self._buf)
+
         def pagelocked_empty(shape, dtype, order="C", mem_flags=0):
             require_context("cuMemHostAlloc")
-            return np.zeros(shape, dtype)
+            array = np.asarray(HostAllocation(shape, dtype, mem_flags))
+            assert isinstance(array.base, HostAllocation)
+            return array
 
         class DeviceAllocation:
             def __init__(self, nbytes):
@@ -339,7 +369,7 @@ class FakePycuda:
             pagelocked_empty=pagelocked_empty,
             device_attribute=types.SimpleNamespace(INTEGRATED="INTEGRATED", CAN_MAP_HOST_MEMORY="CAN_MAP_HOST_MEMORY",
                                                    MULTIPROCESSOR_COUNT="MULTIPROCESSOR_COUNT"),
-            host_alloc_flags=types.SimpleNamespace(PORTABLE=1, DEVICEMAP=2),
+            host_alloc_flags=types.SimpleNamespace(PORTABLE=1, DEVICEMAP=DEVICEMAP),
             event_flags=types.SimpleNamespace(DISABLE_TIMING=2),
             memcpy_htod_async=lambda dest, src, stream=None: require_context("cuMemcpyHtoDAsync"),
             memcpy_dtoh_async=lambda dest, src, stream=None: require_context("cuMemcpyDtoHAsync"),

@@ -1,5 +1,7 @@
 """A fake ``pyzed.sl`` whose calls have pyzed's signatures (ZED SDK 4.x / 5.x Python API).
 
+It stays a fake because pyzed needs the ZED SDK, CUDA and a camera, none of which CI has.
+
 Signatures follow Stereolabs' ``pyzed/sl.pyx`` (zed-python-api) and the generated API docs:
 
 - ``Transform.get_orientation(self) -> Orientation`` takes **no** argument (only
@@ -15,23 +17,93 @@ Signatures follow Stereolabs' ``pyzed/sl.pyx`` (zed-python-api) and the generate
 - ``InitParameters.depth_stabilization`` is an int 0–100 (default 30) since SDK 4.0.
 
 Which enum members exist depends on the SDK version, as in the real releases:
-``DEPTH_MODE.NEURAL_LIGHT`` and ``RESOLUTION.HD1536`` only from 5.0, ``NEURAL_PLUS`` from 4.1.
+``DEPTH_MODE.NEURAL_LIGHT`` and ``RESOLUTION.HD1536`` only from 5.0, ``NEURAL_PLUS`` from 4.1,
+``RESOLUTION.HD4K``/``QHDPLUS`` from 4.2 (per the audit in issue 24; the 4.0 ``src/pyzed/sl_c.pxd``,
+read, has neither, and a 5.x one has both beside HD1536).
+
+``ERROR_CODE`` (what was read, in stereolabs/zed-python-api and stereolabs/zed-c-api):
+
+- values: ``zed-c-api`` ``include/sl/c_api/types_c.h`` gives the C++ enum's integers explicitly:
+  SENSOR_CONFIGURATION_CHANGED -6, POTENTIAL_CALIBRATION_ISSUE -5, CONFIGURATION_FALLBACK -4,
+  SENSORS_DATA_REQUIRED -3, CORRUPTED_FRAME -2, CAMERA_REBOOTING -1, SUCCESS 0, FAILURE 1,
+  NO_GPU_COMPATIBLE 2, NOT_ENOUGH_GPU_MEMORY 3, CAMERA_NOT_DETECTED 4, ...; ``sl.pyx`` makes each
+  member ``<int>c_ERROR_CODE.X``, so ``.value`` is that integer (a plain ``enum.Enum``, not an
+  IntEnum: ``int(code)`` fails);
+- members by release: the 4.0 ``src/pyzed/sl_c.pxd`` has CAMERA_REBOOTING as its only negative
+  code; a 5.0.x ``src/pyzed/sl.pyx`` has CONFIGURATION_FALLBACK, SENSORS_DATA_REQUIRED,
+  CORRUPTED_FRAME and CAMERA_REBOOTING (4.2 has the same four, per the audit in issue 24); a later
+  ``sl_c.pxd`` adds POTENTIAL_CALIBRATION_ISSUE (here from 5.1), and the newest C API
+  SENSOR_CONFIGURATION_CHANGED (here from 5.2; the release is not recorded in what was read);
+- ordering: that 5.0.x ``sl.pyx`` defines ``__lt__``/``__le__``/``__gt__``/``__ge__`` comparing
+  ``.value``; 4.2 and 5.0.0 have none (a plain Enum: ``<`` raises TypeError). Here from 5.0.1;
+- ``__str__``/``__repr__`` return the SDK's ``toString`` sentence, not the member name (a
+  sample compares ``str(err)`` with ``'POTENTIAL CALIBRATION ISSUE'``); the fake returns the name
+  with spaces, so code that logs ``str(code)`` instead of ``code.name`` shows here.
 """
 
 from __future__ import annotations
 
 import enum
+import operator
 import types
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ZedScript", "make_pyzed"]
+__all__ = ["ERROR_CODES", "ORDERED_ERROR_CODES_FROM", "ZedScript", "make_pyzed"]
 
 
-def _version_tuple(text: str) -> tuple[int, int]:
-    major, minor = text.split(".")[:2]
-    return int(major), int(minor)
+def _version_tuple(text: str) -> tuple[int, int, int]:
+    parts = [int(p) for p in text.split(".")[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))  # type: ignore[return-value]
+
+
+#: (first release, name, value) of each ERROR_CODE member the fake knows; see the module docstring.
+ERROR_CODES = (
+    ((5, 2, 0), "SENSOR_CONFIGURATION_CHANGED", -6),
+    ((5, 1, 0), "POTENTIAL_CALIBRATION_ISSUE", -5),
+    ((4, 2, 0), "CONFIGURATION_FALLBACK", -4),
+    ((4, 2, 0), "SENSORS_DATA_REQUIRED", -3),
+    ((4, 2, 0), "CORRUPTED_FRAME", -2),
+    ((0, 0, 0), "CAMERA_REBOOTING", -1),
+    ((0, 0, 0), "SUCCESS", 0),
+    ((0, 0, 0), "FAILURE", 1),
+    ((0, 0, 0), "NO_GPU_COMPATIBLE", 2),
+    ((0, 0, 0), "NOT_ENOUGH_GPU_MEMORY", 3),
+    ((0, 0, 0), "CAMERA_NOT_DETECTED", 4),
+    ((0, 0, 0), "SENSORS_NOT_INITIALIZED", 5),
+    ((0, 0, 0), "SENSORS_NOT_AVAILABLE", 6),
+    ((0, 0, 0), "INVALID_RESOLUTION", 7),
+    ((0, 0, 0), "LOW_USB_BANDWIDTH", 8),
+)
+#: The first release whose ERROR_CODE has ordering operators (a later 5.0.x; 5.0.0 has none).
+ORDERED_ERROR_CODES_FROM = (5, 0, 1)
+
+
+def _sdk_sentence(code: enum.Enum) -> str:
+    return code.name.replace("_", " ")
+
+
+def _ordered(op):
+    def compare(self, other):
+        if isinstance(other, type(self)):
+            return op(self.value, other.value)
+        return NotImplemented
+    return compare
+
+
+def _error_code_enum(version: tuple[int, int, int]) -> type[enum.Enum]:
+    """``sl.ERROR_CODE`` of that release: its members, its str/repr and (from 5.0.1) its ordering."""
+    namespace = enum.EnumMeta.__prepare__("ERROR_CODE", (enum.Enum,))
+    for since, name, value in ERROR_CODES:
+        if version >= since:
+            namespace[name] = value
+    namespace["__str__"] = namespace["__repr__"] = _sdk_sentence
+    if version >= ORDERED_ERROR_CODES_FROM:
+        for dunder, op in (("__lt__", operator.lt), ("__le__", operator.le),
+                           ("__gt__", operator.gt), ("__ge__", operator.ge)):
+            namespace[dunder] = _ordered(op)
+    return enum.EnumMeta("ERROR_CODE", (enum.Enum,), namespace)
 
 
 @dataclass
@@ -46,6 +118,10 @@ class ZedScript:
     cx: float = 641.3
     cy: float = 361.8
     open_status: str = "SUCCESS"
+    # Statuses returned by successive calls (by name), then SUCCESS once the list is used up.
+    grab_statuses: list = field(default_factory=list)
+    retrieve_statuses: list = field(default_factory=list)
+    sensors_statuses: list = field(default_factory=list)
     imu_q_xyzw: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
     gyro_deg_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
     accel_m_s2: tuple[float, float, float] = (0.0, 0.0, 9.81)
@@ -61,14 +137,16 @@ def make_pyzed(script: ZedScript) -> tuple[types.ModuleType, types.ModuleType]:
     version = _version_tuple(script.sdk_version)
     sl = types.ModuleType("pyzed.sl")
 
-    class ERROR_CODE(enum.Enum):
-        SUCCESS = 0
-        FAILURE = 1
-        CAMERA_NOT_DETECTED = 3
+    ERROR_CODE = _error_code_enum(version)
+
+    def status(queue: list):
+        return getattr(ERROR_CODE, queue.pop(0) if queue else "SUCCESS")
 
     resolutions = ["HD2K", "HD1080", "HD1200", "HD720", "SVGA", "VGA", "AUTO"]
+    if version >= (4, 2):
+        resolutions += ["HD4K", "QHDPLUS"]
     if version >= (5, 0):
-        resolutions += ["HD4K", "QHDPLUS", "HD1536"]
+        resolutions += ["HD1536"]
     depth_modes = ["NONE", "PERFORMANCE", "QUALITY", "ULTRA", "NEURAL"]
     if version >= (4, 1):
         depth_modes.append("NEURAL_PLUS")
@@ -175,6 +253,7 @@ def make_pyzed(script: ZedScript) -> tuple[types.ModuleType, types.ModuleType]:
     class Camera:
         def __init__(self):
             self._open = False
+            self._grabs = 0
 
         @staticmethod
         def get_sdk_version():
@@ -182,8 +261,9 @@ def make_pyzed(script: ZedScript) -> tuple[types.ModuleType, types.ModuleType]:
 
         def open(self, py_init=InitParameters()):
             script.opened_with.append(py_init)
-            self._open = getattr(ERROR_CODE, script.open_status) == ERROR_CODE.SUCCESS
-            return getattr(ERROR_CODE, script.open_status)
+            code = getattr(ERROR_CODE, script.open_status)
+            self._open = code.value <= 0  # a warning opens the camera ("did success with a fallback")
+            return code
 
         def close(self):
             self._open = False
@@ -201,21 +281,23 @@ def make_pyzed(script: ZedScript) -> tuple[types.ModuleType, types.ModuleType]:
 
         def grab(self, py_runtime=RuntimeParameters()):
             script.calls.append("grab")
-            return ERROR_CODE.SUCCESS
+            self._grabs += 1
+            return status(script.grab_statuses)
 
         def retrieve_measure(self, py_mat, measure=MEASURE.DEPTH, type=MEM.CPU,  # noqa: A002
                              resolution=Resolution(0, 0)):
             w = resolution.width or script.width
             h = resolution.height or script.height
             py_mat._data = np.full((h, w), script.depth_value_m, dtype=np.float32)
-            return ERROR_CODE.SUCCESS
+            return status(script.retrieve_statuses)
 
         def get_timestamp(self, time_reference):
-            return Timestamp(script.imu_stamp_ns)
+            # Each grab is a new image, 1/60 s after the previous one.
+            return Timestamp(script.imu_stamp_ns + self._grabs * 16_666_667)
 
         def get_sensors_data(self, py_sensors_data, time_reference=TIME_REFERENCE.CURRENT):
             script.calls.append("get_sensors_data")
-            return ERROR_CODE.SUCCESS
+            return status(script.sensors_statuses)
 
     for name, value in list(locals().items()):
         if isinstance(value, type) and name not in ("script",):

@@ -1,5 +1,7 @@
 """A fake ``tensorrt`` (TensorRT 10 Python API) whose engines really compute, with ONNX Runtime.
 
+It stays a fake because TensorRT needs an NVIDIA GPU and its libraries, which CI does not have.
+
 Signatures follow the TensorRT 10 Python bindings (pybind11; ``tensorrt/__init__.pyi`` and the
 API reference): ``Logger(min_severity=Logger.WARNING)`` with ``min_severity`` and severities
 ``INTERNAL_ERROR=0 … VERBOSE=4``; ``Runtime(logger)`` with ``deserialize_cuda_engine(serialized_engine)
@@ -19,6 +21,10 @@ A "plan" is JSON naming the TensorRT build that made it and carrying the ONNX gr
 from (hex); deserialising it in another build fails as TensorRT does (returns None and logs).
 ``execute_async_v3`` reads the bound input addresses, runs the graph with ONNX Runtime and writes
 the output addresses, launched on the stream through the fake CUDA (so graph capture records it).
+Each tensor's ``get_tensor_dtype`` is the graph's own element type (``tensor(float16)`` -> ``HALF``
+...), as TensorRT reports an fp16-I/O engine; the buffers are read and written in that type.
+``DataType`` values are TensorRT 10's (``FLOAT=0, HALF=1, INT8=2, INT32=3, BOOL=4, UINT8=5, FP8=6,
+BF16=7, INT64=8, INT4=9``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ class TrtScript:
     builds: list = field(default_factory=list)  # (flags, fp16 flag, onnx path) per build
     loggers_seen: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+
+
+# ONNX Runtime's element type of a graph input/output -> TensorRT DataType member / numpy dtype.
+_ONNX_TO_TRT = {"tensor(float)": "FLOAT", "tensor(float16)": "HALF", "tensor(int8)": "INT8",
+                "tensor(int32)": "INT32", "tensor(bool)": "BOOL", "tensor(uint8)": "UINT8",
+                "tensor(int64)": "INT64"}
+_ONNX_TO_NUMPY = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
+                  "tensor(int32)": "int32", "tensor(bool)": "bool", "tensor(uint8)": "uint8",
+                  "tensor(int64)": "int64"}
 
 
 def _view(address: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -84,7 +99,14 @@ def make_tensorrt(script: TrtScript, launch: Callable[[int, Callable[[], None]],
     class DataType(enum.Enum):
         FLOAT = 0
         HALF = 1
+        INT8 = 2
         INT32 = 3
+        BOOL = 4
+        UINT8 = 5
+        FP8 = 6
+        BF16 = 7
+        INT64 = 8
+        INT4 = 9
 
     class TensorIOMode(enum.Enum):
         NONE = 0
@@ -218,10 +240,10 @@ def make_tensorrt(script: TrtScript, launch: Callable[[int, Callable[[], None]],
             engine = self.engine
 
             def kernel() -> None:
-                feeds = {n: _view(self.addresses[n], engine.shapes[n], np.float32).copy()
+                feeds = {n: _view(self.addresses[n], engine.shapes[n], engine.numpy_dtypes[n]).copy()
                          for n in engine.inputs}
                 for name, value in zip(engine.outputs, engine.session.run(engine.outputs, feeds)):
-                    _view(self.addresses[name], engine.shapes[name], np.float32)[...] = value
+                    _view(self.addresses[name], engine.shapes[name], engine.numpy_dtypes[name])[...] = value
 
             launch(stream_handle, kernel)
             return True
@@ -235,7 +257,10 @@ def make_tensorrt(script: TrtScript, launch: Callable[[int, Callable[[], None]],
             self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
             self.inputs = [i.name for i in self.session.get_inputs()]
             self.outputs = [o.name for o in self.session.get_outputs()]
-            self.shapes = {v.name: tuple(v.shape) for v in [*self.session.get_inputs(), *self.session.get_outputs()]}
+            tensors = [*self.session.get_inputs(), *self.session.get_outputs()]
+            self.shapes = {v.name: tuple(v.shape) for v in tensors}
+            self.dtypes = {v.name: getattr(DataType, _ONNX_TO_TRT[v.type]) for v in tensors}
+            self.numpy_dtypes = {v.name: np.dtype(_ONNX_TO_NUMPY[v.type]) for v in tensors}
             self.num_io_tensors = len(self.inputs) + len(self.outputs)
 
         def get_tensor_name(self, index: int) -> str:
@@ -248,7 +273,7 @@ def make_tensorrt(script: TrtScript, launch: Callable[[int, Callable[[], None]],
             return self.shapes[name]
 
         def get_tensor_dtype(self, name: str):
-            return DataType.FLOAT  # krabby's graphs keep float32 I/O, fp16 inside
+            return self.dtypes[name]
 
         def create_execution_context(self):
             return IExecutionContext(self)

@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from hal.devices.grab_loop import FrameSource, GrabError, GrabLoop, LatestFrame, SourceExhausted
+from hal.devices.grab_loop import (FrameDropped, FrameSource, GrabError, GrabLoop, LatestFrame,
+                                  SourceExhausted)
 
 
 class ScriptedSource(FrameSource):
@@ -65,6 +66,26 @@ def test_step_publishes_frames_with_increasing_seq_and_counts_duplicates_and_fai
     assert loop.read_into(out, newer_than_seq=2) == (3, 30) and np.all(out == 30)
     assert not loop.step()  # the script is exhausted
     assert loop.health().ended
+
+
+def test_dropped_frames_are_counted_not_published_not_backed_off_and_age_into_stale():
+    clock = ManualClock(0)
+    source = ScriptedSource([10_000_000] + [FrameDropped("corrupted")] * 3 + [400_000_000])
+    loop = GrabLoop(source, "t", stale_after_ms=100, clock_ns=clock)
+    loop.open()
+    out = np.zeros((2, 3), np.float32)
+    assert loop.step() and loop.read_into(out) == (1, 10_000_000)
+    for _ in range(3):
+        assert loop.step()
+        assert loop.backoff_s() == 0.0  # the next frame is already coming: no waiting
+    clock.now_ns = 150_000_000  # the newest usable frame is 140 ms old
+    health = loop.health()
+    assert (health.frames, health.dropped, health.grab_failures, health.stale) == (1, 3, 0, True)
+    assert "3 dropped" in health.summary() and health.last_error == "corrupted"
+    assert loop.read_into(out, newer_than_seq=1) is None  # nothing of the dropped frames was published
+    assert loop.step()
+    clock.now_ns = 410_000_000
+    assert not loop.health().stale and loop.health().frames == 2
 
 
 def test_read_into_leaves_out_untouched_when_nothing_newer():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import tracemalloc
 from types import SimpleNamespace
 
@@ -198,6 +199,10 @@ def test_buffer_validation(go2):
     builder.build(*args)  # internal buffer
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason=(
+    "CPython 3.10 allocates frame objects on the heap (kept per function as co_zombieframe), which "
+    "tracemalloc counts; from 3.11 frames live on the interpreter's stack and only the code's own "
+    "allocations show (the 3.11 run checks this)"))
 def test_steps_allocate_nothing(go2):
     builder = ObservationBuilder(go2)
     actions = ActionProcessor(go2)

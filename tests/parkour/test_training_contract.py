@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hal.toml_compat import tomllib
 from compute.parkour.contract import (
     ContractError,
     TrainingContract,

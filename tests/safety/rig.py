@@ -1,5 +1,5 @@
 """A small driver for SafetyLayer tests: sensor readings on a clock, with the joints following the
-applied targets (perfect tracking) unless told otherwise. No mocks: the layer is the real one."""
+applied targets (perfect tracking, up to the joint limits) unless told otherwise. No mocks: the layer is the real one."""
 
 from __future__ import annotations
 
@@ -53,6 +53,11 @@ class Rig:
         self.lower = by_name(self.robot, self.robot.position_lower)
         self.upper = by_name(self.robot, self.robot.position_upper)
         self.tau = by_name(self.robot, self.robot.torque_limit)
+        # The action range a trained policy may command: default ± clip × scale, with the
+        # [control] values of hal/robots/go2.toml and a1.toml (action_clip 4.8, action_scale 0.25).
+        # The layer accepts 1e-5 rad past either end (a float32 target's rounding).
+        self.action_lo = self.default - 4.8 * 0.25 - 1e-5
+        self.action_hi = self.default + 4.8 * 0.25 + 1e-5
         self.kp = by_name(self.robot, self.robot.kp)
         self.kd = by_name(self.robot, self.robot.kd)
         self.t = 10_000_000_000
@@ -80,9 +85,21 @@ class Rig:
         cmd = self.layer.step(self.t, joints, imu, contact, depth_ts, targets, kp, kd)
         out = Out(cmd.target_rad.copy(), cmd.kp.copy(), cmd.kd.copy(), cmd.mode, cmd.timestamp_ns)
         if self.follow and cmd.mode == CONTROL_MODE_POSITION:
-            self.q = out.target.copy()
+            # Perfect tracking up to the joint's hard stop (a target past a limit pushes the
+            # joint against its stop, as the simulator's and the robot's stops hold it).
+            self.q = np.clip(out.target, self.lower, self.upper)
         self.history.append(out)
         return out
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds of the last tick's target: the action range in ``policy`` (the default
+        ``policy_targets_past_limits="pass"``), its overlap with the limits under "clamp", else
+        the joint limits."""
+        if self.layer.mode != "policy":
+            return self.lower, self.upper
+        if self.config.policy_targets_past_limits == "clamp":
+            return np.maximum(self.action_lo, self.lower), np.minimum(self.action_hi, self.upper)
+        return self.action_lo, self.action_hi
 
     def run_until(self, mode: str, max_ticks: int = 200, **kwargs) -> Out:
         for _ in range(max_ticks):

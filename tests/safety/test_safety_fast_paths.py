@@ -258,34 +258,38 @@ def test_rejection_names_the_first_bad_array_in_order():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(
-    st.lists(st.one_of(st.floats(-3.0, 3.0), st.sampled_from([np.nan, 1.3, -1.3, 0.6])),
-             min_size=3, max_size=3),
-    st.lists(st.floats(-1.0, 1.0), min_size=3, max_size=3)), min_size=1, max_size=8),
-    st.sampled_from([0.0, 0.3]), st.sampled_from([0.0, 0.3]))
-def test_plausibility_matches_the_documented_rule(ticks, step_margin, limit_margin):
+@given(st.lists(st.lists(st.one_of(st.floats(-3.0, 3.0), st.sampled_from([np.nan, 1.3, -1.3, 0.9])),
+                         min_size=3, max_size=3), min_size=1, max_size=10),
+       st.sampled_from([0.6, 0.75, 1.0]))
+def test_plausibility_matches_the_documented_rule(ticks, fraction):
     lower, upper = np.array([-1.0, -1.0, 0.0]), np.array([1.0, 0.5, 1.0])
-    watchdog = PlausibilityWatchdog(lower, upper, 0.3, step_margin, limit_margin, 3,
-                                    ("a", "b", "c"))
+    watchdog = PlausibilityWatchdog(lower, upper, fraction, 3, ("a", "b", "c"))
     streak = 0
-    for desired, reference in ticks:
-        # Implausible: some |desired - reference| > step cap + margin, or some desired more than
-        # the margin outside the limits; a NaN counts as implausible.
-        implausible = any(
-            not (abs(d - r) <= 0.3 + step_margin) or not (lo - d <= limit_margin)
-            or not (d - hi <= limit_margin)
-            for d, r, lo, hi in zip(desired, reference, lower, upper))
-        streak = streak + 1 if implausible else 0
-        assert watchdog.judge(np.array(desired), np.array(reference)) == (streak >= 3)
+    previous = None
+    for desired in ticks:
+        # Implausible: some desired outside [lower, upper] (a NaN counts), or some joint stepping
+        # at least fraction × its range's width from the previous command.
+        outside = any(not (lo <= d <= hi) for d, lo, hi in zip(desired, lower, upper))
+        slam = previous is not None and any(
+            abs(d - p) >= fraction * (hi - lo) for d, p, lo, hi in zip(desired, previous, lower,
+                                                                        upper))
+        previous = desired
+        streak = streak + 1 if (outside or slam) else 0
+        assert watchdog.judge(np.array(desired)) == (streak >= 3)
         assert watchdog.streak == streak
 
 
 def test_plausibility_detail_names_the_worst_joint():
-    watchdog = PlausibilityWatchdog(-np.ones(3), np.ones(3), 0.3, 0.3, 0.3, 1, ("a", "b", "c"))
-    assert watchdog.judge(np.array([0.0, 0.9, -0.7]), np.zeros(3))
-    assert "last: b a step of 0.900 rad > 0.600 rad" in watchdog.detail
-    assert watchdog.judge(np.array([0.0, 0.0, -1.4]), np.array([0.0, 0.0, -1.0]))
-    assert "last: c 0.400 rad outside its limits > 0.300 rad margin" in watchdog.detail
+    watchdog = PlausibilityWatchdog(-np.ones(3), np.ones(3), 0.75, 1, ("a", "b", "c"))
+    assert watchdog.judge(np.array([0.0, 0.0, -1.4]))
+    assert ("last: c target -1.400 rad, 0.400 rad outside its action range [-1.000, 1.000] rad"
+            in watchdog.detail)
+    watchdog.reset()
+    assert not watchdog.judge(np.array([0.0, 0.9, 0.8]))  # nothing to step from
+    assert not watchdog.judge(np.array([0.0, -0.5, 0.8]))  # -1.4 < 1.5
+    assert watchdog.judge(np.array([0.0, -0.5, -0.7]))  # -1.5 on c
+    assert "last: c slammed -1.500 rad in one policy step (a slam is a step >= 1.500 rad)" in (
+        watchdog.detail)
 
 
 # ------------------------------------------------------------------------------ sensor checks
@@ -367,7 +371,8 @@ def test_huge_joint_velocity_is_handled_without_numpy_warnings():
         for dq in (1e300, -1e300, 2 * SMALL_JOINT_VALUE, 1.0):
             out = rig.tick(targets=rig.default, dq=np.full(rig.n, dq))
             assert out.mode == CONTROL_MODE_POSITION
-            assert np.all(out.target >= rig.lower) and np.all(out.target <= rig.upper)
+            lower, upper = rig.bounds()
+            assert np.all(out.target >= lower) and np.all(out.target <= upper)
     assert rig.layer.counters()["check.torque_infeasible"] >= 2
 
 

@@ -162,26 +162,65 @@ def test_blend_from_stand_targets_and_gains_to_the_policy():
 
 # ----------------------------------------------------------------------------------- policy checks
 
-def test_policy_targets_clamped_to_limits_and_step_cap():
-    # 15 ticks of a target 1 rad beyond a limit is implausible: the watchdog (tested below) is
-    # off here so the filter alone is seen.
+def test_policy_targets_clipped_to_the_action_range_and_step_cap():
+    # 15 ticks of a target 1 rad beyond the action range is implausible: the watchdog (tested
+    # elsewhere) is off here so the filter alone is seen.
     rig = Rig(max_target_rate_rad_s=5.0, blend_duration_s=0.02, implausible_after_ticks=0)
     rig.to_policy()
     wanted = rig.default.copy()
-    wanted[0] = rig.upper[0] + 1.0  # beyond the hip's upper limit
+    wanted[0] = rig.action_hi[0] + 1.0  # beyond the action range (and the hip's upper limit)
     wanted[1] = rig.default[1] + 0.35  # a jump bigger than the cap
+    assert rig.action_hi[0] > rig.upper[0]
     previous = rig.history[-1].target.copy()
     expected0 = previous[0]
     expected1 = previous[1]
     for _ in range(15):
         out = rig.tick(targets=wanted)
-        expected0 = min(expected0 + 0.1, rig.upper[0])
+        expected0 = min(expected0 + 0.1, rig.action_hi[0])
         expected1 = min(expected1 + 0.1, wanted[1])
         assert out.target[0] == pytest.approx(expected0, abs=1e-12)
         assert out.target[1] == pytest.approx(expected1, abs=1e-12)
-    assert out.target[0] == rig.upper[0]
+    assert out.target[0] == rig.action_hi[0]  # past the joint limit, as training could command
     counters = rig.layer.counters()
-    assert counters["check.limit_clamped"] == 15 and counters["check.step_capped"] >= 4
+    assert counters["check.action_range_clipped"] == 15 and counters["check.step_capped"] >= 4
+    assert "check.limit_clamped" not in counters
+
+
+@pytest.mark.parametrize("past_limits", ["pass", "clamp"])
+def test_a_trained_landing_past_a_calf_limit(past_limits):
+    """A landing asks for calf targets past the calf's upper limit, inside the action range, for a
+    few policy steps: the layer stays in policy, sends them on (or clamps them under "clamp"),
+    and counts per joint how far past and for how long."""
+    rig = Rig(policy_targets_past_limits=past_limits, blend_duration_s=0.02)
+    rig.to_policy()
+    for _ in range(3):
+        rig.tick(targets=rig.default)
+    calves = [i for i, name in enumerate(rig.robot.joint_names_hardware) if "calf" in name]
+    landing = rig.default.copy()
+    for past in (0.05, 0.25, 0.45, 0.537, 0.537, 0.3):  # 6 policy steps = 0.12 s
+        landing[calves] = rig.upper[calves] + past
+        assert np.all(landing <= rig.action_hi)  # the calf's range ends 0.53776 rad past it
+        out = rig.tick(targets=landing)
+        assert rig.layer.mode == "policy", rig.layer.events()[-1]
+        expected = landing if past_limits == "pass" else np.minimum(landing, rig.upper)
+        np.testing.assert_allclose(out.target, expected, atol=1e-12)
+    for _ in range(5):
+        rig.tick(targets=rig.default)
+    assert rig.layer.mode == "policy"
+    counters = rig.layer.counters()
+    assert "command.implausible" not in counters
+    report = rig.layer.report()["policy_targets"]
+    name = rig.robot.joint_names_hardware[calves[0]]
+    calf = report["joints"][name]
+    assert calf["furthest_past_limit_rad"] == pytest.approx(0.537)
+    assert calf["ticks_past_limit"] == 6
+    assert calf["time_past_limit_s"] == pytest.approx(6 * 0.02)
+    # |(upper + 0.537) - default| / 1.2 for the calf: (-0.83776 + 0.537 + 1.5) / 1.2
+    assert calf["action_range_used"] == pytest.approx((-0.83776 + 0.537 + 1.5) / 1.2)
+    assert report["furthest_past_limit"]["rad"] == pytest.approx(0.537)
+    assert "calf" in report["furthest_past_limit"]["joint"]
+    hip = report["joints"][rig.robot.joint_names_hardware[0]]
+    assert hip["furthest_past_limit_rad"] == 0.0 and hip["ticks_past_limit"] == 0
 
 
 def test_policy_target_clamped_to_torque_window_when_joints_lag():
@@ -194,7 +233,7 @@ def test_policy_target_clamped_to_torque_window_when_joints_lag():
     out = rig.tick(targets=wanted)
     kp, kd = rig.kp, rig.kd
     hi = rig.q + (rig.tau + kd * rig.dq) / kp
-    expected = np.minimum(np.minimum(wanted, hi), rig.upper)
+    expected = np.minimum(np.minimum(wanted, hi), rig.action_hi)
     np.testing.assert_allclose(out.target, expected, atol=1e-12)
     torque = kp * (out.target - rig.q) - kd * rig.dq
     assert np.all(np.abs(torque) <= rig.tau + 1e-9)

@@ -1,5 +1,6 @@
-"""The command-plausibility watchdog: a policy that keeps demanding impossible targets ends damped,
-and a sane one (including the entry blend from a far-away command) never trips it."""
+"""The command-plausibility watchdog: a policy that keeps asking for what training never produced
+(targets beyond the action range, joints slammed across it and back) ends damped; a trained-looking
+one (a landing past a joint limit, the entry blend from a far-away command) never trips it."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from hal.safety import SafetyConfig, SafetyConfigError
 
 from .rig import Rig
 
-# The thresholds these tests were written for: a cap of 0.3 rad and a margin of 0.3 rad per 20 ms
-# command period, so a 1.2 rad step is plainly implausible.
-THRESHOLDS = dict(max_target_rate_rad_s=15.0, implausible_rate_margin_rad_s=15.0)
+# A wide step cap, so that the applied target follows the wild commands and the watchdog alone
+# is seen (the slam rule judges the desired target, not the applied one, in any case).
+THRESHOLDS = dict(max_target_rate_rad_s=150.0)
 
 
 def wild(rig: Rig, k: int) -> np.ndarray:
-    """±1.2 rad about the default pose (the action clip × scale), flipping sign every tick."""
+    """±1.2 rad about the default pose (the action clip × scale), flipping sign every tick: the
+    ends of the action range, a 2.4 rad reversal on every joint every policy step."""
     return rig.default + (1.2 if k % 2 == 0 else -1.2)
 
 
@@ -43,92 +45,101 @@ def assert_tripped(rig: Rig, out, kind: str) -> None:
 
 
 @pytest.mark.parametrize("after", [1, 3, 10])
-def test_wild_commands_damp_on_the_nth_consecutive_tick(after):
+def test_slamming_commands_damp_on_the_nth_consecutive_slam(after):
+    """The first wild command is a 1.2 rad step from the default pose; every one after it is a
+    2.4 rad slam."""
     rig = Rig(implausible_after_ticks=after, **THRESHOLDS)
     to_policy_blended(rig)
-    for k in range(after - 1):
+    for k in range(after):
         rig.tick(targets=wild(rig, k))
         assert_policy(rig)
-    out = rig.tick(targets=wild(rig, after - 1))
-    assert_tripped(rig, out, "step of")
+    out = rig.tick(targets=wild(rig, after))
+    assert_tripped(rig, out, "slammed")
     assert rig.layer.counters()["command.implausible"] == after
     assert rig.layer.counters()["reason.implausible_command"] == 1
 
 
-def test_step_threshold_is_cap_plus_margin():
-    for asked, trips in ((0.59, False), (0.61, True)):
+def test_slam_threshold_is_the_fraction_of_the_range():
+    """Steps of `asked` rad on one joint: at 0.75 × 2.4 = 1.8 rad they slam, below they don't."""
+    for asked, trips in ((1.79, False), (1.81, True)):
         rig = Rig(implausible_after_ticks=3, **THRESHOLDS)
         to_policy_blended(rig)
+        targets = rig.default.copy()
         for k in range(12):
-            # Ask `asked` rad away from the last applied target, alternating direction, so the
-            # applied target oscillates (capped at 0.3 rad) about the default pose.
-            previous = rig.history[-1].target
-            rig.tick(targets=previous + (asked if k % 2 == 0 else -asked))
+            targets[7] = rig.default[7] + (asked / 2 if k % 2 == 0 else -asked / 2)
+            rig.tick(targets=targets)
             if rig.layer.mode != "policy":
                 break
         assert (rig.layer.mode == "damping") is trips, (asked, rig.layer.events()[-1])
         if trips:
-            assert k == 2  # the third consecutive implausible tick
+            # k = 0 steps asked / 2 from the default, k = 1, 2, 3 step asked: the third
+            # consecutive implausible tick is k = 3.
+            assert k == 3
 
 
-def test_limit_threshold_is_the_margin():
-    rig = Rig(implausible_limit_margin_rad=0.3, implausible_after_ticks=5, **THRESHOLDS)
+def test_a_target_beyond_the_action_range_is_implausible_however_near_the_limits():
+    # The counted torque window (the default): the 1.2 rad thigh step is not held back by it.
+    rig = Rig(implausible_after_ticks=5, torque_window="count", **THRESHOLDS)
     to_policy_blended(rig)
+    calf = 2  # FR_calf_joint in the Go2's hardware order
     leaning = rig.default.copy()
-    leaning[2] = rig.upper[2] + 0.29  # a calf leaning on its limit: tolerated
+    leaning[calf] = rig.action_hi[calf]  # the range's end: 0.538 rad past the calf's limit
+    assert leaning[calf] > rig.upper[calf] + 0.53
     for _ in range(30):
         out = rig.tick(targets=leaning)
         assert_policy(rig)
-    assert out.target[2] == rig.upper[2]  # the filter holds it at the limit
-    parked = leaning.copy()
-    parked[2] = rig.upper[2] + 0.31  # a step of 0.31 rad from the limit: only the limit rule
+    assert out.target[calf] == leaning[calf]  # sent on, as training would have
+    beyond = rig.default.copy()
+    beyond[1] = rig.action_hi[1] + 0.01  # the thigh: inside its joint limits, beyond its range
+    assert beyond[1] < rig.upper[1]
     for _ in range(4):
-        rig.tick(targets=parked)
+        out = rig.tick(targets=beyond)
         assert_policy(rig)
-    out = rig.tick(targets=parked)
-    assert_tripped(rig, out, f"{rig.robot.joint_names_hardware[2]} 0.310 rad outside its limits")
+        assert out.target[1] == rig.action_hi[1]  # clipped to the range meanwhile
+    out = rig.tick(targets=beyond)
+    assert_tripped(rig, out, f"{rig.robot.joint_names_hardware[1]} target 2.010 rad, 0.010 rad "
+                             "outside its action range [-0.400, 2.000] rad")
 
 
 def test_a_plausible_command_resets_the_streak():
     rig = Rig(implausible_after_ticks=4, **THRESHOLDS)
     to_policy_blended(rig)
     for k in range(3):
-        rig.tick(targets=wild(rig, k))
-    rig.tick(targets=rig.history[-1].target)  # plausible: stay where it is
-    for k in range(3):
-        rig.tick(targets=wild(rig, k))
+        rig.tick(targets=wild(rig, k))  # two implausible (k = 1, 2)
+    rig.tick(targets=rig.default)  # a 1.2 rad step: plausible
+    for k in range(4):
+        rig.tick(targets=wild(rig, k))  # k = 0 steps 1.2 rad, k = 1..3 slam
         assert_policy(rig)
-    out = rig.tick(targets=wild(rig, 3))
-    assert_tripped(rig, out, "step of")
+    out = rig.tick(targets=wild(rig, 4))
+    assert_tripped(rig, out, "slammed")
 
 
 def test_missing_commands_neither_reset_nor_count():
     rig = Rig(implausible_after_ticks=6, damp_after_ticks=10, **THRESHOLDS)
     to_policy_blended(rig)
-    for k in range(3):
-        rig.tick(targets=wild(rig, k))
+    for k in range(5):
+        rig.tick(targets=wild(rig, k))  # four implausible (k = 1..4)
     for _ in range(5):
         rig.tick(targets=None)  # held, below the command watchdog
         assert_policy(rig)
-    for k in range(2):
-        rig.tick(targets=wild(rig, k))
-        assert_policy(rig)
-    out = rig.tick(targets=wild(rig, 2))
-    assert_tripped(rig, out, "step of")
+    rig.tick(targets=wild(rig, 5))  # the fifth: a slam from the last command, wild(4)
+    assert_policy(rig)
+    out = rig.tick(targets=wild(rig, 6))
+    assert_tripped(rig, out, "slammed")
     assert rig.layer.counters()["command.implausible"] == 6
 
 
 def test_a_transition_resets_the_streak():
     rig = Rig(implausible_after_ticks=4, **THRESHOLDS)
     to_policy_blended(rig)
-    for k in range(3):
-        rig.tick(targets=wild(rig, k))
+    for k in range(4):
+        rig.tick(targets=wild(rig, k))  # three slams
     rig.run_until("stand", targets=rig.default, depth_age_ms=1000.0)  # stale depth → stand
     rig.run_until("policy", targets=rig.default)  # fresh depth: back through the gate
     for _ in range(10):
         rig.tick(targets=rig.default)  # through the blend
-    for k in range(3):
-        rig.tick(targets=wild(rig, k))
+    for k in range(4):
+        rig.tick(targets=wild(rig, k))  # three slams: the count began again
         assert_policy(rig)
 
 
@@ -145,8 +156,7 @@ def test_the_entry_blend_to_a_far_command_never_trips():
     """A policy whose first commands are 1.2 rad from the stand pose is blended in, not judged
     on the jump: the desired target moves by a small fraction of the distance per tick."""
     rig = Rig(blend_duration_s=0.5, implausible_after_ticks=1, **THRESHOLDS)
-    far = np.clip(rig.default + np.where(np.arange(rig.n) % 2 == 0, 1.2, -1.2),
-                  rig.lower, rig.upper)
+    far = rig.default + np.where(np.arange(rig.n) % 2 == 0, 1.2, -1.2)
     rig.to_policy(far)
     for _ in range(60):  # 1.2 s: the blend and well after it
         out = rig.tick(targets=far)
@@ -158,8 +168,10 @@ def test_the_entry_blend_to_a_far_command_never_trips():
 @pytest.mark.parametrize("field,value", [
     ("implausible_after_ticks", -1),
     ("implausible_after_ticks", 2.5),
-    ("implausible_rate_margin_rad_s", -0.1),
-    ("implausible_limit_margin_rad", float("inf")),
+    ("implausible_slam_fraction", 0.5),
+    ("implausible_slam_fraction", 1.5),
+    ("implausible_slam_fraction", float("inf")),
+    ("policy_targets_past_limits", "ignore"),
 ])
 def test_bad_watchdog_settings_name_the_field(field, value):
     with pytest.raises(SafetyConfigError, match=field):

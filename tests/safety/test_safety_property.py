@@ -43,7 +43,8 @@ class Checker:
         mode = rig.layer.mode
         self.modes_seen.add(mode.value)
         assert np.all(np.isfinite(out.target)) and np.all(np.isfinite(out.kp))
-        assert np.all(out.target >= rig.lower) and np.all(out.target <= rig.upper)
+        lower, upper = rig.bounds()
+        assert np.all(out.target >= lower) and np.all(out.target <= upper)
         if out.mode == CONTROL_MODE_DAMP:
             assert mode not in ACTIVE_MODES
             assert np.all(out.kp == 0.0) and np.all(out.kd == cfg.damping_kd)
@@ -56,7 +57,7 @@ class Checker:
         reference = (np.clip(q, rig.lower, rig.upper) if self.prev_position is None
                      else self.prev_position)
         check_guarantees(out.target, np.full(rig.n, np.nan), reference, q, dq, out.kp, out.kd,
-                         rig.lower, rig.upper, rig.tau, rig.layer.max_step_rad)
+                         lower, upper, rig.tau, rig.layer.max_step_rad)
         self.prev_position = out.target.copy()
 
 

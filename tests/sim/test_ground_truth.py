@@ -132,6 +132,7 @@ def test_no_handover_says_so(go2):
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 def test_appliance_sim_section_matches_the_world(tmp_path, monkeypatch):
     """The sim CLI in fast mode with a push on the trunk: the report's figures equal those
     recomputed from a per-tick copy of the world's trunk pose, and the exit table prints them."""

@@ -188,7 +188,7 @@ def test_frames_come_at_the_camera_rate_not_every_tick(go2):
 
 def test_resolution_fov_and_range_are_configurable(go2):
     config = MujocoWorldConfig(camera_width=64, camera_height=32, camera_horizontal_fov_deg=110.0,
-                               camera_max_range_m=0.5, camera_min_range_m=0.35)
+                               camera_max_range_m=0.5, camera_min_range_m=0.38)
     sim = make_sim_devices(go2, config)
     with sim:
         assert sim.camera.frame_shape == (32, 64)
@@ -198,7 +198,7 @@ def test_resolution_fov_and_range_are_configurable(go2):
         origin, dirs, cos_axis = camera_rays(sim.world, go2, 64, 32, 110.0)
     expected = expected_depth(hit_plane_z(origin, dirs, 0.0), cos_axis, image.shape)
     expected[expected > 0.5] = np.inf
-    expected[expected < 0.35] = -np.inf
+    expected[expected < 0.38] = -np.inf
     assert np.any(np.isposinf(image)) and np.any(np.isneginf(image))
     assert_depth_matches(image, expected)
 

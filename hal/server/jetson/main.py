@@ -42,7 +42,7 @@ from hal.server.cli import (
 from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
 from hal.unitree_dds import NETWORK_HELP
 
-__all__ = ["main", "build_parser", "motor_report"]
+__all__ = ["main", "build_parser", "motor_report", "camera_report"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +123,8 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
                          report_path=Path(args.report) if args.report else None)
     plan.on_finished.append(lambda server, _client: plan.report_extras.update(
         motor_report(server.devices.joints)))
+    plan.on_finished.append(lambda server, _client: plan.report_extras.update(
+        camera_report(server.devices.camera)))
     if args.motors == "go2" and args.go2_remote:
         plan.operator_sources.append(_go2_remote_source)
     return plan
@@ -149,6 +151,18 @@ def motor_report(joints) -> dict:
             out["motor_health"] = value.to_dict() if hasattr(value, "to_dict") else (
                 asdict(value) if is_dataclass(value) else str(value))
     return out
+
+
+def camera_report(camera) -> dict:
+    """The run report's camera section: the backend's own ``report()`` (ZED: grab health, the
+    warning ``open`` returned, warning codes by name and ``corrupted_frames`` dropped)."""
+    report = getattr(camera, "report", None)
+    if camera is None or not callable(report):
+        return {}
+    try:
+        return {"camera": report()}
+    except Exception as exc:  # noqa: BLE001 - a report line, never a failure of the run
+        return {"camera": {"error": str(exc)}}
 
 
 def _go2_remote_source(server: Any, speed_range_m_s: tuple[float, float],

@@ -29,6 +29,7 @@ class FaultKind(str, enum.Enum):
     DROP_IMU = "drop-imu"
     DROP_DEPTH = "drop-depth"
     ESTOP = "estop"
+    LANDING = "landing"
 
     def __str__(self) -> str:
         return self.value
@@ -36,7 +37,7 @@ class FaultKind(str, enum.Enum):
 
 FAULT_KINDS: tuple[FaultKind, ...] = tuple(FaultKind)
 CLIENT_FAULTS = frozenset({FaultKind.STALL_INFERENCE, FaultKind.KILL_INFERENCE,
-                           FaultKind.NAN_ACTIONS, FaultKind.WILD_ACTIONS})
+                           FaultKind.NAN_ACTIONS, FaultKind.WILD_ACTIONS, FaultKind.LANDING})
 """Drills that act on the in-process inference client (they need it running)."""
 DEFAULT_STALL_S = 1.0
 

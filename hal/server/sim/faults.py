@@ -23,6 +23,11 @@ the safety layer:
 - ``drop-imu``: an :class:`~hal.devices.base.Imu` wrapper repeats its last sample, timestamp
   frozen.
 - ``drop-depth``: a :class:`~hal.devices.base.DepthCamera` wrapper's ``read_into`` returns None.
+- ``landing`` (not a fault: the drill a trained policy must pass): the actor wrapper drives the
+  calves' actions to the end of their range and back, as a trained landing does (ramps of a
+  quarter of the clip per policy step: ``LANDING_PROFILE``), so the policy asks for calf targets
+  up to ``default + clip × scale``, 0.538 rad past a Go2 calf's limit; 3 steps past it. (Standing
+  on the ground, not landing, a longer push at the range's end tips the Go2 past the tilt limit.)
 - ``estop``: an ``ESTOP`` frame sent with :class:`~hal.safety.EstopSender` to the server's e-stop
   endpoint (the wildcard host of a tcp bind becomes loopback; inproc needs the server's ZMQ
   context). Only when no endpoint is configured (``--estop-bind none``) does the drill call
@@ -50,9 +55,13 @@ drop-depth           stand (depth_stale) once depth is older than  ceil(depth_st
                      ``depth_stale_ms``: ramp to the default pose  + 1 ticks [16]
                      and keep standing (the gate stays closed)
 estop                estop: latched, damped                        the next tick [1]
+landing              none: the policy keeps control; the report's  -
+                     ``safety.policy_targets`` counts the calves
+                     past their limit
 ===================  ============================================  ===============================
 
-In every drill no NaN reaches the joint driver and every applied target obeys the limits.
+In every drill no NaN reaches the joint driver and every applied target obeys its bounds (the
+joint limits; in ``policy`` the training contract's action range).
 
 Every drill's record (``report["faults"]``) holds when it fired — ``seq`` (the first tick that can
 see it), simulated time since the world's clock origin and since the policy took over — how it was
@@ -99,6 +108,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WILD_ACTION = 50.0
+LANDING_PROFILE = (0.25, 0.5, 0.75, 1.0, 0.75, 0.5, 0.25)
+"""The calves' actions of the ``landing`` drill, per policy step, as a share of the action clip."""
 _SERVER_GONE_NS = 1_000_000_000  # a stall ends when the simulated clock stops this long (wall)
 
 
@@ -146,6 +157,9 @@ class FaultInjector:
         self._corrupt: FaultKind | None = None  # nan-actions or wild-actions, once fired
         self._wild_sign = 1.0
         self._wild: np.ndarray | None = None
+        self._landing_step: int | None = None  # the next step of LANDING_PROFILE, while it runs
+        self._calves: list[int] = []  # policy-order indices of the calf joints
+        self._action_clip = 0.0
         self._cancel = threading.Event()
         self._threads: list[threading.Thread] = []
         self._closed = False
@@ -190,7 +204,11 @@ class FaultInjector:
                                  f"in-process inference client; drop --no-client")
         self._server, self._client = server, client
         self._origin_ns = int(getattr(server.devices.world, "clock_origin_ns", server.clock_ns()))
-        if self.kinds & {FaultKind.STALL_INFERENCE, FaultKind.NAN_ACTIONS, FaultKind.WILD_ACTIONS}:
+        robot = server.robot
+        self._calves = [i for i, name in enumerate(robot.joint_names_policy) if "calf" in name]
+        self._action_clip = float(robot.action_clip)
+        if self.kinds & {FaultKind.STALL_INFERENCE, FaultKind.NAN_ACTIONS, FaultKind.WILD_ACTIONS,
+                         FaultKind.LANDING}:
             self._faulty_actor = FaultyEngine(client.policy.actor, "actions", self._action_hook)
             client.policy.actor = self._faulty_actor
         listener = getattr(server, "estop_listener", None)
@@ -220,6 +238,11 @@ class FaultInjector:
                 self._wild = (WILD_ACTION * signs).astype(actions.dtype).reshape(actions.shape)
             np.multiply(self._wild, self._wild_sign, out=actions)
             self._wild_sign = -self._wild_sign
+        step = self._landing_step
+        if step is not None:
+            flat = actions.reshape(-1)
+            flat[self._calves] = LANDING_PROFILE[step] * self._action_clip
+            self._landing_step = step + 1 if step + 1 < len(LANDING_PROFILE) else None
 
     def _block_until(self, until_ns: int) -> None:
         """Block (a hung engine) until the simulated clock reaches ``until_ns``; give up when the
@@ -310,6 +333,10 @@ class FaultInjector:
         elif kind is FaultKind.WILD_ACTIONS:
             self._corrupt = kind
             rec.via = f"the actor engine wrapper writes ±{WILD_ACTION:g} actions, alternating"
+        elif kind is FaultKind.LANDING:
+            self._landing_step = 0
+            rec.via = (f"the actor engine wrapper drives the calves' actions to +{self._action_clip:g} "
+                       f"and back over {len(LANDING_PROFILE)} policy steps")
         elif kind is FaultKind.DROP_IMU:
             assert self._imu is not None
             self._imu.freeze()
