@@ -24,6 +24,7 @@ from hal.safety import Mode
 from hal.sim.config import MujocoWorldConfig
 from hal.sim.go2_faults import WireFaultState
 from hal.sim.ground_truth import GroundTruthTracker, euler_zyx
+from hal.sim.world import MujocoWorld
 
 __all__ = ["SimulatedGo2", "LIE_DOWN_Q_RAD"]
 
@@ -59,8 +60,7 @@ class SimulatedGo2:
         self.foot_slot_of = np.array([GO2_FOOT_NAMES.index(f) for f in self.robot.foot_names])
         self.faults = WireFaultState(tuple(args.faults))
         self.dt_s = args.physics_dt_ms / 1e3
-        world_mod = require("hal.sim.world")
-        self.world = world_mod.MujocoWorld(self.robot, MujocoWorldConfig(
+        self.world = MujocoWorld(self.robot, MujocoWorldConfig(
             scene=args.scene, seed=args.seed, physics_dt_s=self.dt_s,
             camera_fps=args.camera_fps if args.camera_bind else 0.0, render_thread=True,
             settle_s=1.0, fixed_base=args.fixed_base, base_height_m=0.6 if args.fixed_base else None,
@@ -197,9 +197,13 @@ class SimulatedGo2:
                         self.sport_target = None
                 return
             if command is not None:
-                world.set_motor_command(command["q"], command["dq"], command["kp"], command["kd"],
-                                        command["tau"])
                 self.command = None  # applied: the world keeps it until the next
+                try:
+                    world.set_motor_command(command["q"], command["dq"], command["kp"], command["kd"],
+                                            command["tau"])
+                except ValueError as exc:  # NaN/inf where a gain makes it count: not applied
+                    self.counters["lowcmd_non_finite"] += 1
+                    logger.warning("go2-sim: LowCmd not applied: %s", exc)
 
     def _fill_low_state(self, msg: Any, faults: dict[str, float | None], tick_ms: int) -> None:
         world = self.world
@@ -362,7 +366,7 @@ class SimulatedGo2:
 
     def report(self) -> dict[str, Any]:
         joints = self.world.joint_state()
-        cmd_q = self.world._command  # noqa: SLF001 - the command in force, for the report
+        cmd_q = self.world.command_in_force
         names = self.robot.joint_names_hardware
         return {
             "wire": {"network": self.args.network, "domain_id": self.args.domain_id,

@@ -398,6 +398,13 @@ class MujocoWorld:
             self._pending.clear()
             self._command = (q, kp.copy(), kd.copy(), feed)
 
+    @property
+    def command_in_force(self) -> tuple[np.ndarray, ...]:
+        """Copies of the PD command the physics steps use now: ``(q*, kp, kd)``, plus
+        ``kd·dq* + tau_ff`` after :meth:`set_motor_command`."""
+        with self._lock:
+            return tuple(a.copy() for a in self._command)
+
     def _take_due_command(self) -> tuple:
         """The newest delayed command whose time has come (physics thread)."""
         with self._lock:

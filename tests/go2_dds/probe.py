@@ -4,7 +4,7 @@
 ``PROBE {json}``:
 
 - ``crc``: 5 LowCmds before the mode release, then releases sport mode (motion switcher), then
-  20 LowCmds with the right CRC and 15 with a wrong one, at 100 Hz (raw SDK).
+  3 LowCmds with a NaN target (right CRC), 20 good ones and 15 with a wrong CRC, at 100 Hz (raw SDK).
 - ``order TARGETS``: reads raw LowState slots; connects krabby's Go2 backend (which releases sport
   mode), sends the position targets TARGETS (comma-separated, the robot definition's hardware
   order) for 1.5 s while a raw ``rt/lowcmd`` reader captures what went on the wire; then reads
@@ -33,19 +33,21 @@ def _crc(domain: int) -> dict:
     publisher.Init()
     time.sleep(1.0)  # discovery: let the robot double's reader match
 
-    def command(bad: bool):
+    def command(bad: bool, nan: bool = False):
         cmd = unitree_go_msg_dds__LowCmd_()
         cmd.head[0], cmd.head[1], cmd.level_flag = 0xFE, 0xEF, 0xFF
         for i in range(20):
             cmd.motor_cmd[i].mode = 0x01
             cmd.motor_cmd[i].q, cmd.motor_cmd[i].dq = 2.146e9, 16000.0
             cmd.motor_cmd[i].kd = 0.5 if i < 12 else 0.0
+        if nan:  # a position target of NaN with a stiffness: the CRC is right, the value is not
+            cmd.motor_cmd[0].q, cmd.motor_cmd[0].kp = float("nan"), 40.0
         cmd.crc = crc.Crc(cmd) ^ (1 if bad else 0)
         return cmd
 
-    def send(n: int, bad: bool) -> None:
+    def send(n: int, bad: bool, nan: bool = False) -> None:
         for _ in range(n):
-            publisher.Write(command(bad))
+            publisher.Write(command(bad, nan))
             time.sleep(0.01)
 
     send(5, False)  # before the release: the robot's own controller still runs
@@ -55,6 +57,7 @@ def _crc(domain: int) -> dict:
     before = switcher.CheckMode()
     released = switcher.ReleaseMode()
     after = switcher.CheckMode()
+    send(3, False, nan=True)
     send(20, False)
     send(15, True)
     time.sleep(0.5)

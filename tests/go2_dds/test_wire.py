@@ -60,8 +60,10 @@ def test_lowcmd_crc_accepted_and_rejected_and_sport_mode_gates_lowcmd(tmp_path):
     assert probe["check_after"] == [0, {"form": "0", "name": ""}]
     counters = report["wire"]["counters"]
     assert counters["lowcmd_in_sport_mode"] == 5  # before the release: ignored (and counted)
-    assert counters["lowcmd_accepted"] == 20
+    assert counters["lowcmd_accepted"] == 3 + 20
     assert counters["lowcmd_crc_rejected"] == 15
+    # A NaN target with a stiffness is not applied (the robot double keeps running): counted.
+    assert 1 <= counters["lowcmd_non_finite"] <= 3
     # The last command in force is a good one: damping (kp 0, kd 0.5) on every leg motor.
     assert {v["kp"] for v in report["command_in_force"].values()} == {0.0}
     assert {v["kd"] for v in report["command_in_force"].values()} == {0.5}
