@@ -23,12 +23,15 @@ import numpy as np
 
 def _crc(domain: int) -> dict:
     from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import MotionSwitcherClient
-    from unitree_sdk2py.core.channel import ChannelPublisher
+    from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
     from unitree_sdk2py.idl.default import unitree_go_msg_dds__LowCmd_
-    from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_
+    from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, SportModeState_
     from unitree_sdk2py.utils.crc import CRC
 
     crc = CRC()
+    sport_modes: list[int] = []
+    sport = ChannelSubscriber("rt/sportmodestate", SportModeState_)
+    sport.Init(lambda msg: sport_modes.append(int(msg.mode)), 0)
     publisher = ChannelPublisher("rt/lowcmd", LowCmd_)
     publisher.Init()
     time.sleep(1.0)  # discovery: let the robot double's reader match
@@ -55,13 +58,16 @@ def _crc(domain: int) -> dict:
     switcher.SetTimeout(5.0)
     switcher.Init()
     before = switcher.CheckMode()
+    mode_before = sport_modes[-1] if sport_modes else None
     released = switcher.ReleaseMode()
     after = switcher.CheckMode()
     send(3, False, nan=True)
     send(20, False)
     send(15, True)
     time.sleep(0.5)
-    return {"check_before": list(before), "release": list(released), "check_after": list(after)}
+    return {"check_before": list(before), "release": list(released), "check_after": list(after),
+            "sportmodestate_before": mode_before, "sportmodestate_after": sport_modes[-1],
+            "sportmodestate_count": len(sport_modes)}
 
 
 def _order(domain: int, targets_text: str) -> dict:

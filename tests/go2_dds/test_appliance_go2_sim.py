@@ -63,6 +63,8 @@ def test_the_appliance_drives_the_simulated_go2_over_dds(dds_run):
     assert report["commands_applied"] > 0.4 * report["cycles"]
     wire = report["motor_health"]["wire"]
     assert wire["lowcmd"] > 0 and wire["lowstate_crc_rejected"] == 0 and wire["motor_fault"] is None
+    remote = report["operator"]["sources"]["go2-remote"]  # the 40 bytes in every LowState
+    assert remote["frames"] > 100 and remote["bad_frames"] == 0
     health = report["motor_health"]
     assert health["max_temperature_c"] == 35.0  # what the simulated Go2 reports
     assert set(health["lost_since_connect"]) == set(health["motor_temperature_c"]) and \

@@ -58,6 +58,9 @@ def test_lowcmd_crc_accepted_and_rejected_and_sport_mode_gates_lowcmd(tmp_path):
     assert probe["check_before"] == [0, {"form": "0", "name": "normal"}]
     assert probe["release"] == [0, None]
     assert probe["check_after"] == [0, {"form": "0", "name": ""}]
+    # rt/sportmodestate (50 Hz) says the same: 1 (balance stand) before, 0 (idle) after.
+    assert probe["sportmodestate_before"] == 1 and probe["sportmodestate_after"] == 0
+    assert probe["sportmodestate_count"] > 20
     counters = report["wire"]["counters"]
     assert counters["lowcmd_in_sport_mode"] == 5  # before the release: ignored (and counted)
     assert counters["lowcmd_accepted"] == 3 + 20
