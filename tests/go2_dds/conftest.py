@@ -131,6 +131,7 @@ def run_jetson(engine: Path, domain_id: int, report: Path, duration_s: float, *e
 
 
 STALE_REASONS = ("joints_stale", "imu_stale")
+ATTEMPTS = 3  # on this shared 2-core machine one run in two or three can stall a process > 50 ms
 
 
 def stalled_before(report: dict, limit_ns: float = float("inf")) -> bool:
@@ -148,12 +149,13 @@ def fault_began_ns(sim_report: dict, kind: str) -> float:
 def appliance_against_go2_sim(tmp_path: Path, engine: Path, domain_id: int, run_s: float,
                               sim_args: tuple = (), jetson_args: tuple = (),
                               fault: str | None = None) -> tuple[int, str, dict | None, dict]:
-    """``krabby-go2-sim`` + ``krabby-hal-server-jetson`` once; once more if this shared machine
-    stalled a process past the staleness limit before the run's fault (the drill did not happen).
+    """``krabby-go2-sim`` + ``krabby-hal-server-jetson`` once; again (up to ATTEMPTS runs) when this
+    shared machine stalled a process past the staleness limit before the run's fault: then the
+    drill did not happen, the machine's load did.
 
     Returns (exit code, output, run report or None, robot double's report) of the last attempt.
     """
-    for attempt in range(2):
+    for attempt in range(ATTEMPTS):
         where = tmp_path / f"attempt{attempt}"
         where.mkdir()
         report_path = where / "jetson.json"

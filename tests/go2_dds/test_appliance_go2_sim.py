@@ -39,16 +39,35 @@ def dds_run(tmp_path_factory, teacher_engine):
     return report, sim_report, output
 
 
-@pytest.fixture(scope="module")
-def sim_backend_run(tmp_path_factory, teacher_engine):
-    report = tmp_path_factory.mktemp("simbackend") / "sim.json"
-    result = subprocess.run([PY, "-m", "hal.server.sim.main", "--engine", str(teacher_engine),
-                             "--no-height-scan", "--camera-fps", "0", "--duration", str(DURATION_S),
-                             "--report", str(report), "--estop-bind", "tcp://127.0.0.1:15051",
-                             "--insecure"], capture_output=True, text=True, timeout=180,
-                            env=child_env(), cwd=str(ROOT))
+def run_sim_backend(directory, engine, port: int, *camera: str) -> dict:
+    """``krabby-hal-server-sim`` on ``engine`` for DURATION_S; its report."""
+    report = directory / "sim.json"
+    result = subprocess.run([PY, "-m", "hal.server.sim.main", "--engine", str(engine),
+                             "--duration", str(DURATION_S), "--report", str(report),
+                             "--estop-bind", f"tcp://127.0.0.1:{port}", "--insecure", *camera],
+                            capture_output=True, text=True, timeout=180, env=child_env(), cwd=str(ROOT))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(report.read_text())
+
+
+@pytest.fixture(scope="module")
+def sim_backend_run(tmp_path_factory, teacher_engine):
+    return run_sim_backend(tmp_path_factory.mktemp("simbackend"), teacher_engine, 15051,
+                           "--no-height-scan", "--camera-fps", "0")
+
+
+@pytest.fixture(scope="module")
+def student_runs(tmp_path_factory, student_engine):
+    """The demo's kind of policy (a depth student) both ways: the simulator backend's camera,
+    and krabby-go2-sim's camera through the ZED's stand-in (hal.sim.depth_link)."""
+    endpoint = "tcp://127.0.0.1:15253"
+    code, output, report, sim_report = appliance_against_go2_sim(
+        tmp_path_factory.mktemp("student-dds"), student_engine, 53, DURATION_S,
+        sim_args=("--camera-bind", endpoint),
+        jetson_args=("--camera", "go2-sim", "--camera-connect", endpoint))
+    assert code == 0, output[-4000:]
+    backend = run_sim_backend(tmp_path_factory.mktemp("student-sim"), student_engine, 15054)
+    return report, sim_report, backend
 
 
 def transitions(report: dict) -> list[tuple[str, str, str]]:
@@ -87,9 +106,9 @@ def test_the_appliance_drives_the_simulated_go2_over_dds(dds_run):
     assert "handback_s" in events
 
 
-def test_the_same_policy_walks_the_same_both_ways(dds_run, sim_backend_run):
-    go2 = dds_run[1]["sim"]
-    sim = sim_backend_run["sim"]
+def assert_same_walk(go2: dict, sim: dict) -> None:
+    """Both reports' ``sim`` sections (ground truth from the hand-over): same falls, and end
+    point, heading and height within the stated tolerances."""
     assert sim["handover_sim_time_s"] is not None and go2["handover_sim_time_s"] is not None
     assert len(go2["falls"]) == len(sim["falls"])
     assert abs(go2["forward_m"] - sim["forward_m"]) < TOLERANCE_DISTANCE_M
@@ -97,6 +116,16 @@ def test_the_same_policy_walks_the_same_both_ways(dds_run, sim_backend_run):
     assert abs(go2["heading_change_rad"] - sim["heading_change_rad"]) < TOLERANCE_HEADING_RAD
     assert abs(go2["mean_base_height_m"] - sim["mean_base_height_m"]) < 0.05
     assert math.isfinite(go2["distance_m"]) and math.isfinite(sim["distance_m"])
+
+
+def test_the_same_policy_walks_the_same_both_ways(dds_run, sim_backend_run):
+    assert_same_walk(dds_run[1]["sim"], sim_backend_run["sim"])
+
+
+def test_the_demo_student_walks_the_same_both_ways(student_runs):
+    report, go2, backend = student_runs
+    assert_same_walk(go2["sim"], backend["sim"])
+
 
 
 def test_a_go2_dry_run_publishes_no_lowcmd_and_leaves_sport_mode_on(tmp_path, teacher_engine):
@@ -110,12 +139,8 @@ def test_a_go2_dry_run_publishes_no_lowcmd_and_leaves_sport_mode_on(tmp_path, te
     assert report["dry_run"]["commands"] > 0  # recorded, not sent
 
 
-def test_a_depth_student_sees_the_simulated_camera_through_the_zed_stand_in(tmp_path, student_engine):
-    endpoint = "tcp://127.0.0.1:15253"
-    code, output, result, sim_report = appliance_against_go2_sim(
-        tmp_path, student_engine, 53, 6.0, sim_args=("--camera-bind", endpoint),
-        jetson_args=("--camera", "go2-sim", "--camera-connect", endpoint))
-    assert code == 0, output[-4000:]
+def test_a_depth_student_sees_the_simulated_camera_through_the_zed_stand_in(student_runs):
+    result, sim_report, _ = student_runs
     assert ("ready", "policy", "entry_gate") in transitions(result)  # depth fresh: the gate opened
     assert result["counters"]["depth_frames"] > 50  # 30 fps for seconds
     assert sim_report["depth_frames_published"] >= result["counters"]["depth_frames"]
