@@ -179,7 +179,7 @@ def loop_dds(engine: Path, rate_hz: float, seconds: float, domain_id: int, out: 
                         "--camera", "none", "--device", "cpu", "--control-rate", str(rate_hz),
                         "--duration", str(seconds), "--report", str(report), "--insecure",
                         "--estop-bind", f"tcp://127.0.0.1:{16000 + domain_id}"],
-                       env=_env(), cwd=str(ROOT), capture_output=True, timeout=seconds + 120, check=True)
+                       env=_env(), cwd=str(out), capture_output=True, timeout=seconds + 120, check=True)
     finally:
         sim.terminate()
         sim.wait(timeout=30)
@@ -197,7 +197,7 @@ def loop_sim(engine: Path, rate_hz: float, seconds: float, out: Path) -> dict[st
                     "--no-height-scan", "--camera-fps", "0", "--control-rate", str(rate_hz),
                     "--duration", str(seconds), "--report", str(report), "--insecure",
                     "--estop-bind", f"tcp://127.0.0.1:{16100 + int(rate_hz) % 1000}"],
-                   env=_env(), cwd=str(ROOT), capture_output=True, timeout=seconds + 120, check=True)
+                   env=_env(), cwd=str(out), capture_output=True, timeout=seconds + 120, check=True)
     return _loop_figures(json.loads(report.read_text()))
 
 

@@ -8,6 +8,11 @@ a bare ``Exception("channel factory init error.")`` when the domain cannot be cr
 interface name, most often); :func:`initialize_dds` turns that into a one-line error that names
 the interface asked for and the interfaces the machine has. The SDK's DDS participant is
 process-wide: one domain and interface per process.
+
+:func:`close_subscriber` closes an SDK subscriber whose handler may be running: the SDK's own
+``Close`` drops its reader while messages still arrive, and cyclonedds keeps its entities in a
+weak registry, so the listener thread can end up holding the last reference and deleting the
+reader from inside its own callback, which deadlocks the process (seen here at 500 Hz).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import Any
 from hal.devices.base import DeviceError
 from hal.optional import require
 
-__all__ = ["NETWORK_HELP", "DdsInitError", "machine_interfaces", "initialize_dds", "initialized_as"]
+__all__ = ["NETWORK_HELP", "DdsInitError", "machine_interfaces", "initialize_dds", "initialized_as",
+           "close_subscriber"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +83,20 @@ def initialize_dds(domain_id: int, interface: str) -> None:
                            f"Pass --network with one of them: {NETWORK_HELP}") from None
     _state["as"] = (domain_id, interface)
     logger.info("DDS: domain %d on interface %s", domain_id, interface)
+
+
+def close_subscriber(subscriber: Any) -> None:
+    """Close a ``ChannelSubscriber`` safely while its topic is live (see the module doc): remove
+    the reader's listener first (cyclonedds waits for a callback in flight), keep a reference
+    across the SDK's ``Close``, and drop the last one here, on this thread."""
+    try:
+        reader = subscriber._ChannelSubscriber__channel._Channel__reader._Reader__reader  # noqa: SLF001
+    except AttributeError:  # another SDK layout: its own Close is all there is
+        reader = None
+    if reader is not None:
+        try:
+            reader.set_listener(None)
+        except Exception:  # noqa: BLE001 - closing goes on
+            logger.debug("removing the DDS listener failed", exc_info=True)
+    subscriber.Close()
+    del reader  # the DataReader's last reference: deleted on this thread, no callback can run

@@ -77,7 +77,7 @@ from hal.jetson.go2_messages import (
 )
 from hal.optional import require
 from hal.robot import RobotConfig
-from hal.unitree_dds import NETWORK_HELP, initialize_dds
+from hal.unitree_dds import NETWORK_HELP, close_subscriber, initialize_dds
 
 __all__ = [
     "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",
@@ -210,10 +210,11 @@ class UnitreeGo2:
         if last:
             if self._state is not None:
                 logger.info("Go2: closing; %s", self.health().to_dict())
-            for name in ("subscriber", "publisher"):
-                channel = self._sdk.get(name)
-                if channel is not None:
-                    channel.Close()
+            subscriber, publisher = self._sdk.get("subscriber"), self._sdk.get("publisher")
+            if subscriber is not None:
+                close_subscriber(subscriber)
+            if publisher is not None:
+                publisher.Close()
             self._sdk.clear()
             self._state, self._state_ns, self._first_state, self._raw = None, 0, None, None
             self.motor_fault = None
@@ -245,7 +246,7 @@ class UnitreeGo2:
             if cfg.release_sport_mode:
                 _release_sport_mode()
         except BaseException:
-            subscriber.Close()
+            close_subscriber(subscriber)
             self._sdk.clear()
             self._state, self._state_ns, self._raw = None, 0, None
             raise

@@ -25,6 +25,7 @@ from hal.sim.config import MujocoWorldConfig
 from hal.sim.go2_faults import WireFaultState
 from hal.sim.ground_truth import GroundTruthTracker, euler_zyx
 from hal.sim.world import MujocoWorld
+from hal.unitree_dds import close_subscriber
 
 __all__ = ["SimulatedGo2", "LIE_DOWN_Q_RAD"]
 
@@ -389,11 +390,12 @@ class SimulatedGo2:
     def close(self) -> None:
         for name in ("low_cmd_sub", "low_state_pub", "sport_pub"):
             channel = self.sdk.get(name)
-            if channel is not None:
-                try:
-                    channel.Close()
-                except Exception:  # noqa: BLE001 - closing at exit
-                    logger.debug("closing %s failed", name, exc_info=True)
+            if channel is None:
+                continue
+            try:
+                close_subscriber(channel) if name == "low_cmd_sub" else channel.Close()
+            except Exception:  # noqa: BLE001 - closing at exit
+                logger.debug("closing %s failed", name, exc_info=True)
         if self.depth_link is not None:
             self.depth_link.close()
         self.world.close()

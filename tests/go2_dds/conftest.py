@@ -125,7 +125,8 @@ def run_jetson(engine: Path, domain_id: int, report: Path, duration_s: float, *e
                "--network", "lo", "--domain-id", str(domain_id), "--camera", "none",
                "--device", "cpu", "--duration", str(duration_s), "--report", str(report),
                "--estop-bind", f"tcp://127.0.0.1:{15000 + domain_id}", "--insecure", *extra]
-    with ChildProcess(command, timeout_s=timeout_s, env=child_env(), cwd=str(ROOT)) as child:
+    # In the report's folder: the flight recorder dumps there (flight/) on damping.
+    with ChildProcess(command, timeout_s=timeout_s, env=child_env(), cwd=str(report.parent)) as child:
         code = child.wait(timeout_s)
         return code, child.output
 
