@@ -35,7 +35,10 @@ _INSTALL_HINTS: dict[str, str] = {
     "foxglove": "pip install 'foxglove-sdk>=0.30.3,<0.31'  (a krabby dependency)",
     "google.protobuf": "pip install 'protobuf>=5.26'  (a krabby dependency)",
     "websockets": "pip install 'krabby[live]'  (websockets)",
-    "unitree_sdk2py": "install unitree_sdk2_python from Unitree (with cyclonedds)",
+    "unitree_sdk2py": ("install Unitree's SDK from its repository, editable: git clone "
+                       "https://github.com/unitreerobotics/unitree_sdk2_python && pip install "
+                       "--no-deps -e unitree_sdk2_python && pip install cyclonedds==11.0.1 "
+                       "(README: the Go2 backend)"),
 }
 
 

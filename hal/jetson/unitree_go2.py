@@ -10,31 +10,43 @@ The mapping between the robot definition (hardware order, by joint name) and the
 slots, the command packing and the state unpacking are pure functions tested without a robot;
 only :class:`UnitreeGo2` calls the SDK (through ``hal.optional.require("unitree_sdk2py")``).
 
-Before low-level control the Go2's own sport-mode controller must be released
-(``MotionSwitcherClient.ReleaseMode``); with ``release_sport_mode`` the session lies the robot
-down (``SportClient.StandDown``) and releases it, as Unitree's low-level example does.
-A failed ``CheckMode`` RPC (a non-zero code, ``data`` None) is not "released": the backend refuses
-to start. Entry is also refused while a motor is too hot (``MotorState_.temperature``, °C) or the
-motor links lose packets (``MotorState_.lost``, a running count, rising faster than allowed over
-``entry_check_ms``); :meth:`UnitreeGo2.health` reports both for the run's record.
+Start-up (:meth:`UnitreeGo2._open`): DDS on the named interface (``network_interface``, required:
+:mod:`hal.unitree_dds`), LowState arriving with good CRCs, then the entry checks, then the
+sport-mode release, and only then the ``rt/lowcmd`` publisher. Entry is refused while a motor is
+too hot (``MotorState_.temperature``, °C) or the motor links lose packets (``MotorState_.lost``, a
+running count, rising faster than allowed over ``entry_check_ms``); a refused robot is left in
+Unitree's own controller. Before low-level control the sport-mode controller must be released
+(``MotionSwitcherClient.ReleaseMode``); with ``release_sport_mode`` the session lies the robot down
+(``SportClient.StandDown``) and releases it, as Unitree's low-level example does. A failed
+``CheckMode`` RPC (a non-zero code, ``data`` None) is not "released": the backend refuses to start.
+
+While running: a LowState whose CRC is wrong is dropped and counted (the previous state stays and
+grows stale: the safety layer damps once it is too old); the CRC is checked when the loop reads a
+state, not for every one of the 500 a second (the SDK's CRC packs the struct in Python). A motor
+that gets too hot, or lost-packet counters rising faster than ``max_lost_per_s`` over
+``lost_window_ms``, latch a motor fault: the joint state then reads NaN, so the safety layer damps
+(``joints_invalid``). :meth:`UnitreeGo2.health` reports temperatures, losses and the wire counters
+for the run's record. The LowState handler runs on the SDK's DDS listener thread without the SDK's
+queue: its queue thread can miss the wake-up at ``Close()`` and hang the join. Test double:
+``krabby-go2-sim`` (:mod:`hal.sim.go2_dds`).
+
 Foot-pad forces are raw sensor counts: calibrate ``foot_force_offset``/``foot_force_scale_n``
 (counts at no load, newtons per count) on the robot before trusting the contact threshold.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from hal.devices.base import (
-    CONTROL_MODE_DAMP,
-    CONTROL_MODE_POSITION,
     ContactSample,
     DeviceError,
     DeviceNotConnectedError,
@@ -45,8 +57,27 @@ from hal.devices.base import (
     JointDriver,
     JointState,
 )
+from hal.jetson.go2_messages import (
+    GO2_FOOT_NAMES,
+    GO2_MOTOR_NAMES,
+    GO2_MOTOR_SLOTS,
+    LEVEL_LOW,
+    LOW_CMD_HEAD,
+    POS_STOP_F,
+    SERVO_MODE,
+    VEL_STOP_F,
+    Go2State,
+    LowCmdArrays,
+    entry_problems,
+    foot_force_newton,
+    low_cmd_arrays,
+    low_state_arrays,
+    lost_since,
+    motor_slots,
+)
 from hal.optional import require
 from hal.robot import RobotConfig
+from hal.unitree_dds import NETWORK_HELP, close_subscriber, initialize_dds
 
 __all__ = [
     "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",
@@ -57,28 +88,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# LowCmd_.motor_cmd / LowState_.motor_state slot of each leg joint (Unitree's FR_0 … RL_2).
-GO2_MOTOR_NAMES: tuple[str, ...] = (
-    "FR_hip_joint", "FR_thigh_joint", "FR_calf_joint",
-    "FL_hip_joint", "FL_thigh_joint", "FL_calf_joint",
-    "RR_hip_joint", "RR_thigh_joint", "RR_calf_joint",
-    "RL_hip_joint", "RL_thigh_joint", "RL_calf_joint",
-)
-GO2_FOOT_NAMES: tuple[str, ...] = ("FR_foot", "FL_foot", "RR_foot", "RL_foot")  # LowState_.foot_force
-GO2_MOTOR_SLOTS = 20
-POS_STOP_F = 2.146e9  # "no position target" marker of Unitree's firmware
-VEL_STOP_F = 16000.0  # "no velocity target" marker
-SERVO_MODE = 0x01  # motor_cmd.mode: PMSM servo (0x00 is brake/off)
-_HEAD = (0xFE, 0xEF)
-_LEVEL_LOW = 0xFF
-
-
 @dataclass(frozen=True)
 class UnitreeGo2Config:
     """Settings of the Go2 backend.
 
     Attributes:
-        network_interface: Interface on the robot's network (``eth0``); None: the SDK's default.
+        network_interface: Interface on the robot's network (``eth0``), ``lo`` for
+            ``krabby-go2-sim``; required (:data:`hal.unitree_dds.NETWORK_HELP`): left to itself
+            Cyclone DDS picks the first non-loopback interface and multicasts there.
         domain_id: DDS domain (0 on the robot).
         joint_names: The robot definition's hardware order (names from :data:`GO2_MOTOR_NAMES`).
         foot_names: The robot definition's foot order (names from :data:`GO2_FOOT_NAMES`).
@@ -89,8 +106,10 @@ class UnitreeGo2Config:
         release_sport_mode: Lie down and release Unitree's sport controller on connect.
         shutdown_kd: Damping gain the joint driver leaves the motors in when it closes.
         max_motor_temperature_c: Refuse to start while a leg motor reports this or hotter.
-        max_lost_per_s: Refuse to start while the motors' lost-packet counters rise faster.
+        max_lost_per_s: Refuse to start while the motors' lost-packet counters rise faster;
+            while running, a rise faster than this over ``lost_window_ms`` is a motor fault.
         entry_check_ms: How long connect() watches the counters before deciding.
+        lost_window_ms: The running check's window for the lost-packet rate.
         send_commands: False opens no ``rt/lowcmd`` publisher at all (``--dry-run``): reads only.
     """
 
@@ -107,6 +126,7 @@ class UnitreeGo2Config:
     max_motor_temperature_c: float = 70.0
     max_lost_per_s: float = 5.0
     entry_check_ms: float = 200.0
+    lost_window_ms: float = 1000.0
     send_commands: bool = True
 
     def __post_init__(self) -> None:
@@ -122,7 +142,7 @@ class UnitreeGo2Config:
         if not (math.isfinite(self.foot_force_scale_n) and self.foot_force_scale_n > 0):
             raise ValueError(f"foot_force_scale_n must be positive, got {self.foot_force_scale_n}")
         for name in ("state_timeout_ms", "connect_timeout_ms", "shutdown_kd", "max_motor_temperature_c",
-                     "max_lost_per_s", "entry_check_ms"):
+                     "max_lost_per_s", "entry_check_ms", "lost_window_ms"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"UnitreeGo2Config.{name} must be positive, got {getattr(self, name)!r}")
 
@@ -130,115 +150,6 @@ class UnitreeGo2Config:
     def from_robot(cls, robot: RobotConfig, **overrides: Any) -> UnitreeGo2Config:
         """Joint and foot order from a robot definition (which must use the Go2's names)."""
         return cls(joint_names=robot.joint_names_hardware, foot_names=robot.foot_names, **overrides)
-
-
-def motor_slots(joint_names: tuple[str, ...]) -> np.ndarray:
-    """Motor slot of each joint in ``joint_names`` (hardware order → ``motor_cmd`` index).
-
-    Raises:
-        ValueError: a name is not a Go2 leg joint, or one repeats.
-    """
-    unknown = [n for n in joint_names if n not in GO2_MOTOR_NAMES]
-    if unknown or len(set(joint_names)) != len(joint_names) or not joint_names:
-        raise ValueError(f"joint names {list(joint_names)} must be distinct Go2 leg joints; unknown: "
-                         f"{unknown}; valid: {list(GO2_MOTOR_NAMES)}")
-    return np.array([GO2_MOTOR_NAMES.index(n) for n in joint_names], dtype=np.intp)
-
-
-@dataclass(frozen=True)
-class LowCmdArrays:
-    """Per-slot values of one ``LowCmd_`` (all :data:`GO2_MOTOR_SLOTS` slots)."""
-
-    mode: np.ndarray  # uint8
-    q: np.ndarray
-    dq: np.ndarray
-    kp: np.ndarray
-    kd: np.ndarray
-    tau: np.ndarray
-
-
-def low_cmd_arrays(command: JointCommand, slots: np.ndarray) -> LowCmdArrays:
-    """Pack a hardware-order command into ``LowCmd_`` slot values.
-
-    Position mode: ``q = target``, ``dq = 0`` (damping towards rest), the given gains, no
-    feed-forward torque. Damp mode: ``kp = 0``, ``q = POS_STOP_F``, ``dq = 0``, the given ``kd``.
-    Slots without a joint keep Unitree's "stopped" values (``q = POS_STOP_F``, ``dq = VEL_STOP_F``,
-    no gains).
-    """
-    n = len(slots)
-    target, kp, kd = (np.asarray(a, dtype=np.float64) for a in (command.target_rad, command.kp, command.kd))
-    for name, arr in (("target_rad", target), ("kp", kp), ("kd", kd)):
-        if arr.shape != (n,):
-            raise ValueError(f"JointCommand.{name} must have shape ({n},), got {arr.shape}")
-    out = LowCmdArrays(mode=np.full(GO2_MOTOR_SLOTS, SERVO_MODE, dtype=np.uint8),
-                       q=np.full(GO2_MOTOR_SLOTS, POS_STOP_F), dq=np.full(GO2_MOTOR_SLOTS, VEL_STOP_F),
-                       kp=np.zeros(GO2_MOTOR_SLOTS), kd=np.zeros(GO2_MOTOR_SLOTS), tau=np.zeros(GO2_MOTOR_SLOTS))
-    out.dq[slots] = 0.0
-    out.kd[slots] = kd
-    if command.mode == CONTROL_MODE_POSITION:
-        out.q[slots] = target
-        out.kp[slots] = kp
-    elif command.mode != CONTROL_MODE_DAMP:
-        raise ValueError(f"JointCommand.mode {command.mode!r} is unknown; valid: {CONTROL_MODE_POSITION} "
-                         f"(position), {CONTROL_MODE_DAMP} (damp)")
-    return out
-
-
-@dataclass(frozen=True)
-class Go2State:
-    """One ``LowState_`` unpacked into hardware-order arrays."""
-
-    position_rad: np.ndarray
-    velocity_rad_s: np.ndarray
-    torque_nm: np.ndarray
-    quaternion_wxyz: np.ndarray
-    angular_velocity_rad_s: np.ndarray
-    linear_acceleration_m_s2: np.ndarray
-    foot_force_raw: np.ndarray
-    tick: int
-    motor_temperature_c: np.ndarray
-    motor_lost: np.ndarray  # running lost-packet count per motor (uint32, wraps)
-
-
-def low_state_arrays(msg: Any, slots: np.ndarray, foot_slots: np.ndarray) -> Go2State:
-    """Read a ``LowState_`` (``motor_state[i].q/dq/tau_est/temperature/lost``,
-    ``imu_state.quaternion`` (w, x, y, z), ``gyroscope``, ``accelerometer``, ``foot_force``,
-    ``tick``) into :class:`Go2State`."""
-    motors = msg.motor_state
-    imu = msg.imu_state
-    return Go2State(
-        position_rad=np.array([motors[i].q for i in slots], dtype=np.float64),
-        velocity_rad_s=np.array([motors[i].dq for i in slots], dtype=np.float64),
-        torque_nm=np.array([motors[i].tau_est for i in slots], dtype=np.float64),
-        quaternion_wxyz=np.array(imu.quaternion, dtype=np.float64),
-        angular_velocity_rad_s=np.array(imu.gyroscope, dtype=np.float64),
-        linear_acceleration_m_s2=np.array(imu.accelerometer, dtype=np.float64),
-        foot_force_raw=np.array([msg.foot_force[i] for i in foot_slots], dtype=np.float64),
-        tick=int(msg.tick),
-        motor_temperature_c=np.array([motors[i].temperature for i in slots], dtype=np.float64),
-        motor_lost=np.array([motors[i].lost for i in slots], dtype=np.int64),
-    )
-
-
-def _lost_since(first: Go2State, last: Go2State) -> np.ndarray:
-    return (last.motor_lost - first.motor_lost) % (1 << 32)  # the counters are uint32 and wrap
-
-
-def entry_problems(first: Go2State, last: Go2State, seconds: float, config: UnitreeGo2Config) -> list[str]:
-    """Why the robot must not start, from two states ``seconds`` apart (empty: fine).
-
-    Names each motor hotter than ``max_motor_temperature_c`` and each whose lost-packet count
-    rose faster than ``max_lost_per_s``.
-    """
-    problems = []
-    for name, temp in zip(config.joint_names, last.motor_temperature_c):
-        if temp >= config.max_motor_temperature_c:
-            problems.append(f"{name} is at {temp:.0f} °C (limit {config.max_motor_temperature_c:.0f} °C)")
-    rate = _lost_since(first, last) / max(seconds, 1e-9)
-    for name, per_s in zip(config.joint_names, rate):
-        if per_s > config.max_lost_per_s:
-            problems.append(f"{name} loses {per_s:.0f} packets/s (limit {config.max_lost_per_s:g}/s)")
-    return problems
 
 
 @dataclass(frozen=True)
@@ -249,15 +160,11 @@ class Go2Health:
     max_temperature_c: float
     lost_since_connect: dict[str, int]
     stale: bool
+    wire: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"motor_temperature_c": self.motor_temperature_c, "max_temperature_c": self.max_temperature_c,
-                "lost_since_connect": self.lost_since_connect, "stale": self.stale}
-
-
-def foot_force_newton(raw: np.ndarray, offset: np.ndarray, scale_n: float) -> np.ndarray:
-    """Calibrated foot-pad forces: ``max(0, (raw − offset) · scale)``."""
-    return np.maximum(0.0, (np.asarray(raw, dtype=np.float64) - np.asarray(offset, dtype=np.float64)) * scale_n)
+                "lost_since_connect": self.lost_since_connect, "stale": self.stale, "wire": self.wire}
 
 
 class UnitreeGo2:
@@ -272,8 +179,13 @@ class UnitreeGo2:
         self._state: Go2State | None = None
         self._state_ns = 0
         self._first_state: Go2State | None = None
+        self._raw: tuple[Any, int] | None = None  # the newest LowState_ not yet checked, receive ns
         self._remote: bytes | None = None
         self._sdk: dict[str, Any] = {}
+        self._lost_window: collections.deque = collections.deque()  # (receive ns, lost counters)
+        self.motor_fault: str | None = None
+        self._crc: Any = None
+        self.counters = {"lowstate_received": 0, "lowstate_crc_rejected": 0, "lowcmd": 0}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -298,95 +210,167 @@ class UnitreeGo2:
         if last:
             if self._state is not None:
                 logger.info("Go2: closing; %s", self.health().to_dict())
-            for name in ("subscriber", "publisher"):
-                channel = self._sdk.get(name)
-                if channel is not None:
-                    channel.Close()
+            subscriber, publisher = self._sdk.get("subscriber"), self._sdk.get("publisher")
+            if subscriber is not None:
+                close_subscriber(subscriber)
+            if publisher is not None:
+                publisher.Close()
             self._sdk.clear()
-            self._state, self._state_ns, self._first_state = None, 0, None
+            self._state, self._state_ns, self._first_state, self._raw = None, 0, None, None
+            self.motor_fault = None
+            self._lost_window.clear()
 
     def _open(self) -> None:
+        """Start-up: DDS on the named interface, LowState arriving with good CRCs, the motors
+        healthy (temperatures, lost-packet counters), then the sport-mode release, and only then
+        the ``rt/lowcmd`` publisher. A robot that fails a check is left as it was, in Unitree's
+        own controller."""
+        cfg = self.config
+        if not cfg.network_interface:
+            raise DeviceError(f"Go2: no network interface given (--network): {NETWORK_HELP}")
         require("unitree_sdk2py", "the Unitree Go2 backend")
         channel = require("unitree_sdk2py.core.channel")
         dds = require("unitree_sdk2py.idl.unitree_go.msg.dds_")
         defaults = require("unitree_sdk2py.idl.default")
         crc = require("unitree_sdk2py.utils.crc")
-        cfg = self.config
-        _initialize_channels(channel, cfg.domain_id, cfg.network_interface)
-        if cfg.release_sport_mode:
-            _release_sport_mode()
-        publisher = None
+        initialize_dds(cfg.domain_id, cfg.network_interface)
+        self._crc = crc.CRC()
+        subscriber = channel.ChannelSubscriber("rt/lowstate", dds.LowState_)
+        # No SDK queue (queueLen 0): the handler only keeps a reference, on the DDS listener
+        # thread; the SDK's queue thread can miss its wake-up at Close() and hang the join.
+        subscriber.Init(self._on_low_state, 0)
+        self._sdk.update(subscriber=subscriber, publisher=None,
+                         new_cmd=defaults.unitree_go_msg_dds__LowCmd_)
+        try:
+            first = self._entry_check()
+            if cfg.release_sport_mode:
+                _release_sport_mode()
+        except BaseException:
+            close_subscriber(subscriber)
+            self._sdk.clear()
+            self._state, self._state_ns, self._raw = None, 0, None
+            raise
         if cfg.send_commands:
             publisher = channel.ChannelPublisher("rt/lowcmd", dds.LowCmd_)
             publisher.Init()
-        subscriber = channel.ChannelSubscriber("rt/lowstate", dds.LowState_)
-        subscriber.Init(self._on_low_state, 10)
-        self._sdk = {"publisher": publisher, "subscriber": subscriber, "crc": crc.CRC(),
-                     "new_cmd": defaults.unitree_go_msg_dds__LowCmd_}
+            self._sdk["publisher"] = publisher
+        self._first_state = first
+
+    def _entry_check(self) -> Go2State:
+        """Wait for LowState, watch it for ``entry_check_ms``; the first state, or DeviceError."""
+        cfg = self.config
         deadline = time.monotonic() + cfg.connect_timeout_ms / 1e3
-        while self._state is None and time.monotonic() < deadline:
+        while self._newest() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        if self._state is None:
-            subscriber.Close()
-            self._sdk.clear()
-            where = cfg.network_interface or "the default interface"
-            raise DeviceError(f"Go2: no LowState on rt/lowstate within {cfg.connect_timeout_ms:.0f} ms on "
-                              f"{where} (DDS domain {cfg.domain_id}). Check the Ethernet link to the robot "
-                              "(192.168.123.x), the interface name, and that the robot is powered on.")
-        first, first_ns = self._state, self._state_ns
+        if self._newest() is None:
+            rejected = self.counters["lowstate_crc_rejected"]
+            bad = f" ({rejected} arrived with a wrong CRC and were dropped)" if rejected else ""
+            raise DeviceError(f"Go2: no valid LowState on rt/lowstate within {cfg.connect_timeout_ms:.0f} ms "
+                              f"on {cfg.network_interface} (DDS domain {cfg.domain_id}){bad}. Check the "
+                              "Ethernet link to the robot (192.168.123.x), the interface name, and that "
+                              "the robot is powered on.")
+        first, first_ns = self._newest()
         time.sleep(cfg.entry_check_ms / 1e3)
-        last, last_ns = self._state, self._state_ns
+        last, last_ns = self._newest()
         problems = entry_problems(first, last, (last_ns - first_ns) / 1e9, cfg) if last_ns > first_ns else []
         if last_ns == first_ns:
             problems.append(f"LowState stopped arriving within {cfg.entry_check_ms:.0f} ms of connecting")
         if problems:
-            subscriber.Close()
-            if publisher is not None:
-                publisher.Close()
-            self._sdk.clear()
-            self._state, self._state_ns = None, 0
             raise DeviceError("Go2: refusing to start: " + "; ".join(problems)
                               + ". Let the motors cool / check the leg cables, then retry.")
-        self._first_state = first
         logger.info("Go2: connected; motor temperatures %s °C (max %.0f), lost-packet counters steady",
                     last.motor_temperature_c.astype(int).tolist(), float(last.motor_temperature_c.max()))
+        return first
 
     def _on_low_state(self, msg: Any) -> None:
-        # Runs on the SDK's DDS thread: copy out what we need and let the message go.
-        state = low_state_arrays(msg, self.slots, self.foot_slots)
-        remote = bytes(getattr(msg, "wireless_remote", b"") or b"")
+        # Runs on the SDK's DDS thread at 500 Hz: keep a reference and let the thread go. The
+        # CRC check and the unpacking run when the state is read (:meth:`_take_newest`), once per
+        # message the control loop uses, not for every message the robot sends.
         received_ns = time.monotonic_ns()
         with self._lock:
-            self._state, self._state_ns, self._remote = state, received_ns, remote
+            self._raw = (msg, received_ns)
+            self.counters["lowstate_received"] += 1
+
+    def _newest(self) -> tuple[Go2State, int] | None:
+        with self._lock:
+            self._take_newest()
+            return None if self._state is None else (self._state, self._state_ns)
+
+    def _take_newest(self) -> None:
+        """Check and unpack the newest LowState (lock held): a wrong CRC drops it (counted) and
+        the previous state stays, growing older."""
+        if self._raw is None:
+            return
+        msg, received_ns = self._raw
+        self._raw = None
+        if msg.crc != self._crc.Crc(msg):  # the robot's CRC32 over the packed LowState_
+            self.counters["lowstate_crc_rejected"] += 1
+            self._warn_crc()
+            return
+        self._state = state = low_state_arrays(msg, self.slots, self.foot_slots)
+        self._state_ns = received_ns
+        self._remote = bytes(getattr(msg, "wireless_remote", b"") or b"")
+        if self._first_state is not None and self.motor_fault is None:
+            self._watch_motors(state, received_ns)
+
+    def _warn_crc(self) -> None:
+        n = self.counters["lowstate_crc_rejected"]
+        if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: a rate-limited warning
+            logger.warning("Go2: dropped a LowState with a wrong CRC (%d so far)", n)
+
+    def _watch_motors(self, state: Go2State, received_ns: int) -> None:
+        """While running: a hot motor, or lost-packet counters rising faster than
+        ``max_lost_per_s`` over ``lost_window_ms``, latches a motor fault (lock held)."""
+        cfg, window = self.config, self._lost_window
+        window.append((received_ns, state.motor_lost))
+        while len(window) > 2 and received_ns - window[1][0] >= cfg.lost_window_ms * 1e6:
+            window.popleft()
+        first_ns, first_lost = window[0]
+        seconds = (received_ns - first_ns) / 1e9
+        if seconds * 2e3 < cfg.lost_window_ms:  # too short a window to judge a rate yet
+            first_lost, seconds = state.motor_lost, 1.0
+        problems = entry_problems(replace(state, motor_lost=first_lost), state, seconds, cfg)
+        if problems:
+            self.motor_fault = "; ".join(problems)
+            logger.error("Go2: motor fault while running: %s; the joint state reads invalid from now "
+                         "on, so the safety layer damps the motors", self.motor_fault)
 
     # -- data -----------------------------------------------------------------------------------
 
     def latest(self) -> tuple[Go2State, int]:
         """The newest state and its receive time (``time.monotonic_ns``)."""
-        with self._lock:
-            if self._state is None:
-                raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
-            return self._state, self._state_ns
+        newest = self._newest()
+        if newest is None:
+            raise DeviceNotConnectedError("Go2: no LowState yet (connect first)")
+        return newest
+
+    def stats(self) -> dict[str, Any]:
+        """Wire counters (LowStates taken and dropped for a wrong CRC, LowCmds sent) and the
+        motor fault, if one latched."""
+        return {**self.counters, "motor_fault": self.motor_fault}
 
     def health(self) -> Go2Health:
         """Temperatures now and packets lost since connect, per joint."""
         state, _ = self.latest()
         first = self._first_state or state
         names = self.config.joint_names
-        lost = _lost_since(first, state)
+        lost = lost_since(first, state)
         return Go2Health(motor_temperature_c={n: float(t) for n, t in zip(names, state.motor_temperature_c)},
                          max_temperature_c=float(state.motor_temperature_c.max()),
-                         lost_since_connect={n: int(v) for n, v in zip(names, lost)}, stale=self.stale())
+                         lost_since_connect={n: int(v) for n, v in zip(names, lost)}, stale=self.stale(),
+                         wire=self.stats())
 
     def wireless_remote(self) -> tuple[bytes, int] | None:
         """The newest ``LowState_.wireless_remote`` (40 raw bytes) and its receive time, or None
         before the first (decoded by :mod:`hal.operator.go2_remote`)."""
         with self._lock:
+            self._take_newest()
             if self._remote is None:
                 return None
             return self._remote, self._state_ns
 
     def stale(self) -> bool:
+        self._newest()
         return self._state_ns == 0 or time.monotonic_ns() - self._state_ns > self.config.state_timeout_ms * 1e6
 
     def send(self, command: JointCommand) -> None:
@@ -397,32 +381,21 @@ class UnitreeGo2:
             raise DeviceError("Go2: commands are off (send_commands=False, a dry run): nothing was sent")
         arrays = low_cmd_arrays(command, self.slots)
         cmd = self._sdk["new_cmd"]()
-        cmd.head[0], cmd.head[1] = _HEAD
-        cmd.level_flag = _LEVEL_LOW
+        cmd.head[0], cmd.head[1] = LOW_CMD_HEAD
+        cmd.level_flag = LEVEL_LOW
         cmd.gpio = 0
         for i in range(GO2_MOTOR_SLOTS):
             motor = cmd.motor_cmd[i]
             motor.mode = int(arrays.mode[i])
             motor.q, motor.dq = float(arrays.q[i]), float(arrays.dq[i])
             motor.kp, motor.kd, motor.tau = float(arrays.kp[i]), float(arrays.kd[i]), float(arrays.tau[i])
-        cmd.crc = self._sdk["crc"].Crc(cmd)
+        cmd.crc = self._crc.Crc(cmd)
         if self._sdk["publisher"].Write(cmd) is False:
             raise DeviceError("Go2: publishing LowCmd on rt/lowcmd failed (DDS writer error)")
+        self.counters["lowcmd"] += 1
 
 
-_channels_initialized = False
 _RELEASE_WAIT_S = 1.0  # Unitree's example waits this long between a release and the next check
-
-
-def _initialize_channels(channel: Any, domain_id: int, interface: str | None) -> None:
-    global _channels_initialized
-    if _channels_initialized:  # the SDK's DDS participant is process-wide
-        return
-    if interface:
-        channel.ChannelFactoryInitialize(domain_id, interface)
-    else:
-        channel.ChannelFactoryInitialize(domain_id)
-    _channels_initialized = True
 
 
 def _release_sport_mode(max_tries: int = 5) -> None:
@@ -493,7 +466,12 @@ class Go2JointDriver(_Go2View, JointDriver):
         return self.session.config.joint_names
 
     def read(self) -> JointState:
+        """The newest joint state; all NaN once a motor fault latched (the safety layer then
+        damps: ``joints_invalid``), until the session is reopened."""
         state, stamp = self._latest()
+        if self.session.motor_fault is not None:
+            nan = np.full(len(state.position_rad), np.nan)
+            return JointState(nan, nan.copy(), state.torque_nm.copy(), stamp)
         return JointState(state.position_rad.copy(), state.velocity_rad_s.copy(), state.torque_nm.copy(), stamp)
 
     def write(self, command: JointCommand) -> None:

@@ -275,12 +275,15 @@ class MujocoWorld:
         return lowest
 
     # ----------------------------------------------------------------------------- physics
-    def _apply_pd(self, command: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-        target, kp, kd = command
+    def _apply_pd(self, command: tuple[np.ndarray, ...]) -> None:
+        """``tau = kp·(q* − q) − kd·dq`` (+ ``kd·dq* + tau_ff`` for a motor command), clipped."""
+        target, kp, kd = command[:3]
         d, tau = self.data, self._tau
         np.subtract(target, d.qpos[self._qidx], out=tau)
         tau *= kp * self._strength[0]
         tau -= kd * self._strength[1] * d.qvel[self._vidx]
+        if len(command) == 4:  # (q*, kp, kd, kd·dq* + tau_ff) from set_motor_command
+            tau += command[3]
         np.clip(tau, -self._torque_limit, self._torque_limit, out=tau)
         d.ctrl[:] = tau
 
@@ -423,6 +426,34 @@ class MujocoWorld:
                                       (arrays["target_rad"], arrays["kp"], arrays["kd"])))
             else:
                 self._command = (arrays["target_rad"], arrays["kp"], arrays["kd"])
+
+    def set_motor_command(self, q_rad: np.ndarray, dq_rad_s: np.ndarray, kp: np.ndarray,
+                          kd: np.ndarray, tau_nm: np.ndarray) -> None:
+        """A motor's own PD law (hardware order), from the next physics step on:
+        ``tau = tau_ff + kp·(q* − q) + kd·(dq* − dq)``, clipped to the torque limit.
+
+        A gain of 0 removes its term whatever its target (Unitree's "stop" markers), so only
+        the terms with a non-zero gain need finite targets. No action delay applies: the robot
+        double (:mod:`hal.sim.go2_dds`) carries its own wire latency.
+        """
+        kp, kd, tau = (np.asarray(a, dtype=np.float64) for a in (kp, kd, tau_nm))
+        q = np.where(kp != 0.0, np.asarray(q_rad, dtype=np.float64), 0.0)
+        dq = np.where(kd != 0.0, np.asarray(dq_rad_s, dtype=np.float64), 0.0)
+        feed = kd * dq + tau
+        for name, value in (("q", q), ("dq", dq), ("kp", kp), ("kd", kd), ("tau", feed)):
+            if value.shape != (self.robot.n_joints,) or not np.all(np.isfinite(value)):
+                raise ValueError(f"motor command {name} must be {self.robot.n_joints} finite "
+                                 f"values, found {value}")
+        with self._lock:
+            self._pending.clear()
+            self._command = (q, kp.copy(), kd.copy(), feed)
+
+    @property
+    def command_in_force(self) -> tuple[np.ndarray, ...]:
+        """Copies of the PD command the physics steps use now: ``(q*, kp, kd)``, plus
+        ``kd·dq* + tau_ff`` after :meth:`set_motor_command`."""
+        with self._lock:
+            return tuple(a.copy() for a in self._command)
 
     def _take_due_command(self) -> tuple:
         """The newest delayed command whose time has come (physics thread)."""

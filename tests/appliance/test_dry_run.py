@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hal.devices.base import CONTROL_MODE_DAMP, CONTROL_MODE_POSITION, JointCommand
+from hal.devices.base import CONTROL_MODE_DAMP, CONTROL_MODE_POSITION
 from hal.tools.mcu_emulator import McuEmulator, McuEmulatorConfig
 from hal.server.jetson.main import main as jetson_main
 
@@ -60,25 +60,3 @@ def test_dry_run_record_needs_dry_run(go2, exported_policy, tmp_path, endpoints,
     with McuEmulator(McuEmulatorConfig()) as emulator:
         code = _run(go2, exported_policy, endpoints, emulator, "--dry-run-record", str(tmp_path / "x.npz"))
     assert code == 2 and "--dry-run-record needs --dry-run" in capsys.readouterr().err
-
-
-def test_go2_dry_run_publishes_no_lowcmd_and_keeps_sport_mode(go2, monkeypatch):
-    from hal.jetson import unitree_go2
-    from hal.server.jetson.hal_server import JetsonDevicesConfig, build_jetson_devices
-    from tests.fakes import install
-    from tests.fakes.unitree import Go2Script, make_unitree_sdk
-
-    monkeypatch.setattr(unitree_go2, "_channels_initialized", False)
-    script = Go2Script(check_mode=[(0, {"form": "0", "name": "normal"})])
-    install(monkeypatch, make_unitree_sdk(script))
-    devices = build_jetson_devices(go2, JetsonDevicesConfig(camera="none", motors="go2", dry_run="silent"))
-    joints = devices.joints
-    joints.connect()
-    try:
-        state = joints.read()
-        joints.write(JointCommand(state.position_rad, np.full(12, 20.0), np.full(12, 0.5)))
-        joints.damp(np.full(12, 1.0))
-    finally:
-        joints.close()
-    assert script.published_cmds == [] and "CheckMode" not in script.calls and "StandDown" not in script.calls
-    assert joints.summary()["commands"] == 2

@@ -1,4 +1,7 @@
-"""Stand-ins for the hardware libraries (pyzed, TensorRT, cuda-python, pycuda, unitree_sdk2py).
+"""Stand-ins for the hardware libraries that cannot run here (pyzed, TensorRT, cuda-python, pycuda).
+
+Unitree's SDK is not faked: it runs here, over real Cyclone DDS against ``krabby-go2-sim``
+(tests/go2_dds).
 
 Each fake copies the *call signatures and return shapes* of the real library, taken from its
 published sources or stubs (cited in each module), so code that passes the wrong number of

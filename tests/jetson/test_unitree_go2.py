@@ -121,12 +121,23 @@ def test_foot_force_calibration():
 
 @pytest.mark.skipif(available("unitree_sdk2py"), reason="the Unitree SDK is installed here")
 def test_connect_without_the_sdk_names_how_to_install_it():
-    joints, imu, contacts = make_go2_devices(UnitreeGo2Config(release_sport_mode=False))
+    joints, imu, contacts = make_go2_devices(UnitreeGo2Config(network_interface="lo", release_sport_mode=False))
     for device in (joints, imu, contacts):
         with pytest.raises(MissingDependencyError, match="unitree_sdk2_python"):
             device.connect()
         assert not device.is_connected
         device.close()
+
+
+def _sdk_low_state(remote: bytes):
+    """A real ``LowState_`` of Unitree's SDK with ``remote`` and the CRC the robot computes."""
+    defaults = pytest.importorskip("unitree_sdk2py.idl.default")
+    crc = pytest.importorskip("unitree_sdk2py.utils.crc")
+    msg = defaults.unitree_go_msg_dds__LowState_()
+    msg.imu_state.quaternion = [1.0, 0.0, 0.0, 0.0]
+    msg.wireless_remote = list(remote)
+    msg.crc = crc.CRC().Crc(msg)
+    return msg, crc.CRC()
 
 
 def test_wireless_remote_bytes_reach_the_operator_decoder():
@@ -138,13 +149,13 @@ def test_wireless_remote_bytes_reach_the_operator_decoder():
     from hal.operator import Action
     from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
 
-    session = UnitreeGo2(UnitreeGo2Config.from_robot(load_robot("go2")))
-    assert session.wireless_remote() is None
     frame = bytearray(40)
     struct.pack_into("<H", frame, 2, 1 << 2)  # start
     struct.pack_into("<f", frame, 20, 0.5)  # ly
-    msg = _low_state(np.zeros(12), np.zeros(12), np.zeros(12), foot=[0, 0, 0, 0])
-    msg.wireless_remote = list(frame)
+    msg, crc = _sdk_low_state(bytes(frame))
+    session = UnitreeGo2(UnitreeGo2Config.from_robot(load_robot("go2")))
+    session._crc = crc  # what connect() sets up
+    assert session.wireless_remote() is None
     session._on_low_state(msg)  # what the SDK's DDS thread calls
     raw, received_ns = session.wireless_remote()
     assert raw == bytes(frame) and received_ns > 0
@@ -152,3 +163,39 @@ def test_wireless_remote_bytes_reach_the_operator_decoder():
     events = source.poll(0)
     assert [e.action for e in events] == [Action.START, None]
     assert events[1].forward_speed_m_s == pytest.approx(0.5)
+
+
+def test_a_lowstate_with_a_wrong_crc_is_dropped_and_counted():
+    from hal.jetson.unitree_go2 import UnitreeGo2
+
+    msg, crc = _sdk_low_state(bytes(40))
+    session = UnitreeGo2(UnitreeGo2Config.from_robot(load_robot("go2")))
+    session._crc = crc
+    session._on_low_state(msg)
+    state, first_ns = session.latest()
+    bad, _ = _sdk_low_state(bytes(40))
+    bad.tick = 99
+    bad.crc = crc.Crc(msg)  # the CRC of another message
+    session._on_low_state(bad)
+    state_after, after_ns = session.latest()
+    assert session.counters["lowstate_crc_rejected"] == 1
+    assert session.counters["lowstate_received"] == 2
+    assert state_after.tick == 0 and after_ns == first_ns  # the previous state stays, growing older
+
+
+def test_entry_problems_by_hand():
+    from hal.jetson import unitree_go2
+    from hal.jetson.unitree_go2 import entry_problems
+
+    cfg = UnitreeGo2Config(max_motor_temperature_c=70.0, max_lost_per_s=5.0)
+
+    def state(temps, lost):
+        z = np.zeros(12)
+        return unitree_go2.Go2State(z, z, z, np.array([1.0, 0, 0, 0]), np.zeros(3), np.zeros(3), np.zeros(4), 0,
+                                    np.array(temps, dtype=float), np.array(lost, dtype=np.int64))
+
+    first = state([40] * 12, [2**32 - 2] + [0] * 11)  # counter about to wrap
+    last = state([40] * 11 + [70], [3] + [0] * 10 + [1])
+    problems = entry_problems(first, last, 0.5, cfg)
+    # FR_hip: 5 lost in 0.5 s = 10/s > 5/s (across the uint32 wrap); RL_calf 70 °C >= 70; RL_calf 1 lost = 2/s: fine.
+    assert problems == ["RL_calf_joint is at 70 °C (limit 70 °C)", "FR_hip_joint loses 10 packets/s (limit 5/s)"]

@@ -4,7 +4,9 @@ Devices are chosen by :class:`JetsonDevicesConfig` — each a backend module of 
 
 ============  ===============================================================================
 camera        ``zed`` (ZED 2/2i/X depth, ZED IMU) · ``recorded`` (a ``.npz`` recording played at
-              its original timing through the same grab-thread path) · ``none``
+              its original timing through the same grab-thread path) · ``go2-sim`` (the ZED's
+              stand-in: ``krabby-go2-sim``'s depth camera over loopback, :mod:`hal.sim.depth_link`)
+              · ``none``
 motors        ``go2`` (Unitree Go2 low-level SDK: joints, IMU, foot forces) · ``serial`` (the
               documented serial protocol to joint microcontrollers; ``hal/jetson/SERIAL_PROTOCOL.md``)
 ============  ===============================================================================
@@ -27,7 +29,7 @@ __all__ = ["JetsonDevicesConfig", "JetsonHalServer", "build_jetson_devices", "CA
 
 log = logging.getLogger(__name__)
 
-CAMERAS = ("zed", "recorded", "none")
+CAMERAS = ("zed", "recorded", "go2-sim", "none")
 MOTORS = ("go2", "serial")
 
 
@@ -40,6 +42,7 @@ class JetsonDevicesConfig:
     recording: Path | None = None
     recording_loop: bool = False
     serial_port: str | None = None
+    camera_endpoint: str | None = None  # camera "go2-sim": krabby-go2-sim's --camera-bind
     zed: "object | None" = None  # hal.jetson.zed_camera.ZedConfig; None = defaults
     go2: "object | None" = None  # hal.jetson.unitree_go2.UnitreeGo2Config; None = defaults
     dry_run: str | None = None  # None, "silent" or "damp" (hal.jetson.dry_run)
@@ -51,6 +54,11 @@ class JetsonDevicesConfig:
             raise ValueError(f"camera {self.camera!r}: valid are {CAMERAS}")
         if self.motors not in MOTORS:
             raise ValueError(f"motors {self.motors!r}: valid are {MOTORS}")
+        if self.camera == "go2-sim" and not self.camera_endpoint:
+            raise ValueError("camera 'go2-sim' needs --camera-connect tcp://127.0.0.1:PORT (krabby-go2-sim "
+                             "--camera-bind)")
+        if self.camera == "go2-sim" and self.motors != "go2":
+            raise ValueError("camera 'go2-sim' comes with krabby-go2-sim: use --motors go2")
         if self.camera == "recorded" and self.recording is None:
             raise ValueError("camera 'recorded' needs a recording file (--recording PATH)")
         if self.motors == "serial" and not self.serial_port:
@@ -74,6 +82,10 @@ def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> Hal
         from hal.playback.devices import RecordedConfig, make_recorded_devices
 
         camera, imu = make_recorded_devices(config.recording, RecordedConfig(loop=config.recording_loop))
+    elif config.camera == "go2-sim":
+        from hal.sim.depth_link import LinkedDepthCamera
+
+        camera = LinkedDepthCamera(config.camera_endpoint)
     if config.motors == "go2":
         from dataclasses import replace
 

@@ -40,6 +40,7 @@ from hal.server.cli import (
     server_config_from_args,
 )
 from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
+from hal.unitree_dds import NETWORK_HELP
 
 __all__ = ["main", "build_parser", "motor_report", "camera_report"]
 
@@ -52,9 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     hw = parser.add_argument_group("hardware")
     hw.add_argument("--camera", choices=CAMERAS, default="zed")
     hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.playback.recording")
+    hw.add_argument("--camera-connect", dest="camera_connect", metavar="tcp://127.0.0.1:PORT",
+                    help="with --camera go2-sim: krabby-go2-sim's --camera-bind (the ZED's stand-in)")
     hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
     hw.add_argument("--motors", choices=MOTORS, default="go2")
     hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
+    hw.add_argument("--network", help="with --motors go2, required: " + NETWORK_HELP)
+    hw.add_argument("--domain-id", dest="domain_id", type=int, default=0,
+                    help="with --motors go2: the DDS domain id (0 on the robot)")
     hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false",
                     help="with --motors go2: ignore the Go2's wireless remote (by default it "
                          "drives: see README, how to drive)")
@@ -80,10 +86,17 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
 
             zed = ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps,
                             depth_mode=args.zed_depth_mode)
-        devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors,
+        go2 = None
+        if args.motors == "go2" and args.network:
+            from hal.jetson.unitree_go2 import UnitreeGo2Config
+
+            go2 = UnitreeGo2Config.from_robot(robot, network_interface=args.network,
+                                              domain_id=args.domain_id)
+        devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors, go2=go2,
                                       recording=Path(args.recording) if args.recording else None,
                                       recording_loop=args.loop_recording,
                                       serial_port=args.serial_port, zed=zed, dry_run=args.dry_run,
+                                      camera_endpoint=args.camera_connect,
                                       dry_run_record=Path(args.dry_run_record) if args.dry_run_record else None)
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -95,9 +108,16 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     if args.checkpoint and not args.engine:
         print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
+
+    def make_devices(contract_robot):
+        # After the policy and its contract are checked (a wrong --obs-dim is the first error),
+        # before any device is opened.
+        if args.motors == "go2" and not args.network:
+            raise fail(f"--motors go2 needs --network: {NETWORK_HELP}")
+        return build_jetson_devices(contract_robot, devices)
+
     plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args),
-                         make_devices=lambda contract_robot: build_jetson_devices(contract_robot,
-                                                                                devices),
+                         make_devices=make_devices,
                          engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
                          run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
