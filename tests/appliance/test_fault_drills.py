@@ -39,7 +39,7 @@ CFG = SafetyConfig()  # the CLI runs the safety layer with its defaults
 POLICY_AT_S = 2.8  # stand-up (2 s) + priming at the stand pose (0.5 s) + the gate, with room
 # The HAL runs at the policy rate here: every tick is a command period.
 STEP_RAD = CFG.max_target_rate_rad_s / RATE_HZ
-# A slam: a reversal of at least this share of the 2.4 rad action range (clip 4.8 × scale 0.25 × 2).
+# A slam: a step of at least this share of the 2.4 rad action range (clip 4.8 × scale 0.25 × 2).
 SLAM_STEP_RAD = CFG.implausible_slam_fraction * 2.4
 # With the default counted torque window the motors clip torque: no torque-window guarantee.
 TAU_CHECKED = CFG.torque_window == "clamp"
