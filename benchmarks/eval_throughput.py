@@ -20,8 +20,10 @@ Run: ``python -m benchmarks.eval_throughput`` (``--episodes N``, ``--episode-s S
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,10 +71,11 @@ def run(episodes: int = 5, episode_s: float = 20.0, terrain: str = "gap",
     from hal.sim import MujocoWorld, MujocoWorldConfig
     from compute.parkour.layout import scan_points_xy
 
-    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger().setLevel(logging.ERROR)  # each episode's shutdown warning is noise here
     cases: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        engines = _engines(Path(tmp))
+        with contextlib.redirect_stdout(sys.stderr):  # the export's summary; stdout is JSON
+            engines = _engines(Path(tmp))
         for name, engine in engines.items():
             spec = EpisodeSpec(engine=str(engine), terrain=terrain, difficulty=difficulty,
                                seed=1, episode_s=episode_s)
