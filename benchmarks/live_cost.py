@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 from benchmarks.common import machine_description, stats_us
-from benchmarks.recorder_cost import _responder
+from benchmarks.recorder_cost import sim_server_with_responder
 
 __all__ = ["run"]
 
@@ -69,22 +67,11 @@ ws.close()
 def run(quick: bool = True) -> dict[str, Any]:
     from hal.live.session import LiveSession
     from hal.robot import load_robot
-    from hal.server.base import HalServer, HalServerConfig
-    from hal.sim import MujocoWorldConfig, make_sim_devices
     from hal.sim.foxglove_scene import SimScene
 
     rounds, block = (3, 200) if quick else (30, 200)
     robot = load_robot("go2")
-    sim = make_sim_devices(robot, MujocoWorldConfig(scene="parkour", settle_s=0.2))
-    tag = f"{os.getpid()}_{time.monotonic_ns()}"
-    obs_ep, cmd_ep = f"inproc://bench_live_obs_{tag}", f"inproc://bench_live_cmd_{tag}"
-    server = HalServer(robot, sim,
-                       HalServerConfig(control_rate_hz=100.0, latency_budget_ms=4.0,
-                                       observation_endpoint=obs_ep, command_endpoint=cmd_ep,
-                                       realtime=False, gc_control=False))
-    stop = threading.Event()
-    responder = threading.Thread(target=_responder, args=(robot, obs_ep, cmd_ep, stop),
-                                 daemon=True)
+    server, responder, stop = sim_server_with_responder(robot, "parkour", "live")
     live = LiveSession("127.0.0.1", 0)
     conditions = ("off", "on_no_client", "on_client")
     times: dict[str, list[int]] = {c: [] for c in conditions}

@@ -54,6 +54,26 @@ def _responder(robot: Any, obs_ep: str, cmd_ep: str, stop: threading.Event) -> N
                                                raw_action=raw))
 
 
+def sim_server_with_responder(robot: Any, scene: str,
+                              name: str) -> tuple[Any, threading.Thread, threading.Event]:
+    """A 100 Hz simulated HAL server off real time and a (not yet started) client thread that
+    answers every observation with the stand pose; set the event to stop the thread."""
+    from hal.server.base import HalServer, HalServerConfig
+    from hal.sim import MujocoWorldConfig, make_sim_devices
+
+    sim = make_sim_devices(robot, MujocoWorldConfig(scene=scene, settle_s=0.2))
+    tag = f"{os.getpid()}_{time.monotonic_ns()}"
+    obs_ep, cmd_ep = f"inproc://bench_{name}_obs_{tag}", f"inproc://bench_{name}_cmd_{tag}"
+    server = HalServer(robot, sim,
+                       HalServerConfig(control_rate_hz=100.0, latency_budget_ms=4.0,
+                                       observation_endpoint=obs_ep, command_endpoint=cmd_ep,
+                                       realtime=False, gc_control=False))
+    stop = threading.Event()
+    responder = threading.Thread(target=_responder, args=(robot, obs_ep, cmd_ep, stop),
+                                 daemon=True)
+    return server, responder, stop
+
+
 def _client_records(robot: Any) -> tuple[Any, Any]:
     from compute.parkour.inference_client import ActorStepRecord, DepthStepRecord
     from compute.parkour.layout import ObservationLayout
@@ -79,22 +99,11 @@ def run(quick: bool = True) -> dict[str, Any]:
     )
     from hal.recorder.appliance import run_info
     from hal.robot import load_robot
-    from hal.server.base import HalServer, HalServerConfig
-    from hal.sim import MujocoWorldConfig, make_sim_devices
 
     blocks, block = (10, 100) if quick else (100, 100)
     n_client = 2000 if quick else 5000
     robot = load_robot("go2")
-    sim = make_sim_devices(robot, MujocoWorldConfig(scene="flat", settle_s=0.2))
-    tag = f"{os.getpid()}_{time.monotonic_ns()}"
-    obs_ep, cmd_ep = f"inproc://bench_rec_obs_{tag}", f"inproc://bench_rec_cmd_{tag}"
-    server = HalServer(robot, sim,
-                       HalServerConfig(control_rate_hz=100.0, latency_budget_ms=4.0,
-                                       observation_endpoint=obs_ep, command_endpoint=cmd_ep,
-                                       realtime=False, gc_control=False))
-    stop = threading.Event()
-    responder = threading.Thread(target=_responder, args=(robot, obs_ep, cmd_ep, stop),
-                                 daemon=True)
+    server, responder, stop = sim_server_with_responder(robot, "flat", "rec")
     tmp = Path(tempfile.mkdtemp(prefix="krabby_recorder_bench_"))
     # The appliance runs with the inference client's 0.5 ms GIL switch interval.
     switch_interval = sys.getswitchinterval()
