@@ -1,0 +1,21 @@
+"""Settings declared once, as dataclass fields; command lines and config files built from them.
+
+:mod:`hal.config.fields` declares (``setting``); :mod:`hal.config.parser` builds the parser and
+reads ``--config FILE.toml``. Dependency-free: any layer's config dataclass may declare settings.
+"""
+
+from hal.config.fields import Setting, setting, setting_of
+from hal.config.parser import (
+    CONFIG_FLAG,
+    ConfigError,
+    Part,
+    build_parser,
+    config_to_dict,
+    iter_settings,
+    parse_config,
+    part,
+    section_fields,
+)
+
+__all__ = ["Setting", "setting", "setting_of", "ConfigError", "Part", "part", "build_parser",
+           "parse_config", "config_to_dict", "iter_settings", "section_fields", "CONFIG_FLAG"]

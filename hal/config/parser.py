@@ -1,0 +1,283 @@
+"""Command lines and config files built from the settings' dataclasses.
+
+A run's configuration is a dataclass whose fields are sections (:func:`part`); each section is a
+dataclass of settings (:func:`hal.config.fields.setting`). :func:`build_parser` turns it into an
+``argparse`` parser and :func:`parse_config` into the configuration, in this order of precedence:
+the command line, then ``--config FILE`` (a TOML file with one table per section, keyed by field
+name), then the environment variable a setting names, then the field's default. The sections'
+``__post_init__`` check the values; their ``ValueError`` becomes a :class:`ConfigError`.
+
+The CLI is built by this one helper over the dataclasses rather than by a generator such as
+draccus: the flags keep the spellings the seed README documents (``--control_rate``,
+``--action_dim``), a backend registry supplies choices when the parser is built, and the Jetson
+gets no new dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import os
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from hal.config.fields import Setting, setting_of
+
+__all__ = ["ConfigError", "Part", "part", "build_parser", "parse_config", "config_to_dict",
+           "iter_settings", "section_fields", "CONFIG_FLAG"]
+
+PART_KEY = "krabby.part"
+CONFIG_FLAG = "--config"
+
+
+class ConfigError(ValueError):
+    """A setting's value, or a config file, that cannot work; the message names it."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """How a section joins a run's configuration.
+
+    Attributes:
+        only: The section's fields this entry point offers (None: all of them).
+        prefix: Put before the field names of settings without an explicit flag
+            (``zed`` gives ``--zed-resolution``).
+    """
+
+    only: tuple[str, ...] | None = None
+    prefix: str = ""
+
+
+def part(section: type, *, only: Sequence[str] | None = None, prefix: str = "") -> Any:
+    """A run configuration's field holding ``section`` (its defaults unless configured)."""
+    return dataclasses.field(default_factory=section,
+                             metadata={PART_KEY: Part(tuple(only) if only else None, prefix)})
+
+
+def section_fields(section: type, only: Sequence[str] | None = None
+                   ) -> Iterator[tuple[dataclasses.Field, Setting]]:
+    """The section's settings as (field, setting), in declaration order."""
+    for field in dataclasses.fields(section):
+        declared = setting_of(field)
+        if declared is not None and (only is None or field.name in only):
+            yield field, declared
+
+
+def iter_settings(root: type) -> Iterator[tuple[str, type, dataclasses.Field, Setting, str]]:
+    """Every setting of a run configuration: (part name, section, field, setting, flag)."""
+    for holder in dataclasses.fields(root):
+        how: Part = holder.metadata.get(PART_KEY, Part())
+        section = holder.default_factory  # type: ignore[misc]
+        for field, declared in section_fields(section, how.only):
+            yield holder.name, section, field, declared, declared.spelling(field.name, how.prefix)
+
+
+def _field_types(section: type) -> dict[str, Any]:
+    return typing.get_type_hints(section)
+
+
+def _strip_optional(kind: Any) -> Any:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return kind
+
+
+def _converter(kind: Any, declared: Setting):
+    """str -> value for a flag of type ``kind``."""
+    if declared.parse is not None:
+        return declared.parse
+    kind = _strip_optional(kind)
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        item = typing.get_args(kind)[0] if typing.get_args(kind) else str
+        return lambda text: tuple(item(v) for v in text.split(","))
+    if origin is list:
+        args = typing.get_args(kind)
+        return args[0] if args else str
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind
+    if kind in (int, float, str, Path):
+        return kind
+    return str
+
+
+def _default_text(field: dataclasses.Field) -> str:
+    if field.default is not dataclasses.MISSING:
+        value = field.default
+    elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        value = field.default_factory()  # type: ignore[misc]
+    else:
+        return ""
+    if value is None or value == [] or isinstance(value, bool):
+        return ""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, tuple):
+        value = ",".join(map(str, value))
+    return f" (default {value})"
+
+
+def build_parser(root: type, *, prog: str, description: str | None = None,
+                 epilog: str | None = None,
+                 formatter_class: type = argparse.RawDescriptionHelpFormatter,
+                 ) -> argparse.ArgumentParser:
+    """The parser of a run configuration: one group per section, one flag per setting.
+
+    Nothing has an argparse default (``SUPPRESS``): :func:`parse_config` sees what the command
+    line gave, so a config file's value is kept unless the command line overrides it.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                     formatter_class=formatter_class,
+                                     argument_default=argparse.SUPPRESS)
+    parser.add_argument(CONFIG_FLAG, metavar="FILE.toml",
+                        help="read settings from this TOML file (one table per section, keyed "
+                             "by the names in the run report's 'config'); flags override it")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for name, section, field, declared, flag in iter_settings(root):
+        if not declared.cli:
+            continue
+        title = getattr(section, "title", None) or getattr(section, "section", name)
+        group = groups.get(name)
+        if group is None:
+            group = groups[name] = parser.add_argument_group(title)
+        dest = f"{name}.{field.name}"
+        spellings = [flag, *declared.aliases]
+        help_text = declared.help + _default_text(field)
+        if declared.env:
+            help_text += f" (or ${declared.env})"
+        kind = _field_types(section)[field.name]
+        if _strip_optional(kind) is bool:
+            if declared.negate is not None:
+                group.add_argument(*spellings, dest=dest, action="store_false", help=help_text)
+            elif field.default is True:
+                raise TypeError(f"{section.__name__}.{field.name}: a boolean that defaults to "
+                                "True needs negate='--no-...'")
+            else:
+                group.add_argument(*spellings, dest=dest, action="store_true", help=help_text)
+            continue
+        options: dict[str, Any] = {"dest": dest, "help": help_text,
+                                   "type": _converter(kind, declared)}
+        options["metavar"] = declared.metavar or field.name.upper()
+        choices = declared.valid_choices()
+        if choices is not None:
+            options["choices"] = choices
+        if declared.repeat:
+            options["action"] = "append"
+        group.add_argument(*spellings, **options)
+    return parser
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    from hal.toml_compat import tomllib
+
+    try:
+        with open(path, "rb") as stream:
+            return tomllib.load(stream)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """A config file's (or the environment's) value as the field's type."""
+    kind = _strip_optional(kind)
+    origin = typing.get_origin(kind)
+    try:
+        if value is None:
+            return None
+        if origin is tuple:
+            return tuple(value)
+        if origin is list:
+            return list(value) if isinstance(value, (list, tuple)) else [value]
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is bool and isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("give true or false")
+        if kind in (Path, int, float) or (isinstance(kind, type) and issubclass(kind, enum.Enum)):
+            return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} = {value!r}: {exc}") from None
+    return value
+
+
+def parse_config(root: type, argv: Sequence[str] | None = None,
+                 parser: argparse.ArgumentParser | None = None,
+                 environ: typing.Mapping[str, str] | None = None) -> Any:
+    """The run configuration the command line (and ``--config``) describe.
+
+    Raises:
+        ConfigError: an unknown section or key in the config file, a value of the wrong type, or
+            a value a section's own check refuses; the message names the setting.
+    """
+    parser = parser or build_parser(root, prog="krabby")
+    given = vars(parser.parse_args(argv))
+    environ = os.environ if environ is None else environ
+    path = given.pop("config", None)
+    from_file = _read_config_file(path) if path else {}
+    offered: dict[str, dict[str, tuple[type, dataclasses.Field, Setting, str]]] = {}
+    for name, section, field, declared, flag in iter_settings(root):
+        offered.setdefault(name, {})[field.name] = (section, field, declared, flag)
+    for table, values in from_file.items():
+        if table not in offered:
+            raise ConfigError(f"--config {path}: unknown section [{table}]; this command has "
+                              f"{sorted(offered)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"--config {path}: [{table}] must be a table of settings")
+        unknown = sorted(set(values) - set(offered[table]))
+        if unknown:
+            raise ConfigError(f"--config {path}: [{table}] has no setting {unknown}; valid are "
+                              f"{sorted(offered[table])}")
+    parts: dict[str, Any] = {}
+    for holder in dataclasses.fields(root):
+        values: dict[str, Any] = {}
+        for field_name, (section, field, declared, flag) in offered.get(holder.name, {}).items():
+            kind = _field_types(section)[field_name]
+            dest = f"{holder.name}.{field_name}"
+            if dest in given:
+                values[field_name] = given[dest]
+            elif field_name in from_file.get(holder.name, {}):
+                value = _coerce(from_file[holder.name][field_name], kind,
+                                f"--config {path}: [{holder.name}] {field_name}")
+                choices = declared.valid_choices()
+                if choices is not None and value not in choices:
+                    raise ConfigError(f"--config {path}: [{holder.name}] {field_name} = "
+                                      f"{value!r}: valid are {list(choices)}")
+                values[field_name] = value
+            elif declared.env and environ.get(declared.env):
+                values[field_name] = _coerce(environ[declared.env], kind, f"${declared.env}")
+        try:
+            parts[holder.name] = holder.default_factory(**values)  # type: ignore[misc]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    try:
+        return root(**parts)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def config_to_dict(config: Any) -> Any:
+    """A configuration as JSON-ready data (the run report's ``config``; ``--config`` reads it)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: config_to_dict(getattr(config, f.name))
+                for f in dataclasses.fields(config)
+                if f.metadata.get(PART_KEY) is not None or setting_of(f) is not None}
+    if isinstance(config, enum.Enum):
+        return config.value
+    if isinstance(config, Path):
+        return str(config)
+    if isinstance(config, (list, tuple)):
+        return [config_to_dict(v) for v in config]
+    if isinstance(config, dict):
+        return {str(k): config_to_dict(v) for k, v in config.items()}
+    return config
