@@ -14,8 +14,9 @@ from hal.config.parser import (
     iter_settings,
     parse_config,
     part,
+    part_of,
     section_fields,
 )
 
-__all__ = ["Setting", "setting", "setting_of", "ConfigError", "Part", "part", "build_parser",
+__all__ = ["Setting", "setting", "setting_of", "ConfigError", "Part", "part", "part_of", "build_parser",
            "parse_config", "config_to_dict", "iter_settings", "section_fields", "CONFIG_FLAG"]

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sequence
 from hal.config.fields import Setting, setting_of
 
 __all__ = ["ConfigError", "Part", "part", "build_parser", "parse_config", "config_to_dict",
-           "iter_settings", "section_fields", "CONFIG_FLAG"]
+           "iter_settings", "section_fields", "part_of", "CONFIG_FLAG"]
 
 PART_KEY = "krabby.part"
 CONFIG_FLAG = "--config"
@@ -46,16 +46,25 @@ class Part:
         only: The section's fields this entry point offers (None: all of them).
         prefix: Put before the field names of settings without an explicit flag
             (``zed`` gives ``--zed-resolution``).
+        defaults: This command's own defaults for some fields, where its job differs (the
+            Jetson infers on ``cuda``, the simulator on ``cpu``); listed, and checked by
+            ``tests/test_cli_flags.py``, so that no default is written twice by accident.
     """
 
     only: tuple[str, ...] | None = None
     prefix: str = ""
+    defaults: tuple[tuple[str, Any], ...] = ()
 
 
-def part(section: type, *, only: Sequence[str] | None = None, prefix: str = "") -> Any:
+def part(section: type, *, only: Sequence[str] | None = None, prefix: str = "",
+         defaults: dict[str, Any] | None = None) -> Any:
     """A run configuration's field holding ``section`` (its defaults unless configured)."""
-    return dataclasses.field(default_factory=section,
-                             metadata={PART_KEY: Part(tuple(only) if only else None, prefix)})
+    how = Part(tuple(only) if only else None, prefix, tuple((defaults or {}).items()))
+    unknown = {name for name, _ in how.defaults} - {f.name for f in dataclasses.fields(section)}
+    if unknown:
+        raise TypeError(f"part({section.__name__}): no field {sorted(unknown)} to default")
+    return dataclasses.field(default_factory=lambda: section(**dict(how.defaults)),
+                             metadata={PART_KEY: how, "krabby.section": section})
 
 
 def section_fields(section: type, only: Sequence[str] | None = None
@@ -71,7 +80,7 @@ def iter_settings(root: type) -> Iterator[tuple[str, type, dataclasses.Field, Se
     """Every setting of a run configuration: (part name, section, field, setting, flag)."""
     for holder in dataclasses.fields(root):
         how: Part = holder.metadata.get(PART_KEY, Part())
-        section = holder.default_factory  # type: ignore[misc]
+        section = holder.metadata.get("krabby.section", holder.default_factory)
         for field, declared in section_fields(section, how.only):
             yield holder.name, section, field, declared, declared.spelling(field.name, how.prefix)
 
@@ -107,8 +116,15 @@ def _converter(kind: Any, declared: Setting):
     return str
 
 
-def _default_text(field: dataclasses.Field) -> str:
-    if field.default is not dataclasses.MISSING:
+def part_of(root: type, name: str) -> Part:
+    """How the section ``name`` joins ``root``."""
+    return next(f for f in dataclasses.fields(root) if f.name == name).metadata.get(PART_KEY, Part())
+
+
+def _default_text(field: dataclasses.Field, overrides: dict[str, Any]) -> str:
+    if field.name in overrides:
+        value = overrides[field.name]
+    elif field.default is not dataclasses.MISSING:
         value = field.default
     elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         value = field.default_factory()  # type: ignore[misc]
@@ -148,7 +164,7 @@ def build_parser(root: type, *, prog: str, description: str | None = None,
             group = groups[name] = parser.add_argument_group(title)
         dest = f"{name}.{field.name}"
         spellings = [flag, *declared.aliases]
-        help_text = declared.help + _default_text(field)
+        help_text = declared.help + _default_text(field, dict(part_of(root, name).defaults))
         if declared.env:
             help_text += f" (or ${declared.env})"
         kind = _field_types(section)[field.name]
@@ -256,8 +272,10 @@ def parse_config(root: type, argv: Sequence[str] | None = None,
                 values[field_name] = value
             elif declared.env and environ.get(declared.env):
                 values[field_name] = _coerce(environ[declared.env], kind, f"${declared.env}")
+        how: Part = holder.metadata.get(PART_KEY, Part())
+        section = holder.metadata.get("krabby.section", holder.default_factory)
         try:
-            parts[holder.name] = holder.default_factory(**values)  # type: ignore[misc]
+            parts[holder.name] = section(**{**dict(how.defaults), **values})
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     try:
