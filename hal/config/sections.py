@@ -1,0 +1,140 @@
+"""The settings several commands share, each declared once.
+
+A command composes the sections it needs into its run configuration (:func:`hal.config.part`),
+choosing fields with ``only=`` and giving its own defaults with ``defaults=`` where its job
+differs. Settings one command alone has are declared in that command's own section, next to it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from hal.config.fields import setting
+from hal.unitree_dds import NETWORK_HELP
+
+__all__ = ["RobotSection", "OutputSection", "PolicyFilesSection", "CommandSection",
+           "KeysSection", "SceneSection", "Go2NetworkSection", "DurationSection", "MODES",
+           "DEVICES", "LOG_LEVELS"]
+
+MODES = ("parkour", "walk")
+DEVICES = ("cuda", "cpu")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> str:
+    return text.upper()
+
+
+@dataclass(frozen=True)
+class RobotSection:
+    """Which robot: a shipped definition or a TOML file."""
+
+    section: ClassVar[str] = "robot"
+
+    robot: str = setting("go2", help="robot definition: go2, a1 or a robot TOML file")
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """Where the run's report and log go."""
+
+    section: ClassVar[str] = "output"
+
+    report: str | None = setting(None, metavar="PATH", help="write the run report (JSON) here")
+    log_level: str = setting("INFO", choices=LOG_LEVELS, parse=_log_level,
+                             help="logging level")
+
+
+@dataclass(frozen=True)
+class PolicyFilesSection:
+    """The policy to run: an exported engine, or a checkpoint's torch reference."""
+
+    section: ClassVar[str] = "policy"
+
+    engine: str | None = setting(None, metavar="MODEL",
+                                 help="model.plan (TensorRT) or model.onnx (ONNX Runtime), with "
+                                      "model.json beside it (from krabby-export)")
+    checkpoint: str | None = setting(None, metavar="MODEL.pt",
+                                     help="upstream checkpoint; without --engine it runs the "
+                                          "torch reference (bring-up only)")
+    action_dim: int | None = setting(None, aliases=("--action_dim",),
+                                     help="action dimension (checked against the robot and the "
+                                          "manifest; typically 12)")
+    obs_dim: int | None = setting(None, aliases=("--obs_dim",),
+                                  help="observation dimension (checked; typically 753)")
+    device: str = setting("cpu", choices=DEVICES, help="inference device")
+    no_manifest: bool = setting(False, help="run an --engine that has no manifest beside it: only "
+                                            "tensor shapes are checked, NOT the robot, joint "
+                                            "order, digest or training contract")
+
+
+@dataclass(frozen=True)
+class CommandSection:
+    """The operator's first command to the policy (the operator may change it while running)."""
+
+    section: ClassVar[str] = "command"
+
+    speed_m_s: float = setting(0.5, flag="--speed",
+                               help="forward speed command, m/s (clamped to the policy's trained "
+                                    "range)")
+    mode: str = setting("parkour", choices=MODES, help="the policy's mode command")
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.speed_m_s):
+            raise ValueError(f"--speed {self.speed_m_s}: must be a finite number of m/s")
+
+
+@dataclass(frozen=True)
+class KeysSection:
+    """Authentication of network endpoints (hal.auth)."""
+
+    section: ClassVar[str] = "keys"
+
+    keys: str | None = setting(None, env="KRABBY_KEYS", metavar="DIR",
+                               help="key directory (krabby-keys): a server's admits only the keys "
+                                    "allowed there; a client's or operator's is its own identity")
+    insecure: bool = setting(False, help="network endpoints WITHOUT authentication: anyone who "
+                                         "reaches them can drive the robot. Only on an isolated, "
+                                         "trusted network")
+
+
+@dataclass(frozen=True)
+class SceneSection:
+    """The simulated world: scene and seed."""
+
+    section: ClassVar[str] = "scene"
+
+    scene: str = setting("flat", metavar="SCENE",
+                         help="flat or parkour (a box step and a gap); a training terrain "
+                              "TYPE[:DIFFICULTY] (gap, hurdle, step, stones, stairs_up, "
+                              "stairs_down, slope, rough, flat; difficulty in [0, 1], default 0.5) "
+                              "with its goals; or a course file FILE.toml")
+    seed: int = setting(0, help="random seed (the simulator's draws, the episode's randomisation)")
+
+
+@dataclass(frozen=True)
+class Go2NetworkSection:
+    """The Go2's DDS network (Unitree's SDK over Cyclone DDS)."""
+
+    section: ClassVar[str] = "go2_network"
+
+    network: str | None = setting(None, metavar="IFACE", help=NETWORK_HELP)
+    domain_id: int = setting(0, help="the DDS domain id (0 on the robot)")
+
+
+@dataclass(frozen=True)
+class DurationSection:
+    """How long to run."""
+
+    section: ClassVar[str] = "duration"
+
+    duration_s: float | None = setting(None, flag="--duration", metavar="S",
+                                       help="stop after S seconds")
+
+    def __post_init__(self) -> None:
+        if self.duration_s is not None and not (math.isfinite(self.duration_s)
+                                                and self.duration_s > 0):
+            raise ValueError(f"--duration {self.duration_s}: must be a positive number of "
+                             "seconds")
