@@ -151,6 +151,7 @@ def build_parser(root: type, *, prog: str, description: str | None = None,
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                      formatter_class=formatter_class,
                                      argument_default=argparse.SUPPRESS)
+    parser.config_root = root  # type: ignore[attr-defined] # read by tests/test_cli_flags.py
     parser.add_argument(CONFIG_FLAG, metavar="FILE.toml",
                         help="read settings from this TOML file (one table per section, keyed "
                              "by the names in the run report's 'config'); flags override it")
