@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from child_process import ChildProcess
+from tests.child_process import ChildProcess
 
 pytest_plugins = ["pytester"]
 

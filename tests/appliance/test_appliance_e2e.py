@@ -22,7 +22,7 @@ from hal.safety import Mode
 from hal.server.base import HalServer, HalServerConfig
 from hal.sim import MujocoWorldConfig, make_sim_devices
 
-from child_process import ChildProcess
+from tests.child_process import ChildProcess
 
 from .recording import RecordingJoints
 

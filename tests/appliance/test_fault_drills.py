@@ -29,7 +29,7 @@ from hal.safety.attitude import roll_pitch
 from hal.server.cli import format_report, run_appliance
 from hal.server.sim.faults import FaultKind, FaultSpec, FaultSpecError, parse_fault
 from hal.server.sim.main import build_parser, main, plan_from_args
-from safety.guarantees import check_guarantees
+from tests.safety.guarantees import check_guarantees
 
 from .recording import RecordingJoints, TickLog
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from child_process import ChildProcess
+from tests.child_process import ChildProcess
 
 pytest.importorskip("unitree_sdk2py", reason="Unitree's SDK is not installed (README: the Go2 backend)")
 pytest.importorskip("cyclonedds")

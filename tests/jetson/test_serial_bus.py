@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from child_process import ChildProcess
+from tests.child_process import ChildProcess
 from hal.devices.base import DeviceError, JointCommand
 from hal.jetson import serial_protocol as sp
 from hal.tools.mcu_emulator import McuEmulator, McuEmulatorConfig

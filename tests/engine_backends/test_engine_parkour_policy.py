@@ -149,7 +149,7 @@ def test_the_robot_checks_the_tensor_sizes_without_a_manifest(tiny_actor_dir, go
 
 
 def test_the_depth_graph_is_picked_by_name(tiny_actor_dir, go2):
-    from engine_models import actor_graph, write_manifest
+    from tests.engine_backends.engine_models import actor_graph, write_manifest
     from engines.manifest import ManifestError
 
     # A file named *.depth.onnx is checked against the manifest's depth graph.

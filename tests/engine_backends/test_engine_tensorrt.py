@@ -102,7 +102,7 @@ def recurrent_plan(recurrent, tmp_path_factory):
 @pytest.mark.parametrize("use_graph", [True, False], ids=["cuda-graph", "enqueue"])
 @pytest.mark.parametrize("zero_copy", ["off", "auto"])
 def test_tensorrt_matches_onnxruntime(recurrent, recurrent_plan, use_graph, zero_copy):
-    from engine_models import assert_recurrent_rollout_matches
+    from tests.engine_backends.engine_models import assert_recurrent_rollout_matches
     from engines.onnxruntime_engine import OnnxRuntimeEngine
 
     ref = OnnxRuntimeEngine(recurrent["path"])
@@ -121,7 +121,7 @@ def test_open_engine_refuses_a_plan_from_another_tensorrt(recurrent_plan, go2):
     import json
 
     import tensorrt as trt
-    from engine_models import sha256
+    from tests.engine_backends.engine_models import sha256
     from engines import open_engine
 
     manifest = recurrent_plan.with_name("recurrent.json")

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")  # builds the models under test (engine_models)
 
-from engine_models import numpy_recurrent  # noqa: E402
+from tests.engine_backends.engine_models import numpy_recurrent  # noqa: E402
 from engines.base import EngineClosedError, EngineError, EngineMismatchError, TensorSpec  # noqa: E402
 from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine  # noqa: E402
 
@@ -125,7 +125,7 @@ def test_config_validation_and_missing_cuda_provider(recurrent, tmp_path):
 
 def test_dynamic_batch_dimension_is_resolved_by_shapes(tmp_path):
     torch = pytest.importorskip("torch")
-    from engine_models import export_onnx
+    from tests.engine_backends.engine_models import export_onnx
 
     model = torch.nn.Linear(4, 2)
     path = tmp_path / "dyn.onnx"

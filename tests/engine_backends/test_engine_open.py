@@ -9,7 +9,12 @@ import pytest
 
 pytest.importorskip("torch")  # builds the models under test (engine_models)
 
-from engine_models import TinyActor, actor_graph, export_onnx, write_manifest  # noqa: E402
+from tests.engine_backends.engine_models import (  # noqa: E402
+    TinyActor,
+    actor_graph,
+    export_onnx,
+    write_manifest,
+)
 from engines import EngineError, EngineMismatchError, open_engine  # noqa: E402
 from engines.manifest import ManifestError, load_manifest, manifest_path_for  # noqa: E402
 from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine  # noqa: E402
@@ -121,7 +126,7 @@ def test_backend_selection_errors(tiny_actor_dir, tmp_path):
 
 
 def test_a_loader_opens_other_file_types_through_the_manifest(tiny_actor_dir, go2, tmp_path):
-    from engine_models import TinyActor
+    from tests.engine_backends.engine_models import TinyActor
     from engines.base import TensorSpec
     from engines.torch_engine import TorchEngine
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from engine_models import assert_recurrent_rollout_matches
+from tests.engine_backends.engine_models import assert_recurrent_rollout_matches
 
 from engines.base import EngineError, EngineMismatchError
 from engines.onnxruntime_engine import OnnxRuntimeEngine

@@ -16,7 +16,7 @@ from hal.robot import RobotConfig, load_robot
 @pytest.fixture(scope="session")
 def recurrent(tmp_path_factory) -> dict[str, Any]:
     torch = pytest.importorskip("torch")
-    from engine_models import RecurrentModel, export_onnx
+    from tests.engine_backends.engine_models import RecurrentModel, export_onnx
 
     torch.manual_seed(11)
     model = RecurrentModel().eval()
@@ -40,7 +40,7 @@ def a1() -> RobotConfig:
 def tiny_actor_dir(tmp_path) -> Path:
     """A directory holding ``model.onnx``: a tiny actor with the go2 actor's tensor shapes."""
     torch = pytest.importorskip("torch")
-    from engine_models import TinyActor, export_onnx
+    from tests.engine_backends.engine_models import TinyActor, export_onnx
 
     torch.manual_seed(5)
     export_onnx(TinyActor(), (torch.zeros(1, 753), torch.zeros(1, 32)), tmp_path / "model.onnx",

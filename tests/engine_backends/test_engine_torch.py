@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine_models import numpy_recurrent  # noqa: E402
+from tests.engine_backends.engine_models import numpy_recurrent  # noqa: E402
 from engines.base import EngineMismatchError, TensorSpec  # noqa: E402
 from engines.onnxruntime_engine import OnnxRuntimeEngine  # noqa: E402
 from engines.torch_engine import TorchConfig, TorchEngine  # noqa: E402

@@ -1,0 +1,1 @@
+"""The engine backends (TensorRT, ONNX Runtime, torch) and the CUDA memory layer."""

@@ -1,0 +1,1 @@
+"""``krabby-eval``: episodes through the whole appliance."""

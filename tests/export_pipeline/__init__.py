@@ -1,0 +1,1 @@
+"""``krabby-export`` and ``krabby-build-engine``: checkpoint → ONNX → TensorRT, manifest, parity."""

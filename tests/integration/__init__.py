@@ -1,0 +1,1 @@
+"""The Jetson HAL server against real hardware (skipped where it is absent)."""

@@ -1,0 +1,1 @@
+"""The parkour policy: checkpoint, networks, observation, depth, actions, training contract."""

@@ -1,0 +1,1 @@
+"""The MuJoCo simulator: model, world, terrains, course, randomisation."""

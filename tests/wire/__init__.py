@@ -1,0 +1,1 @@
+"""The wire: protocol messages, transport, observation slots and CURVE keys."""
