@@ -33,7 +33,7 @@ from benchmarks.common import machine_description, write_json
 __all__ = ["main", "CASES"]
 
 CASES = ("engine_step", "transport", "e2e", "sim_step", "recorder", "live", "eval_throughput")
-log = logging.getLogger("benchmarks")
+log = logging.getLogger(__name__)
 
 
 def _prepare_policy(directory: Path) -> Path:

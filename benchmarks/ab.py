@@ -31,7 +31,7 @@ from benchmarks.common import machine_description, write_json
 
 __all__ = ["main", "run_ab"]
 
-log = logging.getLogger("benchmarks.ab")
+log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 
 # Runs in the child with the tree first on sys.path; refuses to measure the wrong tree.

@@ -42,7 +42,7 @@ from hal.robot import load_robot
 
 __all__ = ["run", "main"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 ROUNDS = 5
 BASELINE = "torch_eager"

@@ -27,7 +27,7 @@ __all__ = [
     "Engine", "compare_specs", "resolve_shape",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ __all__ = [
     "Event", "CudaGraph",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Alignment of host buffers without CUDA: one cache line, and enough for any SIMD load.
 ALIGNMENT_BYTES = 64
@@ -162,8 +162,8 @@ def usable_backend(preference: str | None = None, *, env: Mapping[str, str] | No
         if status.ok:
             return loader(status.backend), statuses
         if not status.detail.startswith("not installed"):
-            logger.warning("CUDA backend %s is unusable (%s); trying the next one", status.backend,
-                           status.describe())
+            log.warning("CUDA backend %s is unusable (%s); trying the next one", status.backend,
+                        status.describe())
     return None, statuses
 
 
@@ -178,11 +178,11 @@ def default_backend() -> CudaBackend | None:
             try:
                 backend, statuses = usable_backend()
             except ValueError as exc:  # a bad $KRABBY_CUDA_BACKEND
-                logger.warning("%s: host memory will be ordinary aligned memory", exc)
+                log.warning("%s: host memory will be ordinary aligned memory", exc)
                 backend, statuses = None, []
             if backend is None and statuses:
-                logger.info("no CUDA backend sees a device (%s): host memory will be ordinary "
-                            "aligned memory", "; ".join(s.describe() for s in statuses))
+                log.info("no CUDA backend sees a device (%s): host memory will be ordinary "
+                         "aligned memory", "; ".join(s.describe() for s in statuses))
             _default.append(backend)
         return _default[0]
 
@@ -234,8 +234,8 @@ def allocate_host(shape: int | Sequence[int], dtype: Any) -> np.ndarray:
         try:
             return _pinned_view(backend.pinned_alloc(nbytes, mapped=False), shape_t, dt, nbytes)
         except CudaError as exc:
-            logger.warning("pinned allocation of %d bytes failed (%s); using aligned memory",
-                           nbytes, exc)
+            log.warning("pinned allocation of %d bytes failed (%s); using aligned memory",
+                        nbytes, exc)
     return aligned_zeros(shape_t, dt)
 
 

@@ -23,7 +23,7 @@ from engines.cuda_memory import allocate_host
 
 __all__ = ["OnnxRuntimeConfig", "OnnxRuntimeEngine", "onnx_type_to_numpy"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _GRAPH_OPTIMIZATION = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -164,8 +164,8 @@ class OnnxRuntimeEngine(Engine):
         for name, value in self._output_values.items():
             self._binding.bind_ortvalue_output(name, value)
         self.providers = tuple(self._session.get_providers())
-        logger.info("opened %s with %s (intra_op=%d, inter_op=%d)", path.name, self.providers[0],
-                    self.config.intra_op_threads, self.config.inter_op_threads)
+        log.info("opened %s with %s (intra_op=%d, inter_op=%d)", path.name, self.providers[0],
+                 self.config.intra_op_threads, self.config.inter_op_threads)
 
     @staticmethod
     def _spec(arg: Any) -> TensorSpec:

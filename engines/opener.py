@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["open_engine", "resolve_manifest", "shape_problems", "Loader", "SUFFIXES"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: File suffix -> backend.
 SUFFIXES = {".plan": "tensorrt", ".engine": "tensorrt", ".onnx": "onnxruntime"}
@@ -151,7 +151,7 @@ def open_engine(path: str | Path, *, robot: Any = None, graph: str | None = None
         shapes = {s.name: s.shape for s in (*spec.inputs, *spec.outputs) if s.is_static}
         if verify_sha256 and listed:
             found.verify_file(path)
-        logger.info("opening %s (%s graph) through %s", path.name, graph, found.path.name)
+        log.info("opening %s (%s graph) through %s", path.name, graph, found.path.name)
 
     engine = (loaders[suffix](path, graph, config) if kind == "loader"
               else _open_backend(kind, path, config, shapes, found))

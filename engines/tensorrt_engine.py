@@ -39,7 +39,7 @@ from hal.optional import require
 __all__ = ["TensorRTConfig", "TensorRTEngine", "check_plan_platform", "same_tensorrt_version",
            "platform_record", "tensorrt_logger"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _ZERO_COPY = ("auto", "on", "off")
 _LOG_LEVELS = ("verbose", "info", "warning", "error", "internal_error")
@@ -187,8 +187,8 @@ class TensorRTEngine(Engine):
         info = self._device.info
         if config.check_platform:
             if built is None:
-                logger.warning("%s: no manifest record of its build platform; cannot check the "
-                               "TensorRT version and GPU before deserialising", path.name)
+                log.warning("%s: no manifest record of its build platform; cannot check the "
+                            "TensorRT version and GPU before deserialising", path.name)
             else:
                 check_plan_platform(path, built, trt.__version__, info)
 
@@ -216,8 +216,8 @@ class TensorRTEngine(Engine):
         except BaseException:
             self._close()
             raise
-        logger.info("opened %s on %s via %s (zero_copy=%s, cuda_graph=%s)", path.name, info.name,
-                    self._device.backend.name, self.zero_copy, self._graph is not None)
+        log.info("opened %s on %s via %s (zero_copy=%s, cuda_graph=%s)", path.name, info.name,
+                 self._device.backend.name, self.zero_copy, self._graph is not None)
 
     def _choose_zero_copy(self) -> bool:
         info = self._device.info
@@ -284,14 +284,14 @@ class TensorRTEngine(Engine):
     def _capture(self) -> CudaGraph | None:
         backend = self._device.backend
         if not backend.supports_graphs:
-            logger.info("%s: the %s backend cannot capture CUDA graphs; using plain enqueue",
-                        Path(self.source).name, backend.name)
+            log.info("%s: the %s backend cannot capture CUDA graphs; using plain enqueue",
+                     Path(self.source).name, backend.name)
             return None
         try:
             return CudaGraph.capture(self._stream, self._enqueue)
         except CudaError as exc:
-            logger.warning("%s: CUDA graph capture failed (%s); using plain enqueue",
-                           Path(self.source).name, exc)
+            log.warning("%s: CUDA graph capture failed (%s); using plain enqueue",
+                        Path(self.source).name, exc)
             return None
 
     def _run(self) -> None:

@@ -24,7 +24,7 @@ from hal.optional import require
 
 __all__ = ["TorchConfig", "TorchEngine"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TorchConfig:

@@ -44,7 +44,7 @@ from hal.optional import MissingDependencyError, available
 
 __all__ = ["BuildEngineError", "BuildEngineOptions", "BuildEngineResult", "build_engines", "main"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 PLAN_SUFFIX = {"actor": ".plan", "depth": ".depth.plan"}
 FP16_SUFFIX = {"actor": ".fp16.onnx", "depth": ".depth.fp16.onnx"}
@@ -233,7 +233,7 @@ def _build(manifest: Any, raw: dict[str, Any], manifest_path: Path, staging: Pat
             raise BuildEngineError(f"parity check failed (tensorrt, {options.precision}): "
                                    + "; ".join(report.failures()))
     elif options.parity:
-        logger.warning("ONNX Runtime is not installed: the plans are not checked against the ONNX graphs")
+        log.warning("ONNX Runtime is not installed: the plans are not checked against the ONNX graphs")
 
     for graph in manifest.graphs:
         files = raw["graphs"][graph].setdefault("files", {})

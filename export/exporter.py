@@ -38,7 +38,7 @@ from export.tensorrt_build import (
 
 __all__ = ["ExportError", "ExportOptions", "ExportResult", "resolve_output", "export_checkpoint"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str], None]
 _SUFFIXES = {("actor", "onnx"): ".onnx", ("depth", "onnx"): ".depth.onnx",
@@ -414,7 +414,7 @@ def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: Export
         if stale.name not in files and stale.is_file():
             stale.unlink()
             removed.append(stale)
-            logger.info("removed %s from an earlier export (not part of this one)", stale)
+            log.info("removed %s from an earlier export (not part of this one)", stale)
     os.replace(staging / manifest_name, directory / manifest_name)
     return ExportResult(manifest_path=directory / manifest_name, files=final,
                         engine_built=trt_record is not None, parity=parity, hint=hint,

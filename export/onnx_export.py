@@ -37,7 +37,7 @@ __all__ = [
     "convert_to_fp16",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 OPSET = 17
 
@@ -135,7 +135,7 @@ def check_onnx(path: str | Path, tensors: GraphTensors) -> None:
         raise ValueError(f"{Path(path).name}: graph has inputs {found_in} and outputs {found_out}; "
                          f"expected {want_in} and {want_out} (name, shape, ONNX type)")
     opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
-    logger.debug("%s: checker clean, opsets %s, %d nodes", path, opsets, len(model.graph.node))
+    log.debug("%s: checker clean, opsets %s, %d nodes", path, opsets, len(model.graph.node))
 
 
 def convert_to_fp16(src: str | Path, dst: str | Path) -> None:

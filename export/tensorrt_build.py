@@ -46,7 +46,7 @@ __all__ = [
     "write_timing_cache",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp16", "fp32")
 STRONGLY_TYPED_FROM = (10, 12)
@@ -242,8 +242,8 @@ def build_engine(onnx_path: Path, plan_path: Path, options: TensorRTBuildOptions
         attached = False
     if not attached:
         if cache_data:
-            logger.warning("timing cache %s does not fit TensorRT %s on this GPU (or is corrupt); "
-                           "starting a new one", cache_path, trt.__version__)
+            log.warning("timing cache %s does not fit TensorRT %s on this GPU (or is corrupt); "
+                        "starting a new one", cache_path, trt.__version__)
         config.set_timing_cache(config.create_timing_cache(b""), False)
 
     start_ns = time.monotonic_ns()
@@ -270,6 +270,6 @@ def write_timing_cache(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as exc:
-        logger.warning("could not update the timing cache %s: %s", path, exc)
+        log.warning("could not update the timing cache %s: %s", path, exc)
     finally:
         tmp.unlink(missing_ok=True)

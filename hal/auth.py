@@ -242,7 +242,7 @@ def acquire_authenticator(context: zmq.Context, keys: ServerKeys) -> ThreadAuthe
     with _registry_lock:
         shared = _registry.get(id(context))
         if shared is None:
-            authenticator = ThreadAuthenticator(context, log=logging.getLogger(__name__ + ".zap"))
+            authenticator = ThreadAuthenticator(context, log=log.getChild("zap"))
             authenticator.start()
             shared = _registry[id(context)] = _Shared(authenticator)
         shared.users += 1

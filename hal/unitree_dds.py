@@ -27,7 +27,7 @@ from hal.optional import require
 __all__ = ["NETWORK_HELP", "DdsInitError", "machine_interfaces", "initialize_dds", "initialized_as",
            "close_subscriber"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 NETWORK_HELP = ("the network interface on the Go2's wired network "
                 "(the Ethernet port cabled to the robot's 192.168.123.x network, eth0 on the Go2's "
@@ -82,7 +82,7 @@ def initialize_dds(domain_id: int, interface: str) -> None:
                            f"{domain_id} ({exc}); this machine has: {', '.join(names) or 'none'}. "
                            f"Pass --network with one of them: {NETWORK_HELP}") from None
     _state["as"] = (domain_id, interface)
-    logger.info("DDS: domain %d on interface %s", domain_id, interface)
+    log.info("DDS: domain %d on interface %s", domain_id, interface)
 
 
 def close_subscriber(subscriber: Any) -> None:
@@ -97,6 +97,6 @@ def close_subscriber(subscriber: Any) -> None:
         try:
             reader.set_listener(None)
         except Exception:  # noqa: BLE001 - closing goes on
-            logger.debug("removing the DDS listener failed", exc_info=True)
+            log.debug("removing the DDS listener failed", exc_info=True)
     subscriber.Close()
     del reader  # the DataReader's last reference: deleted on this thread, no callback can run

@@ -36,7 +36,7 @@ torch = require("torch", "loading parkour checkpoints")
 
 __all__ = ["CheckpointError", "LoadedPolicy", "load_checkpoint", "read_checkpoint", "main"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MODEL = "model_state_dict"
 ESTIMATOR = "estimator_state_dict"
@@ -253,8 +253,8 @@ def load_checkpoint(path: str | Path, robot: RobotConfig) -> LoadedPolicy:
         synthetic=synthetic,
         extra={"infos": dict(infos) if isinstance(infos, Mapping) else None},
     )
-    logger.info("loaded %s checkpoint %s (iteration %s%s) for robot %s", policy.kind, path,
-                policy.iteration, ", SYNTHETIC untrained weights" if synthetic else "", robot.name)
+    log.info("loaded %s checkpoint %s (iteration %s%s) for robot %s", policy.kind, path,
+             policy.iteration, ", SYNTHETIC untrained weights" if synthetic else "", robot.name)
     return policy
 
 

@@ -28,7 +28,7 @@ from compute.parkour.contract import CameraContract, ContractError
 __all__ = ["CameraOverrides", "parse_position", "legged_gym_camera", "isaac_lab_camera",
            "pitch_down_deg"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 _AGREE_DEG = 0.05  # two readings closer than this say the same thing
 
 
@@ -61,7 +61,7 @@ class CameraOverrides:
                          f"(replacing {_show(before)}{unit} read from the training config or "
                          "robot definition)")
         for note in notes:
-            logger.info("training contract: %s", note)
+            log.info("training contract: %s", note)
         camera = replace(camera, **changes)
         camera.check()
         return camera, notes
@@ -121,8 +121,8 @@ def _pitch_readings(depth: Mapping[str, Any], rand: Mapping[str, Any]) -> list[R
             middle = [nominal([lo, hi], "depth.rotation") for lo, hi in zip(lower, upper)]
             for axis, value in (("roll", middle[0]), ("yaw", middle[2])):
                 if abs(math.degrees(value)) > _AGREE_DEG:
-                    logger.warning("depth.rotation's middle %s %.3g° is not carried by the "
-                                   "contract (pitch only)", axis, math.degrees(value))
+                    log.warning("depth.rotation's middle %s %.3g° is not carried by the "
+                                "contract (pitch only)", axis, math.degrees(value))
             readings.append((f"depth.rotation pitch [{lower[1]}, {upper[1]}] rad",
                              math.degrees(middle[1]), _WHY_ROTATION))
         else:
@@ -150,7 +150,7 @@ def _choose(what: str, readings: list[Reading], unit: str,
         note = (f"camera {what} is ambiguous: {other} would give {other_value:.4g}{unit} but the "
                 f"training code does not read it here; took {value:.4g}{unit} from {source}. "
                 f"Override with {flag}")
-        logger.warning("training config: %s", note)
+        log.warning("training config: %s", note)
         notes.append(note)
     return value, notes
 

@@ -42,7 +42,7 @@ from hal.robot import RobotConfig
 __all__ = ["load_train_config", "contract_from_legged_gym", "contract_from_isaac_lab",
            "with_camera_overrides"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def load_train_config(path: str | Path, robot: RobotConfig,
@@ -64,7 +64,7 @@ def load_train_config(path: str | Path, robot: RobotConfig,
     else:
         contract = contract_from_isaac_lab(data, robot, source=f"Isaac Lab env.yaml {where}")
     for note in contract.notes:
-        logger.info("training contract: %s", note)
+        log.info("training contract: %s", note)
     return with_camera_overrides(contract, overrides, robot)
 
 

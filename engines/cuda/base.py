@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = ["CudaError", "DeviceInfo", "HostSpan", "PinnedAllocation", "CudaBackend"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 class CudaError(RuntimeError):

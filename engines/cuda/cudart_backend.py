@@ -25,7 +25,7 @@ from hal.optional import require
 
 __all__ = ["CudaRuntimeBackend", "load_cudart"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def load_cudart() -> Any:
@@ -89,7 +89,7 @@ class CudaRuntimeBackend(CudaBackend):
     def device_count(self) -> int:
         status = self.probe()
         if not status.ok:
-            logger.debug("cudaGetDeviceCount: %s", status.describe())
+            log.debug("cudaGetDeviceCount: %s", status.describe())
         return status.device_count
 
     def versions(self) -> dict[str, int | None]:

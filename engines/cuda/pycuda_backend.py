@@ -26,7 +26,7 @@ from hal.optional import require
 
 __all__ = ["PyCudaBackend"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # CU_STREAM_NON_BLOCKING: the stream does not synchronise with the legacy default stream.
 _CU_STREAM_NON_BLOCKING = 1

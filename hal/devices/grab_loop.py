@@ -44,7 +44,7 @@ __all__ = [
     "GrabLoop",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
 
@@ -225,7 +225,7 @@ class GrabLoop:
             try:
                 self.source.close()  # release what a half-done open() acquired
             except Exception:  # noqa: BLE001 - the open error is the one to report
-                logger.exception("%s: closing the source after a failed open failed too", self.name)
+                log.exception("%s: closing the source after a failed open failed too", self.name)
             raise
         self._opened = True
         self._frame = LatestFrame(tuple(shape), dtype)
@@ -247,15 +247,15 @@ class GrabLoop:
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
-                logger.error("%s: grab thread did not stop within %.1f s (source blocked in grab); "
-                             "closing the source anyway", self.name, timeout_s)
+                log.error("%s: grab thread did not stop within %.1f s (source blocked in grab); "
+                          "closing the source anyway", self.name, timeout_s)
             self._thread = None
         if self._opened:
             self._opened = False
             try:
                 self.source.close()
             except Exception:  # noqa: BLE001 - closing must not raise out of a shutdown path
-                logger.exception("%s: closing the source failed", self.name)
+                log.exception("%s: closing the source failed", self.name)
 
     @property
     def frame_shape(self) -> tuple[int, ...]:
@@ -274,7 +274,7 @@ class GrabLoop:
             timestamp_ns = int(self.source.grab(frame.back))
         except SourceExhausted:
             self._ended = True
-            logger.info("%s: source ended after %d frames", self.name, frame.seq)
+            log.info("%s: source ended after %d frames", self.name, frame.seq)
             return False
         except FrameDropped as exc:  # not published: a run of them ages the data into stale
             self._dropped += 1
@@ -287,8 +287,8 @@ class GrabLoop:
             self._consecutive_failures += 1
             self._last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, GrabError) else str(exc)
             if self._consecutive_failures == 1 or self._consecutive_failures % 100 == 0:
-                logger.warning("%s: grab failed (%d in a row): %s", self.name,
-                               self._consecutive_failures, self._last_error)
+                log.warning("%s: grab failed (%d in a row): %s", self.name,
+                            self._consecutive_failures, self._last_error)
             return True
         if frame.seq > 0 and timestamp_ns <= frame.timestamp_ns:
             self._duplicates += 1
@@ -309,7 +309,7 @@ class GrabLoop:
                 if not self.step():
                     return
             except Exception:  # noqa: BLE001 - the thread must outlive any bookkeeping bug
-                logger.exception("%s: unexpected error in the grab loop", self.name)
+                log.exception("%s: unexpected error in the grab loop", self.name)
                 self._failures += 1
                 self._consecutive_failures += 1
             wait = self.backoff_s()

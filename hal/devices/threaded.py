@@ -38,7 +38,7 @@ __all__ = [
     "imu_sample_from_vector",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 IMU_VECTOR_SIZE = 10
 
@@ -128,8 +128,8 @@ class ThreadedDepthCamera(DepthCamera):
                            "depth frame")
         self._source, self._loop = source, loop
         intr = source.intrinsics
-        logger.info("%s: streaming %dx%d depth, horizontal FOV %.1f deg", self.name, intr.width,
-                    intr.height, intr.horizontal_fov_deg)
+        log.info("%s: streaming %dx%d depth, horizontal FOV %.1f deg", self.name, intr.width,
+                 intr.height, intr.horizontal_fov_deg)
 
     def close(self) -> None:
         loop, self._loop = self._loop, None

@@ -25,7 +25,7 @@ from hal.devices.base import CONTROL_MODE_DAMP, JointCommand, JointDriver, Joint
 
 __all__ = ["DRY_RUN_MODES", "DryRunJointDriver"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: ``silent``: send nothing; ``damp``: send only damping commands (kp 0).
 DRY_RUN_MODES = ("silent", "damp")
@@ -75,8 +75,8 @@ class DryRunJointDriver(JointDriver):
 
     def connect(self) -> None:
         self.inner.connect()
-        logger.warning("DRY RUN (%s): commands are recorded, %s", self.mode,
-                       "the motors receive nothing" if self.mode == "silent" else "the motors receive only damping")
+        log.warning("DRY RUN (%s): commands are recorded, %s", self.mode,
+                    "the motors receive nothing" if self.mode == "silent" else "the motors receive only damping")
 
     def read(self) -> JointState:
         state = self.inner.read()
@@ -98,7 +98,7 @@ class DryRunJointDriver(JointDriver):
         self.inner.close()
         if self.record_path is not None:
             self.save(self.record_path)
-        logger.warning("DRY RUN finished: %s", self.summary())
+        log.warning("DRY RUN finished: %s", self.summary())
 
     # -- the record -----------------------------------------------------------------------------
 
@@ -138,5 +138,5 @@ class DryRunJointDriver(JointDriver):
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         np.savez(path, **self.recorded())
-        logger.info("dry run: %d commands recorded in %s", self._count, path)
+        log.info("dry run: %d commands recorded in %s", self._count, path)
         return path

@@ -39,7 +39,7 @@ from hal.robot import RobotConfig
 
 __all__ = ["SerialBusConfig", "SerialBusHealth", "SerialJointDriver"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _WIRE_MODE = {CONTROL_MODE_POSITION: 0, CONTROL_MODE_DAMP: 1}
 _READ_TIMEOUT_S = 0.002  # bounds the heartbeat jitter of the I/O thread
@@ -156,7 +156,7 @@ class SerialJointDriver(JointDriver):
         self._mismatch = ""
         self._tx_seq = 0
         self._enabled_sent = False
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(log)
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -197,7 +197,7 @@ class SerialJointDriver(JointDriver):
                               f"{cfg.connect_timeout_ms:.0f} ms ({health.garbage_bytes} stray bytes, "
                               f"{health.bad_crc + health.bad_length + health.bad_version} bad frames). Check "
                               f"the MCU's power and firmware and that both sides use {cfg.baudrate} baud.")
-        logger.info("motor bus on %s: MCU answering, flags %s", cfg.port, sp.describe_flags(self._flags))
+        log.info("motor bus on %s: MCU answering, flags %s", cfg.port, sp.describe_flags(self._flags))
 
     def close(self) -> None:
         """Leave the motors damped (if this driver enabled them), stop the thread, close the port."""
@@ -207,7 +207,7 @@ class SerialJointDriver(JointDriver):
             try:
                 self.damp(np.full(len(self.joint_names), self.config.shutdown_kd))
             except DeviceError as exc:
-                logger.error("motor bus: could not send the damping command at shutdown: %s", exc)
+                log.error("motor bus: could not send the damping command at shutdown: %s", exc)
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -323,7 +323,7 @@ class SerialJointDriver(JointDriver):
         if status.code in (sp.STATUS_REJECTED_DISABLED, sp.STATUS_BAD_JOINT_COUNT, sp.STATUS_BAD_COMMAND):
             self._rejected += 1
         if status.code != sp.STATUS_OK:
-            logger.warning("motor bus: MCU status %s (answering frame %d)", self._last_status, status.ref_seq)
+            log.warning("motor bus: MCU status %s (answering frame %d)", self._last_status, status.ref_seq)
 
     def _run(self) -> None:
         port = self._serial

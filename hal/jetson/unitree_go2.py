@@ -86,7 +86,7 @@ __all__ = [
     "UnitreeGo2", "Go2JointDriver", "Go2Imu", "Go2FootContacts", "make_go2_devices",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UnitreeGo2Config:
@@ -209,7 +209,7 @@ class UnitreeGo2:
             last = self._users == 0
         if last:
             if self._state is not None:
-                logger.info("Go2: closing; %s", self.health().to_dict())
+                log.info("Go2: closing; %s", self.health().to_dict())
             subscriber, publisher = self._sdk.get("subscriber"), self._sdk.get("publisher")
             if subscriber is not None:
                 close_subscriber(subscriber)
@@ -278,8 +278,8 @@ class UnitreeGo2:
         if problems:
             raise DeviceError("Go2: refusing to start: " + "; ".join(problems)
                               + ". Let the motors cool / check the leg cables, then retry.")
-        logger.info("Go2: connected; motor temperatures %s °C (max %.0f), lost-packet counters steady",
-                    last.motor_temperature_c.astype(int).tolist(), float(last.motor_temperature_c.max()))
+        log.info("Go2: connected; motor temperatures %s °C (max %.0f), lost-packet counters steady",
+                 last.motor_temperature_c.astype(int).tolist(), float(last.motor_temperature_c.max()))
         return first
 
     def _on_low_state(self, msg: Any) -> None:
@@ -316,7 +316,7 @@ class UnitreeGo2:
     def _warn_crc(self) -> None:
         n = self.counters["lowstate_crc_rejected"]
         if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: a rate-limited warning
-            logger.warning("Go2: dropped a LowState with a wrong CRC (%d so far)", n)
+            log.warning("Go2: dropped a LowState with a wrong CRC (%d so far)", n)
 
     def _watch_motors(self, state: Go2State, received_ns: int) -> None:
         """While running: a hot motor, or lost-packet counters rising faster than
@@ -332,8 +332,8 @@ class UnitreeGo2:
         problems = entry_problems(replace(state, motor_lost=first_lost), state, seconds, cfg)
         if problems:
             self.motor_fault = "; ".join(problems)
-            logger.error("Go2: motor fault while running: %s; the joint state reads invalid from now "
-                         "on, so the safety layer damps the motors", self.motor_fault)
+            log.error("Go2: motor fault while running: %s; the joint state reads invalid from now "
+                      "on, so the safety layer damps the motors", self.motor_fault)
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -415,11 +415,11 @@ def _release_sport_mode(max_tries: int = 5) -> None:
                               "Check the robot's network link and that its services are up, then retry")
         if not result or not result.get("name"):
             return
-        logger.info("Go2: sport mode %r active; lying down and releasing it", result.get("name"))
+        log.info("Go2: sport mode %r active; lying down and releasing it", result.get("name"))
         sport.StandDown()
         code, _ = switcher.ReleaseMode()
         if code != 0:
-            logger.warning("Go2: MotionSwitcherClient.ReleaseMode returned code %s; checking again", code)
+            log.warning("Go2: MotionSwitcherClient.ReleaseMode returned code %s; checking again", code)
         time.sleep(_RELEASE_WAIT_S)
     raise DeviceError(f"Go2: the sport-mode controller is still active after {max_tries} release attempts; "
                       "release it from the Unitree app and retry")
@@ -485,7 +485,7 @@ class Go2JointDriver(_Go2View, JointDriver):
             try:
                 self.damp(np.full(len(self.joint_names), self.session.config.shutdown_kd))
             except Exception:  # noqa: BLE001 - shutdown must go on
-                logger.exception("Go2: damping command at shutdown failed")
+                log.exception("Go2: damping command at shutdown failed")
         super().close()
 
 

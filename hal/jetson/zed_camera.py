@@ -66,7 +66,7 @@ __all__ = [
     "ZedDepthCamera",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # Nominal (width, height) of one image of the pair; AUTO lets the SDK pick per camera model.
 ZED_RESOLUTIONS: dict[str, tuple[int, int] | None] = {
@@ -149,7 +149,7 @@ class ZedConfig:
             message = (f"ZED depth_mode {self.depth_mode} is deprecated since ZED SDK 5 and gives "
                        f"worse depth than the neural modes; use NEURAL_LIGHT or NEURAL")
             warnings.warn(message, DeprecationWarning, stacklevel=3)
-            logger.warning(message)
+            log.warning(message)
         elif self.depth_mode not in ZED_DEPTH_MODES:
             raise ValueError(f"ZedConfig.depth_mode {self.depth_mode!r} is not a depth mode; valid: "
                              f"{', '.join(ZED_DEPTH_MODES + ZED_DEPRECATED_DEPTH_MODES)} "
@@ -253,9 +253,9 @@ class ZedSession:
             raise DeviceError(f"ZED SDK {text} has no depth mode {cfg.depth_mode}; it offers "
                               f"{', '.join(modes)} (NEURAL_LIGHT needs ZED SDK >= 5.0)")
         if version[:2] < GIL_RELEASED_FROM:
-            logger.warning("ZED SDK %s: pyzed holds the GIL during grab/retrieve_measure/"
-                           "get_sensors_data (released from 5.1), which stalls the control loop "
-                           "for each grab; install ZED SDK >= 5.1", text)
+            log.warning("ZED SDK %s: pyzed holds the GIL during grab/retrieve_measure/"
+                        "get_sensors_data (released from 5.1), which stalls the control loop "
+                        "for each grab; install ZED SDK >= 5.1", text)
         init = sl.InitParameters()
         init.camera_resolution = getattr(sl.RESOLUTION, cfg.resolution)
         init.camera_fps = cfg.fps
@@ -285,9 +285,9 @@ class ZedSession:
         self._sl, self._camera = sl, camera
         self.open_warning = zed_status.code_name(status) if meaning == zed_status.WARNING else None
         if self.open_warning:
-            logger.warning("ZED camera (%s) opened with warning %s (%s); using it", which,
-                           self.open_warning, status)
-        logger.info("ZED opened: %s", self.describe())
+            log.warning("ZED camera (%s) opened with warning %s (%s); using it", which,
+                        self.open_warning, status)
+        log.info("ZED opened: %s", self.describe())
 
     def describe(self) -> str:
         """Model, serial number and SDK version of the open camera."""
@@ -305,7 +305,7 @@ class ZedDepthSource(DepthFrameSource):
         self._acquired = False
         #: Warning codes ``grab``/``retrieve_measure`` returned, by name (CORRUPTED_FRAME included).
         self.warnings: Counter[str] = Counter()
-        self._log = RateLimitedLog(logger, zed_status.WARNING_LOG_INTERVAL_S)
+        self._log = RateLimitedLog(log, zed_status.WARNING_LOG_INTERVAL_S)
 
     @property
     def corrupted_frames(self) -> int:

@@ -34,7 +34,7 @@ from hal.log_limit import RateLimitedLog
 
 __all__ = ["zed_imu_vector", "ZedImuSource", "ZedImu"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # The ZED IMU rate is 400 Hz (ZED 2/2i) or more; polling faster than that only burns a core.
 _POLL_PERIOD_S = 0.5e-3
@@ -70,7 +70,7 @@ class ZedImuSource(FrameSource):
         self._last_ns = -1
         #: Warning codes ``get_sensors_data`` returned, by name.
         self.warnings: Counter[str] = Counter()
-        self._log = RateLimitedLog(logger, zed_status.WARNING_LOG_INTERVAL_S)
+        self._log = RateLimitedLog(log, zed_status.WARNING_LOG_INTERVAL_S)
 
     def open(self) -> tuple[tuple[int, ...], np.dtype]:
         self.session.acquire()

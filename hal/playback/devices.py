@@ -37,7 +37,7 @@ __all__ = [
     "make_recorded_devices",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ __all__ = [
     "record_devices",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 RECORDING_FORMAT = "krabby-sensor-recording"
 RECORDING_VERSION = 1
@@ -242,7 +242,7 @@ def record_devices(camera: DepthCamera, imu: Imu | None, n_frames: int, *, world
         info = camera.read_into(frame, seq)
         if info is not None:
             if frame_times and info.timestamp_ns <= frame_times[-1]:
-                logger.warning("depth frame seq %d has a timestamp that does not increase; skipped", info.seq)
+                log.warning("depth frame seq %d has a timestamp that does not increase; skipped", info.seq)
             else:
                 seq = info.seq
                 intrinsics = info.intrinsics

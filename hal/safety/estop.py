@@ -75,7 +75,7 @@ __all__ = [
     "main",
 ]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DEFAULT_ESTOP_ENDPOINT = "tcp://127.0.0.1:5560"
 MAX_MESSAGE_BYTES = 256
@@ -192,7 +192,7 @@ class EstopListener:
         self.rejected = 0
         self.refused = 0  # RESET/START from someone who is not an operator
         self._max = int(max_messages_per_poll)
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(log)
         self._keys = keys
         # In-process senders (tests, fault drills) are the server's own code.
         self._trusted = endpoint.startswith("inproc://")
@@ -261,10 +261,10 @@ class EstopListener:
                                   self.endpoint, message.kind.upper(), self.refused, message.kind)
                 continue
             elif message.kind == "reset":
-                logger.warning("e-stop listener %s: RESET received from an operator", self.endpoint)
+                log.warning("e-stop listener %s: RESET received from an operator", self.endpoint)
                 target.reset_estop(now_ns)
             else:
-                logger.warning("e-stop listener %s: START received from an operator", self.endpoint)
+                log.warning("e-stop listener %s: START received from an operator", self.endpoint)
                 target.request_start()
             applied += 1
         return applied

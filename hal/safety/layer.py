@@ -75,7 +75,7 @@ from hal.safety.targets import (
 
 __all__ = ["SafetyLayer", "ACTION_RANGE_TOLERANCE_RAD"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _FLAG_COUNTERS = ((FLAG_LIMIT, "check.limit_clamped"), (FLAG_TORQUE, "check.torque_clamped"),
                   (FLAG_STEP, "check.step_capped"), (FLAG_STEP_CONFLICT, "check.step_conflict"),
@@ -178,7 +178,7 @@ class SafetyLayer:
         self._window_safe_gains = bool(reach < 1e300)  # False for inf or NaN too
 
         self._lock = threading.Lock()
-        self._log = TransitionLog(cfg.max_events, int(cfg.log_interval_s * 1e9), logger)
+        self._log = TransitionLog(cfg.max_events, int(cfg.log_interval_s * 1e9), log)
         self._tick_keys = {m: f"ticks.{m.value}" for m in Mode}
         self._mode = Mode.IDLE
         self._mode_since_ns = 0
@@ -225,9 +225,9 @@ class SafetyLayer:
         beyond = np.maximum(self.lower_rad - lower, upper - self.upper_rad)
         if beyond.max() > 0.0:
             joint = int(np.argmax(beyond))
-            logger.info("safety: policy targets may pass the joint limits by up to %.3f rad "
-                        "(%s), inside the training contract's action range, as in training",
-                        float(beyond[joint]), self.robot.joint_names_hardware[joint])
+            log.info("safety: policy targets may pass the joint limits by up to %.3f rad "
+                     "(%s), inside the training contract's action range, as in training",
+                     float(beyond[joint]), self.robot.joint_names_hardware[joint])
         lower.setflags(write=False)
         upper.setflags(write=False)
         return lower, upper
@@ -268,8 +268,8 @@ class SafetyLayer:
         with self._lock:
             if self._mode is Mode.ESTOP:
                 self._log.count("request.start_refused_estop")
-                logger.warning("safety: start refused: e-stop latched (%s); reset it first",
-                               self._estop_reason)
+                log.warning("safety: start refused: e-stop latched (%s); reset it first",
+                            self._estop_reason)
                 return False
             self._run_requested = bool(run_policy)
             if self._mode in (Mode.IDLE, Mode.DAMPING):
@@ -407,10 +407,10 @@ class SafetyLayer:
               contacts: ContactSample | None, depth_timestamp_ns: int | None,
               policy_targets_hw: np.ndarray | None, policy_kp_hw: np.ndarray | None,
               policy_kd_hw: np.ndarray | None, held: bool = False) -> JointCommand:
-        log = self._log
+        events = self._log
         if not held:
             self._out.start_period()
-        log.count(self._tick_keys[self._mode])
+        events.count(self._tick_keys[self._mode])
         joints_ok = self._monitor.joints_usable(joints)
         if joints_ok:
             self._out.note_measured(joints.position_rad)
@@ -421,8 +421,8 @@ class SafetyLayer:
             self._start_pending = False
             fault = self._monitor.fault(now_ns, joints, joints_ok, imu, starting=True)
             if fault is not None:
-                log.count("request.start_refused_sensors")
-                log.log("start_refused", now_ns, logging.WARNING,
+                events.count("request.start_refused_sensors")
+                events.log("start_refused", now_ns, logging.WARNING,
                         "safety: start refused: %s (%s)", fault[0], fault[1])
                 self._run_requested = False
                 return self._emit_damping(now_ns)
@@ -438,10 +438,10 @@ class SafetyLayer:
         cmd_state = intake.take(policy_targets_hw, policy_kp_hw, policy_kd_hw)
         if cmd_state == COMMAND_INVALID:
             key, detail = intake.rejection
-            log.count(key)
-            log.log(key, now_ns, logging.WARNING, "safety: command rejected: %s", detail)
+            events.count(key)
+            events.log(key, now_ns, logging.WARNING, "safety: command rejected: %s", detail)
         elif cmd_state == COMMAND_VALID and intake.gains_clamped:
-            log.count("command.gains_clamped")
+            events.count("command.gains_clamped")
         if self._mode is Mode.POLICY:
             desired = self._policy_tick(now_ns, cmd_state, depth_timestamp_ns, held)
             if desired is None:

@@ -16,6 +16,8 @@ from hal.auth import AuthError, ServerKeys, check_bind_security, is_network
 
 __all__ = ["check_server_endpoints", "log_bound_endpoints"]
 
+log = logging.getLogger(__name__)
+
 
 def check_server_endpoints(config: Any) -> ServerKeys | None:
     """Load the keys a :class:`~hal.server.base.HalServerConfig` names and check its endpoints.
@@ -37,9 +39,8 @@ def check_server_endpoints(config: Any) -> ServerKeys | None:
     for endpoint, flag, loopback_ok in endpoints:
         check_bind_security(endpoint, keys, config.insecure, flag, loopback_ok)
     if keys is not None and not keys.authorized:
-        logging.getLogger(__name__).warning(
-            "keys %s allow no client yet: nobody can connect (krabby-keys add %s NAME --role ...)",
-            keys.directory, keys.directory)
+        log.warning("keys %s allow no client yet: nobody can connect (krabby-keys add %s NAME --role ...)",
+                    keys.directory, keys.directory)
     return keys
 
 

@@ -30,7 +30,7 @@ from hal.devices.base import CameraIntrinsics, DepthCamera, DepthFrameInfo, Devi
 
 __all__ = ["DepthLinkPublisher", "LinkedDepthCamera"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def _check_loopback(endpoint: str) -> None:
@@ -126,7 +126,7 @@ class LinkedDepthCamera(DepthCamera):
             info = DepthFrameInfo(int(header["seq"]), int(header["timestamp_ns"]), k)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             self.bad_messages += 1
-            logger.warning("depth link: dropped a malformed message (%s)", exc)
+            log.warning("depth link: dropped a malformed message (%s)", exc)
             return
         with self._lock:
             if self._info is not None and frame.shape != self._frame.shape:

@@ -29,7 +29,7 @@ from hal.unitree_dds import close_subscriber
 
 __all__ = ["SimulatedGo2", "LIE_DOWN_Q_RAD"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # Unitree's lying pose per leg (hip, thigh, calf), FR FL RR RL (unitree_mujoco's stand_go2 example).
 LIE_DOWN_Q_RAD = (0.0473, 1.2219, -2.4438, -0.0473, 1.2219, -2.4438,
@@ -204,7 +204,7 @@ class SimulatedGo2:
                                             command["tau"])
                 except ValueError as exc:  # NaN/inf where a gain makes it count: not applied
                     self.counters["lowcmd_non_finite"] += 1
-                    logger.warning("go2-sim: LowCmd not applied: %s", exc)
+                    log.warning("go2-sim: LowCmd not applied: %s", exc)
 
     def _fill_low_state(self, msg: Any, faults: dict[str, float | None], tick_ms: int) -> None:
         world = self.world
@@ -395,7 +395,7 @@ class SimulatedGo2:
             try:
                 close_subscriber(channel) if name == "low_cmd_sub" else channel.Close()
             except Exception:  # noqa: BLE001 - closing at exit
-                logger.debug("closing %s failed", name, exc_info=True)
+                log.debug("closing %s failed", name, exc_info=True)
         if self.depth_link is not None:
             self.depth_link.close()
         self.world.close()

@@ -60,7 +60,7 @@ from hal.sim.terrains.raycast import TerrainRaycaster
 
 __all__ = ["MujocoWorld"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def _as_index(indices: np.ndarray) -> slice | np.ndarray:
@@ -141,10 +141,10 @@ class MujocoWorld:
         if cfg.camera_fps > 0:
             self._start_camera()
         self._publish()
-        logger.info("MuJoCo world: robot %s, scene %s, dt %.4f s, camera %s, base at %s",
-                    robot.name, cfg.scene, cfg.physics_dt_s,
-                    f"{cfg.camera_fps:g} fps" if self._raycaster else "off",
-                    self.base_position_m.round(3))
+        log.info("MuJoCo world: robot %s, scene %s, dt %.4f s, camera %s, base at %s",
+                 robot.name, cfg.scene, cfg.physics_dt_s,
+                 f"{cfg.camera_fps:g} fps" if self._raycaster else "off",
+                 self.base_position_m.round(3))
 
     # ----------------------------------------------------------------------------- set-up
     def _initial_joint_positions(self) -> np.ndarray:

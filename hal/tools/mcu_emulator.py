@@ -30,7 +30,7 @@ from hal.jetson import serial_protocol as sp
 
 __all__ = ["McuEmulatorConfig", "McuSnapshot", "McuEmulator", "first_order_pd_step", "main"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def first_order_pd_step(q: np.ndarray, target: np.ndarray, kp: np.ndarray, kd: np.ndarray,
