@@ -34,9 +34,9 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmarks.common import machine_description, stats_us, write_json
+from compute.parkour.graphs import ACTOR_GRAPH, DEPTH_GRAPH, GRAPH_TENSOR_NAMES, load_policy_manifest
 from engines.base import Engine
 from engines.cuda_memory import cuda_available
-from engines.manifest import load_manifest
 from hal.optional import available, require
 from hal.robot import load_robot
 
@@ -60,8 +60,8 @@ def _export_policy(directory: Path, robot: Any, seed: int = 0) -> dict[str, Any]
     from compute.parkour.synthetic import write_synthetic_checkpoint
 
     checkpoint = write_synthetic_checkpoint(directory / "model.pt", robot, seed=seed)
-    paths: dict[str, Any] = {"checkpoint": checkpoint, "actor": directory / "model.onnx",
-                             "depth": directory / "model.depth.onnx", "exporter": "krabby-export"}
+    paths: dict[str, Any] = {"checkpoint": checkpoint, ACTOR_GRAPH: directory / "model.onnx",
+                             DEPTH_GRAPH: directory / "model.depth.onnx", "exporter": "krabby-export"}
     try:
         from export.exporter import ExportOptions, export_checkpoint
     except ImportError:
@@ -76,17 +76,18 @@ def _export_policy(directory: Path, robot: Any, seed: int = 0) -> dict[str, Any]
     paths["exporter"] = "torch.onnx.export (export package unavailable)"
     policy = load_checkpoint(checkpoint, robot)
     arch = policy.arch
+    actor_names, depth_names = GRAPH_TENSOR_NAMES[ACTOR_GRAPH], GRAPH_TENSOR_NAMES[DEPTH_GRAPH]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(policy.actor_step, (torch.zeros(1, arch.obs_dim),
                                               torch.zeros(1, arch.depth_latent_dim)),
-                          str(paths["actor"]), input_names=["obs", "depth_latent"],
-                          output_names=["actions"], dynamo=False)
+                          str(paths[ACTOR_GRAPH]), input_names=list(actor_names[0]),
+                          output_names=list(actor_names[1]), dynamo=False)
         torch.onnx.export(policy.depth_step, (torch.zeros(1, arch.depth_height, arch.depth_width),
                                               torch.zeros(1, arch.num_prop),
                                               torch.zeros(1, 1, arch.depth_hidden_dim)),
-                          str(paths["depth"]), input_names=["depth", "proprio", "hidden_in"],
-                          output_names=["latent_yaw", "hidden_out"], dynamo=False)
+                          str(paths[DEPTH_GRAPH]), input_names=list(depth_names[0]),
+                          output_names=list(depth_names[1]), dynamo=False)
     return paths
 
 
@@ -194,7 +195,7 @@ def run(out_dir: str | Path, quick: bool = True) -> dict[str, Any]:
             paths = _export_policy(Path(tmp), robot)
             results["exporter"] = paths["exporter"]
             if "manifest" in paths:
-                manifest = load_manifest(paths["manifest"])
+                manifest = load_policy_manifest(paths["manifest"])
                 results["tensorrt_precision"] = manifest.precision if "actor_plan" in paths else None
             for graph in ("actor", "depth"):
                 engines, skipped = _engines(graph, paths, robot)

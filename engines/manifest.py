@@ -31,7 +31,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT_VERSION = 1
-GRAPHS = ("actor", "depth")
 _KNOWN = {"format_version", "robot", "precision", "graphs", "files", "versions", "tensorrt",
           "parity"}
 
@@ -200,12 +199,19 @@ def _tensors(data: Mapping[str, Any], where: str) -> tuple[TensorSpec, ...]:
     return tuple(specs)
 
 
-def load_manifest(path: str | Path) -> Manifest:
+def load_manifest(path: str | Path, *, graphs: Collection[str] | None = None) -> Manifest:
     """Read and validate ``model.json``.
 
+    Args:
+        path: The manifest file.
+        graphs: The graph names the caller's policy defines; a manifest naming another graph is
+            refused. None accepts any name: engines know no policy, the policy side passes its
+            own (``compute.parkour.graphs.GRAPHS``).
+
     Raises:
-        ManifestError: the file is missing or not JSON, the format version is unknown, or a field
-            is missing or malformed; the message names the file and the field.
+        ManifestError: the file is missing or not JSON, the format version is unknown, a field
+            is missing or malformed, or a graph is not one of ``graphs``; the message names the
+            file and the field.
     """
     path = Path(path)
     if not path.is_file():
@@ -223,19 +229,19 @@ def load_manifest(path: str | Path) -> Manifest:
                             f"1..{MANIFEST_FORMAT_VERSION}); upgrade krabby or re-export")
     robot = _field(data, "robot", dict, where)
     graphs_raw = _field(data, "graphs", dict, where)
-    graphs: dict[str, GraphSpec] = {}
+    graph_specs: dict[str, GraphSpec] = {}
     for gname, graw in graphs_raw.items():
         here = f"{where}.graphs.{gname}"
-        if gname not in GRAPHS:
-            raise ManifestError(f"{here}: unknown graph; valid: {list(GRAPHS)}")
+        if graphs is not None and gname not in graphs:
+            raise ManifestError(f"{here}: unknown graph; valid: {list(graphs)}")
         if not isinstance(graw, Mapping):
             raise ManifestError(f"{here}: expected an object, found {graw!r}")
         files = graw.get("files", {})
         if not isinstance(files, Mapping) or not all(isinstance(v, str) for v in files.values()):
             raise ManifestError(f"{here}.files: expected {{format: filename}}, found {files!r}")
-        graphs[gname] = GraphSpec(gname, _tensors(_field(graw, "inputs", dict, here), f"{here}.inputs"),
-                                  _tensors(_field(graw, "outputs", dict, here), f"{here}.outputs"),
-                                  dict(files))
+        graph_specs[gname] = GraphSpec(
+            gname, _tensors(_field(graw, "inputs", dict, here), f"{here}.inputs"),
+            _tensors(_field(graw, "outputs", dict, here), f"{here}.outputs"), dict(files))
     files: dict[str, FileRecord] = {}
     for fname, fraw in _field(data, "files", dict, where).items():
         here = f"{where}.files.{fname}"
@@ -249,7 +255,7 @@ def load_manifest(path: str | Path) -> Manifest:
     if tensorrt is not None and not isinstance(tensorrt, Mapping):
         raise ManifestError(f"{where}.tensorrt: expected an object or null, found {tensorrt!r}")
     return Manifest(
-        path=path, format_version=version, robot=dict(robot), graphs=graphs, files=files,
+        path=path, format_version=version, robot=dict(robot), graphs=graph_specs, files=files,
         precision=str(data.get("precision", "fp32")),
         versions=dict(versions) if isinstance(versions, Mapping) else {},
         tensorrt=dict(tensorrt) if tensorrt is not None else None,

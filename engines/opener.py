@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec, compare_specs
 from engines.manifest import Manifest, load_manifest, manifest_path_for
@@ -62,17 +62,19 @@ def shape_problems(engine: Engine, expected: Mapping[str, Sequence[int]], source
     return problems
 
 
-def resolve_manifest(path: str | Path, manifest: Manifest | str | Path | None) -> Manifest | None:
+def resolve_manifest(path: str | Path, manifest: Manifest | str | Path | None, *,
+                     graphs: Collection[str] | None = None) -> Manifest | None:
     """The manifest to open ``path`` through: ``"auto"`` finds ``model.json`` beside it (or none);
-    a path is loaded; a :class:`Manifest` is itself; None is none."""
+    a path is loaded (refusing a graph not in ``graphs``, see :func:`load_manifest`); a
+    :class:`Manifest` is itself; None is none."""
     if isinstance(manifest, Manifest):
         return manifest
     if manifest == "auto":
         candidate = manifest_path_for(Path(path))
-        return load_manifest(candidate) if candidate.is_file() else None
+        return load_manifest(candidate, graphs=graphs) if candidate.is_file() else None
     if manifest is None:
         return None
-    return load_manifest(manifest)
+    return load_manifest(manifest, graphs=graphs)
 
 
 def _check_config(config: Any, kind: str) -> None:

@@ -40,14 +40,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from compute.parkour.graphs import ACTOR_GRAPH, DEPTH_GRAPH
 from hal.optional import MissingDependencyError, available
 
 __all__ = ["BuildEngineError", "BuildEngineOptions", "BuildEngineResult", "build_engines", "main"]
 
 log = logging.getLogger(__name__)
 
-PLAN_SUFFIX = {"actor": ".plan", "depth": ".depth.plan"}
-FP16_SUFFIX = {"actor": ".fp16.onnx", "depth": ".depth.fp16.onnx"}
+PLAN_SUFFIX = {ACTOR_GRAPH: ".plan", DEPTH_GRAPH: ".depth.plan"}
+FP16_SUFFIX = {ACTOR_GRAPH: ".fp16.onnx", DEPTH_GRAPH: ".depth.fp16.onnx"}
 ProgressFn = Callable[[str], None]
 
 
@@ -107,7 +108,7 @@ def _parity(manifest: Any, directory: Path, plans: dict[str, Path], options: Bui
         candidate = TensorRTEngine(plan, TensorRTConfig(check_platform=False, use_cuda_graph=False))
         try:
             ref, cand = engine_runner(reference), engine_runner(candidate)
-            if graph == "actor":
+            if graph == ACTOR_GRAPH:
                 try:
                     robot = load_robot(manifest.robot.get("name", ""))
                     cases = actor_cases(tensors, robot, options.parity_samples, rng)
@@ -134,7 +135,8 @@ def build_engines(onnx_path: str | Path, options: BuildEngineOptions | None = No
         BuildEngineError: with a one-line message and an exit code; nothing is changed on failure.
     """
     from engines.base import EngineMismatchError
-    from engines.manifest import ManifestError, load_manifest, manifest_path_for
+    from compute.parkour.graphs import load_policy_manifest
+    from engines.manifest import ManifestError, manifest_path_for
     from export.tensorrt_build import (PRECISIONS, TIMING_CACHE_NAME, TensorRTBuildError, TensorRTBuildOptions,
                                        choose_build_strategy, tensorrt_environment)
 
@@ -147,7 +149,7 @@ def build_engines(onnx_path: str | Path, options: BuildEngineOptions | None = No
         raise BuildEngineError(f"{onnx_path} does not exist; pass the model.onnx krabby-export wrote", 2)
     manifest_path = manifest_path_for(onnx_path)
     try:
-        manifest = load_manifest(manifest_path)
+        manifest = load_policy_manifest(manifest_path)
         raw = json.loads(manifest_path.read_text())
     except (ManifestError, OSError, ValueError) as exc:
         raise BuildEngineError(f"cannot read the manifest {manifest_path}: {exc}", 2) from None
@@ -244,7 +246,7 @@ def _build(manifest: Any, raw: dict[str, Any], manifest_path: Path, staging: Pat
             files.pop("onnx_fp16", None)
     for name, path in staged.items():
         raw["files"][name] = file_record(path)
-    record = {**env.platform_record(), **platform_summary(), **builds["actor"], "graphs": builds,
+    record = {**env.platform_record(), **platform_summary(), **builds[ACTOR_GRAPH], "graphs": builds,
               "built_by": "krabby-build-engine"}
     raw["tensorrt"] = record
     raw["precision"] = options.precision
@@ -291,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    register = {g: Path(p) for g, p in (("actor", args.register), ("depth", args.register_depth)) if p}
+    register = {g: Path(p) for g, p in ((ACTOR_GRAPH, args.register), (DEPTH_GRAPH, args.register_depth)) if p}
     start = time.monotonic_ns()
 
     def say(line: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from compute.parkour.graphs import ACTOR_GRAPH, DEPTH_GRAPH
 from hal.optional import MissingDependencyError
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
@@ -41,8 +42,8 @@ __all__ = ["ExportError", "ExportOptions", "ExportResult", "resolve_output", "ex
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str], None]
-_SUFFIXES = {("actor", "onnx"): ".onnx", ("depth", "onnx"): ".depth.onnx",
-             ("actor", "tensorrt"): ".plan", ("depth", "tensorrt"): ".depth.plan"}
+_SUFFIXES = {(ACTOR_GRAPH, "onnx"): ".onnx", (DEPTH_GRAPH, "onnx"): ".depth.onnx",
+             (ACTOR_GRAPH, "tensorrt"): ".plan", (DEPTH_GRAPH, "tensorrt"): ".depth.plan"}
 
 
 class ExportError(RuntimeError):
@@ -194,7 +195,7 @@ def _parity(policy: Any, tensors: dict[str, Any], staged: dict[str, Path], backe
     report = ParityReport(backend, precision)
     rng = np.random.default_rng(options.seed)
     for graph, path in staged.items():
-        module = policy.actor_step if graph == "actor" else policy.depth_step
+        module = policy.actor_step if graph == ACTOR_GRAPH else policy.depth_step
         reference = torch_runner(module, tensors[graph])
         engine = open_backend(backend, path)
         try:
@@ -204,15 +205,15 @@ def _parity(policy: Any, tensors: dict[str, Any], staged: dict[str, Path], backe
                                       f"{list(engine.inputs[name].shape)}, expected {list(spec)}",
                                       exit_code=1)
             candidate = engine_runner(engine)
-            if graph == "actor":
+            if graph == ACTOR_GRAPH:
                 cases = actor_cases(tensors[graph], policy.robot, options.parity_samples, rng)
             else:
                 cases = depth_cases(tensors[graph], options.parity_samples, rng)
             with _stage(progress, f"parity {graph} graph: torch vs {backend} ({len(cases)} inputs"
-                                  + (", 50-step GRU rollout)" if graph == "depth" else ")")):
+                                  + (", 50-step GRU rollout)" if graph == DEPTH_GRAPH else ")")):
                 results = check_parity(reference, candidate, cases, tensors[graph].output_names,
                                        tolerance)
-                if graph == "depth":
+                if graph == DEPTH_GRAPH:
                     results.update(depth_rollout_parity(reference, candidate, tensors[graph],
                                                         tolerance, rng))
         finally:
@@ -306,13 +307,13 @@ def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: Export
             raise ExportError(str(exc)) from None
     if policy.synthetic and progress is not None:
         progress("note: this is a SYNTHETIC checkpoint (untrained weights for plumbing tests)")
-    graphs = ["actor", "depth"] if policy.is_student else ["actor"]
+    graphs = [ACTOR_GRAPH, DEPTH_GRAPH] if policy.is_student else [ACTOR_GRAPH]
     tensors = {g: graph_tensors(policy.arch, g, policy.is_student) for g in graphs}
     staged: dict[str, dict[str, Path]] = {"onnx": {}, "tensorrt": {}}
 
     for graph in graphs:
         path = staging / f"{prefix}{_SUFFIXES[(graph, 'onnx')]}"
-        module = policy.actor_step if graph == "actor" else policy.depth_step
+        module = policy.actor_step if graph == ACTOR_GRAPH else policy.depth_step
         with _stage(progress, f"exporting the {graph} graph to {path.name} (opset {OPSET})"):
             try:
                 export_graph(module, tensors[graph], path)
@@ -357,7 +358,7 @@ def _export(checkpoint: Path, robot: RobotConfig, contract: Any, options: Export
         trt_report = _parity(policy, tensors, staged["tensorrt"], "tensorrt", options.precision,
                              options, progress)
         _require_parity(trt_report)
-        trt_record = {**trt_env.platform_record(), **builds["actor"], "graphs": builds}
+        trt_record = {**trt_env.platform_record(), **builds[ACTOR_GRAPH], "graphs": builds}
     elif options.require_engine:
         raise ExportError(f"--require-engine: cannot build TensorRT engines here: {trt_env.reason}",
                           exit_code=1)

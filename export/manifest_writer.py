@@ -5,8 +5,8 @@ The format is the one :mod:`engines.manifest` reads (``load_manifest``, ``Manife
 scale and clip, dims), ``precision``, ``graphs`` (tensors and files per graph), ``files`` (sha256
 and size), ``versions``, ``tensorrt`` (version and GPU that built the plans, or null) and
 ``parity``; plus ``observation_layout``, ``source`` (the checkpoint) and ``export`` (settings).
-:func:`write_manifest` writes through a temporary file, reads it back with ``load_manifest`` and
-only then renames it into place, so a manifest on disk always parses.
+:func:`write_manifest` writes through a temporary file, reads it back with
+``load_policy_manifest`` and only then renames it into place, so a manifest on disk always parses.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from engines.manifest import MANIFEST_FORMAT_VERSION, Manifest, load_manifest, sha256_file
+from compute.parkour.graphs import load_policy_manifest
 from compute.parkour.layout import ObservationLayout
+from engines.manifest import MANIFEST_FORMAT_VERSION, Manifest, sha256_file
 
 __all__ = ["collect_versions", "file_record", "build_manifest", "write_manifest"]
 
@@ -111,8 +112,8 @@ def write_manifest(data: Mapping[str, Any], path: Path) -> Manifest:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(text)
-        load_manifest(tmp)
+        load_policy_manifest(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return load_manifest(path)
+    return load_policy_manifest(path)

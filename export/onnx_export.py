@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from compute.parkour.graphs import (ACTIONS, ACTOR_GRAPH, DEPTH_GRAPH, DEPTH_IMAGE, DEPTH_LATENT,
+                                     GRAPHS, HIDDEN_IN, HIDDEN_OUT, LATENT_YAW, OBS, PROPRIO)
 from hal.optional import require
 
 __all__ = [
@@ -73,18 +75,18 @@ def graph_tensors(arch: Any, graph: str, student: bool = True) -> GraphTensors:
         graph: ``"actor"`` or ``"depth"``.
         student: the actor of a depth student takes ``depth_latent``; a teacher's does not.
     """
-    if graph == "actor":
-        inputs: tuple = (("obs", (1, arch.obs_dim)),)
+    if graph == ACTOR_GRAPH:
+        inputs: tuple = ((OBS, (1, arch.obs_dim)),)
         if student:
-            inputs += (("depth_latent", (1, arch.depth_latent_dim)),)
-        return GraphTensors(inputs, (("actions", (1, arch.num_actions)),))
-    if graph == "depth":
+            inputs += ((DEPTH_LATENT, (1, arch.depth_latent_dim)),)
+        return GraphTensors(inputs, ((ACTIONS, (1, arch.num_actions)),))
+    if graph == DEPTH_GRAPH:
         hidden = (1, 1, arch.depth_hidden_dim)
         return GraphTensors(
-            (("depth", (1, arch.depth_height, arch.depth_width)), ("proprio", (1, arch.num_prop)),
-             ("hidden_in", hidden)),
-            (("latent_yaw", (1, arch.depth_output_dim)), ("hidden_out", hidden)))
-    raise ValueError(f"graph {graph!r} is not one of ('actor', 'depth')")
+            ((DEPTH_IMAGE, (1, arch.depth_height, arch.depth_width)), (PROPRIO, (1, arch.num_prop)),
+             (HIDDEN_IN, hidden)),
+            ((LATENT_YAW, (1, arch.depth_output_dim)), (HIDDEN_OUT, hidden)))
+    raise ValueError(f"graph {graph!r} is not one of {GRAPHS}")
 
 
 def export_graph(module: Any, tensors: GraphTensors, path: str | Path, opset: int = OPSET) -> None:

@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from compute.parkour.observation import ObservationBuilder, PolicyCommand
+from compute.parkour.graphs import DEPTH_IMAGE, DEPTH_LATENT, HIDDEN_IN, OBS, PROPRIO
 from compute.parkour.layout import ObservationLayout
+from compute.parkour.observation import ObservationBuilder, PolicyCommand
 from export.onnx_export import GraphTensors
 
 __all__ = [
@@ -171,13 +172,13 @@ def actor_cases(tensors: GraphTensors, robot: Any, n_random: int,
                 rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
     """Inputs for the actor graph: random, realistic (standing robot) and extreme."""
     shapes = dict(tensors.inputs)
-    obs_shape = shapes["obs"]
-    latent_shape = shapes.get("depth_latent")
+    obs_shape = shapes[OBS]
+    latent_shape = shapes.get(DEPTH_LATENT)
 
     def case(obs: np.ndarray, latent: np.ndarray | None) -> dict[str, np.ndarray]:
-        feeds = {"obs": obs.reshape(obs_shape).astype(np.float32)}
+        feeds = {OBS: obs.reshape(obs_shape).astype(np.float32)}
         if latent_shape is not None:
-            feeds["depth_latent"] = np.broadcast_to(latent, latent_shape).astype(np.float32)
+            feeds[DEPTH_LATENT] = np.broadcast_to(latent, latent_shape).astype(np.float32)
         return feeds
 
     cases = []
@@ -209,19 +210,19 @@ def depth_cases(tensors: GraphTensors, n_random: int,
     shapes = dict(tensors.inputs)
 
     def proprio() -> np.ndarray:
-        p = rng.normal(0, 1, shapes["proprio"]).astype(np.float32)
+        p = rng.normal(0, 1, shapes[PROPRIO]).astype(np.float32)
         p[..., 6:8] = 0.0  # the caller zeroes the yaw terms
         return p
 
     cases = []
     for _ in range(n_random):
-        cases.append({"depth": rng.uniform(-0.5, 0.5, shapes["depth"]).astype(np.float32),
-                      "proprio": proprio(),
-                      "hidden_in": rng.uniform(-1, 1, shapes["hidden_in"]).astype(np.float32)})
-    for image in _depth_images(shapes["depth"], rng):
-        for hidden in (np.zeros(shapes["hidden_in"], np.float32),
-                       rng.uniform(-1, 1, shapes["hidden_in"]).astype(np.float32)):
-            cases.append({"depth": image, "proprio": proprio(), "hidden_in": hidden})
+        cases.append({DEPTH_IMAGE: rng.uniform(-0.5, 0.5, shapes[DEPTH_IMAGE]).astype(np.float32),
+                      PROPRIO: proprio(),
+                      HIDDEN_IN: rng.uniform(-1, 1, shapes[HIDDEN_IN]).astype(np.float32)})
+    for image in _depth_images(shapes[DEPTH_IMAGE], rng):
+        for hidden in (np.zeros(shapes[HIDDEN_IN], np.float32),
+                       rng.uniform(-1, 1, shapes[HIDDEN_IN]).astype(np.float32)):
+            cases.append({DEPTH_IMAGE: image, PROPRIO: proprio(), HIDDEN_IN: hidden})
     return cases
 
 
@@ -250,15 +251,15 @@ def depth_rollout_parity(reference: Runner, candidate: Runner, tensors: GraphTen
 
     shapes = dict(tensors.inputs)
     rollouts = [DepthRecurrence(_RunnerEngine(runner, shapes)) for runner in (reference, candidate)]
-    images = _depth_images(shapes["depth"], rng)
+    images = _depth_images(shapes[DEPTH_IMAGE], rng)
     results = {"latent_yaw_rollout": OutputParity("latent_yaw_rollout", tolerance),
                "hidden_rollout": OutputParity("hidden_rollout", tolerance)}
     for step in range(steps):
         if step % 3 == 2:
             depth = images[step % len(images)]
         else:
-            depth = rng.uniform(-0.5, 0.5, shapes["depth"]).astype(np.float32)
-        proprio = rng.normal(0, 1, shapes["proprio"]).astype(np.float32)
+            depth = rng.uniform(-0.5, 0.5, shapes[DEPTH_IMAGE]).astype(np.float32)
+        proprio = rng.normal(0, 1, shapes[PROPRIO]).astype(np.float32)
         proprio[..., 6:8] = 0.0
         for rollout in rollouts:
             np.copyto(rollout.image, depth.reshape(rollout.image.shape))

@@ -3,7 +3,9 @@
 ``engines`` maps a file to an engine with tensor specs and knows nothing of this policy; what makes
 a file *the actor* or *the depth encoder of this robot* lives here:
 
-- :data:`GRAPH_TENSOR_NAMES` — the graphs' input and output names, in argument order;
+- :data:`GRAPH_TENSOR_NAMES` — the graphs' input and output names, in argument order (each a
+  constant here: :data:`ACTOR_GRAPH`, :data:`OBS`, ...);
+- :func:`load_policy_manifest` — a manifest whose graphs must be these;
 - :func:`robot_tensor_shapes` — the shapes a robot implies for them;
 - :func:`graph_for_path` — ``*.depth.*`` files hold the depth graph (or as the manifest says);
 - :func:`torch_engine_from_policy` / :func:`torch_engine_from_checkpoint` — the torch reference
@@ -21,23 +23,50 @@ import numpy as np
 
 from compute.parkour.layout import ObservationLayout
 from engines.base import Engine, EngineError, EngineMismatchError, TensorSpec
-from engines.manifest import Manifest
+from engines.manifest import Manifest, load_manifest
 from engines.opener import open_engine, resolve_manifest, shape_problems
 from hal.robot import RobotConfig
 
 __all__ = [
-    "GRAPH_TENSOR_NAMES", "CHECKPOINT_SUFFIXES", "graph_for_path", "robot_tensor_shapes",
+    "ACTOR_GRAPH", "DEPTH_GRAPH", "GRAPHS", "OBS", "DEPTH_LATENT", "ACTIONS", "DEPTH_IMAGE", "PROPRIO",
+    "HIDDEN_IN", "LATENT_YAW", "HIDDEN_OUT", "GRAPH_TENSOR_NAMES", "load_policy_manifest",
+    "CHECKPOINT_SUFFIXES", "graph_for_path", "robot_tensor_shapes",
     "checkpoint_input_specs", "torch_engine_from_policy", "torch_engine_from_checkpoint",
     "open_policy_graph",
 ]
 
-#: Input and output names of the two exported graphs (DESIGN §2), in argument order.
+# The graphs' and tensors' names, declared here once: krabby-export writes them into the ONNX
+# files and the manifest, engines read them from the manifest, and a test fails on a literal copy
+# in export/ or engines/ (tests/test_source_rules.py).
+#: The actor graph (``model.onnx``): observation (and depth latent) → actions.
+ACTOR_GRAPH = "actor"
+#: The depth graph (``model.depth.onnx``): depth image, proprioception, GRU state → latent and yaw.
+DEPTH_GRAPH = "depth"
+#: The actor's tensors.
+OBS, DEPTH_LATENT, ACTIONS = "obs", "depth_latent", "actions"
+#: The depth graph's tensors.
+DEPTH_IMAGE, PROPRIO, HIDDEN_IN, LATENT_YAW, HIDDEN_OUT = (
+    "depth", "proprio", "hidden_in", "latent_yaw", "hidden_out")
+#: Input and output names of the two exported graphs
+#: (docs/architecture.md#the-policy-graphs-and-the-manifest), in argument order.
 GRAPH_TENSOR_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "actor": (("obs", "depth_latent"), ("actions",)),
-    "depth": (("depth", "proprio", "hidden_in"), ("latent_yaw", "hidden_out")),
+    ACTOR_GRAPH: ((OBS, DEPTH_LATENT), (ACTIONS,)),
+    DEPTH_GRAPH: ((DEPTH_IMAGE, PROPRIO, HIDDEN_IN), (LATENT_YAW, HIDDEN_OUT)),
 }
+#: The graph names, in the order krabby-export writes them.
+GRAPHS: tuple[str, ...] = tuple(GRAPH_TENSOR_NAMES)
 #: Training checkpoints, run by the torch reference.
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+
+def load_policy_manifest(path: str | Path) -> Manifest:
+    """Read ``model.json`` and refuse a graph that is not one of this policy's (:data:`GRAPHS`).
+
+    Raises:
+        engines.manifest.ManifestError: as :func:`engines.manifest.load_manifest`, or a graph
+            named neither ``"actor"`` nor ``"depth"``.
+    """
+    return load_manifest(path, graphs=GRAPHS)
 
 
 def _check_graph(graph: str) -> None:
@@ -51,7 +80,7 @@ def graph_for_path(path: str | Path, manifest: Manifest | None = None) -> str:
         graph = manifest.graph_for_file(path)
         if graph is not None:
             return graph
-    return "depth" if ".depth." in Path(path).name else "actor"
+    return DEPTH_GRAPH if ".depth." in Path(path).name else ACTOR_GRAPH
 
 
 def robot_tensor_shapes(robot: RobotConfig, graph: str) -> dict[str, tuple[int, ...]]:
@@ -61,11 +90,11 @@ def robot_tensor_shapes(robot: RobotConfig, graph: str) -> dict[str, tuple[int, 
     """
     _check_graph(graph)
     lay, cam = ObservationLayout.from_robot(robot), robot.depth_camera
-    if graph == "actor":
-        return {"obs": (1, lay.obs_dim), "depth_latent": (1, lay.depth_latent_dim),
-                "actions": (1, robot.action_dim)}
-    return {"depth": (1, cam.policy_height, cam.policy_width), "proprio": (1, lay.proprio_dim),
-            "latent_yaw": (1, lay.latent_yaw_dim)}
+    if graph == ACTOR_GRAPH:
+        return {OBS: (1, lay.obs_dim), DEPTH_LATENT: (1, lay.depth_latent_dim),
+                ACTIONS: (1, robot.action_dim)}
+    return {DEPTH_IMAGE: (1, cam.policy_height, cam.policy_width), PROPRIO: (1, lay.proprio_dim),
+            LATENT_YAW: (1, lay.latent_yaw_dim)}
 
 
 def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:
@@ -77,17 +106,17 @@ def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:
     _check_graph(graph)
     f32 = np.float32
     arch = policy.arch
-    if graph == "actor":
-        specs = [TensorSpec("obs", (1, arch.obs_dim), f32)]
+    if graph == ACTOR_GRAPH:
+        specs = [TensorSpec(OBS, (1, arch.obs_dim), f32)]
         if policy.is_student:
-            specs.append(TensorSpec("depth_latent", (1, arch.depth_latent_dim), f32))
+            specs.append(TensorSpec(DEPTH_LATENT, (1, arch.depth_latent_dim), f32))
         return specs
-    return [TensorSpec("depth", (1, arch.depth_height, arch.depth_width), f32),
-            TensorSpec("proprio", (1, arch.num_prop), f32),
-            TensorSpec("hidden_in", (1, 1, arch.depth_hidden_dim), f32)]
+    return [TensorSpec(DEPTH_IMAGE, (1, arch.depth_height, arch.depth_width), f32),
+            TensorSpec(PROPRIO, (1, arch.num_prop), f32),
+            TensorSpec(HIDDEN_IN, (1, 1, arch.depth_hidden_dim), f32)]
 
 
-def torch_engine_from_policy(policy: Any, graph: str = "actor", config: Any = None) -> Engine:
+def torch_engine_from_policy(policy: Any, graph: str = ACTOR_GRAPH, config: Any = None) -> Engine:
     """The actor or depth step of a loaded :class:`compute.parkour.checkpoint.LoadedPolicy`.
 
     Args:
@@ -109,7 +138,7 @@ def torch_engine_from_policy(policy: Any, graph: str = "actor", config: Any = No
                        config, source=str(policy.path))
 
 
-def torch_engine_from_checkpoint(path: str | Path, robot: RobotConfig, graph: str = "actor",
+def torch_engine_from_checkpoint(path: str | Path, robot: RobotConfig, graph: str = ACTOR_GRAPH,
                                  config: Any = None) -> Engine:
     """The actor or depth step of a training checkpoint, run by the torch reference.
 
@@ -147,7 +176,7 @@ def open_policy_graph(path: str | Path, robot: RobotConfig, *, graph: str | None
         engines.manifest.ManifestError: a manifest was given or found but is malformed.
     """
     path = Path(path)
-    found = resolve_manifest(path, manifest) if path.is_file() else None
+    found = resolve_manifest(path, manifest, graphs=GRAPHS) if path.is_file() else None
     graph = graph or graph_for_path(path, found)
     _check_graph(graph)
 
@@ -158,7 +187,7 @@ def open_policy_graph(path: str | Path, robot: RobotConfig, *, graph: str | None
                          manifest=found, config=config, verify_sha256=verify_sha256,
                          loaders={suffix: load_checkpoint for suffix in CHECKPOINT_SUFFIXES})
     problems = shape_problems(engine, robot_tensor_shapes(robot, graph), f"robot {robot.name!r}",
-                              optional=("depth_latent",))
+                              optional=(DEPTH_LATENT,))
     if problems:
         engine.close()
         raise EngineMismatchError(f"{path.name} ({engine.backend}, {graph} graph) refused: "

@@ -189,9 +189,10 @@ def contract_for_engine(robot: RobotConfig, engine: str | Path | None) -> Any:
 
 def _manifest_beside(engine: str | Path | None) -> Any | None:
     """The manifest next to an engine file, or None (no engine, or no manifest there)."""
-    from engines.manifest import load_manifest, manifest_path_for
+    from compute.parkour.graphs import load_policy_manifest
+    from engines.manifest import manifest_path_for
 
     if engine is None:
         return None
     manifest_file = manifest_path_for(Path(engine))
-    return load_manifest(manifest_file) if manifest_file.is_file() else None
+    return load_policy_manifest(manifest_file) if manifest_file.is_file() else None

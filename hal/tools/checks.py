@@ -268,13 +268,14 @@ def check_motor_bus(port: str, baudrate: int, robot: RobotConfig, seconds: float
 
 def check_engine(path: Path, robot: RobotConfig) -> list[CheckResult]:
     from engines.base import EngineMismatchError
-    from engines.manifest import ManifestError, load_manifest, manifest_path_for
+    from compute.parkour.graphs import load_policy_manifest
+    from engines.manifest import ManifestError, manifest_path_for
 
     if not path.is_file():
         return [CheckResult("engine", FAIL, f"{path} does not exist", "pass the exported model.plan / model.onnx")]
     manifest_path = manifest_path_for(path)
     try:
-        manifest = load_manifest(manifest_path)
+        manifest = load_policy_manifest(manifest_path)
         manifest.verify_file(path)
         manifest.check_robot(robot)
     except (ManifestError, EngineMismatchError) as exc:

@@ -15,6 +15,7 @@ from tests.engine_backends.engine_models import (  # noqa: E402
     export_onnx,
     write_manifest,
 )
+from compute.parkour.graphs import load_policy_manifest  # noqa: E402
 from engines import EngineError, EngineMismatchError, open_engine  # noqa: E402
 from engines.manifest import ManifestError, load_manifest, manifest_path_for  # noqa: E402
 from engines.onnxruntime_engine import OnnxRuntimeConfig, OnnxRuntimeEngine  # noqa: E402
@@ -176,8 +177,15 @@ def test_manifest_reader_names_the_bad_field(tmp_path, go2):
         lambda d: d["graphs"]["actor"]["inputs"]["obs"].update(shape=[1, "x"]))
     assert "'float33' is not a numpy dtype" in broken(
         lambda d: d["graphs"]["actor"]["inputs"]["obs"].update(dtype="float33"))
-    assert "graphs.policy: unknown graph" in broken(
-        lambda d: d["graphs"].update(policy=d["graphs"]["actor"]))
+    # engines know no policy: any graph name reads, unless the caller names its graphs
+    data = json.loads(json.dumps(good))
+    data["graphs"]["policy"] = data["graphs"]["actor"]
+    path.write_text(json.dumps(data))
+    assert set(load_manifest(path).graphs) == set(good["graphs"]) | {"policy"}
+    with pytest.raises(ManifestError, match=r"graphs\.policy: unknown graph; valid: \['actor', 'depth'\]"):
+        load_manifest(path, graphs=("actor", "depth"))
+    with pytest.raises(ManifestError, match=r"graphs\.policy: unknown graph"):
+        load_policy_manifest(path)  # the policy side names its own graphs
     path.write_text("{not json")
     with pytest.raises(ManifestError, match="not a readable JSON manifest"):
         load_manifest(path)
