@@ -5,7 +5,7 @@ Built once, before the loop:
 - the plan's TensorRT version (all four parts: a plan from 10.3.0.26 does not load in 10.3.0.30)
   and GPU (compute capability and SM count, since the name "Orin" covers every Orin module) are
   checked against the running ones *before* deserialising (an engine runs only where it was built;
-  DESIGN §6);
+  docs/architecture.md#platform-notes);
 - one ``trt.Logger`` per process (:func:`tensorrt_logger`), shared with the builder: TensorRT
   keeps the first logger it is given and warns about any other;
 - one execution context; one pinned host buffer per tensor (the arrays in ``engine.inputs`` /

@@ -1,4 +1,5 @@
-"""Deploy graphs → ONNX files (DESIGN §2), checked with ``onnx.checker``.
+"""Deploy graphs → ONNX files (docs/architecture.md#the-policy-graphs-and-the-manifest), checked
+with ``onnx.checker``.
 
 The two graphs of a loaded checkpoint are traced with the TorchScript exporter
 (``torch.onnx.export(..., dynamo=False)``) at a fixed batch of 1, opset 17, with constant folding.

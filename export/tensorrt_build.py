@@ -1,6 +1,6 @@
 """TensorRT engine builds (TensorRT 10 API); every decision that needs no TensorRT is separate.
 
-Precision by TensorRT version (DESIGN §6):
+Precision by TensorRT version (docs/architecture.md#platform-notes):
 
 - TensorRT 10.0 – 10.11: a weakly typed network; fp16 is ``BuilderFlag.FP16`` on the fp32 graph.
 - TensorRT >= 10.12 (weak typing deprecated; removed in 11, where ``BuilderFlag.FP16`` is gone):

@@ -45,7 +45,7 @@ DEPTH_TYPES = ("z_depth", "distance_to_camera")
 
 @dataclass(frozen=True)
 class DepthCameraModel:
-    """The depth camera the policy was trained with (DESIGN §4)."""
+    """The depth camera the policy was trained with (docs/architecture.md#the-depth-image)."""
 
     width: int = 106
     height: int = 60

@@ -1,4 +1,5 @@
-"""The layer rule, read from the source: who may import whom (issue 18, DESIGN's layers).
+"""The layer rule, read from the source: who may import whom (issue 18,
+docs/architecture.md#layers-who-may-import-whom).
 
 - ``engines`` imports nothing from ``compute``, ``export`` or ``benchmarks``, and from ``hal`` only
   the dependency-free helpers every package may use (optional imports, timing, rate-limited logs).

@@ -44,7 +44,7 @@ def logger_problems(source: str, where: str) -> list[str]:
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
               and node.func.attr in LOGGING_CALLS and isinstance(node.func.value, ast.Name)
               and node.func.value.id == "logging"):
-            problems.append(f"{where}:{node.lineno}: logging.{node.func.attr}(...): the root logger")
+            problems.append(f"{where}:{node.lineno}: logging.{node.func.attr}(...), the root logger")
     return problems
 
 
@@ -119,7 +119,7 @@ def _cited_files() -> list[Path]:
 def test_comments_cite_this_repository_not_an_outside_design_document():
     found = [f"{path.relative_to(ROOT)}:{n}" for path in _cited_files()
              for n, line in enumerate(path.read_text().splitlines(), 1) if OUTSIDE_CITATION in line]
-    assert found == [], ("cite a section of docs/architecture.md (docs/architecture.md#anchor) "
+    assert found == [], ("cite a section of docs/architecture.md (the path, # and the anchor) "
                          "instead:\n" + "\n".join(found))
 
 

@@ -1,4 +1,5 @@
-"""Raw policy actions → PD joint targets in hardware order (DESIGN §4).
+"""Raw policy actions → PD joint targets in hardware order
+(docs/architecture.md#the-observation-and-the-actions).
 
 Per step::
 

@@ -1,6 +1,7 @@
 """Load an upstream parkour checkpoint into the deploy graphs, refusing anything that does not fit.
 
-A checkpoint is the dict the upstream runner saves with ``torch.save`` (DESIGN §3)::
+A checkpoint is the dict the upstream runner saves with ``torch.save``
+(docs/architecture.md#the-checkpoint)::
 
     model_state_dict        ActorCriticRMA: actor.*, critic.*, std
     estimator_state_dict    estimator.{0,2,4}.*

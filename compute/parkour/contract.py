@@ -1,4 +1,5 @@
-"""The training contract: everything a training run chose that the runtime must reproduce (DESIGN §4b).
+"""The training contract: everything a training run chose that the runtime must reproduce
+(docs/architecture.md#the-training-contract).
 
 A policy only behaves as in training when it runs at the trained policy rate, sees its joints in the
 trained order, relative to the trained default angles, commands them through the trained action
@@ -78,7 +79,7 @@ def joint_order_for(convention: str, robot: RobotConfig) -> tuple[tuple[str, ...
 
 @dataclass(frozen=True)
 class CameraContract:
-    """The training depth camera (DESIGN §4b)."""
+    """The training depth camera (docs/architecture.md#the-training-contract)."""
 
     width: int
     height: int

@@ -1,4 +1,5 @@
-"""The deploy computation: exactly the two graphs that are exported to ONNX (DESIGN §2).
+"""The deploy computation: exactly the two graphs that are exported to ONNX
+(docs/architecture.md#the-policy-graphs-and-the-manifest).
 
 - :class:`ActorStep` (depth student):
   ``forward(obs [1,753], depth_latent [1,32]) -> actions [1,12]``.

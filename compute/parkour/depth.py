@@ -1,4 +1,5 @@
-"""Real depth frame → the 58×87 image the depth encoder was trained on (DESIGN §4).
+"""Real depth frame → the 58×87 image the depth encoder was trained on
+(docs/architecture.md#the-depth-image).
 
 Training rendered a 106×60 pinhole camera with an 87° horizontal field of view (square pixels,
 so about 56.5° vertically), clipped depth to [0, 2] m, cropped rows [:-2] and columns [4:-4],
@@ -12,11 +13,11 @@ resized bicubically to 58×87 and normalised with ``d / 2 − 0.5``. A real came
 3. maps invalid depth as training saw it: values beyond far (+inf, "too far"), NaN (occlusion)
    and 0 (a camera's "no data") are far; −inf ("closer than the camera's minimum range", the
    ZED's convention) is *near* (0 m): a riser inside the minimum range is an obstacle, not empty
-   space. Mode ``fill_far`` (default, DESIGN §4) puts far into the NaN/0 holes before the area
-   mean; mode ``ignore_holes`` leaves them out of the mean (a training pixel with no valid real
-   pixel becomes far), so occlusion holes along an edge do not pull a step towards 2 m. A policy
-   trained on distance-to-camera depth (Isaac Lab's ray-cast camera) gets every real pixel's
-   z-depth converted to the distance along its ray first;
+   space. Mode ``fill_far`` (default, docs/architecture.md#the-depth-image) puts far into the NaN/0
+   holes before the area mean; mode ``ignore_holes`` leaves them out of the mean (a training pixel
+   with no valid real pixel becomes far), so occlusion holes along an edge do not pull a step
+   towards 2 m. A policy trained on distance-to-camera depth (Isaac Lab's ray-cast camera) gets
+   every real pixel's z-depth converted to the distance along its ray first;
 4. keeps rows [:-2] and columns [4:-4] (58×98), resizes bicubically to 58×87 with
    ``torch.nn.functional.interpolate(mode="bicubic", align_corners=False)`` semantics;
 5. writes ``(d − near) / (far − near) − 0.5`` (``d / 2 − 0.5``) into the caller's buffer.
@@ -55,11 +56,11 @@ class DepthPreprocessorConfig:
     """Options of :class:`DepthPreprocessor`.
 
     Attributes:
-        invalid_mode: ``"fill_far"`` (DESIGN §4: every invalid pixel is far (2 m) before the area
-            mean — the default, as agreed) or ``"ignore_holes"`` (NaN/−inf/0 holes are left out of
-            the area mean and a training pixel with no valid real pixel is far; keeps the edge of
-            a step from being pulled toward 2 m by occlusion holes along it — try it on a camera
-            with many holes).
+        invalid_mode: ``"fill_far"`` (docs/architecture.md#the-depth-image: every invalid pixel
+            is far (2 m) before the area mean — the default, as agreed) or ``"ignore_holes"``
+            (NaN/−inf/0 holes are left out of the area mean and a training pixel with no valid
+            real pixel is far; keeps the edge of a step from being pulled toward 2 m by occlusion
+            holes along it — try it on a camera with many holes).
         fov_tolerance_px: how far (real pixels) the training field of view may reach past the
             frame's border before the camera is refused as too narrow; within it the crop is
             clamped to the frame.

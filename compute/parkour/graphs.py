@@ -1,4 +1,5 @@
-"""The parkour policy's two graphs (DESIGN §2) as engines: their tensors, and opening one for a robot.
+"""The parkour policy's two graphs (docs/architecture.md#the-policy-graphs-and-the-manifest) as
+engines: their tensors, and opening one for a robot.
 
 ``engines`` maps a file to an engine with tensor specs and knows nothing of this policy; what makes
 a file *the actor* or *the depth encoder of this robot* lives here:
@@ -84,7 +85,8 @@ def graph_for_path(path: str | Path, manifest: Manifest | None = None) -> str:
 
 
 def robot_tensor_shapes(robot: RobotConfig, graph: str) -> dict[str, tuple[int, ...]]:
-    """Shapes a robot implies for a graph's tensors (DESIGN §2), by tensor name.
+    """Shapes a robot implies for a graph's tensors
+    (docs/architecture.md#the-policy-graphs-and-the-manifest), by tensor name.
 
     ``depth_latent`` is listed for the actor; a teacher graph without it is not refused for that.
     """
@@ -98,7 +100,8 @@ def robot_tensor_shapes(robot: RobotConfig, graph: str) -> dict[str, tuple[int, 
 
 
 def checkpoint_input_specs(policy: Any, graph: str) -> list[TensorSpec]:
-    """Input specs of a loaded policy's actor or depth step (DESIGN §2).
+    """Input specs of a loaded policy's actor or depth step
+    (docs/architecture.md#the-policy-graphs-and-the-manifest).
 
     Sizes come from the policy's architecture (``policy.arch``, derived from the robot); a
     teacher's actor step takes only ``obs``.

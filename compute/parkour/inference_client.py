@@ -1,4 +1,5 @@
-"""``ParkourInferenceClient``: the policy side of the appliance, on its own threads (DESIGN §1).
+"""``ParkourInferenceClient``: the policy side of the appliance, on its own threads
+(docs/architecture.md#the-data-flow).
 
 Two threads, each with its own :class:`~hal.client.HalClient` (ZMQ sockets belong to one thread):
 

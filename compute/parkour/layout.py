@@ -1,4 +1,5 @@
-"""Where each quantity sits in the policy observation, derived from a robot definition (DESIGN §4).
+"""Where each quantity sits in the policy observation, derived from a robot definition
+(docs/architecture.md#the-observation-and-the-actions).
 
 For a 12-joint, 4-foot robot the observation has 753 entries::
 
@@ -69,7 +70,8 @@ def scan_from_base_height(base_height_m: np.ndarray | float, out: np.ndarray) ->
 
 @dataclass(frozen=True)
 class PolicyLayout:
-    """Sizes of the non-proprioceptive observation blocks and the history (DESIGN §4)."""
+    """Sizes of the non-proprioceptive observation blocks and the history
+    (docs/architecture.md#the-observation-and-the-actions)."""
 
     scan_dim: int = 132
     priv_explicit_dim: int = 9

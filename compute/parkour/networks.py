@@ -2,7 +2,8 @@
 
 The upstream training code (extreme-parkour's ``rsl_rl``) is not a dependency: these classes
 rebuild the same module trees so that ``load_state_dict`` accepts the upstream tensors unchanged
-(DESIGN §3). Layer indices inside every ``nn.Sequential`` matter, because they are the key names::
+(docs/architecture.md#the-checkpoint). Layer indices inside every ``nn.Sequential`` matter, because
+they are the key names::
 
     actor.priv_encoder.{0,2}            Linear(29,64) ELU Linear(64,20) ELU
     actor.history_encoder.encoder.0     Linear(P,30) ELU

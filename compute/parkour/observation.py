@@ -1,4 +1,5 @@
-"""Build the policy observation (753 for a 12-joint robot) from a hardware observation (DESIGN §4).
+"""Build the policy observation (753 for a 12-joint robot) from a hardware observation
+(docs/architecture.md#the-observation-and-the-actions).
 
 The builder writes straight into a caller-owned float32 buffer (the engine's input buffer), with
 views into that buffer prepared once, and keeps the 10-frame history in a preallocated ring: a

@@ -1,7 +1,8 @@
 """``ParkourPolicy``: the one implementation of the parkour policy's steps, over engines.
 
 Single-threaded and transport-free: the inference client's actor and depth threads, ``krabby-replay``
-and the tests all call it. Per policy step (the trained rate, DESIGN §4)::
+and the tests all call it. Per policy step (the trained rate,
+docs/architecture.md#the-observation-and-the-actions)::
 
     policy.reset(hw_obs)                         # a new episode (every hand-over, see below)
     targets = policy.actor_step(hw_obs, command, engaged, latent_yaw, height_scan_m)
@@ -267,7 +268,8 @@ class ParkourPolicy:
         return self._recurrence.image
 
     def preprocess_depth(self, frame_m: np.ndarray, intrinsics: CameraIntrinsics) -> None:
-        """Resample and normalise a camera frame into the depth engine's input (DESIGN §4b)."""
+        """Resample and normalise a camera frame into the depth engine's input
+        (docs/architecture.md#the-depth-image)."""
         if self._preprocessor is None or self._preprocessor.intrinsics != intrinsics:
             self._preprocessor = DepthPreprocessor(intrinsics, self.robot.depth_camera,
                                                    self._depth_config)

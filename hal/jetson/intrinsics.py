@@ -1,10 +1,10 @@
 """Pinhole intrinsics for real depth cameras: from calibration data, rescaled, checked against the
 training camera's field of view (pure numpy, no device).
 
-The policy was trained with an 87° × 58° pinhole camera (DESIGN §4). The preprocessing crops the
-real frame to that field of view around the principal point; it never stretches. A real camera must
-therefore see at least that far on every side of its principal point, which
-:func:`training_fov_margins_px` measures.
+The policy was trained with an 87° × 58° pinhole camera (docs/architecture.md#the-depth-image). The
+preprocessing crops the real frame to that field of view around the principal point; it never
+stretches. A real camera must therefore see at least that far on every side of its principal
+point, which :func:`training_fov_margins_px` measures.
 """
 
 from __future__ import annotations

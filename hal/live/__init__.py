@@ -1,4 +1,5 @@
-"""The live view: the running robot in Foxglove through foxglove-sdk (DESIGN §9).
+"""The live view: the running robot in Foxglove through foxglove-sdk
+(docs/architecture.md#seeing-a-run).
 
 ``--live [HOST:]PORT`` on the appliance starts :class:`~hal.live.session.LiveSession`; the
 :class:`~hal.live.publisher.LivePublisher` takes records from the loop without waiting and

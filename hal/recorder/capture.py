@@ -28,7 +28,8 @@ __all__ = ["RecordLayouts", "RecordSink", "RecorderTap", "layouts_for"]
 log = logging.getLogger(__name__)
 
 DEFAULT_HIDDEN_SIZE = 512
-"""The depth encoder's GRU hidden size (DESIGN §3), when no depth engine tells it."""
+"""The depth encoder's GRU hidden size (docs/architecture.md#the-checkpoint), when no depth engine
+tells it."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The safety layer between every command and the motors (DESIGN §5).
+"""The safety layer between every command and the motors (docs/architecture.md#the-safety-layer).
 
 - :mod:`hal.safety.config` — :class:`SafetyConfig` (thresholds and timings).
 - :mod:`hal.safety.targets` — pure checks: position bounds (the joint limits, in ``policy`` the

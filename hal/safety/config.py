@@ -1,8 +1,9 @@
 """Configuration of the safety layer: one dataclass, validated on construction.
 
-Defaults suit a Go2 (or A1) running the parkour policy at 50–100 Hz (DESIGN §4, §5). Durations are
-in seconds, staleness limits in milliseconds, angles in radians; watchdog thresholds are counted in
-control ticks because that is what the server counts.
+Defaults suit a Go2 (or A1) running the parkour policy at 50–100 Hz
+(docs/architecture.md#the-safety-layer). Durations are in seconds, staleness limits in milliseconds,
+angles in radians; watchdog thresholds are counted in control ticks because that is what the server
+counts.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class SafetyConfig:
         gate_min_ready_s: The default pose must have been held (mode ``ready``) this long before
             the gate opens: the policy client resets its history, last action, contact memory and
             recurrent state when ``ready`` begins and primes them with these stand frames, as a
-            training episode starts (DESIGN §4b).
+            training episode starts (docs/architecture.md#the-training-contract).
         blend_duration_s: Linear blend from the stand targets (and gains) to the policy's.
         max_target_rate_rad_s: Cap on how fast the applied target may move, in rad/s so that it
             means the same at any control rate: within one command period (one policy step) the
@@ -63,7 +64,7 @@ class SafetyConfig:
         stand_kd: kd during stand-up, ready and stand; None uses the robot definition's kd.
         hold_after_ticks: Consecutive ticks without a valid policy command after which the last
             applied (safe) target is held. Before that the last valid command is re-applied through
-            every check. 1 holds from the first miss (DESIGN §1).
+            every check. 1 holds from the first miss (docs/architecture.md#the-data-flow).
         damp_after_ticks: Consecutive ticks without a valid policy command after which the layer
             goes to damping (10 ticks = 0.2 s at 50 Hz, 0.1 s at 100 Hz).
         imu_stale_ms: IMU samples older than this (or this far in the future) → damping.

@@ -1,4 +1,4 @@
-"""The HAL server: the control loop that owns the robot (DESIGN §1).
+"""The HAL server: the control loop that owns the robot (docs/architecture.md#the-data-flow).
 
 Per tick k, paced on absolute deadlines: read IMU, encoders, contacts (and copy a new depth frame
 into a depth slot) → write observation k into a free slot → publish its header → wait for the
@@ -191,7 +191,8 @@ class HalServer:
         camera = self.devices.camera
         depth_shape = camera.frame_shape if camera is not None else None
         try:
-            # Pinned when CUDA is present (DESIGN §1); the transport itself knows no CUDA.
+            # Pinned when CUDA is present (docs/architecture.md#the-data-flow); the transport itself
+            # knows no CUDA.
             from engines.cuda_memory import allocate_host
 
             self.publisher = ObservationPublisher(

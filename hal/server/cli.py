@@ -1,10 +1,10 @@
 """What ``krabby-hal-server-jetson`` and ``krabby-hal-server-sim`` share: flags, the run, the report.
 
-Both servers are the same appliance (DESIGN §1) over different devices: the HAL server on the main
-thread and, unless ``--no-client``, the parkour inference client on its own threads in the same
-process. The policy is opened and checked against the robot and the flags *before* any device is
-connected, so a mismatch never reaches a motor. SIGINT/SIGTERM end the loop; the motors are damped,
-threads joined and the report written on every way out.
+Both servers are the same appliance (docs/architecture.md#the-data-flow) over different devices:
+the HAL server on the main thread and, unless ``--no-client``, the parkour inference client on its
+own threads in the same process. The policy is opened and checked against the robot and the flags
+*before* any device is connected, so a mismatch never reaches a motor. SIGINT/SIGTERM end the
+loop; the motors are damped, threads joined and the report written on every way out.
 """
 
 from __future__ import annotations

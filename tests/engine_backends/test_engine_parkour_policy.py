@@ -1,8 +1,9 @@
 """The real deploy graphs of a (synthetic, untrained) parkour policy through every backend here.
 
 The checkpoint comes from ``compute.parkour.synthetic``; the ONNX files are the two exported
-graphs of DESIGN §2 (``model.onnx``, ``model.depth.onnx``) with their tensor names. ONNX Runtime
-must agree with the torch reference within 1e-5 on both, over several recurrent depth steps.
+graphs of docs/architecture.md#the-policy-graphs-and-the-manifest (``model.onnx``,
+``model.depth.onnx``) with their tensor names. ONNX Runtime must agree with the torch reference
+within 1e-5 on both, over several recurrent depth steps.
 """
 
 from __future__ import annotations

@@ -49,8 +49,9 @@ def reference(frame, intr, cam, mode):
                     if wgt <= 0:
                         continue
                     d = float(frame[r, c])
-                    # DESIGN §4b: -inf (closer than the camera's minimum range) is near, 0 m;
-                    # NaN (occlusion), 0 and negatives (no data) are holes; +inf is far.
+                    # docs/architecture.md#the-depth-image: -inf (closer than the camera's minimum
+                    # range) is near, 0 m; NaN (occlusion), 0 and negatives (no data) are holes;
+                    # +inf is far.
                     hole = d != -math.inf and (math.isnan(d) or d <= 0.0)
                     if hole and mode == "ignore_holes":
                         weight_sum += wgt

@@ -17,7 +17,8 @@ from compute.parkour.networks import (  # noqa: E402
 )
 from compute.parkour.synthetic import make_synthetic_checkpoint, write_synthetic_checkpoint  # noqa: E402
 
-# DESIGN §3, written out by hand for the 12-joint robot (P = 53, 753 observations).
+# The upstream layout (docs/architecture.md#the-checkpoint), written out by hand for the 12-joint
+# robot (P = 53, 753 observations).
 UPSTREAM_ACTOR = {
     "priv_encoder.0.weight": (64, 29), "priv_encoder.0.bias": (64,),
     "priv_encoder.2.weight": (20, 64), "priv_encoder.2.bias": (20,),

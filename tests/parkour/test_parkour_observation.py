@@ -1,4 +1,5 @@
-"""The policy observation, checked index by index against values computed here from DESIGN §4."""
+"""The policy observation, checked index by index against values computed here from the layout
+in docs/architecture.md#the-observation-and-the-actions."""
 
 from __future__ import annotations
 
