@@ -44,7 +44,7 @@ def logger_problems(source: str, where: str) -> list[str]:
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
               and node.func.attr in LOGGING_CALLS and isinstance(node.func.value, ast.Name)
               and node.func.value.id == "logging"):
-            problems.append(f"{where}:{node.lineno}: logging.{node.func.attr}(...), the root logger")
+            problems.append(f"{where}:{node.lineno}: logging.{node.func.attr}(...) is the root")
     return problems
 
 

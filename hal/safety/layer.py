@@ -366,11 +366,14 @@ class SafetyLayer:
 
     # ------------------------------------------------------------------ the per-tick entry point
 
-    def step(self, now_ns: int, joints: JointState, imu: ImuSample,
+    def step(self, now_ns: int, joints: JointState, imu: ImuSample, *,
              contacts: ContactSample | None = None, depth_timestamp_ns: int | None = None,
              policy_targets_hw: np.ndarray | None = None, policy_kp_hw: np.ndarray | None = None,
              policy_kd_hw: np.ndarray | None = None, held: bool = False) -> JointCommand:
         """One control tick: the only command that may be sent to the motors.
+
+        Everything after the readings is keyword-only: three optional arrays of the same shape
+        side by side are too easy to pass in the wrong order.
 
         Args:
             now_ns: The tick's time (``time.monotonic_ns()`` clock, like the sensor timestamps).
@@ -392,8 +395,10 @@ class SafetyLayer:
         """
         with self._lock:
             try:
-                return self._step(now_ns, joints, imu, contacts, depth_timestamp_ns,
-                                  policy_targets_hw, policy_kp_hw, policy_kd_hw, held)
+                return self._step(now_ns, joints, imu, contacts=contacts,
+                                  depth_timestamp_ns=depth_timestamp_ns,
+                                  policy_targets_hw=policy_targets_hw, policy_kp_hw=policy_kp_hw,
+                                  policy_kd_hw=policy_kd_hw, held=held)
             except Exception as exc:  # noqa: BLE001 - whatever broke, the motors end damped
                 self._log.count("internal_error")
                 self._log.log("internal_error", now_ns, logging.ERROR,
@@ -403,10 +408,10 @@ class SafetyLayer:
                                      repr(exc))
                 return self._emit_damping(now_ns)
 
-    def _step(self, now_ns: int, joints: JointState, imu: ImuSample,
+    def _step(self, now_ns: int, joints: JointState, imu: ImuSample, *,
               contacts: ContactSample | None, depth_timestamp_ns: int | None,
               policy_targets_hw: np.ndarray | None, policy_kp_hw: np.ndarray | None,
-              policy_kd_hw: np.ndarray | None, held: bool = False) -> JointCommand:
+              policy_kd_hw: np.ndarray | None, held: bool) -> JointCommand:
         events = self._log
         if not held:
             self._out.start_period()

@@ -411,8 +411,8 @@ class HalServer:
         if exchange and received is None:
             self.counters["deadline_misses"] += 1
         if command is None:
-            applied = self.safety.step(self.clock_ns(), joints, imu, contacts, depth_ts,
-                                       None, None, None)
+            applied = self.safety.step(self.clock_ns(), joints, imu, contacts=contacts,
+                                       depth_timestamp_ns=depth_ts)
         else:
             msg = command.message
             if exchange and command.non_finite:
@@ -420,8 +420,10 @@ class HalServer:
             if exchange and msg.mode == CONTROL_MODE_DAMP:
                 self.counters["damp_commands"] += 1
                 self.safety.damp(now_ns=self.clock_ns())  # the client asks the motors to go limp
-            applied = self.safety.step(self.clock_ns(), joints, imu, contacts, depth_ts,
-                                       msg.target_rad, msg.kp, msg.kd, held=not exchange)
+            applied = self.safety.step(self.clock_ns(), joints, imu, contacts=contacts,
+                                       depth_timestamp_ns=depth_ts,
+                                       policy_targets_hw=msg.target_rad, policy_kp_hw=msg.kp,
+                                       policy_kd_hw=msg.kd, held=not exchange)
         self.devices.joints.write(applied)
         return applied
 

@@ -82,7 +82,8 @@ class Rig:
                         timestamp_ns=self.t - int(imu_age_ms * 1e6))
         contact = ContactSample(self.feet.copy(), self.t) if contacts else None
         depth_ts = None if depth_age_ms is None else self.t - int(depth_age_ms * 1e6)
-        cmd = self.layer.step(self.t, joints, imu, contact, depth_ts, targets, kp, kd)
+        cmd = self.layer.step(self.t, joints, imu, contacts=contact, depth_timestamp_ns=depth_ts,
+                              policy_targets_hw=targets, policy_kp_hw=kp, policy_kd_hw=kd)
         out = Out(cmd.target_rad.copy(), cmd.kp.copy(), cmd.kd.copy(), cmd.mode, cmd.timestamp_ns)
         if self.follow and cmd.mode == CONTROL_MODE_POSITION:
             # Perfect tracking up to the joint's hard stop (a target past a limit pushes the

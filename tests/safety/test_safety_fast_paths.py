@@ -428,7 +428,8 @@ def test_a_policy_tick_past_a_limit_allocates_no_more_than_one_inside():
         def tick(_):
             clock[0] += 20_000_000
             joints.timestamp_ns = imu.timestamp_ns = contact.timestamp_ns = clock[0]
-            rig.layer.step(clock[0], joints, imu, contact, clock[0], targets, None, None)
+            rig.layer.step(clock[0], joints, imu, contacts=contact, depth_timestamp_ns=clock[0],
+                           policy_targets_hw=targets)
         return tick
 
     def peak_growth(fn) -> int:

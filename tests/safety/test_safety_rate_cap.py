@@ -38,24 +38,28 @@ def test_held_ticks_stay_inside_the_period_budget():
     thighs = [i for i, name in enumerate(rig.robot.joint_names_hardware) if "thigh" in name]
     target = start.copy()
     target[thighs] += 1.0  # thighs have room: 0.8 + 1.0 is inside their limits
-    first = rig.layer.step(rig.t + DT_NS, *rig_sensors(rig), target, None, None, held=False)
+    first = rig.layer.step(rig.t + DT_NS, **rig_sensors(rig), policy_targets_hw=target, held=False)
     moved = first.target_rad.copy() - start
-    second = rig.layer.step(rig.t + 2 * DT_NS, *rig_sensors(rig), target, None, None, held=True)
+    second = rig.layer.step(rig.t + 2 * DT_NS, **rig_sensors(rig), policy_targets_hw=target,
+                            held=True)
     np.testing.assert_allclose(moved[thighs], 0.4)  # the whole period's budget, at once
     np.testing.assert_allclose(second.target_rad[thighs] - start[thighs], 0.4)  # held: no more
-    third = rig.layer.step(rig.t + 3 * DT_NS, *rig_sensors(rig), target, None, None, held=False)
+    third = rig.layer.step(rig.t + 3 * DT_NS, **rig_sensors(rig), policy_targets_hw=target,
+                           held=False)
     np.testing.assert_allclose(third.target_rad[thighs] - start[thighs], 0.8)  # 0.4 more
     others = [i for i in range(rig.n) if i not in thighs]
     np.testing.assert_allclose(third.target_rad[others], start[others])
 
 
-def rig_sensors(rig: Rig):
+def rig_sensors(rig: Rig) -> dict:
+    """The readings :meth:`SafetyLayer.step` takes, by keyword."""
     from hal.devices.base import ContactSample, ImuSample, JointState
 
     t = rig.t + 3 * DT_NS
     joints = JointState(rig.q.copy(), np.zeros(rig.n), np.zeros(rig.n), t)
     imu = ImuSample(rig.quat.copy(), np.zeros(3), np.array([0.0, 0.0, 9.81]), t)
-    return joints, imu, ContactSample(rig.feet.copy(), t), t
+    return {"joints": joints, "imu": imu, "contacts": ContactSample(rig.feet.copy(), t),
+            "depth_timestamp_ns": t}
 
 
 def test_torque_window_is_counted_not_clamped_by_default():
