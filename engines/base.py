@@ -18,13 +18,13 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 __all__ = [
     "TensorSpec", "EngineDescription", "EngineError", "EngineMismatchError", "EngineClosedError",
-    "Engine", "compare_specs", "resolve_shape",
+    "Engine", "TensorRunner", "compare_specs", "resolve_shape",
 ]
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,22 @@ def compare_specs(actual: Iterable[TensorSpec], expected: Iterable[TensorSpec],
 
 
 Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+
+
+class TensorRunner(Protocol):
+    """What a step over a graph needs: input buffers to fill, outputs to read, ``run()``.
+
+    Every :class:`Engine` is one; so is anything else that maps named arrays to named arrays in
+    place (the export's parity check runs a torch reference through it).
+    """
+
+    @property
+    def inputs(self) -> Mapping[str, np.ndarray]: ...
+
+    @property
+    def outputs(self) -> Mapping[str, np.ndarray]: ...
+
+    def run(self) -> None: ...
 
 
 class Engine(ABC):

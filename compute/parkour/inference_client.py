@@ -36,6 +36,7 @@ import zmq
 
 from compute.parkour.observation import PolicyCommand
 from compute.parkour.policy import ParkourPolicy
+from engines.base import Engine
 from hal.client import HalClient
 from hal.protocol import CommandMessage
 from hal.robot import RobotConfig
@@ -128,7 +129,7 @@ class ParkourInferenceClient:
         context: ZMQ context (inproc needs the server's; default: the process-wide instance).
     """
 
-    def __init__(self, robot: RobotConfig, actor_engine: Any, depth_engine: Any | None = None,
+    def __init__(self, robot: RobotConfig, actor_engine: Engine, depth_engine: Engine | None = None,
                  config: InferenceClientConfig | None = None, context: zmq.Context | None = None) -> None:
         self.robot = robot
         self.config = config or InferenceClientConfig()
@@ -165,11 +166,11 @@ class ParkourInferenceClient:
                          "episodes": 0, "priming_steps": 0, "engaged_steps": 0}
 
     @property
-    def actor(self) -> Any:
+    def actor(self) -> Engine:
         return self.policy.actor
 
     @property
-    def depth(self) -> Any | None:
+    def depth(self) -> Engine | None:
         return self.policy.depth
 
     def set_command(self, command: PolicyCommand) -> None:

@@ -33,14 +33,14 @@ What it reproduces from training (legged_gym / extreme-parkour):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from compute.parkour.actions import ActionProcessor
 from compute.parkour.depth import DepthPreprocessor, DepthPreprocessorConfig
 from compute.parkour.goals import goal_heading_errors
-from compute.parkour.graphs import GRAPH_TENSOR_NAMES
+from compute.parkour.graphs import ACTOR_GRAPH, DEPTH_GRAPH, GRAPH_TENSOR_NAMES
 from compute.parkour.layout import scan_from_base_height
 from compute.parkour.observation import (
     HardwareObservation,
@@ -49,6 +49,7 @@ from compute.parkour.observation import (
     wrap_angle,
     yaw_from_quaternion,
 )
+from engines.base import Engine, TensorRunner
 from hal.devices.base import CameraIntrinsics
 from hal.robot import RobotConfig
 
@@ -58,9 +59,9 @@ GoalTargets = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(trunk xy, current goal xy, next goal xy), world frame."""
 
 # The graphs' tensor names, from the one place they are declared.
-(ACTOR_INPUT, ACTOR_LATENT_INPUT), (ACTOR_OUTPUT,) = GRAPH_TENSOR_NAMES["actor"]
+(ACTOR_INPUT, ACTOR_LATENT_INPUT), (ACTOR_OUTPUT,) = GRAPH_TENSOR_NAMES[ACTOR_GRAPH]
 (DEPTH_IMAGE, DEPTH_PROPRIO, DEPTH_HIDDEN_IN), (DEPTH_LATENT_YAW, DEPTH_HIDDEN_OUT) = \
-    GRAPH_TENSOR_NAMES["depth"]
+    GRAPH_TENSOR_NAMES[DEPTH_GRAPH]
 
 
 class DepthRecurrence:
@@ -70,10 +71,11 @@ class DepthRecurrence:
 
     Args:
         engine: Inputs ``depth``, ``proprio``, ``hidden_in``; outputs ``latent_yaw``,
-            ``hidden_out`` (any object with ``inputs``/``outputs`` dicts of arrays and ``run()``).
+            ``hidden_out``: an :class:`engines.base.Engine`, or any other
+            :class:`engines.base.TensorRunner`.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: TensorRunner) -> None:
         self.engine = engine
 
     @property
@@ -115,7 +117,7 @@ class ParkourPolicy:
         ValueError: the engines do not have the tensors above.
     """
 
-    def __init__(self, robot: RobotConfig, actor: Any, depth: Any | None = None,
+    def __init__(self, robot: RobotConfig, actor: Engine, depth: Engine | None = None,
                  depth_config: DepthPreprocessorConfig | None = None) -> None:
         if ACTOR_INPUT not in actor.inputs or ACTOR_OUTPUT not in actor.outputs:
             raise ValueError(f"actor engine has inputs {sorted(actor.inputs)} and outputs "

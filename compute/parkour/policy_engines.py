@@ -11,10 +11,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compute.parkour.layout import ObservationLayout
 from hal.robot import RobotConfig
+
+if TYPE_CHECKING:  # annotations only: the functions import what they use where they run
+    from compute.parkour.contract import TrainingContract
+    from engines.base import Engine
+    from engines.manifest import Manifest
 
 __all__ = ["PolicyEngines", "PolicyConfigError", "open_policy_engines", "contract_for",
            "contract_for_engine"]
@@ -32,11 +37,11 @@ class PolicyEngines:
     its training contract and the robot configuration that runs it (the hardware robot with the
     contract's joint order, defaults, gains, camera and policy rate)."""
 
-    actor: Any
-    depth: Any | None
+    actor: Engine
+    depth: Engine | None
     source: str  # "engine" or "torch-reference"
     path: Path
-    contract: Any = None
+    contract: TrainingContract | None = None
     robot: RobotConfig | None = None
 
     @property
@@ -49,7 +54,7 @@ class PolicyEngines:
                 engine.close()
 
 
-def _depth_path_for(actor_path: Path, manifest: Any | None) -> Path | None:
+def _depth_path_for(actor_path: Path, manifest: Manifest | None) -> Path | None:
     """The depth graph next to an actor engine: as the manifest lists it, else ``*.depth.<ext>``."""
     if manifest is not None:
         for name in manifest.files:
@@ -163,7 +168,7 @@ def open_policy_engines(robot: RobotConfig, engine: str | Path | None = None,
                          robot=robot)
 
 
-def contract_for(robot: RobotConfig, manifest: Any | None) -> Any:
+def contract_for(robot: RobotConfig, manifest: Manifest | None) -> TrainingContract:
     """The manifest's training contract; a manifest from before contracts (or a checkpoint run by
     the torch reference) gets the robot definition's, with a warning."""
     from compute.parkour.contract import ContractError, TrainingContract
@@ -182,12 +187,12 @@ def contract_for(robot: RobotConfig, manifest: Any | None) -> Any:
         raise PolicyConfigError(f"{where}: {exc}") from None
 
 
-def contract_for_engine(robot: RobotConfig, engine: str | Path | None) -> Any:
+def contract_for_engine(robot: RobotConfig, engine: str | Path | None) -> TrainingContract:
     """The training contract of ``engine``'s manifest (the robot definition's without one)."""
     return contract_for(robot, _manifest_beside(engine))
 
 
-def _manifest_beside(engine: str | Path | None) -> Any | None:
+def _manifest_beside(engine: str | Path | None) -> Manifest | None:
     """The manifest next to an engine file, or None (no engine, or no manifest there)."""
     from compute.parkour.graphs import load_policy_manifest
     from engines.manifest import manifest_path_for

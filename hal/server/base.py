@@ -16,19 +16,26 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import zmq
 
 from hal.devices.aggregate import HalDevices
-from hal.devices.base import CONTROL_MODE_DAMP, ContactSample, ImuSample, JointCommand, JointState
+from hal.devices.base import (
+    CONTROL_MODE_DAMP, ContactSample, HeightScanSample, ImuSample, JointCommand, JointState,
+)
 from hal.protocol import StateLayout
 from hal.robot import RobotConfig
 from hal.safety.config import SafetyConfig
 from hal.safety.events import Mode, mode_code
 from hal.timing import DeadlinePacer, LatencyRing
 from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
+
+if TYPE_CHECKING:
+    from hal.auth import ServerKeys
+    from hal.safety import SafetyLayer
+    from hal.safety.estop import EstopListener
 
 __all__ = ["HalDevices", "HalServerConfig", "HalServer", "HalServerError", "TickRecord",
            "default_safety_layer"]
@@ -108,7 +115,7 @@ class HalServerError(RuntimeError):
 
 
 def default_safety_layer(robot: RobotConfig, devices: HalDevices,
-                         config: HalServerConfig | None = None):
+                         config: HalServerConfig | None = None) -> SafetyLayer:
     """The safety layer for these devices: without foot sensors the entry gate cannot check the
     feet, and without a camera there is no depth to go stale. Its rate cap counts the server's
     command period (``command_interval_ticks`` control ticks)."""
@@ -140,12 +147,12 @@ class HalServer:
     """
 
     def __init__(self, robot: RobotConfig, devices: HalDevices, config: HalServerConfig | None = None,
-                 safety: Any = None, context: zmq.Context | None = None) -> None:
+                 safety: SafetyLayer | None = None, context: zmq.Context | None = None) -> None:
         self.robot = robot
         self.devices = devices
         self.config = config or HalServerConfig()
-        self.safety = (safety if safety is not None
-                       else default_safety_layer(robot, devices, self.config))
+        self.safety: SafetyLayer = (safety if safety is not None
+                                    else default_safety_layer(robot, devices, self.config))
         self._context = context or zmq.Context.instance()
         self.pacer = DeadlinePacer(self.config.control_rate_hz, self.config.spin_us,
                                    self.config.realtime)
@@ -158,7 +165,7 @@ class HalServer:
                                   scanner.n_points if scanner is not None else 0)
         self.publisher: ObservationPublisher | None = None
         self.receiver: CommandReceiver | None = None
-        self.estop_listener: Any = None
+        self.estop_listener: EstopListener | None = None
         self.tick_listeners: list[Callable[[TickRecord], None]] = []
         self._stop = threading.Event()
         self._seq = 0
@@ -177,7 +184,7 @@ class HalServer:
         self._interval = self.config.command_interval_ticks
         self._held: ReceivedCommand | None = None  # the command the ticks between exchanges hold
         self._network: dict = {"clients": None, "estop": None}
-        self.keys: Any = None  # the robot's keys (hal.auth.ServerKeys) once started with keys
+        self.keys: ServerKeys | None = None  # the robot's keys once started with keys
         self._extra_authenticated = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -356,7 +363,8 @@ class HalServer:
         return self._account(seq, tick_ns, lateness_ns, publish_ns, exchange, joints, imu,
                              contacts, received, applied, new_depth)
 
-    def _sense(self, exchange: bool) -> tuple[JointState, ImuSample, ContactSample | None, Any]:
+    def _sense(self, exchange: bool) -> tuple[JointState, ImuSample, ContactSample | None,
+                                              HeightScanSample | None]:
         """The sensors the safety layer needs every tick; the terrain only when it is published."""
         devices = self.devices
         joints = devices.joints.read()
@@ -368,7 +376,8 @@ class HalServer:
         return joints, imu, contacts, scan
 
     def _exchange(self, seq: int, joints: JointState, imu: ImuSample,
-                  contacts: ContactSample | None, scan: Any) -> tuple[int, ReceivedCommand | None]:
+                  contacts: ContactSample | None,
+                  scan: HeightScanSample | None) -> tuple[int, ReceivedCommand | None]:
         """Publish observation ``seq`` and wait for its command until the budget runs out."""
         publisher, receiver = self.publisher, self.receiver
         try:

@@ -18,12 +18,22 @@ import signal
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 from hal.safety.config import PAST_LIMIT_MODES, SafetyConfig
 from hal.safety.events import Mode
 from hal.server.base import HalDevices, HalServer, HalServerConfig
+
+if TYPE_CHECKING:  # annotations only: the run imports them where it uses them
+    from compute.parkour.inference_client import ParkourInferenceClient
+    from hal.operator.base import OperatorSource
+    from hal.recorder.appliance import RecordingSession
+    from hal.sim.foxglove_scene import SimScene
+
+    #: Makes an operator source once the devices are connected: (server, speed range in m/s, max
+    #: yaw rate in rad/s) -> the source, or None where these devices have none.
+    OperatorSourceFactory = Callable[[HalServer, tuple[float, float], float], OperatorSource | None]
 
 __all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
 
@@ -122,14 +132,17 @@ class AppliancePlan:
     report_path: Path | None
     run_client: bool = True
     client_options: dict[str, Any] = field(default_factory=dict)
-    on_started: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
-    on_finished: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
+    on_started: list[Callable[[HalServer, ParkourInferenceClient | None], None]] = field(
+        default_factory=list)
+    on_finished: list[Callable[[HalServer, ParkourInferenceClient | None], None]] = field(
+        default_factory=list)
     report_extras: dict[str, Any] = field(default_factory=dict)
-    operator_sources: list[Any] = field(default_factory=list)  # e.g. the Go2's remote
+    # e.g. the Go2's remote, whose factory rides on the motor session
+    operator_sources: list[OperatorSource | OperatorSourceFactory] = field(default_factory=list)
     # Called with (server, RecordingSession) right after the recorders attached (when recording).
-    on_recording: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
+    on_recording: list[Callable[[HalServer, RecordingSession], None]] = field(default_factory=list)
     # --live: makes the simulator's scene source from the started server (None on hardware).
-    live_scene: Callable[[HalServer], Any] | None = None
+    live_scene: Callable[[HalServer], SimScene] | None = None
 
 
 def load_robot_or_fail(name: str) -> RobotConfig:
