@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from engines.base import Engine
 from hal.optional import require
 
 __all__ = ["torch_runner", "engine_runner", "open_backend"]
@@ -29,7 +30,7 @@ def torch_runner(module: Any, tensors: Any) -> Runner:
     return run
 
 
-def engine_runner(engine: Any) -> Runner:
+def engine_runner(engine: Engine) -> Runner:
     """A runtime engine (:class:`engines.base.Engine`): copies in, one step, copies out."""
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return engine.infer(**feeds)

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from hal.live import messages as fm
 from hal.live.channels import LiveChannels
 from hal.live.mailbox import Mailbox, RateGate
 from hal.log_limit import RateLimitedLog
+
+if TYPE_CHECKING:
+    from hal.safety import SafetyLayer
 
 __all__ = ["LiveConfig", "PolicyView", "LivePublisher"]
 
@@ -116,7 +119,8 @@ class LivePublisher:
     """
 
     def __init__(self, context: Any, joint_names: list[str], config: LiveConfig | None = None,
-                 safety: Any = None, policy_view: PolicyView | None = None, scene: Any = None,
+                 safety: SafetyLayer | None = None, policy_view: PolicyView | None = None,
+                 scene: Any = None,
                  command_source: Callable[[], Any] | None = None) -> None:
         self.config = cfg = config or LiveConfig()
         self.joint_names = list(joint_names)

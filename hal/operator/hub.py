@@ -23,12 +23,25 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import MODES, Action, OperatorCommand, OperatorEvent, OperatorSource
 
-__all__ = ["OperatorConfig", "OperatorHub", "OPERATOR_EVENT_SCHEMA"]
+__all__ = ["OperatorConfig", "OperatorHub", "SafetyRequests", "OPERATOR_EVENT_SCHEMA"]
+
+class SafetyRequests(Protocol):
+    """What the hub asks of the safety layer (:class:`hal.safety.SafetyLayer` is one): the
+    operator's actions, never a motor command."""
+
+    def estop(self, reason: str = ..., now_ns: int | None = None) -> None: ...
+
+    def reset_estop(self, now_ns: int | None = None) -> bool: ...
+
+    def request_start(self) -> bool: ...
+
+    def request_stand(self) -> None: ...
+
 
 OPERATOR_EVENT_SCHEMA: dict[str, Any] = {
     "title": "krabby.OperatorEvent",
@@ -82,7 +95,7 @@ class OperatorHub:
         clock_ns: the loop's clock (a simulator's in sim), for event times and the safety calls.
     """
 
-    def __init__(self, safety: Any, sources: list[OperatorSource],
+    def __init__(self, safety: SafetyRequests, sources: list[OperatorSource],
                  initial: OperatorCommand | None = None,
                  on_command: Callable[[OperatorCommand], None] | None = None,
                  config: OperatorConfig | None = None,
@@ -198,10 +211,10 @@ class OperatorHub:
         safety, action = self.safety, event.action
         if action is Action.ESTOP:
             safety.estop(f"operator {event.source}" + (f": {event.reason}" if event.reason else ""),
-                         now_ns)
+                         now_ns=now_ns)
             return True
         if action is Action.RESET:
-            return bool(safety.reset_estop(now_ns))
+            return bool(safety.reset_estop(now_ns=now_ns))
         if action is Action.START:
             return bool(safety.request_start())
         safety.request_stand()

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from hal.recorder.buffers import RowPool
 from hal.recorder.capture import RecordLayouts
 from hal.recorder.log_writer import LogWriter
 from hal.safety.events import Mode
+
+if TYPE_CHECKING:
+    from hal.safety import SafetyLayer
 
 __all__ = ["FileRecorderConfig", "FileRecorder"]
 
@@ -103,7 +106,7 @@ class FileRecorder:
     """
 
     def __init__(self, path: str | Path, layouts: RecordLayouts, run_info: dict[str, Any],
-                 config: FileRecorderConfig | None = None, safety: Any = None,
+                 config: FileRecorderConfig | None = None, safety: SafetyLayer | None = None,
                  free_bytes: Callable[[Path], int] | None = None) -> None:
         self.config = cfg = config or FileRecorderConfig()
         self.path = Path(path)

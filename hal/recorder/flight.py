@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from hal.recorder.capture import RecordLayouts
 from hal.recorder.log_writer import LogWriter
 from hal.recorder.schema import mode_name
 from hal.safety.events import Mode
+
+if TYPE_CHECKING:
+    from hal.safety import SafetyLayer
 
 __all__ = ["FlightRecorderConfig", "FlightRecorder"]
 
@@ -88,7 +91,7 @@ class FlightRecorder:
 
     def __init__(self, layouts: RecordLayouts, run_info: dict[str, Any], control_rate_hz: float,
                  depth_rate_hz: float, config: FlightRecorderConfig | None = None,
-                 safety: Any = None) -> None:
+                 safety: SafetyLayer | None = None) -> None:
         self.config = cfg = config or FlightRecorderConfig()
         self.layouts = layouts
         self.run_info = dict(run_info)

@@ -34,11 +34,15 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hal.recorder.reader import LogFormatError, RecordedLog, read_log
+
+if TYPE_CHECKING:
+    from engines.base import Engine
+    from hal.robot import RobotConfig
 
 __all__ = ["ReplayResult", "replay_log", "main", "build_parser"]
 
@@ -184,7 +188,7 @@ def _column_or(table: Any, name: str, default: int) -> np.ndarray:
     return np.full(len(table), default, np.int64)
 
 
-def replay_log(log_: RecordedLog, robot: Any, actor: Any, depth: Any | None,
+def replay_log(log_: RecordedLog, robot: RobotConfig, actor: Engine, depth: Engine | None,
                tolerance: float = 1e-5) -> ReplayResult:
     """Replay ``log_`` through ``actor`` (and ``depth``) engines; see the module docstring.
 
