@@ -145,7 +145,7 @@ class SafetyConfig:
     # The one setting a command line offers (the appliance's); the rest come from robot files and
     # code (SafetyConfig.from_dict).
     policy_targets_past_limits: str = setting(
-        "pass", choices=PAST_LIMIT_MODES,
+        "pass", choices=PAST_LIMIT_MODES, metavar="MODE",
         help="a policy target inside the training contract's action range but past a joint "
              "limit: pass it on as training did or clamp it to the limit (README, Safety)")
     past_limit_max_s: float | None = 0.5

@@ -106,9 +106,12 @@ class OperatorSection:
                                 "terminal)")
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.max_yaw_rate_rad_s) and self.max_yaw_rate_rad_s > 0):
-            raise ValueError(f"--max-yaw-rate {self.max_yaw_rate_rad_s}: must be a positive "
-                             "number of rad/s")
+        from hal.operator import OperatorConfig
+
+        try:  # the hub's own check, before any device connects
+            OperatorConfig(max_yaw_rate_rad_s=self.max_yaw_rate_rad_s)
+        except ValueError as exc:
+            raise ValueError(f"--max-yaw-rate: {exc}") from None
 
     @property
     def teleop_endpoint(self) -> str | None:
