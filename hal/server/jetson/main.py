@@ -24,61 +24,79 @@ the commands are recorded, not sent; ``--dry-run-damp`` sends damping only)::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from hal.config import build_parser as build_config_parser
+from hal.config import part
+from hal.config.sections import PolicyFilesSection
 from hal.server.cli import (
     AppliancePlan,
-    add_common_arguments,
     fail,
     format_report,
     load_robot_or_fail,
-    main_guard,
     run_appliance,
-    server_config_from_args,
+    run_command,
+    server_config_for,
 )
 from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
+from hal.server.settings import ApplianceConfig
 from hal.unitree_dds import NETWORK_HELP
 
-__all__ = ["main", "build_parser", "motor_report", "camera_report"]
+__all__ = ["main", "build_parser", "plan_from_config", "JetsonApplianceConfig", "motor_report",
+           "camera_report"]
+
+
+@dataclass(frozen=True)
+class JetsonApplianceConfig(ApplianceConfig):
+    """``krabby-hal-server-jetson``: the appliance on the robot; it infers on the GPU."""
+
+    policy: PolicyFilesSection = part(PolicyFilesSection, defaults={"device": "cuda"})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-hal-server-jetson",
-                                     description="HAL server + parkour inference client on a Jetson.",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser, default_device="cuda")
+    """The command line: :class:`JetsonApplianceConfig`'s settings and the hardware flags."""
+    parser = build_config_parser(JetsonApplianceConfig, prog="krabby-hal-server-jetson",
+                                 description="HAL server + parkour inference client on a Jetson.")
+    add_hardware_arguments(parser)
+    return parser
+
+
+def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
+    """The devices' flags (argparse's own defaults: hal.config's parser suppresses unset ones)."""
     hw = parser.add_argument_group("hardware")
     hw.add_argument("--camera", choices=CAMERAS, default="zed")
-    hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.playback.recording")
-    hw.add_argument("--camera-connect", dest="camera_connect", metavar="tcp://127.0.0.1:PORT",
+    hw.add_argument("--recording", default=None,
+                    help="with --camera recorded: a .npz made by hal.playback.recording")
+    hw.add_argument("--camera-connect", dest="camera_connect", default=None,
+                    metavar="tcp://127.0.0.1:PORT",
                     help="with --camera go2-sim: krabby-go2-sim's --camera-bind (the ZED's stand-in)")
-    hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
+    hw.add_argument("--loop-recording", dest="loop_recording", action="store_true", default=False)
     hw.add_argument("--motors", choices=MOTORS, default="go2")
-    hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
-    hw.add_argument("--network", help="with --motors go2, required: " + NETWORK_HELP)
+    hw.add_argument("--serial-port", dest="serial_port", default=None, help="with --motors serial")
+    hw.add_argument("--network", default=None, help="with --motors go2, required: " + NETWORK_HELP)
     hw.add_argument("--domain-id", dest="domain_id", type=int, default=0,
                     help="with --motors go2: the DDS domain id (0 on the robot)")
-    hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false",
+    hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false", default=True,
                     help="with --motors go2: ignore the Go2's wireless remote (by default it "
                          "drives: see README, how to drive)")
     hw.add_argument("--zed-resolution", dest="zed_resolution", default="HD720")
     hw.add_argument("--zed-fps", dest="zed_fps", type=int, default=60)
     hw.add_argument("--zed-depth-mode", dest="zed_depth_mode", default="NEURAL")
     dry = parser.add_argument_group("bring-up")
-    dry.add_argument("--dry-run", dest="dry_run", action="store_const", const="silent",
+    dry.add_argument("--dry-run", dest="dry_run", action="store_const", const="silent", default=None,
                      help="run everything but send the motors nothing; record the commands")
     dry.add_argument("--dry-run-damp", dest="dry_run", action="store_const", const="damp",
                      help="like --dry-run, but send damping (kp 0) to the motors")
-    dry.add_argument("--dry-run-record", dest="dry_run_record", metavar="PATH",
+    dry.add_argument("--dry-run-record", dest="dry_run_record", metavar="PATH", default=None,
                      help="with --dry-run: write the commands it would have sent (.npz)")
-    return parser
 
 
-def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
-    robot = load_robot_or_fail(args.robot)
+def plan_from_config(config: JetsonApplianceConfig, args: argparse.Namespace) -> AppliancePlan:
+    """What a Jetson run does; ``args``: the hardware flags (:func:`add_hardware_arguments`)."""
+    robot = load_robot_or_fail(config.robot.robot)
     try:
         zed = None
         if args.camera == "zed":
@@ -105,8 +123,9 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     if args.dry_run:
         print(f"DRY RUN ({args.dry_run}): the motors receive "
               f"{'nothing' if args.dry_run == 'silent' else 'damping only'}; commands are recorded", flush=True)
-    if args.checkpoint and not args.engine:
-        print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
+    policy = config.policy
+    if policy.checkpoint and not policy.engine:
+        print(f"bring-up: running the torch reference from {policy.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
 
     def make_devices(contract_robot):
@@ -116,11 +135,12 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
             raise fail(f"--motors go2 needs --network: {NETWORK_HELP}")
         return build_jetson_devices(contract_robot, devices)
 
-    plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args),
-                         make_devices=make_devices,
-                         engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
-                         run_client=not args.no_client,
-                         report_path=Path(args.report) if args.report else None)
+    report = config.output.report
+    plan = AppliancePlan(robot=robot, server_config=server_config_for(config),
+                         make_devices=make_devices, engine=policy.engine,
+                         checkpoint=policy.checkpoint, duration_s=config.duration.duration_s,
+                         run_client=not config.loop.no_client,
+                         report_path=Path(report) if report else None)
     plan.on_finished.append(lambda server, _client: plan.report_extras.update(
         motor_report(server.devices.joints)))
     plan.on_finished.append(lambda server, _client: plan.report_extras.update(
@@ -178,17 +198,16 @@ def _go2_remote_source(server: Any, speed_range_m_s: tuple[float, float],
                            Go2RemoteDecoder(speed_range_m_s[1], max_yaw_rate_rad_s))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
 
-    def body() -> int:
-        report = run_appliance(plan_from_args(args), args)
+    def body(config: JetsonApplianceConfig) -> int:
+        hardware = parser.parse_args(argv)
+        report = run_appliance(plan_from_config(config, hardware), config)
         print(format_report(report), flush=True)
         return 0
 
-    return main_guard(body)
+    return run_command(JetsonApplianceConfig, argv, parser, body)
 
 
 if __name__ == "__main__":
