@@ -95,12 +95,12 @@ def safety_trips(safety: dict[str, Any]) -> dict[str, int]:
 def run_episode(spec: EpisodeSpec) -> dict[str, Any]:
     """Run one episode in this process; returns its summary (see :func:`summarise`)."""
     from hal.server.cli import run_appliance
-    from hal.server.sim.main import build_parser, plan_from_args
+    from hal.server.sim.main import config_from_argv, plan_from_config
 
-    args = build_parser().parse_args(episode_arguments(spec))
+    config = config_from_argv(episode_arguments(spec))
     start = time.perf_counter_ns()
-    plan = plan_from_args(args)
-    report = run_appliance(plan, args)
+    plan = plan_from_config(config)
+    report = run_appliance(plan, config)
     wall_s = (time.perf_counter_ns() - start) / 1e9
     return summarise(spec, report, wall_s)
 
