@@ -27,7 +27,6 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from hal.server.cli import (
     AppliancePlan,
@@ -39,10 +38,12 @@ from hal.server.cli import (
     run_appliance,
     server_config_from_args,
 )
-from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
+from hal.devices.registry import backend_names
+from hal.server.jetson.hal_server import JetsonDevicesConfig, build_jetson_devices
+from hal.server.jetson.hardware import camera_report, go2_remote_source, motor_report
 from hal.unitree_dds import NETWORK_HELP
 
-__all__ = ["main", "build_parser", "motor_report", "camera_report"]
+__all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,12 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, default_device="cuda")
     hw = parser.add_argument_group("hardware")
-    hw.add_argument("--camera", choices=CAMERAS, default="zed")
+    hw.add_argument("--camera", choices=backend_names("camera"), default="zed")
     hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.playback.recording")
     hw.add_argument("--camera-connect", dest="camera_connect", metavar="tcp://127.0.0.1:PORT",
                     help="with --camera go2-sim: krabby-go2-sim's --camera-bind (the ZED's stand-in)")
     hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
-    hw.add_argument("--motors", choices=MOTORS, default="go2")
+    hw.add_argument("--motors", choices=backend_names("motors"), default="go2")
     hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
     hw.add_argument("--network", help="with --motors go2, required: " + NETWORK_HELP)
     hw.add_argument("--domain-id", dest="domain_id", type=int, default=0,
@@ -77,31 +78,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _devices_config(args: argparse.Namespace) -> JetsonDevicesConfig:
+    """The hardware flags as the registered backends' sections."""
+    from hal.backends.dry_run import DryRunSection
+    from hal.backends.serial_bus import SerialPortSection
+    from hal.backends.unitree_go2 import Go2MotorsSection
+    from hal.config.sections import Go2NetworkSection
+    from hal.jetson.zed_camera import ZedConfig
+    from hal.playback.devices import RecordedConfig
+    from hal.sim.depth_link import LinkedCameraSection
+
+    sections = (
+        ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps, depth_mode=args.zed_depth_mode),
+        RecordedConfig(recording=Path(args.recording) if args.recording else None,
+                       loop=args.loop_recording),
+        LinkedCameraSection(camera_connect=args.camera_connect),
+        SerialPortSection(serial_port=args.serial_port),
+        Go2MotorsSection(go2_remote=args.go2_remote),
+        Go2NetworkSection(network=args.network, domain_id=args.domain_id),
+        DryRunSection(dry_run=args.dry_run == "silent", dry_run_damp=args.dry_run == "damp",
+                      dry_run_record=Path(args.dry_run_record) if args.dry_run_record else None))
+    return JetsonDevicesConfig(camera=args.camera, motors=args.motors, backend_configs=sections)
+
+
 def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     robot = load_robot_or_fail(args.robot)
-    try:
-        zed = None
-        if args.camera == "zed":
-            from hal.jetson.zed_camera import ZedConfig
-
-            zed = ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps,
-                            depth_mode=args.zed_depth_mode)
-        go2 = None
-        if args.motors == "go2" and args.network:
-            from hal.jetson.unitree_go2 import UnitreeGo2Config
-
-            go2 = UnitreeGo2Config.from_robot(robot, network_interface=args.network,
-                                              domain_id=args.domain_id)
-        devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors, go2=go2,
-                                      recording=Path(args.recording) if args.recording else None,
-                                      recording_loop=args.loop_recording,
-                                      serial_port=args.serial_port, zed=zed, dry_run=args.dry_run,
-                                      camera_endpoint=args.camera_connect,
-                                      dry_run_record=Path(args.dry_run_record) if args.dry_run_record else None)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
     if args.dry_run_record and not args.dry_run:
         raise fail("--dry-run-record needs --dry-run or --dry-run-damp")
+    try:
+        devices = _devices_config(args)
+        devices.check()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     if args.dry_run:
         print(f"DRY RUN ({args.dry_run}): the motors receive "
               f"{'nothing' if args.dry_run == 'silent' else 'damping only'}; commands are recorded", flush=True)
@@ -112,9 +120,10 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
     def make_devices(contract_robot):
         # After the policy and its contract are checked (a wrong --obs-dim is the first error),
         # before any device is opened.
-        if args.motors == "go2" and not args.network:
-            raise fail(f"--motors go2 needs --network: {NETWORK_HELP}")
-        return build_jetson_devices(contract_robot, devices)
+        try:
+            return build_jetson_devices(contract_robot, devices)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
 
     plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args),
                          make_devices=make_devices,
@@ -125,57 +134,9 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         motor_report(server.devices.joints)))
     plan.on_finished.append(lambda server, _client: plan.report_extras.update(
         camera_report(server.devices.camera)))
-    if args.motors == "go2" and args.go2_remote:
-        plan.operator_sources.append(_go2_remote_source)
+    if args.go2_remote:
+        plan.operator_sources.append(go2_remote_source)
     return plan
-
-
-def motor_report(joints) -> dict:
-    """The run report's view of the motors: the dry run's summary, and the driver's health
-    (Go2: temperatures and packets lost since connect; serial bus: frame counters)."""
-    from dataclasses import asdict, is_dataclass
-
-    from hal.jetson.dry_run import DryRunJointDriver
-
-    out: dict = {}
-    if isinstance(joints, DryRunJointDriver):
-        out["dry_run"] = joints.summary()
-        joints = joints.inner
-    health = getattr(joints, "health", None)
-    if callable(health) and joints.is_connected:
-        try:
-            value = health()
-        except Exception as exc:  # noqa: BLE001 - a report line, never a failure of the run
-            out["motor_health"] = {"error": str(exc)}
-        else:
-            out["motor_health"] = value.to_dict() if hasattr(value, "to_dict") else (
-                asdict(value) if is_dataclass(value) else str(value))
-    return out
-
-
-def camera_report(camera) -> dict:
-    """The run report's camera section: the backend's own ``report()`` (ZED: grab health, the
-    warning ``open`` returned, warning codes by name and ``corrupted_frames`` dropped)."""
-    report = getattr(camera, "report", None)
-    if camera is None or not callable(report):
-        return {}
-    try:
-        return {"camera": report()}
-    except Exception as exc:  # noqa: BLE001 - a report line, never a failure of the run
-        return {"camera": {"error": str(exc)}}
-
-
-def _go2_remote_source(server: Any, speed_range_m_s: tuple[float, float],
-                       max_yaw_rate_rad_s: float) -> Any:
-    """The Go2's wireless remote as an operator source (its session is the joint driver's)."""
-    from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
-
-    joints = server.devices.joints
-    session = getattr(getattr(joints, "inner", joints), "session", None)  # a dry run wraps it
-    if session is None:
-        return None
-    return Go2RemoteSource(session.wireless_remote,
-                           Go2RemoteDecoder(speed_range_m_s[1], max_yaw_rate_rad_s))
 
 
 def main(argv: list[str] | None = None) -> int:
