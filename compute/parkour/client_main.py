@@ -16,48 +16,84 @@ import argparse
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
 
-__all__ = ["main"]
+from hal.config import ConfigError, build_parser as build_config_parser
+from hal.config import parse_config, part, setting
+from hal.config.sections import (
+    CommandSection,
+    DurationSection,
+    KeysSection,
+    OutputSection,
+    PolicyFilesSection,
+    RobotSection,
+)
+
+__all__ = ["main", "build_parser", "ClientSection", "ClientRunConfig"]
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ClientSection:
+    """Where the HAL server is, and what the client writes."""
+
+    section: ClassVar[str] = "client"
+    title: ClassVar[str] = "HAL server"
+
+    observation_endpoint: str | None = setting(None, aliases=("--observation_endpoint",),
+                                               metavar="ENDPOINT",
+                                               help="the server's observations (required), e.g. "
+                                                    "tcp://robot:5555")
+    command_endpoint: str | None = setting(None, aliases=("--command_endpoint",),
+                                           metavar="ENDPOINT",
+                                           help="the server's commands (required), e.g. "
+                                                "tcp://robot:5556")
+    server_timeout_s: float = setting(10.0, flag="--server-timeout", metavar="S",
+                                      help="give up (exit 1) when no observation arrives for this "
+                                           "long, at the start or later")
+    stats: str | None = setting(None, metavar="PATH",
+                                help="write the client's timing statistics (JSON) here")
+
+    def __post_init__(self) -> None:
+        missing = [flag for flag, value in (("--observation-endpoint", self.observation_endpoint),
+                                            ("--command-endpoint", self.command_endpoint))
+                   if not value]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                             "required: the HAL server's endpoints (its --observation-bind/"
+                             "--command-bind)")
+        if not (math.isfinite(self.server_timeout_s) and self.server_timeout_s > 0):
+            raise ValueError(f"--server-timeout {self.server_timeout_s}: must be a positive "
+                             "number of seconds")
+
+
+@dataclass(frozen=True)
+class ClientRunConfig:
+    """``krabby-inference-client``: the shared policy settings and the server's endpoints."""
+
+    robot: RobotSection = part(RobotSection)
+    policy: PolicyFilesSection = part(PolicyFilesSection,
+                                      only=("engine", "checkpoint", "device", "no_manifest"))
+    command: CommandSection = part(CommandSection)
+    duration: DurationSection = part(DurationSection)
+    keys: KeysSection = part(KeysSection)
+    client: ClientSection = part(ClientSection)
+    output: OutputSection = part(OutputSection, only=("log_level",))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-inference-client",
-                                     description="Run the parkour policy against a HAL server.")
-    parser.add_argument("--engine", help="model.plan or model.onnx with model.json beside it")
-    parser.add_argument("--checkpoint", help="torch reference from a checkpoint (bring-up only)")
-    parser.add_argument("--robot", default="go2")
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cpu")
-    parser.add_argument("--observation-endpoint", "--observation_endpoint", required=True, help="e.g. tcp://robot:5555")
-    parser.add_argument("--command-endpoint", "--command_endpoint", required=True, help="e.g. tcp://robot:5556")
-    parser.add_argument("--speed", type=float, default=0.5, help="forward speed command, m/s")
-    parser.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
-    parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
-    parser.add_argument("--keys", default=os.environ.get("KRABBY_KEYS"),
-                        help="this client's key directory (krabby-keys add ... --role policy); "
-                             "default $KRABBY_KEYS")
-    parser.add_argument("--insecure", action="store_true",
-                        help="connect to tcp endpoints without keys (a server run with --insecure)")
-    parser.add_argument("--no-manifest", dest="no_manifest", action="store_true",
-                        help="run an --engine without its manifest (shape checks only)")
-    parser.add_argument("--server-timeout", dest="server_timeout_s", type=float, default=10.0,
-                        help="give up (exit 1) when no observation arrives for this long, at the "
-                             "start or later (default 10 s)")
-    parser.add_argument("--stats", help="write the client's timing statistics (JSON) here")
-    parser.add_argument("--log-level", default="INFO")
-    return parser
+    """The command line, built from :class:`ClientRunConfig` (``--config FILE.toml`` too)."""
+    return build_config_parser(ClientRunConfig, prog="krabby-inference-client",
+                               description="Run the parkour policy against a HAL server.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def main(argv: Sequence[str] | None = None) -> int:
     from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
     from compute.parkour.policy_engines import PolicyConfigError, open_policy_engines
     from engines import EngineError
@@ -66,24 +102,26 @@ def main(argv: list[str] | None = None) -> int:
     from hal.robot import RobotDefinitionError, load_robot
 
     try:
-        problems = [f"--{name} {value}: must be a positive number of seconds"
-                    for name, value in (("duration", args.duration),
-                                        ("server-timeout", args.server_timeout_s))
-                    if value is not None and not (math.isfinite(value) and value > 0)]
-        if not math.isfinite(args.speed):  # a finite one is clamped to the trained range
-            problems.append(f"--speed {args.speed}: must be a finite number of m/s")
-        if problems:
-            raise ValueError("; ".join(problems))
-        network = [e for e in (args.observation_endpoint, args.command_endpoint) if is_network(e)]
-        if args.keys:
-            ClientKeys.load(args.keys)
-        elif network and not args.insecure:
+        run = parse_config(ClientRunConfig, argv, build_parser())
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=run.output.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server, keys, command = run.client, run.keys, run.command
+    try:
+        network = [e for e in (server.observation_endpoint, server.command_endpoint)
+                   if is_network(e)]
+        if keys.keys:
+            ClientKeys.load(keys.keys)
+        elif network and not keys.insecure:
             raise AuthError(f"{network[0]}: a network endpoint needs this client's keys (--keys "
                             "DIR from krabby-keys add), or --insecure for a server run with "
                             "--insecure")
-        robot = load_robot(args.robot)
-        policy = open_policy_engines(robot, engine=args.engine, checkpoint=args.checkpoint,
-                                     device=args.device, allow_no_manifest=args.no_manifest)
+        robot = load_robot(run.robot.robot)
+        policy = open_policy_engines(robot, engine=run.policy.engine,
+                                     checkpoint=run.policy.checkpoint, device=run.policy.device,
+                                     allow_no_manifest=run.policy.no_manifest)
     except (ValueError, RobotDefinitionError, PolicyConfigError, EngineError,
             ManifestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -92,19 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     # In its own process the client owns garbage collection.
-    speed = policy.contract.clamp_forward_speed(args.speed)
-    if speed != args.speed:
+    speed = policy.contract.clamp_forward_speed(command.speed_m_s)
+    if speed != command.speed_m_s:
         log.warning("--speed %g m/s is outside the policy's trained range %s m/s: using %g m/s",
-                    args.speed, list(policy.contract.forward_speed_range_m_s), speed)
-    config = InferenceClientConfig(observation_endpoint=args.observation_endpoint,
-                                   command_endpoint=args.command_endpoint,
-                                   forward_speed_m_s=speed, mode=args.mode, gc_control=True,
-                                   keys_dir=args.keys)
+                    command.speed_m_s, list(policy.contract.forward_speed_range_m_s), speed)
+    config = InferenceClientConfig(observation_endpoint=server.observation_endpoint,
+                                   command_endpoint=server.command_endpoint,
+                                   forward_speed_m_s=speed, mode=command.mode, gc_control=True,
+                                   keys_dir=keys.keys)
     # The policy's robot: the definition with the manifest's training contract applied.
     client = ParkourInferenceClient(policy.robot, policy.actor, policy.depth, config)
     client.start()
-    end_ns = None if args.duration is None else time.monotonic_ns() + int(args.duration * 1e9)
-    silence_ns = int(args.server_timeout_s * 1e9)
+    duration_s = run.duration.duration_s
+    end_ns = None if duration_s is None else time.monotonic_ns() + int(duration_s * 1e9)
+    silence_ns = int(server.server_timeout_s * 1e9)
     last_count, last_change_ns = 0, time.monotonic_ns()
     no_server = None
     try:
@@ -119,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             if count != last_count:
                 last_count, last_change_ns = count, now
             elif now - last_change_ns > silence_ns:
-                no_server = (f"no observation from {args.observation_endpoint} for "
-                             f"{args.server_timeout_s:g} s" + (
+                no_server = (f"no observation from {server.observation_endpoint} for "
+                             f"{server.server_timeout_s:g} s" + (
                                  " since the start: is the HAL server running there, and does "
                                  "it allow this key?" if count == 0 else ": the server went away"))
                 break
@@ -128,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         client.stop()
         policy.close()
     stats = client.stats()
-    if args.stats:
-        with open(args.stats, "w") as f:
+    if server.stats:
+        with open(server.stats, "w") as f:
             json.dump(stats, f, indent=2)
     log.info("inference client done: %s", stats["counters"])
     if no_server is not None:

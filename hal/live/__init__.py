@@ -9,7 +9,7 @@ both the live view and the ``--record`` log.
 from hal.live.mailbox import Mailbox, RateGate
 from hal.live.publisher import LiveConfig, LivePublisher, PolicyView
 from hal.live.sdk import foxglove_sdk, is_loopback_host, parse_live_address
-from hal.live.session import LiveSession, add_live_arguments
+from hal.live.session import LiveSession
 
 __all__ = ["LiveConfig", "LivePublisher", "LiveSession", "Mailbox", "PolicyView", "RateGate",
-           "add_live_arguments", "foxglove_sdk", "is_loopback_host", "parse_live_address"]
+           "foxglove_sdk", "is_loopback_host", "parse_live_address"]

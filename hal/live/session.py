@@ -1,7 +1,8 @@
 """``--live [HOST:]PORT`` for the appliance: the flag in, the server and publisher up, a report out.
 
-:func:`add_live_arguments` adds the flags; :meth:`LiveSession.from_args` validates them before
-any device connects; :meth:`LiveSession.attach` (an ``on_started``-style hook) starts
+:meth:`LiveSession.from_section` turns the appliance's live settings
+(:class:`hal.server.settings.LiveSection`, checked when the configuration was built) into a
+session before any device connects; :meth:`LiveSession.attach` (an ``on_started``-style hook) starts
 foxglove-sdk's WebSocket server on a context of its own — read-only, loopback unless a host is
 named — and hangs the publisher's listeners on the server and the inference client;
 :meth:`LiveSession.close` stops both after the loop ended.
@@ -9,28 +10,18 @@ named — and hangs the publisher's listeners on the server and the inference cl
 
 from __future__ import annotations
 
-import argparse
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from hal.live.publisher import LiveConfig, LivePublisher, PolicyView
-from hal.live.sdk import foxglove_sdk, parse_live_address, start_live_server
+from hal.live.sdk import foxglove_sdk, start_live_server
 
-__all__ = ["add_live_arguments", "LiveSession", "policy_view_for"]
+if TYPE_CHECKING:
+    from hal.server.settings import LiveSection
+
+__all__ = ["LiveSession", "policy_view_for"]
 
 log = logging.getLogger(__name__)
-
-
-def add_live_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("live view (Foxglove)")
-    group.add_argument("--live", metavar="[HOST:]PORT",
-                       help="stream the run to Foxglove over foxglove-sdk's WebSocket server "
-                            "(read-only; loopback unless HOST is named — it is NOT "
-                            "authenticated: reach a robot through ssh -L 8765:127.0.0.1:8765). "
-                            "Open ws://127.0.0.1:PORT in Foxglove with docs/foxglove-layout.json")
-    group.add_argument("--live-depth-hz", dest="live_depth_hz", type=float, default=10.0,
-                       help="live rate of the policy's depth image and the camera's (default 10; "
-                            "the camera's is half of it)")
 
 
 def policy_view_for(robot: Any, is_student: bool) -> PolicyView:
@@ -63,21 +54,18 @@ class LiveSession:
         self.port: int | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "LiveSession | None":
+    def from_section(cls, settings: LiveSection) -> "LiveSession | None":
         """The session ``--live`` asks for, or None when it is off.
 
         Raises:
-            ValueError: a bad address or rate (the message names it and the valid ones).
+            MissingDependencyError: foxglove-sdk is not installed (before any device connects).
         """
-        address = getattr(args, "live", None)
+        address = settings.address
         if address is None:
             return None
-        host, port = parse_live_address(address)
-        depth_hz = float(getattr(args, "live_depth_hz", 10.0))
-        if not 0 < depth_hz <= 30:
-            raise ValueError(f"--live-depth-hz {depth_hz}: use a rate in (0, 30] Hz")
         foxglove_sdk()  # a missing SDK fails here, before any device connects
-        return cls(host, port, LiveConfig(depth_rate_hz=depth_hz, camera_rate_hz=depth_hz / 2))
+        depth_hz = settings.live_depth_hz
+        return cls(*address, LiveConfig(depth_rate_hz=depth_hz, camera_rate_hz=depth_hz / 2))
 
     def attach(self, server: Any, client: Any = None, scene: Any = None) -> None:
         """Start the WebSocket server and the publisher; hang the listeners.

@@ -10,7 +10,7 @@
 The log format (channels, schemas) is described in ``hal/recorder/README.md``.
 """
 
-from hal.recorder.appliance import RecordingSession, add_recorder_arguments
+from hal.recorder.appliance import RecordingSession
 from hal.recorder.capture import RecordLayouts, RecorderTap, layouts_for
 from hal.recorder.file_recorder import FileRecorder, FileRecorderConfig
 from hal.recorder.flight import FlightRecorder, FlightRecorderConfig
@@ -18,7 +18,7 @@ from hal.recorder.reader import LogFormatError, RecordedLog, RecordTable, read_l
 from hal.recorder.replay import ReplayResult, replay_log
 
 __all__ = [
-    "RecordingSession", "add_recorder_arguments", "RecordLayouts", "RecorderTap", "layouts_for",
+    "RecordingSession", "RecordLayouts", "RecorderTap", "layouts_for",
     "FileRecorder", "FileRecorderConfig", "FlightRecorder", "FlightRecorderConfig",
     "LogFormatError", "RecordedLog", "RecordTable", "read_log", "ReplayResult", "replay_log",
 ]

@@ -1,7 +1,8 @@
-"""Recording for the appliance (``krabby-hal-server-sim`` / ``-jetson``): flags in, report out.
+"""Recording for the appliance (``krabby-hal-server-sim`` / ``-jetson``): settings in, report out.
 
-:func:`add_recorder_arguments` adds ``--record PATH``, ``--record-frames``, ``--flight-recorder-s N``
-and ``--flight-recorder-dir DIR``; :meth:`RecordingSession.from_args` turns them into a session
+:meth:`RecordingSession.from_section` turns the appliance's recorder settings (``--record PATH``,
+``--record-frames``, ``--flight-recorder-s N``, ``--flight-recorder-dir DIR``:
+:class:`hal.server.settings.RecorderSection`) into a session
 whose :meth:`~RecordingSession.attach` is an ``AppliancePlan.on_started`` hook (it receives the
 started server and client) and whose :meth:`~RecordingSession.close` runs after the client's
 threads stopped and the server closed. SIGUSR1 asks the flight recorder for a dump.
@@ -16,36 +17,23 @@ A session can also be used directly::
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hal.recorder.capture import DEFAULT_HIDDEN_SIZE, RecorderTap, layouts_for
 from hal.recorder.file_recorder import FileRecorder, FileRecorderConfig
 from hal.recorder.flight import FlightRecorder, FlightRecorderConfig
 
-__all__ = ["add_recorder_arguments", "RecordingSession", "run_info"]
+if TYPE_CHECKING:
+    from hal.server.settings import RecorderSection
+
+__all__ = ["RecordingSession", "run_info"]
 
 log = logging.getLogger(__name__)
-
-
-def add_recorder_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("recording")
-    group.add_argument("--record", metavar="PATH",
-                       help="log every tick, policy step and depth step to this MCAP file "
-                            "(open it in Foxglove; check it with krabby-replay)")
-    group.add_argument("--record-frames", dest="record_frames", action="store_true",
-                       help="with --record, also log every raw depth frame (big)")
-    group.add_argument("--flight-recorder-s", dest="flight_recorder_s", type=float, default=10.0,
-                       metavar="N", help="keep the last N seconds in memory and dump them on a "
-                                         "fault (damping/e-stop) or SIGUSR1; 0 disables "
-                                         "(default 10)")
-    group.add_argument("--flight-recorder-dir", dest="flight_recorder_dir", default="flight",
-                       help="where flight recorder dumps go (default ./flight)")
 
 
 def run_info(server: Any, client: Any, starts: str, log_kind: str,
@@ -111,19 +99,16 @@ class RecordingSession:
         self._closed = False
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace,
-                  extra_info: dict[str, Any] | None = None) -> "RecordingSession | None":
-        """The session the flags ask for, or None when recording is off.
+    def from_section(cls, settings: RecorderSection,
+                     extra_info: dict[str, Any] | None = None) -> "RecordingSession | None":
+        """The session the settings ask for, or None when recording is off.
 
         Raises:
-            ValueError: a flag value that cannot work (the message names it).
+            ValueError: a ``--record`` path that cannot be written (the message names it).
         """
-        record = getattr(args, "record", None)
-        window = float(getattr(args, "flight_recorder_s", 0.0) or 0.0)
-        if window < 0:
-            raise ValueError(f"--flight-recorder-s {window}: use 0 (off) or a positive window")
-        if record is None and window == 0:
+        if not settings.enabled:
             return None
+        record = settings.record
         if record is not None:
             path = Path(record)
             if path.is_dir():
@@ -135,8 +120,8 @@ class RecordingSession:
                 raise ValueError(f"--record {record}: cannot create its directory ({exc})") from None
             if not os.access(path.parent, os.W_OK):
                 raise ValueError(f"--record {record}: directory {path.parent} is not writable")
-        return cls(record, window, getattr(args, "flight_recorder_dir", "flight"),
-                   bool(getattr(args, "record_frames", False)), extra_info=extra_info)
+        return cls(record, settings.flight_recorder_s, settings.flight_recorder_dir,
+                   settings.record_frames, extra_info=extra_info)
 
     def attach(self, server: Any, client: Any = None) -> None:
         """Create the recorders and hang the tap on ``server`` and ``client`` (an on_started hook:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
+from hal.config import setting
 from hal.robot import RobotConfig
 
 __all__ = ["SafetyConfigError", "SafetyConfig", "TORQUE_WINDOW_MODES", "PAST_LIMIT_MODES"]
@@ -139,7 +140,14 @@ class SafetyConfig:
     depth_stale_ms: float | None = 300.0
     implausible_after_ticks: int = 5
     implausible_slam_fraction: float = 0.5
-    policy_targets_past_limits: str = "pass"
+    section: ClassVar[str] = "safety"
+
+    # The one setting a command line offers (the appliance's); the rest come from robot files and
+    # code (SafetyConfig.from_dict).
+    policy_targets_past_limits: str = setting(
+        "pass", choices=PAST_LIMIT_MODES, metavar="MODE",
+        help="a policy target inside the training contract's action range but past a joint "
+             "limit: pass it on as training did or clamp it to the limit (README, Safety)")
     past_limit_max_s: float | None = 0.5
     tilt_limit_rad: float = 1.0
     joint_velocity_limit_scale: float | None = 1.5

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from hal.timing import DeadlinePacer, LatencyRing
 from hal.transport import CommandReceiver, ObservationPublisher, ReceivedCommand
 
 __all__ = ["HalDevices", "HalServerConfig", "HalServer", "HalServerError", "TickRecord",
-           "default_safety_layer"]
+           "default_safety_layer", "check_loop_timing"]
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ class HalServerConfig:
     lockstep_timeout_ms: float | None = None
 
     def __post_init__(self) -> None:
-        if not 0 < self.control_rate_hz < float("inf"):
-            raise ValueError(f"control_rate_hz must be a positive finite number, got "
-                             f"{self.control_rate_hz}")
+        check_loop_timing(self.control_rate_hz, self.latency_budget_ms)
         if (not isinstance(self.command_interval_ticks, int) or isinstance(
                 self.command_interval_ticks, bool) or self.command_interval_ticks < 1):
             raise ValueError(f"command_interval_ticks must be an integer >= 1, got "
@@ -77,11 +76,27 @@ class HalServerConfig:
                 self.realtime or not 0 < self.lockstep_timeout_ms < float("inf")):
             raise ValueError(f"lockstep_timeout_ms={self.lockstep_timeout_ms} needs realtime=False "
                              f"and a positive finite number of ms")
-        period_ms = 1e3 / self.control_rate_hz
-        if not 0 < self.latency_budget_ms < period_ms:
-            raise ValueError(f"latency_budget_ms={self.latency_budget_ms} must be positive and "
-                             f"below the control period ({period_ms:.2f} ms at "
-                             f"{self.control_rate_hz} Hz)")
+
+
+def check_loop_timing(control_rate_hz: float, latency_budget_ms: float | None, *,
+                      rate_name: str = "control_rate_hz", budget_name: str = "latency_budget_ms",
+                      max_rate_hz: float = math.inf) -> None:
+    """The loop's rate and command deadline, checked in one place (the server's config and the
+    command line's ``--control-rate``/``--latency-budget-ms``, which name themselves).
+
+    Raises:
+        ValueError: a rate that is not a finite number in (0, ``max_rate_hz``], or a budget that
+            is not positive and below the control period (None: not checked).
+    """
+    if not (math.isfinite(control_rate_hz) and 0 < control_rate_hz <= max_rate_hz):
+        bound = ("a positive finite number of Hz" if math.isinf(max_rate_hz) else
+                 f"a number in (0, {max_rate_hz:g}] Hz (the loop cannot hold more)")
+        raise ValueError(f"{rate_name} {control_rate_hz}: must be {bound}")
+    period_ms = 1e3 / control_rate_hz
+    if latency_budget_ms is not None and not (math.isfinite(latency_budget_ms)
+                                              and 0 < latency_budget_ms < period_ms):
+        raise ValueError(f"{budget_name} {latency_budget_ms}: must be positive and below the "
+                         f"control period ({period_ms:.2f} ms at {control_rate_hz:g} Hz)")
 
 
 @dataclass

@@ -9,23 +9,24 @@ threads joined and the report written on every way out.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import math
-import os
 import signal
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
+from hal.config import ConfigError, config_to_dict, parse_config
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
-from hal.safety.config import PAST_LIMIT_MODES, SafetyConfig
 from hal.safety.events import Mode
 from hal.server.base import HalDevices, HalServer, HalServerConfig
+from hal.server.settings import ApplianceConfig
 
-__all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
+__all__ = ["AppliancePlan", "run_appliance", "format_report", "fail", "server_config_for",
+           "load_robot_or_fail", "main_guard", "run_command", "configure_logging"]
+
+Config = TypeVar("Config")
 
 log = logging.getLogger(__name__)
 
@@ -36,70 +37,6 @@ class CliError(Exception):
 
 def fail(message: str) -> CliError:
     return CliError(message)
-
-
-def add_common_arguments(parser: argparse.ArgumentParser, default_device: str) -> None:
-    """The seed README's flags plus the appliance's own.
-
-    Flags are spelled with dashes; the underscore spellings (the seed README's ``--control_rate``,
-    ``--action_dim``, ...) stay accepted as aliases.
-    """
-    policy = parser.add_argument_group("policy")
-    policy.add_argument("--engine", help="model.plan (TensorRT) or model.onnx (ONNX Runtime), with "
-                                         "model.json beside it (from krabby-export)")
-    policy.add_argument("--checkpoint", help="upstream checkpoint; without --engine it runs the torch "
-                                             "reference (bring-up only)")
-    policy.add_argument("--action-dim", "--action_dim", type=int,
-                        help="action dimension (checked against the robot and the manifest; "
-                             "typically 12)")
-    policy.add_argument("--obs-dim", "--obs_dim", type=int,
-                        help="observation dimension (checked; typically 753)")
-    policy.add_argument("--device", choices=("cuda", "cpu"), default=default_device,
-                        help=f"inference device (default {default_device})")
-    policy.add_argument("--robot", default="go2", help="robot definition: go2, a1 or a TOML path")
-    policy.add_argument("--speed", type=float, default=0.5, help="forward speed command, m/s "
-                                                                  "(trained on 0-1.5)")
-    policy.add_argument("--mode", choices=("parkour", "walk"), default="parkour")
-    policy.add_argument("--no-manifest", dest="no_manifest", action="store_true",
-                        help="run an --engine that has no manifest beside it: only tensor shapes "
-                             "are checked, NOT the robot, joint order, digest or training contract")
-    loop = parser.add_argument_group("control loop")
-    loop.add_argument("--control-rate", "--control_rate", type=float, default=100.0,
-                      help="control loop rate, Hz")
-    loop.add_argument("--latency-budget-ms", "--latency_budget_ms", type=float, default=None,
-                      help="command deadline after each observation (default: half the period)")
-    loop.add_argument("--duration", type=float, default=None, help="stop after S seconds")
-    loop.add_argument("--observation-bind", "--observation_bind", default="inproc://hal_observation")
-    loop.add_argument("--command-bind", "--command_bind", default="inproc://hal_commands")
-    loop.add_argument("--no-client", dest="no_client", action="store_true",
-                      help="do not start the in-process inference client (use "
-                           "krabby-inference-client on the tcp endpoints)")
-    loop.add_argument("--estop-bind", "--estop_bind", default="tcp://127.0.0.1:5560",
-                      help="network e-stop endpoint ('none' to disable; default loopback, on the "
-                           "robot only); see hal.safety.estop")
-    loop.add_argument("--keys", default=os.environ.get("KRABBY_KEYS"),
-                      help="the robot's key directory (krabby-keys init): every network endpoint "
-                           "then uses CURVE and admits only the keys allowed there (default "
-                           "$KRABBY_KEYS)")
-    loop.add_argument("--insecure", action="store_true",
-                      help="bind network endpoints WITHOUT authentication: anyone who reaches "
-                           "them can drive the robot. Only on an isolated, trusted network")
-    loop.add_argument("--policy-targets-past-limits", choices=PAST_LIMIT_MODES, default="pass",
-                      help="a policy target inside the training contract's action range but past "
-                           "a joint limit: pass it on as training did (default) or clamp it to "
-                           "the limit (README, Safety)")
-    loop.add_argument("--no-gc-control", dest="gc_control", action="store_false",
-                      help="leave Python's garbage collector alone (for comparison runs)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--report", help="write the run report (JSON) here")
-    out.add_argument("--log-level", default="INFO")
-    from hal.live.session import add_live_arguments
-    from hal.recorder.appliance import add_recorder_arguments
-    from hal.server.operator_setup import add_operator_arguments
-
-    add_recorder_arguments(parser)  # --record, --record-frames, --flight-recorder-s/-dir
-    add_live_arguments(parser)  # --live [HOST:]PORT, --live-depth-hz
-    add_operator_arguments(parser)  # --gamepad, --teleop_bind, --max-yaw-rate, --no-keyboard
 
 
 @dataclass
@@ -139,61 +76,37 @@ def load_robot_or_fail(name: str) -> RobotConfig:
         raise fail(str(exc)) from None
 
 
-def server_config_from_args(args: argparse.Namespace, realtime: bool = True) -> HalServerConfig:
-    """Validate the loop flags and the endpoints' security, before any device connects."""
+def server_config_for(config: ApplianceConfig, realtime: bool = True) -> HalServerConfig:
+    """The server's configuration; loads the keys and checks every endpoint's security, before
+    any device connects (the values themselves were checked when ``config`` was built).
+
+    Raises:
+        CliError: unreadable keys, or a network endpoint without keys and without ``--insecure``.
+    """
     from hal.auth import check_bind_security
     from hal.server.endpoints import check_server_endpoints
 
-    check_run_arguments(args)
-    budget = args.latency_budget_ms
-    if budget is None:
-        budget = 500.0 / args.control_rate
+    loop = config.loop
     try:
-        config = HalServerConfig(
-            control_rate_hz=args.control_rate, latency_budget_ms=budget,
-            observation_endpoint=args.observation_bind, command_endpoint=args.command_bind,
-            realtime=realtime, gc_control=args.gc_control,
-            estop_endpoint=None if args.estop_bind == "none" else args.estop_bind,
-            keys_dir=args.keys, insecure=args.insecure,
-            safety=SafetyConfig(policy_targets_past_limits=args.policy_targets_past_limits))
-        keys = check_server_endpoints(config)
-        teleop = getattr(args, "teleop_bind", "none")
-        if teleop and teleop != "none":
-            check_bind_security(teleop, keys, args.insecure, "--teleop-bind")
+        server_config = HalServerConfig(
+            control_rate_hz=loop.control_rate_hz, latency_budget_ms=loop.budget_ms,
+            observation_endpoint=loop.observation_bind, command_endpoint=loop.command_bind,
+            realtime=realtime, gc_control=loop.gc_control, estop_endpoint=loop.estop_endpoint,
+            keys_dir=config.keys.keys, insecure=config.keys.insecure, safety=config.safety)
+        keys = check_server_endpoints(server_config)
+        teleop = config.operator.teleop_endpoint
+        if teleop is not None:
+            check_bind_security(teleop, keys, config.keys.insecure, "--teleop-bind")
     except ValueError as exc:
         raise fail(str(exc)) from None
-    return config
+    return server_config
 
 
-MAX_CONTROL_RATE_HZ = 1000.0
-"""Above this the loop cannot hold its rate in Python (a tick's work is ~0.3–1 ms)."""
-
-
-def check_run_arguments(args: argparse.Namespace) -> None:
-    """One clear line for a nonsensical number (NaN, infinite, negative, out of range)."""
-    rate = args.control_rate
-    if not (math.isfinite(rate) and 0 < rate <= MAX_CONTROL_RATE_HZ):
-        raise fail(f"--control-rate {rate}: must be a number in (0, {MAX_CONTROL_RATE_HZ:g}] Hz "
-                   "(the loop cannot hold more)")
-    budget = args.latency_budget_ms
-    if budget is not None and not (math.isfinite(budget) and 0 < budget < 1e3 / rate):
-        raise fail(f"--latency-budget-ms {budget}: must be positive and below the control period "
-                   f"({1e3 / rate:.2f} ms at {rate:g} Hz)")
-    duration = args.duration
-    if duration is not None and not (math.isfinite(duration) and duration > 0):
-        raise fail(f"--duration {duration}: must be a positive number of seconds")
-    speed = getattr(args, "speed", None)
-    if speed is not None and not math.isfinite(speed):
-        # A finite speed outside the policy's trained range is clamped to it once the training
-        # contract is known (run_appliance), with a warning.
-        raise fail(f"--speed {speed}: must be a finite number of m/s")
-
-
-def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, Any]:
-    """Open the policy, build the server, run, shut down cleanly; returns the report."""
+def run_appliance(plan: AppliancePlan, config: ApplianceConfig) -> dict[str, Any]:
+    """Open the policy, build the server, run, shut down cleanly; returns the report (its
+    ``config`` is the run's effective configuration, ``--config`` reads it back)."""
     from compute.parkour.contract import ContractError, command_interval_ticks
     from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
-    from compute.parkour.observation import PolicyCommand
     from compute.parkour.policy_engines import (
         PolicyConfigError,
         contract_for_engine,
@@ -205,24 +118,19 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     from hal.recorder.appliance import RecordingSession
 
     try:
-        recording = RecordingSession.from_args(args)
-        live = LiveSession.from_args(args)
+        recording = RecordingSession.from_section(config.recorder)
+        live = LiveSession.from_section(config.live)
     except ValueError as exc:
         raise fail(str(exc)) from None
     policy = None
-    config = plan.server_config
-    if plan.run_client and config.keys_dir and not (
-            config.observation_endpoint.startswith("inproc://")
-            and config.command_endpoint.startswith("inproc://")):
-        raise fail("the in-process inference client has no key of its own: with --keys, network "
-                   "--observation-bind/--command-bind need --no-client and a "
-                   "krabby-inference-client --keys CLIENT_KEYS")
+    policy_files, command = config.policy, config.command
     if plan.run_client:
         try:
             policy = open_policy_engines(plan.robot, engine=plan.engine, checkpoint=plan.checkpoint,
-                                         device=args.device, action_dim=args.action_dim,
-                                         obs_dim=args.obs_dim,
-                                         allow_no_manifest=args.no_manifest)
+                                         device=policy_files.device,
+                                         action_dim=policy_files.action_dim,
+                                         obs_dim=policy_files.obs_dim,
+                                         allow_no_manifest=policy_files.no_manifest)
         except (PolicyConfigError, EngineError, ManifestError) as exc:
             raise fail(str(exc)) from None
         log.info("policy: %s via %s (%s)", policy.path, policy.backend, policy.source)
@@ -242,10 +150,10 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     except ContractError as exc:
         raise fail(str(exc)) from None
     server_config = replace(plan.server_config, command_interval_ticks=interval)
-    speed = contract.clamp_forward_speed(args.speed)
-    if speed != args.speed:
+    speed = contract.clamp_forward_speed(command.speed_m_s)
+    if speed != command.speed_m_s:
         log.warning("--speed %g m/s is outside the policy's trained range %s m/s: using %g m/s",
-                    args.speed, list(contract.forward_speed_range_m_s), speed)
+                    command.speed_m_s, list(contract.forward_speed_range_m_s), speed)
     log.info("training contract (%s): policy at %g Hz, HAL at %g Hz (%d ticks per policy step), "
              "joint order %s", contract.source, contract.policy_rate_hz,
              server_config.control_rate_hz, interval, contract.joint_order_convention)
@@ -269,7 +177,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                 robot, policy.actor, policy.depth,
                 InferenceClientConfig(observation_endpoint=server_config.observation_endpoint,
                                       command_endpoint=server_config.command_endpoint,
-                                      forward_speed_m_s=speed, mode=args.mode,
+                                      forward_speed_m_s=speed, mode=command.mode,
                                       **plan.client_options))
             client.start()
         if recording is not None:  # first, so it sees everything the other hooks cause
@@ -298,7 +206,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                         "(krabby-estop %s START --keys OPERATOR_KEYS, the operator endpoint, or "
                         "Enter in this terminal)",
                         plan.server_config.estop_endpoint or "<--estop-bind>")
-        hub, status = _start_operator(plan, args, server, client,
+        hub, status = _start_operator(plan, config, server, client,
                                       contract.forward_speed_range_m_s, recording)
         if live is not None:
             live.attach_operator(hub)
@@ -328,6 +236,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
         if policy is not None:
             policy.close()
     # After close(): the final mode is the damped one the motors were left in.
+    report["config"] = config_to_dict(config)
     report["safety"] = server.safety_report()
     report["training_contract"] = contract.to_dict()
     if client is not None:
@@ -351,7 +260,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
     return report
 
 
-def _start_operator(plan: AppliancePlan, args: argparse.Namespace, server: HalServer, client: Any,
+def _start_operator(plan: AppliancePlan, config: ApplianceConfig, server: HalServer, client: Any,
                     speed_range_m_s: tuple[float, float], recording: Any) -> tuple[Any, Any]:
     """The operator hub (terminal keys where stdin is a terminal, gamepad, network, the plan's
     own sources) on the loop, every change also in the ``--record`` log (/operator/event), and
@@ -361,7 +270,8 @@ def _start_operator(plan: AppliancePlan, args: argparse.Namespace, server: HalSe
     from hal.server.status_line import StatusLine
 
     try:
-        hub = build_operator_hub(server, client, args, speed_range_m_s, plan.operator_sources)
+        hub = build_operator_hub(server, client, config.operator, config.command,
+                                 speed_range_m_s, plan.operator_sources)
         hub.connect()
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
@@ -378,7 +288,7 @@ def _start_operator(plan: AppliancePlan, args: argparse.Namespace, server: HalSe
     if any(isinstance(s, KeyboardSource) and s.active for s in hub.sources):
         print(KEY_HELP, flush=True)
     status = None
-    if getattr(args, "status", True):
+    if config.operator.status:
         status = StatusLine(server, lambda: hub.command)
         if not status.start():
             status = None
@@ -512,8 +422,27 @@ def main_guard(run: Callable[[], int]) -> int:
 
     try:
         return run()
-    except (CliError, DeviceError, MissingDependencyError, HalServerError) as exc:
+    except (CliError, ConfigError, DeviceError, MissingDependencyError, HalServerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level`` (``--log-level``)."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_command(root: type[Config], argv: Sequence[str] | None, parser: Any,
+                body: Callable[[Config], int]) -> int:
+    """An appliance command: parse the run configuration (flags over ``--config``), set up
+    logging, run ``body(config)``; a bad value anywhere is one line on stderr, exit 2."""
+
+    def run() -> int:
+        config = parse_config(root, argv, parser)
+        configure_logging(config.output.log_level)
+        return body(config)
+
+    return main_guard(run)

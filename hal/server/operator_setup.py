@@ -1,4 +1,4 @@
-"""The servers' operator: flags, the sources they name, and the hub wired to the policy client.
+"""The servers' operator: the sources its settings name, and the hub wired to the policy client.
 
 Composition only (an entry-point module): the sources and the hub live in :mod:`hal.operator`
 and know no policy; here the hub's command becomes the inference client's
@@ -8,37 +8,32 @@ policy's training contract, and the hub and the status line are hung on the serv
 
 from __future__ import annotations
 
-import argparse
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hal.operator import OperatorCommand, OperatorConfig, OperatorHub, OperatorSource
 
-__all__ = ["add_operator_arguments", "build_operator_hub"]
+if TYPE_CHECKING:
+    from hal.config.sections import CommandSection
+    from hal.server.settings import OperatorSection
+
+__all__ = ["build_operator_hub"]
 
 log = logging.getLogger(__name__)
 
 
-def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("operator (see README: how to drive)")
-    group.add_argument("--gamepad", metavar="DEVICE",
-                       help="drive with a Linux gamepad: its evdev device, e.g. "
-                            "/dev/input/by-id/usb-...-event-joystick (hold LB: dead-man)")
-    group.add_argument("--teleop-bind", "--teleop_bind", default="none", metavar="ENDPOINT",
-                       help="network operator endpoint for krabby-teleop, e.g. tcp://*:5561 "
-                            "(default none)")
-    group.add_argument("--max-yaw-rate", dest="max_yaw_rate", type=float, default=1.0,
-                       help="yaw rate limit of the operator's command, rad/s (default 1.0)")
-    group.add_argument("--no-keyboard", dest="keyboard", action="store_false",
-                       help="do not read the terminal's keys (by default they drive, space e-stops)")
-    group.add_argument("--no-status", dest="status", action="store_false",
-                       help="no live status line (it is shown only when stdout is a terminal)")
-
-
-def build_operator_hub(server: Any, client: Any, args: argparse.Namespace,
-                       speed_range_m_s: tuple[float, float],
+def build_operator_hub(server: Any, client: Any, operator: OperatorSection,
+                       command: CommandSection, speed_range_m_s: tuple[float, float],
                        extra_sources: list[Any] | None = None) -> OperatorHub:
-    """The hub with the sources the flags name (not yet connected).
+    """The hub with the sources the settings name (not yet connected).
+
+    Args:
+        server: The started server (its safety layer, context and clock).
+        client: The in-process inference client, or None (``--no-client``).
+        operator: Which sources drive (``--gamepad``, ``--teleop-bind``, ``--no-keyboard``).
+        command: The first command (``--speed``, ``--mode``) when no client runs.
+        speed_range_m_s: The policy's trained forward speed range.
+        extra_sources: The plan's own sources, or factories of them.
 
     Raises:
         ValueError: a flag value that cannot work (the message names it).
@@ -46,17 +41,17 @@ def build_operator_hub(server: Any, client: Any, args: argparse.Namespace,
     from hal.operator.keyboard import KeyboardSource
 
     config = OperatorConfig(speed_range_m_s=speed_range_m_s,
-                            max_yaw_rate_rad_s=getattr(args, "max_yaw_rate", 1.0))
+                            max_yaw_rate_rad_s=operator.max_yaw_rate_rad_s)
     sources: list[OperatorSource] = []
-    if getattr(args, "keyboard", True) and KeyboardSource.usable():
+    if operator.keyboard and KeyboardSource.usable():
         sources.append(KeyboardSource())
-    if getattr(args, "gamepad", None):
+    if operator.gamepad:
         from hal.operator.gamepad import GamepadDecoder, GamepadSource
 
-        sources.append(GamepadSource(args.gamepad, GamepadDecoder(
+        sources.append(GamepadSource(operator.gamepad, GamepadDecoder(
             speed_range_m_s[1], config.max_yaw_rate_rad_s)))
-    teleop = getattr(args, "teleop_bind", "none")
-    if teleop and teleop != "none":
+    teleop = operator.teleop_endpoint
+    if teleop is not None:
         from hal.operator.network import NetworkOperatorSource
 
         from hal.auth import is_network
@@ -83,8 +78,7 @@ def build_operator_hub(server: Any, client: Any, args: argparse.Namespace,
         if extra is not None:
             sources.append(extra)
     on_command = None
-    initial = OperatorCommand(float(getattr(args, "speed", 0.0)), 0.0,
-                              getattr(args, "mode", "parkour"))
+    initial = OperatorCommand(command.speed_m_s, 0.0, command.mode)
     if client is not None:  # what the policy runs with (--speed already clamped by the contract)
         initial = OperatorCommand(client.command.forward_speed_m_s,
                                   client.command.yaw_rate_rad_s, client.command.mode)

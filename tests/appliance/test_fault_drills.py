@@ -28,7 +28,7 @@ from hal.safety import ACTIVE_MODES, Mode, SafetyConfig
 from hal.safety.attitude import roll_pitch
 from hal.server.cli import format_report, run_appliance
 from hal.server.sim.faults import FaultKind, FaultSpec, FaultSpecError, parse_fault
-from hal.server.sim.main import build_parser, main, plan_from_args
+from hal.server.sim.main import config_from_argv, main, plan_from_config
 from safety.guarantees import check_guarantees
 
 from .recording import RecordingJoints, TickLog
@@ -92,8 +92,8 @@ def run_drills(policy: Path, faults: list[str], duration_s: float, *extra: str) 
             "--estop-bind", f"inproc://drill_estop_{tag}", *extra]
     for spec in faults:
         argv += ["--fault", spec]
-    args = build_parser().parse_args(argv)
-    plan = plan_from_args(args)
+    config = config_from_argv(argv)
+    plan = plan_from_config(config)
     make_devices = plan.make_devices
     holder: dict[str, Any] = {}
 
@@ -111,10 +111,10 @@ def run_drills(policy: Path, faults: list[str], duration_s: float, *extra: str) 
 
     plan.make_devices = recording_devices
     plan.on_started.append(record)
-    report = run_appliance(plan, args)
+    report = run_appliance(plan, config)
     json.dumps(report, default=str)  # the report stays writable
     run = DrillRun(report, ticks, holder["joints"], holder["client"], plan.robot)
-    check_motors_safe(run, clamp=args.policy_targets_past_limits == "clamp")
+    check_motors_safe(run, clamp=config.safety.policy_targets_past_limits == "clamp")
     return run
 
 
@@ -513,12 +513,12 @@ def test_a_client_that_dies_in_lockstep_ends_damped_without_stalling(exported_po
 
     monkeypatch.setattr(sim_main, "LOCKSTEP_TIMEOUT_MS", 400.0)
     tag = f"{os.getpid()}_{next(_runs)}"
-    args = build_parser().parse_args([
+    config = config_from_argv([
         "--engine", str(exported_policy), "--robot", "go2", "--fast", "--control-rate", "50",
         "--duration", str(POLICY_AT_S + 3.0), "--log-level", "WARNING",
         "--observation-bind", f"inproc://lockstep_obs_{tag}",
         "--command-bind", f"inproc://lockstep_cmd_{tag}", "--estop-bind", "none"])
-    plan = plan_from_args(args)
+    plan = plan_from_config(config)
     assert plan.server_config.lockstep_timeout_ms == 400.0
     killed: dict[str, int] = {}
 
@@ -531,7 +531,7 @@ def test_a_client_that_dies_in_lockstep_ends_damped_without_stalling(exported_po
 
     plan.on_started.append(kill_after_hand_over)
     start_ns = time.monotonic_ns()
-    report = run_appliance(plan, args)
+    report = run_appliance(plan, config)
     wall_s = (time.monotonic_ns() - start_ns) / 1e9
     events = report["safety"]["events"]
     assert "seq" in killed

@@ -17,7 +17,7 @@ import pytest
 
 from hal.operator.gamepad import GamepadDecoder, GamepadSource
 from hal.server.cli import run_appliance
-from hal.server.sim.main import build_parser, plan_from_args
+from hal.server.sim.main import config_from_argv, plan_from_config
 
 RATE_HZ = 50  # = the Go2 policy's rate: one tick is one policy step
 BTN_TL, ABS_Y = 0x136, 0x01
@@ -47,13 +47,13 @@ def test_gamepad_drives_and_dead_man_release_stands_within_one_policy_step(
         policy_with_contract, tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     tag = f"op_{os.getpid()}_{time.monotonic_ns()}"
-    args = build_parser().parse_args([
+    config = config_from_argv([
         "--engine", str(policy_with_contract), "--fast", "--control-rate", str(RATE_HZ),
         "--latency-budget-ms", "16", "--duration", "5", "--log-level", "WARNING",
         "--speed", "1.4", "--observation-bind", f"inproc://{tag}_obs",
         "--command-bind", f"inproc://{tag}_cmd", "--estop-bind", "none",
         "--flight-recorder-s", "0", "--no-keyboard", "--record", str(tmp_path / "run.mcap")])
-    plan = plan_from_args(args)
+    plan = plan_from_config(config)
     read_fd, write_fd = os.pipe()
     # A pad whose full stick asks for 1.3 m/s, beyond the trained 1.0: the hub clamps it.
     plan.operator_sources.append(GamepadSource(None, GamepadDecoder(1.3, 1.0), fd=read_fd))
@@ -76,7 +76,7 @@ def test_gamepad_drives_and_dead_man_release_stands_within_one_policy_step(
 
     plan.on_started.append(watch)
     try:
-        report = run_appliance(plan, args)
+        report = run_appliance(plan, config)
     finally:
         os.close(read_fd)
         os.close(write_fd)

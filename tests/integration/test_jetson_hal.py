@@ -30,24 +30,33 @@ def test_seed_module_paths_import():
 
 
 def test_seed_underscore_flags_are_aliases_of_the_dashed_ones():
+    from compute.parkour.client_main import ClientRunConfig
     from compute.parkour.client_main import build_parser as client_parser
-    from hal.server.jetson.main import build_parser
+    from hal.config import parse_config
+    from hal.server.jetson.main import JetsonApplianceConfig, build_parser
+    from hal.server.sim.main import SimApplianceConfig
     from hal.server.sim.main import build_parser as sim_parser
 
     seed = ["--checkpoint", "m.pt", "--action_dim", "12", "--obs_dim", "753", "--control_rate",
             "200.0", "--device", "cpu", "--observation_bind", "tcp://*:5555", "--command_bind",
-            "tcp://*:5556", "--latency_budget_ms", "3", "--estop_bind", "none"]
+            "tcp://*:5556", "--latency_budget_ms", "3", "--estop_bind", "none", "--no-client",
+            "--insecure"]
     dashed = [flag.replace("_", "-") if flag.startswith("--") else flag for flag in seed]
-    for parser in (build_parser(), sim_parser()):
-        old, new = vars(parser.parse_args(seed)), vars(parser.parse_args(dashed))
+    for root, parser in ((JetsonApplianceConfig, build_parser()),
+                         (SimApplianceConfig, sim_parser())):
+        old, new = parse_config(root, seed, parser), parse_config(root, dashed, parser)
         assert old == new
-        assert (new["action_dim"], new["obs_dim"], new["control_rate"]) == (12, 753, 200.0)
-        assert (new["observation_bind"], new["estop_bind"]) == ("tcp://*:5555", "none")
-    assert vars(sim_parser().parse_args(["--camera_fps", "5"]))["camera_fps"] == 5.0
+        assert (new.policy.action_dim, new.policy.obs_dim, new.loop.control_rate_hz) == (
+            12, 753, 200.0)
+        assert (new.loop.observation_bind, new.loop.estop_bind) == ("tcp://*:5555", "none")
+    camera = parse_config(SimApplianceConfig, ["--camera_fps", "5"], sim_parser())
+    assert camera.sim.camera_fps == 5.0
     client = ["--observation_endpoint", "tcp://r:1", "--command_endpoint", "tcp://r:2"]
-    old = vars(client_parser().parse_args(client))
-    assert old == vars(client_parser().parse_args([f.replace("_", "-") for f in client]))
-    assert (old["observation_endpoint"], old["command_endpoint"]) == ("tcp://r:1", "tcp://r:2")
+    old = parse_config(ClientRunConfig, client, client_parser())
+    assert old == parse_config(ClientRunConfig, [f.replace("_", "-") for f in client],
+                               client_parser())
+    assert (old.client.observation_endpoint, old.client.command_endpoint) == ("tcp://r:1",
+                                                                              "tcp://r:2")
 
 
 @pytest.mark.parametrize("command", [["krabby-hal-server-jetson"],

@@ -54,18 +54,18 @@ def test_recorded_pose_and_scene_decode_with_the_sdk_schemas(exported_policy, tm
     from hal.recorder.plot import plot_summary, pose_track
     from hal.recorder.reader import read_log
     from hal.server.cli import run_appliance
-    from hal.server.sim.main import build_parser, plan_from_args
+    from hal.server.sim.main import config_from_argv, plan_from_config
 
     monkeypatch.chdir(tmp_path)
     log_path = tmp_path / "run.mcap"
     tag = f"fox_{os.getpid()}_{time.monotonic_ns()}"
-    args = build_parser().parse_args([
+    config = config_from_argv([
         "--engine", str(exported_policy), "--fast", "--control_rate", "50",
         "--latency_budget_ms", "16", "--duration", "3", "--log-level", "WARNING",
         "--observation_bind", f"inproc://{tag}_o", "--command_bind", f"inproc://{tag}_c",
         "--estop_bind", "none", "--flight-recorder-s", "0", "--no-keyboard",
         "--scene", "parkour", "--record", str(log_path)])
-    plan = plan_from_args(args)
+    plan = plan_from_config(config)
     truth: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     names: list[str] = []
 
@@ -78,7 +78,7 @@ def test_recorded_pose_and_scene_decode_with_the_sdk_schemas(exported_policy, tm
             r.seq, (world.data.xpos.copy(), world.data.xquat.copy())))
 
     plan.on_started.append(watch)
-    run_appliance(plan, args)
+    run_appliance(plan, config)
 
     schemas, messages = {}, {"/sim/tf": [], "/sim/scene": []}
     with open(log_path, "rb") as stream:

@@ -68,18 +68,18 @@ def test_log_written_through_the_sdk_replays(go2, exported_policy, tmp_path, mon
     from mcap.reader import make_reader
 
     from hal.server.cli import run_appliance
-    from hal.server.sim.main import build_parser, plan_from_args
+    from hal.server.sim.main import config_from_argv, plan_from_config
 
     monkeypatch.chdir(tmp_path)
     log_path = tmp_path / "new.mcap"
     tag = f"fmt_{os.getpid()}_{time.monotonic_ns()}"
-    args = build_parser().parse_args([
+    config = config_from_argv([
         "--engine", str(exported_policy), "--fast", "--duration", "3.2", "--control_rate", "50",
         "--latency_budget_ms", "16", "--scene", "parkour", "--record", str(log_path),
         "--flight-recorder-s", "0", "--no-keyboard", "--estop_bind", "none",
         "--observation_bind", f"inproc://{tag}_o", "--command_bind", f"inproc://{tag}_c",
         "--log-level", "WARNING"])
-    run_appliance(plan_from_args(args), args)
+    run_appliance(plan_from_config(config), config)
     with open(log_path, "rb") as stream:
         summary = make_reader(stream).get_summary()
     encodings = {c.topic: c.message_encoding for c in summary.channels.values()}

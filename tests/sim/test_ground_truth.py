@@ -139,7 +139,7 @@ def test_appliance_sim_section_matches_the_world(tmp_path, monkeypatch):
     from compute.parkour.synthetic import main as make_checkpoint
     from export.cli import main as export_main
     from hal.server.cli import run_appliance
-    from hal.server.sim.main import build_parser, plan_from_args
+    from hal.server.sim.main import config_from_argv, plan_from_config
 
     monkeypatch.chdir(tmp_path)
     checkpoint = tmp_path / "model.pt"
@@ -147,12 +147,12 @@ def test_appliance_sim_section_matches_the_world(tmp_path, monkeypatch):
     assert export_main(["--checkpoint", str(checkpoint), "--robot", "go2",
                         "--parity-samples", "2"]) == 0
     tag = f"gt_{os.getpid()}"
-    args = build_parser().parse_args([
+    config = config_from_argv([
         "--engine", str(tmp_path / "model.onnx"), "--fast", "--control_rate", str(RATE_HZ),
         "--latency_budget_ms", "16", "--duration", "4.5", "--log-level", "WARNING",
         "--observation_bind", f"inproc://{tag}_obs", "--command_bind", f"inproc://{tag}_cmd",
         "--estop_bind", "none", "--flight-recorder-s", "0"])
-    plan = plan_from_args(args)
+    plan = plan_from_config(config)
     log: list[tuple[float, np.ndarray, np.ndarray, str]] = []
 
     def watch(server, _client) -> None:
@@ -172,7 +172,7 @@ def test_appliance_sim_section_matches_the_world(tmp_path, monkeypatch):
         server.tick_listeners.insert(0, listener)
 
     plan.on_started.insert(0, watch)
-    report = run_appliance(plan, args)
+    report = run_appliance(plan, config)
     sim = report["sim"]
     start = next(i for i, entry in enumerate(log) if entry[3] == "policy")
     times = np.array([e[0] for e in log[start:]])
@@ -195,7 +195,7 @@ def test_appliance_sim_section_matches_the_world(tmp_path, monkeypatch):
     assert sim["max_abs_pitch_rad"] == pytest.approx(np.abs(pitch).max(), abs=1e-9)
     assert sim["min_base_height_m"] == pytest.approx(xyz[:, 2].min(), abs=1e-12)
     assert sim["mean_base_height_m"] == pytest.approx(xyz[:, 2].mean(), abs=1e-12)
-    assert sim["mean_speed_command_m_s"] == pytest.approx(args.speed)
+    assert sim["mean_speed_command_m_s"] == pytest.approx(config.command.speed_m_s)
     tilt = np.maximum(np.abs(roll), np.abs(pitch))
     fallen = (tilt > 1.0) | (xyz[:, 2] < 0.12)
     assert len(sim["falls"]) == int(np.sum(fallen[1:] & ~fallen[:-1]) + fallen[0])

@@ -48,19 +48,11 @@ def hardware_parts() -> list[tuple[str, type, dataclasses.Field]]:
     return parts
 
 
-def jetson_config_type(base: type | None = None) -> type:
-    """The Jetson command's run configuration: ``base``'s parts (the appliance's) and the
-    hardware parts, as a frozen dataclass built now (so it has every registered backend)."""
-    fields: list[tuple[str, type, Any]] = []
-    if base is not None:
-        fields += [(f.name, f.type, dataclasses.field(default_factory=f.default_factory,
-                                                       metadata=f.metadata))
-                   for f in dataclasses.fields(base)]
-    fields += hardware_parts()
-    namespace = {}
-    if base is not None and "__post_init__" in vars(base):
-        namespace["__post_init__"] = vars(base)["__post_init__"]
-    return dataclasses.make_dataclass("JetsonRunConfig", fields, frozen=True, namespace=namespace)
+def jetson_config_type(base: type) -> type:
+    """The Jetson command's run configuration: ``base`` (the appliance's, a frozen dataclass)
+    extended with the hardware parts, built now (so it has every backend registered now)."""
+    return dataclasses.make_dataclass("JetsonRunConfig", hardware_parts(), bases=(base,),
+                                      frozen=True)
 
 
 def devices_config_of(config: Any) -> JetsonDevicesConfig:

@@ -24,97 +24,72 @@ the commands are recorded, not sent; ``--dry-run-damp`` sends damping only)::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
+from hal.backends.unitree_go2 import Go2MotorsSection
+from hal.config import build_parser as build_config_parser
+from hal.config import part
+from hal.config.sections import PolicyFilesSection
 from hal.server.cli import (
     AppliancePlan,
-    add_common_arguments,
     fail,
     format_report,
     load_robot_or_fail,
-    main_guard,
     run_appliance,
-    server_config_from_args,
+    run_command,
+    server_config_for,
 )
-from hal.devices.registry import backend_names
-from hal.server.jetson.hal_server import JetsonDevicesConfig, build_jetson_devices
-from hal.server.jetson.hardware import camera_report, go2_remote_source, motor_report
-from hal.unitree_dds import NETWORK_HELP
+from hal.server.jetson.hal_server import build_jetson_devices
+from hal.server.jetson.hardware import (
+    camera_report,
+    devices_config_of,
+    go2_remote_source,
+    jetson_config_type,
+    motor_report,
+)
+from hal.server.settings import ApplianceConfig
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "plan_from_config", "JetsonApplianceConfig"]
+
+
+@dataclass(frozen=True)
+class JetsonApplianceConfig(ApplianceConfig):
+    """``krabby-hal-server-jetson``: the appliance on the robot; it infers on the GPU.
+
+    :func:`build_parser` extends it with the hardware parts (:mod:`hal.server.jetson.hardware`).
+    """
+
+    policy: PolicyFilesSection = part(PolicyFilesSection, defaults={"device": "cuda"})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-hal-server-jetson",
-                                     description="HAL server + parkour inference client on a Jetson.",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser, default_device="cuda")
-    hw = parser.add_argument_group("hardware")
-    hw.add_argument("--camera", choices=backend_names("camera"), default="zed")
-    hw.add_argument("--recording", help="with --camera recorded: a .npz made by hal.playback.recording")
-    hw.add_argument("--camera-connect", dest="camera_connect", metavar="tcp://127.0.0.1:PORT",
-                    help="with --camera go2-sim: krabby-go2-sim's --camera-bind (the ZED's stand-in)")
-    hw.add_argument("--loop-recording", dest="loop_recording", action="store_true")
-    hw.add_argument("--motors", choices=backend_names("motors"), default="go2")
-    hw.add_argument("--serial-port", dest="serial_port", help="with --motors serial")
-    hw.add_argument("--network", help="with --motors go2, required: " + NETWORK_HELP)
-    hw.add_argument("--domain-id", dest="domain_id", type=int, default=0,
-                    help="with --motors go2: the DDS domain id (0 on the robot)")
-    hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false",
-                    help="with --motors go2: ignore the Go2's wireless remote (by default it "
-                         "drives: see README, how to drive)")
-    hw.add_argument("--zed-resolution", dest="zed_resolution", default="HD720")
-    hw.add_argument("--zed-fps", dest="zed_fps", type=int, default=60)
-    hw.add_argument("--zed-depth-mode", dest="zed_depth_mode", default="NEURAL")
-    dry = parser.add_argument_group("bring-up")
-    dry.add_argument("--dry-run", dest="dry_run", action="store_const", const="silent",
-                     help="run everything but send the motors nothing; record the commands")
-    dry.add_argument("--dry-run-damp", dest="dry_run", action="store_const", const="damp",
-                     help="like --dry-run, but send damping (kp 0) to the motors")
-    dry.add_argument("--dry-run-record", dest="dry_run_record", metavar="PATH",
-                     help="with --dry-run: write the commands it would have sent (.npz)")
-    return parser
+    """The command line: :class:`JetsonApplianceConfig`'s settings, the backend choice and every
+    registered camera and motor backend's settings (:func:`hal.server.jetson.hardware.hardware_parts`:
+    ``--camera``/``--motors`` choices and the backends' flags are read from the registry now)."""
+    return build_config_parser(jetson_config_type(JetsonApplianceConfig),
+                               prog="krabby-hal-server-jetson",
+                               description="HAL server + parkour inference client on a Jetson.")
 
 
-def _devices_config(args: argparse.Namespace) -> JetsonDevicesConfig:
-    """The hardware flags as the registered backends' sections."""
-    from hal.backends.dry_run import DryRunSection
-    from hal.backends.serial_bus import SerialPortSection
-    from hal.backends.unitree_go2 import Go2MotorsSection
-    from hal.config.sections import Go2NetworkSection
-    from hal.jetson.zed_camera import ZedConfig
-    from hal.playback.devices import RecordedConfig
-    from hal.sim.depth_link import LinkedCameraSection
-
-    sections = (
-        ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps, depth_mode=args.zed_depth_mode),
-        RecordedConfig(recording=Path(args.recording) if args.recording else None,
-                       loop=args.loop_recording),
-        LinkedCameraSection(camera_connect=args.camera_connect),
-        SerialPortSection(serial_port=args.serial_port),
-        Go2MotorsSection(go2_remote=args.go2_remote),
-        Go2NetworkSection(network=args.network, domain_id=args.domain_id),
-        DryRunSection(dry_run=args.dry_run == "silent", dry_run_damp=args.dry_run == "damp",
-                      dry_run_record=Path(args.dry_run_record) if args.dry_run_record else None))
-    return JetsonDevicesConfig(camera=args.camera, motors=args.motors, backend_configs=sections)
-
-
-def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
-    robot = load_robot_or_fail(args.robot)
-    if args.dry_run_record and not args.dry_run:
-        raise fail("--dry-run-record needs --dry-run or --dry-run-damp")
+def plan_from_config(config: JetsonApplianceConfig) -> AppliancePlan:
+    """What a Jetson run does (``config`` built by :func:`build_parser`'s run configuration)."""
+    robot = load_robot_or_fail(config.robot.robot)
     try:
-        devices = _devices_config(args)
+        devices = devices_config_of(config)
         devices.check()
     except ValueError as exc:
         raise fail(str(exc)) from None
-    if args.dry_run:
-        print(f"DRY RUN ({args.dry_run}): the motors receive "
-              f"{'nothing' if args.dry_run == 'silent' else 'damping only'}; commands are recorded", flush=True)
-    if args.checkpoint and not args.engine:
-        print(f"bring-up: running the torch reference from {args.checkpoint} (export it with "
+    dry_run = devices.dry_run.mode
+    if dry_run is not None:
+        print(f"DRY RUN ({dry_run}): the motors receive "
+              f"{'nothing' if dry_run == 'silent' else 'damping only'}; commands are recorded",
+              flush=True)
+    policy = config.policy
+    if policy.checkpoint and not policy.engine:
+        print(f"bring-up: running the torch reference from {policy.checkpoint} (export it with "
               "krabby-export for the real-time engine)", flush=True)
 
     def make_devices(contract_robot):
@@ -125,31 +100,30 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         except ValueError as exc:
             raise fail(str(exc)) from None
 
-    plan = AppliancePlan(robot=robot, server_config=server_config_from_args(args),
-                         make_devices=make_devices,
-                         engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
-                         run_client=not args.no_client,
-                         report_path=Path(args.report) if args.report else None)
+    report = config.output.report
+    plan = AppliancePlan(robot=robot, server_config=server_config_for(config),
+                         make_devices=make_devices, engine=policy.engine,
+                         checkpoint=policy.checkpoint, duration_s=config.duration.duration_s,
+                         run_client=not config.loop.no_client,
+                         report_path=Path(report) if report else None)
     plan.on_finished.append(lambda server, _client: plan.report_extras.update(
         motor_report(server.devices.joints)))
     plan.on_finished.append(lambda server, _client: plan.report_extras.update(
         camera_report(server.devices.camera)))
-    if args.go2_remote:
-        plan.operator_sources.append(go2_remote_source)
+    if devices.config_of(Go2MotorsSection).go2_remote:
+        plan.operator_sources.append(go2_remote_source)  # None unless the motors carry it
     return plan
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
 
-    def body() -> int:
-        report = run_appliance(plan_from_args(args), args)
+    def body(config: JetsonApplianceConfig) -> int:
+        report = run_appliance(plan_from_config(config), config)
         print(format_report(report), flush=True)
         return 0
 
-    return main_guard(body)
+    return run_command(parser.config_root, argv, parser, body)
 
 
 if __name__ == "__main__":

@@ -25,21 +25,24 @@ import math
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_config
 from hal.server.base import HalDevices, HalServer
 from hal.server.cli import (
     AppliancePlan,
-    add_common_arguments,
     fail,
     format_report,
     load_robot_or_fail,
-    main_guard,
     run_appliance,
-    server_config_from_args,
+    run_command,
+    server_config_for,
 )
+from hal.server.sim.settings import SimApplianceConfig
 
-__all__ = ["main", "build_parser", "prepare_demo", "LOCKSTEP_TIMEOUT_MS"]
+__all__ = ["main", "build_parser", "config_from_argv", "plan_from_config", "prepare_demo",
+           "SimApplianceConfig", "LOCKSTEP_TIMEOUT_MS"]
 
 log = logging.getLogger(__name__)
 
@@ -48,72 +51,18 @@ LOCKSTEP_TIMEOUT_MS = 10_000.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-hal-server-sim", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser, default_device="cpu")
-    sim = parser.add_argument_group("simulator")
-    sim.add_argument("--scene", default="flat",
-                     help="flat or parkour (a box step and a gap); a training terrain "
-                          "TYPE[:DIFFICULTY] (gap, hurdle, step, stones, stairs_up, stairs_down, "
-                          "slope, rough, flat; difficulty in [0, 1], default 0.5) with its goals; "
-                          "or a course file FILE.toml (hal.sim.terrains.course_file)")
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--fast", action="store_true",
-                     help="step as fast as possible instead of in real time (tests)")
-    rand = sim.add_mutually_exclusive_group()
-    rand.add_argument("--randomize", dest="randomize", action="store_const", const=True,
-                      default=None,
-                      help="draw the episode from --seed: start pose, friction, base mass and "
-                           "centre of mass, motor strength, pushes, action delay, camera pose and "
-                           "field of view (ranges from the engine's manifest, else a Go2 parkour "
-                           "run's; hal.sim.randomization). Default on terrains with goals")
-    rand.add_argument("--no-randomize", dest="randomize", action="store_const", const=False,
-                      help="the nominal episode (default on the flat and parkour scenes)")
-    sim.add_argument("--camera-fps", "--camera_fps", dest="camera_fps", type=_camera_fps,
-                     default=30.0, metavar="FPS|policy",
-                     help="simulated depth camera rate; 'policy': one frame per depth step of the "
-                          "policy (its policy rate / depth interval, 10 Hz for extreme-parkour)")
-    sim.add_argument("--action-delay-ms", dest="action_delay_ms", type=float, default=0.0,
-                     help="the simulated robot applies each command this long after it was sent "
-                          "(a real robot's command latency; default 0)")
-    sim.add_argument("--no-height-scan", dest="height_scan", action="store_false",
-                     help="do not measure the terrain: a teacher then sees flat ground at the "
-                          "contract's nominal base height, as on hardware")
-    sim.add_argument("--end-episode", dest="end_episode", action="store_true",
-                     help="on a terrain with goals, stop when the last goal is reached, the robot "
-                          "falls or the policy loses the motors (krabby-eval's episodes)")
-    sim.add_argument("--episode-s", dest="episode_s", type=float, default=None,
-                     help="with --end-episode: also stop this many simulated seconds after the "
-                          "hand-over (training's episode_length_s is 20)")
-    sim.add_argument("--fault", action="append", default=[], metavar="KIND@T[:D]",
-                     help="fault drill, repeatable: KIND one of stall-inference, kill-inference, "
-                          "nan-actions, wild-actions, drop-imu, drop-depth, estop; T seconds of "
-                          "simulated time after the policy took over; D the stall's length "
-                          "(stall-inference only, default 1 s). See hal.server.sim.faults")
-    sim.add_argument("--video", metavar="PATH",
-                     help="render the run offscreen to this MP4 (chase camera, speeds overlaid) and "
-                          "a contact sheet PNG beside it; needs EGL or OSMesa and "
-                          "pip install 'krabby[video]'")
-    sim.add_argument("--video-fps", dest="video_fps", type=float, default=30.0,
-                     help="video frames per second of simulated time (default 30)")
-    sim.add_argument("--video-size", dest="video_size", default="640x360", metavar="WxH",
-                     help="video frame size (default 640x360)")
-    sim.add_argument("--viewer", action="store_true",
-                     help="open MuJoCo's passive viewer on the run (needs a display)")
-    sim.add_argument("--demo", action="store_true",
-                     help="make a synthetic (untrained) checkpoint, export it, and run it")
-    sim.add_argument("--demo-dir", dest="demo_dir", default="demo",
-                     help="where --demo writes its checkpoint and engines (default ./demo)")
-    return parser
+    """The command line, built from :class:`SimApplianceConfig` (``--config FILE.toml`` too)."""
+    return build_config_parser(SimApplianceConfig, prog="krabby-hal-server-sim",
+                               description=__doc__.split("\n\n")[0])
 
 
-def _camera_fps(text: str) -> float | str:
-    if text == "policy":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give frames per second or 'policy'") from None
+def config_from_argv(argv: Sequence[str] | None = None) -> SimApplianceConfig:
+    """The run configuration of a ``krabby-hal-server-sim`` command line (and its ``--config``).
+
+    Raises:
+        ConfigError: a value a section refuses (the message names the flag).
+    """
+    return parse_config(SimApplianceConfig, argv, build_parser())
 
 
 def prepare_demo(directory: Path, robot_name: str) -> Path:
@@ -134,65 +83,50 @@ def prepare_demo(directory: Path, robot_name: str) -> Path:
     return onnx
 
 
-def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
+def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
+    """What a ``krabby-hal-server-sim`` run does: the simulated devices, the drills, the hooks."""
     from compute.parkour.layout import scan_points_xy
-    from hal.server.sim.faults import (CLIENT_FAULTS, FaultInjector, FaultKind, FaultSpecError,
-                                       parse_faults)
+    from hal.server.sim.faults import FaultInjector, parse_faults
     from hal.sim import MujocoWorldConfig, make_sim_devices
 
-    try:
-        faults = parse_faults(args.fault)
-    except FaultSpecError as exc:
-        raise fail(str(exc)) from None
-    kinds = {f.kind for f in faults}
-    if args.no_client and kinds & CLIENT_FAULTS:
-        named = ", ".join(sorted(k.value for k in kinds & CLIENT_FAULTS))
-        raise fail(f"--fault {named} act on the in-process "
-                   f"inference client; drop --no-client")
-    if FaultKind.DROP_DEPTH in kinds and args.camera_fps == 0:
-        raise fail("--fault drop-depth needs the depth camera; use --camera-fps > 0")
+    sim, scene = config.sim, config.scene
+    faults = parse_faults(sim.faults)  # checked when the configuration was built
     injector = FaultInjector(faults) if faults else None
-    robot = load_robot_or_fail(args.robot)
-    engine = args.engine
-    if args.demo:
-        if args.engine or args.checkpoint:
-            raise fail("--demo makes its own policy; drop --engine/--checkpoint")
-        engine = str(prepare_demo(Path(args.demo_dir), args.robot))
+    robot = load_robot_or_fail(config.robot.robot)
+    engine = config.policy.engine
+    if sim.demo:
+        engine = str(prepare_demo(Path(sim.demo_dir), config.robot.robot))
         print("demo: running an UNTRAINED synthetic policy — it shows the plumbing and the latency, "
               "not walking; a real checkpoint drops in with --engine/--checkpoint", flush=True)
-    if not (math.isfinite(args.action_delay_ms) and args.action_delay_ms >= 0):
-        raise fail(f"--action-delay-ms {args.action_delay_ms}: must be a number >= 0")
-    points = tuple(map(tuple, scan_points_xy().tolist())) if args.height_scan else None
+    points = tuple(map(tuple, scan_points_xy().tolist())) if sim.height_scan else None
     try:
         # In real time the depth camera casts on its own thread, off the control loop; --fast
         # keeps it synchronous so runs are repeatable.
-        fps = 30.0 if args.camera_fps == "policy" else args.camera_fps
-        world_config = MujocoWorldConfig(scene=args.scene, seed=args.seed, camera_fps=fps,
-                                         render_thread=not args.fast, height_scan_points_xy=points,
-                                         action_delay_s=args.action_delay_ms / 1e3)
+        fps = 30.0 if sim.camera_fps == "policy" else sim.camera_fps
+        world_config = MujocoWorldConfig(scene=scene.scene, seed=scene.seed, camera_fps=fps,
+                                         render_thread=not sim.fast, height_scan_points_xy=points,
+                                         action_delay_s=sim.action_delay_ms / 1e3)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
-    randomize = args.randomize
-    if randomize is None:
-        randomize = args.scene.partition(":")[0] not in ("flat", "parkour") or ":" in args.scene
+    randomize = sim.randomized(scene.scene)
     draws: dict[str, Any] = {}
 
     def make_devices(contract_robot) -> HalDevices:
         # The camera's pose, field of view and the joint gains come from the policy's contract.
         robot_here, config_here = contract_robot, world_config
-        if args.camera_fps == "policy":  # one frame per depth step of the policy
+        if sim.camera_fps == "policy":  # one frame per depth step of the policy
             config_here = replace(config_here, camera_fps=contract_robot.control_rate_hz
                                   / contract_robot.depth_camera.update_interval_steps)
         if randomize:
             robot_here, config_here, draws["draw"] = randomized(contract_robot, config_here,
-                                                               engine, args.seed)
+                                                               engine, scene.seed)
         devices = make_sim_devices(robot_here, config_here)
         return injector.wrap_devices(devices) if injector is not None else devices
 
-    server_config = server_config_from_args(args, not args.fast)
+    server_config = server_config_for(config, realtime=not sim.fast)
     client_options: dict[str, Any] = {}
-    if args.fast and not faults:
+    if sim.fast and not faults:
         # --fast runs in lockstep: the server waits for every command and the depth step runs at
         # its policy-step interval, so a run depends on its inputs (engine, scene, seed) only.
         # Fault drills keep the budget: their point is what happens when a command is late.
@@ -200,9 +134,10 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
         client_options["lockstep"] = True
         client_options["poll_timeout_ms"] = 10.0  # the threads see the stop within 10 ms
     plan = AppliancePlan(robot=robot, server_config=server_config,
-                         make_devices=make_devices, engine=engine, checkpoint=args.checkpoint,
-                         duration_s=args.duration, run_client=not args.no_client,
-                         report_path=Path(args.report) if args.report else None,
+                         make_devices=make_devices, engine=engine,
+                         checkpoint=config.policy.checkpoint, duration_s=config.duration.duration_s,
+                         run_client=not config.loop.no_client,
+                         report_path=Path(config.output.report) if config.output.report else None,
                          client_options=client_options)
     if randomize:
         attach_pushes(plan, draws)
@@ -213,16 +148,14 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
 
         plan.on_started.append(injector.attach)
         plan.on_finished.append(finish)
-    if args.episode_s is not None and not (math.isfinite(args.episode_s) and args.episode_s > 0):
-        raise fail(f"--episode-s {args.episode_s}: must be a positive number of seconds")
     shared: dict[str, Any] = {}
-    attach_ground_truth(plan, end_episode=args.end_episode, episode_s=args.episode_s,
+    attach_ground_truth(plan, end_episode=sim.end_episode, episode_s=sim.episode_s,
                         shared=shared)
     plan.on_recording.append(_record_scene)
     plan.live_scene = _live_scene
-    if args.video:
-        attach_video(plan, Path(args.video), video_config_from_args(args), shared)
-    if args.viewer:
+    if config.video.video:
+        attach_video(plan, Path(config.video.video), config.video.video_config(), shared)
+    if config.video.viewer:
         from hal.sim.viewer import attach_viewer
 
         try:
@@ -290,17 +223,6 @@ def attach_pushes(plan: AppliancePlan, draws: dict[str, Any]) -> None:
         server.tick_listeners.append(push)
 
     plan.on_started.append(start)
-
-
-def video_config_from_args(args: argparse.Namespace) -> Any:
-    from hal.sim.video import VideoConfig
-
-    try:
-        width, height = (int(v) for v in args.video_size.lower().split("x"))
-        return VideoConfig(width=width, height=height, fps=args.video_fps)
-    except ValueError as exc:
-        raise fail(f"--video-size {args.video_size} / --video-fps {args.video_fps}: {exc} "
-                   f"(e.g. --video-size 640x360 --video-fps 30)") from None
 
 
 def attach_video(plan: AppliancePlan, path: Path, config: Any,
@@ -400,13 +322,9 @@ def attach_ground_truth(plan: AppliancePlan, end_episode: bool = False,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def body() -> int:
-        plan = plan_from_args(args)
-        report = run_appliance(plan, args)
+    def body(config: SimApplianceConfig) -> int:
+        plan = plan_from_config(config)
+        report = run_appliance(plan, config)
         print(format_report(report), flush=True)
         if "sim" in report:
             from hal.sim.ground_truth import format_sim_section
@@ -419,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"; error: {video['error']}" if video["error"] else ""), flush=True)
         return 0
 
-    return main_guard(body)
+    return run_command(SimApplianceConfig, argv, build_parser(), body)
 
 
 if __name__ == "__main__":
