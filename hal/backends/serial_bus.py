@@ -55,9 +55,10 @@ class SerialPortSection:
     title: ClassVar[str] = "serial motor bus"
 
     serial_port: str | None = setting(None, metavar="DEVICE",
-                                      help="with --motors serial: the motor MCU's serial device "
-                                           "(/dev/ttyUSB0, or python -m hal.tools.mcu_emulator's "
-                                           "pty)")
+                                      help="the motor MCU's serial device (/dev/ttyUSB0, or "
+                                           "python -m hal.tools.mcu_emulator's pty): --motors "
+                                           "serial drives it; krabby-hal-doctor queries it, the "
+                                           "motors unpowered")
     baudrate: int = setting(2_000_000, help="the serial line's rate, baud")
 
     def __post_init__(self) -> None:

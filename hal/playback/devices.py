@@ -62,8 +62,9 @@ class RecordedConfig:
     stale_after_ms: float = 200.0
     imu_stale_after_ms: float = 50.0
     recording: Path | None = setting(None, metavar="PATH",
-                                     help="with --camera recorded: a .npz made by "
-                                          "hal.playback.recording")
+                                     help="a sensor recording (.npz, hal.playback.recording): "
+                                          "--camera recorded plays it; krabby-hal-doctor checks "
+                                          "the camera/IMU path on it")
 
     def __post_init__(self) -> None:
         for name in ("speed", "stale_after_ms", "imu_stale_after_ms"):

@@ -155,3 +155,26 @@ def test_registering_imports_no_sdk():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "6"
+
+
+def _actions(parser) -> dict[str, tuple]:
+    return {flag: (action.dest, action.help) for action in parser._actions
+            for flag in action.option_strings}
+
+
+def test_the_doctor_and_the_jetson_server_share_the_backends_flags(capsys):
+    from hal.server.jetson.main import build_parser as jetson_parser
+    from hal.tools.doctor import build_parser as doctor_parser
+    from hal.tools.doctor import main as doctor_main
+
+    jetson, doctor = _actions(jetson_parser()), _actions(doctor_parser())
+    for flag in ("--zed-resolution", "--zed-fps", "--zed-depth-mode", "--recording",
+                 "--serial-port", "--baudrate", "--robot"):
+        assert jetson[flag] == doctor[flag], flag  # one declaration: same setting, same help
+    assert "(default HD720)" in doctor["--zed-resolution"][1]
+    assert "(default 60)" in doctor["--zed-fps"][1]
+    with pytest.raises(SystemExit) as exited:
+        doctor_main(["--camera", "none", "--zed-fps", "45"])
+    assert exited.value.code == 2
+    assert "ZedConfig.fps 45 is not a ZED frame rate; valid: (15, 30, 60, 100, 120)" in \
+        capsys.readouterr().err
