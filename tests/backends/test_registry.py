@@ -178,3 +178,29 @@ def test_the_doctor_and_the_jetson_server_share_the_backends_flags(capsys):
     assert exited.value.code == 2
     assert "ZedConfig.fps 45 is not a ZED frame rate; valid: (15, 30, 60, 100, 120)" in \
         capsys.readouterr().err
+
+
+def test_a_config_file_chooses_the_backends_and_holds_their_settings(tmp_path):
+    from hal.config import parse_config
+    from hal.playback.devices import RecordedConfig
+    from hal.server.jetson.hardware import devices_config_of
+    from hal.server.jetson.main import build_parser
+
+    run_toml = tmp_path / "run.toml"
+    run_toml.write_text('[hardware]\ncamera = "recorded"\nmotors = "serial"\n'
+                        '[recorded]\nrecording = "rec.npz"\nloop = true\n'
+                        '[serial]\nserial_port = "/dev/ttyTHS1"\n[dry_run]\ndry_run_damp = true\n')
+    parser = build_parser()
+    config = parse_config(parser.config_root, ["--config", str(run_toml), "--serial-port",
+                                               "/dev/ttyUSB1"], parser)
+    devices = devices_config_of(config)
+    assert (devices.camera, devices.motors) == ("recorded", "serial")
+    recorded = devices.config_of(RecordedConfig)
+    assert recorded.recording.name == "rec.npz" and recorded.loop
+    assert devices.config_of(SerialPortSection).serial_port == "/dev/ttyUSB1"  # the flag wins
+    assert devices.dry_run.mode == "damp"
+    run_toml.write_text('[hardware]\ncamera = "kinect"\n')
+    from hal.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"camera = 'kinect': valid are \['zed', 'recorded'"):
+        parse_config(parser.config_root, ["--config", str(run_toml)], parser)
