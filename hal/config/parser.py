@@ -264,8 +264,15 @@ def parse_config(root: type, argv: Sequence[str] | None = None,
             if dest in given:
                 values[field_name] = given[dest]
             elif field_name in from_file.get(holder.name, {}):
-                value = _coerce(from_file[holder.name][field_name], kind,
-                                f"--config {path}: [{holder.name}] {field_name}")
+                where = f"--config {path}: [{holder.name}] {field_name}"
+                value = from_file[holder.name][field_name]
+                if declared.parse is not None and isinstance(value, str):
+                    # The flag's own reading of its text (``--log-level warning``), in a file too.
+                    try:
+                        value = declared.parse(value)
+                    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                        raise ConfigError(f"{where} = {value!r}: {exc}") from None
+                value = _coerce(value, kind, where)
                 choices = declared.valid_choices()
                 if choices is not None and value not in choices:
                     raise ConfigError(f"--config {path}: [{holder.name}] {field_name} = "

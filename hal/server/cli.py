@@ -1,4 +1,7 @@
-"""What ``krabby-hal-server-jetson`` and ``krabby-hal-server-sim`` share: flags, the run, the report.
+"""What ``krabby-hal-server-jetson`` and ``krabby-hal-server-sim`` share: the run and its report.
+
+Their settings are declared in :mod:`hal.server.settings` (:class:`ApplianceConfig`, which each
+command extends); :func:`run_command` parses them, :func:`run_appliance` runs a plan with them.
 
 Both servers are the same appliance (DESIGN §1) over different devices: the HAL server on the main
 thread and, unless ``--no-client``, the parkour inference client on its own threads in the same
@@ -41,7 +44,7 @@ def fail(message: str) -> CliError:
 
 @dataclass
 class AppliancePlan:
-    """A parsed command line turned into what to run.
+    """A run configuration turned into what to run.
 
     ``make_devices`` gets the robot configuration the run uses: the robot definition with the
     policy's training contract applied (joint order, defaults, gains, camera pose, policy rate).
