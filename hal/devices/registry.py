@@ -121,7 +121,11 @@ def _load_builtins() -> None:
     if _builtins_loaded:
         return
     _builtins_loaded = True  # before the import: the built-ins register through this module
-    importlib.import_module(_BUILTINS)
+    try:
+        importlib.import_module(_BUILTINS)
+    except BaseException:
+        _builtins_loaded = False  # an empty registry must not pass for a loaded one
+        raise
 
 
 def register_backend(kind: str, name: str, factory: Callable[..., Any], *,
