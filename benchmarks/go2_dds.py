@@ -40,7 +40,7 @@ _ECHO_CLIENT = """
 import sys, time
 import numpy as np
 from hal.devices.base import JointCommand
-from hal.jetson.unitree_go2 import UnitreeGo2Config, make_go2_devices
+from hal.backends.unitree_go2 import UnitreeGo2Config, make_go2_devices
 from hal.robot import load_robot
 domain, seconds = int(sys.argv[1]), float(sys.argv[2])
 joints, _, _ = make_go2_devices(UnitreeGo2Config.from_robot(

@@ -102,6 +102,9 @@ class RobotConfig:
     # Base height above flat ground at the default pose: the flat-ground height scan of a robot
     # that measures none.
     nominal_base_height_m: float = 0.3
+    # The simulator body this robot uses (``[robot] sim_body``; empty: the one named as the
+    # robot). hal.sim.mjcf refuses a robot it has no body for.
+    sim_body: str = ""
 
     @property
     def feet_hardware_to_policy(self) -> np.ndarray:
@@ -228,6 +231,7 @@ def _parse(data: dict[str, Any], source: str) -> RobotConfig:
     control_rate_hz = r.positive(r.get(robot, "control_rate_hz", "robot", float), "robot.control_rate_hz")
     nominal_height = r.positive(r.get(robot, "nominal_base_height_m", "robot", float, 0.3),
                                 "robot.nominal_base_height_m")
+    sim_body = r.get(robot, "sim_body", "robot", str, "")
 
     control = r.get(data, "control", "", dict)
     default_kp = r.get(control, "kp", "control", float)
@@ -317,4 +321,5 @@ def _parse(data: dict[str, Any], source: str) -> RobotConfig:
         contact_force_threshold_n=contact_threshold,
         depth_camera=camera,
         nominal_base_height_m=nominal_height,
+        sim_body=sim_body,
     )

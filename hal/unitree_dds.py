@@ -1,6 +1,6 @@
 """Starting Unitree's DDS (``unitree_sdk2py`` over Cyclone DDS) on a named interface.
 
-Shared by the Go2 backend (:mod:`hal.jetson.unitree_go2`) and the robot double
+Shared by the Go2 backend (:mod:`hal.backends.unitree_go2`) and the robot double
 (:mod:`hal.sim.go2_dds`). Cyclone DDS left to itself picks the first non-loopback interface and
 multicasts its discovery there, so both name the interface every time: the robot's wired
 network on hardware, ``lo`` against the simulator. The SDK's ``ChannelFactoryInitialize`` raises

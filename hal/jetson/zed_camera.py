@@ -39,10 +39,11 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from hal.config.fields import setting
 from hal.devices.base import CameraIntrinsics, DeviceError
 from hal.devices.grab_loop import FrameDropped, GrabError
 from hal.devices.threaded import DepthFrameSource, ThreadedDepthCamera
@@ -125,9 +126,15 @@ class ZedConfig:
         sdk_verbose: ``InitParameters.sdk_verbose``.
     """
 
-    resolution: str = "HD720"
-    fps: int = 60
-    depth_mode: str = "NEURAL"
+    section: ClassVar[str] = "zed"
+    title: ClassVar[str] = "ZED camera (--camera zed)"
+
+    resolution: str = setting("HD720", flag="--zed-resolution",
+                              help="sl.RESOLUTION name: " + ", ".join(ZED_RESOLUTIONS))
+    fps: int = setting(60, flag="--zed-fps", help="camera frame rate: one of "
+                                                   + ", ".join(map(str, ZED_FPS)))
+    depth_mode: str = setting("NEURAL", flag="--zed-depth-mode",
+                              help="NEURAL_LIGHT (fastest on a Jetson), NEURAL or NEURAL_PLUS")
     serial_number: int | None = None
     depth_width: int | None = None
     depth_height: int | None = None

@@ -31,12 +31,12 @@ import logging
 import math
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import Action, OperatorEvent, OperatorSource
 
-__all__ = ["REMOTE_FORMAT", "REMOTE_SIZE", "BUTTONS", "RemoteState", "decode_wireless_remote",
+__all__ = ["CarriesGo2Remote", "REMOTE_FORMAT", "REMOTE_SIZE", "BUTTONS", "RemoteState", "decode_wireless_remote",
            "encode_wireless_remote", "Go2RemoteDecoder", "Go2RemoteSource", "RemoteFrameError"]
 
 log = logging.getLogger(__name__)
@@ -144,12 +144,21 @@ class Go2RemoteDecoder:
         return out
 
 
+@runtime_checkable
+class CarriesGo2Remote(Protocol):
+    """A device the Go2's wireless remote arrives with (the Go2's joint driver: the remote's bytes
+    ride in ``LowState_``)."""
+
+    def wireless_remote(self) -> tuple[bytes, int] | None:
+        """The newest 40 raw bytes and their receive time (ns), or None before the first."""
+
+
 class Go2RemoteSource(OperatorSource):
     """Polls the newest ``wireless_remote`` bytes once per tick.
 
     Args:
         latest: returns ``(bytes, receive_ns)`` of the newest ``LowState_`` (or None before any);
-            :meth:`hal.jetson.unitree_go2.UnitreeGo2.wireless_remote`.
+            :meth:`hal.backends.unitree_go2.UnitreeGo2.wireless_remote`.
         decoder: the map and the scales.
     """
 

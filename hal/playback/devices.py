@@ -18,10 +18,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
+from hal.config.fields import setting
 from hal.devices.base import DeviceError
 from hal.devices.grab_loop import FrameSource, GrabError, SourceExhausted
 from hal.playback.recording import Recording, load_recording
@@ -46,15 +47,24 @@ class RecordedConfig:
 
     Attributes:
         speed: Playback rate relative to the original (2.0 plays twice as fast).
+        recording: The recording file (the registered ``recorded`` camera plays it).
         loop: Start over at the end instead of ending.
         stale_after_ms: Depth older than this is stale.
         imu_stale_after_ms: IMU samples older than this are stale.
     """
 
+    section: ClassVar[str] = "recorded"
+    title: ClassVar[str] = "recorded sensors (--camera recorded)"
+
     speed: float = 1.0
-    loop: bool = False
+    loop: bool = setting(False, flag="--loop-recording",
+                         help="start the recording over at its end instead of ending")
     stale_after_ms: float = 200.0
     imu_stale_after_ms: float = 50.0
+    recording: Path | None = setting(None, metavar="PATH",
+                                     help="a sensor recording (.npz, hal.playback.recording): "
+                                          "--camera recorded plays it; krabby-hal-doctor checks "
+                                          "the camera/IMU path on it")
 
     def __post_init__(self) -> None:
         for name in ("speed", "stale_after_ms", "imu_stale_after_ms"):

@@ -20,15 +20,17 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import zmq
 
 from hal.auth import is_loopback
+from hal.config.fields import setting
 from hal.devices.base import CameraIntrinsics, DepthCamera, DepthFrameInfo, DeviceError, DeviceNotConnectedError
 
-__all__ = ["DepthLinkPublisher", "LinkedDepthCamera"]
+__all__ = ["DepthLinkPublisher", "LinkedCameraSection", "LinkedDepthCamera"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,18 @@ class DepthLinkPublisher:
 
     def close(self) -> None:
         self._socket.close(linger=0)
+
+
+@dataclass(frozen=True)
+class LinkedCameraSection:
+    """Where ``krabby-go2-sim`` publishes its depth camera (the ZED's stand-in)."""
+
+    section: ClassVar[str] = "go2_sim_camera"
+    title: ClassVar[str] = "go2-sim camera (--camera go2-sim)"
+
+    camera_connect: str | None = setting(None, metavar="tcp://127.0.0.1:PORT",
+                                         help="with --camera go2-sim: krabby-go2-sim's "
+                                              "--camera-bind (the ZED's stand-in)")
 
 
 class LinkedDepthCamera(DepthCamera):

@@ -1,6 +1,6 @@
 """``krabby-go2-sim``: the MuJoCo Go2 behind the robot's own wire (Unitree's SDK over Cyclone DDS).
 
-A robot double for the Go2 backend (:mod:`hal.jetson.unitree_go2`): it talks to the outside only
+A robot double for the Go2 backend (:mod:`hal.backends.unitree_go2`): it talks to the outside only
 the way the robot does, through ``unitree_sdk2py`` on a named interface and DDS domain::
 
     krabby-go2-sim --network lo --domain-id 42 --duration 30 --report go2sim.json

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hal.jetson.go2_messages import GO2_FOOT_NAMES, GO2_MOTOR_NAMES, SERVO_MODE
+from hal.backends.go2_messages import GO2_FOOT_NAMES, GO2_MOTOR_NAMES, SERVO_MODE
 from hal.optional import require
 from hal.robot import load_robot
 from hal.safety import Mode

@@ -192,8 +192,23 @@ _GEOMETRIES = {"go2": GO2_GEOMETRY, "a1": A1_GEOMETRY}
 
 
 def geometry_for(robot: RobotConfig) -> QuadrupedGeometry:
-    """The published geometry for a robot by name; other robots get the Go2's."""
-    return _GEOMETRIES.get(robot.name, GO2_GEOMETRY)
+    """The published geometry of the robot's simulator body: ``[robot] sim_body`` in its TOML,
+    else the body named as the robot.
+
+    Raises:
+        ValueError: the simulator has no such body; the message names the robot, the body it
+            looked for, the bodies there are, and how to choose one.
+    """
+    body = robot.sim_body or robot.name
+    found = _GEOMETRIES.get(body)
+    if found is None:
+        asked = f"[robot] sim_body = {body!r}" if robot.sim_body else f"no [robot] sim_body, and " \
+                                                                      f"no body named {body!r}"
+        raise ValueError(
+            f"robot {robot.name!r} ({robot.source}): the simulator has no body for it ({asked}); "
+            f"it has bodies {sorted(_GEOMETRIES)}: set sim_body to one of them in the robot's "
+            "[robot] table, or give the simulator a QuadrupedGeometry (MujocoWorldConfig.geometry)")
+    return found
 
 
 def joint_name(leg: str, part: str) -> str:

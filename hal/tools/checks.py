@@ -234,8 +234,8 @@ def check_recording(path: Path, seconds: float, robot: RobotConfig) -> list[Chec
 
 def check_motor_bus(port: str, baudrate: int, robot: RobotConfig, seconds: float) -> list[CheckResult]:
     from hal.devices.base import DeviceError
-    from hal.jetson import serial_protocol as sp
-    from hal.jetson.serial_bus import SerialBusConfig, SerialJointDriver
+    from hal.backends import serial_protocol as sp
+    from hal.backends.serial_bus import SerialBusConfig, SerialJointDriver
 
     try:
         driver = SerialJointDriver(SerialBusConfig.from_robot(robot, port, baudrate=baudrate))

@@ -27,11 +27,18 @@ import os
 import platform
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 
+from hal.backends.serial_bus import SerialPortSection
+from hal.config import ConfigError, parse_config, part, setting
+from hal.config import build_parser as build_config_parser
+from hal.config.sections import RobotSection
+from hal.jetson.zed_camera import ZedConfig
+from hal.playback.devices import RecordedConfig
 from hal.tools.checks import (
     FAIL,
     OK,
@@ -50,7 +57,7 @@ from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
 __all__ = ["check_python", "check_numpy", "check_onnxruntime", "check_tensorrt", "check_cuda_binding",
            "check_gpu", "check_jetson_platform", "check_pyzed", "check_zed_models", "run_checks",
-           "format_report", "main"]
+           "format_report", "DoctorSection", "DoctorConfig", "build_parser", "main"]
 
 ZED_RESOURCES = Path("/usr/local/zed/resources")
 
@@ -221,22 +228,26 @@ def check_zed_models(resources: Path = ZED_RESOURCES) -> CheckResult:
 
 # -- report ----------------------------------------------------------------------------------------
 
-def run_checks(args: argparse.Namespace, robot: RobotConfig) -> list[CheckResult]:
-    required = args.jetson
+def run_checks(config: DoctorConfig, robot: RobotConfig) -> list[CheckResult]:
+    required = config.doctor.jetson
     results = [check_python(), check_numpy(), check_onnxruntime(), check_tensorrt(required),
                check_cuda_binding(required), check_gpu(required), check_jetson_platform(required),
                check_pyzed(required)]
     if available("pyzed.sl"):
         results.append(check_zed_models())
+    seconds = config.doctor.seconds
     steps: list[Callable[[], list[CheckResult]]] = []
-    if args.recording:
-        steps.append(lambda: check_recording(Path(args.recording), args.seconds, robot))
-    elif args.camera != "none":
-        steps.append(lambda: check_zed(args.seconds, args.zed_resolution, args.zed_fps, args.zed_depth_mode, robot))
-    if args.serial_port:
-        steps.append(lambda: check_motor_bus(args.serial_port, args.baudrate, robot, min(args.seconds, 1.0)))
-    if args.engine:
-        steps.append(lambda: check_engine(Path(args.engine), robot))
+    if config.recorded.recording is not None:
+        steps.append(lambda: check_recording(config.recorded.recording, seconds, robot))
+    elif config.doctor.camera != "none":
+        zed = config.zed
+        steps.append(lambda: check_zed(seconds, zed.resolution, zed.fps, zed.depth_mode, robot))
+    serial = config.serial
+    if serial.serial_port:
+        steps.append(lambda: check_motor_bus(serial.serial_port, serial.baudrate, robot,
+                                             min(seconds, 1.0)))
+    if config.doctor.engine:
+        steps.append(lambda: check_engine(Path(config.doctor.engine), robot))
     for step in steps:
         results += step()
     return results
@@ -255,30 +266,52 @@ def format_report(results: Sequence[CheckResult]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class DoctorSection:
+    """What the doctor checks beyond the machine's software."""
+
+    section: ClassVar[str] = "doctor"
+
+    jetson: bool = setting(False, help="this is the robot: missing TensorRT/CUDA/GPU/pyzed are "
+                                       "failures")
+    engine: str | None = setting(None, metavar="MODEL",
+                                 help="exported model.plan or model.onnx (its model.json must be "
+                                      "beside it)")
+    camera: str = setting("auto", choices=("auto", "none"),
+                          help="auto: check the ZED when pyzed is installed")
+    seconds: float = setting(2.0, metavar="S", help="how long to measure stream rates")
+
+    def __post_init__(self) -> None:
+        if not self.seconds > 0:
+            raise ValueError(f"--seconds must be positive, got {self.seconds}")
+
+
+@dataclass(frozen=True)
+class DoctorConfig:
+    """``krabby-hal-doctor``'s settings: the robot, what to check, and the checked backends'
+    own settings (the ZED's, the recording's and the serial bus's flags, as the Jetson server
+    spells them)."""
+
+    robot: RobotSection = part(RobotSection)
+    doctor: DoctorSection = part(DoctorSection)
+    zed: ZedConfig = part(ZedConfig)
+    recorded: RecordedConfig = part(RecordedConfig, only=("recording",))
+    serial: SerialPortSection = part(SerialPortSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(DoctorConfig, prog="krabby-hal-doctor",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="krabby-hal-doctor", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--robot", default="go2", help="robot definition (default go2)")
-    parser.add_argument("--jetson", action="store_true",
-                        help="this is the robot: missing TensorRT/CUDA/GPU/pyzed are failures")
-    parser.add_argument("--engine", help="exported model.plan or model.onnx (its model.json must be beside it)")
-    parser.add_argument("--serial-port", help="motor MCU serial device to query (motors stay unpowered)")
-    parser.add_argument("--baudrate", type=int, default=2_000_000)
-    parser.add_argument("--camera", choices=("auto", "none"), default="auto",
-                        help="auto: check the ZED when pyzed is installed")
-    parser.add_argument("--recording", help="check the camera/IMU path on a sensor recording instead")
-    parser.add_argument("--seconds", type=float, default=2.0, help="how long to measure stream rates")
-    parser.add_argument("--zed-resolution", default="HD720")
-    parser.add_argument("--zed-fps", type=int, default=60)
-    parser.add_argument("--zed-depth-mode", default="NEURAL")
-    args = parser.parse_args(argv)
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be positive, got {args.seconds}")
+    parser = build_parser()
     try:
-        robot = load_robot(args.robot)
-    except RobotDefinitionError as exc:
+        config = parse_config(DoctorConfig, argv, parser)
+        robot = load_robot(config.robot.robot)
+    except (ConfigError, RobotDefinitionError) as exc:
         parser.error(str(exc))
-    results = run_checks(args, robot)
+    results = run_checks(config, robot)
     print(format_report(results))
     return 1 if any(r.status == FAIL for r in results) else 0
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hal.jetson import serial_protocol as sp
+from hal.backends import serial_protocol as sp
 
 __all__ = ["McuEmulatorConfig", "McuSnapshot", "McuEmulator", "first_order_pd_step", "main"]
 

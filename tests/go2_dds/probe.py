@@ -76,7 +76,7 @@ def _order(domain: int, targets_text: str) -> dict:
     from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_
 
     from hal.devices.base import JointCommand
-    from hal.jetson.unitree_go2 import UnitreeGo2Config, make_go2_devices
+    from hal.backends.unitree_go2 import UnitreeGo2Config, make_go2_devices
     from hal.robot import load_robot
 
     lock = threading.Lock()

@@ -19,7 +19,7 @@ from hal.devices.grab_loop import GrabLoop
 from hal.jetson import zed_status
 from hal.jetson.zed_camera import ZedConfig, ZedDepthCamera, ZedDepthSource, ZedSession
 from hal.jetson.zed_imu import ZedImu
-from hal.server.jetson.main import camera_report
+from hal.server.jetson.hardware import camera_report
 from hal.tools import checks
 from hal.tools.checks import OK, WARN
 from tests.fakes import install

@@ -123,3 +123,28 @@ def test_cli_prints_a_model_and_refuses_an_unknown_robot(capsys):
         main(["--robot", "no_such_robot"])
     assert exc.value.code == 2
     assert "not a shipped robot" in capsys.readouterr().err
+
+
+def test_a_robot_without_a_simulator_body_is_refused_naming_what_is_missing(tmp_path):
+    """A robot TOML the simulator has no body for is refused (it once got the Go2's silently);
+    ``[robot] sim_body`` borrows a body the simulator has."""
+    text = (asset_path("go2", "flat").parents[2] / "robots" / "go2.toml").read_text()
+    path = tmp_path / "mybot.toml"
+    path.write_text(text.replace('name = "go2"', 'name = "mybot"', 1))
+    robot = load_robot(path)
+    with pytest.raises(ValueError) as refused:
+        build_mjcf(robot)
+    message = str(refused.value)
+    for named in ("'mybot'", "sim_body", "'a1'", "'go2'", "QuadrupedGeometry"):
+        assert named in message, named
+    path.write_text(text.replace('name = "go2"', 'name = "mybot"\nsim_body = "hexapod"', 1))
+    with pytest.raises(ValueError, match="sim_body = 'hexapod'"):
+        build_mjcf(load_robot(path))
+    path.write_text(text.replace('name = "go2"', 'name = "mybot"\nsim_body = "go2"', 1))
+    borrowed = load_robot(path)
+    assert borrowed.sim_body == "go2"
+    go2 = load_robot("go2")
+    ours = mujoco.MjModel.from_xml_string(build_mjcf(borrowed))
+    theirs = mujoco.MjModel.from_xml_string(build_mjcf(go2))
+    assert np.array_equal(ours.body_mass, theirs.body_mass)  # the Go2's body
+    assert np.array_equal(ours.geom_size, theirs.geom_size)

@@ -1,114 +1,128 @@
 """``JetsonHalServer``: the HAL server over the robot's real devices.
 
-Devices are chosen by :class:`JetsonDevicesConfig` — each a backend module of :mod:`hal.jetson`:
-
-============  ===============================================================================
-camera        ``zed`` (ZED 2/2i/X depth, ZED IMU) · ``recorded`` (a ``.npz`` recording played at
-              its original timing through the same grab-thread path) · ``go2-sim`` (the ZED's
-              stand-in: ``krabby-go2-sim``'s depth camera over loopback, :mod:`hal.sim.depth_link`)
-              · ``none``
-motors        ``go2`` (Unitree Go2 low-level SDK: joints, IMU, foot forces) · ``serial`` (the
-              documented serial protocol to joint microcontrollers; ``hal/jetson/SERIAL_PROTOCOL.md``)
-============  ===============================================================================
-
-The IMU comes from the Go2 when the motors are a Go2, else from the ZED (or the recording).
+Devices are chosen by :class:`JetsonDevicesConfig`: a camera and a motor backend by their
+registered names (:mod:`hal.devices.registry`; the built-ins are listed in
+:mod:`hal.backends.builtin`), each built from its own config dataclass. The IMU comes from the
+motors when they have one (the Go2's sits on the base), else from the camera (the ZED's, or the
+recording's).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, ClassVar
 
 import zmq
 
+from hal.backends.dry_run import DryRunSection
+from hal.config.fields import setting
+from hal.devices.registry import Backend, DeviceParts, choices, get_backend
 from hal.robot import RobotConfig
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 
-__all__ = ["JetsonDevicesConfig", "JetsonHalServer", "build_jetson_devices", "CAMERAS", "MOTORS"]
+__all__ = ["JetsonDevicesConfig", "JetsonHalServer", "build_jetson_devices"]
 
 log = logging.getLogger(__name__)
 
-CAMERAS = ("zed", "recorded", "go2-sim", "none")
-MOTORS = ("go2", "serial")
 
-
-@dataclass
+@dataclass(frozen=True)
 class JetsonDevicesConfig:
-    """Which backends drive the robot, and their settings."""
+    """Which backends drive the robot, and their settings.
 
-    camera: str = "zed"
-    motors: str = "go2"
-    recording: Path | None = None
-    recording_loop: bool = False
-    serial_port: str | None = None
-    camera_endpoint: str | None = None  # camera "go2-sim": krabby-go2-sim's --camera-bind
-    zed: "object | None" = None  # hal.jetson.zed_camera.ZedConfig; None = defaults
-    go2: "object | None" = None  # hal.jetson.unitree_go2.UnitreeGo2Config; None = defaults
-    dry_run: str | None = None  # None, "silent" or "damp" (hal.jetson.dry_run)
-    dry_run_record: Path | None = None
-    extra: dict = field(default_factory=dict)
+    Attributes:
+        camera: A registered camera backend (``zed``, ``recorded``, ``go2-sim``, ``none``, ...).
+        motors: A registered motor backend (``go2``, ``serial``, ...).
+        backend_configs: The backends' config dataclasses (and the sections they use, such as
+            the Go2's network and the dry run), one instance per type; a backend whose config is
+            missing here runs with its defaults.
+    """
+
+    section: ClassVar[str] = "hardware"
+
+    camera: str = setting("zed", choices=choices("camera"),
+                          help="the depth camera backend (registered: hal.devices.registry)")
+    motors: str = setting("go2", choices=choices("motors"),
+                          help="the motor backend (registered: hal.devices.registry)")
+    backend_configs: tuple[Any, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.camera not in CAMERAS:
-            raise ValueError(f"camera {self.camera!r}: valid are {CAMERAS}")
-        if self.motors not in MOTORS:
-            raise ValueError(f"motors {self.motors!r}: valid are {MOTORS}")
-        if self.camera == "go2-sim" and not self.camera_endpoint:
-            raise ValueError("camera 'go2-sim' needs --camera-connect tcp://127.0.0.1:PORT (krabby-go2-sim "
-                             "--camera-bind)")
-        if self.camera == "go2-sim" and self.motors != "go2":
-            raise ValueError("camera 'go2-sim' comes with krabby-go2-sim: use --motors go2")
-        if self.camera == "recorded" and self.recording is None:
-            raise ValueError("camera 'recorded' needs a recording file (--recording PATH)")
-        if self.motors == "serial" and not self.serial_port:
-            raise ValueError("motors 'serial' need a serial port (--serial-port /dev/ttyUSB0)")
-        if self.motors == "serial" and self.camera == "none":
-            raise ValueError("serial motors carry no IMU: use camera 'zed' or 'recorded' for one")
-        if self.dry_run not in (None, "silent", "damp"):
-            raise ValueError(f"dry_run {self.dry_run!r}: valid are None, 'silent', 'damp'")
+        get_backend("camera", self.camera)  # an unknown name is refused, naming the valid ones
+        get_backend("motors", self.motors)
+        object.__setattr__(self, "backend_configs", tuple(self.backend_configs))
+        types = [type(c) for c in self.backend_configs]
+        doubled = sorted({t.__name__ for t in types if types.count(t) > 1})
+        if doubled:
+            raise ValueError(f"JetsonDevicesConfig.backend_configs holds {doubled} more than once")
+
+    def config_of(self, section: type) -> Any:
+        """The configured instance of ``section``, else its defaults."""
+        for config in self.backend_configs:
+            if type(config) is section:
+                return config
+        return section()
+
+    @property
+    def dry_run(self) -> DryRunSection:
+        return self.config_of(DryRunSection)
+
+    def chosen(self) -> dict[str, Backend]:
+        """The chosen backends by kind."""
+        return {"camera": get_backend("camera", self.camera),
+                "motors": get_backend("motors", self.motors)}
+
+    def check(self) -> None:
+        """Refuse a choice that cannot run, before anything is built (ValueError naming the
+        flag): a backend's own check, a backend that needs another, a robot without an IMU."""
+        chosen = self.chosen()
+        for kind, backend in chosen.items():
+            if backend.check is not None and backend.config is not None:
+                backend.check(self.config_of(backend.config))
+            for other_kind, names in backend.requires.items():
+                other = chosen.get(other_kind)
+                if other is not None and other.name not in names:
+                    raise ValueError(f"{kind} {backend.name!r} only works with --{other_kind} "
+                                     f"{' or '.join(names)}, not {other.name!r}")
+        if not any("imu" in b.provides for b in chosen.values()):
+            raise ValueError(f"motors {self.motors!r} carry no IMU and camera {self.camera!r} "
+                             "has none: use a camera that has one (zed, recorded)")
+
+    def build(self, kind: str, robot: RobotConfig) -> DeviceParts:
+        """Build the chosen ``kind`` backend for ``robot`` (unconnected)."""
+        backend = self.chosen()[kind]
+        args = [self.config_of(backend.config) if backend.config is not None else None]
+        args += [self.config_of(section) for section in backend.uses]
+        parts = backend.factory(robot, *args)
+        if not isinstance(parts, DeviceParts):
+            raise TypeError(f"{kind} backend {backend.name!r} ({backend.factory.__module__}) "
+                            f"returned {type(parts).__name__}, not DeviceParts")
+        return parts
 
 
 def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> HalDevices:
-    """Construct (not connect) the devices ``config`` names."""
-    camera = imu = contacts = None
-    if config.camera == "zed":
-        from hal.jetson.zed_camera import ZedConfig, ZedDepthCamera
-        from hal.jetson.zed_imu import ZedImu
+    """Construct (not connect) the devices ``config`` names.
 
-        camera = ZedDepthCamera(config.zed or ZedConfig())
-        imu = ZedImu(camera.session)
-    elif config.camera == "recorded":
-        from hal.playback.devices import RecordedConfig, make_recorded_devices
-
-        camera, imu = make_recorded_devices(config.recording, RecordedConfig(loop=config.recording_loop))
-    elif config.camera == "go2-sim":
-        from hal.sim.depth_link import LinkedDepthCamera
-
-        camera = LinkedDepthCamera(config.camera_endpoint)
-    if config.motors == "go2":
-        from dataclasses import replace
-
-        from hal.jetson.unitree_go2 import UnitreeGo2Config, make_go2_devices
-
-        go2 = config.go2 or UnitreeGo2Config.from_robot(robot)
-        if config.dry_run == "silent":
-            # Nothing may reach the motors: leave Unitree's own controller in charge, publish no LowCmd.
-            go2 = replace(go2, release_sport_mode=False, send_commands=False)
-        joints, go2_imu, contacts = make_go2_devices(go2)
-        imu = go2_imu  # the Go2's own IMU sits on the base: no mounting rotation to get wrong
-    else:
-        from hal.jetson.serial_bus import SerialBusConfig, SerialJointDriver
-
-        joints = SerialJointDriver(SerialBusConfig.from_robot(robot, config.serial_port))
+    Raises:
+        ValueError: a choice that cannot run (see :meth:`JetsonDevicesConfig.check`), or motors
+            whose joints are not the robot's.
+    """
+    config.check()
+    camera = config.build("camera", robot)
+    motors = config.build("motors", robot)
+    joints = motors.joints
+    if joints is None:
+        raise ValueError(f"motors {config.motors!r} built no joint driver")
     if tuple(joints.joint_names) != robot.joint_names_hardware:
         raise ValueError(f"motor backend joints {list(joints.joint_names)} differ from robot "
                          f"{robot.name!r} hardware order {list(robot.joint_names_hardware)}")
-    if config.dry_run is not None:
-        from hal.jetson.dry_run import DryRunJointDriver
+    dry_run = config.dry_run
+    if dry_run.mode is not None:
+        from hal.backends.dry_run import DryRunJointDriver
 
-        joints = DryRunJointDriver(joints, config.dry_run, record_path=config.dry_run_record)
-    return HalDevices(joints=joints, imu=imu, contacts=contacts, camera=camera)
+        joints = DryRunJointDriver(joints, dry_run.mode, record_path=dry_run.dry_run_record)
+    return HalDevices(joints=joints, imu=motors.imu or camera.imu,
+                      contacts=motors.contacts or camera.contacts, camera=camera.camera,
+                      height_scanner=camera.height_scanner or motors.height_scanner)
 
 
 class JetsonHalServer(HalServer):

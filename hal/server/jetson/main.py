@@ -27,8 +27,9 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from hal.backends.unitree_go2 import Go2MotorsSection
 from hal.config import build_parser as build_config_parser
 from hal.config import part
 from hal.config.sections import PolicyFilesSection
@@ -41,88 +42,51 @@ from hal.server.cli import (
     run_command,
     server_config_for,
 )
-from hal.server.jetson.hal_server import CAMERAS, MOTORS, JetsonDevicesConfig, build_jetson_devices
+from hal.server.jetson.hal_server import build_jetson_devices
+from hal.server.jetson.hardware import (
+    camera_report,
+    devices_config_of,
+    go2_remote_source,
+    jetson_config_type,
+    motor_report,
+)
 from hal.server.settings import ApplianceConfig
-from hal.unitree_dds import NETWORK_HELP
 
-__all__ = ["main", "build_parser", "plan_from_config", "JetsonApplianceConfig", "motor_report",
-           "camera_report"]
+__all__ = ["main", "build_parser", "plan_from_config", "JetsonApplianceConfig"]
 
 
 @dataclass(frozen=True)
 class JetsonApplianceConfig(ApplianceConfig):
-    """``krabby-hal-server-jetson``: the appliance on the robot; it infers on the GPU."""
+    """``krabby-hal-server-jetson``: the appliance on the robot; it infers on the GPU.
+
+    :func:`build_parser` extends it with the hardware parts (:mod:`hal.server.jetson.hardware`).
+    """
 
     policy: PolicyFilesSection = part(PolicyFilesSection, defaults={"device": "cuda"})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: :class:`JetsonApplianceConfig`'s settings and the hardware flags."""
-    parser = build_config_parser(JetsonApplianceConfig, prog="krabby-hal-server-jetson",
-                                 description="HAL server + parkour inference client on a Jetson.")
-    add_hardware_arguments(parser)
-    return parser
+    """The command line: :class:`JetsonApplianceConfig`'s settings, the backend choice and every
+    registered camera and motor backend's settings (:func:`hal.server.jetson.hardware.hardware_parts`:
+    ``--camera``/``--motors`` choices and the backends' flags are read from the registry now)."""
+    return build_config_parser(jetson_config_type(JetsonApplianceConfig),
+                               prog="krabby-hal-server-jetson",
+                               description="HAL server + parkour inference client on a Jetson.")
 
 
-def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
-    """The devices' flags (argparse's own defaults: hal.config's parser suppresses unset ones)."""
-    hw = parser.add_argument_group("hardware")
-    hw.add_argument("--camera", choices=CAMERAS, default="zed")
-    hw.add_argument("--recording", default=None,
-                    help="with --camera recorded: a .npz made by hal.playback.recording")
-    hw.add_argument("--camera-connect", dest="camera_connect", default=None,
-                    metavar="tcp://127.0.0.1:PORT",
-                    help="with --camera go2-sim: krabby-go2-sim's --camera-bind (the ZED's stand-in)")
-    hw.add_argument("--loop-recording", dest="loop_recording", action="store_true", default=False)
-    hw.add_argument("--motors", choices=MOTORS, default="go2")
-    hw.add_argument("--serial-port", dest="serial_port", default=None, help="with --motors serial")
-    hw.add_argument("--network", default=None, help="with --motors go2, required: " + NETWORK_HELP)
-    hw.add_argument("--domain-id", dest="domain_id", type=int, default=0,
-                    help="with --motors go2: the DDS domain id (0 on the robot)")
-    hw.add_argument("--no-go2-remote", dest="go2_remote", action="store_false", default=True,
-                    help="with --motors go2: ignore the Go2's wireless remote (by default it "
-                         "drives: see README, how to drive)")
-    hw.add_argument("--zed-resolution", dest="zed_resolution", default="HD720")
-    hw.add_argument("--zed-fps", dest="zed_fps", type=int, default=60)
-    hw.add_argument("--zed-depth-mode", dest="zed_depth_mode", default="NEURAL")
-    dry = parser.add_argument_group("bring-up")
-    dry.add_argument("--dry-run", dest="dry_run", action="store_const", const="silent", default=None,
-                     help="run everything but send the motors nothing; record the commands")
-    dry.add_argument("--dry-run-damp", dest="dry_run", action="store_const", const="damp",
-                     help="like --dry-run, but send damping (kp 0) to the motors")
-    dry.add_argument("--dry-run-record", dest="dry_run_record", metavar="PATH", default=None,
-                     help="with --dry-run: write the commands it would have sent (.npz)")
-
-
-def plan_from_config(config: JetsonApplianceConfig, args: argparse.Namespace) -> AppliancePlan:
-    """What a Jetson run does; ``args``: the hardware flags (:func:`add_hardware_arguments`)."""
+def plan_from_config(config: JetsonApplianceConfig) -> AppliancePlan:
+    """What a Jetson run does (``config`` built by :func:`build_parser`'s run configuration)."""
     robot = load_robot_or_fail(config.robot.robot)
     try:
-        zed = None
-        if args.camera == "zed":
-            from hal.jetson.zed_camera import ZedConfig
-
-            zed = ZedConfig(resolution=args.zed_resolution, fps=args.zed_fps,
-                            depth_mode=args.zed_depth_mode)
-        go2 = None
-        if args.motors == "go2" and args.network:
-            from hal.jetson.unitree_go2 import UnitreeGo2Config
-
-            go2 = UnitreeGo2Config.from_robot(robot, network_interface=args.network,
-                                              domain_id=args.domain_id)
-        devices = JetsonDevicesConfig(camera=args.camera, motors=args.motors, go2=go2,
-                                      recording=Path(args.recording) if args.recording else None,
-                                      recording_loop=args.loop_recording,
-                                      serial_port=args.serial_port, zed=zed, dry_run=args.dry_run,
-                                      camera_endpoint=args.camera_connect,
-                                      dry_run_record=Path(args.dry_run_record) if args.dry_run_record else None)
+        devices = devices_config_of(config)
+        devices.check()
     except ValueError as exc:
         raise fail(str(exc)) from None
-    if args.dry_run_record and not args.dry_run:
-        raise fail("--dry-run-record needs --dry-run or --dry-run-damp")
-    if args.dry_run:
-        print(f"DRY RUN ({args.dry_run}): the motors receive "
-              f"{'nothing' if args.dry_run == 'silent' else 'damping only'}; commands are recorded", flush=True)
+    dry_run = devices.dry_run.mode
+    if dry_run is not None:
+        print(f"DRY RUN ({dry_run}): the motors receive "
+              f"{'nothing' if dry_run == 'silent' else 'damping only'}; commands are recorded",
+              flush=True)
     policy = config.policy
     if policy.checkpoint and not policy.engine:
         print(f"bring-up: running the torch reference from {policy.checkpoint} (export it with "
@@ -131,9 +95,10 @@ def plan_from_config(config: JetsonApplianceConfig, args: argparse.Namespace) ->
     def make_devices(contract_robot):
         # After the policy and its contract are checked (a wrong --obs-dim is the first error),
         # before any device is opened.
-        if args.motors == "go2" and not args.network:
-            raise fail(f"--motors go2 needs --network: {NETWORK_HELP}")
-        return build_jetson_devices(contract_robot, devices)
+        try:
+            return build_jetson_devices(contract_robot, devices)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
 
     report = config.output.report
     plan = AppliancePlan(robot=robot, server_config=server_config_for(config),
@@ -145,69 +110,20 @@ def plan_from_config(config: JetsonApplianceConfig, args: argparse.Namespace) ->
         motor_report(server.devices.joints)))
     plan.on_finished.append(lambda server, _client: plan.report_extras.update(
         camera_report(server.devices.camera)))
-    if args.motors == "go2" and args.go2_remote:
-        plan.operator_sources.append(_go2_remote_source)
+    if devices.config_of(Go2MotorsSection).go2_remote:
+        plan.operator_sources.append(go2_remote_source)  # None unless the motors carry it
     return plan
-
-
-def motor_report(joints) -> dict:
-    """The run report's view of the motors: the dry run's summary, and the driver's health
-    (Go2: temperatures and packets lost since connect; serial bus: frame counters)."""
-    from dataclasses import asdict, is_dataclass
-
-    from hal.jetson.dry_run import DryRunJointDriver
-
-    out: dict = {}
-    if isinstance(joints, DryRunJointDriver):
-        out["dry_run"] = joints.summary()
-        joints = joints.inner
-    health = getattr(joints, "health", None)
-    if callable(health) and joints.is_connected:
-        try:
-            value = health()
-        except Exception as exc:  # noqa: BLE001 - a report line, never a failure of the run
-            out["motor_health"] = {"error": str(exc)}
-        else:
-            out["motor_health"] = value.to_dict() if hasattr(value, "to_dict") else (
-                asdict(value) if is_dataclass(value) else str(value))
-    return out
-
-
-def camera_report(camera) -> dict:
-    """The run report's camera section: the backend's own ``report()`` (ZED: grab health, the
-    warning ``open`` returned, warning codes by name and ``corrupted_frames`` dropped)."""
-    report = getattr(camera, "report", None)
-    if camera is None or not callable(report):
-        return {}
-    try:
-        return {"camera": report()}
-    except Exception as exc:  # noqa: BLE001 - a report line, never a failure of the run
-        return {"camera": {"error": str(exc)}}
-
-
-def _go2_remote_source(server: Any, speed_range_m_s: tuple[float, float],
-                       max_yaw_rate_rad_s: float) -> Any:
-    """The Go2's wireless remote as an operator source (its session is the joint driver's)."""
-    from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
-
-    joints = server.devices.joints
-    session = getattr(getattr(joints, "inner", joints), "session", None)  # a dry run wraps it
-    if session is None:
-        return None
-    return Go2RemoteSource(session.wireless_remote,
-                           Go2RemoteDecoder(speed_range_m_s[1], max_yaw_rate_rad_s))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
 
     def body(config: JetsonApplianceConfig) -> int:
-        hardware = parser.parse_args(argv)
-        report = run_appliance(plan_from_config(config, hardware), config)
+        report = run_appliance(plan_from_config(config), config)
         print(format_report(report), flush=True)
         return 0
 
-    return run_command(JetsonApplianceConfig, argv, parser, body)
+    return run_command(parser.config_root, argv, parser, body)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hal.jetson import serial_protocol as sp
+from hal.backends import serial_protocol as sp
 from hal.tools.mcu_emulator import first_order_pd_step
 
 

@@ -16,19 +16,49 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from hal.config.fields import setting
 from hal.devices.base import CONTROL_MODE_DAMP, JointCommand, JointDriver, JointState
 
-__all__ = ["DRY_RUN_MODES", "DryRunJointDriver"]
+__all__ = ["DRY_RUN_MODES", "DryRunSection", "DryRunJointDriver"]
 
 log = logging.getLogger(__name__)
 
 #: ``silent``: send nothing; ``damp``: send only damping commands (kp 0).
 DRY_RUN_MODES = ("silent", "damp")
+
+
+@dataclass(frozen=True)
+class DryRunSection:
+    """Bring-up: run everything, send the motors nothing (or damping only), record the commands."""
+
+    section: ClassVar[str] = "dry_run"
+    title: ClassVar[str] = "bring-up"
+
+    dry_run: bool = setting(False, help="run everything but send the motors nothing; record the "
+                                        "commands")
+    dry_run_damp: bool = setting(False, help="like --dry-run, but send damping (kp 0) to the "
+                                             "motors")
+    dry_run_record: Path | None = setting(None, metavar="PATH",
+                                          help="with --dry-run: write the commands it would have "
+                                               "sent (.npz)")
+
+    def __post_init__(self) -> None:
+        if self.dry_run_record is not None and self.mode is None:
+            raise ValueError("--dry-run-record needs --dry-run or --dry-run-damp")
+
+    @property
+    def mode(self) -> str | None:
+        """None (a real run), ``"silent"`` or ``"damp"`` (``--dry-run-damp`` wins over
+        ``--dry-run``: it is the one that sends something)."""
+        if self.dry_run_damp:
+            return "damp"
+        return "silent" if self.dry_run else None
 
 
 class DryRunJointDriver(JointDriver):
@@ -64,6 +94,11 @@ class DryRunJointDriver(JointDriver):
         self._last_position: np.ndarray | None = None
 
     # -- device ---------------------------------------------------------------------------------
+
+    @property
+    def wrapped(self) -> JointDriver:
+        """The real driver (:class:`hal.devices.protocols.WrapsDevice`)."""
+        return self.inner
 
     @property
     def joint_names(self) -> tuple[str, ...]:

@@ -11,9 +11,9 @@ import pytest
 
 from tests.child_process import ChildProcess
 from hal.devices.base import DeviceError, JointCommand
-from hal.jetson import serial_protocol as sp
+from hal.backends import serial_protocol as sp
 from hal.tools.mcu_emulator import McuEmulator, McuEmulatorConfig
-from hal.jetson.serial_bus import SerialBusConfig, SerialJointDriver
+from hal.backends.serial_bus import SerialBusConfig, SerialJointDriver
 from hal.robot import load_robot
 
 NAMES = ("hip", "thigh", "calf")

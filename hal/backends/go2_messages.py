@@ -1,6 +1,6 @@
 """The Go2's messages without a robot: motor slots, ``LowCmd_`` packing, ``LowState_`` unpacking,
 the entry checks and the foot-pad calibration, as pure functions (used by
-:mod:`hal.jetson.unitree_go2`, which re-exports them; tested without the SDK).
+:mod:`hal.backends.unitree_go2`, which re-exports them; tested without the SDK).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from hal.devices.base import CONTROL_MODE_DAMP, CONTROL_MODE_POSITION, JointCommand
 
 if TYPE_CHECKING:
-    from hal.jetson.unitree_go2 import UnitreeGo2Config
+    from hal.backends.unitree_go2 import UnitreeGo2Config
 
 __all__ = [
     "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",

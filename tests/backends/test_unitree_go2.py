@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hal.devices.base import CONTROL_MODE_DAMP, JointCommand
-from hal.jetson.unitree_go2 import (
+from hal.backends.unitree_go2 import (
     GO2_MOTOR_NAMES,
     GO2_MOTOR_SLOTS,
     POS_STOP_F,
@@ -145,7 +145,7 @@ def test_wireless_remote_bytes_reach_the_operator_decoder():
     and decodes into the operator's events (start pressed, left stick half up)."""
     import struct
 
-    from hal.jetson.unitree_go2 import UnitreeGo2
+    from hal.backends.unitree_go2 import UnitreeGo2
     from hal.operator import Action
     from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
 
@@ -166,7 +166,7 @@ def test_wireless_remote_bytes_reach_the_operator_decoder():
 
 
 def test_a_lowstate_with_a_wrong_crc_is_dropped_and_counted():
-    from hal.jetson.unitree_go2 import UnitreeGo2
+    from hal.backends.unitree_go2 import UnitreeGo2
 
     msg, crc = _sdk_low_state(bytes(40))
     session = UnitreeGo2(UnitreeGo2Config.from_robot(load_robot("go2")))
@@ -184,8 +184,8 @@ def test_a_lowstate_with_a_wrong_crc_is_dropped_and_counted():
 
 
 def test_entry_problems_by_hand():
-    from hal.jetson import unitree_go2
-    from hal.jetson.unitree_go2 import entry_problems
+    from hal.backends import unitree_go2
+    from hal.backends.unitree_go2 import entry_problems
 
     cfg = UnitreeGo2Config(max_motor_temperature_c=70.0, max_lost_per_s=5.0)
 

@@ -18,8 +18,8 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,17 +32,44 @@ from hal.devices.base import (
     JointDriver,
     JointState,
 )
-from hal.jetson import serial_protocol as sp
+from hal.backends import serial_protocol as sp
+from hal.config.fields import setting
 from hal.log_limit import RateLimitedLog
 from hal.optional import require
 from hal.robot import RobotConfig
 
-__all__ = ["SerialBusConfig", "SerialBusHealth", "SerialJointDriver"]
+__all__ = ["SerialPortSection", "SerialBusConfig", "SerialBusHealth", "SerialJointDriver"]
 
 log = logging.getLogger(__name__)
 
 _WIRE_MODE = {CONTROL_MODE_POSITION: 0, CONTROL_MODE_DAMP: 1}
 _READ_TIMEOUT_S = 0.002  # bounds the heartbeat jitter of the I/O thread
+
+
+@dataclass(frozen=True)
+class SerialPortSection:
+    """The serial motor bus's settings on a command line: which port (the joints come from the
+    robot definition, :meth:`SerialBusConfig.from_robot`)."""
+
+    section: ClassVar[str] = "serial"
+    title: ClassVar[str] = "serial motor bus"
+
+    serial_port: str | None = setting(None, metavar="DEVICE",
+                                      help="the motor MCU's serial device (/dev/ttyUSB0, or "
+                                           "python -m hal.tools.mcu_emulator's pty): --motors "
+                                           "serial drives it; krabby-hal-doctor queries it, the "
+                                           "motors unpowered")
+    baudrate: int = setting(2_000_000, help="the serial line's rate, baud")
+
+    def __post_init__(self) -> None:
+        if self.baudrate <= 0:
+            raise ValueError(f"--baudrate {self.baudrate}: must be a positive number of baud")
+
+    def bus_config(self, robot: RobotConfig) -> SerialBusConfig:
+        """The bus's full settings for ``robot`` (refused without a port)."""
+        if not self.serial_port:
+            raise ValueError("motors 'serial' need a serial port (--serial-port /dev/ttyUSB0)")
+        return SerialBusConfig.from_robot(robot, self.serial_port, baudrate=self.baudrate)
 
 
 @dataclass(frozen=True)
@@ -118,6 +145,10 @@ class SerialBusHealth:
     @property
     def flags_text(self) -> str:
         return sp.describe_flags(self.flags)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters for the run report (:class:`hal.devices.protocols.HealthReport`)."""
+        return asdict(self)
 
     def summary(self) -> str:
         state = "STALE" if self.stale else "live"
