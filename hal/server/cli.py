@@ -23,7 +23,11 @@ from typing import Any, Callable
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 from hal.safety.config import PAST_LIMIT_MODES, SafetyConfig
 from hal.safety.events import Mode
+from hal.report.schema import dumps
+from hal.report.sections import FaultReport
+from hal.report.server import PolicyTargets
 from hal.server.base import HalDevices, HalServer, HalServerConfig
+from hal.server.run_report import RunReport
 
 __all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
 
@@ -110,7 +114,8 @@ class AppliancePlan:
     policy's training contract applied (joint order, defaults, gains, camera pose, policy rate).
     ``on_started`` hooks get ``(server, client)`` once both run (client None with --no-client);
     ``on_finished`` hooks get the same on every way out, after the loop ended and before the
-    client is stopped and the motors damped; ``report_extras`` are merged into the report last.
+    client is stopped and the motors damped. Listeners add their report sections with
+    :meth:`add_report_section`.
     """
 
     robot: RobotConfig
@@ -124,12 +129,32 @@ class AppliancePlan:
     client_options: dict[str, Any] = field(default_factory=dict)
     on_started: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
     on_finished: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
-    report_extras: dict[str, Any] = field(default_factory=dict)
+    # section name -> its producer, called once the run ended (see add_report_section)
+    report_sections: dict[str, Callable[[], Any]] = field(default_factory=dict)
     operator_sources: list[Any] = field(default_factory=list)  # e.g. the Go2's remote
     # Called with (server, RecordingSession) right after the recorders attached (when recording).
     on_recording: list[Callable[[HalServer, Any], None]] = field(default_factory=list)
     # --live: makes the simulator's scene source from the started server (None on hardware).
     live_scene: Callable[[HalServer], Any] | None = None
+
+    def add_report_section(self, name: str, producer: Callable[[], Any]) -> None:
+        """Add the report section ``name`` (a :class:`~hal.server.run_report.RunReport` field,
+        one of ``SECTION_NAMES``): ``producer`` is called after the run (after the
+        ``on_finished`` hooks and the shutdown) and returns the section's typed value, or None
+        to leave it out.
+
+        Raises:
+            ValueError: a name that is not a listener's section (the valid ones named), or one
+                added twice.
+        """
+        from hal.server.run_report import SECTION_NAMES
+
+        if name not in SECTION_NAMES:
+            raise ValueError(f"report section {name!r}: not a listener's section; valid: "
+                             f"{list(SECTION_NAMES)}")
+        if name in self.report_sections:
+            raise ValueError(f"report section {name!r} added twice")
+        self.report_sections[name] = producer
 
 
 def load_robot_or_fail(name: str) -> RobotConfig:
@@ -189,7 +214,7 @@ def check_run_arguments(args: argparse.Namespace) -> None:
         raise fail(f"--speed {speed}: must be a finite number of m/s")
 
 
-def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, Any]:
+def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> RunReport:
     """Open the policy, build the server, run, shut down cleanly; returns the report."""
     from compute.parkour.contract import ContractError, command_interval_ticks
     from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
@@ -261,7 +286,6 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
 
     for sig in previous:
         signal.signal(sig, on_signal)
-    report: dict[str, Any] = {}
     try:
         server.start()
         if policy is not None:
@@ -302,7 +326,7 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
                                       contract.forward_speed_range_m_s, recording)
         if live is not None:
             live.attach_operator(hub)
-        report = server.run(duration_s=plan.duration_s)
+        server.run(duration_s=plan.duration_s)
     finally:
         if status is not None:
             status.stop()
@@ -327,28 +351,55 @@ def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> dict[str, An
             signal.signal(sig, handler)
         if policy is not None:
             policy.close()
-    # After close(): the final mode is the damped one the motors were left in.
-    report["safety"] = server.safety_report()
-    report["training_contract"] = contract.to_dict()
-    if client is not None:
-        report["inference"] = client.stats()
-        report["command"] = {"forward_speed_m_s": client.command.forward_speed_m_s,
-                             "mode": client.command.mode,
-                             "yaw_rate_rad_s": client.command.yaw_rate_rad_s}
-    if policy is not None:
-        report["policy"] = {"path": str(policy.path), "backend": policy.backend,
-                            "source": policy.source}
-    if recording is not None:
-        report["recorder"] = recording.report()
-    if hub is not None:
-        report["operator"] = hub.report()
-    if live is not None:
-        report["live"] = live.report()
-    report.update(plan.report_extras)
+    report = _build_report(plan, args, server, contract, client, policy, recording, hub, live)
     if plan.report_path is not None:
         plan.report_path.parent.mkdir(parents=True, exist_ok=True)
-        plan.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        plan.report_path.write_text(dumps(report))
     return report
+
+
+def _build_report(plan: AppliancePlan, args: Any, server: HalServer, contract: Any, client: Any,
+                  policy: Any, recording: Any, hub: Any, live: Any) -> RunReport:
+    """The run report, built in this one place: the server's part (after ``close()``: the final
+    mode is the damped one the motors were left in), the policy's, then the listeners'."""
+    from hal.report.schema import check_field
+    from hal.report.sections import LiveReport, OperatorReport, RecorderReport
+    from hal.server.run_report import CommandReport, InferenceReport, PolicyReport
+
+    report = RunReport(**server.report().server_fields(), config=_effective_config(args),
+                       training_contract=contract.to_dict())
+    if client is not None:
+        report.inference = InferenceReport.from_dict(client.stats(), "inference")
+        report.command = CommandReport(forward_speed_m_s=client.command.forward_speed_m_s,
+                                       mode=client.command.mode,
+                                       yaw_rate_rad_s=client.command.yaw_rate_rad_s)
+    if policy is not None:
+        report.policy = PolicyReport(path=str(policy.path), backend=policy.backend,
+                                     source=policy.source)
+    if recording is not None:
+        report.recorder = RecorderReport.from_dict(recording.report(), "recorder")
+    if hub is not None:
+        report.operator = OperatorReport.from_dict(hub.report(), "operator")
+    if live is not None:
+        report.live = LiveReport.from_dict(live.report(), "live")
+    for name, producer in plan.report_sections.items():
+        value = producer()
+        if value is not None:
+            check_field(RunReport, name, value)
+            setattr(report, name, value)
+    return report
+
+
+def _effective_config(args: Any) -> dict[str, Any]:
+    """The run's effective configuration, JSON-ready (the report's ``config``): a typed run
+    configuration through ``hal.config.config_to_dict``; parsed flags as they are."""
+    import dataclasses
+
+    from hal.config import config_to_dict
+
+    if dataclasses.is_dataclass(args) and not isinstance(args, type):
+        return config_to_dict(args)
+    return json.loads(json.dumps(vars(args), default=str))
 
 
 def _start_operator(plan: AppliancePlan, args: argparse.Namespace, server: HalServer, client: Any,
@@ -408,99 +459,105 @@ class _StartRequester:
             safety.request_start()
 
 
-def format_report(report: dict[str, Any]) -> str:
-    """The short table printed at exit."""
-    lines = [f"robot {report.get('robot')} at {report.get('control_rate_hz')} Hz: "
-             f"{report.get('cycles')} cycles, {report.get('commands_applied')} commands applied, "
-             f"{report.get('deadline_misses')} deadline misses, "
-             f"{report.get('malformed_dropped')} malformed dropped"]
+def format_report(report: RunReport) -> str:
+    """The short table printed at exit, read from the typed report (a renamed field fails here,
+    it never prints ``None``)."""
+    if isinstance(report, dict):  # a report read from its JSON file
+        from hal.server.run_report import load_run_report
+
+        report = load_run_report(report)
+    lines = [f"robot {report.robot} at {report.control_rate_hz} Hz: "
+             f"{report.cycles} cycles, {report.commands_applied} commands applied, "
+             f"{report.deadline_misses} deadline misses, "
+             f"{report.malformed_dropped} malformed dropped"]
     lines.append(f"{'latency (µs)':<22}{'p50':>10}{'p99':>10}{'max':>10}{'n':>8}")
-    rows = dict(report.get("latency_us", {}))
-    rows["loop_jitter"] = report.get("loop_jitter_us", {})
+    rows = dict(report.latency_us)
+    rows["loop_jitter"] = report.loop_jitter_us
     for name in ("obs_to_command", "actor_step", "depth_step", "loop_jitter", "tick_work",
                  "world_step"):
         row = rows.get(name)
-        if row and row.get("count"):
-            lines.append(f"{name:<22}{row['p50']:>10.1f}{row['p99']:>10.1f}{row['max']:>10.1f}"
-                         f"{row['count']:>8}")
-    safety = report.get("safety", {})
-    estop = report.get("estop")
-    if estop:
-        lines.append(f"e-stop endpoint: {estop['received']} received, {estop['rejected']} "
-                     f"rejected (malformed), {estop['refused']} refused (RESET/START without an "
+        if row is not None and row.count:
+            lines.append(f"{name:<22}{row.p50:>10.1f}{row.p99:>10.1f}{row.max:>10.1f}"
+                         f"{row.count:>8}")
+    safety = report.safety
+    estop = report.estop
+    if estop is not None:
+        lines.append(f"e-stop endpoint: {estop.received} received, {estop.rejected} "
+                     f"rejected (malformed), {estop.refused} refused (RESET/START without an "
                      "operator key)")
-    clients = report.get("clients") or {}
-    if clients.get("refused"):
-        lines.append(f"policy clients refused (another one drove): {len(clients['refused'])}, "
-                     f"{clients['foreign_commands']} commands dropped")
-    lines.append(f"safety: final mode {safety.get('mode_final')}, "
-                 f"{len(safety.get('events', []))} transitions")
-    edits = safety.get("target_edits")
-    if edits and edits.get("policy_ticks"):
-        lines.append(f"safety edited the policy's target on {edits['edited_ticks']} of "
-                     f"{edits['policy_ticks']} policy ticks ({100 * edits['fraction']:.2f}%, "
-                     f"largest {edits['max_edit_rad']:.3f} rad); outside the torque window "
-                     f"(counted, the motors clip torque): {edits['outside_torque_window_ticks']}")
-    lines.extend(_policy_target_lines(safety.get("policy_targets")))
-    for event in safety.get("events", [])[-8:]:
-        lines.append(f"  {event.get('from')} -> {event.get('to')}: {event.get('reason')} "
-                     f"{event.get('detail', '')}".rstrip())
-    faults = report.get("faults") or []
+    clients = report.clients
+    if clients is not None and clients.refused:
+        lines.append(f"policy clients refused (another one drove): {len(clients.refused)}, "
+                     f"{clients.foreign_commands} commands dropped")
+    lines.append(f"safety: final mode {safety.mode_final}, {len(safety.events)} transitions")
+    edits = safety.target_edits
+    if edits is not None and edits.policy_ticks:
+        lines.append(f"safety edited the policy's target on {edits.edited_ticks} of "
+                     f"{edits.policy_ticks} policy ticks ({100 * edits.fraction:.2f}%, "
+                     f"largest {edits.max_edit_rad:.3f} rad); outside the torque window "
+                     f"(counted, the motors clip torque): {edits.outside_torque_window_ticks}")
+    lines.extend(_policy_target_lines(safety.policy_targets))
+    for event in safety.events[-8:]:
+        lines.append(f"  {event.from_mode} -> {event.to_mode}: {event.reason} "
+                     f"{event.detail}".rstrip())
+    faults = report.faults or []
     if faults:
         lines.append("fault drills (T: simulated seconds after the policy took over):")
     for fault in faults:
-        name = fault.get("fault")
-        if not fault.get("fired"):
-            lines.append(f"  {name}: {fault.get('note') or 'not fired'}")
-            continue
-        line = (f"  {name}: from tick {fault.get('seq')} (sim {fault.get('sim_time_s'):.3f} s) "
-                f"via {fault.get('via')}")
-        response = fault.get("response")
-        if response:
-            line += (f" -> {response.get('mode')} ({response.get('reason')}) on tick "
-                     f"{response.get('seq')}, tick {response.get('ticks')} of the fault")
-        else:
-            line += f" -> {fault.get('note') or 'no mode change'}"
-        lines.append(line)
-    if "policy" in report:
-        lines.append(f"policy: {report['policy']['path']} ({report['policy']['backend']}, "
-                     f"{report['policy']['source']})")
-    recorder = report.get("recorder")
-    if recorder:
-        tick = recorder.get("listener_us", {}).get("tick", {})
-        if "path" in recorder:
-            lines.append(f"recorded {recorder['written']} records to {recorder['path']} "
-                         f"({recorder['dropped']} dropped)")
-        if tick.get("count"):
-            lines.append(f"recorder cost per tick: p50 {tick['p50']:.1f} µs, p99 "
-                         f"{tick['p99']:.1f} µs")
-        for dump in recorder.get("flight", {}).get("dumps", []):
+        lines.append(_fault_line(fault))
+    if report.policy is not None:
+        lines.append(f"policy: {report.policy.path} ({report.policy.backend}, "
+                     f"{report.policy.source})")
+    recorder = report.recorder
+    if recorder is not None:
+        tick = (recorder.listener_us or {}).get("tick")
+        if recorder.path is not None:
+            lines.append(f"recorded {recorder.written} records to {recorder.path} "
+                         f"({recorder.dropped} dropped)")
+        if tick is not None and tick.count:
+            lines.append(f"recorder cost per tick: p50 {tick.p50:.1f} µs, p99 {tick.p99:.1f} µs")
+        for dump in (recorder.flight.dumps if recorder.flight is not None else []):
             lines.append(f"flight recorder dump: {dump}")
-    live = report.get("live")
-    if live:
-        dropped = {k: v for k, v in live.get("dropped", {}).items() if v}
-        lines.append(f"live view ws://{live['host']}:{live['port']}: sent {live.get('sent', {})}, "
+    live = report.live
+    if live is not None:
+        dropped = {k: v for k, v in (live.dropped or {}).items() if v}
+        lines.append(f"live view ws://{live.host}:{live.port}: sent {live.sent or {}}, "
                      f"dropped {dropped or 'none'}")
     return "\n".join(lines)
 
 
-def _policy_target_lines(asked: dict[str, Any] | None) -> list[str]:
+def _fault_line(fault: FaultReport) -> str:
+    """A fault drill's row: when it fired, how, and what the safety layer did."""
+    if not fault.fired:
+        return f"  {fault.fault}: {fault.note or 'not fired'}"
+    line = (f"  {fault.fault}: from tick {fault.seq} (sim {fault.sim_time_s:.3f} s) "
+            f"via {fault.via}")
+    response = fault.response
+    if response is not None:
+        line += (f" -> {response.mode} ({response.reason}) on tick {response.seq}, tick "
+                 f"{response.ticks} of the fault")
+    else:
+        line += f" -> {fault.note or 'no mode change'}"
+    return line
+
+
+def _policy_target_lines(asked: PolicyTargets | None) -> list[str]:
     """What the policy asked for, per joint: how far past its limit, how long, and the share of
     the action range used (one row per joint)."""
-    if not asked:
+    if asked is None:
         return []
-    past = [(name, joint) for name, joint in asked["joints"].items()
-            if joint["furthest_past_limit_rad"] > 0.0]
+    past = [(name, joint) for name, joint in asked.joints.items()
+            if joint.furthest_past_limit_rad > 0.0]
     lines = []
     if past:
-        past.sort(key=lambda item: -item[1]["furthest_past_limit_rad"])
+        past.sort(key=lambda item: -item[1].furthest_past_limit_rad)
         lines.append("policy targets past joint limits: " + ", ".join(
-            f"{name} {joint['furthest_past_limit_rad']:.3f} rad" for name, joint in past))
+            f"{name} {joint.furthest_past_limit_rad:.3f} rad" for name, joint in past))
     lines.append(f"{'policy targets':<22}{'past limit':>12}{'time past':>11}{'range used':>12}")
-    for name, joint in asked["joints"].items():
-        lines.append(f"  {name:<20}{joint['furthest_past_limit_rad']:>8.3f} rad"
-                     f"{joint['time_past_limit_s']:>9.2f} s"
-                     f"{100 * joint['action_range_used']:>11.0f}%")
+    for name, joint in asked.joints.items():
+        lines.append(f"  {name:<20}{joint.furthest_past_limit_rad:>8.3f} rad"
+                     f"{joint.time_past_limit_s:>9.2f} s"
+                     f"{100 * joint.action_range_used:>11.0f}%")
     return lines
 
 

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hal.report.sections import DryRunReport
 from hal.server.cli import (
     AppliancePlan,
     add_common_arguments,
@@ -121,10 +122,15 @@ def plan_from_args(args: argparse.Namespace) -> AppliancePlan:
                          engine=args.engine, checkpoint=args.checkpoint, duration_s=args.duration,
                          run_client=not args.no_client,
                          report_path=Path(args.report) if args.report else None)
-    plan.on_finished.append(lambda server, _client: plan.report_extras.update(
-        motor_report(server.devices.joints)))
-    plan.on_finished.append(lambda server, _client: plan.report_extras.update(
-        camera_report(server.devices.camera)))
+    # Read while the devices are still open (on_finished), handed to the report after the run.
+    finished: dict = {}
+    plan.on_finished.append(lambda server, _client: finished.update(
+        motor_report(server.devices.joints), **camera_report(server.devices.camera)))
+    plan.add_report_section("dry_run", lambda: (
+        DryRunReport.from_dict(finished["dry_run"], "dry_run") if "dry_run" in finished
+        else None))
+    plan.add_report_section("motor_health", lambda: finished.get("motor_health"))
+    plan.add_report_section("camera", lambda: finished.get("camera"))
     if args.motors == "go2" and args.go2_remote:
         plan.operator_sources.append(_go2_remote_source)
     return plan
