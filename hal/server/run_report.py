@@ -37,7 +37,7 @@ __all__ = ["InferenceReport", "CommandReport", "PolicyReport", "RunReport", "loa
            "run_report_schema", "SCHEMA_PATH", "SECTION_NAMES"]
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "run-report.schema.json"
-SCHEMA_ID = "https://github.com/krabby/krabby/docs/run-report.schema.json"
+SCHEMA_ID = "run-report.schema.json"  # relative: the file is in docs/ of this repository
 
 
 @dataclass(kw_only=True)
