@@ -4,13 +4,12 @@
 the top level of the file) with the report's version, the effective configuration, the policy's
 sections and every listener's (:meth:`hal.server.cli.AppliancePlan.add_report_section`). It is
 built in one place, :func:`hal.server.cli.run_appliance`; :func:`load_run_report` reads a file
-back, and ``python -m hal.server.run_report`` writes ``docs/run-report.schema.json``.
+back; ``python -m hal.tools.report_schema`` writes its JSON Schema, ``docs/run-report.schema.json``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,8 @@ from hal.report.sections import (
 from hal.report.server import LatencyRow, ServerReport
 
 __all__ = ["InferenceReport", "CommandReport", "PolicyReport", "RunReport", "load_run_report",
-           "run_report_schema", "SCHEMA_PATH", "SECTION_NAMES"]
+           "run_report_schema", "SECTION_NAMES"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "run-report.schema.json"
-SCHEMA_ID = "run-report.schema.json"  # relative: the file is in docs/ of this repository
 
 
 @dataclass(kw_only=True)
@@ -122,26 +119,4 @@ def load_run_report(source: str | Path | dict[str, Any]) -> RunReport:
 
 def run_report_schema() -> dict[str, Any]:
     """The JSON Schema of ``run.json``, generated from :class:`RunReport`."""
-    return json_schema(RunReport, SCHEMA_ID)
-
-
-def schema_text() -> str:
-    """The schema file's text (what ``docs/run-report.schema.json`` holds)."""
-    return json.dumps(run_report_schema(), indent=2) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write (or with ``--check``, compare) ``docs/run-report.schema.json``."""
-    args = sys.argv[1:] if argv is None else argv
-    text = schema_text()
-    if "--check" in args:
-        same = SCHEMA_PATH.is_file() and SCHEMA_PATH.read_text() == text
-        sys.stderr.write("" if same else f"{SCHEMA_PATH} is stale: python -m "
-                                         "hal.server.run_report\n")
-        return 0 if same else 1
-    SCHEMA_PATH.write_text(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return json_schema(RunReport, "run-report.schema.json")
