@@ -24,10 +24,8 @@ from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 from hal.safety.config import PAST_LIMIT_MODES, SafetyConfig
 from hal.safety.events import Mode
 from hal.report.schema import dumps
-from hal.report.sections import FaultReport
-from hal.report.server import PolicyTargets
 from hal.server.base import HalDevices, HalServer, HalServerConfig
-from hal.server.run_report import RunReport
+from hal.server.run_report import RunReport, format_report  # format_report: a public path
 
 __all__ = ["add_common_arguments", "AppliancePlan", "run_appliance", "format_report", "fail"]
 
@@ -215,7 +213,8 @@ def check_run_arguments(args: argparse.Namespace) -> None:
 
 
 def run_appliance(plan: AppliancePlan, args: argparse.Namespace) -> RunReport:
-    """Open the policy, build the server, run, shut down cleanly; returns the report."""
+    """Open the policy, build the server, run, shut down cleanly; returns the typed report
+    (written to ``plan.report_path`` as JSON when set)."""
     from compute.parkour.contract import ContractError, command_interval_ticks
     from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
     from compute.parkour.observation import PolicyCommand
@@ -457,108 +456,6 @@ class _StartRequester:
             self.ticks_left = 0  # started
         elif not safety.run_requested:
             safety.request_start()
-
-
-def format_report(report: RunReport) -> str:
-    """The short table printed at exit, read from the typed report (a renamed field fails here,
-    it never prints ``None``)."""
-    if isinstance(report, dict):  # a report read from its JSON file
-        from hal.server.run_report import load_run_report
-
-        report = load_run_report(report)
-    lines = [f"robot {report.robot} at {report.control_rate_hz} Hz: "
-             f"{report.cycles} cycles, {report.commands_applied} commands applied, "
-             f"{report.deadline_misses} deadline misses, "
-             f"{report.malformed_dropped} malformed dropped"]
-    lines.append(f"{'latency (µs)':<22}{'p50':>10}{'p99':>10}{'max':>10}{'n':>8}")
-    rows = dict(report.latency_us)
-    rows["loop_jitter"] = report.loop_jitter_us
-    for name in ("obs_to_command", "actor_step", "depth_step", "loop_jitter", "tick_work",
-                 "world_step"):
-        row = rows.get(name)
-        if row is not None and row.count:
-            lines.append(f"{name:<22}{row.p50:>10.1f}{row.p99:>10.1f}{row.max:>10.1f}"
-                         f"{row.count:>8}")
-    safety = report.safety
-    estop = report.estop
-    if estop is not None:
-        lines.append(f"e-stop endpoint: {estop.received} received, {estop.rejected} "
-                     f"rejected (malformed), {estop.refused} refused (RESET/START without an "
-                     "operator key)")
-    clients = report.clients
-    if clients is not None and clients.refused:
-        lines.append(f"policy clients refused (another one drove): {len(clients.refused)}, "
-                     f"{clients.foreign_commands} commands dropped")
-    lines.append(f"safety: final mode {safety.mode_final}, {len(safety.events)} transitions")
-    edits = safety.target_edits
-    if edits is not None and edits.policy_ticks:
-        lines.append(f"safety edited the policy's target on {edits.edited_ticks} of "
-                     f"{edits.policy_ticks} policy ticks ({100 * edits.fraction:.2f}%, "
-                     f"largest {edits.max_edit_rad:.3f} rad); outside the torque window "
-                     f"(counted, the motors clip torque): {edits.outside_torque_window_ticks}")
-    lines.extend(_policy_target_lines(safety.policy_targets))
-    for event in safety.events[-8:]:
-        lines.append(f"  {event.from_mode} -> {event.to_mode}: {event.reason} "
-                     f"{event.detail}".rstrip())
-    faults = report.faults or []
-    if faults:
-        lines.append("fault drills (T: simulated seconds after the policy took over):")
-    for fault in faults:
-        lines.append(_fault_line(fault))
-    if report.policy is not None:
-        lines.append(f"policy: {report.policy.path} ({report.policy.backend}, "
-                     f"{report.policy.source})")
-    recorder = report.recorder
-    if recorder is not None:
-        tick = (recorder.listener_us or {}).get("tick")
-        if recorder.path is not None:
-            lines.append(f"recorded {recorder.written} records to {recorder.path} "
-                         f"({recorder.dropped} dropped)")
-        if tick is not None and tick.count:
-            lines.append(f"recorder cost per tick: p50 {tick.p50:.1f} µs, p99 {tick.p99:.1f} µs")
-        for dump in (recorder.flight.dumps if recorder.flight is not None else []):
-            lines.append(f"flight recorder dump: {dump}")
-    live = report.live
-    if live is not None:
-        dropped = {k: v for k, v in (live.dropped or {}).items() if v}
-        lines.append(f"live view ws://{live.host}:{live.port}: sent {live.sent or {}}, "
-                     f"dropped {dropped or 'none'}")
-    return "\n".join(lines)
-
-
-def _fault_line(fault: FaultReport) -> str:
-    """A fault drill's row: when it fired, how, and what the safety layer did."""
-    if not fault.fired:
-        return f"  {fault.fault}: {fault.note or 'not fired'}"
-    line = (f"  {fault.fault}: from tick {fault.seq} (sim {fault.sim_time_s:.3f} s) "
-            f"via {fault.via}")
-    response = fault.response
-    if response is not None:
-        line += (f" -> {response.mode} ({response.reason}) on tick {response.seq}, tick "
-                 f"{response.ticks} of the fault")
-    else:
-        line += f" -> {fault.note or 'no mode change'}"
-    return line
-
-
-def _policy_target_lines(asked: PolicyTargets | None) -> list[str]:
-    """What the policy asked for, per joint: how far past its limit, how long, and the share of
-    the action range used (one row per joint)."""
-    if asked is None:
-        return []
-    past = [(name, joint) for name, joint in asked.joints.items()
-            if joint.furthest_past_limit_rad > 0.0]
-    lines = []
-    if past:
-        past.sort(key=lambda item: -item[1].furthest_past_limit_rad)
-        lines.append("policy targets past joint limits: " + ", ".join(
-            f"{name} {joint.furthest_past_limit_rad:.3f} rad" for name, joint in past))
-    lines.append(f"{'policy targets':<22}{'past limit':>12}{'time past':>11}{'range used':>12}")
-    for name, joint in asked.joints.items():
-        lines.append(f"  {name:<20}{joint.furthest_past_limit_rad:>8.3f} rad"
-                     f"{joint.time_past_limit_s:>9.2f} s"
-                     f"{100 * joint.action_range_used:>11.0f}%")
-    return lines
 
 
 def main_guard(run: Callable[[], int]) -> int:
