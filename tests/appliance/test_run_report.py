@@ -1,8 +1,10 @@
 """The typed run report: ``run.json`` through its JSON Schema and back, the schema files kept
 true to their dataclasses, and every field the exit table prints present in the schema.
 
-The round trip runs the real ``krabby-hal-server-sim --fast --duration 2 --report run.json`` in
-its own process (``python -m hal.server.sim.main``, this checkout first on the path).
+The round trip runs the real ``krabby-hal-server-sim --fast --duration 4 --scene gap:0.3 --report
+run.json`` in its own process (``python -m hal.server.sim.main``, this checkout first on the
+path): 4 s so that the policy takes over (stand-up takes ~2.5 s) and the report has the policy's
+and the course's sections filled, not only their empty shapes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def run_json(exported_policy, tmp_path_factory) -> Path:
-    """A real run's report file (2 s of simulated time, lockstep)."""
+    """A real run's report file (4 s of simulated time, lockstep, on a course)."""
     pytest.importorskip("mujoco")
     where = tmp_path_factory.mktemp("run")
     report = where / "run.json"
@@ -37,7 +39,7 @@ def run_json(exported_policy, tmp_path_factory) -> Path:
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(
         [sys.executable, "-m", "hal.server.sim.main", "--engine", str(exported_policy), "--fast",
-         "--duration", "2", "--estop-bind", "tcp://127.0.0.1:*", "--report", str(report)],
+         "--duration", "4", "--scene", "gap:0.3", "--estop-bind", "tcp://127.0.0.1:*", "--report", str(report)],
         capture_output=True, text=True, timeout=180, cwd=where, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "deadline misses" in proc.stdout  # the exit table was printed from the typed report
@@ -56,9 +58,11 @@ def test_a_real_report_validates_loads_back_and_reserialises_the_same(run_json):
     jsonschema.validate(data, run_report_schema())
     report = load_run_report(run_json)
     assert isinstance(report, RunReport)
-    assert report.report_version == 1 and report.config["duration"] == 2.0
+    assert report.report_version == 1 and report.config["duration"] == 4.0
     assert report.cycles == data["cycles"] > 0 and report.safety.mode_final == "damping"
     assert report.policy is not None and report.inference is not None and report.sim is not None
+    assert report.sim.handover_sim_time_s is not None and report.sim.course is not None
+    assert report.safety.target_edits is not None and report.safety.target_edits.policy_ticks > 0
     again = json.dumps(report.to_dict(), indent=2, default=str) + "\n"
     assert again == text  # same keys, same order, same values
     # The same report printed from the file equals the table printed at exit.
@@ -229,3 +233,20 @@ def test_listeners_add_typed_sections_by_name_only():
         check_field(RunReport, "video", {"path": "a.mp4"})  # a dict is not the section
     with pytest.raises(TypeError, match="RunReport.faults"):
         check_field(RunReport, "faults", [video])
+
+
+def test_krabby_eval_summarises_a_run_report_through_the_typed_loader(run_json, exported_policy):
+    from hal.eval.episode import EpisodeSpec, summarise
+
+    spec = EpisodeSpec(engine=str(exported_policy), terrain="flat", difficulty=0.0, seed=1)
+    data = json.loads(run_json.read_text())
+    row = summarise(spec, run_json, wall_s=1.0)
+    assert row == summarise(spec, load_run_report(data), wall_s=1.0)
+    sim = data["sim"]
+    assert row["sim_s"] == pytest.approx(sim.get("duration_s") or 0.0)
+    assert row["fell"] == bool(sim["falls"]) and row["goals_total"] == sim.get("goals_total", 0)
+    assert row["safety_trips"] == {}  # the run ended by its duration: damped by "shutdown" only
+    renamed = copy.deepcopy(data)
+    renamed["sim"]["fallen"] = renamed["sim"].pop("falls")
+    with pytest.raises(ReportFormatError, match=r"sim: unknown keys \['fallen'\]"):
+        summarise(spec, renamed, wall_s=1.0)
