@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from hal.report.schema import dumps
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 from hal.safety.config import PAST_LIMIT_MODES, SafetyConfig
 from hal.safety.events import Mode
-from hal.report.schema import dumps
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 from hal.server.run_report import RunReport, format_report  # format_report: a public path
 
