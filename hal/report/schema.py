@@ -29,6 +29,7 @@ S = TypeVar("S", bound="ReportSection")
 
 _KEY = "report_key"
 _OMIT_NONE = "report_omit_none"
+_CONST = "report_const"  # the schema admits only the field's default (the report's version)
 
 
 REPORT_VERSION = 1
@@ -163,7 +164,7 @@ def _is_instance(tp: Any, value: Any) -> bool:
 class VersionedReport(ReportSection):
     """A report file's top level: carries the schema version it was written with."""
 
-    report_version: int = REPORT_VERSION
+    report_version: int = dataclasses.field(default=REPORT_VERSION, metadata={_CONST: True})
 
     @classmethod
     def from_dict(cls: type[S], data: Any, path: str = "") -> S:
@@ -246,8 +247,11 @@ def json_schema(cls: type[ReportSection], schema_id: str | None = None) -> dict[
 def _section_schema(cls: type[ReportSection], defs: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for _name, json_key, tp, _omit_none, is_required in section_fields(cls):
+    consts = {f.name: f.default for f in dataclasses.fields(cls) if f.metadata.get(_CONST)}
+    for name, json_key, tp, _omit_none, is_required in section_fields(cls):
         properties[json_key] = _type_schema(tp, defs)
+        if name in consts:
+            properties[json_key]["const"] = consts[name]
         if is_required:
             required.append(json_key)
     out: dict[str, Any] = {"title": cls.title or cls.__name__, "type": "object"}

@@ -213,6 +213,8 @@ def test_a_wrong_type_or_another_version_is_refused(run_json):
         load_run_report({**data, "safety": {**data["safety"], "mode_final": 3}})
     with pytest.raises(ReportFormatError, match="report_version 99"):
         load_run_report({**data, "report_version": 99})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**data, "report_version": 99}, run_report_schema())
 
 
 def test_listeners_add_typed_sections_by_name_only():
