@@ -69,14 +69,14 @@ def run_krabby(onnx_path: Path, rate_hz: float, duration_s: float, depth_thread:
     periods_us = np.diff(starts_ns) / 1e3
     return {
         "rate_hz": rate_hz,
-        "cycles": report["cycles"],
-        "deadline_misses": report["deadline_misses"],
-        "obs_to_command": report["latency_us"]["obs_to_command"],
-        "loop_jitter": report["loop_jitter_us"],
+        "cycles": report.cycles,
+        "deadline_misses": report.deadline_misses,
+        "obs_to_command": report.latency_us["obs_to_command"].to_dict(),
+        "loop_jitter": report.loop_jitter_us.to_dict(),
         "period_error": stats_us(np.abs(periods_us - 1e6 / rate_hz) * 1e3),
-        "actor_step": report["latency_us"]["actor_step"],
-        "depth_step": report["latency_us"]["depth_step"],
-        "world_step": report["latency_us"]["world_step"],
+        "actor_step": report.latency_us["actor_step"].to_dict(),
+        "depth_step": report.latency_us["depth_step"].to_dict(),
+        "world_step": report.latency_us["world_step"].to_dict(),
         "_series": {"obs_to_command_us": (server.latency["obs_to_command"].values_ns() / 1e3).tolist(),
                     "period_us": periods_us.tolist()},
     }

@@ -158,12 +158,16 @@ def _teacher(directory: Path) -> Path:
     return directory / "teacher.onnx"
 
 
-def _loop_figures(report: dict[str, Any]) -> dict[str, Any]:
-    return {"cycles": report["cycles"], "deadline_misses": report["deadline_misses"],
-            "miss_fraction": round(report["deadline_misses"] / max(1, report["cycles"]), 4),
-            "commands_applied": report["commands_applied"],
-            "obs_to_command": report["latency_us"]["obs_to_command"],
-            "loop_jitter": report["loop_jitter_us"]}
+def _loop_figures(path: Path) -> dict[str, Any]:
+    """The loop's figures from a run report file (read through the typed report)."""
+    from hal.server.run_report import load_run_report
+
+    report = load_run_report(path)
+    return {"cycles": report.cycles, "deadline_misses": report.deadline_misses,
+            "miss_fraction": round(report.deadline_misses / max(1, report.cycles), 4),
+            "commands_applied": report.commands_applied,
+            "obs_to_command": report.latency_us["obs_to_command"].to_dict(),
+            "loop_jitter": report.loop_jitter_us.to_dict()}
 
 
 def loop_dds(engine: Path, rate_hz: float, seconds: float, domain_id: int, out: Path) -> dict[str, Any]:
@@ -183,7 +187,7 @@ def loop_dds(engine: Path, rate_hz: float, seconds: float, domain_id: int, out: 
     finally:
         sim.terminate()
         sim.wait(timeout=30)
-    figures = _loop_figures(json.loads(report.read_text()))
+    figures = _loop_figures(report)
     wire = json.loads(sim_report.read_text())["wire"]["counters"]
     figures["go2_sim"] = {k: wire.get(k, 0) for k in ("lowstate_published", "lowcmd_accepted",
                                                       "physics_overruns")}
@@ -198,7 +202,7 @@ def loop_sim(engine: Path, rate_hz: float, seconds: float, out: Path) -> dict[st
                     "--duration", str(seconds), "--report", str(report), "--insecure",
                     "--estop-bind", f"tcp://127.0.0.1:{16100 + int(rate_hz) % 1000}"],
                    env=_env(), cwd=str(out), capture_output=True, timeout=seconds + 120, check=True)
-    return _loop_figures(json.loads(report.read_text()))
+    return _loop_figures(report)
 
 
 def run(out: Path, seconds: float = 20.0) -> dict[str, Any]:

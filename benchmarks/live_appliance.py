@@ -65,10 +65,12 @@ def _one(engine: Path, workdir: Path, live: bool, seconds: float, budget_ms: flo
         child.wait(120)
     if listener is not None:
         listener.join(30)
-    data = json.loads(report.read_text())
-    latency = data["latency_us"]["obs_to_command"]
-    return {"deadline_misses": data["deadline_misses"], "cycles": data["cycles"],
-            "obs_to_command_p50": latency["p50"], "obs_to_command_p99": latency["p99"],
+    from hal.server.run_report import load_run_report
+
+    data = load_run_report(report)
+    latency = data.latency_us["obs_to_command"]
+    return {"deadline_misses": data.deadline_misses, "cycles": data.cycles,
+            "obs_to_command_p50": latency.p50, "obs_to_command_p99": latency.p99,
             "client_messages": out.get("messages", 0)}
 
 

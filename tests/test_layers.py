@@ -26,8 +26,8 @@ POLICY_SIDE = ("compute", "engines", "export", "benchmarks")
 
 HAL_CLEAN = ("hal/devices", "hal/protocol.py", "hal/transport.py", "hal/slots.py", "hal/client",
              "hal/operator", "hal/safety", "hal/sim", "hal/robot.py", "hal/robots", "hal/jetson",
-             "hal/backends",
-             "hal/playback", "hal/unitree_dds.py", "hal/toml_compat.py", "hal/config",
+             "hal/backends", "hal/playback", "hal/unitree_dds.py", "hal/toml_compat.py", "hal/config",
+             "hal/report",
              *(f"{m.replace('.', '/')}.py" for m in HAL_HELPERS))
 # hal/tools (doctor, MCU emulator, sim recorder) may open engines to check a robot's set-up.
 

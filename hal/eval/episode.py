@@ -12,9 +12,13 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["EpisodeSpec", "run_episode", "episode_arguments", "safety_trips"]
+if TYPE_CHECKING:  # the report types; imported when an episode is summarised
+    from hal.report.server import SafetyReport
+    from hal.server.run_report import RunReport
+
+__all__ = ["EpisodeSpec", "run_episode", "episode_arguments", "safety_trips", "summarise"]
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +87,12 @@ def episode_arguments(spec: EpisodeSpec) -> list[str]:
     return args
 
 
-def safety_trips(safety: dict[str, Any]) -> dict[str, int]:
+def safety_trips(safety: SafetyReport) -> dict[str, int]:
     """Times the safety layer took the motors from the policy, by reason (shutdown excluded)."""
     trips: dict[str, int] = {}
-    for event in safety.get("events", []):
-        if event.get("from") == "policy" and event.get("reason") != "shutdown":
-            trips[event["reason"]] = trips.get(event["reason"], 0) + 1
+    for event in safety.events:
+        if event.from_mode == "policy" and event.reason != "shutdown":
+            trips[event.reason] = trips.get(event.reason, 0) + 1
     return trips
 
 
@@ -105,24 +109,30 @@ def run_episode(spec: EpisodeSpec) -> dict[str, Any]:
     return summarise(spec, report, wall_s)
 
 
-def summarise(spec: EpisodeSpec, report: dict[str, Any], wall_s: float) -> dict[str, Any]:
-    """The episode's numbers from its run report."""
-    sim = report.get("sim", {})
-    total = int(sim.get("goals_total", 0))
-    reached = int(sim.get("goals_reached", 0))
+def summarise(spec: EpisodeSpec, report: RunReport | dict[str, Any] | str | Path,
+              wall_s: float) -> dict[str, Any]:
+    """The episode's numbers from its run report (typed, or a ``run.json`` read through the
+    typed loader: a report of another shape fails here, by name)."""
+    from hal.server.run_report import RunReport, load_run_report
+
+    if not isinstance(report, RunReport):
+        report = load_run_report(report)
+    sim = report.sim
+    total = (sim.goals_total or 0) if sim is not None else 0
+    reached = (sim.goals_reached or 0) if sim is not None else 0
     return {
         "terrain": spec.terrain, "difficulty": spec.difficulty, "seed": spec.seed,
         "engine": str(Path(spec.engine)),
-        "success": bool(sim.get("success", False)),
+        "success": bool(sim is not None and sim.success),
         "goals_total": total, "goals_reached": reached,
         "progress": reached / total if total else 0.0,
-        "x_displacement": float(sim.get("x_displacement", 0.0)),
-        "edge_violations": int(sim.get("edge_violations", 0)),
-        "fell": bool(sim.get("falls")),
-        "safety_trips": safety_trips(report.get("safety", {})),
-        "goal_times_s": list(sim.get("goal_times_s", [])),
-        "sim_s": float(sim.get("duration_s", 0.0) or 0.0),
+        "x_displacement": float((sim.x_displacement or 0.0) if sim is not None else 0.0),
+        "edge_violations": int((sim.edge_violations or 0) if sim is not None else 0),
+        "fell": bool(sim is not None and sim.falls),
+        "safety_trips": safety_trips(report.safety),
+        "goal_times_s": list((sim.goal_times_s or []) if sim is not None else []),
+        "sim_s": float((sim.duration_s or 0.0) if sim is not None else 0.0),
         "wall_s": round(wall_s, 3),
-        "randomization": report.get("randomization"),
-        "video": (report.get("video") or {}).get("path"),
+        "randomization": report.randomization,
+        "video": report.video.path if report.video is not None else None,
     }

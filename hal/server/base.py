@@ -27,6 +27,13 @@ from hal.devices.base import (
     CONTROL_MODE_DAMP, ContactSample, HeightScanSample, ImuSample, JointCommand, JointState,
 )
 from hal.protocol import StateLayout
+from hal.report.server import (
+    ClientsReport,
+    EstopCounts,
+    LatencyRow,
+    SafetyReport,
+    ServerReport,
+)
 from hal.robot import RobotConfig
 from hal.safety.config import SafetyConfig
 from hal.safety.events import Mode, mode_code
@@ -307,7 +314,8 @@ class HalServer:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def run(self, duration_s: float | None = None, max_ticks: int | None = None) -> dict:
+    def run(self, duration_s: float | None = None, max_ticks: int | None = None
+            ) -> ServerReport:
         """Run ticks until ``duration_s`` of control time, ``max_ticks``, or ``request_stop()``."""
         self.start()
         total = None
@@ -516,38 +524,44 @@ class HalServer:
 
     # -- report --------------------------------------------------------------------------------
 
-    def safety_report(self) -> dict:
+    def safety_report(self) -> SafetyReport:
         """The safety layer's mode, transitions and counters (after ``close()`` too)."""
-        report = {"mode_final": str(self.safety.mode), "events": self.safety.events(),
-                  "counters": self.safety.counters()}
+        sections = {}
         for section in ("target_edits", "policy_targets"):
             summary = getattr(self.safety, section, None)
             if summary is not None:
-                report[section] = summary()
-        return report
+                sections[section] = summary()
+        return SafetyReport.from_dict({"mode_final": str(self.safety.mode),
+                                       "events": self.safety.events(),
+                                       "counters": self.safety.counters(), **sections},
+                                      "safety")
 
-    def report(self) -> dict:
-        """The run report (DESIGN: counters, latency percentiles in µs, safety summary)."""
-        latency = {name: ring.summary_us() for name, ring in self.latency.items()
-                   if name != "loop_jitter"}
-        safety = self.safety_report()
-        return {
-            "robot": self.robot.name,
-            "control_rate_hz": self.config.control_rate_hz,
-            "command_interval_ticks": self.config.command_interval_ticks,
-            "latency_budget_ms": self.config.latency_budget_ms,
-            "realtime": self.config.realtime,
-            "cycles": self.counters["cycles"],
-            "published": self.counters["published"],
-            "commands_applied": self.counters["commands_applied"],
-            "deadline_misses": self.counters["deadline_misses"],
-            "malformed_dropped": self.counters["malformed_dropped"],
-            "counters": dict(self.counters),
-            "latency_us": latency,
-            "loop_jitter_us": self.latency["loop_jitter"].summary_us(),
-            "safety": safety,
-            **self.network_report(),
-        }
+    def report(self) -> ServerReport:
+        """The run report's loop part: counters, latency percentiles in µs, safety, network."""
+        latency = {name: LatencyRow.from_dict(ring.summary_us(), f"latency_us.{name}")
+                   for name, ring in self.latency.items() if name != "loop_jitter"}
+        network = self.network_report()
+        return ServerReport(
+            robot=self.robot.name,
+            control_rate_hz=self.config.control_rate_hz,
+            command_interval_ticks=self.config.command_interval_ticks,
+            latency_budget_ms=self.config.latency_budget_ms,
+            realtime=self.config.realtime,
+            cycles=self.counters["cycles"],
+            published=self.counters["published"],
+            commands_applied=self.counters["commands_applied"],
+            deadline_misses=self.counters["deadline_misses"],
+            malformed_dropped=self.counters["malformed_dropped"],
+            counters=dict(self.counters),
+            latency_us=latency,
+            loop_jitter_us=LatencyRow.from_dict(self.latency["loop_jitter"].summary_us(),
+                                                "loop_jitter_us"),
+            safety=self.safety_report(),
+            clients=(ClientsReport.from_dict(network["clients"], "clients")
+                     if network["clients"] is not None else None),
+            estop=(EstopCounts.from_dict(network["estop"], "estop")
+                   if network["estop"] is not None else None),
+        )
 
     def network_report(self) -> dict:
         """Who drove (the command stream's owner), who was refused, and the e-stop's counts."""

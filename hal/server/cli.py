@@ -12,7 +12,6 @@ loop; the motors are damped, threads joined and the report written on every way 
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
@@ -20,10 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from hal.config import ConfigError, config_to_dict, parse_config
+from hal.config import ConfigError, parse_config
+from hal.report.schema import dumps
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 from hal.safety.events import Mode
 from hal.server.base import HalDevices, HalServer, HalServerConfig
+from hal.server.run_report import RunReport, format_report  # format_report: a public path
 from hal.server.settings import ApplianceConfig
 
 if TYPE_CHECKING:  # annotations only: the run imports them where it uses them
@@ -60,7 +61,8 @@ class AppliancePlan:
     policy's training contract applied (joint order, defaults, gains, camera pose, policy rate).
     ``on_started`` hooks get ``(server, client)`` once both run (client None with --no-client);
     ``on_finished`` hooks get the same on every way out, after the loop ended and before the
-    client is stopped and the motors damped; ``report_extras`` are merged into the report last.
+    client is stopped and the motors damped. Listeners add their report sections with
+    :meth:`add_report_section`.
     """
 
     robot: RobotConfig
@@ -76,13 +78,33 @@ class AppliancePlan:
         default_factory=list)
     on_finished: list[Callable[[HalServer, ParkourInferenceClient | None], None]] = field(
         default_factory=list)
-    report_extras: dict[str, Any] = field(default_factory=dict)
+    # section name -> its producer, called once the run ended (see add_report_section)
+    report_sections: dict[str, Callable[[], Any]] = field(default_factory=dict)
     # e.g. the Go2's remote, whose factory rides on the motor session
     operator_sources: list[OperatorSource | OperatorSourceFactory] = field(default_factory=list)
     # Called with (server, RecordingSession) right after the recorders attached (when recording).
     on_recording: list[Callable[[HalServer, RecordingSession], None]] = field(default_factory=list)
     # --live: makes the simulator's scene source from the started server (None on hardware).
     live_scene: Callable[[HalServer], SimScene] | None = None
+
+    def add_report_section(self, name: str, producer: Callable[[], Any]) -> None:
+        """Add the report section ``name`` (a :class:`~hal.server.run_report.RunReport` field,
+        one of ``SECTION_NAMES``): ``producer`` is called after the run (after the
+        ``on_finished`` hooks and the shutdown) and returns the section's typed value, or None
+        to leave it out.
+
+        Raises:
+            ValueError: a name that is not a listener's section (the valid ones named), or one
+                added twice.
+        """
+        from hal.server.run_report import SECTION_NAMES
+
+        if name not in SECTION_NAMES:
+            raise ValueError(f"report section {name!r}: not a listener's section; valid: "
+                             f"{list(SECTION_NAMES)}")
+        if name in self.report_sections:
+            raise ValueError(f"report section {name!r} added twice")
+        self.report_sections[name] = producer
 
 
 def load_robot_or_fail(name: str) -> RobotConfig:
@@ -118,9 +140,10 @@ def server_config_for(config: ApplianceConfig, realtime: bool = True) -> HalServ
     return server_config
 
 
-def run_appliance(plan: AppliancePlan, config: ApplianceConfig) -> dict[str, Any]:
-    """Open the policy, build the server, run, shut down cleanly; returns the report (its
-    ``config`` is the run's effective configuration, ``--config`` reads it back)."""
+def run_appliance(plan: AppliancePlan, config: ApplianceConfig) -> RunReport:
+    """Open the policy, build the server, run, shut down cleanly; returns the typed report
+    (written to ``plan.report_path`` as JSON when set; its ``config`` is the run's effective
+    configuration, which ``--config`` reads back)."""
     from compute.parkour.contract import ContractError, command_interval_ticks
     from compute.parkour.inference_client import InferenceClientConfig, ParkourInferenceClient
     from compute.parkour.policy_engines import (
@@ -185,7 +208,6 @@ def run_appliance(plan: AppliancePlan, config: ApplianceConfig) -> dict[str, Any
 
     for sig in previous:
         signal.signal(sig, on_signal)
-    report: dict[str, Any] = {}
     try:
         server.start()
         if policy is not None:
@@ -226,7 +248,7 @@ def run_appliance(plan: AppliancePlan, config: ApplianceConfig) -> dict[str, Any
                                       contract.forward_speed_range_m_s, recording)
         if live is not None:
             live.attach_operator(hub)
-        report = server.run(duration_s=plan.duration_s)
+        server.run(duration_s=plan.duration_s)
     finally:
         if status is not None:
             status.stop()
@@ -251,28 +273,43 @@ def run_appliance(plan: AppliancePlan, config: ApplianceConfig) -> dict[str, Any
             signal.signal(sig, handler)
         if policy is not None:
             policy.close()
-    # After close(): the final mode is the damped one the motors were left in.
-    report["config"] = config_to_dict(config)
-    report["safety"] = server.safety_report()
-    report["training_contract"] = contract.to_dict()
-    if client is not None:
-        report["inference"] = client.stats()
-        report["command"] = {"forward_speed_m_s": client.command.forward_speed_m_s,
-                             "mode": client.command.mode,
-                             "yaw_rate_rad_s": client.command.yaw_rate_rad_s}
-    if policy is not None:
-        report["policy"] = {"path": str(policy.path), "backend": policy.backend,
-                            "source": policy.source}
-    if recording is not None:
-        report["recorder"] = recording.report()
-    if hub is not None:
-        report["operator"] = hub.report()
-    if live is not None:
-        report["live"] = live.report()
-    report.update(plan.report_extras)
+    report = _build_report(plan, config, server, contract, client, policy, recording, hub, live)
     if plan.report_path is not None:
         plan.report_path.parent.mkdir(parents=True, exist_ok=True)
-        plan.report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        plan.report_path.write_text(dumps(report))
+    return report
+
+
+def _build_report(plan: AppliancePlan, config: ApplianceConfig, server: HalServer, contract: Any,
+                  client: Any, policy: Any, recording: Any, hub: Any, live: Any) -> RunReport:
+    """The run report, built in this one place: the server's part (after ``close()``: the final
+    mode is the damped one the motors were left in), the policy's, then the listeners'."""
+    from hal.config import config_to_dict
+    from hal.report.schema import check_field
+    from hal.report.sections import LiveReport, OperatorReport, RecorderReport
+    from hal.server.run_report import CommandReport, InferenceReport, PolicyReport
+
+    report = RunReport(**server.report().server_fields(), config=config_to_dict(config),
+                       training_contract=contract.to_dict())
+    if client is not None:
+        report.inference = InferenceReport.from_dict(client.stats(), "inference")
+        report.command = CommandReport(forward_speed_m_s=client.command.forward_speed_m_s,
+                                       mode=client.command.mode,
+                                       yaw_rate_rad_s=client.command.yaw_rate_rad_s)
+    if policy is not None:
+        report.policy = PolicyReport(path=str(policy.path), backend=policy.backend,
+                                     source=policy.source)
+    if recording is not None:
+        report.recorder = RecorderReport.from_dict(recording.report(), "recorder")
+    if hub is not None:
+        report.operator = OperatorReport.from_dict(hub.report(), "operator")
+    if live is not None:
+        report.live = LiveReport.from_dict(live.report(), "live")
+    for name, producer in plan.report_sections.items():
+        value = producer()
+        if value is not None:
+            check_field(RunReport, name, value)
+            setattr(report, name, value)
     return report
 
 
@@ -332,102 +369,6 @@ class _StartRequester:
             self.ticks_left = 0  # started
         elif not safety.run_requested:
             safety.request_start()
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """The short table printed at exit."""
-    lines = [f"robot {report.get('robot')} at {report.get('control_rate_hz')} Hz: "
-             f"{report.get('cycles')} cycles, {report.get('commands_applied')} commands applied, "
-             f"{report.get('deadline_misses')} deadline misses, "
-             f"{report.get('malformed_dropped')} malformed dropped"]
-    lines.append(f"{'latency (µs)':<22}{'p50':>10}{'p99':>10}{'max':>10}{'n':>8}")
-    rows = dict(report.get("latency_us", {}))
-    rows["loop_jitter"] = report.get("loop_jitter_us", {})
-    for name in ("obs_to_command", "actor_step", "depth_step", "loop_jitter", "tick_work",
-                 "world_step"):
-        row = rows.get(name)
-        if row and row.get("count"):
-            lines.append(f"{name:<22}{row['p50']:>10.1f}{row['p99']:>10.1f}{row['max']:>10.1f}"
-                         f"{row['count']:>8}")
-    safety = report.get("safety", {})
-    estop = report.get("estop")
-    if estop:
-        lines.append(f"e-stop endpoint: {estop['received']} received, {estop['rejected']} "
-                     f"rejected (malformed), {estop['refused']} refused (RESET/START without an "
-                     "operator key)")
-    clients = report.get("clients") or {}
-    if clients.get("refused"):
-        lines.append(f"policy clients refused (another one drove): {len(clients['refused'])}, "
-                     f"{clients['foreign_commands']} commands dropped")
-    lines.append(f"safety: final mode {safety.get('mode_final')}, "
-                 f"{len(safety.get('events', []))} transitions")
-    edits = safety.get("target_edits")
-    if edits and edits.get("policy_ticks"):
-        lines.append(f"safety edited the policy's target on {edits['edited_ticks']} of "
-                     f"{edits['policy_ticks']} policy ticks ({100 * edits['fraction']:.2f}%, "
-                     f"largest {edits['max_edit_rad']:.3f} rad); outside the torque window "
-                     f"(counted, the motors clip torque): {edits['outside_torque_window_ticks']}")
-    lines.extend(_policy_target_lines(safety.get("policy_targets")))
-    for event in safety.get("events", [])[-8:]:
-        lines.append(f"  {event.get('from')} -> {event.get('to')}: {event.get('reason')} "
-                     f"{event.get('detail', '')}".rstrip())
-    faults = report.get("faults") or []
-    if faults:
-        lines.append("fault drills (T: simulated seconds after the policy took over):")
-    for fault in faults:
-        name = fault.get("fault")
-        if not fault.get("fired"):
-            lines.append(f"  {name}: {fault.get('note') or 'not fired'}")
-            continue
-        line = (f"  {name}: from tick {fault.get('seq')} (sim {fault.get('sim_time_s'):.3f} s) "
-                f"via {fault.get('via')}")
-        response = fault.get("response")
-        if response:
-            line += (f" -> {response.get('mode')} ({response.get('reason')}) on tick "
-                     f"{response.get('seq')}, tick {response.get('ticks')} of the fault")
-        else:
-            line += f" -> {fault.get('note') or 'no mode change'}"
-        lines.append(line)
-    if "policy" in report:
-        lines.append(f"policy: {report['policy']['path']} ({report['policy']['backend']}, "
-                     f"{report['policy']['source']})")
-    recorder = report.get("recorder")
-    if recorder:
-        tick = recorder.get("listener_us", {}).get("tick", {})
-        if "path" in recorder:
-            lines.append(f"recorded {recorder['written']} records to {recorder['path']} "
-                         f"({recorder['dropped']} dropped)")
-        if tick.get("count"):
-            lines.append(f"recorder cost per tick: p50 {tick['p50']:.1f} µs, p99 "
-                         f"{tick['p99']:.1f} µs")
-        for dump in recorder.get("flight", {}).get("dumps", []):
-            lines.append(f"flight recorder dump: {dump}")
-    live = report.get("live")
-    if live:
-        dropped = {k: v for k, v in live.get("dropped", {}).items() if v}
-        lines.append(f"live view ws://{live['host']}:{live['port']}: sent {live.get('sent', {})}, "
-                     f"dropped {dropped or 'none'}")
-    return "\n".join(lines)
-
-
-def _policy_target_lines(asked: dict[str, Any] | None) -> list[str]:
-    """What the policy asked for, per joint: how far past its limit, how long, and the share of
-    the action range used (one row per joint)."""
-    if not asked:
-        return []
-    past = [(name, joint) for name, joint in asked["joints"].items()
-            if joint["furthest_past_limit_rad"] > 0.0]
-    lines = []
-    if past:
-        past.sort(key=lambda item: -item[1]["furthest_past_limit_rad"])
-        lines.append("policy targets past joint limits: " + ", ".join(
-            f"{name} {joint['furthest_past_limit_rad']:.3f} rad" for name, joint in past))
-    lines.append(f"{'policy targets':<22}{'past limit':>12}{'time past':>11}{'range used':>12}")
-    for name, joint in asked["joints"].items():
-        lines.append(f"  {name:<20}{joint['furthest_past_limit_rad']:>8.3f} rad"
-                     f"{joint['time_past_limit_s']:>9.2f} s"
-                     f"{100 * joint['action_range_used']:>11.0f}%")
-    return lines
 
 
 def main_guard(run: Callable[[], int]) -> int:

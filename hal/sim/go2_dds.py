@@ -35,13 +35,13 @@ joint and the ``sim`` section.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import signal
 import sys
 from pathlib import Path
 
+from hal.report.schema import dumps
 from hal.sim.go2_faults import WireFault, parse_wire_fault
 from hal.unitree_dds import NETWORK_HELP, initialize_dds
 
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         report = go2.report()
         go2.close()
         if args.report:
-            Path(args.report).write_text(json.dumps(report, indent=1, default=str))
-        counters = report["wire"]["counters"]
+            Path(args.report).write_text(dumps(report, indent=1))
+        counters = report.wire.counters
         print("krabby-go2-sim: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())), flush=True)
     return 0
 

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from hal.sim.go2_faults import WireFaultState
 from hal.sim.ground_truth import GroundTruthTracker, euler_zyx
 from hal.sim.world import MujocoWorld
 from hal.unitree_dds import close_subscriber
+
+if TYPE_CHECKING:
+    from hal.sim.go2_report import Go2SimReport
 
 __all__ = ["SimulatedGo2", "LIE_DOWN_Q_RAD"]
 
@@ -365,7 +368,13 @@ class SimulatedGo2:
             server.Start(False)
             self.sdk["servers"].append(server)
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> Go2SimReport:
+        """The double's report (``--report``), typed (:mod:`hal.sim.go2_report`)."""
+        from hal.sim.go2_report import Go2SimReport
+
+        return Go2SimReport.from_dict(self._report_dict(), "go2sim")
+
+    def _report_dict(self) -> dict[str, Any]:
         joints = self.world.joint_state()
         cmd_q = self.world.command_in_force
         names = self.robot.joint_names_hardware

@@ -29,6 +29,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from hal.report.sections import SimReport
 from hal.safety.events import Mode
 
 __all__ = ["GroundTruthConfig", "GroundTruthTracker", "TRACK_COLUMNS", "euler_zyx",
@@ -219,30 +220,31 @@ class GroundTruthTracker:
         }
 
 
-def format_sim_section(sim: dict[str, Any]) -> list[str]:
-    """The exit table's lines for a report's ``sim`` section."""
-    if sim.get("handover_sim_time_s") is None:
-        return [f"sim: {sim.get('note', 'no hand-over')}"]
-    command = sim.get("mean_speed_command_m_s")
+def format_sim_section(sim: SimReport | dict[str, Any]) -> list[str]:
+    """The exit table's lines for a report's ``sim`` section (typed; a dict is read as one)."""
+    if isinstance(sim, dict):
+        sim = SimReport.from_dict(sim, "sim")
+    if sim.handover_sim_time_s is None:
+        return [f"sim: {sim.note or 'no hand-over'}"]
+    command = sim.mean_speed_command_m_s
     command_text = f" (command {command:.2f})" if command is not None else ""
     lines = [
-        f"sim (from the hand-over at {sim['handover_sim_time_s']:.2f} s, "
-        f"{sim['duration_s']:.2f} s): travelled {sim['distance_m']:.2f} m, forward "
-        f"{sim['forward_m']:.2f} m at {sim['mean_forward_speed_m_s']:.2f} m/s{command_text}, "
-        f"heading {math.degrees(sim['heading_change_rad']):+.1f}°, drift "
-        f"{sim['lateral_drift_m']:+.2f} m",
-        f"  max |roll| {math.degrees(sim['max_abs_roll_rad']):.1f}°, max |pitch| "
-        f"{math.degrees(sim['max_abs_pitch_rad']):.1f}°, base height min "
-        f"{sim['min_base_height_m']:.3f} m, mean {sim['mean_base_height_m']:.3f} m, "
-        f"falls {len(sim['falls'])}, track {len(sim['track']['rows'])} rows at "
-        f"{sim['track_rate_hz']:g} Hz"]
-    if "goals_total" in sim:
-        times = ", ".join(f"{t:.2f}" for t in sim["goal_times_s"])
-        lines.append(f"  course {sim['course']['terrain']}:{sim['course']['difficulty']:g}: goals "
-                     f"{sim['goals_reached']}/{sim['goals_total']} (at {times or '-'} s), edge "
-                     f"violations {sim['edge_violations']}, x {sim['x_displacement']:.0%}, "
-                     f"{'SUCCESS' if sim['success'] else 'no success'}")
-    for fall in sim["falls"][:5]:
-        lines.append(f"  fall at {fall['t_s']:.2f} s: {fall['kind']} {fall['value']:.3f} "
-                     f"({fall['mode']})")
+        f"sim (from the hand-over at {sim.handover_sim_time_s:.2f} s, "
+        f"{sim.duration_s:.2f} s): travelled {sim.distance_m:.2f} m, forward "
+        f"{sim.forward_m:.2f} m at {sim.mean_forward_speed_m_s:.2f} m/s{command_text}, "
+        f"heading {math.degrees(sim.heading_change_rad):+.1f}°, drift "
+        f"{sim.lateral_drift_m:+.2f} m",
+        f"  max |roll| {math.degrees(sim.max_abs_roll_rad):.1f}°, max |pitch| "
+        f"{math.degrees(sim.max_abs_pitch_rad):.1f}°, base height min "
+        f"{sim.min_base_height_m:.3f} m, mean {sim.mean_base_height_m:.3f} m, "
+        f"falls {len(sim.falls)}, track {len(sim.track.rows)} rows at "
+        f"{sim.track_rate_hz:g} Hz"]
+    if sim.goals_total is not None and sim.course is not None:
+        times = ", ".join(f"{t:.2f}" for t in sim.goal_times_s or [])
+        lines.append(f"  course {sim.course.terrain}:{sim.course.difficulty:g}: goals "
+                     f"{sim.goals_reached}/{sim.goals_total} (at {times or '-'} s), edge "
+                     f"violations {sim.edge_violations}, x {sim.x_displacement:.0%}, "
+                     f"{'SUCCESS' if sim.success else 'no success'}")
+    for fall in sim.falls[:5]:
+        lines.append(f"  fall at {fall.t_s:.2f} s: {fall.kind} {fall.value:.3f} ({fall.mode})")
     return lines

@@ -112,7 +112,7 @@ def run_drills(policy: Path, faults: list[str], duration_s: float, *extra: str) 
     plan.make_devices = recording_devices
     plan.on_started.append(record)
     report = run_appliance(plan, config)
-    json.dumps(report, default=str)  # the report stays writable
+    json.dumps(report.to_dict())  # the report stays writable (plain JSON values only)
     run = DrillRun(report, ticks, holder["joints"], holder["client"], plan.robot)
     check_motors_safe(run, clamp=config.safety.policy_targets_past_limits == "clamp")
     return run

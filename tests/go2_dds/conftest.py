@@ -68,7 +68,17 @@ class Go2Sim:
     def finish(self) -> dict:
         code = self.child.stop(timeout_s=15.0)
         assert code == 0, f"krabby-go2-sim exited {code}:\n{self.child.output[-3000:]}"
-        return json.loads(self.report_path.read_text())
+        text = self.report_path.read_text()
+        data = json.loads(text)
+        # Every report of the double is checked against its typed report and its JSON Schema.
+        from hal.report.schema import dumps
+        from hal.sim.go2_report import Go2SimReport
+        from hal.tools.report_schema import schema_for
+
+        assert dumps(Go2SimReport.from_dict(data), indent=1) == text
+        jsonschema = pytest.importorskip("jsonschema")
+        jsonschema.validate(data, schema_for("go2-sim-report.schema.json"))
+        return data
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from hal.backends.unitree_go2 import Go2MotorsSection
 from hal.config import build_parser as build_config_parser
 from hal.config import part
 from hal.config.sections import PolicyFilesSection
+from hal.report.sections import DryRunReport
 from hal.server.cli import (
     AppliancePlan,
     fail,
@@ -106,10 +107,15 @@ def plan_from_config(config: JetsonApplianceConfig) -> AppliancePlan:
                          checkpoint=policy.checkpoint, duration_s=config.duration.duration_s,
                          run_client=not config.loop.no_client,
                          report_path=Path(report) if report else None)
-    plan.on_finished.append(lambda server, _client: plan.report_extras.update(
-        motor_report(server.devices.joints)))
-    plan.on_finished.append(lambda server, _client: plan.report_extras.update(
-        camera_report(server.devices.camera)))
+    # Read while the devices are still open (on_finished), handed to the report after the run.
+    finished: dict = {}
+    plan.on_finished.append(lambda server, _client: finished.update(
+        motor_report(server.devices.joints), **camera_report(server.devices.camera)))
+    plan.add_report_section("dry_run", lambda: (
+        DryRunReport.from_dict(finished["dry_run"], "dry_run") if "dry_run" in finished
+        else None))
+    plan.add_report_section("motor_health", lambda: finished.get("motor_health"))
+    plan.add_report_section("camera", lambda: finished.get("camera"))
     if devices.config_of(Go2MotorsSection).go2_remote:
         plan.operator_sources.append(go2_remote_source)  # None unless the motors carry it
     return plan

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from hal.config import build_parser as build_config_parser
 from hal.config import parse_config
+from hal.report.sections import FaultReport, SimReport, VideoReport
 from hal.server.base import HalDevices, HalServer
 from hal.server.cli import (
     AppliancePlan,
@@ -144,10 +145,12 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
     if injector is not None:
         def finish(_server: Any, _client: Any) -> None:
             injector.close()
-            plan.report_extras["faults"] = injector.report()
 
         plan.on_started.append(injector.attach)
         plan.on_finished.append(finish)
+        plan.add_report_section("faults", lambda: [
+            FaultReport.from_dict(record, f"faults[{i}]")
+            for i, record in enumerate(injector.report())])
     shared: dict[str, Any] = {}
     attach_ground_truth(plan, end_episode=sim.end_episode, episode_s=sim.episode_s,
                         shared=shared)
@@ -203,7 +206,7 @@ def attach_pushes(plan: AppliancePlan, draws: dict[str, Any]) -> None:
 
     def start(server: HalServer, _client: Any) -> None:
         draw = draws["draw"]
-        plan.report_extras["randomization"] = draw.to_dict()
+        plan.add_report_section("randomization", draw.to_dict)
         world = server.devices.world
         state = {"handover": None, "next": 0}
         if draw.push_interval_s <= 0 or not draw.pushes_m_s:
@@ -245,9 +248,10 @@ def attach_video(plan: AppliancePlan, path: Path, config: Any,
 
         def finish(_server: HalServer, _client: Any) -> None:
             recorder.close()
-            plan.report_extras["video"] = recorder.report()
 
         plan.on_finished.append(finish)
+        plan.add_report_section("video", lambda: VideoReport.from_dict(recorder.report(),
+                                                                       "video"))
 
     plan.on_started.append(start)
 
@@ -307,16 +311,16 @@ def attach_ground_truth(plan: AppliancePlan, end_episode: bool = False,
 
             server.tick_listeners.append(end)
 
-        def finish(_server: HalServer, _client: Any) -> None:
+        def section() -> SimReport:
             sim = tracker.report()
             if course is not None:
                 sim.update(course.report())
                 sim["success"] = bool(course.done and not sim["falls"]
                                       and course.left_policy_s is None
                                       and sim.get("handover_sim_time_s") is not None)
-            plan.report_extras["sim"] = sim
+            return SimReport.from_dict(sim, "sim")
 
-        plan.on_finished.append(finish)
+        plan.add_report_section("sim", section)
 
     plan.on_started.append(start)
 
@@ -326,15 +330,15 @@ def main(argv: list[str] | None = None) -> int:
         plan = plan_from_config(config)
         report = run_appliance(plan, config)
         print(format_report(report), flush=True)
-        if "sim" in report:
+        if report.sim is not None:
             from hal.sim.ground_truth import format_sim_section
 
-            print("\n".join(format_sim_section(report["sim"])), flush=True)
-        video = report.get("video")
-        if video:
-            print(f"video: {video['path']} ({video['frames']} frames at {video['fps']:g} fps), "
-                  f"contact sheet {video['contact_sheet']}"
-                  + (f"; error: {video['error']}" if video["error"] else ""), flush=True)
+            print("\n".join(format_sim_section(report.sim)), flush=True)
+        video = report.video
+        if video is not None:
+            print(f"video: {video.path} ({video.frames} frames at {video.fps:g} fps), "
+                  f"contact sheet {video.contact_sheet}"
+                  + (f"; error: {video.error}" if video.error else ""), flush=True)
         return 0
 
     return run_command(SimApplianceConfig, argv, build_parser(), body)
