@@ -58,7 +58,7 @@ def test_a_real_report_validates_loads_back_and_reserialises_the_same(run_json):
     jsonschema.validate(data, run_report_schema())
     report = load_run_report(run_json)
     assert isinstance(report, RunReport)
-    assert report.report_version == 1 and report.config["duration"] == 4.0
+    assert report.report_version == 1 and report.config["duration"]["duration_s"] == 4.0
     assert report.cycles == data["cycles"] > 0 and report.safety.mode_final == "damping"
     assert report.policy is not None and report.inference is not None and report.sim is not None
     assert report.sim.handover_sim_time_s is not None and report.sim.course is not None
