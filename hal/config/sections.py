@@ -17,7 +17,7 @@ from hal.unitree_dds import NETWORK_HELP
 __all__ = ["RobotSection", "OutputSection", "PolicyFilesSection", "CommandSection",
            "KeysSection", "SceneSection", "Go2NetworkSection", "DurationSection", "MODES",
            "DEVICES", "LOG_LEVELS", "ENGINE", "FilesSection", "MeasureSection", "EpisodeSection",
-           "SimCameraSection"]
+           "SimCameraSection", "FaultSection"]
 
 MODES = ("parkour", "walk")
 DEVICES = ("cuda", "cpu")
@@ -196,4 +196,17 @@ class SimCameraSection:
 
     section: ClassVar[str] = "sim_camera"
 
-    camera_fps: float = setting(30.0, metavar="FPS", help="simulated depth camera rate, Hz")
+    camera_fps: float = setting(30.0, metavar="FPS", aliases=("--camera_fps",),
+                                help="simulated depth camera rate, Hz")
+
+
+@dataclass(frozen=True)
+class FaultSection:
+    """Faults to rehearse; each command parses its own kinds (and names them when one is bad)."""
+
+    section: ClassVar[str] = "faults"
+
+    faults: list[str] = setting(default_factory=list, flag="--fault", repeat=True, metavar="FAULT",
+                                help="a fault to rehearse: the simulator's KIND@T[:D] "
+                                     "(hal.server.sim.faults), krabby-go2-sim's wire fault "
+                                     "KIND[=VALUE][@T] (hal.sim.go2_faults)")
