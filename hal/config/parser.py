@@ -143,7 +143,7 @@ def _default_text(field: dataclasses.Field, overrides: dict[str, Any]) -> str:
         value = field.default_factory()  # type: ignore[misc]
     else:
         return ""
-    if value is None or value == [] or isinstance(value, bool):
+    if value is None or value in ([], "") or isinstance(value, bool):
         return ""
     if isinstance(value, enum.Enum):
         value = value.value
