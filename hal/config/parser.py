@@ -202,8 +202,9 @@ def add_settings(parser: argparse.ArgumentParser, root: type) -> None:
             continue
         options: dict[str, Any] = {"dest": dest, "help": help_text,
                                    "type": _converter(kind, declared)}
-        options["metavar"] = declared.metavar or field.name.upper()
         choices = declared.valid_choices()
+        if declared.metavar or choices is None:  # else argparse shows {a,b,c}
+            options["metavar"] = declared.metavar or field.name.upper()
         if choices is not None:
             options["choices"] = choices
         if declared.repeat:
