@@ -142,7 +142,8 @@ class BenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(BenchConfig, prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    return build_config_parser(BenchConfig, prog="python -m benchmarks",
+                               description=__doc__.split("\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,7 +152,8 @@ class AbConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(AbConfig, prog="python -m benchmarks.ab", description=__doc__.split("\n")[0])
+    return build_config_parser(AbConfig, prog="python -m benchmarks.ab",
+                               description=__doc__.split("\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
 
     policy_dir = _prepare_policy(out_dir / "policy")
     with tempfile.TemporaryDirectory(prefix="krabby-ab-") as work:
-        result = run_ab(config.ab.base, config.ab.head, policy_dir, config.measure.rounds, config.measure.seconds, config.measure.rate_hz,
-                        Path(work))
+        measure = config.measure
+        result = run_ab(config.ab.base, config.ab.head, policy_dir, measure.rounds, measure.seconds,
+                        measure.rate_hz, Path(work))
     result["machine"] = machine_description()
     result["seconds_total"] = round(time.monotonic() - started, 1)
     write_json(out_dir / "ab.json", result)

@@ -53,7 +53,8 @@ class DepthPreprocessBenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(DepthPreprocessBenchConfig, prog="python -m benchmarks.bench_depth_preprocess", description=__doc__.splitlines()[0])
+    return build_config_parser(DepthPreprocessBenchConfig, prog="python -m benchmarks.bench_depth_preprocess",
+                               description=__doc__.splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,7 +125,8 @@ class CudaPathsConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(CudaPathsConfig, prog="python -m benchmarks.cuda_paths", description=__doc__.split("\n\n")[0])
+    return build_config_parser(CudaPathsConfig, prog="python -m benchmarks.cuda_paths",
+                               description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -233,7 +233,8 @@ class EngineStepBenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(EngineStepBenchConfig, prog="python -m benchmarks.engine_step", description=__doc__.split("\n")[0])
+    return build_config_parser(EngineStepBenchConfig, prog="python -m benchmarks.engine_step",
+                               description=__doc__.split("\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,7 +128,8 @@ class EvalThroughputConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(EvalThroughputConfig, prog="python -m benchmarks.eval_throughput", description=__doc__.splitlines()[0])
+    return build_config_parser(EvalThroughputConfig, prog="python -m benchmarks.eval_throughput",
+                               description=__doc__.splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> int:

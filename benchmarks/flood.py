@@ -38,7 +38,8 @@ from hal.config import build_parser as build_config_parser
 from hal.config import parse_cli, part, setting
 from hal.config.sections import FilesSection, KeysSection, MeasureSection
 
-__all__ = ["attack", "start_attacker", "run_case", "run_all", "PolicyResponder", "main", "build_parser", "FloodConfig"]
+__all__ = ["attack", "start_attacker", "run_case", "run_all", "PolicyResponder", "main",
+           "build_parser", "FloodConfig"]
 
 KINDS = ("commands", "observations", "estop", "oversize")
 
@@ -334,14 +335,16 @@ class FloodConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(FloodConfig, prog="python -m benchmarks.flood", description=__doc__)
+    return build_config_parser(FloodConfig, prog="python -m benchmarks.flood",
+                               description=__doc__)
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_cli(FloodConfig, argv, build_parser())
     if config.flood.attack:
-        counts = attack(config.flood.attack, config.flood.endpoint, config.keys.keys, config.measure.seconds, config.flood.max_messages,
-                        config.flood.stranger_keys)
+        flood = config.flood
+        counts = attack(flood.attack, flood.endpoint, config.keys.keys, config.measure.seconds,
+                        flood.max_messages, flood.stranger_keys)
         print(json.dumps(counts), flush=True)
         return 0
     results = run_all(config.measure.seconds)

@@ -233,7 +233,8 @@ class GaitDriftConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(GaitDriftConfig, prog="python -m benchmarks.gait_drift", description=__doc__.splitlines()[0])
+    return build_config_parser(GaitDriftConfig, prog="python -m benchmarks.gait_drift",
+                               description=__doc__.splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,12 +95,14 @@ class GilGrabConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(GilGrabConfig, prog="python -m benchmarks.gil_grab", description=__doc__.split("\n\n")[0])
+    return build_config_parser(GilGrabConfig, prog="python -m benchmarks.gil_grab",
+                               description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_cli(GilGrabConfig, argv, build_parser())
-    results = {case: measure(case, config.gil.grab_ms, config.gil.camera_hz, config.measure.rate_hz, config.measure.seconds)
+    gil, timing = config.gil, config.measure
+    results = {case: measure(case, gil.grab_ms, gil.camera_hz, timing.rate_hz, timing.seconds)
                for case in ("none", "release", "hold")}
     report = {"machine": machine_description(), "settings": config_to_dict(config), "tick_lateness_us": results,
               "p99_ratio_hold_vs_release": ratio(results["hold"], results["release"], "p99")}

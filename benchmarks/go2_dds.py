@@ -248,7 +248,8 @@ class Go2DdsBenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(Go2DdsBenchConfig, prog="python -m benchmarks.go2_dds", description=__doc__.split("\n\n")[0])
+    return build_config_parser(Go2DdsBenchConfig, prog="python -m benchmarks.go2_dds",
+                               description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,7 +95,8 @@ class LandingClampConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(LandingClampConfig, prog="python -m benchmarks.landing_clamp", description=__doc__.split("\n\n")[0])
+    return build_config_parser(LandingClampConfig, prog="python -m benchmarks.landing_clamp",
+                               description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

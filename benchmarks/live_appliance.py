@@ -120,7 +120,8 @@ class LiveApplianceConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(LiveApplianceConfig, prog="python -m benchmarks.live_appliance", description=__doc__.split("\n\n")[0])
+    return build_config_parser(LiveApplianceConfig, prog="python -m benchmarks.live_appliance",
+                               description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,7 +176,8 @@ class LiveCostConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(LiveCostConfig, prog="python -m benchmarks.live_cost", description=__doc__.split("\n\n")[0])
+    return build_config_parser(LiveCostConfig, prog="python -m benchmarks.live_cost",
+                               description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,7 +206,8 @@ class RecorderCostConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(RecorderCostConfig, prog="python -m benchmarks.recorder_cost", description=__doc__.split("\n\n")[0])
+    return build_config_parser(RecorderCostConfig, prog="python -m benchmarks.recorder_cost",
+                               description=__doc__.split("\n\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

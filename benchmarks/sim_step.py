@@ -86,7 +86,8 @@ class SimStepBenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(SimStepBenchConfig, prog="python -m benchmarks.sim_step", description=__doc__.splitlines()[0])
+    return build_config_parser(SimStepBenchConfig, prog="python -m benchmarks.sim_step",
+                               description=__doc__.splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,8 @@ class SoakConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return build_config_parser(SoakConfig, prog="python -m benchmarks.soak", description=__doc__)
+    return build_config_parser(SoakConfig, prog="python -m benchmarks.soak",
+                               description=__doc__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = [(round(t1), round((r1 - r0) / 1024, 1)) for (t0, r0), (t1, r1)
              in zip(steady, steady[1:]) if r1 - r0 > 1024]
     result = {
-        "minutes": config.soak.minutes, "control_rate_hz": config.soak.control_rate_hz, "record": bool(config.soak.record),
+        "minutes": config.soak.minutes, "control_rate_hz": config.soak.control_rate_hz,
+        "record": bool(config.soak.record),
         "gc_control": config.soak.gc_control, "warmup_s": config.soak.warmup_s,
         "rss_slope_mb_per_h": slope_mb_per_h(times, rss),
         "rss_slope_second_half_mb_per_h": slope_mb_per_h(times[half:], rss[half:]),

@@ -310,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_cli(BuildEngineConfig, argv, parser)
     logging.basicConfig(level=logging.DEBUG if config.progress.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    register = {g: Path(p) for g, p in (("actor", config.build_engine.register), ("depth", config.build_engine.register_depth)) if p}
+    trt, own = config.tensorrt, config.build_engine
+    register = {g: Path(p) for g, p in (("actor", own.register), ("depth", own.register_depth)) if p}
     start = time.monotonic_ns()
 
     def say(line: str) -> None:
@@ -318,11 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{(time.monotonic_ns() - start) / 1e9:6.1f} s] {line}", file=sys.stderr, flush=True)
 
     try:
-        if not 0 <= config.tensorrt.optimization_level <= 5 or config.tensorrt.workspace_mib < 16 or config.tensorrt.parity_samples < 1:
+        if not 0 <= trt.optimization_level <= 5 or trt.workspace_mib < 16 or trt.parity_samples < 1:
             raise BuildEngineError("--optimization-level must be 0..5, --workspace-mib >= 16, "
                                    "--parity-samples >= 1", 2)
-        options = BuildEngineOptions(config.tensorrt.precision, config.tensorrt.optimization_level, config.tensorrt.workspace_mib,
-                                     config.tensorrt.parity_samples, parity=not config.build_engine.no_parity, register=register)
+        options = BuildEngineOptions(trt.precision, trt.optimization_level, trt.workspace_mib,
+                                     trt.parity_samples, parity=not own.no_parity, register=register)
         result = build_engines(config.build_engine.onnx, options, say)
     except BuildEngineError as exc:
         print(f"krabby-build-engine: error: {exc}", file=sys.stderr)

@@ -202,8 +202,9 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     report: dict[str, Any] = {
         "krabby_version": _version(), "machine": _machine(),
         "settings": {"terrains": config.eval.terrains, "difficulties": config.eval.difficulties,
-                     "episodes": config.episode.episodes, "seed": config.scene.seed, "episode_s": config.episode.episode_s,
-                     "speed_m_s": config.command.speed_m_s, "randomize": config.episode.randomize, "robot": config.robot.robot,
+                     "episodes": config.episode.episodes, "seed": config.scene.seed,
+                     "episode_s": config.episode.episode_s, "speed_m_s": config.command.speed_m_s,
+                     "randomize": config.episode.randomize, "robot": config.robot.robot,
                      "runner": "ray" if config.eval.ray is not None else "local",
                      "workers": workers},
         "config": config_to_dict(config),

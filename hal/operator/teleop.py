@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                   "--speed/--yaw-rate/--mode, or --keys", file=sys.stderr)
             return 2
         try:
-            sender.send(config.command.speed_m_s, config.teleop.yaw_rate_rad_s, config.command.mode, config.teleop.action)
+            sender.send(config.command.speed_m_s, config.teleop.yaw_rate_rad_s, config.command.mode,
+                        config.teleop.action)
             if config.teleop.hold_s > 0:
                 end, period = time.monotonic() + config.teleop.hold_s, 1.0 / config.teleop.rate_hz
                 try:

@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if not config.go2_network.network:
         print(f"krabby-go2-sim: --network is required: {NETWORK_HELP}", file=sys.stderr)
         return 2
-    if config.go2_sim.camera_bind and not (math.isfinite(config.sim_camera.camera_fps) and config.sim_camera.camera_fps > 0):
-        print(f"krabby-go2-sim: --camera-fps {config.sim_camera.camera_fps}: must be a positive number", file=sys.stderr)
+    camera_fps = config.sim_camera.camera_fps
+    if config.go2_sim.camera_bind and not (math.isfinite(camera_fps) and camera_fps > 0):
+        print(f"krabby-go2-sim: --camera-fps {camera_fps}: must be a positive number", file=sys.stderr)
         return 2
     try:
         from hal.sim.go2_double import SimulatedGo2
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: go2.stop.set())
     try:
         go2.start_wire()
-        print(f"krabby-go2-sim: ready on {config.go2_network.network}, DDS domain {config.go2_network.domain_id}: rt/lowstate at "
+        net = config.go2_network
+        print(f"krabby-go2-sim: ready on {net.network}, DDS domain {net.domain_id}: rt/lowstate at "
               f"{1e3 / config.go2_sim.physics_dt_ms:g} Hz; sport mode on until released", flush=True)
         go2.run()
     finally:

@@ -67,7 +67,8 @@ class SimulatedGo2:
         self.world = MujocoWorld(self.robot, MujocoWorldConfig(
             scene=config.scene.scene, seed=config.scene.seed, physics_dt_s=self.dt_s,
             camera_fps=config.sim_camera.camera_fps if config.go2_sim.camera_bind else 0.0, render_thread=True,
-            settle_s=1.0, fixed_base=config.go2_sim.fixed_base, base_height_m=0.6 if config.go2_sim.fixed_base else None,
+            settle_s=1.0, fixed_base=config.go2_sim.fixed_base,
+            base_height_m=0.6 if config.go2_sim.fixed_base else None,
             initial_joint_positions_rad=config.go2_sim.initial_pose))
         self.stand_q = self.world.joint_state().position_rad.copy()
         self.kp = np.asarray(self.robot.to_hardware(self.robot.kp), dtype=np.float64)
