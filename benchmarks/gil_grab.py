@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from benchmarks.common import machine_description, ratio, stats_us, write_json
 
 from hal.config import build_parser as build_config_parser
-from hal.config import parse_cli, part, setting
+from hal.config import config_to_dict, parse_cli, part, setting
 from hal.config.sections import FilesSection, MeasureSection
 
 __all__ = ["measure", "main", "build_parser", "GilGrabConfig"]
