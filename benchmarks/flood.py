@@ -146,8 +146,11 @@ def start_attacker(kind: str, endpoint: str, keys_dir: str | None, duration_s: f
         args += ["--keys", str(keys_dir)]
     if stranger_dir:
         args += ["--stranger-keys", str(stranger_dir)]
+    # --keys falls back to $KRABBY_KEYS (hal.config.sections.KeysSection): an attacker started
+    # without keys must stay a stranger whatever this shell holds.
+    env = {k: v for k, v in os.environ.items() if k != "KRABBY_KEYS"}
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+                            env=dict(env, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
 
 
 class PolicyResponder(threading.Thread):
