@@ -315,7 +315,8 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
                 value = _coerce(from_file[holder.name][field_name], kind,
                                 f"--config {path}: [{holder.name}] {field_name}")
                 choices = declared.valid_choices()
-                if choices is not None and value not in choices:
+                items = value if isinstance(value, list) else [value]  # --cases A B: each one
+                if choices is not None and any(item not in choices for item in items):
                     raise ConfigError(f"--config {path}: [{holder.name}] {field_name} = "
                                       f"{value!r}: valid are {list(choices)}")
                 values[field_name] = value
