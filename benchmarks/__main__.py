@@ -22,15 +22,20 @@ the whole run under about two minutes on a 2-core machine.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.common import machine_description, write_json
 
-__all__ = ["main", "CASES"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection
+
+__all__ = ["main", "CASES", "build_parser", "BenchConfig"]
 
 CASES = ("engine_step", "transport", "e2e", "sim_step", "recorder", "live", "eval_throughput")
 log = logging.getLogger(__name__)
@@ -115,24 +120,45 @@ def summary_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+
+@dataclass(frozen=True)
+class BenchSuiteSection:
+    """Which cases, how long."""
+
+    section: ClassVar[str] = "bench"
+
+    quick: bool = setting(False, help="short runs (CI-sized, ~2 minutes)")
+    cases: list[str] = setting(default_factory=lambda: list(CASES), nargs="+", choices=CASES,
+                               help="the cases to run")
+    plots: bool = setting(True, negate="--no-plots", help="no PNG plots")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """``python -m benchmarks``'s run configuration."""
+
+    bench: BenchSuiteSection = part(BenchSuiteSection)
+    files: FilesSection = part(FilesSection, only=("out",), defaults={"out": "bench-results"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(BenchConfig, prog="python -m benchmarks",
+                               description=__doc__.split("\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short runs (CI-sized, ~2 minutes)")
-    parser.add_argument("--out", default="bench-results", help="output directory")
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
-    parser.add_argument("--no-plots", dest="plots", action="store_false")
-    args = parser.parse_args(argv)
+    config = parse_cli(BenchConfig, argv, build_parser())
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    out_dir = Path(args.out)
+    out_dir = Path(config.files.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     policy_dir = _prepare_policy(out_dir / "policy")
-    results: dict[str, Any] = {"quick": args.quick, "machine": machine_description()}
+    results: dict[str, Any] = {"quick": config.bench.quick, "machine": machine_description()}
     series: dict[str, dict[str, list[float]]] = {}
-    for name in args.cases:
+    for name in config.bench.cases:
         t0 = time.monotonic()
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = _run_case(name, out_dir, args.quick, policy_dir)
+        result = _run_case(name, out_dir, config.bench.quick, policy_dir)
         if name == "e2e":
             for case_name, case in result["cases"].items():
                 series[case_name] = case.pop("_series", {})
@@ -141,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"]["total"] = round(time.monotonic() - started, 1)
     write_json(out_dir / "results.json", results)
     written = []
-    if args.plots and series:
+    if config.bench.plots and series:
         from benchmarks.plots import write_plots
 
         written = write_plots(results, series, out_dir)

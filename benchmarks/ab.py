@@ -15,6 +15,7 @@ sees, and only a comparison within one run on the same machine separates it from
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import logging
 import statistics
@@ -23,13 +24,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmarks.common import machine_description, write_json
 
-__all__ = ["main", "run_ab"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection, MeasureSection
+
+__all__ = ["main", "run_ab", "build_parser", "AbConfig"]
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
@@ -124,24 +129,45 @@ def run_ab(base: str, head: str | None, policy_dir: Path, rounds: int, seconds: 
             "seconds_per_run": seconds, "rate_hz": rate_hz, **summary, "ratios": ratios}
 
 
+
+@dataclass(frozen=True)
+class AbSection:
+    """The two commits compared."""
+
+    section: ClassVar[str] = "ab"
+
+    base: str | None = setting(None, help="the commit to compare the working tree with")
+    head: str | None = setting(None, help="the commit measured against it (default: the working "
+                                          "tree)")
+
+
+@dataclass(frozen=True)
+class AbConfig:
+    """``python -m benchmarks.ab``'s run configuration."""
+
+    ab: AbSection = part(AbSection, required=("base",))
+    measure: MeasureSection = part(MeasureSection, only=("rounds", "seconds", "rate_hz"),
+                                   defaults={"seconds": 20.0})
+    files: FilesSection = part(FilesSection, only=("out",), defaults={"out": "bench-ab"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(AbConfig, prog="python -m benchmarks.ab",
+                               description=__doc__.split("\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__.split("\n")[0])
-    parser.add_argument("--base", required=True, help="the commit to compare the working tree with")
-    parser.add_argument("--head", help="the commit measured against it (default: the working tree)")
-    parser.add_argument("--rounds", type=int, default=4, help="runs per side (default 4)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per run (default 20)")
-    parser.add_argument("--rate-hz", type=float, default=100.0)
-    parser.add_argument("--out", default="bench-ab", help="output directory")
-    args = parser.parse_args(argv)
+    config = parse_cli(AbConfig, argv, build_parser())
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
-    out_dir = Path(args.out)
+    out_dir = Path(config.files.out)
     started = time.monotonic()
     from benchmarks.__main__ import _prepare_policy
 
     policy_dir = _prepare_policy(out_dir / "policy")
     with tempfile.TemporaryDirectory(prefix="krabby-ab-") as work:
-        result = run_ab(args.base, args.head, policy_dir, args.rounds, args.seconds, args.rate_hz,
-                        Path(work))
+        measure = config.measure
+        result = run_ab(config.ab.base, config.ab.head, policy_dir, measure.rounds, measure.seconds,
+                        measure.rate_hz, Path(work))
     result["machine"] = machine_description()
     result["seconds_total"] = round(time.monotonic() - started, 1)
     write_json(out_dir / "ab.json", result)

@@ -16,14 +16,18 @@ import argparse  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import ClassVar  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from compute.parkour.depth import INVALID_MODES, DepthPreprocessor, DepthPreprocessorConfig  # noqa: E402
+from hal.config import build_parser as build_config_parser  # noqa: E402
+from hal.config import parse_cli, part, setting  # noqa: E402
 from hal.devices.base import CameraIntrinsics  # noqa: E402
 from hal.robot import load_robot  # noqa: E402
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "DepthPreprocessBenchConfig"]
 
 
 def _zed_like(width: int, height: int, hfov_deg: float = 110.0) -> CameraIntrinsics:
@@ -31,10 +35,30 @@ def _zed_like(width: int, height: int, hfov_deg: float = 110.0) -> CameraIntrins
     return CameraIntrinsics(width, height, fx, fx, (width - 1) / 2.0, (height - 1) / 2.0)
 
 
+
+@dataclass(frozen=True)
+class DepthPreprocessBenchSection:
+    """How many frames."""
+
+    section: ClassVar[str] = "bench"
+
+    repeats: int = setting(300, metavar="N", help="frames preprocessed per case")
+
+
+@dataclass(frozen=True)
+class DepthPreprocessBenchConfig:
+    """``python -m benchmarks.bench_depth_preprocess``'s run configuration."""
+
+    bench: DepthPreprocessBenchSection = part(DepthPreprocessBenchSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(DepthPreprocessBenchConfig, prog="python -m benchmarks.bench_depth_preprocess",
+                               description=__doc__.splitlines()[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=300)
-    args = parser.parse_args(argv)
+    config = parse_cli(DepthPreprocessBenchConfig, argv, build_parser())
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     camera = load_robot("go2").depth_camera
@@ -50,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(10):
                 pre.process_into(frame, out)
             samples = []
-            for _ in range(args.repeats):
+            for _ in range(config.bench.repeats):
                 start = time.perf_counter_ns()
                 pre.process_into(frame, out)
                 samples.append((time.perf_counter_ns() - start) / 1e6)

@@ -6,12 +6,15 @@ import json
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["stats_us", "ratio", "machine_description", "write_json"]
+from hal.config import setting
+
+__all__ = ["stats_us", "ratio", "machine_description", "write_json", "PhysicsStepSection"]
 
 
 def stats_us(samples_ns) -> dict[str, float]:
@@ -75,3 +78,13 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
+
+
+@dataclass(frozen=True)
+class PhysicsStepSection:
+    """The simulator's physics step, for the benchmarks that sweep it."""
+
+    section: ClassVar[str] = "physics"
+
+    physics_dt_s: float = setting(0.005, flag="--physics-dt", metavar="S",
+                                  help="MuJoCo physics step, s")

@@ -15,16 +15,21 @@ minute), everything in the same process so the ratios compare like with like:
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import sys
 from pathlib import Path
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmarks.common import machine_description, ratio, stats_us, write_json
 
-__all__ = ["measure_copies", "measure_graph", "main"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection
+
+__all__ = ["measure_copies", "measure_graph", "main", "build_parser", "CudaPathsConfig"]
 
 SIZES = {"obs_753": (753,), "depth_58x87": (58, 87), "zed_hd720": (720, 1280)}
 
@@ -99,23 +104,44 @@ def measure_graph(device: Any, reps: int) -> dict[str, Any]:
     return results
 
 
+
+@dataclass(frozen=True)
+class CudaPathsSection:
+    """Which CUDA binding, how many repetitions."""
+
+    section: ClassVar[str] = "cuda"
+
+    reps: int = setting(2000, metavar="N", help="repetitions per case")
+    backend: str | None = setting(None, help="cuda-python or pycuda (default: the first that "
+                                             "works)")
+
+
+@dataclass(frozen=True)
+class CudaPathsConfig:
+    """``python -m benchmarks.cuda_paths``'s run configuration."""
+
+    cuda: CudaPathsSection = part(CudaPathsSection)
+    files: FilesSection = part(FilesSection, only=("out",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(CudaPathsConfig, prog="python -m benchmarks.cuda_paths",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.cuda_paths", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=2000)
-    parser.add_argument("--backend", default=None, help="cuda-python or pycuda (default: the first that works)")
-    parser.add_argument("--out")
-    args = parser.parse_args(argv)
+    config = parse_cli(CudaPathsConfig, argv, build_parser())
     from engines.cuda_memory import CudaDevice, CudaUnavailableError
 
     try:
-        device = CudaDevice(0, args.backend)
+        device = CudaDevice(0, config.cuda.backend)
     except CudaUnavailableError as exc:
         print(f"no CUDA device: {exc}", file=sys.stderr)
         return 1
     report = {"machine": machine_description(), "device": device.info.name,
               "compute_capability": device.info.compute_capability_text, "sms": device.info.multiprocessor_count,
-              "backend": device.backend.name, "reps": args.reps,
-              "copy": measure_copies(device, args.reps), "graph": measure_graph(device, args.reps)}
+              "backend": device.backend.name, "reps": config.cuda.reps,
+              "copy": measure_copies(device, config.cuda.reps), "graph": measure_graph(device, config.cuda.reps)}
     for name, r in report["copy"].items():
         print(f"copy {name:12s} pinned p50 {r['pinned']['p50']:8.1f} us p99 {r['pinned']['p99']:8.1f}  "
               f"pageable p50 {r['pageable']['p50']:8.1f} us p99 {r['pageable']['p99']:8.1f}  "
@@ -124,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     if "skipped" not in g:
         print(f"step copies: plain p50 {g['plain']['p50']:.1f} us p99 {g['plain']['p99']:.1f}  graph p50 "
               f"{g['graph']['p50']:.1f} us p99 {g['graph']['p99']:.1f}  ratio {g['plain_over_graph_p50']}")
-    if args.out:
-        write_json(Path(args.out), report)
+    if config.files.out:
+        write_json(Path(config.files.out), report)
     return 0
 
 

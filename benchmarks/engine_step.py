@@ -22,6 +22,7 @@ Run: ``python -m benchmarks.engine_step [--out DIR] [--full]``; writes ``engine_
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import gc
 import json
 import logging
@@ -40,7 +41,11 @@ from engines.cuda_memory import cuda_available
 from hal.optional import available, require
 from hal.robot import load_robot
 
-__all__ = ["run", "main"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part
+from hal.config.sections import FilesSection, MeasureSection
+
+__all__ = ["run", "main", "build_parser", "EngineStepBenchConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -218,21 +223,31 @@ def run(out_dir: str | Path, quick: bool = True) -> dict[str, Any]:
     return results
 
 
+
+
+@dataclass(frozen=True)
+class EngineStepBenchConfig:
+    """``python -m benchmarks.engine_step``'s run configuration."""
+
+    files: FilesSection = part(FilesSection, only=("out",), defaults={"out": "bench-results"})
+    measure: MeasureSection = part(MeasureSection, only=("full",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(EngineStepBenchConfig, prog="python -m benchmarks.engine_step",
+                               description=__doc__.split("\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_step",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="bench-results",
-                        help="output directory (default bench-results)")
-    parser.add_argument("--full", action="store_true", help="the long run (default: quick)")
-    args = parser.parse_args(argv)
-    result = run(args.out, quick=not args.full)
+    config = parse_cli(EngineStepBenchConfig, argv, build_parser())
+    result = run(config.files.out, quick=not config.measure.full)
     summary = {}
     for graph, g in result["graphs"].items():
         summary[graph] = {name: {"p50_us": c["p50"], "p99_us": c["p99"]}
                           for name, c in g["cases"].items()}
         summary[graph].update(ratios=g["ratios"], skipped=g["skipped"])
     print(json.dumps(summary, indent=2))
-    print(f"wrote {Path(args.out) / 'engine_step.json'}")
+    print(f"wrote {Path(config.files.out) / 'engine_step.json'}")
     return 0
 
 

@@ -20,6 +20,7 @@ Run: ``python -m benchmarks.eval_throughput`` (``--episodes N``, ``--episode-s S
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import contextlib
 import json
 import logging
@@ -33,7 +34,11 @@ import numpy as np
 
 from benchmarks.common import machine_description
 
-__all__ = ["run"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part
+from hal.config.sections import EpisodeSection
+
+__all__ = ["run", "build_parser", "EvalThroughputConfig"]
 
 STAND_UP_S = 2.6
 """Simulated seconds from the start to the hand-over (stand-up ramp and entry gate)."""
@@ -112,14 +117,24 @@ def run(episodes: int = 5, episode_s: float = 20.0, terrain: str = "gap",
     }
 
 
+
+
+@dataclass(frozen=True)
+class EvalThroughputConfig:
+    """``python -m benchmarks.eval_throughput``'s run configuration."""
+
+    episode: EpisodeSection = part(EpisodeSection, only=("episodes", "episode_s"),
+                                    defaults={"episodes": 5})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(EvalThroughputConfig, prog="python -m benchmarks.eval_throughput",
+                               description=__doc__.splitlines()[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.eval_throughput",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=5, help="episodes per case (default 5)")
-    parser.add_argument("--episode-s", type=float, default=20.0,
-                        help="simulated seconds after the hand-over (default 20)")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(episodes=args.episodes, episode_s=args.episode_s), indent=2))
+    config = parse_cli(EvalThroughputConfig, argv, build_parser())
+    print(json.dumps(run(episodes=config.episode.episodes, episode_s=config.episode.episode_s), indent=2))
     return 0
 
 

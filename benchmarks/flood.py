@@ -20,6 +20,8 @@ Every run is bounded by ``--duration`` and by ``--max-messages``; endpoints must
 from __future__ import annotations
 
 import argparse
+from typing import ClassVar
+from dataclasses import dataclass
 import dataclasses
 import json
 import os
@@ -32,7 +34,12 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-__all__ = ["attack", "start_attacker", "run_case", "run_all", "PolicyResponder", "main"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection, KeysSection, MeasureSection
+
+__all__ = ["attack", "start_attacker", "run_case", "run_all", "PolicyResponder", "main",
+           "build_parser", "FloodConfig"]
 
 KINDS = ("commands", "observations", "estop", "oversize")
 
@@ -139,8 +146,11 @@ def start_attacker(kind: str, endpoint: str, keys_dir: str | None, duration_s: f
         args += ["--keys", str(keys_dir)]
     if stranger_dir:
         args += ["--stranger-keys", str(stranger_dir)]
+    # --keys falls back to $KRABBY_KEYS (hal.config.sections.KeysSection): an attacker started
+    # without keys must stay a stranger whatever this shell holds.
+    env = {k: v for k, v in os.environ.items() if k != "KRABBY_KEYS"}
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+                            env=dict(env, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
 
 
 class PolicyResponder(threading.Thread):
@@ -303,25 +313,47 @@ def run_all(flood_s: float, kinds: tuple[str, ...] = ("none", *KINDS)) -> list[d
         return results
 
 
+
+@dataclass(frozen=True)
+class FloodSection:
+    """The attacker child process's settings (given by the benchmark itself)."""
+
+    section: ClassVar[str] = "flood"
+
+    attack: str | None = setting(None, choices=KINDS, help="be the attacker (child process)")
+    endpoint: str | None = setting(None, help="the endpoint attacked")
+    stranger_keys: str | None = setting(None, metavar="DIR",
+                                        help="a key directory the robot does not allow")
+    max_messages: int = setting(5_000_000, metavar="N", help="stop after N messages")
+
+
+@dataclass(frozen=True)
+class FloodConfig:
+    """``python -m benchmarks.flood``'s run configuration."""
+
+    flood: FloodSection = part(FloodSection)
+    keys: KeysSection = part(KeysSection, only=("keys",))
+    measure: MeasureSection = part(MeasureSection, only=("seconds",))
+    files: FilesSection = part(FilesSection, only=("out",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(FloodConfig, prog="python -m benchmarks.flood",
+                               description=__doc__)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.flood", description=__doc__)
-    parser.add_argument("--attack", choices=KINDS, help="be the attacker (child process)")
-    parser.add_argument("--endpoint")
-    parser.add_argument("--keys")
-    parser.add_argument("--stranger-keys", dest="stranger_keys")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--max-messages", dest="max_messages", type=int, default=5_000_000)
-    parser.add_argument("--out")
-    args = parser.parse_args(argv)
-    if args.attack:
-        counts = attack(args.attack, args.endpoint, args.keys, args.seconds, args.max_messages,
-                        args.stranger_keys)
+    config = parse_cli(FloodConfig, argv, build_parser())
+    if config.flood.attack:
+        flood = config.flood
+        counts = attack(flood.attack, flood.endpoint, config.keys.keys, config.measure.seconds,
+                        flood.max_messages, flood.stranger_keys)
         print(json.dumps(counts), flush=True)
         return 0
-    results = run_all(args.seconds)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    results = run_all(config.measure.seconds)
+    if config.files.out:
+        Path(config.files.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.files.out).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -43,12 +43,17 @@ import argparse
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import DurationSection
+from benchmarks.common import PhysicsStepSection
+
 __all__ = ["TrotGait", "DriftResult", "trot_targets", "measure_trot_drift", "stance_and_creep",
-           "symmetric_trunk_geometry", "run"]
+           "symmetric_trunk_geometry", "run", "build_parser", "GaitDriftConfig"]
 
 
 @dataclass(frozen=True)
@@ -208,19 +213,38 @@ def run(gait: TrotGait | None = None, **world_config: Any) -> dict[str, Any]:
     }
 
 
+
+@dataclass(frozen=True)
+class GaitDriftSection:
+    """Which bodies."""
+
+    section: ClassVar[str] = "gait"
+
+    symmetric_trunk: bool = setting(False, help="also run the Go2 without the trunk's ixy, iyz")
+
+
+@dataclass(frozen=True)
+class GaitDriftConfig:
+    """``python -m benchmarks.gait_drift``'s run configuration."""
+
+    duration: DurationSection = part(DurationSection, defaults={"duration_s": TrotGait.duration_s})
+    physics: PhysicsStepSection = part(PhysicsStepSection)
+    gait: GaitDriftSection = part(GaitDriftSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(GaitDriftConfig, prog="python -m benchmarks.gait_drift",
+                               description=__doc__.splitlines()[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=TrotGait.duration_s, help="seconds")
-    parser.add_argument("--physics-dt", type=float, default=0.005, help="MuJoCo timestep, s")
-    parser.add_argument("--symmetric-trunk", action="store_true",
-                        help="also run the Go2 without the trunk's ixy, iyz")
-    args = parser.parse_args(argv)
-    gait = TrotGait(duration_s=args.duration)
-    results = [run(gait, physics_dt_s=args.physics_dt)]
-    if args.symmetric_trunk:
-        results.append(run(gait, physics_dt_s=args.physics_dt, geometry=symmetric_trunk_geometry()))
+    config = parse_cli(GaitDriftConfig, argv, build_parser())
+    gait = TrotGait(duration_s=config.duration.duration_s)
+    results = [run(gait, physics_dt_s=config.physics.physics_dt_s)]
+    if config.gait.symmetric_trunk:
+        results.append(run(gait, physics_dt_s=config.physics.physics_dt_s, geometry=symmetric_trunk_geometry()))
     out = {"trot": results if len(results) > 1 else results[0],
-           "stance": stance_and_creep(physics_dt_s=args.physics_dt)}
+           "stance": stance_and_creep(physics_dt_s=config.physics.physics_dt_s)}
     print(json.dumps(out, indent=2))
     return 0
 

@@ -13,17 +13,22 @@ measures how late each tick wakes. All three cases run in the same process, one 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import ctypes
 import ctypes.util
 import sys
 from pathlib import Path
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.common import machine_description, ratio, stats_us, write_json
 
-__all__ = ["measure", "main"]
+from hal.config import build_parser as build_config_parser
+from hal.config import config_to_dict, parse_cli, part, setting
+from hal.config.sections import FilesSection, MeasureSection
+
+__all__ = ["measure", "main", "build_parser", "GilGrabConfig"]
 
 
 def _loop_lateness(rate_hz: float, seconds: float) -> list[int]:
@@ -68,23 +73,44 @@ def measure(grab: str, grab_ms: float, camera_hz: float, rate_hz: float, seconds
     return stats_us(late)
 
 
+
+@dataclass(frozen=True)
+class GilGrabSection:
+    """The simulated camera grab that holds (or releases) the GIL."""
+
+    section: ClassVar[str] = "gil"
+
+    grab_ms: float = setting(15.0, metavar="MS", help="duration of one grab, ms")
+    camera_hz: float = setting(30.0, metavar="HZ", help="grabs per second")
+
+
+@dataclass(frozen=True)
+class GilGrabConfig:
+    """``python -m benchmarks.gil_grab``'s run configuration."""
+
+    gil: GilGrabSection = part(GilGrabSection)
+    measure: MeasureSection = part(MeasureSection, only=("rate_hz", "seconds"),
+                                   defaults={"seconds": 5.0})
+    files: FilesSection = part(FilesSection, only=("out",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(GilGrabConfig, prog="python -m benchmarks.gil_grab",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gil_grab", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grab-ms", type=float, default=15.0, help="duration of one grab (default 15 ms)")
-    parser.add_argument("--camera-hz", type=float, default=30.0)
-    parser.add_argument("--rate-hz", type=float, default=100.0, help="control loop rate")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per case")
-    parser.add_argument("--out", help="write the results as JSON here")
-    args = parser.parse_args(argv)
-    results = {case: measure(case, args.grab_ms, args.camera_hz, args.rate_hz, args.seconds)
+    config = parse_cli(GilGrabConfig, argv, build_parser())
+    gil, timing = config.gil, config.measure
+    results = {case: measure(case, gil.grab_ms, gil.camera_hz, timing.rate_hz, timing.seconds)
                for case in ("none", "release", "hold")}
-    report = {"machine": machine_description(), "settings": vars(args), "tick_lateness_us": results,
+    report = {"machine": machine_description(), "settings": config_to_dict(config), "tick_lateness_us": results,
               "p99_ratio_hold_vs_release": ratio(results["hold"], results["release"], "p99")}
     for case, s in results.items():
         print(f"grab {case:8s} tick lateness p50 {s['p50']:9.1f} us  p99 {s['p99']:9.1f} us  max {s['max']:9.1f} us")
     print(f"p99 hold / release: {report['p99_ratio_hold_vs_release']}")
-    if args.out:
-        write_json(Path(args.out), report)
+    if config.files.out:
+        write_json(Path(config.files.out), report)
     return 0
 
 

@@ -20,6 +20,7 @@ backend), cyclonedds, MuJoCo, torch and onnx (to export the synthetic teacher).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import os
 import subprocess
@@ -33,7 +34,11 @@ import numpy as np
 
 from benchmarks.common import machine_description, ratio, stats_us, write_json
 
-__all__ = ["run", "main"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part
+from hal.config.sections import FilesSection, MeasureSection
+
+__all__ = ["run", "main", "build_parser", "Go2DdsBenchConfig"]
 
 ROOT = Path(__file__).resolve().parents[1]
 _ECHO_CLIENT = """
@@ -236,12 +241,24 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+
+
+@dataclass(frozen=True)
+class Go2DdsBenchConfig:
+    """``python -m benchmarks.go2_dds``'s run configuration."""
+
+    files: FilesSection = part(FilesSection, only=("out",), defaults={"out": "bench-results"})
+    measure: MeasureSection = part(MeasureSection, only=("seconds",), defaults={"seconds": 20.0})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(Go2DdsBenchConfig, prog="python -m benchmarks.go2_dds",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.go2_dds", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="bench-results", help="output folder")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each case")
-    args = parser.parse_args(argv)
-    results = run(Path(args.out), args.seconds)
+    config = parse_cli(Go2DdsBenchConfig, argv, build_parser())
+    results = run(Path(config.files.out), config.measure.seconds)
     print(table(results), flush=True)
     return 0
 

@@ -11,14 +11,19 @@ flexion of each, in one run.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["drop", "main"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection
+
+__all__ = ["drop", "main", "build_parser", "LandingClampConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +76,32 @@ def drop(clamp: bool, drop_m: float, duration_s: float = 1.0) -> dict[str, Any]:
             "peak_calf_torque_nm": float(np.max(calf_torque))}
 
 
+
+@dataclass(frozen=True)
+class LandingSection:
+    """The drop."""
+
+    section: ClassVar[str] = "landing"
+
+    drop_m: float = setting(0.35, metavar="M", help="feet above ground (m)")
+
+
+@dataclass(frozen=True)
+class LandingClampConfig:
+    """``python -m benchmarks.landing_clamp``'s run configuration."""
+
+    landing: LandingSection = part(LandingSection)
+    files: FilesSection = part(FilesSection, only=("json_path",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(LandingClampConfig, prog="python -m benchmarks.landing_clamp",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.landing_clamp",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--drop-m", type=float, default=0.35, help="feet above ground (m)")
-    parser.add_argument("--json", help="write the results here")
-    args = parser.parse_args(argv)
-    results = [drop(False, args.drop_m), drop(True, args.drop_m)]
+    config = parse_cli(LandingClampConfig, argv, build_parser())
+    results = [drop(False, config.landing.drop_m), drop(True, config.landing.drop_m)]
     for row in results:
         sys.stdout.write(f"{row['targets']:<30} calf target {row['calf_target_rad']:+.3f} rad: "
                          f"lowest trunk {row['lowest_trunk_z_m']:.3f} m, deepest calf "
@@ -86,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{row['peak_calf_torque_nm']:.1f} N·m\n")
     ratio = results[1]["mean_calf_torque_nm"] / results[0]["mean_calf_torque_nm"]
     sys.stdout.write(f"clamped / passed mean calf torque: {ratio:.2f}\n")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"drop_m": args.drop_m, "results": results, "torque_ratio": ratio}, f,
+    if config.files.json_path:
+        with open(config.files.json_path, "w", encoding="utf-8") as f:
+            json.dump({"drop_m": config.landing.drop_m, "results": results, "torque_ratio": ratio}, f,
                       indent=2)
     return 0
 

@@ -15,6 +15,7 @@ Prints JSON.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import contextlib
 import json
 import os
@@ -24,11 +25,15 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.common import machine_description
 
-__all__ = ["run"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import MeasureSection
+
+__all__ = ["run", "build_parser", "LiveApplianceConfig"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 _PORT = re.compile(r"live view: ws://127\.0\.0\.1:(\d+)")
@@ -97,13 +102,33 @@ def run(rounds: int = 4, seconds: float = 8.0, budget_ms: float = 10.0) -> dict[
             "rounds": rounds, "cases": summary, "machine": machine_description()}
 
 
+
+@dataclass(frozen=True)
+class LiveApplianceSection:
+    """The tick's budget."""
+
+    section: ClassVar[str] = "live"
+
+    budget_ms: float = setting(10.0, metavar="MS", help="the control tick's budget, ms")
+
+
+@dataclass(frozen=True)
+class LiveApplianceConfig:
+    """``python -m benchmarks.live_appliance``'s run configuration."""
+
+    measure: MeasureSection = part(MeasureSection, only=("rounds", "seconds"),
+                                   defaults={"seconds": 8.0})
+    live: LiveApplianceSection = part(LiveApplianceSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(LiveApplianceConfig, prog="python -m benchmarks.live_appliance",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--budget-ms", dest="budget_ms", type=float, default=10.0)
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.rounds, args.seconds, args.budget_ms), indent=2))
+    config = parse_cli(LiveApplianceConfig, argv, build_parser())
+    print(json.dumps(run(config.measure.rounds, config.measure.seconds, config.live.budget_ms), indent=2))
     return 0
 
 

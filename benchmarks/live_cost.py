@@ -20,6 +20,7 @@ Run: ``python -m benchmarks.live_cost`` (``--full`` for 10x more ticks). Prints 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import subprocess
 import sys
@@ -29,7 +30,11 @@ from typing import Any
 from benchmarks.common import machine_description, stats_us
 from benchmarks.recorder_cost import sim_server_with_responder
 
-__all__ = ["run"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part
+from hal.config.sections import MeasureSection
+
+__all__ = ["run", "build_parser", "LiveCostConfig"]
 
 _CLIENT = r"""
 import json, sys, threading
@@ -161,11 +166,23 @@ def run(quick: bool = True) -> dict[str, Any]:
     }
 
 
+
+
+@dataclass(frozen=True)
+class LiveCostConfig:
+    """``python -m benchmarks.live_cost``'s run configuration."""
+
+    measure: MeasureSection = part(MeasureSection, only=("full",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(LiveCostConfig, prog="python -m benchmarks.live_cost",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="10x more ticks")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(quick=not args.full), indent=2))
+    config = parse_cli(LiveCostConfig, argv, build_parser())
+    print(json.dumps(run(quick=not config.measure.full), indent=2))
     return 0
 
 

@@ -19,6 +19,7 @@ Run: ``python -m benchmarks.recorder_cost`` (``--full`` for 10x more ticks). Pri
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import os
 import sys
@@ -32,7 +33,11 @@ import numpy as np
 
 from benchmarks.common import machine_description, stats_us
 
-__all__ = ["run"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part
+from hal.config.sections import MeasureSection
+
+__all__ = ["run", "build_parser", "RecorderCostConfig"]
 
 
 def _responder(robot: Any, obs_ep: str, cmd_ep: str, stop: threading.Event) -> None:
@@ -191,11 +196,23 @@ def _encode_costs(path: Path, layouts: Any) -> dict[str, dict[str, float]]:
     return out
 
 
+
+
+@dataclass(frozen=True)
+class RecorderCostConfig:
+    """``python -m benchmarks.recorder_cost``'s run configuration."""
+
+    measure: MeasureSection = part(MeasureSection, only=("full",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(RecorderCostConfig, prog="python -m benchmarks.recorder_cost",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="10x more ticks")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(quick=not args.full), indent=2))
+    config = parse_cli(RecorderCostConfig, argv, build_parser())
+    print(json.dumps(run(quick=not config.measure.full), indent=2))
     return 0
 
 

@@ -14,6 +14,7 @@ Run: ``python -m benchmarks.sim_step`` (``--full`` for 10x more ticks). Prints J
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import time
 from typing import Any
@@ -22,7 +23,12 @@ from benchmarks.common import machine_description, stats_us
 from hal.robot import load_robot
 from hal.sim import MujocoWorld, MujocoWorldConfig
 
-__all__ = ["run"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part
+from hal.config.sections import MeasureSection
+from benchmarks.common import PhysicsStepSection
+
+__all__ = ["run", "build_parser", "SimStepBenchConfig"]
 
 TICK_S = 0.01
 
@@ -69,14 +75,24 @@ def run(quick: bool = True, physics_dt_s: float = 0.005) -> dict[str, Any]:
     }
 
 
+
+
+@dataclass(frozen=True)
+class SimStepBenchConfig:
+    """``python -m benchmarks.sim_step``'s run configuration."""
+
+    measure: MeasureSection = part(MeasureSection, only=("full",))
+    physics: PhysicsStepSection = part(PhysicsStepSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(SimStepBenchConfig, prog="python -m benchmarks.sim_step",
+                               description=__doc__.splitlines()[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim_step",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="15000 ticks per case instead of 1500")
-    parser.add_argument("--physics-dt", type=float, default=0.005,
-                        help="physics step (s), default 0.005")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(quick=not args.full, physics_dt_s=args.physics_dt), indent=2))
+    config = parse_cli(SimStepBenchConfig, argv, build_parser())
+    print(json.dumps(run(quick=not config.measure.full, physics_dt_s=config.physics.physics_dt_s), indent=2))
     return 0
 
 

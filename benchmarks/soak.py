@@ -15,6 +15,8 @@ Not part of ``python -m benchmarks`` (it takes as long as you ask).
 from __future__ import annotations
 
 import argparse
+from typing import ClassVar
+from dataclasses import dataclass
 import json
 import subprocess
 import sys
@@ -22,7 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["main", "rss_kib", "slope_mb_per_h"]
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection
+
+__all__ = ["main", "rss_kib", "slope_mb_per_h", "build_parser", "SoakConfig"]
 
 
 def rss_kib(pid: int) -> int | None:
@@ -48,26 +54,50 @@ def slope_mb_per_h(times_s: list[float], rss: list[int]) -> float:
     return cov / var * 1024 * 3600 / 1e6 if var else float("nan")
 
 
+
+@dataclass(frozen=True)
+class SoakSection:
+    """How long the soak runs, and the server settings it passes on to krabby-hal-server-sim."""
+
+    section: ClassVar[str] = "soak"
+
+    minutes: float = setting(12.0, metavar="MIN", help="minutes to run")
+    warmup_s: float = setting(60.0, metavar="S", help="seconds left out of the RSS slope")
+    sample_s: float = setting(5.0, metavar="S", help="seconds between RSS samples")
+    # krabby-hal-server-sim's flags, passed on: one declaration once the server's sections exist
+    control_rate_hz: float = setting(100.0, flag="--control_rate", metavar="HZ",
+                                     help="the server's control loop rate, Hz")
+    record: str | None = setting(None, metavar="FILE.mcap",
+                                 help="also record every tick to this .mcap")
+    gc_control: bool = setting(True, negate="--no-gc-control",
+                               help="the server without its garbage-collector control")
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    """``python -m benchmarks.soak``'s run configuration."""
+
+    soak: SoakSection = part(SoakSection)
+    files: FilesSection = part(FilesSection, only=("out",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(SoakConfig, prog="python -m benchmarks.soak",
+                               description=__doc__)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
-    parser.add_argument("--minutes", type=float, default=12.0)
-    parser.add_argument("--warmup-s", dest="warmup_s", type=float, default=60.0)
-    parser.add_argument("--sample-s", dest="sample_s", type=float, default=5.0)
-    parser.add_argument("--control_rate", type=float, default=100.0)
-    parser.add_argument("--record", help="also record every tick to this .mcap")
-    parser.add_argument("--no-gc-control", dest="gc_control", action="store_false")
-    parser.add_argument("--out", help="write samples and figures (JSON) here")
-    args = parser.parse_args(argv)
-    duration_s = args.minutes * 60
+    config = parse_cli(SoakConfig, argv, build_parser())
+    duration_s = config.soak.minutes * 60
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, "-m", "hal.server.sim.main", "--demo", "--demo-dir",
                    str(Path(scratch) / "demo"), "--duration", str(duration_s), "--control_rate",
-                   str(args.control_rate), "--estop_bind", "none", "--flight-recorder-dir",
+                   str(config.soak.control_rate_hz), "--estop_bind", "none", "--flight-recorder-dir",
                    str(Path(scratch) / "flight"), "--log-level", "WARNING",
                    "--report", str(Path(scratch) / "report.json")]
-        if args.record:
-            command += ["--record", args.record]
-        if not args.gc_control:
+        if config.soak.record:
+            command += ["--record", config.soak.record]
+        if not config.soak.gc_control:
             command.append("--no-gc-control")
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         samples: list[tuple[float, int]] = []
@@ -79,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
                 start = now  # export done: the appliance is starting
             if kib is not None and start is not None:
                 samples.append((now - start, kib))
-            time.sleep(args.sample_s)
+            time.sleep(config.soak.sample_s)
         stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
         report = json.loads((Path(scratch) / "report.json").read_text()) if (
             Path(scratch) / "report.json").is_file() else {}
     if child.returncode != 0:
         print(f"error: the appliance exited {child.returncode}:\n{stderr[-2000:]}", file=sys.stderr)
         return 1
-    steady = [(t, r) for t, r in samples if t >= args.warmup_s]
+    steady = [(t, r) for t, r in samples if t >= config.soak.warmup_s]
     times, rss = [t for t, _ in steady], [r for _, r in steady]
     half = len(times) // 2
     # One-off growth (a flight dump's compressor, a ring's pages first touched) shows as a step;
@@ -94,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = [(round(t1), round((r1 - r0) / 1024, 1)) for (t0, r0), (t1, r1)
              in zip(steady, steady[1:]) if r1 - r0 > 1024]
     result = {
-        "minutes": args.minutes, "control_rate_hz": args.control_rate, "record": bool(args.record),
-        "gc_control": args.gc_control, "warmup_s": args.warmup_s,
+        "minutes": config.soak.minutes, "control_rate_hz": config.soak.control_rate_hz,
+        "record": bool(config.soak.record),
+        "gc_control": config.soak.gc_control, "warmup_s": config.soak.warmup_s,
         "rss_slope_mb_per_h": slope_mb_per_h(times, rss),
         "rss_slope_second_half_mb_per_h": slope_mb_per_h(times[half:], rss[half:]),
         "rss_steps_over_1mb": steps,
@@ -109,17 +140,17 @@ def main(argv: list[str] | None = None) -> int:
         "cycles": report.get("cycles"), "deadline_misses": report.get("deadline_misses"),
         "samples": samples,
     }
-    print(f"soak {args.minutes:g} min at {args.control_rate:g} Hz"
-          f"{' recording' if args.record else ''}: RSS slope after {args.warmup_s:g} s warm-up "
+    print(f"soak {config.soak.minutes:g} min at {config.soak.control_rate_hz:g} Hz"
+          f"{' recording' if config.soak.record else ''}: RSS slope after {config.soak.warmup_s:g} s warm-up "
           f"{result['rss_slope_mb_per_h']:+.2f} MB/h (second half "
           f"{result['rss_slope_second_half_mb_per_h']:+.2f} MB/h; steps > 1 MB at (s, MB) "
           f"{steps}; {result['flight_dumps']} flight dumps); RSS {result['rss_after_warmup_mb']['first']:.1f}"
           f" -> {result['rss_after_warmup_mb']['last']:.1f} MB (min "
           f"{result['rss_after_warmup_mb']['min']:.1f}, max {result['rss_after_warmup_mb']['max']:.1f});"
           f" {result['cycles']} cycles, {result['deadline_misses']} deadline misses")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if config.files.out:
+        Path(config.files.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.files.out).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -36,14 +36,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
 from compute.parkour.graphs import ACTOR_GRAPH, DEPTH_GRAPH
+from export.settings import ProgressSection, TensorRTBuildSection
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
 from hal.optional import MissingDependencyError, available
 
-__all__ = ["BuildEngineError", "BuildEngineOptions", "BuildEngineResult", "build_engines", "main"]
+__all__ = ["BuildEngineError", "BuildEngineOptions", "BuildEngineResult", "build_engines", "main",
+           "build_parser", "BuildEngineConfig", "BuildEngineSection"]
 
 log = logging.getLogger(__name__)
 
@@ -271,47 +275,64 @@ def _build(manifest: Any, raw: dict[str, Any], manifest_path: Path, staging: Pat
     return BuildEngineResult(manifest_path, final, parity.get("tensorrt"), record)
 
 
+@dataclass(frozen=True)
+class BuildEngineSection:
+    """krabby-build-engine's own settings: which graphs, and whether to build or register."""
+
+    section: ClassVar[str] = "build_engine"
+
+    onnx: str = setting(positional=True, metavar="ONNX",
+                        help="the model.onnx krabby-export wrote (its model.json must be beside it)")
+    no_parity: bool = setting(False, help="skip the check against ONNX Runtime")
+    register: str | None = setting(None, metavar="PLAN",
+                                   help="record this actor plan (built here, e.g. by trtexec) "
+                                        "instead of building one")
+    register_depth: str | None = setting(None, metavar="PLAN",
+                                         help="the same for the depth graph")
+
+
+@dataclass(frozen=True)
+class BuildEngineConfig:
+    """krabby-build-engine's run configuration."""
+
+    build_engine: BuildEngineSection = part(BuildEngineSection)
+    # krabby-build-engine's own default, kept: fewer parity samples than krabby-export's
+    tensorrt: TensorRTBuildSection = part(TensorRTBuildSection, defaults={"parity_samples": 16})
+    progress: ProgressSection = part(ProgressSection)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-build-engine", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("onnx", help="the model.onnx krabby-export wrote (its model.json must be beside it)")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
-    parser.add_argument("--optimization-level", type=int, default=3, metavar="L", help="builder level 0-5")
-    parser.add_argument("--workspace-mib", type=int, default=1024, metavar="MIB")
-    parser.add_argument("--parity-samples", type=int, default=16, metavar="N")
-    parser.add_argument("--no-parity", action="store_true", help="skip the check against ONNX Runtime")
-    parser.add_argument("--register", metavar="PLAN", help="record this actor plan (built here, e.g. by "
-                                                           "trtexec) instead of building one")
-    parser.add_argument("--register-depth", metavar="PLAN", help="the same for the depth graph")
-    parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
-    return parser
+    return build_config_parser(BuildEngineConfig, prog="krabby-build-engine",
+                               description=__doc__.split("\n\n")[0],
+                               epilog=__doc__.split("\n\n", 1)[1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+    parser = build_parser()
+    config = parse_cli(BuildEngineConfig, argv, parser)
+    logging.basicConfig(level=logging.DEBUG if config.progress.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    register = {g: Path(p) for g, p in ((ACTOR_GRAPH, args.register), (DEPTH_GRAPH, args.register_depth)) if p}
+    trt, own = config.tensorrt, config.build_engine
+    register = {g: Path(p) for g, p in ((ACTOR_GRAPH, own.register),
+                                        (DEPTH_GRAPH, own.register_depth)) if p}
     start = time.monotonic_ns()
 
     def say(line: str) -> None:
-        if not args.quiet:
+        if not config.progress.quiet:
             print(f"[{(time.monotonic_ns() - start) / 1e9:6.1f} s] {line}", file=sys.stderr, flush=True)
 
     try:
-        if not 0 <= args.optimization_level <= 5 or args.workspace_mib < 16 or args.parity_samples < 1:
+        if not 0 <= trt.optimization_level <= 5 or trt.workspace_mib < 16 or trt.parity_samples < 1:
             raise BuildEngineError("--optimization-level must be 0..5, --workspace-mib >= 16, "
                                    "--parity-samples >= 1", 2)
-        options = BuildEngineOptions(args.precision, args.optimization_level, args.workspace_mib,
-                                     args.parity_samples, parity=not args.no_parity, register=register)
-        result = build_engines(args.onnx, options, say)
+        options = BuildEngineOptions(trt.precision, trt.optimization_level, trt.workspace_mib,
+                                     trt.parity_samples, parity=not own.no_parity, register=register)
+        result = build_engines(config.build_engine.onnx, options, say)
     except BuildEngineError as exc:
         print(f"krabby-build-engine: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - one line, no traceback (unless --debug)
-        if args.debug:
+        if config.progress.debug:
             raise
         print(f"krabby-build-engine: error: unexpected {type(exc).__name__}: {exc} (run with --debug)",
               file=sys.stderr)

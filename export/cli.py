@@ -17,62 +17,81 @@ import argparse
 import logging
 import sys
 import time
-from typing import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
 
+from export.settings import ProgressSection, TensorRTBuildSection
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection, PolicyFilesSection, RobotSection
 from export.exporter import ExportError, ExportOptions, export_checkpoint
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "ExportConfig", "ExportSection", "CameraOverrideSection"]
+
+
+@dataclass(frozen=True)
+class ExportSection:
+    """krabby-export's own settings: the training run's contract."""
+
+    section: ClassVar[str] = "export"
+
+    train_config: str | None = setting(None, aliases=("--train_config",), metavar="FILE",
+                                       help="the run's training config: legged_gym's "
+                                            "class_to_dict JSON dump or Isaac Lab's "
+                                            "params/env.yaml; the manifest's training contract "
+                                            "(rate, joint order, gains, camera, command ranges) "
+                                            "comes from it")
+    joint_order: str | None = setting(None, aliases=("--joint_order",),
+                                      choices=("legged_gym", "isaac_lab", "robot"),
+                                      help="joint order the policy was trained with, when no "
+                                           "--train-config says it (default legged_gym: FR, FL, "
+                                           "RR, RL x hip, thigh, calf; isaac_lab: hips, "
+                                           "thighs, calves of FL, FR, RL, RR)")
+    require_engine: bool = setting(False, help="fail (exit 1) when TensorRT engines cannot be "
+                                               "built here")
+
+
+@dataclass(frozen=True)
+class CameraOverrideSection:
+    """What the training config (or the robot definition) says about the training depth camera,
+    replaced; the manifest's training_contract.notes name each override."""
+
+    section: ClassVar[str] = "camera_override"
+    title: ClassVar[str] = "camera overrides"
+
+    camera_pitch_deg: float | None = setting(None, metavar="DEG",
+                                             help="downward pitch of the training camera in "
+                                                  "degrees (positive looks down), e.g. when the "
+                                                  "config holds two readings that disagree")
+    camera_hfov_deg: float | None = setting(None, metavar="DEG",
+                                            help="horizontal field of view of the training camera "
+                                                 "in degrees")
+    camera_position: str | None = setting(None, metavar="X,Y,Z",
+                                          help="mount of the training camera on the base in "
+                                               "metres (x forward, z up), e.g. 0.355,0,0.065")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """krabby-export's run configuration."""
+
+    policy: PolicyFilesSection = part(PolicyFilesSection, only=("checkpoint",),
+                                      required=("checkpoint",))
+    files: FilesSection = part(FilesSection, only=("output",))
+    robot: RobotSection = part(RobotSection)
+    export: ExportSection = part(ExportSection)
+    camera_override: CameraOverrideSection = part(CameraOverrideSection)
+    tensorrt: TensorRTBuildSection = part(TensorRTBuildSection)
+    progress: ProgressSection = part(ProgressSection)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="krabby-export",
+    return build_config_parser(
+        ExportConfig, prog="krabby-export",
         description="Export a parkour checkpoint to ONNX (and TensorRT when it is installed and a "
                     "GPU is present), check parity against the torch reference, and write the "
-                    "manifest the runtime opens engines through.")
-    parser.add_argument("--checkpoint", required=True, help="the checkpoint (.pt) to export")
-    parser.add_argument("--output", default=None,
-                        help="directory, or path prefix (out/run7 → out/run7.onnx ...); default: "
-                             "next to the checkpoint, named after it")
-    parser.add_argument("--robot", default="go2",
-                        help="robot the checkpoint was trained for: go2, a1 or a TOML file "
-                             "(default go2)")
-    parser.add_argument("--train-config", "--train_config", dest="train_config", default=None,
-                        metavar="FILE",
-                        help="the run's training config: legged_gym's class_to_dict JSON dump or "
-                             "Isaac Lab's params/env.yaml; the manifest's training contract (rate, "
-                             "joint order, gains, camera, command ranges) comes from it")
-    parser.add_argument("--joint-order", "--joint_order", dest="joint_order", default=None,
-                        choices=("legged_gym", "isaac_lab", "robot"),
-                        help="joint order the policy was trained with, when no --train-config "
-                             "says it (default legged_gym: FR, FL, RR, RL x hip, thigh, calf; "
-                             "isaac_lab: hips, thighs, calves of FL, FR, RL, RR)")
-    camera = parser.add_argument_group(
-        "camera overrides",
-        "replace what the training config (or the robot definition) says about the training "
-        "depth camera; the manifest's training_contract.notes name each override")
-    camera.add_argument("--camera-pitch-deg", type=float, default=None, metavar="DEG",
-                        help="downward pitch of the training camera in degrees (positive looks "
-                             "down), e.g. when the config holds two readings that disagree")
-    camera.add_argument("--camera-hfov-deg", type=float, default=None, metavar="DEG",
-                        help="horizontal field of view of the training camera in degrees")
-    camera.add_argument("--camera-position", default=None, metavar="X,Y,Z",
-                        help="mount of the training camera on the base in metres (x forward, "
-                             "z up), e.g. 0.355,0,0.065")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
-                        help="TensorRT engine precision (default fp16); ONNX files are fp32")
-    parser.add_argument("--require-engine", action="store_true",
-                        help="fail (exit 1) when TensorRT engines cannot be built here")
-    parser.add_argument("--parity-samples", type=int, default=32, metavar="N",
-                        help="random inputs per graph for the parity checks (default 32; "
-                             "structured inputs and a 50-step GRU rollout are added)")
-    parser.add_argument("--optimization-level", type=int, default=3, metavar="L",
-                        help="TensorRT builder optimisation level 0-5 (default 3)")
-    parser.add_argument("--workspace-mib", type=int, default=1024, metavar="MIB",
-                        help="TensorRT workspace limit in MiB (default 1024)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    return parser
+                    "manifest. --output is a directory, or a path prefix (out/run7 -> "
+                    "out/run7.onnx ...); by default next to the checkpoint, named after it.")
 
 
 def _progress_printer(quiet: bool):
@@ -106,20 +125,22 @@ def _summary(result) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the export; returns the exit status (0 ok, 1 failed check/build, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+    parser = build_parser()
+    config = parse_cli(ExportConfig, argv, parser)
+    logging.basicConfig(level=logging.DEBUG if config.progress.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        options = ExportOptions(camera_pitch_deg=args.camera_pitch_deg,
-                                camera_hfov_deg=args.camera_hfov_deg,
-                                camera_position=args.camera_position,
-                                output=args.output, robot=args.robot, precision=args.precision,
-                                require_engine=args.require_engine,
-                                parity_samples=args.parity_samples,
-                                optimization_level=args.optimization_level,
-                                workspace_mib=args.workspace_mib,
-                                train_config=args.train_config, joint_order=args.joint_order)
-        result = export_checkpoint(args.checkpoint, options, _progress_printer(args.quiet))
+        options = ExportOptions(camera_pitch_deg=config.camera_override.camera_pitch_deg,
+                                camera_hfov_deg=config.camera_override.camera_hfov_deg,
+                                camera_position=config.camera_override.camera_position,
+                                output=config.files.output, robot=config.robot.robot,
+                                precision=config.tensorrt.precision,
+                                require_engine=config.export.require_engine,
+                                parity_samples=config.tensorrt.parity_samples,
+                                optimization_level=config.tensorrt.optimization_level,
+                                workspace_mib=config.tensorrt.workspace_mib,
+                                train_config=config.export.train_config, joint_order=config.export.joint_order)
+        result = export_checkpoint(config.policy.checkpoint, options, _progress_printer(config.progress.quiet))
     except ExportError as exc:
         print(f"krabby-export: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -127,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("krabby-export: interrupted; nothing was written", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI promise: one line, no traceback
-        if args.debug:
+        if config.progress.debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"krabby-export: error: unexpected {type(exc).__name__}: {first} "

@@ -21,7 +21,9 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import zmq.auth
 
@@ -36,8 +38,10 @@ from hal.auth import (
     ClientKeys,
     ServerKeys,
 )
+from hal.config import build_command_parser, parse_command, part, setting
+from hal.config.sections import FilesSection
 
-__all__ = ["main", "init_keys", "add_client", "revoke_client", "list_keys"]
+__all__ = ["main", "build_parser", "init_keys", "add_client", "revoke_client", "list_keys"]
 
 
 def _make_pair(directory: Path, name: str) -> None:
@@ -125,40 +129,83 @@ def list_keys(directory: Path) -> list[str]:
             f"  robot key {keys_c.server_public.decode()}"]
 
 
+@dataclass(frozen=True)
+class KeyDirSection:
+    """krabby-keys init / list: one key directory."""
+
+    section: ClassVar[str] = "keys"
+
+    directory: Path = setting(positional=True, metavar="DIRECTORY",
+                              help="a robot key directory (init: made here; list: a robot's or a "
+                                   "client's)")
+
+
+@dataclass(frozen=True)
+class ClientSection:
+    """krabby-keys add / revoke: a client on the robot's allow-list."""
+
+    section: ClassVar[str] = "client"
+
+    robot_dir: Path = setting(positional=True, metavar="ROBOT_DIR",
+                              help="the robot's key directory (from krabby-keys init)")
+    name: str = setting(positional=True, metavar="NAME", help="the client's name")
+    role: str | None = setting(None, choices=ROLES,
+                               help="policy: may subscribe, command and e-stop; operator: may "
+                                    "subscribe, e-stop, RESET, START and send operator commands")
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    keys: KeyDirSection = part(KeyDirSection)
+
+
+@dataclass(frozen=True)
+class AddConfig:
+    client: ClientSection = part(ClientSection, required=("role",))
+    files: FilesSection = part(FilesSection, only=("out",), required=("out",))
+
+
+@dataclass(frozen=True)
+class RevokeConfig:
+    client: ClientSection = part(ClientSection, only=("robot_dir", "name"))
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    keys: KeyDirSection = part(KeyDirSection)
+
+
+COMMANDS = {
+    "init": (InitConfig, "make the robot's key pair and allow-list"),
+    "add": (AddConfig, "make a client key pair and allow it on the robot (--out: the client's "
+                       "key directory)"),
+    "revoke": (RevokeConfig, "remove a client from the robot's allow-list"),
+    "list": (ListConfig, "show the keys in a robot or client key directory"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_command_parser(COMMANDS, prog="krabby-keys", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="krabby-keys", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_init = sub.add_parser("init", help="make the robot's key pair and allow-list")
-    p_init.add_argument("directory", type=Path)
-    p_add = sub.add_parser("add", help="make a client key pair and allow it on the robot")
-    p_add.add_argument("robot_dir", type=Path)
-    p_add.add_argument("name")
-    p_add.add_argument("--role", choices=ROLES, required=True,
-                       help="policy: may subscribe, command and e-stop; operator: may subscribe, "
-                            "e-stop, RESET, START and send operator commands")
-    p_add.add_argument("--out", type=Path, required=True, help="the client's key directory")
-    p_revoke = sub.add_parser("revoke", help="remove a client from the robot's allow-list")
-    p_revoke.add_argument("robot_dir", type=Path)
-    p_revoke.add_argument("name")
-    p_list = sub.add_parser("list", help="show the keys in a robot or client key directory")
-    p_list.add_argument("directory", type=Path)
-    args = parser.parse_args(argv)
+    command, config = parse_command(build_parser(), argv)
     try:
-        if args.command == "init":
-            keys = init_keys(args.directory)
-            print(f"robot key {keys.public.decode()} written to {args.directory}; keep "
+        if command == "init":
+            keys = init_keys(config.keys.directory)
+            print(f"robot key {keys.public.decode()} written to {config.keys.directory}; keep "
                   f"{SERVER_SECRET} on the robot")
-        elif args.command == "add":
-            client = add_client(args.robot_dir, args.name, args.role, args.out)
-            print(f"{args.role} {args.name}: key {client.public.decode()} allowed in "
-                  f"{args.robot_dir}; copy {args.out} to the client machine")
-        elif args.command == "revoke":
-            for path in revoke_client(args.robot_dir, args.name):
+        elif command == "add":
+            client = add_client(config.client.robot_dir, config.client.name, config.client.role,
+                                Path(config.files.out))
+            print(f"{config.client.role} {config.client.name}: key {client.public.decode()} allowed "
+                  f"in {config.client.robot_dir}; copy {config.files.out} to the client machine")
+        elif command == "revoke":
+            for path in revoke_client(config.client.robot_dir, config.client.name):
                 print(f"removed {path}")
         else:
-            print("\n".join(list_keys(args.directory)))
+            print("\n".join(list_keys(config.keys.directory)))
     except (AuthError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

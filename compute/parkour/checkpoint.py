@@ -24,8 +24,11 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import RobotSection
 from hal.optional import require
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
@@ -35,7 +38,8 @@ from compute.parkour.networks import Actor, Estimator, PolicyArchitecture, Recur
 
 torch = require("torch", "loading parkour checkpoints")
 
-__all__ = ["CheckpointError", "LoadedPolicy", "load_checkpoint", "read_checkpoint", "main"]
+__all__ = ["CheckpointError", "LoadedPolicy", "load_checkpoint", "read_checkpoint", "main",
+           "build_parser", "CheckCheckpointConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -259,16 +263,35 @@ def load_checkpoint(path: str | Path, robot: RobotConfig) -> LoadedPolicy:
     return policy
 
 
+@dataclass(frozen=True)
+class CheckCheckpointSection:
+    """The checkpoint to check."""
+
+    section: ClassVar[str] = "check"
+
+    checkpoint: str = setting(positional=True, metavar="CHECKPOINT",
+                              help="path to the checkpoint (.pt)")
+
+
+@dataclass(frozen=True)
+class CheckCheckpointConfig:
+    """``python -m compute.parkour.checkpoint``'s run configuration."""
+
+    check: CheckCheckpointSection = part(CheckCheckpointSection)
+    robot: RobotSection = part(RobotSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(CheckCheckpointConfig, prog="python -m compute.parkour.checkpoint",
+                               description="Check a parkour checkpoint against a robot.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check a checkpoint against a robot definition and print what it holds."""
-    parser = argparse.ArgumentParser(prog="python -m compute.parkour.checkpoint",
-                                     description="Check a parkour checkpoint against a robot.")
-    parser.add_argument("checkpoint", help="path to the checkpoint (.pt)")
-    parser.add_argument("--robot", default="go2", help="go2, a1 or a robot TOML file")
-    args = parser.parse_args(argv)
+    config = parse_cli(CheckCheckpointConfig, argv, build_parser())
     try:
-        robot = load_robot(args.robot)
-        policy = load_checkpoint(args.checkpoint, robot)
+        robot = load_robot(config.robot.robot)
+        policy = load_checkpoint(config.check.checkpoint, robot)
     except (CheckpointError, RobotDefinitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

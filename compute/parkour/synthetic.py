@@ -20,9 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection, RobotSection, SceneSection
 from hal.optional import require
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
@@ -35,7 +39,8 @@ from compute.parkour.networks import (
 
 torch = require("torch", "making synthetic checkpoints")
 
-__all__ = ["FINAL_LAYER_SCALE", "make_synthetic_checkpoint", "write_synthetic_checkpoint", "main"]
+__all__ = ["FINAL_LAYER_SCALE", "make_synthetic_checkpoint", "write_synthetic_checkpoint", "main",
+           "build_parser", "MakeCheckpointConfig"]
 
 FINAL_LAYER_SCALE = 0.1
 """Factor on the actor's last layer: raw actions stay around 0.01 (targets near the default)."""
@@ -111,22 +116,41 @@ def write_synthetic_checkpoint(path: str | Path, robot: RobotConfig, seed: int =
     return path
 
 
+@dataclass(frozen=True)
+class SyntheticSection:
+    """What kind of synthetic checkpoint."""
+
+    section: ClassVar[str] = "synthetic"
+
+    teacher: bool = setting(False, help="a scan teacher (no depth encoder) instead of a depth "
+                                        "student")
+
+
+@dataclass(frozen=True)
+class MakeCheckpointConfig:
+    """krabby-make-checkpoint's run configuration (--output: the checkpoint file, e.g. model.pt)."""
+
+    files: FilesSection = part(FilesSection, only=("output",), required=("output",))
+    robot: RobotSection = part(RobotSection)
+    scene: SceneSection = part(SceneSection, only=("seed",))
+    synthetic: SyntheticSection = part(SyntheticSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(
+        MakeCheckpointConfig, prog="krabby-make-checkpoint",
+        description="Write a synthetic parkour checkpoint (--output FILE, e.g. model.pt) in the "
+                    "upstream layout. Its weights are random (seeded): it is for testing the export "
+                    "and runtime plumbing and is NOT a walking policy.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``krabby-make-checkpoint``: write an untrained checkpoint for plumbing tests."""
-    parser = argparse.ArgumentParser(
-        prog="krabby-make-checkpoint",
-        description="Write a synthetic parkour checkpoint in the upstream layout. Its weights are "
-                    "random (seeded): it is for testing the export and runtime plumbing and is "
-                    "NOT a walking policy.")
-    parser.add_argument("--output", required=True, help="checkpoint file to write (e.g. model.pt)")
-    parser.add_argument("--robot", default="go2", help="go2, a1 or a robot TOML file (default go2)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--teacher", action="store_true",
-                        help="a scan teacher (no depth encoder) instead of a depth student")
-    args = parser.parse_args(argv)
-    output = Path(args.output)
+    parser = build_parser()
+    config = parse_cli(MakeCheckpointConfig, argv, parser)
+    output = Path(config.files.output)
     try:
-        robot = load_robot(args.robot)
+        robot = load_robot(config.robot.robot)
     except RobotDefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -139,12 +163,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        write_synthetic_checkpoint(output, robot, seed=args.seed, teacher=args.teacher)
+        write_synthetic_checkpoint(output, robot, seed=config.scene.seed,
+                                   teacher=config.synthetic.teacher)
     except OSError as exc:
         print(f"error: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    kind = "teacher" if args.teacher else "depth student"
-    print(f"wrote {output}: synthetic {kind} checkpoint for robot {robot.name} (seed {args.seed}). "
+    kind = "teacher" if config.synthetic.teacher else "depth student"
+    print(f"wrote {output}: synthetic {kind} checkpoint for robot {robot.name} (seed {config.scene.seed}). "
           "Untrained random weights for plumbing tests - not a walking policy.")
     return 0
 

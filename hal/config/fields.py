@@ -44,6 +44,11 @@ class Setting:
         env: An environment variable that supplies the value when neither the command line nor
             the config file does (``$KRABBY_KEYS``).
         cli: False for a setting held in config files only.
+        positional: An argument given by position, not by flag (``krabby-replay LOG``); shown
+            as ``metavar`` (by default the field name in capitals).
+        nargs: argparse's ``nargs`` for a positional (``"?"``) or a list flag (``"+"``).
+        const: With ``nargs="?"`` on a flag: the value when the flag is given bare
+            (``--ray`` alone is a local Ray instance).
     """
 
     help: str
@@ -56,9 +61,17 @@ class Setting:
     repeat: bool = False
     env: str | None = None
     cli: bool = True
+    positional: bool = False
+    nargs: str | None = None
+    const: Any = None
 
     def spelling(self, field_name: str, prefix: str = "") -> str:
-        """The flag as typed: the explicit one, else ``--[prefix-]field-name``."""
+        """The flag as typed: the explicit one, else ``--[prefix-]field-name``.
+
+        A positional has no flag: its spelling is its metavar (``LOG``).
+        """
+        if self.positional:
+            return self.metavar or field_name.upper()
         if self.negate is not None:
             return self.negate
         if self.flag is not None:
@@ -72,10 +85,23 @@ class Setting:
         return tuple(self.choices() if callable(self.choices) else self.choices)
 
 
-def setting(default: Any = MISSING, *, help: str, default_factory: Any = MISSING,
-            **options: Any) -> Any:
-    """A dataclass field declared as a setting (see :class:`Setting` for ``options``)."""
-    metadata = {SETTING_KEY: Setting(help=help, **options)}
+def setting(default: Any = MISSING, *, help: str | None = None, default_factory: Any = MISSING,
+            like: Setting | None = None, **options: Any) -> Any:
+    """A dataclass field declared as a setting (see :class:`Setting` for ``options``).
+
+    ``like`` reuses a module-level :class:`Setting` (its flag, help, choices) for a second field
+    of another type: ``krabby-eval``'s repeatable ``--engine`` is the policy's ``--engine``,
+    declared once, with ``repeat=True``.
+    """
+    if like is not None:
+        if help is not None:
+            raise TypeError("setting(like=...): the help is the shared Setting's")
+        declared = dataclasses.replace(like, **options)
+    elif help is None:
+        raise TypeError("setting(): help= is required")
+    else:
+        declared = Setting(help=help, **options)
+    metadata = {SETTING_KEY: declared}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

@@ -28,7 +28,8 @@ from typing import Any, Iterator, Sequence
 from hal.config.fields import Setting, setting_of
 
 __all__ = ["ConfigError", "Part", "part", "build_parser", "parse_config", "config_to_dict",
-           "iter_settings", "section_fields", "part_of", "CONFIG_FLAG"]
+           "iter_settings", "section_fields", "part_of", "CONFIG_FLAG", "add_settings",
+           "config_from_args", "parse_cli"]
 
 PART_KEY = "krabby.part"
 CONFIG_FLAG = "--config"
@@ -49,20 +50,30 @@ class Part:
         defaults: This command's own defaults for some fields, where its job differs (the
             Jetson infers on ``cuda``, the simulator on ``cpu``); listed, and checked by
             ``tests/test_cli_flags.py``, so that no default is written twice by accident.
+        required: Fields this command cannot run without (``krabby-eval --engine``); checked
+            after the config file is read, so a config file may supply them.
+        flags: This command's own spelling of a field's flag, where the shared spelling means
+            something else here (``krabby-teleop``'s ``--keys`` is its interactive switch, so
+            its key directory is ``--key-dir``); listed, and checked by the same test.
     """
 
     only: tuple[str, ...] | None = None
     prefix: str = ""
     defaults: tuple[tuple[str, Any], ...] = ()
+    required: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str], ...] = ()
 
 
 def part(section: type, *, only: Sequence[str] | None = None, prefix: str = "",
-         defaults: dict[str, Any] | None = None) -> Any:
+         defaults: dict[str, Any] | None = None, required: Sequence[str] = (),
+         flags: dict[str, str] | None = None) -> Any:
     """A run configuration's field holding ``section`` (its defaults unless configured)."""
-    how = Part(tuple(only) if only else None, prefix, tuple((defaults or {}).items()))
-    unknown = {name for name, _ in how.defaults} - {f.name for f in dataclasses.fields(section)}
+    how = Part(tuple(only) if only else None, prefix, tuple((defaults or {}).items()),
+               tuple(required), tuple((flags or {}).items()))
+    named = {name for name, _ in how.defaults} | set(how.required) | {n for n, _ in how.flags}
+    unknown = named - {f.name for f in dataclasses.fields(section)}
     if unknown:
-        raise TypeError(f"part({section.__name__}): no field {sorted(unknown)} to default")
+        raise TypeError(f"part({section.__name__}): no field {sorted(unknown)}")
     return dataclasses.field(default_factory=lambda: section(**dict(how.defaults)),
                              metadata={PART_KEY: how, "krabby.section": section})
 
@@ -81,8 +92,10 @@ def iter_settings(root: type) -> Iterator[tuple[str, type, dataclasses.Field, Se
     for holder in dataclasses.fields(root):
         how: Part = holder.metadata.get(PART_KEY, Part())
         section = holder.metadata.get("krabby.section", holder.default_factory)
+        respelled = dict(how.flags)
         for field, declared in section_fields(section, how.only):
-            yield holder.name, section, field, declared, declared.spelling(field.name, how.prefix)
+            flag = respelled.get(field.name) or declared.spelling(field.name, how.prefix)
+            yield holder.name, section, field, declared, flag
 
 
 def _field_types(section: type) -> dict[str, Any]:
@@ -130,7 +143,7 @@ def _default_text(field: dataclasses.Field, overrides: dict[str, Any]) -> str:
         value = field.default_factory()  # type: ignore[misc]
     else:
         return ""
-    if value is None or value == [] or isinstance(value, bool):
+    if value is None or value in ([], "") or isinstance(value, bool):
         return ""
     if isinstance(value, enum.Enum):
         value = value.value
@@ -151,6 +164,12 @@ def build_parser(root: type, *, prog: str, description: str | None = None,
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                      formatter_class=formatter_class,
                                      argument_default=argparse.SUPPRESS)
+    add_settings(parser, root)
+    return parser
+
+
+def add_settings(parser: argparse.ArgumentParser, root: type) -> None:
+    """Give ``parser`` (a new parser, or a subcommand's) ``--config`` and ``root``'s settings."""
     parser.config_root = root  # type: ignore[attr-defined] # read by tests/test_cli_flags.py
     parser.add_argument(CONFIG_FLAG, metavar="FILE.toml",
                         help="read settings from this TOML file (one table per section, keyed "
@@ -169,6 +188,9 @@ def build_parser(root: type, *, prog: str, description: str | None = None,
         if declared.env:
             help_text += f" (or ${declared.env})"
         kind = _field_types(section)[field.name]
+        if declared.positional:
+            _add_positional(group, dest, flag, declared, _converter(kind, declared), help_text)
+            continue
         if _strip_optional(kind) is bool:
             if declared.negate is not None:
                 group.add_argument(*spellings, dest=dest, action="store_false", help=help_text)
@@ -180,14 +202,34 @@ def build_parser(root: type, *, prog: str, description: str | None = None,
             continue
         options: dict[str, Any] = {"dest": dest, "help": help_text,
                                    "type": _converter(kind, declared)}
-        options["metavar"] = declared.metavar or field.name.upper()
         choices = declared.valid_choices()
+        if declared.metavar or choices is None:  # else argparse shows {a,b,c}
+            options["metavar"] = declared.metavar or field.name.upper()
         if choices is not None:
             options["choices"] = choices
         if declared.repeat:
             options["action"] = "append"
+            options["help"] += " (repeatable)"
+        if declared.nargs is not None:
+            options["nargs"] = declared.nargs
+            if declared.nargs == "?":
+                options["const"] = declared.const
         group.add_argument(*spellings, **options)
-    return parser
+
+
+def _add_positional(group: Any, dest: str, metavar: str, declared: Setting, convert: Any,
+                    help_text: str) -> None:
+    # An absent optional positional is None, not SUPPRESS: argparse would check the text
+    # '==SUPPRESS==' against the choices. parse_config reads None as "not given".
+    options: dict[str, Any] = {"metavar": metavar, "help": help_text, "type": convert,
+                               "default": None}
+    if declared.nargs is not None:
+        options["nargs"] = declared.nargs
+    choices = declared.valid_choices()
+    if choices is not None:
+        options["choices"] = choices
+        options["metavar"] = None  # argparse shows {A,B,C}
+    group.add_argument(dest, **options)
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
@@ -238,7 +280,13 @@ def parse_config(root: type, argv: Sequence[str] | None = None,
             a value a section's own check refuses; the message names the setting.
     """
     parser = parser or build_parser(root, prog="krabby")
-    given = vars(parser.parse_args(argv))
+    return config_from_args(root, vars(parser.parse_args(argv)), parser, environ)
+
+
+def config_from_args(root: type, given: dict[str, Any], parser: argparse.ArgumentParser,
+                     environ: typing.Mapping[str, str] | None = None) -> Any:
+    """The run configuration from parsed arguments (``vars(namespace)``); see parse_config."""
+    given = {k: v for k, v in given.items() if v is not None or "." not in k}
     environ = os.environ if environ is None else environ
     path = given.pop("config", None)
     from_file = _read_config_file(path) if path else {}
@@ -274,7 +322,8 @@ def parse_config(root: type, argv: Sequence[str] | None = None,
                         raise ConfigError(f"{where} = {value!r}: {exc}") from None
                 value = _coerce(value, kind, where)
                 choices = declared.valid_choices()
-                if choices is not None and value not in choices:
+                items = value if isinstance(value, list) else [value]  # --cases A B: each one
+                if choices is not None and any(item not in choices for item in items):
                     raise ConfigError(f"--config {path}: [{holder.name}] {field_name} = "
                                       f"{value!r}: valid are {list(choices)}")
                 values[field_name] = value
@@ -282,6 +331,10 @@ def parse_config(root: type, argv: Sequence[str] | None = None,
                 values[field_name] = _coerce(environ[declared.env], kind, f"${declared.env}")
         how: Part = holder.metadata.get(PART_KEY, Part())
         section = holder.metadata.get("krabby.section", holder.default_factory)
+        missing = [offered[holder.name][f][3] for f in how.required
+                   if f not in values and f in offered.get(holder.name, {})]
+        if missing:
+            parser.error(f"the following arguments are required: {', '.join(missing)}")
         try:
             parts[holder.name] = section(**{**dict(how.defaults), **values})
         except ValueError as exc:
@@ -290,6 +343,15 @@ def parse_config(root: type, argv: Sequence[str] | None = None,
         return root(**parts)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def parse_cli(root: type, argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> Any:
+    """:func:`parse_config` for an entry point: a :class:`ConfigError` exits 2 with its message
+    (argparse's usage error), as a bad flag does."""
+    try:
+        return parse_config(root, argv, parser)
+    except ConfigError as exc:
+        parser.error(str(exc))
 
 
 def config_to_dict(config: Any) -> Any:

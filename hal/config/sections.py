@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hal.config.fields import setting
+from hal.config.fields import Setting, setting
 from hal.unitree_dds import NETWORK_HELP
 
 __all__ = ["RobotSection", "OutputSection", "PolicyFilesSection", "CommandSection",
            "KeysSection", "SceneSection", "Go2NetworkSection", "DurationSection", "MODES",
-           "DEVICES", "LOG_LEVELS"]
+           "DEVICES", "LOG_LEVELS", "ENGINE", "FilesSection", "MeasureSection", "EpisodeSection",
+           "SimCameraSection", "FaultSection"]
 
 MODES = ("parkour", "walk")
 DEVICES = ("cuda", "cpu")
@@ -47,15 +48,20 @@ class OutputSection:
                              help="logging level")
 
 
+# Module-level so that krabby-eval's repeatable --engine (several engines compared on the same
+# seeds) reuses this one declaration: setting(default_factory=list, like=ENGINE, repeat=True).
+ENGINE = Setting(flag="--engine", metavar="MODEL",
+                 help="model.plan (TensorRT) or model.onnx (ONNX Runtime), with model.json beside "
+                      "it (from krabby-export)")
+
+
 @dataclass(frozen=True)
 class PolicyFilesSection:
     """The policy to run: an exported engine, or a checkpoint's torch reference."""
 
     section: ClassVar[str] = "policy"
 
-    engine: str | None = setting(None, metavar="MODEL",
-                                 help="model.plan (TensorRT) or model.onnx (ONNX Runtime), with "
-                                      "model.json beside it (from krabby-export)")
+    engine: str | None = setting(None, like=ENGINE)
     checkpoint: str | None = setting(None, metavar="MODEL.pt",
                                      help="upstream checkpoint; without --engine it runs the "
                                           "torch reference (bring-up only)")
@@ -82,7 +88,7 @@ class CommandSection:
     mode: str = setting("parkour", choices=MODES, help="the policy's mode command")
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.speed_m_s):
+        if self.speed_m_s is not None and not math.isfinite(self.speed_m_s):
             raise ValueError(f"--speed {self.speed_m_s}: must be a finite number of m/s")
 
 
@@ -138,3 +144,69 @@ class DurationSection:
                                                 and self.duration_s > 0):
             raise ValueError(f"--duration {self.duration_s}: must be a positive number of "
                              "seconds")
+
+
+@dataclass(frozen=True)
+class FilesSection:
+    """What a command writes, and where."""
+
+    section: ClassVar[str] = "files"
+
+    out: str | None = setting(None, metavar="PATH",
+                              help="where this command writes what it makes: a folder (a "
+                                   "benchmark's results, krabby-keys add's client key folder) or "
+                                   "a file (a snapshot's PNG, a benchmark's JSON)")
+    output: str | None = setting(None, metavar="PATH",
+                                 help="the file (or folder, or path prefix) this command writes")
+    json_path: str | None = setting(None, flag="--json", metavar="PATH",
+                                    help="write the results (JSON) here")
+    plot: str | None = setting(None, metavar="PNG", help="write a plot (PNG) here")
+
+
+@dataclass(frozen=True)
+class MeasureSection:
+    """How long, how often and how fast a measurement (benchmark, snapshot) runs."""
+
+    section: ClassVar[str] = "measure"
+
+    seconds: float = setting(10.0, metavar="S", help="seconds to run (each case or round)")
+    rounds: int = setting(4, metavar="N", help="rounds (runs per side or per case)")
+    full: bool = setting(False, help="the long run (default: quick)")
+    rate_hz: float = setting(100.0, metavar="HZ",
+                             help="the rate of the loop this command runs or emulates, Hz")
+
+
+@dataclass(frozen=True)
+class EpisodeSection:
+    """Simulated episodes: how many, how long, randomised or nominal."""
+
+    section: ClassVar[str] = "episode"
+
+    episodes: int = setting(10, metavar="N", help="episodes (per cell or case)")
+    episode_s: float = setting(20.0, metavar="S",
+                               help="simulated seconds from the hand-over before an episode ends "
+                                    "unfinished (training's episode_length_s)")
+    randomize: bool = setting(True, negate="--no-randomize",
+                              help="nominal episodes (terrain draws still follow the seed)")
+
+
+@dataclass(frozen=True)
+class SimCameraSection:
+    """The simulated depth camera."""
+
+    section: ClassVar[str] = "sim_camera"
+
+    camera_fps: float = setting(30.0, metavar="FPS", aliases=("--camera_fps",),
+                                help="simulated depth camera rate, Hz")
+
+
+@dataclass(frozen=True)
+class FaultSection:
+    """Faults to rehearse; each command parses its own kinds (and names them when one is bad)."""
+
+    section: ClassVar[str] = "faults"
+
+    faults: list[str] = setting(default_factory=list, flag="--fault", repeat=True, metavar="FAULT",
+                                help="a fault to rehearse: the simulator's KIND@T[:D] "
+                                     "(hal.server.sim.faults), krabby-go2-sim's wire fault "
+                                     "KIND[=VALUE][@T] (hal.sim.go2_faults)")

@@ -25,13 +25,26 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from hal.config import build_parser as build_config_parser
+from hal.config import config_to_dict, parse_cli, part, setting
+from hal.config.sections import (
+    ENGINE,
+    CommandSection,
+    EpisodeSection,
+    FilesSection,
+    OutputSection,
+    RobotSection,
+    SceneSection,
+)
 from hal.eval.episode import EpisodeSpec
 from hal.eval.summary import differences, overall_success_rate, summarise_cells
 
-__all__ = ["main", "build_parser", "build_specs", "evaluate"]
+__all__ = ["main", "build_parser", "build_specs", "evaluate", "EvalConfig", "EvalSection",
+           "EvalPolicySection"]
 
 log = logging.getLogger(__name__)
 
@@ -40,40 +53,56 @@ class _Usage(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class EvalPolicySection:
+    """The engines scored: one, or two compared on the same seeds."""
+
+    section: ClassVar[str] = "policy"
+
+    engines: list[str] = setting(default_factory=list, like=ENGINE, repeat=True)
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    """krabby-eval's own settings: the grid of cells and where the episodes run."""
+
+    section: ClassVar[str] = "eval"
+
+    terrains: str = setting("gap,hurdle,step,stones", metavar="T1,T2",
+                            help="comma-separated terrain types")
+    difficulties: str = setting("0.2,0.5,0.8", metavar="D1,D2",
+                                help="comma-separated difficulties in [0, 1]")
+    workers: int | None = setting(None, metavar="N",
+                                  help="worker processes (default: one per CPU)")
+    ray: str | None = setting(None, nargs="?", const="", metavar="ADDRESS",
+                              help="run the episodes as Ray tasks on the cluster at ADDRESS (none: "
+                                   "a local Ray instance); pip install 'krabby[ray]'. Keep a Ray "
+                                   "cluster on a trusted, isolated network")
+    video_worst: bool = setting(False, help="re-run the worst episode of each cell with a video "
+                                            "beside the report (krabby[video], EGL or OSMesa)")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """krabby-eval's run configuration (the report's ``config``)."""
+
+    policy: EvalPolicySection = part(EvalPolicySection, required=("engines",))
+    robot: RobotSection = part(RobotSection)
+    scene: SceneSection = part(SceneSection, only=("seed",))
+    episode: EpisodeSection = part(EpisodeSection)
+    command: CommandSection = part(CommandSection, only=("speed_m_s",),
+                                   defaults={"speed_m_s": 1.0})
+    eval: EvalSection = part(EvalSection)
+    output: OutputSection = part(OutputSection,
+                                 defaults={"report": "eval.json", "log_level": "WARNING"})
+    files: FilesSection = part(FilesSection, only=("plot",))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-eval", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engine", action="append", required=True,
-                        help="model.onnx / model.plan with its manifest; give two to compare "
-                             "them on the same seeds")
-    parser.add_argument("--terrains", default="gap,hurdle,step,stones",
-                        help="comma-separated terrain types (default gap,hurdle,step,stones)")
-    parser.add_argument("--difficulties", default="0.2,0.5,0.8",
-                        help="comma-separated difficulties in [0, 1] (default 0.2,0.5,0.8)")
-    parser.add_argument("--episodes", type=int, default=10, help="episodes per cell (default 10)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="the episodes of a cell use seeds SEED .. SEED+episodes-1")
-    parser.add_argument("--episode-s", dest="episode_s", type=float, default=20.0,
-                        help="simulated seconds from the hand-over before an episode ends "
-                             "unfinished (training's episode_length_s, default 20)")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="forward speed command, m/s (default 1.0)")
-    parser.add_argument("--robot", default="go2")
-    parser.add_argument("--no-randomize", dest="randomize", action="store_false",
-                        help="nominal episodes (terrain draws still follow the seed)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: one per CPU)")
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run the episodes as Ray tasks on the cluster at ADDRESS (none: a "
-                             "local Ray instance); pip install 'krabby[ray]'. Keep a Ray "
-                             "cluster on a trusted, isolated network")
-    parser.add_argument("--report", default="eval.json", help="where to write eval.json")
-    parser.add_argument("--plot", help="write a success heat map here (PNG; krabby[plots])")
-    parser.add_argument("--video-worst", dest="video_worst", action="store_true",
-                        help="re-run the worst episode of each cell with a video beside the "
-                             "report (krabby[video], EGL or OSMesa)")
-    parser.add_argument("--log-level", default="WARNING")
-    return parser
+    return build_config_parser(EvalConfig, prog="krabby-eval",
+                               description=__doc__.split("\n\n")[0],
+                               epilog="The episodes of a cell use seeds SEED .. "
+                                      "SEED+episodes-1.")
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -87,24 +116,24 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
-def build_specs(args: argparse.Namespace, engine: str) -> list[EpisodeSpec]:
+def build_specs(config: EvalConfig, engine: str) -> list[EpisodeSpec]:
     """The episodes of one engine: terrains × difficulties × seeds."""
     from hal.sim.terrains import TERRAIN_TYPES
 
-    terrains = [t.strip() for t in args.terrains.split(",") if t.strip()]
+    terrains = [t.strip() for t in config.eval.terrains.split(",") if t.strip()]
     unknown = [t for t in terrains if t not in TERRAIN_TYPES]
     if not terrains or unknown:
-        raise _Usage(f"--terrains {args.terrains!r}: unknown {unknown}; valid: "
+        raise _Usage(f"--terrains {config.eval.terrains!r}: unknown {unknown}; valid: "
                      f"{', '.join(TERRAIN_TYPES)}")
-    if args.episodes < 1:
-        raise _Usage(f"--episodes {args.episodes}: must be at least 1")
-    if not (math.isfinite(args.episode_s) and args.episode_s > 0):
-        raise _Usage(f"--episode-s {args.episode_s}: must be a positive number of seconds")
-    return [EpisodeSpec(engine=engine, terrain=t, difficulty=d, seed=args.seed + k,
-                        episode_s=args.episode_s, randomize=args.randomize,
-                        speed_m_s=args.speed, robot=args.robot)
-            for t in terrains for d in _floats(args.difficulties, "difficulties")
-            for k in range(args.episodes)]
+    if config.episode.episodes < 1:
+        raise _Usage(f"--episodes {config.episode.episodes}: must be at least 1")
+    if not (math.isfinite(config.episode.episode_s) and config.episode.episode_s > 0):
+        raise _Usage(f"--episode-s {config.episode.episode_s}: must be a positive number of seconds")
+    return [EpisodeSpec(engine=engine, terrain=t, difficulty=d, seed=config.scene.seed + k,
+                        episode_s=config.episode.episode_s, randomize=config.episode.randomize,
+                        speed_m_s=config.command.speed_m_s, robot=config.robot.robot)
+            for t in terrains for d in _floats(config.eval.difficulties, "difficulties")
+            for k in range(config.episode.episodes)]
 
 
 def _sha256(path: Path) -> str:
@@ -150,33 +179,35 @@ class _Progress:
         sys.stderr.flush()
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run every engine's episodes; returns the ``eval.json`` content."""
     from hal.eval.runners import default_workers, run_local, run_ray
 
-    engines = [Path(e) for e in args.engine]
+    engines = [Path(e) for e in config.policy.engines]
     if len(engines) > 2:
         raise _Usage(f"--engine given {len(engines)} times: compare at most two")
     for engine in engines:
         if not engine.is_file():
             raise _Usage(f"--engine {engine}: no such file")
-    specs = {str(e): build_specs(args, str(e)) for e in engines}
+    specs = {str(e): build_specs(config, str(e)) for e in engines}
     everything = [s for group in specs.values() for s in group]
-    workers = args.workers or default_workers()
+    workers = config.eval.workers or default_workers()
     progress = _Progress(len(everything))
     start = time.perf_counter_ns()
-    if args.ray is not None:
-        results = run_ray(everything, args.ray or None, num_cpus=workers, progress=progress)
+    if config.eval.ray is not None:
+        results = run_ray(everything, config.eval.ray or None, num_cpus=workers, progress=progress)
     else:
         results = run_local(everything, workers, progress)
     wall_s = (time.perf_counter_ns() - start) / 1e9
     report: dict[str, Any] = {
         "krabby_version": _version(), "machine": _machine(),
-        "settings": {"terrains": args.terrains, "difficulties": args.difficulties,
-                     "episodes": args.episodes, "seed": args.seed, "episode_s": args.episode_s,
-                     "speed_m_s": args.speed, "randomize": args.randomize, "robot": args.robot,
-                     "runner": "ray" if args.ray is not None else "local",
+        "settings": {"terrains": config.eval.terrains, "difficulties": config.eval.difficulties,
+                     "episodes": config.episode.episodes, "seed": config.scene.seed,
+                     "episode_s": config.episode.episode_s, "speed_m_s": config.command.speed_m_s,
+                     "randomize": config.episode.randomize, "robot": config.robot.robot,
+                     "runner": "ray" if config.eval.ray is not None else "local",
                      "workers": workers},
+        "config": config_to_dict(config),
         "wall_s": round(wall_s, 3),
         "sim_s": round(sum(r["sim_s"] for r in results), 3),
         "engines": []}
@@ -195,7 +226,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _video_worst(report: dict[str, Any], args: argparse.Namespace, directory: Path) -> None:
+def _video_worst(report: dict[str, Any], config: EvalConfig, directory: Path) -> None:
     """Re-run each cell's worst episode (least progress, then most edge violations) with video."""
     from dataclasses import replace
 
@@ -207,7 +238,7 @@ def _video_worst(report: dict[str, Any], args: argparse.Namespace, directory: Pa
                         and e["difficulty"] == cell["difficulty"]]
             worst = min(episodes,
                         key=lambda e: (e["success"], e["progress"], -e["edge_violations"]))
-            spec = build_specs(args, entry["engine"])[0]
+            spec = build_specs(config, entry["engine"])[0]
             path = directory / (f"worst_{Path(entry['engine']).stem}_{cell['terrain']}_"
                                 f"{cell['difficulty']:g}_seed{worst['seed']}.mp4")
             again = run_episode(replace(spec, terrain=cell["terrain"],
@@ -239,29 +270,30 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    parser = build_parser()
+    config = parse_cli(EvalConfig, argv, parser)
+    logging.basicConfig(level=config.output.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.ray is not None:
+    if config.eval.ray is not None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
-        if args.workers is not None and args.workers < 1:
-            raise _Usage(f"--workers {args.workers}: must be at least 1")
-        report = evaluate(args)
-        path = Path(args.report)
-        if args.video_worst:
-            _video_worst(report, args, path.parent)
+        if config.eval.workers is not None and config.eval.workers < 1:
+            raise _Usage(f"--workers {config.eval.workers}: must be at least 1")
+        report = evaluate(config)
+        path = Path(config.output.report)
+        if config.eval.video_worst:
+            _video_worst(report, config, path.parent)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n")
-        if args.plot:
+        if config.files.plot:
             from hal.eval.plot import plot_eval
 
-            plot_eval(report, args.plot)
+            plot_eval(report, config.files.plot)
     except _Usage as exc:
         print(f"krabby-eval: {exc}", file=sys.stderr)
         return 2
     print(format_table(report), flush=True)
-    print(f"report: {path}" + (f", plot: {args.plot}" if args.plot else ""), flush=True)
+    print(f"report: {path}" + (f", plot: {config.files.plot}" if config.files.plot else ""), flush=True)
     return 0
 
 

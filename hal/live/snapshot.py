@@ -11,15 +11,19 @@ Run: ``python -m hal.live.snapshot --port 8765 --seconds 10 --out live_view.png`
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection, MeasureSection
 from hal.live.channels import TOPICS
 from hal.optional import require
 
-__all__ = ["SNAPSHOT_TOPICS", "render_snapshot", "main"]
+__all__ = ["SNAPSHOT_TOPICS", "render_snapshot", "main", "build_parser", "SnapshotConfig"]
 
 SNAPSHOT_TOPICS = [TOPICS[k] for k in ("policy_depth", "camera", "scan", "joints", "mode",
                                        "pose")]
@@ -110,20 +114,38 @@ def _pyplot() -> Any:
     return plt
 
 
+@dataclass(frozen=True)
+class LiveClientSection:
+    """The live view (``--live``) to connect to."""
+
+    section: ClassVar[str] = "live_client"
+
+    host: str = setting("127.0.0.1", help="the live view's host")
+    port: int = setting(8765, help="the live view's port")
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    """``python -m hal.live.snapshot``'s run configuration."""
+
+    live_client: LiveClientSection = part(LiveClientSection)
+    measure: MeasureSection = part(MeasureSection, only=("seconds",))
+    files: FilesSection = part(FilesSection, only=("out",), defaults={"out": "live_view.png"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(SnapshotConfig, prog="python -m hal.live.snapshot",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     from hal.live.client import FoxgloveClient
 
-    parser = argparse.ArgumentParser(prog="python -m hal.live.snapshot",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--out", default="live_view.png")
-    args = parser.parse_args(argv)
-    with FoxgloveClient(args.port, host=args.host) as client:
+    config = parse_cli(SnapshotConfig, argv, build_parser())
+    with FoxgloveClient(config.live_client.port, host=config.live_client.host) as client:
         client.subscribe([t for t in SNAPSHOT_TOPICS if t in client.channels])
-        client.pump(args.seconds)
-    out = render_snapshot(client.received, Path(args.out))
+        client.pump(config.measure.seconds)
+    out = render_snapshot(client.received, Path(config.files.out))
     print(f"wrote {out}")
     return 0
 

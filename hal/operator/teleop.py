@@ -27,34 +27,54 @@ import select
 import sys
 import termios
 import time
+from dataclasses import dataclass
+from typing import ClassVar
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import CommandSection, KeysSection
 from hal.operator.base import MODES, Action, OperatorCommand
 from hal.operator.keyboard import KEY_HELP, KeyDecoder
 from hal.operator.network import TeleopSender
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "TeleopConfig", "TeleopSection"]
+
+
+@dataclass(frozen=True)
+class TeleopSection:
+    """krabby-teleop's own settings: where, what, and how often."""
+
+    section: ClassVar[str] = "teleop"
+
+    endpoint: str = setting(positional=True, metavar="ENDPOINT",
+                            help="the robot's operator endpoint, e.g. tcp://robot:5561")
+    action: str | None = setting(None, positional=True, nargs="?",
+                                 choices=tuple(a.value for a in Action),
+                                 help="start, stop, estop or reset")
+    yaw_rate_rad_s: float | None = setting(None, flag="--yaw-rate", metavar="RAD_S",
+                                           help="yaw rate, rad/s (left +)")
+    hold_s: float = setting(0.0, flag="--hold", metavar="S",
+                            help="resend the command for S seconds, then stop (0: send once)")
+    # The README's `krabby-teleop ... --key-dir DIR --keys`: --keys is the interactive switch
+    # here, so this command spells the shared key directory --key-dir (TeleopConfig).
+    interactive: bool = setting(False, flag="--keys", help="interactive: drive with the keys")
+    rate_hz: float = setting(10.0, flag="--rate", metavar="HZ",
+                             help="interactive: messages per second")
+
+
+@dataclass(frozen=True)
+class TeleopConfig:
+    """krabby-teleop's run configuration."""
+
+    teleop: TeleopSection = part(TeleopSection)
+    # None: send no speed or mode, the robot keeps its own
+    command: CommandSection = part(CommandSection, defaults={"speed_m_s": None, "mode": None})
+    keys: KeysSection = part(KeysSection, flags={"keys": "--key-dir"})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-teleop", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("endpoint", help="the robot's operator endpoint, e.g. tcp://robot:5561")
-    parser.add_argument("action", nargs="?", choices=[a.value for a in Action],
-                        help="start, stop, estop or reset")
-    parser.add_argument("--speed", type=float, help="forward speed command, m/s")
-    parser.add_argument("--yaw-rate", dest="yaw_rate", type=float, help="yaw rate, rad/s (left +)")
-    parser.add_argument("--mode", choices=MODES)
-    parser.add_argument("--hold", type=float, default=0.0, metavar="S",
-                        help="resend the command for S seconds, then stop (default: send once)")
-    parser.add_argument("--keys", action="store_true", help="interactive: drive with the keys")
-    parser.add_argument("--key-dir", dest="key_dir", default=os.environ.get("KRABBY_KEYS"),
-                        help="this operator's key directory (krabby-keys add ... --role operator; "
-                             "default $KRABBY_KEYS): the robot's endpoint admits operator keys only")
-    parser.add_argument("--insecure", action="store_true",
-                        help="connect without keys (a server run with --insecure)")
-    parser.add_argument("--rate", type=float, default=10.0,
-                        help="interactive: messages per second (default 10)")
-    return parser
+    return build_config_parser(TeleopConfig, prog="krabby-teleop",
+                               description=__doc__.split("\n\n")[0])
 
 
 def _interactive(sender: TeleopSender, rate_hz: float, fd: int) -> int:
@@ -106,38 +126,40 @@ def _interactive(sender: TeleopSender, rate_hz: float, fd: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    config = parse_cli(TeleopConfig, argv, parser)
     from hal.auth import AuthError, ClientKeys, is_network, secure_client_socket
 
     try:
         secure = None
-        if args.key_dir:
-            keys = ClientKeys.load(args.key_dir)
+        if config.keys.keys:
+            keys = ClientKeys.load(config.keys.keys)
             secure = lambda socket: secure_client_socket(socket, keys)  # noqa: E731
-        elif is_network(args.endpoint) and not args.insecure:
+        elif is_network(config.teleop.endpoint) and not config.keys.insecure:
             raise AuthError("the operator endpoint admits operator keys only: pass --key-dir DIR "
                             "(krabby-keys add ROBOT_DIR NAME --role operator), or --insecure for "
                             "a server run with --insecure")
-        sender = TeleopSender(args.endpoint, secure=secure)
+        sender = TeleopSender(config.teleop.endpoint, secure=secure)
     except Exception as exc:  # noqa: BLE001 - one line for the operator
-        print(f"error: {args.endpoint}: {exc}", file=sys.stderr)
+        print(f"error: {config.teleop.endpoint}: {exc}", file=sys.stderr)
         return 2
     with sender:
-        if args.keys:
-            return _interactive(sender, args.rate, sys.stdin.fileno())
-        if args.action is None and args.speed is None and args.yaw_rate is None \
-                and args.mode is None:
+        if config.teleop.interactive:
+            return _interactive(sender, config.teleop.rate_hz, sys.stdin.fileno())
+        if config.teleop.action is None and config.command.speed_m_s is None and config.teleop.yaw_rate_rad_s is None \
+                and config.command.mode is None:
             print("error: nothing to send: give an action (start, stop, estop, reset), "
                   "--speed/--yaw-rate/--mode, or --keys", file=sys.stderr)
             return 2
         try:
-            sender.send(args.speed, args.yaw_rate, args.mode, args.action)
-            if args.hold > 0:
-                end, period = time.monotonic() + args.hold, 1.0 / args.rate
+            sender.send(config.command.speed_m_s, config.teleop.yaw_rate_rad_s, config.command.mode,
+                        config.teleop.action)
+            if config.teleop.hold_s > 0:
+                end, period = time.monotonic() + config.teleop.hold_s, 1.0 / config.teleop.rate_hz
                 try:
                     while time.monotonic() < end:
                         time.sleep(period)
-                        sender.send(args.speed, args.yaw_rate, args.mode)
+                        sender.send(config.command.speed_m_s, config.teleop.yaw_rate_rad_s, config.command.mode)
                 finally:
                     sender.send(0.0, 0.0, action=Action.STOP)
         except ValueError as exc:

@@ -34,17 +34,20 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection, OutputSection, PolicyFilesSection, RobotSection
 from hal.recorder.reader import LogFormatError, RecordedLog, read_log
 
 if TYPE_CHECKING:
     from engines.base import Engine
     from hal.robot import RobotConfig
 
-__all__ = ["ReplayResult", "replay_log", "main", "build_parser"]
+__all__ = ["ReplayResult", "replay_log", "main", "build_parser", "ReplayConfig", "ReplaySection"]
 
 log = logging.getLogger(__name__)
 
@@ -324,24 +327,37 @@ def replay_log(log_: RecordedLog, robot: RobotConfig, actor: Engine, depth: Engi
 
 # -- CLI ----------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ReplaySection:
+    """krabby-replay's own settings: the log and how closely it must be reproduced."""
+
+    section: ClassVar[str] = "replay"
+
+    log: str = setting(positional=True, metavar="LOG",
+                       help="a krabby flight log (.mcap) from --record or a flight dump")
+    tolerance: float = setting(1e-5, metavar="ABS",
+                               help="largest |difference| counted as reproduced")
+    partial: bool = setting(False, help="use what precedes damage in a truncated or corrupted log")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """krabby-replay's run configuration."""
+
+    replay: ReplaySection = part(ReplaySection)
+    policy: PolicyFilesSection = part(PolicyFilesSection, only=("engine", "checkpoint", "device"))
+    # None: the robot named in the log
+    robot: RobotSection = part(RobotSection, defaults={"robot": None})
+    files: FilesSection = part(FilesSection, only=("plot", "json_path"))
+    output: OutputSection = part(OutputSection, only=("log_level",),
+                                 defaults={"log_level": "WARNING"})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-replay", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Exit status: 0 reproduced, 1 differs, 2 error.")
-    parser.add_argument("log", help="a krabby flight log (.mcap) from --record or a flight dump")
-    parser.add_argument("--engine", help="model.onnx / model.plan to replay (model.json and the "
-                                         "depth graph beside it)")
-    parser.add_argument("--checkpoint", help="replay the torch reference of a checkpoint instead")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--robot", help="robot definition (default: the one named in the log)")
-    parser.add_argument("--tolerance", type=float, default=1e-5,
-                        help="largest |difference| counted as reproduced (default 1e-5)")
-    parser.add_argument("--plot", help="write a summary plot (PNG) here")
-    parser.add_argument("--json", dest="json_path", help="write the comparison (JSON) here")
-    parser.add_argument("--partial", action="store_true",
-                        help="use what precedes damage in a truncated or corrupted log")
-    parser.add_argument("--log-level", default="WARNING")
-    return parser
+    return build_config_parser(ReplayConfig, prog="krabby-replay",
+                               description=__doc__.split("\n\n")[0],
+                               epilog="--robot defaults to the robot named in the log. "
+                                      "Exit status: 0 reproduced, 1 differs, 2 error.")
 
 
 def _print_result(log_: RecordedLog, result: ReplayResult, engine_name: str) -> None:
@@ -370,11 +386,12 @@ def _print_result(log_: RecordedLog, result: ReplayResult, engine_name: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    parser = build_parser()
+    config = parse_cli(ReplayConfig, argv, parser)
+    logging.basicConfig(level=config.output.log_level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _run(args)
+        return _run(config)
     except LogFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -382,56 +399,56 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(config: ReplayConfig) -> int:
     from compute.parkour.policy_engines import PolicyConfigError, open_policy_engines
     from engines import EngineError
     from engines.manifest import ManifestError
     from hal.robot import RobotDefinitionError, load_robot
 
-    if not args.tolerance >= 0:
-        print(f"error: --tolerance {args.tolerance}: must be >= 0", file=sys.stderr)
+    if not config.replay.tolerance >= 0:
+        print(f"error: --tolerance {config.replay.tolerance}: must be >= 0", file=sys.stderr)
         return 2
-    if args.engine is None and args.checkpoint is None and args.plot is None:
+    if config.policy.engine is None and config.policy.checkpoint is None and config.files.plot is None:
         print("error: nothing to do: pass --engine model.onnx (or --checkpoint) to replay, "
               "and/or --plot out.png", file=sys.stderr)
         return 2
-    log_ = read_log(args.log, allow_partial=args.partial)
+    log_ = read_log(config.replay.log, allow_partial=config.replay.partial)
     if log_.damage is not None:
         print(f"warning: {log_.damage}; using the {len(log_.ticks)} ticks before it",
               file=sys.stderr)
     elif log_.unclosed:
-        print(f"note: {args.log} was not closed by its writer (killed?): replaying its "
+        print(f"note: {config.replay.log} was not closed by its writer (killed?): replaying its "
               f"{len(log_.ticks)} ticks up to its last flush", file=sys.stderr)
     result = None
-    if args.engine is not None or args.checkpoint is not None:
+    if config.policy.engine is not None or config.policy.checkpoint is not None:
         source = log_.run.get("robot_source")
-        robot_name = args.robot or (source if source and Path(source).is_file()
+        robot_name = config.robot.robot or (source if source and Path(source).is_file()
                                     else log_.run.get("robot"))
         if robot_name is None:
             print("error: the log names no robot; pass --robot", file=sys.stderr)
             return 2
         try:
             robot = load_robot(robot_name)
-            policy = open_policy_engines(robot, engine=args.engine, checkpoint=args.checkpoint,
-                                         device=args.device)
+            policy = open_policy_engines(robot, engine=config.policy.engine, checkpoint=config.policy.checkpoint,
+                                         device=config.policy.device)
         except (RobotDefinitionError, PolicyConfigError, EngineError, ManifestError,
                 FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            result = replay_log(log_, robot, policy.actor, policy.depth, args.tolerance)
+            result = replay_log(log_, robot, policy.actor, policy.depth, config.replay.tolerance)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         finally:
             policy.close()
         _print_result(log_, result, str(policy.path))
-        if args.json_path:
-            Path(args.json_path).write_text(json.dumps(result.summary(), indent=2) + "\n")
-    if args.plot:
+        if config.files.json_path:
+            Path(config.files.json_path).write_text(json.dumps(result.summary(), indent=2) + "\n")
+    if config.files.plot:
         from hal.recorder.plot import plot_summary
 
-        print(f"plot: {plot_summary(log_, result, Path(args.plot))}")
+        print(f"plot: {plot_summary(log_, result, Path(config.files.plot))}")
     if result is not None and not result.passed:
         return 1
     return 0

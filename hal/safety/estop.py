@@ -42,10 +42,13 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import zmq
 
+from hal.config import build_parser as build_parser_of
+from hal.config import parse_cli, part, setting
+from hal.config.sections import KeysSection
 from hal.auth import (
     ROLE_OPERATOR,
     AuthError,
@@ -61,6 +64,9 @@ from hal.auth import (
 from hal.log_limit import RateLimitedLog
 
 __all__ = [
+    "build_parser",
+    "EstopConfig",
+    "EstopCommandSection",
     "DEFAULT_ESTOP_ENDPOINT",
     "MAX_MESSAGE_BYTES",
     "MAX_REASON_CHARS",
@@ -365,33 +371,56 @@ class EstopSender:
         self.close()
 
 
+@dataclass(frozen=True)
+class EstopCommandSection:
+    """What krabby-estop sends, and where."""
+
+    section: ClassVar[str] = "estop"
+
+    endpoint: str = setting(positional=True, metavar="ENDPOINT",
+                            help="the robot's e-stop endpoint, e.g. tcp://robot:5560")
+    command: str = setting(positional=True, choices=("ESTOP", "RESET", "START"),
+                           help="what to send")
+    reason: str = setting("", positional=True, nargs="?", metavar="REASON",
+                          help="why (ESTOP only)")
+
+
+@dataclass(frozen=True)
+class EstopConfig:
+    """krabby-estop's run configuration."""
+
+    estop: EstopCommandSection = part(EstopCommandSection)
+    keys: KeysSection = part(KeysSection, only=("keys",))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_parser_of(EstopConfig, prog="krabby-estop",
+                           description="Send an e-stop, a reset or a start to a krabby HAL server. "
+                                       "RESET and START need an operator key (krabby-keys add "
+                                       "ROBOT_DIR NAME --role operator).")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``krabby-estop ENDPOINT {ESTOP,RESET,START} [REASON] [--keys DIR]``."""
-    parser = argparse.ArgumentParser(
-        prog="krabby-estop",
-        description="Send an e-stop, a reset or a start to a krabby HAL server. RESET and START "
-                    "need an operator key (krabby-keys add ROBOT_DIR NAME --role operator).")
-    parser.add_argument("endpoint", help="the robot's e-stop endpoint, e.g. tcp://robot:5560")
-    parser.add_argument("command", choices=["ESTOP", "RESET", "START"])
-    parser.add_argument("reason", nargs="?", default="", help="why (ESTOP only)")
-    parser.add_argument("--keys", help="this operator's key directory (from krabby-keys add)")
-    args = parser.parse_args(argv)
-    if args.command != "ESTOP" and args.reason:
-        parser.error(f"{args.command} takes no reason")
+    parser = build_parser()
+    config = parse_cli(EstopConfig, argv, parser)
+    order = config.estop
+    if order.command != "ESTOP" and order.reason:
+        parser.error(f"{order.command} takes no reason")
     try:
-        keys = ClientKeys.load(args.keys) if args.keys else None
+        keys = ClientKeys.load(config.keys.keys) if config.keys.keys else None
         # Linger so the close waits (up to 2 s) for the frame to leave the machine.
-        with EstopSender(args.endpoint, send_timeout_ms=2000, linger_ms=2000, keys=keys) as sender:
-            if args.command == "ESTOP":
-                sender.estop(args.reason)
-            elif args.command == "RESET":
+        with EstopSender(order.endpoint, send_timeout_ms=2000, linger_ms=2000, keys=keys) as sender:
+            if order.command == "ESTOP":
+                sender.estop(order.reason)
+            elif order.command == "RESET":
                 sender.reset()
             else:
                 sender.start()
     except (EstopMessageError, TimeoutError, zmq.ZMQError, AuthError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"sent {args.command} to {args.endpoint}")
+    print(f"sent {order.command} to {order.endpoint}")
     return 0
 
 

@@ -10,23 +10,47 @@ Usage::
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import ClassVar
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import RobotSection, SceneSection
 from hal.robot import RobotDefinitionError, load_robot
 from hal.sim.mjcf import ASSET_SCENES, asset_path, build_mjcf
 from hal.sim.scenes import SCENES
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "MjcfConfig"]
+
+
+@dataclass(frozen=True)
+class MjcfSection:
+    """What to write."""
+
+    section: ClassVar[str] = "mjcf"
+
+    write_assets: bool = setting(False, help="regenerate hal/sim/assets/go2_{flat,parkour}.xml")
+
+
+@dataclass(frozen=True)
+class MjcfConfig:
+    """``python -m hal.sim``'s run configuration."""
+
+    robot: RobotSection = part(RobotSection)
+    scene: SceneSection = part(SceneSection, only=("scene",))
+    mjcf: MjcfSection = part(MjcfSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(MjcfConfig, prog="python -m hal.sim",
+                               description="Write the simulator's MJCF for a robot (scenes: "
+                                           f"{', '.join(SCENES)}).")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hal.sim",
-                                     description="Write the simulator's MJCF for a robot.")
-    parser.add_argument("--robot", default="go2", help="shipped robot name or TOML path (default go2)")
-    parser.add_argument("--scene", default="flat", choices=SCENES)
-    parser.add_argument("--write-assets", action="store_true",
-                        help="regenerate hal/sim/assets/go2_{flat,parkour}.xml")
-    args = parser.parse_args(argv)
-    if args.write_assets:
+    parser = build_parser()
+    config = parse_cli(MjcfConfig, argv, parser)
+    if config.mjcf.write_assets:
         robot = load_robot("go2")
         for scene in ASSET_SCENES:
             path = asset_path("go2", scene)
@@ -34,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     try:
-        print(build_mjcf(load_robot(args.robot), args.scene), end="")
+        print(build_mjcf(load_robot(config.robot.robot), config.scene.scene), end="")
     except (ValueError, RobotDefinitionError) as exc:
         parser.error(str(exc))
     return 0

@@ -39,51 +39,26 @@ import logging
 import math
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import (
+    DurationSection,
+    FaultSection,
+    Go2NetworkSection,
+    OutputSection,
+    RobotSection,
+    SceneSection,
+    SimCameraSection,
+)
 from hal.report.schema import dumps
-from hal.sim.go2_faults import WireFault, parse_wire_fault
+from hal.sim.go2_faults import parse_wire_fault
 from hal.unitree_dds import NETWORK_HELP, initialize_dds
 
-__all__ = ["build_parser", "main"]
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krabby-go2-sim", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--network", required=False, default=None, help=NETWORK_HELP)
-    parser.add_argument("--domain-id", dest="domain_id", type=int, default=0,
-                        help="DDS domain id (0 on the robot; give tests their own)")
-    parser.add_argument("--robot", default="go2")
-    parser.add_argument("--scene", default="flat", help="flat or parkour")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--physics-dt-ms", dest="physics_dt_ms", type=float, default=2.0,
-                        help="physics step and LowState period (default 2 ms: 500 Hz)")
-    parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
-    parser.add_argument("--report", help="write the report (JSON) here at exit")
-    parser.add_argument("--fault", dest="faults", action="append", default=[], type=_fault_arg,
-                        metavar="KIND[=VALUE][@T]", help="wire fault (hal.sim.go2_faults), repeatable")
-    parser.add_argument("--handover-height", dest="handover_height", type=float, default=0.22,
-                        help="ground truth starts when the commanded robot's trunk first rises "
-                             "above this (m)")
-    parser.add_argument("--fixed-base", dest="fixed_base", action="store_true",
-                        help="bolt the trunk in the air (wire tests: the legs move freely)")
-    parser.add_argument("--initial-pose", dest="initial_pose", type=_pose_arg, default=None,
-                        metavar="Q0,...,Q11", help="initial joint angles, hardware order (rad)")
-    parser.add_argument("--camera-bind", dest="camera_bind", metavar="tcp://127.0.0.1:PORT",
-                        help="publish the simulated depth camera here, the ZED's stand-in for "
-                             "krabby-hal-server-jetson --camera go2-sim (hal.sim.depth_link)")
-    parser.add_argument("--camera-fps", dest="camera_fps", type=float, default=30.0,
-                        help="with --camera-bind: frames per second (default 30)")
-    parser.add_argument("--log-level", dest="log_level", default="INFO")
-    return parser
-
-
-def _fault_arg(text: str) -> WireFault:
-    try:
-        return parse_wire_fault(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
+__all__ = ["build_parser", "main", "Go2SimConfig", "Go2SimSection"]
 
 def _pose_arg(text: str) -> tuple[float, ...]:
     try:
@@ -92,24 +67,68 @@ def _pose_arg(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"--initial-pose {text!r}: 12 comma-separated numbers") from None
 
 
+@dataclass(frozen=True)
+class Go2SimSection:
+    """krabby-go2-sim's own settings: physics, the hand-over proxy, the test rig."""
+
+    section: ClassVar[str] = "go2_sim"
+
+    physics_dt_ms: float = setting(2.0, metavar="MS",
+                                   help="physics step and LowState period (2 ms: 500 Hz)")
+    handover_height: float = setting(0.22, metavar="M",
+                                     help="ground truth starts when the commanded robot's trunk "
+                                          "first rises above this (m)")
+    fixed_base: bool = setting(False, help="bolt the trunk in the air (wire tests: the legs move "
+                                           "freely)")
+    initial_pose: tuple[float, ...] | None = setting(None, parse=_pose_arg, metavar="Q0,...,Q11",
+                                                     help="initial joint angles, hardware order "
+                                                          "(rad)")
+    camera_bind: str | None = setting(None, metavar="tcp://127.0.0.1:PORT",
+                                      help="publish the simulated depth camera here, the ZED's "
+                                           "stand-in for krabby-hal-server-jetson --camera go2-sim "
+                                           "(hal.sim.depth_link); its rate is --camera-fps")
+
+
+@dataclass(frozen=True)
+class Go2SimConfig:
+    """krabby-go2-sim's run configuration."""
+
+    go2_network: Go2NetworkSection = part(Go2NetworkSection)
+    robot: RobotSection = part(RobotSection)
+    scene: SceneSection = part(SceneSection)
+    go2_sim: Go2SimSection = part(Go2SimSection)
+    sim_camera: SimCameraSection = part(SimCameraSection)
+    faults: FaultSection = part(FaultSection)
+    duration: DurationSection = part(DurationSection)
+    output: OutputSection = part(OutputSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(Go2SimConfig, prog="krabby-go2-sim",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    parser = build_parser()
+    config = parse_cli(Go2SimConfig, argv, parser)
+    try:
+        faults = tuple(parse_wire_fault(text) for text in config.faults.faults)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=config.output.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.network:
+    if not config.go2_network.network:
         print(f"krabby-go2-sim: --network is required: {NETWORK_HELP}", file=sys.stderr)
         return 2
-    if args.camera_bind and not (math.isfinite(args.camera_fps) and args.camera_fps > 0):
-        print(f"krabby-go2-sim: --camera-fps {args.camera_fps}: must be a positive number", file=sys.stderr)
-        return 2
-    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
-        print(f"krabby-go2-sim: --duration {args.duration}: must be a positive number", file=sys.stderr)
+    camera_fps = config.sim_camera.camera_fps
+    if config.go2_sim.camera_bind and not (math.isfinite(camera_fps) and camera_fps > 0):
+        print(f"krabby-go2-sim: --camera-fps {camera_fps}: must be a positive number", file=sys.stderr)
         return 2
     try:
         from hal.sim.go2_double import SimulatedGo2
 
-        initialize_dds(args.domain_id, args.network)
-        go2 = SimulatedGo2(args)
+        initialize_dds(config.go2_network.domain_id, config.go2_network.network)
+        go2 = SimulatedGo2(config, faults)
     except Exception as exc:  # noqa: BLE001 - one line for the user
         print(f"krabby-go2-sim: {exc}", file=sys.stderr)
         return 2
@@ -117,14 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: go2.stop.set())
     try:
         go2.start_wire()
-        print(f"krabby-go2-sim: ready on {args.network}, DDS domain {args.domain_id}: rt/lowstate at "
-              f"{1e3 / args.physics_dt_ms:g} Hz; sport mode on until released", flush=True)
+        net = config.go2_network
+        print(f"krabby-go2-sim: ready on {net.network}, DDS domain {net.domain_id}: rt/lowstate at "
+              f"{1e3 / config.go2_sim.physics_dt_ms:g} Hz; sport mode on until released", flush=True)
         go2.run()
     finally:
         report = go2.report()
         go2.close()
-        if args.report:
-            Path(args.report).write_text(dumps(report, indent=1))
+        if config.output.report:
+            Path(config.output.report).write_text(dumps(report, indent=1))
         counters = report.wire.counters
         print("krabby-go2-sim: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())), flush=True)
     return 0

@@ -6,7 +6,6 @@ The command line and what it publishes are described in :mod:`hal.sim.go2_dds`
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import logging
@@ -22,12 +21,13 @@ from hal.optional import require
 from hal.robot import load_robot
 from hal.safety import Mode
 from hal.sim.config import MujocoWorldConfig
-from hal.sim.go2_faults import WireFaultState
+from hal.sim.go2_faults import WireFault, WireFaultState
 from hal.sim.ground_truth import GroundTruthTracker, euler_zyx
 from hal.sim.world import MujocoWorld
 from hal.unitree_dds import close_subscriber
 
 if TYPE_CHECKING:
+    from hal.sim.go2_dds import Go2SimConfig
     from hal.sim.go2_report import Go2SimReport
 
 __all__ = ["SimulatedGo2", "LIE_DOWN_Q_RAD"]
@@ -48,12 +48,13 @@ class SimulatedGo2:
     """The MuJoCo Go2, its wire (DDS topics, CRC, RPC) and its sport-mode controller.
 
     Args:
-        args: the parsed ``krabby-go2-sim`` command line (:func:`hal.sim.go2_dds.build_parser`).
+        config: ``krabby-go2-sim``'s configuration (:class:`hal.sim.go2_dds.Go2SimConfig`).
+        faults: the wire faults to rehearse (``--fault``, parsed).
     """
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.robot = load_robot(args.robot)
+    def __init__(self, config: Go2SimConfig, faults: tuple[WireFault, ...] = ()) -> None:
+        self.config = config
+        self.robot = load_robot(config.robot.robot)
         names = self.robot.joint_names_hardware
         unknown = [n for n in names if n not in GO2_MOTOR_NAMES]
         if unknown:
@@ -62,13 +63,14 @@ class SimulatedGo2:
         # Hardware index i of the world ↔ LowCmd/LowState slot slot_of[i].
         self.slot_of = np.array([GO2_MOTOR_NAMES.index(n) for n in names], dtype=np.intp)
         self.foot_slot_of = np.array([GO2_FOOT_NAMES.index(f) for f in self.robot.foot_names])
-        self.faults = WireFaultState(tuple(args.faults))
-        self.dt_s = args.physics_dt_ms / 1e3
+        self.faults = WireFaultState(tuple(faults))
+        self.dt_s = config.go2_sim.physics_dt_ms / 1e3
         self.world = MujocoWorld(self.robot, MujocoWorldConfig(
-            scene=args.scene, seed=args.seed, physics_dt_s=self.dt_s,
-            camera_fps=args.camera_fps if args.camera_bind else 0.0, render_thread=True,
-            settle_s=1.0, fixed_base=args.fixed_base, base_height_m=0.6 if args.fixed_base else None,
-            initial_joint_positions_rad=args.initial_pose))
+            scene=config.scene.scene, seed=config.scene.seed, physics_dt_s=self.dt_s,
+            camera_fps=config.sim_camera.camera_fps if config.go2_sim.camera_bind else 0.0, render_thread=True,
+            settle_s=1.0, fixed_base=config.go2_sim.fixed_base,
+            base_height_m=0.6 if config.go2_sim.fixed_base else None,
+            initial_joint_positions_rad=config.go2_sim.initial_pose))
         self.stand_q = self.world.joint_state().position_rad.copy()
         self.kp = np.asarray(self.robot.to_hardware(self.robot.kp), dtype=np.float64)
         self.kd = np.asarray(self.robot.to_hardware(self.robot.kd), dtype=np.float64)
@@ -89,10 +91,10 @@ class SimulatedGo2:
         self.delayed: collections.deque = collections.deque()
         self.sdk: dict[str, Any] = {}
         self.depth_link = None
-        if args.camera_bind:
+        if config.go2_sim.camera_bind:
             from hal.sim.depth_link import DepthLinkPublisher
 
-            self.depth_link = DepthLinkPublisher(args.camera_bind)
+            self.depth_link = DepthLinkPublisher(config.go2_sim.camera_bind)
             k = self.world.camera_intrinsics
             self._depth = np.empty((k.height, k.width), np.float32)
             self._depth_seq = 0
@@ -268,21 +270,21 @@ class SimulatedGo2:
             return
         pos_z = float(self.world.base_position_m[2])
         if not self.handover and not self.sport_mode and self.first_cmd_ns is not None \
-                and pos_z > self.args.handover_height:
+                and pos_z > self.config.go2_sim.handover_height:
             self.handover = True
             self.events["handover_s"] = round(self.now_s(), 4)
         self.tracker(types.SimpleNamespace(safety_mode=Mode.POLICY if self.handover else Mode.IDLE))
 
     def run(self) -> None:
         """Step physics in real time, publish LowState every step, until stopped or the duration."""
-        sdk, args = self.sdk, self.args
+        sdk, config = self.sdk, self.config
         from hal.operator.go2_remote import encode_wireless_remote
 
         self._remote = list(encode_wireless_remote(frozenset(), 0.0, 0.0, 0.0, 0.0, 0.0))
         dt_ns = int(round(self.dt_s * 1e9))
         step = 0
         next_ns = time.monotonic_ns()
-        end_ns = None if args.duration is None else next_ns + int(args.duration * 1e9)
+        end_ns = None if config.duration.duration_s is None else next_ns + int(config.duration.duration_s * 1e9)
         while not self.stop.is_set() and (end_ns is None or time.monotonic_ns() < end_ns):
             self._drive()
             self.world.advance(self.dt_s)
@@ -379,7 +381,7 @@ class SimulatedGo2:
         cmd_q = self.world.command_in_force
         names = self.robot.joint_names_hardware
         return {
-            "wire": {"network": self.args.network, "domain_id": self.args.domain_id,
+            "wire": {"network": self.config.go2_network.network, "domain_id": self.config.go2_network.domain_id,
                      "counters": dict(self.counters), "events": dict(self.events),
                      "sport_mode": self.sport_mode or None, "t0_monotonic_ns": self.t0_ns},
             "faults": {"asked": [vars(f) for f in self.faults.faults], "began_s": self.faults.began_s},

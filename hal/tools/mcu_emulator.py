@@ -23,10 +23,14 @@ import threading
 import time
 import tty
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from hal.backends import serial_protocol as sp
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import MeasureSection, RobotSection
 
 __all__ = ["McuEmulatorConfig", "McuSnapshot", "McuEmulator", "first_order_pd_step", "main"]
 
@@ -365,28 +369,49 @@ class McuEmulator:
                     self._write(chunk)
 
 
+@dataclass(frozen=True)
+class McuEmulatorSection:
+    """The emulated MCU's joints and timeouts."""
+
+    section: ClassVar[str] = "mcu"
+
+    joints: int | None = setting(None, metavar="N", help="joint count (default 12, or the robot's)")
+    link_timeout_ms: float = setting(100.0, metavar="MS", help="link timeout, ms")
+    command_timeout_ms: float = setting(250.0, metavar="MS", help="command timeout, ms")
+
+
+@dataclass(frozen=True)
+class McuEmulatorCliConfig:
+    """``python -m hal.tools.mcu_emulator``'s run configuration."""
+
+    # None: 12 joints at zero; a robot gives its joint count and start pose
+    robot: RobotSection = part(RobotSection, defaults={"robot": None})
+    mcu: McuEmulatorSection = part(McuEmulatorSection)
+    # the MCU's telemetry rate
+    measure: MeasureSection = part(MeasureSection, only=("rate_hz",), defaults={"rate_hz": 500.0})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(McuEmulatorCliConfig, prog="python -m hal.tools.mcu_emulator",
+                               description="Emulate the motor MCU on a pseudo-terminal; prints its "
+                                           "path.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hal.tools.mcu_emulator",
-                                     description="Emulate the motor MCU on a pseudo-terminal; prints its path.")
-    parser.add_argument("--robot", default=None, help="take the joint count and start pose from this robot")
-    parser.add_argument("--joints", type=int, default=None, help="joint count (default 12, or the robot's)")
-    parser.add_argument("--rate-hz", type=float, default=500.0, help="telemetry rate (default 500)")
-    parser.add_argument("--link-timeout-ms", type=float, default=100.0)
-    parser.add_argument("--command-timeout-ms", type=float, default=250.0)
-    args = parser.parse_args(argv)
+    cli = parse_cli(McuEmulatorCliConfig, argv, build_parser())
     initial = None
-    n = args.joints or 12
+    n = cli.mcu.joints or 12
     try:
-        if args.robot:
+        if cli.robot.robot:
             from hal.robot import load_robot
 
-            robot = load_robot(args.robot)
-            n = args.joints or robot.n_joints
+            robot = load_robot(cli.robot.robot)
+            n = cli.mcu.joints or robot.n_joints
             if n == robot.n_joints:
                 initial = tuple(float(v) for v in robot.to_hardware(robot.default_angles))
-        config = McuEmulatorConfig(n_joints=n, telemetry_rate_hz=args.rate_hz,
-                                   link_timeout_ms=args.link_timeout_ms,
-                                   command_timeout_ms=args.command_timeout_ms, initial_position_rad=initial)
+        config = McuEmulatorConfig(n_joints=n, telemetry_rate_hz=cli.measure.rate_hz,
+                                   link_timeout_ms=cli.mcu.link_timeout_ms,
+                                   command_timeout_ms=cli.mcu.command_timeout_ms, initial_position_rad=initial)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -395,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     with McuEmulator(config) as emulator:
         print(emulator.port, flush=True)
-        print(f"MCU emulator: {n} joints, telemetry {args.rate_hz:g} Hz on {emulator.port}; Ctrl-C stops",
+        print(f"MCU emulator: {n} joints, telemetry {cli.measure.rate_hz:g} Hz on {emulator.port}; Ctrl-C stops",
               file=sys.stderr, flush=True)
         while not done.wait(1.0):
             pass

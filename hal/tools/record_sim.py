@@ -15,14 +15,19 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
+from hal.config.sections import FilesSection, RobotSection, SceneSection, SimCameraSection
 from hal.devices.base import JointCommand
 from hal.playback.recording import Recording, record_devices, write_recording
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
 
-__all__ = ["record_sim", "main"]
+__all__ = ["record_sim", "main", "build_parser", "RecordSimConfig"]
 
 _BOB_AMPLITUDE_RAD = 0.15
 _BOB_FREQUENCY_HZ = 1.0
@@ -58,28 +63,49 @@ def record_sim(robot: RobotConfig, n_frames: int = 30, scene: str = "parkour", c
                               source=f"mujoco {robot.name} {scene} {camera_fps:g} fps seed {seed}")
 
 
+@dataclass(frozen=True)
+class RecordSimSection:
+    """How many frames, of what size."""
+
+    section: ClassVar[str] = "record_sim"
+
+    frames: int = setting(30, metavar="N", help="depth frames to record")
+    width: int | None = setting(None, help="frame width (default: training camera)")
+    height: int | None = setting(None, help="frame height (default: training camera)")
+
+
+@dataclass(frozen=True)
+class RecordSimConfig:
+    """``python -m hal.tools.record_sim``'s run configuration (--output: the .npz file)."""
+
+    files: FilesSection = part(FilesSection, only=("output",), required=("output",))
+    robot: RobotSection = part(RobotSection)
+    # depth and IMU worth replaying: the scene with obstacles in view
+    scene: SceneSection = part(SceneSection, defaults={"scene": "parkour"})
+    record_sim: RecordSimSection = part(RecordSimSection)
+    sim_camera: SimCameraSection = part(SimCameraSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(RecordSimConfig, prog="python -m hal.tools.record_sim",
+                               description="Record simulated depth + IMU (--output FILE.npz) for "
+                                           "the recorded backend.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hal.tools.record_sim",
-                                     description="Record simulated depth + IMU for the recorded backend.")
-    parser.add_argument("--output", required=True, help="the .npz file to write")
-    parser.add_argument("--robot", default="go2", help="shipped robot name or TOML path (default go2)")
-    parser.add_argument("--scene", default="parkour", help="simulator scene (default parkour)")
-    parser.add_argument("--frames", type=int, default=30, help="depth frames to record (default 30)")
-    parser.add_argument("--camera-fps", type=float, default=30.0, help="simulated camera rate (default 30)")
-    parser.add_argument("--width", type=int, default=None, help="frame width (default: training camera)")
-    parser.add_argument("--height", type=int, default=None, help="frame height (default: training camera)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.frames <= 0:
-        parser.error(f"--frames must be positive, got {args.frames}")
+    parser = build_parser()
+    config = parse_cli(RecordSimConfig, argv, parser)
+    if config.record_sim.frames <= 0:
+        parser.error(f"--frames must be positive, got {config.record_sim.frames}")
     try:
-        robot = load_robot(args.robot)
-        recording = record_sim(robot, args.frames, args.scene, args.camera_fps, args.width, args.height,
-                               args.seed)
+        robot = load_robot(config.robot.robot)
+        recording = record_sim(robot, config.record_sim.frames, config.scene.scene,
+                               config.sim_camera.camera_fps, config.record_sim.width,
+                               config.record_sim.height, config.scene.seed)
     except (ValueError, RobotDefinitionError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = write_recording(args.output, recording)
+    path = write_recording(config.files.output, recording)
     h, w = recording.frame_shape
     print(f"wrote {path}: {recording.n_frames} frames {w}x{h} over {recording.duration_s:.2f} s, "
           f"{recording.n_imu} IMU samples, {path.stat().st_size / 1e6:.2f} MB")
