@@ -27,6 +27,7 @@ from pathlib import Path
 from hal.config import build_parser as build_config_parser
 from hal.config import parse_cli, part, setting
 from hal.config.sections import FilesSection
+from hal.server.settings import LoopSection, RecorderSection
 
 __all__ = ["main", "rss_kib", "slope_mb_per_h", "build_parser", "SoakConfig"]
 
@@ -57,20 +58,13 @@ def slope_mb_per_h(times_s: list[float], rss: list[int]) -> float:
 
 @dataclass(frozen=True)
 class SoakSection:
-    """How long the soak runs, and the server settings it passes on to krabby-hal-server-sim."""
+    """How long the soak runs and how it samples."""
 
     section: ClassVar[str] = "soak"
 
     minutes: float = setting(12.0, metavar="MIN", help="minutes to run")
     warmup_s: float = setting(60.0, metavar="S", help="seconds left out of the RSS slope")
     sample_s: float = setting(5.0, metavar="S", help="seconds between RSS samples")
-    # krabby-hal-server-sim's flags, passed on: one declaration once the server's sections exist
-    control_rate_hz: float = setting(100.0, flag="--control_rate", metavar="HZ",
-                                     help="the server's control loop rate, Hz")
-    record: str | None = setting(None, metavar="FILE.mcap",
-                                 help="also record every tick to this .mcap")
-    gc_control: bool = setting(True, negate="--no-gc-control",
-                               help="the server without its garbage-collector control")
 
 
 @dataclass(frozen=True)
@@ -78,6 +72,9 @@ class SoakConfig:
     """``python -m benchmarks.soak``'s run configuration."""
 
     soak: SoakSection = part(SoakSection)
+    # krabby-hal-server-sim's own settings, passed on to it
+    loop: LoopSection = part(LoopSection, only=("control_rate_hz", "gc_control"))
+    recorder: RecorderSection = part(RecorderSection, only=("record",))
     files: FilesSection = part(FilesSection, only=("out",))
 
 
@@ -92,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, "-m", "hal.server.sim.main", "--demo", "--demo-dir",
                    str(Path(scratch) / "demo"), "--duration", str(duration_s), "--control_rate",
-                   str(config.soak.control_rate_hz), "--estop_bind", "none", "--flight-recorder-dir",
+                   str(config.loop.control_rate_hz), "--estop_bind", "none", "--flight-recorder-dir",
                    str(Path(scratch) / "flight"), "--log-level", "WARNING",
                    "--report", str(Path(scratch) / "report.json")]
-        if config.soak.record:
-            command += ["--record", config.soak.record]
-        if not config.soak.gc_control:
+        if config.recorder.record:
+            command += ["--record", config.recorder.record]
+        if not config.loop.gc_control:
             command.append("--no-gc-control")
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         samples: list[tuple[float, int]] = []
@@ -124,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = [(round(t1), round((r1 - r0) / 1024, 1)) for (t0, r0), (t1, r1)
              in zip(steady, steady[1:]) if r1 - r0 > 1024]
     result = {
-        "minutes": config.soak.minutes, "control_rate_hz": config.soak.control_rate_hz,
-        "record": bool(config.soak.record),
-        "gc_control": config.soak.gc_control, "warmup_s": config.soak.warmup_s,
+        "minutes": config.soak.minutes, "control_rate_hz": config.loop.control_rate_hz,
+        "record": bool(config.recorder.record),
+        "gc_control": config.loop.gc_control, "warmup_s": config.soak.warmup_s,
         "rss_slope_mb_per_h": slope_mb_per_h(times, rss),
         "rss_slope_second_half_mb_per_h": slope_mb_per_h(times[half:], rss[half:]),
         "rss_steps_over_1mb": steps,
@@ -140,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         "cycles": report.get("cycles"), "deadline_misses": report.get("deadline_misses"),
         "samples": samples,
     }
-    print(f"soak {config.soak.minutes:g} min at {config.soak.control_rate_hz:g} Hz"
-          f"{' recording' if config.soak.record else ''}: RSS slope after {config.soak.warmup_s:g} s warm-up "
+    print(f"soak {config.soak.minutes:g} min at {config.loop.control_rate_hz:g} Hz"
+          f"{' recording' if config.recorder.record else ''}: RSS slope after {config.soak.warmup_s:g} s warm-up "
           f"{result['rss_slope_mb_per_h']:+.2f} MB/h (second half "
           f"{result['rss_slope_second_half_mb_per_h']:+.2f} MB/h; steps > 1 MB at (s, MB) "
           f"{steps}; {result['flight_dumps']} flight dumps); RSS {result['rss_after_warmup_mb']['first']:.1f}"

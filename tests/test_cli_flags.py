@@ -41,21 +41,14 @@ MODULE_ENTRY_POINTS = (
 # Converted by the other helpers of issue 25 in parallel (servers, inference client, operator
 # set-up, appliance, live session; doctor with its backend registry). The lead empties this list
 # after merging their branches: the xfails are strict, so a converted file fails here until then.
-PENDING_CONVERSION = (
-    "hal/server/cli.py",
-    "hal/server/jetson/main.py",
-    "hal/server/sim/main.py",
-    "hal/server/operator_setup.py",
-    "hal/recorder/appliance.py",
-    "hal/live/session.py",
-    "compute/parkour/client_main.py",
-    "hal/tools/doctor.py",
-)
-PENDING_SCRIPTS = ("krabby-hal-server-jetson", "krabby-hal-server-sim", "krabby-inference-client",
-                   "krabby-hal-doctor")
+PENDING_CONVERSION: tuple[str, ...] = ()
+PENDING_SCRIPTS: tuple[str, ...] = ()
 
 # A command's own defaults (part(defaults=...)): (command, flag) -> default.
 COMMAND_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("krabby-hal-server-jetson", "--device"): "cuda",  # the Jetson infers on its GPU
+    ("krabby-hal-server-sim", "--episode-s"): None,  # a run ends by --duration or its goals
+    ("krabby-hal-doctor", "--seconds"): 2.0,
     ("krabby-eval", "--speed"): 1.0,
     ("krabby-eval", "--report"): "eval.json",
     ("krabby-eval", "--log-level"): "WARNING",
@@ -140,7 +133,8 @@ def _flag_table() -> list[dict[str, Any]]:
                                  else field.default_factory())  # type: ignore[misc]
                 default = dict(how.defaults).get(field.name, field_default)
                 rows.append({"command": f"{command} {sub}".strip(), "flag": flag,
-                             "aliases": declared.aliases,
+                             "aliases": declared.aliases + (
+                                 (declared.flag,) if declared.negate and declared.flag else ()),
                              "setting": dataclasses.replace(declared, repeat=False),
                              "where": f"{section.__name__}.{field.name}",
                              "field_default": field_default, "default": default,
@@ -227,6 +221,8 @@ def _setting_spellings(tree: ast.AST) -> list[str]:
         if name not in ("setting", "Setting") or _keyword(node, "positional"):
             continue
         flag = _keyword(node, "negate") or _keyword(node, "flag")
+        if _keyword(node, "negate") and _keyword(node, "flag"):
+            found.append(_keyword(node, "flag"))  # a three-state switch: --x and --no-x
         if flag is None and any(k.arg == "like" for k in node.keywords):
             continue  # reuses a Setting declared (and counted) elsewhere
         if flag is None and id(node) in field_of:

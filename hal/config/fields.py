@@ -39,7 +39,9 @@ class Setting:
         metavar: The value's name in ``--help``.
         parse: Turns the flag's text into the value; by default the field's type does.
         negate: For a boolean that defaults to True: the flag that sets it False
-            (``--no-keyboard``). A boolean that defaults to False is a switch (``flag``).
+            (``--no-keyboard``). A boolean that defaults to False is a switch (``flag``). With
+            both ``flag`` and ``negate``, an optional boolean has three states: ``flag`` sets
+            True, ``negate`` False, and neither leaves the default (None: the command decides).
         repeat: A list field whose flag may be given several times (``--fault A --fault B``).
         env: An environment variable that supplies the value when neither the command line nor
             the config file does (``$KRABBY_KEYS``).

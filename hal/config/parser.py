@@ -192,7 +192,15 @@ def add_settings(parser: argparse.ArgumentParser, root: type) -> None:
             _add_positional(group, dest, flag, declared, _converter(kind, declared), help_text)
             continue
         if _strip_optional(kind) is bool:
-            if declared.negate is not None:
+            if declared.negate is not None and declared.flag is not None:
+                # Three states: --x sets True, --no-x False, neither leaves the default (None:
+                # the command decides, e.g. randomise on training terrains only).
+                both = group.add_mutually_exclusive_group()
+                both.add_argument(declared.flag, *declared.aliases, dest=dest,
+                                  action="store_const", const=True, help=help_text)
+                both.add_argument(declared.negate, dest=dest, action="store_const", const=False,
+                                  help=f"not {declared.flag}")
+            elif declared.negate is not None:
                 group.add_argument(*spellings, dest=dest, action="store_false", help=help_text)
             elif field.default is True:
                 raise TypeError(f"{section.__name__}.{field.name}: a boolean that defaults to "

@@ -175,6 +175,12 @@ class MeasureSection:
     rate_hz: float = setting(100.0, metavar="HZ",
                              help="the rate of the loop this command runs or emulates, Hz")
 
+    def __post_init__(self) -> None:
+        for flag, value in (("--seconds", self.seconds), ("--rounds", self.rounds),
+                            ("--rate-hz", self.rate_hz)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{flag} {value}: must be a positive number")
+
 
 @dataclass(frozen=True)
 class EpisodeSection:
@@ -183,11 +189,46 @@ class EpisodeSection:
     section: ClassVar[str] = "episode"
 
     episodes: int = setting(10, metavar="N", help="episodes (per cell or case)")
-    episode_s: float = setting(20.0, metavar="S",
-                               help="simulated seconds from the hand-over before an episode ends "
-                                    "unfinished (training's episode_length_s)")
-    randomize: bool = setting(True, negate="--no-randomize",
-                              help="nominal episodes (terrain draws still follow the seed)")
+    episode_s: float | None = setting(20.0, metavar="S",
+                                      help="simulated seconds from the hand-over before an "
+                                           "episode ends unfinished (training's "
+                                           "episode_length_s)")
+    randomize: bool | None = setting(None, flag="--randomize", negate="--no-randomize",
+                                     help="draw the episode from --seed: start pose, friction, "
+                                          "base mass and centre of mass, motor strength, pushes, "
+                                          "action delay, camera pose and field of view (ranges "
+                                          "from the engine's manifest, else a Go2 parkour run's; "
+                                          "hal.sim.randomization); --no-randomize: the nominal "
+                                          "episode (terrain draws still follow the seed). "
+                                          "Default: on training terrains (with goals), not on "
+                                          "the flat and parkour scenes")
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"--episodes {self.episodes}: must be at least 1")
+        if self.episode_s is not None and not (math.isfinite(self.episode_s)
+                                               and self.episode_s > 0):
+            raise ValueError(f"--episode-s {self.episode_s}: must be a positive number of seconds")
+
+    def randomized(self, scene: str) -> bool:
+        """Whether the episode on ``scene`` is drawn: as asked, else on training terrains."""
+        if self.randomize is not None:
+            return self.randomize
+        return scene.partition(":")[0] not in ("flat", "parkour") or ":" in scene
+
+
+POLICY_RATE = "policy"
+"""``--camera-fps policy``: one frame per depth step of the policy (krabby-hal-server-sim)."""
+
+
+def _camera_fps(text: str) -> float | str:
+    if text == POLICY_RATE:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--camera-fps {text!r}: give frames per second or "
+                         f"'{POLICY_RATE}'") from None
 
 
 @dataclass(frozen=True)
@@ -196,8 +237,33 @@ class SimCameraSection:
 
     section: ClassVar[str] = "sim_camera"
 
-    camera_fps: float = setting(30.0, metavar="FPS", aliases=("--camera_fps",),
-                                help="simulated depth camera rate, Hz")
+    camera_fps: float | str = setting(30.0, metavar="FPS|policy", aliases=("--camera_fps",),
+                                      parse=_camera_fps,
+                                      help="simulated depth camera rate, Hz (0: no camera); "
+                                           "'policy' (krabby-hal-server-sim): one frame per "
+                                           "depth step of the policy (its policy rate / depth "
+                                           "interval, 10 Hz for extreme-parkour)")
+
+    def __post_init__(self) -> None:
+        fps = self.camera_fps
+        if isinstance(fps, str):  # a config file's text
+            fps = _camera_fps(fps)
+        if fps != POLICY_RATE and (isinstance(fps, bool) or not isinstance(fps, (int, float))
+                                   or not (math.isfinite(fps) and fps >= 0)):
+            raise ValueError(f"--camera-fps {fps!r}: give frames per second (>= 0) or "
+                             f"'{POLICY_RATE}'")
+        object.__setattr__(self, "camera_fps", fps if fps == POLICY_RATE else float(fps))
+
+    def fixed_fps(self) -> float:
+        """The rate, for a command with no policy to follow.
+
+        Raises:
+            ValueError: ``policy``, which only krabby-hal-server-sim can follow.
+        """
+        if self.camera_fps == POLICY_RATE:
+            raise ValueError("--camera-fps policy: only krabby-hal-server-sim runs a policy to "
+                             "follow; give frames per second")
+        return float(self.camera_fps)
 
 
 @dataclass(frozen=True)

@@ -125,12 +125,8 @@ def build_specs(config: EvalConfig, engine: str) -> list[EpisodeSpec]:
     if not terrains or unknown:
         raise _Usage(f"--terrains {config.eval.terrains!r}: unknown {unknown}; valid: "
                      f"{', '.join(TERRAIN_TYPES)}")
-    if config.episode.episodes < 1:
-        raise _Usage(f"--episodes {config.episode.episodes}: must be at least 1")
-    if not (math.isfinite(config.episode.episode_s) and config.episode.episode_s > 0):
-        raise _Usage(f"--episode-s {config.episode.episode_s}: must be a positive number of seconds")
     return [EpisodeSpec(engine=engine, terrain=t, difficulty=d, seed=config.scene.seed + k,
-                        episode_s=config.episode.episode_s, randomize=config.episode.randomize,
+                        episode_s=config.episode.episode_s, randomize=config.episode.randomize is not False,
                         speed_m_s=config.command.speed_m_s, robot=config.robot.robot)
             for t in terrains for d in _floats(config.eval.difficulties, "difficulties")
             for k in range(config.episode.episodes)]
@@ -204,7 +200,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         "settings": {"terrains": config.eval.terrains, "difficulties": config.eval.difficulties,
                      "episodes": config.episode.episodes, "seed": config.scene.seed,
                      "episode_s": config.episode.episode_s, "speed_m_s": config.command.speed_m_s,
-                     "randomize": config.episode.randomize, "robot": config.robot.robot,
+                     "randomize": config.episode.randomize is not False, "robot": config.robot.robot,
                      "runner": "ray" if config.eval.ray is not None else "local",
                      "workers": workers},
         "config": config_to_dict(config),

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import signal
 import sys
 from dataclasses import dataclass
@@ -120,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     if not config.go2_network.network:
         print(f"krabby-go2-sim: --network is required: {NETWORK_HELP}", file=sys.stderr)
         return 2
-    camera_fps = config.sim_camera.camera_fps
-    if config.go2_sim.camera_bind and not (math.isfinite(camera_fps) and camera_fps > 0):
+    try:
+        camera_fps = config.sim_camera.fixed_fps()
+    except ValueError as exc:
+        print(f"krabby-go2-sim: {exc}", file=sys.stderr)
+        return 2
+    if config.go2_sim.camera_bind and not camera_fps > 0:
         print(f"krabby-go2-sim: --camera-fps {camera_fps}: must be a positive number", file=sys.stderr)
         return 2
     try:

@@ -67,7 +67,7 @@ class SimulatedGo2:
         self.dt_s = config.go2_sim.physics_dt_ms / 1e3
         self.world = MujocoWorld(self.robot, MujocoWorldConfig(
             scene=config.scene.scene, seed=config.scene.seed, physics_dt_s=self.dt_s,
-            camera_fps=config.sim_camera.camera_fps if config.go2_sim.camera_bind else 0.0, render_thread=True,
+            camera_fps=config.sim_camera.fixed_fps() if config.go2_sim.camera_bind else 0.0, render_thread=True,
             settle_s=1.0, fixed_base=config.go2_sim.fixed_base,
             base_height_m=0.6 if config.go2_sim.fixed_base else None,
             initial_joint_positions_rad=config.go2_sim.initial_pose))

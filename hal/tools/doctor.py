@@ -36,7 +36,7 @@ import numpy as np
 from hal.backends.serial_bus import SerialPortSection
 from hal.config import ConfigError, parse_config, part, setting
 from hal.config import build_parser as build_config_parser
-from hal.config.sections import RobotSection
+from hal.config.sections import ENGINE, MeasureSection, RobotSection
 from hal.jetson.zed_camera import ZedConfig
 from hal.playback.devices import RecordedConfig
 from hal.tools.checks import (
@@ -54,6 +54,7 @@ from hal.tools.checks import (
 )
 from hal.optional import available, require
 from hal.robot import RobotConfig, RobotDefinitionError, load_robot
+from hal.server.jetson.hal_server import JetsonDevicesConfig
 
 __all__ = ["check_python", "check_numpy", "check_onnxruntime", "check_tensorrt", "check_cuda_binding",
            "check_gpu", "check_jetson_platform", "check_pyzed", "check_zed_models", "run_checks",
@@ -235,13 +236,17 @@ def run_checks(config: DoctorConfig, robot: RobotConfig) -> list[CheckResult]:
                check_pyzed(required)]
     if available("pyzed.sl"):
         results.append(check_zed_models())
-    seconds = config.doctor.seconds
+    seconds = config.measure.seconds
+    camera = config.hardware.camera
     steps: list[Callable[[], list[CheckResult]]] = []
     if config.recorded.recording is not None:
         steps.append(lambda: check_recording(config.recorded.recording, seconds, robot))
-    elif config.doctor.camera != "none":
+    elif camera == "zed":
         zed = config.zed
         steps.append(lambda: check_zed(seconds, zed.resolution, zed.fps, zed.depth_mode, robot))
+    elif camera != "none":
+        results.append(CheckResult("camera", SKIP, f"the doctor has no check for camera "
+                                                   f"{camera!r} (it checks zed and recorded)"))
     serial = config.serial
     if serial.serial_port:
         steps.append(lambda: check_motor_bus(serial.serial_port, serial.baudrate, robot,
@@ -274,16 +279,7 @@ class DoctorSection:
 
     jetson: bool = setting(False, help="this is the robot: missing TensorRT/CUDA/GPU/pyzed are "
                                        "failures")
-    engine: str | None = setting(None, metavar="MODEL",
-                                 help="exported model.plan or model.onnx (its model.json must be "
-                                      "beside it)")
-    camera: str = setting("auto", choices=("auto", "none"),
-                          help="auto: check the ZED when pyzed is installed")
-    seconds: float = setting(2.0, metavar="S", help="how long to measure stream rates")
-
-    def __post_init__(self) -> None:
-        if not self.seconds > 0:
-            raise ValueError(f"--seconds must be positive, got {self.seconds}")
+    engine: str | None = setting(None, like=ENGINE)
 
 
 @dataclass(frozen=True)
@@ -294,6 +290,9 @@ class DoctorConfig:
 
     robot: RobotSection = part(RobotSection)
     doctor: DoctorSection = part(DoctorSection)
+    # The camera to check, as the Jetson server names it (zed: checked when pyzed is installed).
+    hardware: JetsonDevicesConfig = part(JetsonDevicesConfig, only=("camera",))
+    measure: MeasureSection = part(MeasureSection, only=("seconds",), defaults={"seconds": 2.0})
     zed: ZedConfig = part(ZedConfig)
     recorded: RecordedConfig = part(RecordedConfig, only=("recording",))
     serial: SerialPortSection = part(SerialPortSection)

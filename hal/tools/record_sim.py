@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         robot = load_robot(config.robot.robot)
         recording = record_sim(robot, config.record_sim.frames, config.scene.scene,
-                               config.sim_camera.camera_fps, config.record_sim.width,
+                               config.sim_camera.fixed_fps(), config.record_sim.width,
                                config.record_sim.height, config.scene.seed)
     except (ValueError, RobotDefinitionError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)

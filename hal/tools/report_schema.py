@@ -14,11 +14,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from hal.config import build_parser as build_config_parser
+from hal.config import parse_cli, part, setting
 from hal.report.schema import ReportSection, json_schema
 
-__all__ = ["DOCS", "SCHEMAS", "schema_for", "schema_text", "main"]
+__all__ = ["DOCS", "SCHEMAS", "schema_for", "schema_text", "main", "build_parser"]
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +56,31 @@ def schema_text(name: str) -> str:
     return json.dumps(schema_for(name), indent=2) + "\n"
 
 
+@dataclass(frozen=True)
+class SchemaSection:
+    """Write the schema files, or check them."""
+
+    section: ClassVar[str] = "report_schema"
+
+    check: bool = setting(False, help="compare the files with their dataclasses instead of "
+                                      "writing them")
+    docs: Path = setting(DOCS, metavar="DIR", help="where the schema files are")
+
+
+@dataclass(frozen=True)
+class SchemaToolConfig:
+    """``python -m hal.tools.report_schema``'s run configuration."""
+
+    schema: SchemaSection = part(SchemaSection)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_config_parser(SchemaToolConfig, prog="python -m hal.tools.report_schema",
+                               description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hal.tools.report_schema",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="compare the files with their dataclasses instead of writing them")
-    parser.add_argument("--docs", type=Path, default=DOCS, help=f"where (default {DOCS})")
-    args = parser.parse_args(argv)
+    args = parse_cli(SchemaToolConfig, argv, build_parser()).schema
     stale = []
     for name in SCHEMAS:
         path, text = args.docs / name, schema_text(name)

@@ -91,7 +91,7 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
     from hal.sim import MujocoWorldConfig, make_sim_devices
 
     sim, scene = config.sim, config.scene
-    faults = parse_faults(sim.faults)  # checked when the configuration was built
+    faults = parse_faults(config.faults.faults)  # checked when the configuration was built
     injector = FaultInjector(faults) if faults else None
     robot = load_robot_or_fail(config.robot.robot)
     engine = config.policy.engine
@@ -103,20 +103,20 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
     try:
         # In real time the depth camera casts on its own thread, off the control loop; --fast
         # keeps it synchronous so runs are repeatable.
-        fps = 30.0 if sim.camera_fps == "policy" else sim.camera_fps
+        fps = 30.0 if config.sim_camera.camera_fps == "policy" else config.sim_camera.camera_fps
         world_config = MujocoWorldConfig(scene=scene.scene, seed=scene.seed, camera_fps=fps,
                                          render_thread=not sim.fast, height_scan_points_xy=points,
                                          action_delay_s=sim.action_delay_ms / 1e3)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
-    randomize = sim.randomized(scene.scene)
+    randomize = config.episode.randomized(scene.scene)
     draws: dict[str, Any] = {}
 
     def make_devices(contract_robot) -> HalDevices:
         # The camera's pose, field of view and the joint gains come from the policy's contract.
         robot_here, config_here = contract_robot, world_config
-        if sim.camera_fps == "policy":  # one frame per depth step of the policy
+        if config.sim_camera.camera_fps == "policy":  # one frame per depth step of the policy
             config_here = replace(config_here, camera_fps=contract_robot.control_rate_hz
                                   / contract_robot.depth_camera.update_interval_steps)
         if randomize:
@@ -152,7 +152,7 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
             FaultReport.from_dict(record, f"faults[{i}]")
             for i, record in enumerate(injector.report())])
     shared: dict[str, Any] = {}
-    attach_ground_truth(plan, end_episode=sim.end_episode, episode_s=sim.episode_s,
+    attach_ground_truth(plan, end_episode=sim.end_episode, episode_s=config.episode.episode_s,
                         shared=shared)
     plan.on_recording.append(_record_scene)
     plan.live_scene = _live_scene

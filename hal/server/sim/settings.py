@@ -8,25 +8,15 @@ seed (:class:`~hal.config.sections.SceneSection`), the simulated robot and its d
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 from hal.config import part, setting
-from hal.config.sections import SceneSection
+from hal.config.sections import EpisodeSection, FaultSection, SceneSection, SimCameraSection
 from hal.server.settings import ApplianceConfig
 
 __all__ = ["SimSection", "VideoSection", "SimApplianceConfig"]
-
-
-def _camera_fps(text: str) -> float | str:
-    if text == "policy":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give frames per second or 'policy'") from None
 
 
 @dataclass(frozen=True)
@@ -37,18 +27,6 @@ class SimSection:
     title: ClassVar[str] = "simulator"
 
     fast: bool = setting(False, help="step as fast as possible instead of in real time (tests)")
-    randomize: bool = setting(False, help="draw the episode from --seed: start pose, friction, "
-                                          "base mass and centre of mass, motor strength, pushes, "
-                                          "action delay, camera pose and field of view (ranges "
-                                          "from the engine's manifest, else a Go2 parkour run's; "
-                                          "hal.sim.randomization). Default on terrains with goals")
-    no_randomize: bool = setting(False, help="the nominal episode (default on the flat and "
-                                             "parkour scenes)")
-    camera_fps: float | str = setting(30.0, aliases=("--camera_fps",), parse=_camera_fps,
-                                      metavar="FPS|policy",
-                                      help="simulated depth camera rate; 'policy': one frame per "
-                                           "depth step of the policy (its policy rate / depth "
-                                           "interval, 10 Hz for extreme-parkour)")
     action_delay_ms: float = setting(0.0, metavar="MS",
                                      help="the simulated robot applies each command this long "
                                           "after it was sent (a real robot's command latency)")
@@ -58,54 +36,14 @@ class SimSection:
     end_episode: bool = setting(False, help="on a terrain with goals, stop when the last goal is "
                                             "reached, the robot falls or the policy loses the "
                                             "motors (krabby-eval's episodes)")
-    episode_s: float | None = setting(None, metavar="S",
-                                      help="with --end-episode: also stop this many simulated "
-                                           "seconds after the hand-over (training's "
-                                           "episode_length_s is 20)")
-    faults: list[str] = setting(default_factory=list, flag="--fault", repeat=True,
-                                metavar="KIND@T[:D]",
-                                help="fault drill, repeatable: KIND one of stall-inference, "
-                                     "kill-inference, nan-actions, wild-actions, drop-imu, "
-                                     "drop-depth, estop; T seconds of simulated time after the "
-                                     "policy took over; D the stall's length (stall-inference "
-                                     "only, default 1 s). See hal.server.sim.faults")
     demo: bool = setting(False, help="make a synthetic (untrained) checkpoint, export it, and run "
                                      "it")
     demo_dir: str = setting("demo", metavar="DIR",
                             help="where --demo writes its checkpoint and engines")
 
     def __post_init__(self) -> None:
-        from hal.server.sim.fault_spec import parse_faults
-
-        if self.randomize and self.no_randomize:
-            raise ValueError("--randomize and --no-randomize contradict each other: drop one")
-        fps = self.camera_fps
-        if isinstance(fps, str):  # a config file's "policy" or "30"
-            fps = _number_or_policy(fps)
-        if not isinstance(fps, str) and (isinstance(fps, bool) or not isinstance(fps, (int, float))
-                                         or not (math.isfinite(fps) and fps >= 0)):
-            raise ValueError(f"--camera-fps {fps!r}: give frames per second (>= 0) or 'policy'")
-        fps = fps if isinstance(fps, str) else float(fps)
-        object.__setattr__(self, "camera_fps", fps)  # frozen: the parsed value, once
         if not (math.isfinite(self.action_delay_ms) and self.action_delay_ms >= 0):
             raise ValueError(f"--action-delay-ms {self.action_delay_ms}: must be a number >= 0")
-        if self.episode_s is not None and not (math.isfinite(self.episode_s)
-                                               and self.episode_s > 0):
-            raise ValueError(f"--episode-s {self.episode_s}: must be a positive number of seconds")
-        parse_faults(self.faults)  # FaultSpecError (a ValueError) names the bad drill
-
-    def randomized(self, scene: str) -> bool:
-        """Whether the episode is drawn: as asked, else on training terrains (with goals)."""
-        if self.randomize or self.no_randomize:
-            return self.randomize
-        return scene.partition(":")[0] not in ("flat", "parkour") or ":" in scene
-
-
-def _number_or_policy(text: str) -> float | str:
-    try:
-        return _camera_fps(text)
-    except argparse.ArgumentTypeError as exc:
-        raise ValueError(f"--camera-fps {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -152,6 +90,11 @@ class SimApplianceConfig(ApplianceConfig):
 
     scene: SceneSection = part(SceneSection)
     sim: SimSection = part(SimSection)
+    sim_camera: SimCameraSection = part(SimCameraSection)
+    # No time limit unless asked: a run ends with --duration, or --end-episode's goals and falls.
+    episode: EpisodeSection = part(EpisodeSection, only=("episode_s", "randomize"),
+                                   defaults={"episode_s": None})
+    faults: FaultSection = part(FaultSection)
     video: VideoSection = part(VideoSection)
 
     def __post_init__(self) -> None:
@@ -160,10 +103,11 @@ class SimApplianceConfig(ApplianceConfig):
         super().__post_init__()
         if self.sim.demo and (self.policy.engine or self.policy.checkpoint):
             raise ValueError("--demo makes its own policy; drop --engine/--checkpoint")
-        kinds = {f.kind for f in parse_faults(self.sim.faults)}
+        # FaultSpecError (a ValueError) names a bad drill.
+        kinds = {f.kind for f in parse_faults(self.faults.faults)}
         if self.loop.no_client and kinds & CLIENT_FAULTS:
             named = ", ".join(sorted(k.value for k in kinds & CLIENT_FAULTS))
             raise ValueError(f"--fault {named} act on the in-process inference client; drop "
                              "--no-client")
-        if FaultKind.DROP_DEPTH in kinds and self.sim.camera_fps == 0:
+        if FaultKind.DROP_DEPTH in kinds and self.sim_camera.camera_fps == 0:
             raise ValueError("--fault drop-depth needs the depth camera; use --camera-fps > 0")
