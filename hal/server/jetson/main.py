@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from hal.backends.unitree_go2 import Go2MotorsSection
 from hal.config import build_parser as build_config_parser
 from hal.config import part
 from hal.config.sections import PolicyFilesSection
@@ -47,7 +46,6 @@ from hal.server.jetson.hal_server import build_jetson_devices
 from hal.server.jetson.hardware import (
     camera_report,
     devices_config_of,
-    go2_remote_source,
     jetson_config_type,
     motor_report,
 )
@@ -116,8 +114,6 @@ def plan_from_config(config: JetsonApplianceConfig) -> AppliancePlan:
         else None))
     plan.add_report_section("motor_health", lambda: finished.get("motor_health"))
     plan.add_report_section("camera", lambda: finished.get("camera"))
-    if devices.config_of(Go2MotorsSection).go2_remote:
-        plan.operator_sources.append(go2_remote_source)  # None unless the motors carry it
     return plan
 
 
