@@ -21,6 +21,7 @@ from hal.devices.registry import (
     backend_names,
     backend_sections,
     get_backend,
+    providers,
     register_backend,
     unregister_backend,
 )
@@ -35,11 +36,18 @@ def go2():
 
 def test_the_built_in_backends_are_registered_by_kind():
     assert backend_names("camera") == ("zed", "recorded", "go2-sim", "none")
-    assert backend_names("motors") == ("go2", "serial")
+    assert backend_names("motors") == ("go2", "serial", "sim")
+    assert backend_names("operator") == ("keyboard", "gamepad", "network", "go2-remote")
     assert set(KINDS) == {"camera", "motors", "imu", "height_scanner", "operator"}
     zed = get_backend("camera", "zed")
     assert zed.config.section == "zed" and set(zed.provides) == {"camera", "imu"}
     assert get_backend("motors", "go2").uses[1] is DryRunSection
+    # The IMUs and the height scanner come with a camera or motors; none is standalone.
+    assert providers("imu") == ("zed", "recorded", "go2", "sim")
+    assert providers("height_scanner") == ("sim",)
+    assert backend_names("imu") == backend_names("height_scanner") == ()
+    assert set(get_backend("motors", "sim").provides) == {"joints", "imu", "contacts", "camera",
+                                                          "height_scanner"}
 
 
 def test_an_unknown_name_or_kind_is_refused_with_the_valid_ones():
@@ -48,7 +56,7 @@ def test_an_unknown_name_or_kind_is_refused_with_the_valid_ones():
         get_backend("camera", "kinect")
     with pytest.raises(UnknownBackendError, match=r"backend kind 'lidar': valid are \['camera'"):
         backend_names("lidar")
-    with pytest.raises(ValueError, match=r"motors backend 'can' is not registered: valid are \['go2', 'serial'\]"):
+    with pytest.raises(ValueError, match=r"motors backend 'can' is not registered: valid are \['go2', 'serial', 'sim'\]"):
         JetsonDevicesConfig(motors="can")
 
 
@@ -154,7 +162,7 @@ def test_registering_imports_no_sdk():
             "if m in sys.modules]\nassert not heavy, heavy\nprint(len(names))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "6"
+    assert out.stdout.strip() == "7"
 
 
 def _actions(parser) -> dict[str, tuple]:
