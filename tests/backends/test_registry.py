@@ -212,3 +212,38 @@ def test_a_config_file_chooses_the_backends_and_holds_their_settings(tmp_path):
 
     with pytest.raises(ConfigError, match=r"camera = 'kinect': valid are \['zed', 'recorded'"):
         parse_config(parser.config_root, ["--config", str(run_toml)], parser)
+
+
+def test_an_operator_source_needs_a_config_that_enables_it():
+    with pytest.raises(ValueError, match="operator backend 'x-op' needs a config dataclass"):
+        register_backend("operator", "x-op", lambda context, config: None)
+    assert "x-op" not in backend_names("operator")
+
+
+def test_the_simulator_is_a_motor_backend_giving_every_part_of_one_world(go2):
+    """Composed as the Jetson server composes any backend (``--motors sim --camera none``), and
+    with the world a run computed, as ``krabby-hal-server-sim`` composes it."""
+    pytest.importorskip("mujoco")
+    from hal.devices.registry import compose_devices
+    from hal.sim import MujocoWorldConfig
+
+    devices = build_jetson_devices(go2, JetsonDevicesConfig(camera="none", motors="sim"))
+    try:
+        world = devices.world
+        assert world is not None and devices.clock_ns == world.now_ns  # the simulated clock
+        assert all(part.world is world for part in (devices.joints, devices.imu, devices.contacts,
+                                                   devices.camera))
+        assert devices.height_scanner is None  # its points are the policy's: none by default
+    finally:
+        devices.close()
+    points = ((0.3, 0.0), (0.3, 0.1))
+    world_config = MujocoWorldConfig(camera_fps=0, settle_s=0.1, height_scan_points_xy=points)
+    devices = compose_devices(go2, {"motors": get_backend("motors", "sim")},
+                              lambda section: world_config if section is MujocoWorldConfig
+                              else section())
+    try:
+        assert devices.camera is None  # camera_fps 0: no camera
+        assert devices.height_scanner.world is devices.world
+        assert devices.world.config.height_scan_points_xy == points
+    finally:
+        devices.close()
