@@ -265,9 +265,10 @@ def build_backend(backend: Backend, robot: RobotConfig,
 
 def compose_devices(robot: RobotConfig, chosen: Mapping[str, Backend],
                     config_of: Callable[[type], Any]) -> HalDevices:
-    """The server's devices from the chosen backends, built in the order given: each part from
-    the first backend that provides it, except the camera and height scanner, which a camera
-    backend's own come before (one world, one clock: a simulator's when one is chosen).
+    """The server's devices from the chosen backends (kind -> backend), built in the order
+    given. Each part comes from the first backend that built it, except that a chosen camera
+    backend's camera and height scanner come before any other's; the world and its clock come
+    from the backend that built them (a simulator), else the clock is monotonic.
 
     Raises:
         ValueError: no backend gave joints or an IMU, or the joints are not the robot's.

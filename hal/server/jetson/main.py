@@ -65,9 +65,10 @@ class JetsonApplianceConfig(ApplianceConfig):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: :class:`JetsonApplianceConfig`'s settings, the backend choice and every
-    registered camera and motor backend's settings (:func:`hal.server.jetson.hardware.hardware_parts`:
-    ``--camera``/``--motors`` choices and the backends' flags are read from the registry now)."""
+    """The command line: :class:`JetsonApplianceConfig`'s settings, the backend choice, every
+    registered camera and motor backend's settings and every operator source's
+    (:func:`hal.server.jetson.hardware.jetson_config_type`: ``--camera``/``--motors`` choices and
+    the backends' flags are read from the registry now)."""
     return build_config_parser(jetson_config_type(JetsonApplianceConfig),
                                prog="krabby-hal-server-jetson",
                                description="HAL server + parkour inference client on a Jetson.")
