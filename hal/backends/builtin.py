@@ -142,7 +142,8 @@ def make_serial(robot: RobotConfig, config: SerialPortSection) -> DeviceParts:
     return DeviceParts(joints=SerialJointDriver(config.bus_config(robot)))
 
 
-register_backend("motors", "go2", make_go2, uses=(Go2NetworkSection, DryRunSection), provides=("joints", "imu", "contacts"),
+register_backend("motors", "go2", make_go2, uses=(Go2NetworkSection, DryRunSection),
+                 provides=("joints", "imu", "contacts"),
                  help="Unitree Go2 low-level SDK over DDS: joints, IMU, foot forces")
 register_backend("motors", "serial", make_serial, config=SerialPortSection, provides=("joints",),
                  check=_check_serial,

@@ -27,8 +27,10 @@ Go2's IMU and foot contacts with its motors, the simulator's every part with its
 :func:`compose_devices` assembles the chosen backends' parts into the server's devices, the same
 way for every server. Operator sources are built once the server runs:
 ``factory(context, config, *used)`` with a :class:`hal.operator.base.OperatorContext`, returning
-the source, or None where its config (or the hardware) leaves it off. Choices of ``--camera``/``--motors`` are read from the registry when
-the parser is built (:func:`choices`), so a backend registered later is still a valid choice.
+the source, or None where its config (or the hardware) leaves it off.
+
+Choices of ``--camera``/``--motors`` are read from the registry when the parser is built
+(:func:`choices`), so a backend registered later is still a valid choice.
 
 Registering imports nothing heavy: a factory imports its SDK (pyzed, the Unitree SDK, mujoco)
 when it is called. The built-in backends are registered by :mod:`hal.backends.builtin`, loaded on

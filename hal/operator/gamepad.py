@@ -37,8 +37,8 @@ from hal.config.fields import setting
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import Action, OperatorEvent, OperatorSource
 
-__all__ = ["GamepadSection", "EVENT_FORMAT", "EVENT_SIZE", "InputEvent", "decode_events", "encode_event",
-           "GamepadMap", "GamepadDecoder", "GamepadSource", "EV_SYN", "EV_KEY", "EV_ABS"]
+__all__ = ["GamepadSection", "EVENT_FORMAT", "EVENT_SIZE", "InputEvent", "decode_events",
+           "encode_event", "GamepadMap", "GamepadDecoder", "GamepadSource", "EV_SYN", "EV_KEY", "EV_ABS"]
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,9 @@ from hal.config.fields import setting
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import Action, OperatorEvent, OperatorSource
 
-__all__ = ["Go2RemoteSection", "CarriesGo2Remote", "REMOTE_FORMAT", "REMOTE_SIZE", "BUTTONS", "RemoteState", "decode_wireless_remote",
-           "encode_wireless_remote", "Go2RemoteDecoder", "Go2RemoteSource", "RemoteFrameError"]
+__all__ = ["Go2RemoteSection", "CarriesGo2Remote", "REMOTE_FORMAT", "REMOTE_SIZE", "BUTTONS",
+           "RemoteState", "decode_wireless_remote", "encode_wireless_remote", "Go2RemoteDecoder",
+           "Go2RemoteSource", "RemoteFrameError"]
 
 log = logging.getLogger(__name__)
 

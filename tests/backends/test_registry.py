@@ -56,7 +56,8 @@ def test_an_unknown_name_or_kind_is_refused_with_the_valid_ones():
         get_backend("camera", "kinect")
     with pytest.raises(UnknownBackendError, match=r"backend kind 'lidar': valid are \['camera'"):
         backend_names("lidar")
-    with pytest.raises(ValueError, match=r"motors backend 'can' is not registered: valid are \['go2', 'serial', 'sim'\]"):
+    with pytest.raises(ValueError, match=r"motors backend 'can' is not registered: valid are "
+                                         r"\['go2', 'serial', 'sim'\]"):
         JetsonDevicesConfig(motors="can")
 
 

@@ -3,8 +3,8 @@
 The same server, safety layer and inference client as ``krabby-hal-server-jetson``, over the
 simulator backend (:mod:`hal.sim`, registered as motors ``sim``: joints, IMU, foot contacts, depth
 camera and height scanner of one world), composed as the Jetson server composes its backends
-(:func:`hal.devices.registry.compose_devices`). ``--demo`` makes an untrained synthetic checkpoint, exports it
-to ONNX and runs it: it shows the plumbing and the latency, not walking.
+(:func:`hal.devices.registry.compose_devices`). ``--demo`` makes an untrained synthetic
+checkpoint, exports it to ONNX and runs it: it shows the plumbing and the latency, not walking.
 
 Examples::
 
