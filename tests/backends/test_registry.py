@@ -248,3 +248,29 @@ def test_the_simulator_is_a_motor_backend_giving_every_part_of_one_world(go2):
         assert devices.world.config.height_scan_points_xy == points
     finally:
         devices.close()
+
+
+def test_the_go2_remote_joins_only_where_the_motors_carry_it(go2):
+    """The registered ``go2-remote`` source rides on the Go2 motors' session (through a dry run
+    too); on other motors, or with ``--no-go2-remote``, it does not join the hub."""
+    from types import SimpleNamespace
+
+    from hal.backends.unitree_go2 import UnitreeGo2Config, make_go2_devices
+    from hal.devices.aggregate import HalDevices
+    from hal.operator.base import OperatorContext
+    from hal.operator.go2_remote import Go2RemoteSection, Go2RemoteSource
+
+    joints, imu, _ = make_go2_devices(UnitreeGo2Config.from_robot(go2))  # not connected
+    make = get_backend("operator", "go2-remote").factory
+
+    def context(driver):
+        server = SimpleNamespace(devices=HalDevices(joints=driver, imu=imu))
+        return OperatorContext(server=server, speed_range_m_s=(0.0, 1.2), max_yaw_rate_rad_s=0.8)
+
+    source = make(context(DryRunJointDriver(joints, "silent")), Go2RemoteSection())
+    assert isinstance(source, Go2RemoteSource)
+    assert (source.decoder.max_speed_m_s, source.decoder.max_yaw_rate_rad_s) == (1.2, 0.8)
+    assert make(context(joints), Go2RemoteSection(enabled=False)) is None
+    bus = SerialJointDriver(SerialPortSection(serial_port="/dev/null").bus_config(go2))
+    assert make(context(bus), Go2RemoteSection()) is None
+    assert get_backend("operator", "go2-remote").requires == {"motors": ("go2",)}
