@@ -42,11 +42,10 @@ import math
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from hal.config.fields import setting
 from hal.devices.base import (
     ContactSample,
     DeviceError,
@@ -82,25 +81,12 @@ from hal.unitree_dds import NETWORK_HELP, close_subscriber, initialize_dds
 
 __all__ = [
     "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",
-    "Go2MotorsSection", "UnitreeGo2Config", "LowCmdArrays", "Go2State", "Go2Health",
+    "UnitreeGo2Config", "LowCmdArrays", "Go2State", "Go2Health",
     "motor_slots", "low_cmd_arrays", "low_state_arrays", "foot_force_newton", "entry_problems",
     "UnitreeGo2", "Go2JointDriver", "Go2Imu", "Go2FootContacts", "make_go2_devices",
 ]
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class Go2MotorsSection:
-    """The Go2 backend's own command-line settings (its network is the shared
-    :class:`hal.config.sections.Go2NetworkSection`)."""
-
-    section: ClassVar[str] = "go2"
-    title: ClassVar[str] = "Unitree Go2 (--motors go2)"
-
-    go2_remote: bool = setting(True, negate="--no-go2-remote",
-                               help="with --motors go2: ignore the Go2's wireless remote (by "
-                                    "default it drives: see README, how to drive)")
-
 
 @dataclass(frozen=True)
 class UnitreeGo2Config:

@@ -17,8 +17,20 @@ A backend is one module and one registration::
 
 The config dataclass is a :mod:`hal.config` section: an entry point that offers the backend's
 kind puts it into its run configuration (:func:`backend_sections`), so its flags and ``--config``
-table come from its fields. Choices of ``--camera``/``--motors`` are read from the registry when
-the parser is built (:func:`choices`), so a backend registered later is still a valid choice.
+table come from its fields. A config with no settings (the simulator's
+:class:`~hal.sim.config.MujocoWorldConfig`, which its server computes) brings no flags: a command
+that does not fill it runs the backend with its defaults.
+
+Device kinds (camera, motors, imu, height_scanner) build :class:`DeviceParts`: a backend whose
+hardware carries several parts says so with ``provides`` (the ZED's IMU comes with its camera, the
+Go2's IMU and foot contacts with its motors, the simulator's every part with its one world), and
+:func:`compose_devices` assembles the chosen backends' parts into the server's devices, the same
+way for every server. Operator sources are built once the server runs:
+``factory(context, config, *used)`` with a :class:`hal.operator.base.OperatorContext`, returning
+the source, or None where its config (or the hardware) leaves it off.
+
+Choices of ``--camera``/``--motors`` are read from the registry when the parser is built
+(:func:`choices`), so a backend registered later is still a valid choice.
 
 Registering imports nothing heavy: a factory imports its SDK (pyzed, the Unitree SDK, mujoco)
 when it is called. The built-in backends are registered by :mod:`hal.backends.builtin`, loaded on
@@ -33,11 +45,20 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from hal.devices.base import DepthCamera, FootContactSensor, HeightScanner, Imu, JointDriver
+from hal.devices.aggregate import HalDevices
+from hal.devices.base import (
+    DepthCamera,
+    FootContactSensor,
+    HeightScanner,
+    Imu,
+    JointDriver,
+    Steppable,
+)
+from hal.robot import RobotConfig
 
 __all__ = ["KINDS", "PARTS", "Backend", "DeviceParts", "UnknownBackendError", "register_backend",
            "unregister_backend", "get_backend", "backend_names", "backends", "choices",
-           "backend_sections"]
+           "backend_sections", "providers", "build_backend", "compose_devices"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +80,8 @@ class DeviceParts:
     """The (unconnected) devices one backend built.
 
     A motor backend gives the joints and, when its hardware has them, an IMU and foot contacts
-    (the Go2); a camera backend gives the camera and, when it has one, an IMU (the ZED).
+    (the Go2); a camera backend gives the camera and, when it has one, an IMU (the ZED). A
+    simulator gives every part, all views of one ``world``, and the world's clock.
     """
 
     joints: JointDriver | None = None
@@ -67,6 +89,8 @@ class DeviceParts:
     contacts: FootContactSensor | None = None
     camera: DepthCamera | None = None
     height_scanner: HeightScanner | None = None
+    world: Steppable | None = None  # a simulator the server advances once per tick
+    clock_ns: Callable[[], int] | None = None  # the clock the parts stamp with, if not monotonic
 
 
 @dataclass(frozen=True)
@@ -77,7 +101,8 @@ class Backend:
         kind: One of :data:`KINDS`.
         name: What the user types (``--camera zed``).
         factory: ``factory(robot, config, *used)`` builds the backend, unconnected: a
-            :class:`DeviceParts` for device kinds; what the kind's caller documents otherwise.
+            :class:`DeviceParts` for device kinds; for operator sources
+            ``factory(context, config, *used)`` gives the source or None (see the module's doc).
         config: Its config dataclass (a :mod:`hal.config` section), or None for a backend with no
             settings; the factory gets the configured instance.
         uses: Shared sections the factory also needs (``Go2NetworkSection``), passed after
@@ -150,6 +175,9 @@ def register_backend(kind: str, name: str, factory: Callable[..., Any], *,
         raise ValueError(f"{kind} backend {name!r} provides {unknown}: valid parts are {list(PARTS)}")
     for other in (requires or {}):
         _check_kind(other)
+    if kind == "operator" and config is None:
+        raise ValueError(f"operator backend {name!r} needs a config dataclass: its settings say "
+                         "whether it joins the operator hub")
     backend = Backend(kind, name, factory, config, tuple(uses), tuple(provides),
                       dict(requires or {}), check, help)
     with _lock:
@@ -215,3 +243,57 @@ def backend_sections(*kinds: str) -> tuple[type, ...]:
             for section in ((backend.config,) if backend.config else ()) + backend.uses:
                 seen.setdefault(section, None)
     return tuple(seen)
+
+
+def providers(part: str, kind: str | None = None) -> tuple[str, ...]:
+    """The names of the registered backends (of ``kind``, else any device kind) that provide
+    ``part`` (the cameras that carry an IMU: ``zed``, ``recorded``, ...)."""
+    kinds = (kind,) if kind is not None else tuple(k for k in KINDS if k != "operator")
+    return tuple(b.name for k in kinds for b in backends(k) if part in b.provides)
+
+
+def build_backend(backend: Backend, robot: RobotConfig,
+                  config_of: Callable[[type], Any]) -> DeviceParts:
+    """Build a device backend for ``robot``, unconnected, from its configured sections
+    (``config_of(section)``: the run's instance, or the section's defaults)."""
+    args = [config_of(backend.config) if backend.config is not None else None]
+    args += [config_of(section) for section in backend.uses]
+    parts = backend.factory(robot, *args)
+    if not isinstance(parts, DeviceParts):
+        raise TypeError(f"{backend.kind} backend {backend.name!r} ({backend.factory.__module__}) "
+                        f"returned {type(parts).__name__}, not DeviceParts")
+    return parts
+
+
+def compose_devices(robot: RobotConfig, chosen: Mapping[str, Backend],
+                    config_of: Callable[[type], Any]) -> HalDevices:
+    """The server's devices from the chosen backends (kind -> backend), built in the order
+    given. Each part comes from the first backend that built it, except that a chosen camera
+    backend's camera and height scanner come before any other's; the world and its clock come
+    from the backend that built them (a simulator), else the clock is monotonic.
+
+    Raises:
+        ValueError: no backend gave joints or an IMU, or the joints are not the robot's.
+    """
+    built = {kind: build_backend(backend, robot, config_of) for kind, backend in chosen.items()}
+    order = list(built.values())
+    camera_first = ([built["camera"]] if "camera" in built else []) + [
+        p for k, p in built.items() if k != "camera"]
+
+    def first(name: str, among: list[DeviceParts]) -> Any:
+        return next((getattr(p, name) for p in among if getattr(p, name) is not None), None)
+
+    joints, imu = first("joints", order), first("imu", order)
+    names = ", ".join(f"{k} {b.name!r}" for k, b in chosen.items())
+    if joints is None:
+        raise ValueError(f"{names}: no backend built a joint driver")
+    if imu is None:
+        raise ValueError(f"{names}: no backend built an IMU")
+    if tuple(joints.joint_names) != robot.joint_names_hardware:
+        raise ValueError(f"motor backend joints {list(joints.joint_names)} differ from robot "
+                         f"{robot.name!r} hardware order {list(robot.joint_names_hardware)}")
+    clock = first("clock_ns", order)
+    return HalDevices(joints=joints, imu=imu, contacts=first("contacts", order),
+                      camera=first("camera", camera_first), world=first("world", order),
+                      height_scanner=first("height_scanner", camera_first),
+                      **({"clock_ns": clock} if clock is not None else {}))

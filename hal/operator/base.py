@@ -6,8 +6,10 @@ import abc
 import enum
 import math
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-__all__ = ["MODES", "Action", "OperatorCommand", "OperatorEvent", "OperatorSource"]
+__all__ = ["MODES", "Action", "OperatorCommand", "OperatorEvent", "OperatorSource", "OperatorHost",
+           "OperatorContext"]
 
 MODES = ("parkour", "walk")
 """Mode names a command may carry (the policy's terrain modes)."""
@@ -91,3 +93,32 @@ class OperatorSource(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class OperatorHost(Protocol):
+    """What an operator source's factory may use of the running server
+    (:class:`hal.server.base.HalServer` is one)."""
+
+    robot: Any
+    devices: Any  # the connected devices (the Go2's remote rides on its motor session)
+    context: Any  # the server's zmq.Context
+    keys: Any  # the server's keys (hal.auth.ServerKeys), or None
+
+    def secure_socket(self, socket: Any, role: str) -> None:
+        """Make ``socket`` a CURVE server admitting ``role``'s keys."""
+
+
+@dataclass(frozen=True)
+class OperatorContext:
+    """What a registered operator source's factory gets besides its own config
+    (``factory(context, config, *used) -> OperatorSource | None``, :mod:`hal.devices.registry`).
+
+    Attributes:
+        server: The started server (its devices connected).
+        speed_range_m_s: The policy's trained forward speed range (the sticks' full scale).
+        max_yaw_rate_rad_s: The yaw rate limit of the operator's command (``--max-yaw-rate``).
+    """
+
+    server: OperatorHost
+    speed_range_m_s: tuple[float, float]
+    max_yaw_rate_rad_s: float

@@ -31,13 +31,14 @@ import logging
 import os
 import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import ClassVar, Iterator
 
+from hal.config.fields import setting
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import Action, OperatorEvent, OperatorSource
 
-__all__ = ["EVENT_FORMAT", "EVENT_SIZE", "InputEvent", "decode_events", "encode_event",
-           "GamepadMap", "GamepadDecoder", "GamepadSource", "EV_SYN", "EV_KEY", "EV_ABS"]
+__all__ = ["GamepadSection", "EVENT_FORMAT", "EVENT_SIZE", "InputEvent", "decode_events",
+           "encode_event", "GamepadMap", "GamepadDecoder", "GamepadSource", "EV_SYN", "EV_KEY", "EV_ABS"]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,19 @@ def _eviocgabs(axis: int) -> int:
     """``EVIOCGABS(axis)`` = ``_IOR('E', 0x40 + axis, struct input_absinfo)``."""
     size = struct.calcsize(_ABSINFO_FORMAT)
     return (2 << 30) | (size << 16) | (ord("E") << 8) | (0x40 + axis)
+
+
+@dataclass(frozen=True)
+class GamepadSection:
+    """A Linux gamepad as an operator source (registered as operator ``gamepad``)."""
+
+    section: ClassVar[str] = "gamepad"
+    title: ClassVar[str] = "operator: gamepad"
+
+    device: str | None = setting(None, flag="--gamepad", metavar="DEVICE",
+                                 help="drive with a Linux gamepad: its evdev device, e.g. "
+                                      "/dev/input/by-id/usb-...-event-joystick (hold LB: "
+                                      "dead-man)")
 
 
 class GamepadSource(OperatorSource):

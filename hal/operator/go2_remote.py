@@ -31,13 +31,15 @@ import logging
 import math
 import struct
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, ClassVar, Protocol, runtime_checkable
 
+from hal.config.fields import setting
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import Action, OperatorEvent, OperatorSource
 
-__all__ = ["CarriesGo2Remote", "REMOTE_FORMAT", "REMOTE_SIZE", "BUTTONS", "RemoteState", "decode_wireless_remote",
-           "encode_wireless_remote", "Go2RemoteDecoder", "Go2RemoteSource", "RemoteFrameError"]
+__all__ = ["Go2RemoteSection", "CarriesGo2Remote", "REMOTE_FORMAT", "REMOTE_SIZE", "BUTTONS",
+           "RemoteState", "decode_wireless_remote", "encode_wireless_remote", "Go2RemoteDecoder",
+           "Go2RemoteSource", "RemoteFrameError"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,19 @@ class CarriesGo2Remote(Protocol):
 
     def wireless_remote(self) -> tuple[bytes, int] | None:
         """The newest 40 raw bytes and their receive time (ns), or None before the first."""
+
+
+@dataclass(frozen=True)
+class Go2RemoteSection:
+    """The Go2's wireless remote as an operator source (registered as operator ``go2-remote``;
+    its bytes ride on the Go2's motor session, so it drives only with ``--motors go2``)."""
+
+    section: ClassVar[str] = "go2_remote"
+    title: ClassVar[str] = "operator: the Go2's wireless remote (--motors go2)"
+
+    enabled: bool = setting(True, negate="--no-go2-remote",
+                            help="with --motors go2: ignore the Go2's wireless remote (by "
+                                 "default it drives: see README, how to drive)")
 
 
 class Go2RemoteSource(OperatorSource):

@@ -23,10 +23,13 @@ import select
 import sys
 import termios
 import threading
+from dataclasses import dataclass
+from typing import ClassVar
 
+from hal.config.fields import setting
 from hal.operator.base import Action, OperatorEvent, OperatorSource
 
-__all__ = ["KeyDecoder", "KeyboardSource", "KEY_HELP"]
+__all__ = ["KeyDecoder", "KeyboardSource", "KeyboardSection", "KEY_HELP"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,18 @@ def _stdin_fd() -> int:
         return sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):
         return -1
+
+
+@dataclass(frozen=True)
+class KeyboardSection:
+    """The terminal's keys as an operator source (registered as operator ``keyboard``)."""
+
+    section: ClassVar[str] = "keyboard"
+    title: ClassVar[str] = "operator: the terminal's keys"
+
+    enabled: bool = setting(True, negate="--no-keyboard",
+                            help="do not read the terminal's keys (by default they drive, space "
+                                 "e-stops)")
 
 
 class KeyboardSource(OperatorSource):

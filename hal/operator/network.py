@@ -36,16 +36,17 @@ import math
 import os
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import zmq
 
+from hal.config.fields import setting
 from hal.log_limit import RateLimitedLog
 from hal.operator.base import MODES, Action, OperatorEvent, OperatorSource
 
 __all__ = ["MAGIC", "VERSION", "MESSAGE_SIZE", "DEFAULT_OPERATOR_ENDPOINT", "TeleopMessage",
            "TeleopMessageError", "encode_teleop", "decode_teleop", "NetworkOperatorSource",
-           "TeleopSender"]
+           "TeleopSender", "TeleopSection"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,25 @@ def decode_teleop(frames: list[bytes]) -> TeleopMessage:
     return TeleopMessage(session, seq, speed if flags & FLAG_SPEED else None,
                          yaw if flags & FLAG_YAW else None,
                          MODES[mode] if flags & FLAG_MODE else None, _ACTIONS[action])
+
+
+@dataclass(frozen=True)
+class TeleopSection:
+    """The network operator endpoint as an operator source (registered as operator
+    ``network``); ``krabby-teleop`` sends to it."""
+
+    section: ClassVar[str] = "teleop"
+    title: ClassVar[str] = "operator: network (krabby-teleop)"
+
+    bind: str = setting("none", flag="--teleop-bind", aliases=("--teleop_bind",),
+                        metavar="ENDPOINT",
+                        help="network operator endpoint for krabby-teleop, e.g. "
+                             f"{DEFAULT_OPERATOR_ENDPOINT}")
+
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint to bind (None: ``--teleop-bind none``)."""
+        return None if self.bind in ("", "none") else self.bind
 
 
 class NetworkOperatorSource(OperatorSource):

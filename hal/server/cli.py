@@ -80,7 +80,7 @@ class AppliancePlan:
         default_factory=list)
     # section name -> its producer, called once the run ended (see add_report_section)
     report_sections: dict[str, Callable[[], Any]] = field(default_factory=dict)
-    # e.g. the Go2's remote, whose factory rides on the motor session
+    # a run's own sources beside the registered ones (a test's recorded gamepad)
     operator_sources: list[OperatorSource | OperatorSourceFactory] = field(default_factory=list)
     # Called with (server, RecordingSession) right after the recorders attached (when recording).
     on_recording: list[Callable[[HalServer, RecordingSession], None]] = field(default_factory=list)
@@ -132,7 +132,10 @@ def server_config_for(config: ApplianceConfig, realtime: bool = True) -> HalServ
             realtime=realtime, gc_control=loop.gc_control, estop_endpoint=loop.estop_endpoint,
             keys_dir=config.keys.keys, insecure=config.keys.insecure, safety=config.safety)
         keys = check_server_endpoints(server_config)
-        teleop = config.operator.teleop_endpoint
+        from hal.operator.network import TeleopSection
+        from hal.server.backend_parts import config_of
+
+        teleop = config_of(config, TeleopSection).endpoint
         if teleop is not None:
             check_bind_security(teleop, keys, config.keys.insecure, "--teleop-bind")
     except ValueError as exc:
@@ -315,16 +318,15 @@ def _build_report(plan: AppliancePlan, config: ApplianceConfig, server: HalServe
 
 def _start_operator(plan: AppliancePlan, config: ApplianceConfig, server: HalServer, client: Any,
                     speed_range_m_s: tuple[float, float], recording: Any) -> tuple[Any, Any]:
-    """The operator hub (terminal keys where stdin is a terminal, gamepad, network, the plan's
-    own sources) on the loop, every change also in the ``--record`` log (/operator/event), and
+    """The operator hub (the registered sources the configuration enables, then the plan's
+    own) on the loop, every change also in the ``--record`` log (/operator/event), and
     the live status line where stdout is a terminal."""
     from hal.operator.keyboard import KEY_HELP, KeyboardSource
     from hal.server.operator_setup import build_operator_hub
     from hal.server.status_line import StatusLine
 
     try:
-        hub = build_operator_hub(server, client, config.operator, config.command,
-                                 speed_range_m_s, plan.operator_sources)
+        hub = build_operator_hub(server, client, config, speed_range_m_s, plan.operator_sources)
         hub.connect()
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None

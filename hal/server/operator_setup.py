@@ -1,9 +1,13 @@
-"""The servers' operator: the sources its settings name, and the hub wired to the policy client.
+"""The servers' operator: the registered sources their settings enable, and the hub wired to the
+policy client.
 
 Composition only (an entry-point module): the sources and the hub live in :mod:`hal.operator`
-and know no policy; here the hub's command becomes the inference client's
-:class:`~compute.parkour.observation.PolicyCommand`, the trained speed range comes from the
-policy's training contract, and the hub and the status line are hung on the server.
+and know no policy; the sources are registered backends (kind ``operator``,
+:mod:`hal.backends.builtin`), each offered by a server through its config section
+(:func:`hal.server.backend_parts.operator_parts`). Here every offered source whose config enables
+it joins the hub, the hub's command becomes the inference client's
+:class:`~compute.parkour.observation.PolicyCommand`, and the trained speed range comes from the
+policy's training contract.
 """
 
 from __future__ import annotations
@@ -11,70 +15,70 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from hal.devices.registry import backends
 from hal.operator import OperatorCommand, OperatorConfig, OperatorHub, OperatorSource
+from hal.operator.base import OperatorContext
+from hal.server.backend_parts import config_of, has_part
 
 if TYPE_CHECKING:
-    from hal.config.sections import CommandSection
-    from hal.server.settings import OperatorSection
+    from hal.server.settings import ApplianceConfig
 
-__all__ = ["build_operator_hub"]
+__all__ = ["build_operator_hub", "registered_sources"]
 
 log = logging.getLogger(__name__)
 
 
-def build_operator_hub(server: Any, client: Any, operator: OperatorSection,
-                       command: CommandSection, speed_range_m_s: tuple[float, float],
+def registered_sources(context: OperatorContext, config: Any) -> list[OperatorSource]:
+    """The registered operator sources the run configuration ``config`` offers (its part holds
+    the source's config) and enables (the factory gives a source, not None), in registration
+    order.
+
+    Raises:
+        TypeError: a factory that returned something other than an operator source.
+    """
+    sources: list[OperatorSource] = []
+    for backend in backends("operator"):
+        if not has_part(config, backend.config):
+            continue  # this command does not offer it (or it was registered after the parser)
+        used = [config_of(config, section) for section in backend.uses]
+        source = backend.factory(context, config_of(config, backend.config), *used)
+        if source is None:
+            continue
+        if not isinstance(source, OperatorSource):
+            raise TypeError(f"operator backend {backend.name!r} ({backend.factory.__module__}) "
+                            f"returned {type(source).__name__}, not an OperatorSource")
+        log.debug("operator source %r joins the hub", backend.name)
+        sources.append(source)
+    return sources
+
+
+def build_operator_hub(server: Any, client: Any, config: ApplianceConfig,
+                       speed_range_m_s: tuple[float, float],
                        extra_sources: list[Any] | None = None) -> OperatorHub:
-    """The hub with the sources the settings name (not yet connected).
+    """The hub with the sources the settings enable (not yet connected).
 
     Args:
         server: The started server (its safety layer, context and clock).
         client: The in-process inference client, or None (``--no-client``).
-        operator: Which sources drive (``--gamepad``, ``--teleop-bind``, ``--no-keyboard``).
-        command: The first command (``--speed``, ``--mode``) when no client runs.
+        config: The run configuration: the hub's settings (``config.operator``), the first
+            command (``config.command``: ``--speed``, ``--mode``) when no client runs, and the
+            operator sources' sections.
         speed_range_m_s: The policy's trained forward speed range.
-        extra_sources: The plan's own sources, or factories of them.
+        extra_sources: The plan's own sources, or factories of them
+            ``(server, speed range, yaw rate limit) -> source or None``.
 
     Raises:
         ValueError: a flag value that cannot work (the message names it).
     """
-    from hal.operator.keyboard import KeyboardSource
-
-    config = OperatorConfig(speed_range_m_s=speed_range_m_s,
-                            max_yaw_rate_rad_s=operator.max_yaw_rate_rad_s)
-    sources: list[OperatorSource] = []
-    if operator.keyboard and KeyboardSource.usable():
-        sources.append(KeyboardSource())
-    if operator.gamepad:
-        from hal.operator.gamepad import GamepadDecoder, GamepadSource
-
-        sources.append(GamepadSource(operator.gamepad, GamepadDecoder(
-            speed_range_m_s[1], config.max_yaw_rate_rad_s)))
-    teleop = operator.teleop_endpoint
-    if teleop is not None:
-        from hal.operator.network import NetworkOperatorSource
-
-        from hal.auth import is_network
-
-        secure = None
-        if is_network(teleop):
-            # Operator keys only (hal.auth); the server checked at start-up that a network
-            # endpoint has keys or --insecure.
-            secure = lambda socket: server.secure_socket(socket, "operator")  # noqa: E731
-        sources.append(NetworkOperatorSource(teleop, server.context, secure=secure))
-        if secure is None:
-            pass
-        elif server.keys is not None:
-            log.info("  %-12s %s (CURVE: operator keys, %d allowed)", "operator", teleop,
-                     len(server.keys.authorized))
-        else:
-            log.warning("  %-12s %s UNAUTHENTICATED (--insecure): ANYONE WHO REACHES IT CAN "
-                        "DRIVE, START AND RESET THE ROBOT", "operator", teleop)
+    operator, command = config.operator, config.command
+    hub_config = OperatorConfig(speed_range_m_s=speed_range_m_s,
+                                max_yaw_rate_rad_s=operator.max_yaw_rate_rad_s)
+    context = OperatorContext(server=server, speed_range_m_s=speed_range_m_s,
+                              max_yaw_rate_rad_s=hub_config.max_yaw_rate_rad_s)
+    sources = registered_sources(context, config)
     for extra in extra_sources or []:
-        # A source, or a factory (server, speed range, yaw rate limit) -> source or None for
-        # sources that need the connected devices (the Go2's remote rides on its motor session).
         if not isinstance(extra, OperatorSource):
-            extra = extra(server, speed_range_m_s, config.max_yaw_rate_rad_s)
+            extra = extra(server, speed_range_m_s, hub_config.max_yaw_rate_rad_s)
         if extra is not None:
             sources.append(extra)
     on_command = None
@@ -88,7 +92,7 @@ def build_operator_hub(server: Any, client: Any, operator: OperatorSection,
             client.set_command(PolicyCommand(command.forward_speed_m_s, command.mode,
                                              yaw_rate_rad_s=command.yaw_rate_rad_s))
 
-    hub = OperatorHub(server.safety, sources, initial, on_command, config,
+    hub = OperatorHub(server.safety, sources, initial, on_command, hub_config,
                       clock_ns=server.clock_ns)
     if on_command is not None and hub.command != initial:
         on_command(hub.command)  # --speed outside the trained range: the clamped one runs

@@ -84,23 +84,15 @@ class LoopSection:
 
 @dataclass(frozen=True)
 class OperatorSection:
-    """Who drives: the terminal's keys, a gamepad, a network operator (README: how to drive)."""
+    """The operator hub's own settings (README: how to drive). Who drives is the registered
+    operator sources' business, each with its own section (``--no-keyboard``, ``--gamepad``,
+    ``--teleop-bind``, ``--no-go2-remote``: :mod:`hal.backends.builtin`)."""
 
     section: ClassVar[str] = "operator"
     title: ClassVar[str] = "operator (see README: how to drive)"
 
-    gamepad: str | None = setting(None, metavar="DEVICE",
-                                  help="drive with a Linux gamepad: its evdev device, e.g. "
-                                       "/dev/input/by-id/usb-...-event-joystick (hold LB: "
-                                       "dead-man)")
-    teleop_bind: str = setting("none", aliases=("--teleop_bind",), metavar="ENDPOINT",
-                               help="network operator endpoint for krabby-teleop, e.g. "
-                                    "tcp://*:5561")
     max_yaw_rate_rad_s: float = setting(1.0, flag="--max-yaw-rate", metavar="RAD_S",
                                         help="yaw rate limit of the operator's command, rad/s")
-    keyboard: bool = setting(True, negate="--no-keyboard",
-                             help="do not read the terminal's keys (by default they drive, space "
-                                  "e-stops)")
     status: bool = setting(True, negate="--no-status",
                            help="no live status line (it is shown only when stdout is a "
                                 "terminal)")
@@ -112,11 +104,6 @@ class OperatorSection:
             OperatorConfig(max_yaw_rate_rad_s=self.max_yaw_rate_rad_s)
         except ValueError as exc:
             raise ValueError(f"--max-yaw-rate: {exc}") from None
-
-    @property
-    def teleop_endpoint(self) -> str | None:
-        """The network operator endpoint to bind (None: ``--teleop-bind none``)."""
-        return None if self.teleop_bind in ("", "none") else self.teleop_bind
 
 
 @dataclass(frozen=True)

@@ -169,3 +169,24 @@ def test_an_unregistered_camera_is_refused_by_the_parser_naming_the_valid_ones(c
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert f"invalid choice: '{NAME}'" in err and "'zed', 'recorded', 'go2-sim', 'none'" in err
+
+
+def test_the_jetson_server_runs_the_simulator_backend_by_name(go2, exported_policy, tmp_path,
+                                                             endpoints, capsys):
+    """The simulator is a motor backend like any other: ``--motors sim`` gives the Jetson
+    server a simulated robot (joints, IMU, contacts and the depth camera of one world)."""
+    pytest.importorskip("mujoco")
+    obs_ep, cmd_ep = endpoints
+    report_path = tmp_path / "run.json"
+    code = jetson_main([
+        "--engine", str(exported_policy), "--device", "cpu", "--control-rate", "50",
+        "--duration", "2", "--camera", "none", "--motors", "sim",
+        "--observation-bind", obs_ep, "--command-bind", cmd_ep, "--estop-bind", "none",
+        "--no-keyboard", "--no-status", "--flight-recorder-s", "0",
+        "--report", str(report_path)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    assert report["config"]["hardware"] == {"camera": "none", "motors": "sim"}
+    assert report["cycles"] >= 50 and report["counters"]["depth_frames"] > 0  # the sim's camera
+    assert report["inference"]["counters"]["depth_steps"] > 0
+    assert report["safety"]["mode_final"] == "damping"

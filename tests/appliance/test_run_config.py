@@ -72,8 +72,10 @@ policy_targets_past_limits = "clamp"
 flight_recorder_s = 0
 
 [operator]
-keyboard = false
 max_yaw_rate_rad_s = 0.5
+
+[keyboard]
+enabled = false
 
 [output]
 log_level = "warning"
@@ -105,8 +107,11 @@ def test_a_config_file_sets_the_run_and_the_command_line_overrides_it(file_run):
     assert config["command"]["mode"] == "walk" == report["command"]["mode"]
     assert config["sim"]["fast"] is True and config["sim"]["camera_fps"] == "policy"
     assert config["safety"]["policy_targets_past_limits"] == "clamp"
-    assert config["operator"] == {"gamepad": None, "teleop_bind": "none",
-                                  "max_yaw_rate_rad_s": 0.5, "keyboard": False, "status": True}
+    assert config["operator"] == {"max_yaw_rate_rad_s": 0.5, "status": True}
+    # Each registered operator source has its own section (the Go2's remote needs Go2 motors).
+    assert (config["keyboard"], config["gamepad"], config["teleop"]) == (
+        {"enabled": False}, {"device": None}, {"bind": "none"})
+    assert "go2_remote" not in config
     assert config["recorder"]["flight_recorder_s"] == 0.0 and "recorder" not in report
     assert config["output"]["log_level"] == "WARNING"
     # The command line over the file.
@@ -168,6 +173,8 @@ def test_a_file_that_is_no_toml_is_one_line(tmp_path, capsys, no_devices):
                                       "--stats", "s.json", "--device", "cuda"]),
 ])
 def test_every_commands_config_round_trips_through_a_file(root, parser, argv, tmp_path):
+    assert issubclass(parser().config_root, root)
+    root = parser().config_root  # the command's own: with its backends' sections
     config = parse_config(root, argv, parser())
     path = tmp_path / "run.toml"
     path.write_text(toml_text(config_to_dict(config)))

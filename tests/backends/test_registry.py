@@ -21,6 +21,7 @@ from hal.devices.registry import (
     backend_names,
     backend_sections,
     get_backend,
+    providers,
     register_backend,
     unregister_backend,
 )
@@ -35,11 +36,18 @@ def go2():
 
 def test_the_built_in_backends_are_registered_by_kind():
     assert backend_names("camera") == ("zed", "recorded", "go2-sim", "none")
-    assert backend_names("motors") == ("go2", "serial")
+    assert backend_names("motors") == ("go2", "serial", "sim")
+    assert backend_names("operator") == ("keyboard", "gamepad", "network", "go2-remote")
     assert set(KINDS) == {"camera", "motors", "imu", "height_scanner", "operator"}
     zed = get_backend("camera", "zed")
     assert zed.config.section == "zed" and set(zed.provides) == {"camera", "imu"}
     assert get_backend("motors", "go2").uses[1] is DryRunSection
+    # The IMUs and the height scanner come with a camera or motors; none is standalone.
+    assert providers("imu") == ("zed", "recorded", "go2", "sim")
+    assert providers("height_scanner") == ("sim",)
+    assert backend_names("imu") == backend_names("height_scanner") == ()
+    assert set(get_backend("motors", "sim").provides) == {"joints", "imu", "contacts", "camera",
+                                                          "height_scanner"}
 
 
 def test_an_unknown_name_or_kind_is_refused_with_the_valid_ones():
@@ -48,7 +56,8 @@ def test_an_unknown_name_or_kind_is_refused_with_the_valid_ones():
         get_backend("camera", "kinect")
     with pytest.raises(UnknownBackendError, match=r"backend kind 'lidar': valid are \['camera'"):
         backend_names("lidar")
-    with pytest.raises(ValueError, match=r"motors backend 'can' is not registered: valid are \['go2', 'serial'\]"):
+    with pytest.raises(ValueError, match=r"motors backend 'can' is not registered: valid are "
+                                         r"\['go2', 'serial', 'sim'\]"):
         JetsonDevicesConfig(motors="can")
 
 
@@ -154,7 +163,7 @@ def test_registering_imports_no_sdk():
             "if m in sys.modules]\nassert not heavy, heavy\nprint(len(names))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "6"
+    assert out.stdout.strip() == "7"
 
 
 def _actions(parser) -> dict[str, tuple]:
@@ -204,3 +213,64 @@ def test_a_config_file_chooses_the_backends_and_holds_their_settings(tmp_path):
 
     with pytest.raises(ConfigError, match=r"camera = 'kinect': valid are \['zed', 'recorded'"):
         parse_config(parser.config_root, ["--config", str(run_toml)], parser)
+
+
+def test_an_operator_source_needs_a_config_that_enables_it():
+    with pytest.raises(ValueError, match="operator backend 'x-op' needs a config dataclass"):
+        register_backend("operator", "x-op", lambda context, config: None)
+    assert "x-op" not in backend_names("operator")
+
+
+def test_the_simulator_is_a_motor_backend_giving_every_part_of_one_world(go2):
+    """Composed as the Jetson server composes any backend (``--motors sim --camera none``), and
+    with the world a run computed, as ``krabby-hal-server-sim`` composes it."""
+    pytest.importorskip("mujoco")
+    from hal.devices.registry import compose_devices
+    from hal.sim import MujocoWorldConfig
+
+    devices = build_jetson_devices(go2, JetsonDevicesConfig(camera="none", motors="sim"))
+    try:
+        world = devices.world
+        assert world is not None and devices.clock_ns == world.now_ns  # the simulated clock
+        assert all(part.world is world for part in (devices.joints, devices.imu, devices.contacts,
+                                                   devices.camera))
+        assert devices.height_scanner is None  # its points are the policy's: none by default
+    finally:
+        devices.close()
+    points = ((0.3, 0.0), (0.3, 0.1))
+    world_config = MujocoWorldConfig(camera_fps=0, settle_s=0.1, height_scan_points_xy=points)
+    devices = compose_devices(go2, {"motors": get_backend("motors", "sim")},
+                              lambda section: world_config if section is MujocoWorldConfig
+                              else section())
+    try:
+        assert devices.camera is None  # camera_fps 0: no camera
+        assert devices.height_scanner.world is devices.world
+        assert devices.world.config.height_scan_points_xy == points
+    finally:
+        devices.close()
+
+
+def test_the_go2_remote_joins_only_where_the_motors_carry_it(go2):
+    """The registered ``go2-remote`` source rides on the Go2 motors' session (through a dry run
+    too); on other motors, or with ``--no-go2-remote``, it does not join the hub."""
+    from types import SimpleNamespace
+
+    from hal.backends.unitree_go2 import UnitreeGo2Config, make_go2_devices
+    from hal.devices.aggregate import HalDevices
+    from hal.operator.base import OperatorContext
+    from hal.operator.go2_remote import Go2RemoteSection, Go2RemoteSource
+
+    joints, imu, _ = make_go2_devices(UnitreeGo2Config.from_robot(go2))  # not connected
+    make = get_backend("operator", "go2-remote").factory
+
+    def context(driver):
+        server = SimpleNamespace(devices=HalDevices(joints=driver, imu=imu))
+        return OperatorContext(server=server, speed_range_m_s=(0.0, 1.2), max_yaw_rate_rad_s=0.8)
+
+    source = make(context(DryRunJointDriver(joints, "silent")), Go2RemoteSection())
+    assert isinstance(source, Go2RemoteSource)
+    assert (source.decoder.max_speed_m_s, source.decoder.max_yaw_rate_rad_s) == (1.2, 0.8)
+    assert make(context(joints), Go2RemoteSection(enabled=False)) is None
+    bus = SerialJointDriver(SerialPortSection(serial_port="/dev/null").bus_config(go2))
+    assert make(context(bus), Go2RemoteSection()) is None
+    assert get_backend("operator", "go2-remote").requires == {"motors": ("go2",)}

@@ -3,21 +3,30 @@
 Devices are chosen by :class:`JetsonDevicesConfig`: a camera and a motor backend by their
 registered names (:mod:`hal.devices.registry`; the built-ins are listed in
 :mod:`hal.backends.builtin`), each built from its own config dataclass. The IMU comes from the
-motors when they have one (the Go2's sits on the base), else from the camera (the ZED's, or the
-recording's).
+motors when they have one (the Go2's sits on the base, the simulator's in its world), else from
+the camera (the ZED's, or the recording's); the devices are composed as every server composes them
+(:func:`hal.devices.registry.compose_devices`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import zmq
 
 from hal.backends.dry_run import DryRunSection
 from hal.config.fields import setting
-from hal.devices.registry import Backend, DeviceParts, choices, get_backend
+from hal.devices.registry import (
+    Backend,
+    DeviceParts,
+    build_backend,
+    choices,
+    compose_devices,
+    get_backend,
+    providers,
+)
 from hal.robot import RobotConfig
 from hal.server.base import HalDevices, HalServer, HalServerConfig
 
@@ -85,18 +94,12 @@ class JetsonDevicesConfig:
                                      f"{' or '.join(names)}, not {other.name!r}")
         if not any("imu" in b.provides for b in chosen.values()):
             raise ValueError(f"motors {self.motors!r} carry no IMU and camera {self.camera!r} "
-                             "has none: use a camera that has one (zed, recorded)")
+                             "has none: use a camera that has one "
+                             f"({', '.join(providers('imu', 'camera'))})")
 
     def build(self, kind: str, robot: RobotConfig) -> DeviceParts:
         """Build the chosen ``kind`` backend for ``robot`` (unconnected)."""
-        backend = self.chosen()[kind]
-        args = [self.config_of(backend.config) if backend.config is not None else None]
-        args += [self.config_of(section) for section in backend.uses]
-        parts = backend.factory(robot, *args)
-        if not isinstance(parts, DeviceParts):
-            raise TypeError(f"{kind} backend {backend.name!r} ({backend.factory.__module__}) "
-                            f"returned {type(parts).__name__}, not DeviceParts")
-        return parts
+        return build_backend(self.chosen()[kind], robot, self.config_of)
 
 
 def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> HalDevices:
@@ -107,22 +110,17 @@ def build_jetson_devices(robot: RobotConfig, config: JetsonDevicesConfig) -> Hal
             whose joints are not the robot's.
     """
     config.check()
-    camera = config.build("camera", robot)
-    motors = config.build("motors", robot)
-    joints = motors.joints
-    if joints is None:
-        raise ValueError(f"motors {config.motors!r} built no joint driver")
-    if tuple(joints.joint_names) != robot.joint_names_hardware:
-        raise ValueError(f"motor backend joints {list(joints.joint_names)} differ from robot "
-                         f"{robot.name!r} hardware order {list(robot.joint_names_hardware)}")
+    chosen = config.chosen()
+    # The motors first: their IMU (the Go2's sits on the base) before the camera's.
+    devices = compose_devices(robot, {"motors": chosen["motors"], "camera": chosen["camera"]},
+                              config.config_of)
     dry_run = config.dry_run
     if dry_run.mode is not None:
         from hal.backends.dry_run import DryRunJointDriver
 
-        joints = DryRunJointDriver(joints, dry_run.mode, record_path=dry_run.dry_run_record)
-    return HalDevices(joints=joints, imu=motors.imu or camera.imu,
-                      contacts=motors.contacts or camera.contacts, camera=camera.camera,
-                      height_scanner=camera.height_scanner or motors.height_scanner)
+        devices = replace(devices, joints=DryRunJointDriver(
+            devices.joints, dry_run.mode, record_path=dry_run.dry_run_record))
+    return devices
 
 
 class JetsonHalServer(HalServer):

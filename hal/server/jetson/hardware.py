@@ -4,8 +4,10 @@ The run configuration of ``krabby-hal-server-jetson`` is its appliance configura
 parts here (:func:`jetson_config_type`): the backend choice (``--camera``, ``--motors``, whose
 choices are read from :mod:`hal.devices.registry` when the parser is built), the dry run, and one
 part per config dataclass the registered camera and motor backends declare (``--zed-*``,
-``--recording``, ``--serial-port``, ``--network``, ...). A backend registered before the parser is
-built brings its own flags.
+``--recording``, ``--serial-port``, ``--network``, ...), then the operator sources' parts
+(:func:`hal.server.backend_parts.operator_parts`: ``--no-keyboard``, ``--gamepad``,
+``--teleop-bind``, ``--no-go2-remote``, ...). A backend registered before the parser is built
+brings its own flags.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from hal.backends.dry_run import DryRunJointDriver, DryRunSection
 from hal.config import part
 from hal.devices.base import DepthCamera, JointDriver
 from hal.devices.protocols import ReportsHealth, ReportsStatus, unwrap
-from hal.devices.registry import backend_sections
-from hal.operator.go2_remote import CarriesGo2Remote
+from hal.devices.registry import backend_names, backend_sections
+from hal.server.backend_parts import extend_config, operator_parts, section_parts
 from hal.server.jetson.hal_server import JetsonDevicesConfig
 
 __all__ = ["HARDWARE_KINDS", "hardware_parts", "jetson_config_type", "devices_config_of",
-           "motor_report", "camera_report", "go2_remote_source"]
+           "motor_report", "camera_report"]
 
 HARDWARE_KINDS = ("camera", "motors")
 """The backend kinds the Jetson server chooses among."""
@@ -36,23 +38,18 @@ def hardware_parts() -> list[tuple[str, type, dataclasses.Field]]:
         ("hardware", JetsonDevicesConfig, part(JetsonDevicesConfig)),
         ("dry_run", DryRunSection, part(DryRunSection))]
     taken = {"hardware", "dry_run"}
-    for section in backend_sections(*HARDWARE_KINDS):
-        if section is DryRunSection:
-            continue
-        name = section.section
-        if name in taken:
-            raise ValueError(f"backend config {section.__name__}: section name {name!r} is taken; "
-                             "give it its own section")
-        taken.add(name)
-        parts.append((name, section, part(section)))
-    return parts
+    return parts + section_parts((s for s in backend_sections(*HARDWARE_KINDS)
+                                  if s is not DryRunSection), taken)
 
 
 def jetson_config_type(base: type) -> type:
     """The Jetson command's run configuration: ``base`` (the appliance's, a frozen dataclass)
-    extended with the hardware parts, built now (so it has every backend registered now)."""
-    return dataclasses.make_dataclass("JetsonRunConfig", hardware_parts(), bases=(base,),
-                                      frozen=True)
+    extended with the hardware parts and the operator sources' parts (those any registered motors
+    carry), built now (so it has every backend registered now)."""
+    hardware = hardware_parts()
+    taken = {f.name for f in dataclasses.fields(base)} | {name for name, _, _ in hardware}
+    return extend_config(base, "JetsonRunConfig",
+                         hardware + operator_parts(backend_names("motors"), taken))
 
 
 def devices_config_of(config: Any) -> JetsonDevicesConfig:
@@ -88,15 +85,3 @@ def camera_report(camera: DepthCamera | None) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a report line, never a failure of the run
         return {"camera": {"error": str(exc)}}
 
-
-def go2_remote_source(server: Any, speed_range_m_s: tuple[float, float],
-                      max_yaw_rate_rad_s: float) -> Any:
-    """The Go2's wireless remote as an operator source, when the motors carry it (the remote's
-    bytes ride on the Go2's motor session), else None."""
-    from hal.operator.go2_remote import Go2RemoteDecoder, Go2RemoteSource
-
-    driver = unwrap(server.devices.joints)  # a dry run wraps it
-    if not isinstance(driver, CarriesGo2Remote):
-        return None
-    return Go2RemoteSource(driver.wireless_remote,
-                           Go2RemoteDecoder(speed_range_m_s[1], max_yaw_rate_rad_s))

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from hal.backends.unitree_go2 import Go2MotorsSection
 from hal.config import build_parser as build_config_parser
 from hal.config import part
 from hal.config.sections import PolicyFilesSection
@@ -47,7 +46,6 @@ from hal.server.jetson.hal_server import build_jetson_devices
 from hal.server.jetson.hardware import (
     camera_report,
     devices_config_of,
-    go2_remote_source,
     jetson_config_type,
     motor_report,
 )
@@ -67,9 +65,10 @@ class JetsonApplianceConfig(ApplianceConfig):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: :class:`JetsonApplianceConfig`'s settings, the backend choice and every
-    registered camera and motor backend's settings (:func:`hal.server.jetson.hardware.hardware_parts`:
-    ``--camera``/``--motors`` choices and the backends' flags are read from the registry now)."""
+    """The command line: :class:`JetsonApplianceConfig`'s settings, the backend choice, every
+    registered camera and motor backend's settings and every operator source's
+    (:func:`hal.server.jetson.hardware.jetson_config_type`: ``--camera``/``--motors`` choices and
+    the backends' flags are read from the registry now)."""
     return build_config_parser(jetson_config_type(JetsonApplianceConfig),
                                prog="krabby-hal-server-jetson",
                                description="HAL server + parkour inference client on a Jetson.")
@@ -116,8 +115,6 @@ def plan_from_config(config: JetsonApplianceConfig) -> AppliancePlan:
         else None))
     plan.add_report_section("motor_health", lambda: finished.get("motor_health"))
     plan.add_report_section("camera", lambda: finished.get("camera"))
-    if devices.config_of(Go2MotorsSection).go2_remote:
-        plan.operator_sources.append(go2_remote_source)  # None unless the motors carry it
     return plan
 
 

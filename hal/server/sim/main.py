@@ -1,8 +1,10 @@
 """``krabby-hal-server-sim``: the appliance on a MuJoCo robot — no GPU, camera or robot needed.
 
 The same server, safety layer and inference client as ``krabby-hal-server-jetson``, over the
-simulator backend (:mod:`hal.sim`). ``--demo`` makes an untrained synthetic checkpoint, exports it
-to ONNX and runs it: it shows the plumbing and the latency, not walking.
+simulator backend (:mod:`hal.sim`, registered as motors ``sim``: joints, IMU, foot contacts, depth
+camera and height scanner of one world), composed as the Jetson server composes its backends
+(:func:`hal.devices.registry.compose_devices`). ``--demo`` makes an untrained synthetic
+checkpoint, exports it to ONNX and runs it: it shows the plumbing and the latency, not walking.
 
 Examples::
 
@@ -20,6 +22,7 @@ their stated responses are in :mod:`hal.server.sim.faults`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import sys
@@ -30,6 +33,7 @@ from typing import Any, Sequence
 from hal.config import build_parser as build_config_parser
 from hal.config import parse_config
 from hal.report.sections import FaultReport, SimReport, VideoReport
+from hal.server.backend_parts import extend_config, operator_parts
 from hal.server.base import HalDevices, HalServer
 from hal.server.cli import (
     AppliancePlan,
@@ -43,17 +47,28 @@ from hal.server.cli import (
 from hal.server.sim.settings import SimApplianceConfig
 
 __all__ = ["main", "build_parser", "config_from_argv", "plan_from_config", "prepare_demo",
-           "SimApplianceConfig", "LOCKSTEP_TIMEOUT_MS"]
+           "sim_config_type", "SimApplianceConfig", "LOCKSTEP_TIMEOUT_MS", "SIM_MOTORS"]
 
 log = logging.getLogger(__name__)
 
 LOCKSTEP_TIMEOUT_MS = 10_000.0
 """--fast: how long (wall) the server waits for a command before it counts a miss."""
 
+SIM_MOTORS = "sim"
+"""The registered motor backend this server runs on (:mod:`hal.backends.builtin`)."""
+
+
+def sim_config_type() -> type:
+    """The run configuration: :class:`SimApplianceConfig` and the parts of the operator sources
+    registered now (those that need other motors, such as the Go2's remote, left out)."""
+    taken = {f.name for f in dataclasses.fields(SimApplianceConfig)}
+    return extend_config(SimApplianceConfig, "SimRunConfig",
+                         operator_parts((SIM_MOTORS,), taken))
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line, built from :class:`SimApplianceConfig` (``--config FILE.toml`` too)."""
-    return build_config_parser(SimApplianceConfig, prog="krabby-hal-server-sim",
+    """The command line, built from :func:`sim_config_type` (``--config FILE.toml`` too)."""
+    return build_config_parser(sim_config_type(), prog="krabby-hal-server-sim",
                                description=__doc__.split("\n\n")[0])
 
 
@@ -63,7 +78,8 @@ def config_from_argv(argv: Sequence[str] | None = None) -> SimApplianceConfig:
     Raises:
         ConfigError: a value a section refuses (the message names the flag).
     """
-    return parse_config(SimApplianceConfig, argv, build_parser())
+    parser = build_parser()
+    return parse_config(parser.config_root, argv, parser)
 
 
 def prepare_demo(directory: Path, robot_name: str) -> Path:
@@ -87,8 +103,9 @@ def prepare_demo(directory: Path, robot_name: str) -> Path:
 def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
     """What a ``krabby-hal-server-sim`` run does: the simulated devices, the drills, the hooks."""
     from compute.parkour.layout import scan_points_xy
+    from hal.devices.registry import compose_devices, get_backend
     from hal.server.sim.faults import FaultInjector, parse_faults
-    from hal.sim import MujocoWorldConfig, make_sim_devices
+    from hal.sim import MujocoWorldConfig
 
     sim, scene = config.sim, config.scene
     faults = parse_faults(config.faults.faults)  # checked when the configuration was built
@@ -122,7 +139,13 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
         if randomize:
             robot_here, config_here, draws["draw"] = randomized(contract_robot, config_here,
                                                                engine, scene.seed)
-        devices = make_sim_devices(robot_here, config_here)
+        world = config_here  # the sim backend's config: the world this run computed
+
+        def config_of(section: type) -> Any:
+            return world if section is MujocoWorldConfig else section()
+
+        devices = compose_devices(robot_here, {"motors": get_backend("motors", SIM_MOTORS)},
+                                  config_of)
         return injector.wrap_devices(devices) if injector is not None else devices
 
     server_config = server_config_for(config, realtime=not sim.fast)
@@ -341,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"; error: {video.error}" if video.error else ""), flush=True)
         return 0
 
-    return run_command(SimApplianceConfig, argv, build_parser(), body)
+    parser = build_parser()
+    return run_command(parser.config_root, argv, parser, body)
 
 
 if __name__ == "__main__":
