@@ -6,7 +6,7 @@ phase within a pair and half a period apart between pairs; every leg's thigh swi
 while the leg swings forward (the half period in which the thigh angle falls). Hips stay at their
 default angles. The amplitudes ramp up linearly over ``ramp_s`` from the standing pose (a sudden
 start kicks the trunk sideways, and an open-loop gait has nothing that takes a sideways velocity
-back). Targets change at the policy rate (the robot's ``control_rate_hz``, 50 Hz for the
+back). Targets change at the policy rate (the robot's ``policy_rate_hz``, 50 Hz for the
 Go2) and go through the same path as a policy's: :meth:`MujocoWorld.set_command` with the robot's
 kp/kd, the PD law at every physics step, the torque clamp, then MuJoCo.
 
@@ -130,7 +130,7 @@ def measure_trot_drift(robot: Any = None, gait: TrotGait | None = None, mirrored
     gait = gait or TrotGait()
     kp = np.asarray(robot.to_hardware(robot.kp), dtype=np.float64)
     kd = np.asarray(robot.to_hardware(robot.kd), dtype=np.float64)
-    period_s = 1.0 / robot.control_rate_hz
+    period_s = 1.0 / robot.policy_rate_hz
     n_ticks = int(round(gait.duration_s / period_s))
     n_warmup = int(round(gait.warmup_s / period_s))
     n_stride = max(1, int(round(1.0 / (gait.frequency_hz * period_s))))

@@ -15,6 +15,7 @@ Every array on :class:`RobotConfig` is in **policy order** unless its name says 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from importlib import resources
@@ -33,6 +34,8 @@ __all__ = [
     "available_robots",
     "load_robot",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class RobotDefinitionError(ValueError):
@@ -93,7 +96,7 @@ class RobotConfig:
     torque_limit: np.ndarray
     action_scale: float
     action_clip: float
-    control_rate_hz: float
+    policy_rate_hz: float
     contact_force_threshold_n: float
     depth_camera: DepthCameraModel = field(default_factory=DepthCameraModel)
     # The feet in the order the policy's contact terms use; empty means ``foot_names`` (the order
@@ -224,11 +227,24 @@ class _Reader:
         return value
 
 
+def _policy_rate_hz(r: _Reader, robot: dict[str, Any]) -> float:
+    """``[robot] policy_rate_hz``: the rate the policy was trained at. Definitions written before
+    it was named so say ``control_rate_hz``, which also meant the policy's rate: still read."""
+    if "control_rate_hz" in robot:
+        if "policy_rate_hz" in robot:
+            raise r.fail("robot.control_rate_hz", "the old name of robot.policy_rate_hz: give "
+                                                  "policy_rate_hz only")
+        log.warning("%s: [robot] control_rate_hz is the policy's rate: rename it policy_rate_hz",
+                    r.source)
+        return r.get(robot, "control_rate_hz", "robot", float)
+    return r.get(robot, "policy_rate_hz", "robot", float)
+
+
 def _parse(data: dict[str, Any], source: str) -> RobotConfig:
     r = _Reader(source)
     robot = r.get(data, "robot", "", dict)
     name = r.get(robot, "name", "robot", str)
-    control_rate_hz = r.positive(r.get(robot, "control_rate_hz", "robot", float), "robot.control_rate_hz")
+    policy_rate_hz = r.positive(_policy_rate_hz(r, robot), "robot.policy_rate_hz")
     nominal_height = r.positive(r.get(robot, "nominal_base_height_m", "robot", float, 0.3),
                                 "robot.nominal_base_height_m")
     sim_body = r.get(robot, "sim_body", "robot", str, "")
@@ -317,7 +333,7 @@ def _parse(data: dict[str, Any], source: str) -> RobotConfig:
         torque_limit=column("torque"),
         action_scale=action_scale,
         action_clip=action_clip,
-        control_rate_hz=control_rate_hz,
+        policy_rate_hz=policy_rate_hz,
         contact_force_threshold_n=contact_threshold,
         depth_camera=camera,
         nominal_base_height_m=nominal_height,

@@ -168,7 +168,7 @@ class TrainingContract:
             near_m=cam.near_m, far_m=cam.far_m, depth_type=cam.depth_type,
             update_interval_steps=cam.update_interval_steps)
         contract = cls(
-            policy_rate_hz=robot.control_rate_hz, joint_order_convention=convention,
+            policy_rate_hz=robot.policy_rate_hz, joint_order_convention=convention,
             joint_names_policy=joints, foot_names_policy=feet,
             default_angles_rad=column(robot.default_angles), kp=column(robot.kp),
             kd=column(robot.kd), torque_limits_nm=column(robot.torque_limit),
@@ -240,7 +240,7 @@ class TrainingContract:
             position_lower=reorder(robot.position_lower),
             position_upper=reorder(robot.position_upper),
             velocity_limit=reorder(robot.velocity_limit), action_scale=self.action_scale,
-            action_clip=self.action_clip, control_rate_hz=self.policy_rate_hz,
+            action_clip=self.action_clip, policy_rate_hz=self.policy_rate_hz,
             depth_camera=camera, nominal_base_height_m=self.scan_nominal_base_height_m)
 
     def clamp_forward_speed(self, speed_m_s: float) -> float:

@@ -139,7 +139,7 @@ class ParkourInferenceClient:
         self.is_student = self.policy.is_student
         lay = self.policy.layout
         rate = self.config.depth_rate_hz
-        self.depth_rate_hz = rate or robot.control_rate_hz / robot.depth_camera.update_interval_steps
+        self.depth_rate_hz = rate or robot.policy_rate_hz / robot.depth_camera.update_interval_steps
         # depth thread -> actor: latent (32) + yaw (2); actor -> depth thread: masked proprio.
         self._latent_ring = SlotRing(3, (lay.latent_yaw_dim,), np.float32,
                                      allocate=_plain_allocate)

@@ -133,7 +133,7 @@ class ParkourPolicy:
         self.builder = ObservationBuilder(robot)
         self.actions = ActionProcessor(robot)
         self.layout = self.builder.layout
-        self.policy_dt_s = 1.0 / robot.control_rate_hz
+        self.policy_dt_s = 1.0 / robot.policy_rate_hz
         self.refresh_interval_steps = robot.depth_camera.update_interval_steps
         self._obs_in = actor.inputs[ACTOR_INPUT]
         self._latent_in = actor.inputs.get(ACTOR_LATENT_INPUT)

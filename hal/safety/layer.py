@@ -113,7 +113,7 @@ class SafetyLayer:
         self.config = cfg = config if config is not None else SafetyConfig()
         cfg.check_robot(robot)
         if command_period_s is None:
-            command_period_s = 1.0 / robot.control_rate_hz
+            command_period_s = 1.0 / robot.policy_rate_hz
         if not (math.isfinite(command_period_s) and command_period_s > 0):
             raise ValueError(f"command_period_s must be a positive number, got {command_period_s}")
         self.command_period_s = float(command_period_s)

@@ -79,7 +79,7 @@ def test_teacher_heading_error_follows_the_heading_command(teacher, go2):
     teacher.reset(hw_obs(go2, rng, yaw0))
     rate = 0.8
     command = PolicyCommand(0.5, "parkour", yaw_rate_rad_s=rate)
-    dt = 1.0 / go2.control_rate_hz
+    dt = 1.0 / go2.policy_rate_hz
     interval = go2.depth_camera.update_interval_steps
     held = None
     for k in range(3 * interval):

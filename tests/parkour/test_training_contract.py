@@ -195,7 +195,7 @@ def test_export_writes_the_contract_and_the_runtime_applies_it(tmp_path, go2):
     policy = open_policy_engines(go2, engine=tmp_path / "teacher.onnx")
     try:
         assert policy.robot.joint_names_policy == tuple(contract["joint_names_policy"])
-        assert policy.robot.control_rate_hz == contract["policy_rate_hz"]
+        assert policy.robot.policy_rate_hz == contract["policy_rate_hz"]
         np.testing.assert_array_equal(policy.robot.default_angles, contract["default_angles_rad"])
     finally:
         policy.close()

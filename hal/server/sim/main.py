@@ -134,7 +134,7 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
         # The camera's pose, field of view and the joint gains come from the policy's contract.
         robot_here, config_here = contract_robot, world_config
         if config.sim_camera.camera_fps == "policy":  # one frame per depth step of the policy
-            config_here = replace(config_here, camera_fps=contract_robot.control_rate_hz
+            config_here = replace(config_here, camera_fps=contract_robot.policy_rate_hz
                                   / contract_robot.depth_camera.update_interval_steps)
         if randomize:
             robot_here, config_here, draws["draw"] = randomized(contract_robot, config_here,
@@ -211,7 +211,7 @@ def randomized(robot: Any, config: Any, engine: str | None, seed: int) -> tuple[
     position = tuple(p + o for p, o in zip(cam.position_m, draw.camera_position_offset_m))
     robot = replace(robot, depth_camera=replace(cam, pitch_deg=draw.camera_pitch_deg,
                                                 position_m=position))
-    delay_s = config.action_delay_s + draw.action_delay_steps / robot.control_rate_hz
+    delay_s = config.action_delay_s + draw.action_delay_steps / robot.policy_rate_hz
     config = replace(config, friction=draw.friction, added_mass_kg=draw.added_mass_kg,
                      com_offset_m=draw.com_offset_m, motor_strength=draw.motor_strength,
                      action_delay_s=delay_s, initial_xy_m=draw.start_xy_m,
@@ -318,7 +318,7 @@ def attach_ground_truth(plan: AppliancePlan, end_episode: bool = False,
         course = None
         if getattr(world, "terrain", None) is not None:
             course = CourseTracker(world, world.terrain,
-                                   CourseConfig(policy_dt_s=1.0 / server.robot.control_rate_hz))
+                                   CourseConfig(policy_dt_s=1.0 / server.robot.policy_rate_hz))
             server.tick_listeners.append(course)
             if shared is not None:
                 shared["course"] = course
