@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hal.robot import DEPTH_TYPES, DepthCameraModel, RobotConfig
+from hal.robot import DEPTH_TYPES, RobotConfig
 
 __all__ = [
     "JOINT_ORDER_CONVENTIONS",

@@ -362,12 +362,21 @@ def parse_cli(root: type, argv: Sequence[str] | None, parser: argparse.ArgumentP
         parser.error(str(exc))
 
 
-def config_to_dict(config: Any) -> Any:
-    """A configuration as JSON-ready data (the run report's ``config``; ``--config`` reads it)."""
+def config_to_dict(config: Any, only: Sequence[str] | None = None) -> Any:
+    """A configuration as JSON-ready data (the run report's ``config``; ``--config`` reads it).
+
+    A section holds the settings its command offers (``part(only=...)``), so the result fed back
+    as ``--config`` is accepted by the same command.
+    """
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return {f.name: config_to_dict(getattr(config, f.name))
-                for f in dataclasses.fields(config)
-                if f.metadata.get(PART_KEY) is not None or setting_of(f) is not None}
+        out = {}
+        for f in dataclasses.fields(config):
+            how = f.metadata.get(PART_KEY)
+            if how is not None:
+                out[f.name] = config_to_dict(getattr(config, f.name), how.only)
+            elif setting_of(f) is not None and (only is None or f.name in only):
+                out[f.name] = config_to_dict(getattr(config, f.name))
+        return out
     if isinstance(config, enum.Enum):
         return config.value
     if isinstance(config, Path):

@@ -269,7 +269,6 @@ def replay_log(log_: RecordedLog, robot: RobotConfig, actor: Engine, depth: Engi
     command = PolicyCommand(float(command_info.get("forward_speed_m_s", 0.0)),
                             str(command_info.get("mode", "parkour")))
     ticks = _TickSource(log_)
-    latent_dim = policy.layout.depth_latent_dim
     a_steps, a_seq = actor_table.column("step"), actor_table.column("obs_seq")
     a_used = actor_table.column("depth_seq_used")
     a_engaged = _column_or(actor_table, "engaged", 1)

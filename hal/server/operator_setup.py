@@ -13,7 +13,7 @@ policy's training contract.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from hal.devices.registry import backends
 from hal.operator import OperatorCommand, OperatorConfig, OperatorHub, OperatorSource
@@ -81,16 +81,18 @@ def build_operator_hub(server: Any, client: Any, config: ApplianceConfig,
             extra = extra(server, speed_range_m_s, hub_config.max_yaw_rate_rad_s)
         if extra is not None:
             sources.append(extra)
-    on_command = None
+    on_command: Callable[[OperatorCommand], None] | None = None
     initial = OperatorCommand(command.speed_m_s, 0.0, command.mode)
     if client is not None:  # what the policy runs with (--speed already clamped by the contract)
         initial = OperatorCommand(client.command.forward_speed_m_s,
                                   client.command.yaw_rate_rad_s, client.command.mode)
         from compute.parkour.observation import PolicyCommand
 
-        def on_command(command: OperatorCommand) -> None:
-            client.set_command(PolicyCommand(command.forward_speed_m_s, command.mode,
-                                             yaw_rate_rad_s=command.yaw_rate_rad_s))
+        def to_policy(operator: OperatorCommand) -> None:
+            client.set_command(PolicyCommand(operator.forward_speed_m_s, operator.mode,
+                                             yaw_rate_rad_s=operator.yaw_rate_rad_s))
+
+        on_command = to_policy
 
     hub = OperatorHub(server.safety, sources, initial, on_command, hub_config,
                       clock_ns=server.clock_ns)

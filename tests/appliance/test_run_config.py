@@ -60,6 +60,8 @@ seed = 2
 
 [sim]
 fast = true
+
+[sim_camera]
 camera_fps = "policy"
 
 [duration]
@@ -105,7 +107,7 @@ def test_a_config_file_sets_the_run_and_the_command_line_overrides_it(file_run):
     assert config["loop"]["control_rate_hz"] == 50.0 == report["control_rate_hz"]
     assert config["loop"]["estop_bind"] == "none"
     assert config["command"]["mode"] == "walk" == report["command"]["mode"]
-    assert config["sim"]["fast"] is True and config["sim"]["camera_fps"] == "policy"
+    assert config["sim"]["fast"] is True and config["sim_camera"]["camera_fps"] == "policy"
     assert config["safety"]["policy_targets_past_limits"] == "clamp"
     assert config["operator"] == {"max_yaw_rate_rad_s": 0.5, "status": True}
     # Each registered operator source has its own section (the Go2's remote needs Go2 motors).
@@ -133,8 +135,9 @@ def test_the_reports_config_fed_back_reproduces_the_run(file_run, tmp_path):
     ("loop", 'control_rate_hz = "fast"', "[loop] control_rate_hz = 'fast'"),
     ("loop", "latency_budget = 3", "[loop] has no setting ['latency_budget']"),
     ("command", 'mode = "run"', "[command] mode = 'run': valid are ['parkour', 'walk']"),
-    ("sim", 'faults = ["bogus@1"]', "unknown fault 'bogus'"),
-    ("sim", 'camera_fps = "fast"', "[sim] camera_fps = 'fast'"),
+    ("faults", 'faults = ["bogus@1"]', "unknown fault 'bogus'"),
+    ("sim_camera", 'camera_fps = "fast"', "--camera-fps 'fast'"),
+    ("episode", "episode_s = -1", "--episode-s -1.0: must be a positive number"),
     ("output", 'log_level = "chatty"', "[output] log_level = 'CHATTY': valid are"),
     ("recorder", "flight_recorder_s = -1", "--flight-recorder-s -1.0"),
     ("live", 'live = "host:port"', "port 'port' is not a number"),

@@ -50,7 +50,7 @@ def test_seed_underscore_flags_are_aliases_of_the_dashed_ones():
             12, 753, 200.0)
         assert (new.loop.observation_bind, new.loop.estop_bind) == ("tcp://*:5555", "none")
     camera = parse_config(SimApplianceConfig, ["--camera_fps", "5"], sim_parser())
-    assert camera.sim.camera_fps == 5.0
+    assert camera.sim_camera.camera_fps == 5.0
     client = ["--observation_endpoint", "tcp://r:1", "--command_endpoint", "tcp://r:2"]
     old = parse_config(ClientRunConfig, client, client_parser())
     assert old == parse_config(ClientRunConfig, [f.replace("_", "-") for f in client],

@@ -18,7 +18,6 @@ from compute.parkour.contract import (
     joint_order_for,
 )
 from compute.parkour.train_config import load_train_config
-from hal.robot import load_robot
 
 ROBOTS = Path(__file__).resolve().parents[2] / "hal" / "robots"
 

@@ -17,7 +17,6 @@ from hal.operator import Action
 from hal.operator.network import (
     MESSAGE_SIZE,
     NetworkOperatorSource,
-    TeleopSender,
     decode_teleop,
     encode_teleop,
 )
