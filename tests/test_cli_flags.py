@@ -37,14 +37,8 @@ MODULE_ENTRY_POINTS = (
     "benchmarks.cuda_paths", "benchmarks.engine_step", "benchmarks.eval_throughput",
     "benchmarks.flood", "benchmarks.gait_drift", "benchmarks.gil_grab", "benchmarks.go2_dds",
     "benchmarks.landing_clamp", "benchmarks.live_appliance", "benchmarks.live_cost",
-    "benchmarks.recorder_cost", "benchmarks.sim_step", "benchmarks.soak",
+    "benchmarks.recorder_cost", "benchmarks.sim_step", "benchmarks.soak", "hal.tools.report_schema",
 )
-
-# Converted by the other helpers of issue 25 in parallel (servers, inference client, operator
-# set-up, appliance, live session; doctor with its backend registry). The lead empties this list
-# after merging their branches: the xfails are strict, so a converted file fails here until then.
-PENDING_CONVERSION: tuple[str, ...] = ()
-PENDING_SCRIPTS: tuple[str, ...] = ()
 
 # A command's own defaults (part(defaults=...)): (command, flag) -> default.
 COMMAND_DEFAULTS: dict[tuple[str, str], Any] = {
@@ -122,10 +116,7 @@ def _needs_torch(module_name: str) -> bool:
 
 def _params():
     for command, module in _entry_points():
-        marks = [pytest.mark.xfail(strict=True, reason="converted by another helper of issue 25")] \
-            if command in PENDING_SCRIPTS else []
-        if _needs_torch(module):
-            marks.append(pytest.mark.torch)
+        marks = [pytest.mark.torch] if _needs_torch(module) else []
         yield pytest.param(command, module, marks=marks, id=command)
 
 
@@ -138,8 +129,6 @@ def _flag_table() -> list[dict[str, Any]]:
     """One row per (command, flag): the setting behind it and this command's default."""
     rows = []
     for command, module in _entry_points():
-        if command in PENDING_SCRIPTS:
-            continue
         for sub, root in _roots(module):
             for name, section, field, declared, flag in iter_settings(root):
                 if declared.positional or not declared.cli:
@@ -256,18 +245,15 @@ def _file_params():
     for path in _sources():
         if _rel(path).startswith("hal/config/"):
             continue
-        marks = [pytest.mark.xfail(strict=True, reason="converted by another helper of issue 25")] \
-            if _rel(path) in PENDING_CONVERSION else []
-        if marks or _add_argument_flags(ast.parse(path.read_text())):
-            yield pytest.param(_rel(path), marks=marks, id=_rel(path))
+        if _add_argument_flags(ast.parse(path.read_text())):
+            yield pytest.param(_rel(path), id=_rel(path))
     yield pytest.param(None, id="every-other-file")
 
 
 @pytest.mark.parametrize("relative", list(_file_params()))
 def test_b_no_add_argument_outside_hal_config(relative: str | None) -> None:
     files = [ROOT / relative] if relative else [
-        p for p in _sources() if not _rel(p).startswith("hal/config/")
-        and _rel(p) not in PENDING_CONVERSION]
+        p for p in _sources() if not _rel(p).startswith("hal/config/")]
     left = {_rel(p): _add_argument_flags(ast.parse(p.read_text())) for p in files}
     assert {k: v for k, v in left.items() if v} == {}
 
@@ -276,8 +262,6 @@ def test_b_each_flag_spelling_declared_in_exactly_one_setting() -> None:
     count: collections.Counter[str] = collections.Counter()
     where = collections.defaultdict(list)
     for path in _sources():
-        if _rel(path) in PENDING_CONVERSION:
-            continue
         tree = ast.parse(path.read_text())
         for flag in _setting_spellings(tree) + _add_argument_flags(tree):
             count[flag] += 1
