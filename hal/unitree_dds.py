@@ -21,17 +21,13 @@ import logging
 import socket
 from typing import Any
 
+from hal.config.sections import NETWORK_HELP
 from hal.devices.base import DeviceError
 from hal.optional import require
 
-__all__ = ["NETWORK_HELP", "DdsInitError", "machine_interfaces", "initialize_dds", "initialized_as",
-           "close_subscriber"]
+__all__ = ["DdsInitError", "machine_interfaces", "initialize_dds", "initialized_as", "close_subscriber"]
 
 log = logging.getLogger(__name__)
-
-NETWORK_HELP = ("the network interface on the Go2's wired network "
-                "(the Ethernet port cabled to the robot's 192.168.123.x network, eth0 on the Go2's "
-                "own expansion dock, e.g. enp2s0 on a PC), or lo for krabby-go2-sim on this machine")
 
 _state: dict[str, Any] = {}
 

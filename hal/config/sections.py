@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hal.config.fields import Setting, setting
-from hal.unitree_dds import NETWORK_HELP
 
 __all__ = ["RobotSection", "OutputSection", "PolicyFilesSection", "CommandSection",
            "KeysSection", "SceneSection", "Go2NetworkSection", "DurationSection", "MODES",
            "DEVICES", "LOG_LEVELS", "ENGINE", "FilesSection", "MeasureSection", "EpisodeSection",
-           "SimCameraSection", "FaultSection"]
+           "SimCameraSection", "FaultSection", "NETWORK_HELP"]
 
 MODES = ("parkour", "walk")
 DEVICES = ("cuda", "cpu")
@@ -118,6 +117,12 @@ class SceneSection:
                               "stairs_down, slope, rough, flat; difficulty in [0, 1], default 0.5) "
                               "with its goals; or a course file FILE.toml")
     seed: int = setting(0, help="random seed (the simulator's draws, the episode's randomisation)")
+
+
+NETWORK_HELP = ("the network interface on the Go2's wired network "
+                "(the Ethernet port cabled to the robot's 192.168.123.x network, eth0 on the Go2's "
+                "own expansion dock, e.g. enp2s0 on a PC), or lo for krabby-go2-sim on this machine")
+"""``--network``'s help, also quoted by the errors of the commands that need it."""
 
 
 @dataclass(frozen=True)
