@@ -184,7 +184,10 @@ def add_settings(parser: argparse.ArgumentParser, root: type) -> None:
             group = groups[name] = parser.add_argument_group(title)
         dest = f"{name}.{field.name}"
         spellings = [flag, *declared.aliases]
-        help_text = declared.help + _default_text(field, dict(part_of(root, name).defaults))
+        how = part_of(root, name)
+        help_text = declared.help + _default_text(field, dict(how.defaults))
+        if field.name in how.required:  # checked after --config is read, so not argparse's
+            help_text += " (required)"
         if declared.env:
             help_text += f" (or ${declared.env})"
         kind = _field_types(section)[field.name]
@@ -252,30 +255,67 @@ def _read_config_file(path: str) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
 
 
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               Path: "a path (a string)"}
+
+
 def _coerce(value: Any, kind: Any, where: str) -> Any:
-    """A config file's (or the environment's) value as the field's type."""
+    """A config file's (or the environment's) value as the field's type.
+
+    A value of another type is refused here, by name, rather than passed on to fail later with a
+    traceback (``robot = 5``) or be silently truncated (``action_dim = 12.5``).
+    """
     kind = _strip_optional(kind)
     origin = typing.get_origin(kind)
+    if value is None:
+        return None
+    if origin in (tuple, list):
+        items = value if isinstance(value, (list, tuple)) else None
+        if items is None and origin is list:
+            items = [value]  # one item for a repeatable flag: faults = "estop@1"
+        if items is None:
+            raise ConfigError(f"{where} = {value!r}: give a list")
+        args = [a for a in typing.get_args(kind) if a is not Ellipsis]
+        item_kind = args[0] if args else Any
+        coerced = [_coerce(item, item_kind, f"{where}[{i}]") for i, item in enumerate(items)]
+        return tuple(coerced) if origin is tuple else coerced
+    if kind in _TYPE_NAMES:
+        return _coerce_scalar(value, kind, where)
     try:
-        if value is None:
-            return None
-        if origin is tuple:
-            return tuple(value)
-        if origin is list:
-            return list(value) if isinstance(value, (list, tuple)) else [value]
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if kind is bool and isinstance(value, str):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("give true or false")
-        if kind in (Path, int, float) or (isinstance(kind, type) and issubclass(kind, enum.Enum)):
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
             return kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} = {value!r}: {exc}") from None
     return value
+
+
+def _coerce_scalar(value: Any, kind: type, where: str) -> Any:
+    """``value`` as ``kind`` (str, int, float, bool or Path); the environment's text is parsed."""
+    wrong = ConfigError(f"{where} = {value!r}: give {_TYPE_NAMES[kind]}")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise wrong
+    if isinstance(value, bool):
+        raise wrong
+    if kind in (str, Path):
+        if not isinstance(value, (str, Path)):
+            raise wrong
+        return kind(value)
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            raise wrong from None
+    if kind is int and isinstance(value, int):
+        return value
+    if kind is float and isinstance(value, (int, float)):
+        return float(value)
+    raise wrong
 
 
 def parse_config(root: type, argv: Sequence[str] | None = None,
