@@ -21,7 +21,7 @@ import logging
 import socket
 from typing import Any
 
-from hal.config.sections import NETWORK_HELP
+from hal.config.sections import MAX_DDS_DOMAIN_ID, NETWORK_HELP
 from hal.devices.base import DeviceError
 from hal.optional import require
 
@@ -59,8 +59,9 @@ def initialize_dds(domain_id: int, interface: str) -> None:
     """
     if not interface:
         raise ValueError(f"--network is required: {NETWORK_HELP}")
-    if not isinstance(domain_id, int) or not 0 <= domain_id <= 232:
-        raise ValueError(f"DDS domain id {domain_id!r} must be an integer in 0..232 (0 on the robot)")
+    if not isinstance(domain_id, int) or not 0 <= domain_id <= MAX_DDS_DOMAIN_ID:
+        raise ValueError(f"DDS domain id {domain_id!r} must be an integer in "
+                         f"0..{MAX_DDS_DOMAIN_ID} (0 on the robot)")
     done = _state.get("as")
     if done is not None:
         if done != (domain_id, interface):

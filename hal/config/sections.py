@@ -16,7 +16,8 @@ from hal.config.fields import Setting, setting
 __all__ = ["RobotSection", "OutputSection", "PolicyFilesSection", "CommandSection",
            "KeysSection", "SceneSection", "Go2NetworkSection", "DurationSection", "MODES",
            "DEVICES", "LOG_LEVELS", "ENGINE", "FilesSection", "MeasureSection", "EpisodeSection",
-           "SimCameraSection", "FaultSection", "NETWORK_HELP"]
+           "SimCameraSection", "FaultSection", "NETWORK_HELP",
+           "MAX_DDS_DOMAIN_ID"]
 
 MODES = ("parkour", "walk")
 DEVICES = ("cuda", "cpu")
@@ -130,6 +131,9 @@ NETWORK_HELP = ("the network interface on the Go2's wired network "
                 "own expansion dock, e.g. enp2s0 on a PC), or lo for krabby-go2-sim on this machine")
 """``--network``'s help, also quoted by the errors of the commands that need it."""
 
+MAX_DDS_DOMAIN_ID = 232
+"""The largest DDS domain id (Cyclone DDS, as Unitree's SDK uses it)."""
+
 
 @dataclass(frozen=True)
 class Go2NetworkSection:
@@ -140,6 +144,11 @@ class Go2NetworkSection:
 
     network: str | None = setting(None, metavar="IFACE", help=NETWORK_HELP)
     domain_id: int = setting(0, help="the DDS domain id (0 on the robot)")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.domain_id <= MAX_DDS_DOMAIN_ID:  # else a traceback when DDS starts
+            raise ValueError(f"--domain-id {self.domain_id}: must be an integer in "
+                             f"0..{MAX_DDS_DOMAIN_ID} (0 on the robot)")
 
 
 @dataclass(frozen=True)
