@@ -55,6 +55,9 @@ class Part:
         flags: This command's own spelling of a field's flag, where the shared spelling means
             something else here (``krabby-teleop``'s ``--keys`` is its interactive switch, so
             its key directory is ``--key-dir``); listed, and checked by the same test.
+        env: False where this command reads none of the section's settings from the
+            environment (``krabby-estop``: an e-stop goes out as its command line says, whatever
+            the shell's ``$KRABBY_KEYS`` holds).
     """
 
     only: tuple[str, ...] | None = None
@@ -62,14 +65,15 @@ class Part:
     defaults: tuple[tuple[str, Any], ...] = ()
     required: tuple[str, ...] = ()
     flags: tuple[tuple[str, str], ...] = ()
+    env: bool = True
 
 
 def part(section: type, *, only: Sequence[str] | None = None, prefix: str = "",
          defaults: dict[str, Any] | None = None, required: Sequence[str] = (),
-         flags: dict[str, str] | None = None) -> Any:
+         flags: dict[str, str] | None = None, env: bool = True) -> Any:
     """A run configuration's field holding ``section`` (its defaults unless configured)."""
     how = Part(tuple(only) if only else None, prefix, tuple((defaults or {}).items()),
-               tuple(required), tuple((flags or {}).items()))
+               tuple(required), tuple((flags or {}).items()), env)
     named = {name for name, _ in how.defaults} | set(how.required) | {n for n, _ in how.flags}
     unknown = named - {f.name for f in dataclasses.fields(section)}
     if unknown:
@@ -188,7 +192,7 @@ def add_settings(parser: argparse.ArgumentParser, root: type) -> None:
         help_text = declared.help + _default_text(field, dict(how.defaults))
         if field.name in how.required:  # checked after --config is read, so not argparse's
             help_text += " (required)"
-        if declared.env:
+        if declared.env and how.env:
             help_text += f" (or ${declared.env})"
         kind = _field_types(section)[field.name]
         if declared.positional:
@@ -353,6 +357,7 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
                               f"{sorted(offered[table])}")
     parts: dict[str, Any] = {}
     for holder in dataclasses.fields(root):
+        how: Part = holder.metadata.get(PART_KEY, Part())
         values: dict[str, Any] = {}
         for field_name, (section, field, declared, flag) in offered.get(holder.name, {}).items():
             kind = _field_types(section)[field_name]
@@ -375,9 +380,8 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
                     raise ConfigError(f"--config {path}: [{holder.name}] {field_name} = "
                                       f"{value!r}: valid are {list(choices)}")
                 values[field_name] = value
-            elif declared.env and environ.get(declared.env):
+            elif declared.env and how.env and environ.get(declared.env):
                 values[field_name] = _coerce(environ[declared.env], kind, f"${declared.env}")
-        how: Part = holder.metadata.get(PART_KEY, Part())
         section = holder.metadata.get("krabby.section", holder.default_factory)
         missing = [offered[holder.name][f][3] for f in how.required
                    if f not in values and f in offered.get(holder.name, {})]
