@@ -47,7 +47,9 @@ class OutputSection:
 
     section: ClassVar[str] = "output"
 
-    report: str | None = setting(None, metavar="PATH", help="write the run report (JSON) here")
+    report: str | None = setting(None, metavar="PATH",
+                                 help="write the run report (JSON) here (krabby-eval: eval.json, "
+                                      "its cells' summary)")
     log_level: str = setting("INFO", choices=LOG_LEVELS, parse=_log_level,
                              help="logging level")
 

@@ -72,6 +72,7 @@ class Go2SimSection:
     """krabby-go2-sim's own settings: physics, the hand-over proxy, the test rig."""
 
     section: ClassVar[str] = "go2_sim"
+    title: ClassVar[str] = "the simulated Go2"
 
     physics_dt_ms: float = setting(2.0, metavar="MS",
                                    help="physics step and LowState period (2 ms: 500 Hz)")
