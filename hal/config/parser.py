@@ -19,13 +19,13 @@ import argparse
 import dataclasses
 import enum
 import os
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from hal.config.fields import Setting, setting_of
+from hal.config.values import ConfigError, coerce, read_config_file, strip_optional
 
 __all__ = ["ConfigError", "Part", "part", "build_parser", "parse_config", "config_to_dict",
            "iter_settings", "section_fields", "part_of", "CONFIG_FLAG", "add_settings",
@@ -33,10 +33,6 @@ __all__ = ["ConfigError", "Part", "part", "build_parser", "parse_config", "confi
 
 PART_KEY = "krabby.part"
 CONFIG_FLAG = "--config"
-
-
-class ConfigError(ValueError):
-    """A setting's value, or a config file, that cannot work; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -106,19 +102,11 @@ def _field_types(section: type) -> dict[str, Any]:
     return typing.get_type_hints(section)
 
 
-def _strip_optional(kind: Any) -> Any:
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(kind) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return kind
-
-
 def _converter(kind: Any, declared: Setting):
     """str -> value for a flag of type ``kind``."""
     if declared.parse is not None:
         return declared.parse
-    kind = _strip_optional(kind)
+    kind = strip_optional(kind)
     origin = typing.get_origin(kind)
     if origin is tuple:
         item = typing.get_args(kind)[0] if typing.get_args(kind) else str
@@ -198,7 +186,7 @@ def add_settings(parser: argparse.ArgumentParser, root: type) -> None:
         if declared.positional:
             _add_positional(group, dest, flag, declared, _converter(kind, declared), help_text)
             continue
-        if _strip_optional(kind) is bool:
+        if strip_optional(kind) is bool:
             if declared.negate is not None and declared.flag is not None:
                 # Three states: --x sets True, --no-x False, neither leaves the default (None:
                 # the command decides, e.g. randomise on training terrains only).
@@ -247,81 +235,6 @@ def _add_positional(group: Any, dest: str, metavar: str, declared: Setting, conv
     group.add_argument(dest, **options)
 
 
-def _read_config_file(path: str) -> dict[str, Any]:
-    from hal.toml_compat import tomllib
-
-    try:
-        with open(path, "rb") as stream:
-            return tomllib.load(stream)
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
-
-
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               Path: "a path (a string)"}
-
-
-def _coerce(value: Any, kind: Any, where: str) -> Any:
-    """A config file's (or the environment's) value as the field's type.
-
-    A value of another type is refused here, by name, rather than passed on to fail later with a
-    traceback (``robot = 5``) or be silently truncated (``action_dim = 12.5``).
-    """
-    kind = _strip_optional(kind)
-    origin = typing.get_origin(kind)
-    if value is None:
-        return None
-    if origin in (tuple, list):
-        items = value if isinstance(value, (list, tuple)) else None
-        if items is None and origin is list:
-            items = [value]  # one item for a repeatable flag: faults = "estop@1"
-        if items is None:
-            raise ConfigError(f"{where} = {value!r}: give a list")
-        args = [a for a in typing.get_args(kind) if a is not Ellipsis]
-        item_kind = args[0] if args else Any
-        coerced = [_coerce(item, item_kind, f"{where}[{i}]") for i, item in enumerate(items)]
-        return tuple(coerced) if origin is tuple else coerced
-    if kind in _TYPE_NAMES:
-        return _coerce_scalar(value, kind, where)
-    try:
-        if isinstance(kind, type) and issubclass(kind, enum.Enum):
-            return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where} = {value!r}: {exc}") from None
-    return value
-
-
-def _coerce_scalar(value: Any, kind: type, where: str) -> Any:
-    """``value`` as ``kind`` (str, int, float, bool or Path); the environment's text is parsed."""
-    wrong = ConfigError(f"{where} = {value!r}: give {_TYPE_NAMES[kind]}")
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise wrong
-    if isinstance(value, bool):
-        raise wrong
-    if kind in (str, Path):
-        if not isinstance(value, (str, Path)):
-            raise wrong
-        return kind(value)
-    if isinstance(value, str):
-        try:
-            return kind(value)
-        except ValueError:
-            raise wrong from None
-    if kind is int and isinstance(value, int):
-        return value
-    if kind is float and isinstance(value, (int, float)):
-        return float(value)
-    raise wrong
-
-
 def parse_config(root: type, argv: Sequence[str] | None = None,
                  parser: argparse.ArgumentParser | None = None,
                  environ: typing.Mapping[str, str] | None = None) -> Any:
@@ -341,7 +254,7 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
     given = {k: v for k, v in given.items() if v is not None or "." not in k}
     environ = os.environ if environ is None else environ
     path = given.pop("config", None)
-    from_file = _read_config_file(path) if path else {}
+    from_file = read_config_file(path) if path else {}
     offered: dict[str, dict[str, tuple[type, dataclasses.Field, Setting, str]]] = {}
     for name, section, field, declared, flag in iter_settings(root):
         offered.setdefault(name, {})[field.name] = (section, field, declared, flag)
@@ -373,7 +286,7 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
                         value = declared.parse(value)
                     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
                         raise ConfigError(f"{where} = {value!r}: {exc}") from None
-                value = _coerce(value, kind, where)
+                value = coerce(value, kind, where)
                 choices = declared.valid_choices()
                 items = value if isinstance(value, list) else [value]  # --cases A B: each one
                 if choices is not None and any(item not in choices for item in items):
@@ -381,7 +294,7 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
                                       f"{value!r}: valid are {list(choices)}")
                 values[field_name] = value
             elif declared.env and how.env and environ.get(declared.env):
-                values[field_name] = _coerce(environ[declared.env], kind, f"${declared.env}")
+                values[field_name] = coerce(environ[declared.env], kind, f"${declared.env}")
         section = holder.metadata.get("krabby.section", holder.default_factory)
         missing = [offered[holder.name][f][3] for f in how.required
                    if f not in values and f in offered.get(holder.name, {})]
