@@ -80,3 +80,13 @@ def test_a_client_refuses_tcp_without_keys(exported_policy, capsys):
     assert client_main(["--engine", str(exported_policy), "--observation_endpoint",
                         "tcp://127.0.0.1:1", "--command_endpoint", "tcp://127.0.0.1:2"]) == 2
     assert "needs this client's keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget", [None, 0.0, 10.0, float("nan")])
+def test_the_servers_config_refuses_a_budget_that_cannot_work(budget):
+    """check_loop_timing lets None through (the command line's "not set"); the server's own
+    configuration, which the loop paces by, does not."""
+    from hal.server.base import HalServerConfig
+
+    with pytest.raises(ValueError, match="latency_budget_ms"):
+        HalServerConfig(control_rate_hz=100.0, latency_budget_ms=budget)
