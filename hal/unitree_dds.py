@@ -21,17 +21,13 @@ import logging
 import socket
 from typing import Any
 
+from hal.config.sections import MAX_DDS_DOMAIN_ID, NETWORK_HELP
 from hal.devices.base import DeviceError
 from hal.optional import require
 
-__all__ = ["NETWORK_HELP", "DdsInitError", "machine_interfaces", "initialize_dds", "initialized_as",
-           "close_subscriber"]
+__all__ = ["DdsInitError", "machine_interfaces", "initialize_dds", "initialized_as", "close_subscriber"]
 
 log = logging.getLogger(__name__)
-
-NETWORK_HELP = ("the network interface on the Go2's wired network "
-                "(the Ethernet port cabled to the robot's 192.168.123.x network, eth0 on the Go2's "
-                "own expansion dock, e.g. enp2s0 on a PC), or lo for krabby-go2-sim on this machine")
 
 _state: dict[str, Any] = {}
 
@@ -63,8 +59,9 @@ def initialize_dds(domain_id: int, interface: str) -> None:
     """
     if not interface:
         raise ValueError(f"--network is required: {NETWORK_HELP}")
-    if not isinstance(domain_id, int) or not 0 <= domain_id <= 232:
-        raise ValueError(f"DDS domain id {domain_id!r} must be an integer in 0..232 (0 on the robot)")
+    if not isinstance(domain_id, int) or not 0 <= domain_id <= MAX_DDS_DOMAIN_ID:
+        raise ValueError(f"DDS domain id {domain_id!r} must be an integer in "
+                         f"0..{MAX_DDS_DOMAIN_ID} (0 on the robot)")
     done = _state.get("as")
     if done is not None:
         if done != (domain_id, interface):

@@ -102,6 +102,19 @@ def test_engines_know_no_policy_and_no_hal_beyond_its_helpers():
     assert _violations(files, engines_may_import) == []
 
 
+def settings_may_import(name: str) -> bool:
+    """hal/config and hal/report: dependency-free, so that any layer may declare settings and
+    report sections: from hal, only themselves, the helpers and the TOML reader."""
+    return not _within(name, ("hal",)) or _within(
+        name, ("hal.config", "hal.report", "hal.toml_compat", *HAL_HELPERS))
+
+
+def test_settings_and_report_schemas_import_no_hal_layer():
+    files = _files("hal/config", "hal/report")
+    assert len(files) >= 8, "hal/config or hal/report moved: point the test at them"
+    assert _violations(files, settings_may_import) == []
+
+
 def test_the_hal_core_imports_nothing_from_the_policy_side():
     files = _files(*HAL_CLEAN)
     assert len(files) >= 30, "the HAL's packages moved: point the test at them"
@@ -129,3 +142,5 @@ def test_the_rules_refuse_what_they_should():
     assert engines_may_import("hal.optional") and engines_may_import("numpy")
     assert not hal_core_may_import("engines.cuda_memory")
     assert hal_core_may_import("hal.devices.base") and hal_core_may_import("zmq")
+    assert not settings_may_import("hal.unitree_dds") and not settings_may_import("hal.devices")
+    assert settings_may_import("hal.config.fields") and settings_may_import("hal.toml_compat")

@@ -34,7 +34,7 @@ from dataclasses import replace
 
 from hal.backends.dry_run import DryRunSection
 from hal.backends.serial_bus import SerialPortSection
-from hal.config.sections import Go2NetworkSection
+from hal.config.sections import NETWORK_HELP, Go2NetworkSection
 from hal.devices.registry import DeviceParts, register_backend
 from hal.jetson.zed_camera import ZedConfig
 from hal.operator.base import OperatorContext, OperatorSource
@@ -46,7 +46,6 @@ from hal.playback.devices import RecordedConfig
 from hal.robot import RobotConfig
 from hal.sim.config import MujocoWorldConfig
 from hal.sim.depth_link import LinkedCameraSection
-from hal.unitree_dds import NETWORK_HELP
 
 __all__ = ["make_zed", "make_recorded", "make_go2_sim_camera", "make_no_camera", "make_go2",
            "make_serial", "make_sim", "make_keyboard", "make_gamepad", "make_network_operator",

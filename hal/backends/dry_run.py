@@ -43,7 +43,7 @@ class DryRunSection:
     dry_run: bool = setting(False, help="run everything but send the motors nothing; record the "
                                         "commands")
     dry_run_damp: bool = setting(False, help="like --dry-run, but send damping (kp 0) to the "
-                                             "motors")
+                                             "motors (given with --dry-run, this one counts)")
     dry_run_record: Path | None = setting(None, metavar="PATH",
                                           help="with --dry-run: write the commands it would have "
                                                "sent (.npz)")

@@ -75,9 +75,10 @@ from hal.backends.go2_messages import (
     lost_since,
     motor_slots,
 )
+from hal.config.sections import NETWORK_HELP
 from hal.optional import require
 from hal.robot import RobotConfig
-from hal.unitree_dds import NETWORK_HELP, close_subscriber, initialize_dds
+from hal.unitree_dds import close_subscriber, initialize_dds
 
 __all__ = [
     "GO2_MOTOR_NAMES", "GO2_FOOT_NAMES", "GO2_MOTOR_SLOTS", "POS_STOP_F", "VEL_STOP_F", "SERVO_MODE",
@@ -94,7 +95,7 @@ class UnitreeGo2Config:
 
     Attributes:
         network_interface: Interface on the robot's network (``eth0``), ``lo`` for
-            ``krabby-go2-sim``; required (:data:`hal.unitree_dds.NETWORK_HELP`): left to itself
+            ``krabby-go2-sim``; required (:data:`hal.config.sections.NETWORK_HELP`): left to itself
             Cyclone DDS picks the first non-loopback interface and multicasts there.
         domain_id: DDS domain (0 on the robot).
         joint_names: The robot definition's hardware order (names from :data:`GO2_MOTOR_NAMES`).

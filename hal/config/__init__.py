@@ -1,8 +1,10 @@
 """Settings declared once, as dataclass fields; command lines and config files built from them.
 
 :mod:`hal.config.fields` declares (``setting``); :mod:`hal.config.parser` builds the parser and
-reads ``--config FILE.toml``; :mod:`hal.config.commands` does the same for each subcommand of a
-command that has them (``krabby-keys init|add|revoke|list``). Dependency-free: any layer's config dataclass may declare settings.
+reads ``--config FILE.toml`` (its values checked by :mod:`hal.config.values`);
+:mod:`hal.config.commands` does the same for each subcommand of a command that has them
+(``krabby-keys init|add|revoke|list``). Dependency-free: any layer's config dataclass may declare
+settings.
 """
 
 from hal.config.commands import build_command_parser, parse_command

@@ -19,13 +19,13 @@ import argparse
 import dataclasses
 import enum
 import os
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from hal.config.fields import Setting, setting_of
+from hal.config.values import ConfigError, coerce, read_config_file, strip_optional
 
 __all__ = ["ConfigError", "Part", "part", "build_parser", "parse_config", "config_to_dict",
            "iter_settings", "section_fields", "part_of", "CONFIG_FLAG", "add_settings",
@@ -33,10 +33,6 @@ __all__ = ["ConfigError", "Part", "part", "build_parser", "parse_config", "confi
 
 PART_KEY = "krabby.part"
 CONFIG_FLAG = "--config"
-
-
-class ConfigError(ValueError):
-    """A setting's value, or a config file, that cannot work; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,9 @@ class Part:
         flags: This command's own spelling of a field's flag, where the shared spelling means
             something else here (``krabby-teleop``'s ``--keys`` is its interactive switch, so
             its key directory is ``--key-dir``); listed, and checked by the same test.
+        env: False where this command reads none of the section's settings from the
+            environment (``krabby-estop``: an e-stop goes out as its command line says, whatever
+            the shell's ``$KRABBY_KEYS`` holds).
     """
 
     only: tuple[str, ...] | None = None
@@ -62,14 +61,15 @@ class Part:
     defaults: tuple[tuple[str, Any], ...] = ()
     required: tuple[str, ...] = ()
     flags: tuple[tuple[str, str], ...] = ()
+    env: bool = True
 
 
 def part(section: type, *, only: Sequence[str] | None = None, prefix: str = "",
          defaults: dict[str, Any] | None = None, required: Sequence[str] = (),
-         flags: dict[str, str] | None = None) -> Any:
+         flags: dict[str, str] | None = None, env: bool = True) -> Any:
     """A run configuration's field holding ``section`` (its defaults unless configured)."""
     how = Part(tuple(only) if only else None, prefix, tuple((defaults or {}).items()),
-               tuple(required), tuple((flags or {}).items()))
+               tuple(required), tuple((flags or {}).items()), env)
     named = {name for name, _ in how.defaults} | set(how.required) | {n for n, _ in how.flags}
     unknown = named - {f.name for f in dataclasses.fields(section)}
     if unknown:
@@ -102,19 +102,11 @@ def _field_types(section: type) -> dict[str, Any]:
     return typing.get_type_hints(section)
 
 
-def _strip_optional(kind: Any) -> Any:
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(kind) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return kind
-
-
 def _converter(kind: Any, declared: Setting):
     """str -> value for a flag of type ``kind``."""
     if declared.parse is not None:
         return declared.parse
-    kind = _strip_optional(kind)
+    kind = strip_optional(kind)
     origin = typing.get_origin(kind)
     if origin is tuple:
         item = typing.get_args(kind)[0] if typing.get_args(kind) else str
@@ -184,14 +176,17 @@ def add_settings(parser: argparse.ArgumentParser, root: type) -> None:
             group = groups[name] = parser.add_argument_group(title)
         dest = f"{name}.{field.name}"
         spellings = [flag, *declared.aliases]
-        help_text = declared.help + _default_text(field, dict(part_of(root, name).defaults))
-        if declared.env:
+        how = part_of(root, name)
+        help_text = declared.help + _default_text(field, dict(how.defaults))
+        if field.name in how.required:  # checked after --config is read, so not argparse's
+            help_text += " (required)"
+        if declared.env and how.env:
             help_text += f" (or ${declared.env})"
         kind = _field_types(section)[field.name]
         if declared.positional:
             _add_positional(group, dest, flag, declared, _converter(kind, declared), help_text)
             continue
-        if _strip_optional(kind) is bool:
+        if strip_optional(kind) is bool:
             if declared.negate is not None and declared.flag is not None:
                 # Three states: --x sets True, --no-x False, neither leaves the default (None:
                 # the command decides, e.g. randomise on training terrains only).
@@ -240,44 +235,6 @@ def _add_positional(group: Any, dest: str, metavar: str, declared: Setting, conv
     group.add_argument(dest, **options)
 
 
-def _read_config_file(path: str) -> dict[str, Any]:
-    from hal.toml_compat import tomllib
-
-    try:
-        with open(path, "rb") as stream:
-            return tomllib.load(stream)
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
-
-
-def _coerce(value: Any, kind: Any, where: str) -> Any:
-    """A config file's (or the environment's) value as the field's type."""
-    kind = _strip_optional(kind)
-    origin = typing.get_origin(kind)
-    try:
-        if value is None:
-            return None
-        if origin is tuple:
-            return tuple(value)
-        if origin is list:
-            return list(value) if isinstance(value, (list, tuple)) else [value]
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if kind is bool and isinstance(value, str):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("give true or false")
-        if kind in (Path, int, float) or (isinstance(kind, type) and issubclass(kind, enum.Enum)):
-            return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where} = {value!r}: {exc}") from None
-    return value
-
-
 def parse_config(root: type, argv: Sequence[str] | None = None,
                  parser: argparse.ArgumentParser | None = None,
                  environ: typing.Mapping[str, str] | None = None) -> Any:
@@ -297,7 +254,7 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
     given = {k: v for k, v in given.items() if v is not None or "." not in k}
     environ = os.environ if environ is None else environ
     path = given.pop("config", None)
-    from_file = _read_config_file(path) if path else {}
+    from_file = read_config_file(path) if path else {}
     offered: dict[str, dict[str, tuple[type, dataclasses.Field, Setting, str]]] = {}
     for name, section, field, declared, flag in iter_settings(root):
         offered.setdefault(name, {})[field.name] = (section, field, declared, flag)
@@ -313,6 +270,7 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
                               f"{sorted(offered[table])}")
     parts: dict[str, Any] = {}
     for holder in dataclasses.fields(root):
+        how: Part = holder.metadata.get(PART_KEY, Part())
         values: dict[str, Any] = {}
         for field_name, (section, field, declared, flag) in offered.get(holder.name, {}).items():
             kind = _field_types(section)[field_name]
@@ -328,16 +286,15 @@ def config_from_args(root: type, given: dict[str, Any], parser: argparse.Argumen
                         value = declared.parse(value)
                     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
                         raise ConfigError(f"{where} = {value!r}: {exc}") from None
-                value = _coerce(value, kind, where)
+                value = coerce(value, kind, where)
                 choices = declared.valid_choices()
                 items = value if isinstance(value, list) else [value]  # --cases A B: each one
                 if choices is not None and any(item not in choices for item in items):
                     raise ConfigError(f"--config {path}: [{holder.name}] {field_name} = "
                                       f"{value!r}: valid are {list(choices)}")
                 values[field_name] = value
-            elif declared.env and environ.get(declared.env):
-                values[field_name] = _coerce(environ[declared.env], kind, f"${declared.env}")
-        how: Part = holder.metadata.get(PART_KEY, Part())
+            elif declared.env and how.env and environ.get(declared.env):
+                values[field_name] = coerce(environ[declared.env], kind, f"${declared.env}")
         section = holder.metadata.get("krabby.section", holder.default_factory)
         missing = [offered[holder.name][f][3] for f in how.required
                    if f not in values and f in offered.get(holder.name, {})]

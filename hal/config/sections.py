@@ -12,20 +12,24 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hal.config.fields import Setting, setting
-from hal.unitree_dds import NETWORK_HELP
 
 __all__ = ["RobotSection", "OutputSection", "PolicyFilesSection", "CommandSection",
            "KeysSection", "SceneSection", "Go2NetworkSection", "DurationSection", "MODES",
            "DEVICES", "LOG_LEVELS", "ENGINE", "FilesSection", "MeasureSection", "EpisodeSection",
-           "SimCameraSection", "FaultSection"]
+           "SimCameraSection", "FaultSection", "NETWORK_HELP",
+           "MAX_DDS_DOMAIN_ID"]
 
 MODES = ("parkour", "walk")
 DEVICES = ("cuda", "cpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+_LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # logging's own other names
+
+
 def _log_level(text: str) -> str:
-    return text.upper()
+    level = text.upper()
+    return _LOG_LEVEL_ALIASES.get(level, level)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,9 @@ class OutputSection:
 
     section: ClassVar[str] = "output"
 
-    report: str | None = setting(None, metavar="PATH", help="write the run report (JSON) here")
+    report: str | None = setting(None, metavar="PATH",
+                                 help="write the run report (JSON) here (krabby-eval: eval.json, "
+                                      "its cells' summary)")
     log_level: str = setting("INFO", choices=LOG_LEVELS, parse=_log_level,
                              help="logging level")
 
@@ -63,8 +69,9 @@ class PolicyFilesSection:
 
     engine: str | None = setting(None, like=ENGINE)
     checkpoint: str | None = setting(None, metavar="MODEL.pt",
-                                     help="upstream checkpoint; without --engine it runs the "
-                                          "torch reference (bring-up only)")
+                                     help="upstream checkpoint: krabby-export exports it; the "
+                                          "servers, the client and krabby-replay run its torch "
+                                          "reference when no --engine is given (bring-up only)")
     action_dim: int | None = setting(None, aliases=("--action_dim",),
                                      help="action dimension (checked against the robot and the "
                                           "manifest; typically 12)")
@@ -117,7 +124,17 @@ class SceneSection:
                               "TYPE[:DIFFICULTY] (gap, hurdle, step, stones, stairs_up, "
                               "stairs_down, slope, rough, flat; difficulty in [0, 1], default 0.5) "
                               "with its goals; or a course file FILE.toml")
-    seed: int = setting(0, help="random seed (the simulator's draws, the episode's randomisation)")
+    seed: int = setting(0, help="random seed: the simulator's draws and the episode's "
+                                "randomisation (krabby-make-checkpoint: the random weights)")
+
+
+NETWORK_HELP = ("the network interface on the Go2's wired network "
+                "(the Ethernet port cabled to the robot's 192.168.123.x network, eth0 on the Go2's "
+                "own expansion dock, e.g. enp2s0 on a PC), or lo for krabby-go2-sim on this machine")
+"""``--network``'s help, also quoted by the errors of the commands that need it."""
+
+MAX_DDS_DOMAIN_ID = 232
+"""The largest DDS domain id (Cyclone DDS, as Unitree's SDK uses it)."""
 
 
 @dataclass(frozen=True)
@@ -125,9 +142,15 @@ class Go2NetworkSection:
     """The Go2's DDS network (Unitree's SDK over Cyclone DDS)."""
 
     section: ClassVar[str] = "go2_network"
+    title: ClassVar[str] = "Go2 network (DDS; --network is required with the Go2)"
 
     network: str | None = setting(None, metavar="IFACE", help=NETWORK_HELP)
     domain_id: int = setting(0, help="the DDS domain id (0 on the robot)")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.domain_id <= MAX_DDS_DOMAIN_ID:  # else a traceback when DDS starts
+            raise ValueError(f"--domain-id {self.domain_id}: must be an integer in "
+                             f"0..{MAX_DDS_DOMAIN_ID} (0 on the robot)")
 
 
 @dataclass(frozen=True)
@@ -169,7 +192,9 @@ class MeasureSection:
 
     section: ClassVar[str] = "measure"
 
-    seconds: float = setting(10.0, metavar="S", help="seconds to run (each case or round)")
+    seconds: float = setting(10.0, metavar="S", help="seconds to run or measure (a benchmark's "
+                                                     "case or round; the doctor's sensor "
+                                                     "streams)")
     rounds: int = setting(4, metavar="N", help="rounds (runs per side or per case)")
     full: bool = setting(False, help="the long run (default: quick)")
     rate_hz: float = setting(100.0, metavar="HZ",
@@ -192,7 +217,8 @@ class EpisodeSection:
     episode_s: float | None = setting(20.0, metavar="S",
                                       help="simulated seconds from the hand-over before an "
                                            "episode ends unfinished (training's "
-                                           "episode_length_s)")
+                                           "episode_length_s; krabby-hal-server-sim: with "
+                                           "--end-episode)")
     randomize: bool | None = setting(None, flag="--randomize", negate="--no-randomize",
                                      help="draw the episode from --seed: start pose, friction, "
                                           "base mass and centre of mass, motor strength, pushes, "
@@ -236,6 +262,7 @@ class SimCameraSection:
     """The simulated depth camera."""
 
     section: ClassVar[str] = "sim_camera"
+    title: ClassVar[str] = "simulated depth camera"
 
     camera_fps: float | str = setting(30.0, metavar="FPS|policy", aliases=("--camera_fps",),
                                       parse=_camera_fps,
@@ -273,6 +300,8 @@ class FaultSection:
     section: ClassVar[str] = "faults"
 
     faults: list[str] = setting(default_factory=list, flag="--fault", repeat=True, metavar="FAULT",
-                                help="a fault to rehearse: the simulator's KIND@T[:D] "
-                                     "(hal.server.sim.faults), krabby-go2-sim's wire fault "
-                                     "KIND[=VALUE][@T] (hal.sim.go2_faults)")
+                                help="a fault to rehearse (a bad KIND is refused, naming the "
+                                     "valid ones): krabby-hal-server-sim's drill KIND@T[:D], T "
+                                     "simulated seconds after the policy took over, D a "
+                                     "stall's length (hal.server.sim.faults); krabby-go2-sim's "
+                                     "wire fault KIND[=VALUE][@T] (hal.sim.go2_faults)")

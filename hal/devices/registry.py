@@ -126,10 +126,6 @@ class Backend:
     check: Callable[[Any], None] | None = None
     help: str = ""
 
-    def default_config(self) -> Any:
-        """The backend's config with every default (None for a backend without settings)."""
-        return None if self.config is None else self.config()
-
 
 _lock = threading.Lock()
 _registry: dict[str, dict[str, Backend]] = {kind: {} for kind in KINDS}

@@ -101,7 +101,8 @@ class EvalConfig:
 def build_parser() -> argparse.ArgumentParser:
     return build_config_parser(EvalConfig, prog="krabby-eval",
                                description=__doc__.split("\n\n")[0],
-                               epilog="The episodes of a cell use seeds SEED .. "
+                               epilog="Give --engine twice to compare two policies on the "
+                                      "same seeds. The episodes of a cell use seeds SEED .. "
                                       "SEED+episodes-1.")
 
 

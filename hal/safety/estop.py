@@ -390,7 +390,9 @@ class EstopConfig:
     """krabby-estop's run configuration."""
 
     estop: EstopCommandSection = part(EstopCommandSection)
-    keys: KeysSection = part(KeysSection, only=("keys",))
+    # No $KRABBY_KEYS: a shell's key directory must not turn the e-stop to a keyless robot (the
+    # default loopback endpoint) into a CURVE connection it never answers; keys as given only.
+    keys: KeysSection = part(KeysSection, only=("keys",), env=False)
 
 
 def build_parser() -> argparse.ArgumentParser:

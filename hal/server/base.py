@@ -81,6 +81,8 @@ class HalServerConfig:
     lockstep_timeout_ms: float | None = None
 
     def __post_init__(self) -> None:
+        if self.latency_budget_ms is None:  # check_loop_timing lets None (not set) through
+            raise ValueError("latency_budget_ms must be a number of ms, got None")
         check_loop_timing(self.control_rate_hz, self.latency_budget_ms)
         if (not isinstance(self.command_interval_ticks, int) or isinstance(
                 self.command_interval_ticks, bool) or self.command_interval_ticks < 1):

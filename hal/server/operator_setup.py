@@ -82,20 +82,24 @@ def build_operator_hub(server: Any, client: Any, config: ApplianceConfig,
         if extra is not None:
             sources.append(extra)
     on_command: Callable[[OperatorCommand], None] | None = None
-    initial = OperatorCommand(command.speed_m_s, 0.0, command.mode)
+    # Keywords: OperatorCommand and PolicyCommand order their fields differently.
+    initial = OperatorCommand(forward_speed_m_s=command.speed_m_s, yaw_rate_rad_s=0.0,
+                              mode=command.mode)
     if client is not None:  # what the policy runs with (--speed already clamped by the contract)
-        initial = OperatorCommand(client.command.forward_speed_m_s,
-                                  client.command.yaw_rate_rad_s, client.command.mode)
+        initial = OperatorCommand(forward_speed_m_s=client.command.forward_speed_m_s,
+                                  yaw_rate_rad_s=client.command.yaw_rate_rad_s,
+                                  mode=client.command.mode)
         from compute.parkour.observation import PolicyCommand
 
         def to_policy(operator: OperatorCommand) -> None:
-            client.set_command(PolicyCommand(operator.forward_speed_m_s, operator.mode,
+            client.set_command(PolicyCommand(forward_speed_m_s=operator.forward_speed_m_s,
+                                             mode=operator.mode,
                                              yaw_rate_rad_s=operator.yaw_rate_rad_s))
 
         on_command = to_policy
 
-    hub = OperatorHub(server.safety, sources, initial, on_command, hub_config,
-                      clock_ns=server.clock_ns)
+    hub = OperatorHub(server.safety, sources, initial=initial, on_command=on_command,
+                      config=hub_config, clock_ns=server.clock_ns)
     if on_command is not None and hub.command != initial:
         on_command(hub.command)  # --speed outside the trained range: the clamped one runs
     return hub

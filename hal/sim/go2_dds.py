@@ -45,6 +45,7 @@ from typing import ClassVar
 from hal.config import build_parser as build_config_parser
 from hal.config import parse_cli, part, setting
 from hal.config.sections import (
+    NETWORK_HELP,
     DurationSection,
     FaultSection,
     Go2NetworkSection,
@@ -55,7 +56,7 @@ from hal.config.sections import (
 )
 from hal.report.schema import dumps
 from hal.sim.go2_faults import parse_wire_fault
-from hal.unitree_dds import NETWORK_HELP, initialize_dds
+from hal.unitree_dds import initialize_dds
 
 __all__ = ["build_parser", "main", "Go2SimConfig", "Go2SimSection"]
 
@@ -71,6 +72,7 @@ class Go2SimSection:
     """krabby-go2-sim's own settings: physics, the hand-over proxy, the test rig."""
 
     section: ClassVar[str] = "go2_sim"
+    title: ClassVar[str] = "the simulated Go2"
 
     physics_dt_ms: float = setting(2.0, metavar="MS",
                                    help="physics step and LowState period (2 ms: 500 Hz)")

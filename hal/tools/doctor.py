@@ -221,7 +221,7 @@ def check_zed_models(resources: Path = ZED_RESOURCES) -> CheckResult:
     if not models:
         return CheckResult("ZED AI models", WARN, f"no neural depth model in {resources}",
                            "before going offline, open the camera once with the depth mode you will use "
-                           "(krabby-hal-doctor --camera auto --zed-depth-mode NEURAL, or ZED_Depth_Viewer): the "
+                           "(krabby-hal-doctor --camera zed --zed-depth-mode NEURAL, or ZED_Depth_Viewer): the "
                            "SDK downloads the model and optimises it for this GPU (minutes)")
     return CheckResult("ZED AI models", OK, f"{len(models)} in {resources}: {', '.join(models[:4])}"
                                             + (" ..." if len(models) > 4 else ""))
@@ -245,8 +245,9 @@ def run_checks(config: DoctorConfig, robot: RobotConfig) -> list[CheckResult]:
         zed = config.zed
         steps.append(lambda: check_zed(seconds, zed.resolution, zed.fps, zed.depth_mode, robot))
     elif camera != "none":
-        results.append(CheckResult("camera", SKIP, f"the doctor has no check for camera "
-                                                   f"{camera!r} (it checks zed and recorded)"))
+        results.append(CheckResult("camera", SKIP, f"no check for camera {camera!r}: the doctor "
+                                                   "checks zed, and a recording given with "
+                                                   "--recording PATH"))
     serial = config.serial
     if serial.serial_port:
         steps.append(lambda: check_motor_bus(serial.serial_port, serial.baudrate, robot,

@@ -13,8 +13,8 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from hal.config import build_parser as build_config_parser
@@ -80,11 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(SchemaToolConfig, argv, build_parser()).schema
+    settings = parse_cli(SchemaToolConfig, argv, build_parser()).schema
     stale = []
     for name in SCHEMAS:
-        path, text = args.docs / name, schema_text(name)
-        if args.check:
+        path, text = settings.docs / name, schema_text(name)
+        if settings.check:
             if not path.is_file() or path.read_text() != text:
                 stale.append(str(path))
         else:

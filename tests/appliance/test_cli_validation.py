@@ -39,6 +39,21 @@ def test_bad_numbers_and_endpoints_are_one_line(flags, expected, capsys, no_devi
     assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
 
 
+@pytest.mark.parametrize("main, argv", [
+    ("hal.server.jetson.main", ["--camera", "none", "--motors", "go2", "--network", "lo"]),
+    ("hal.sim.go2_dds", ["--network", "lo"]),
+])
+def test_a_dds_domain_id_out_of_range_is_one_line_before_dds_starts(main, argv, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_or_code:
+        raise SystemExit(importlib.import_module(main).main([*argv, "--domain-id", "999"]))
+    assert exit_or_code.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err  # argparse's usage, then the one line
+    assert "--domain-id 999: must be an integer in 0..232" in err.strip().splitlines()[-1], err
+
+
 def test_an_engine_without_its_manifest_is_refused_unless_told(exported_policy, tmp_path, capsys):
     bare = tmp_path / "bare"
     bare.mkdir()
@@ -65,3 +80,13 @@ def test_a_client_refuses_tcp_without_keys(exported_policy, capsys):
     assert client_main(["--engine", str(exported_policy), "--observation_endpoint",
                         "tcp://127.0.0.1:1", "--command_endpoint", "tcp://127.0.0.1:2"]) == 2
     assert "needs this client's keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget", [None, 0.0, 10.0, float("nan")])
+def test_the_servers_config_refuses_a_budget_that_cannot_work(budget):
+    """check_loop_timing lets None through (the command line's "not set"); the server's own
+    configuration, which the loop paces by, does not."""
+    from hal.server.base import HalServerConfig
+
+    with pytest.raises(ValueError, match="latency_budget_ms"):
+        HalServerConfig(control_rate_hz=100.0, latency_budget_ms=budget)

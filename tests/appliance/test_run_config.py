@@ -144,6 +144,14 @@ def test_the_reports_config_fed_back_reproduces_the_run(file_run, tmp_path):
     ("operator", "max_yaw_rate_rad_s = nan", "--max-yaw-rate"),
     ("safety", 'policy_targets_past_limits = "ignore"', "valid are ['pass', 'clamp']"),
     ("motors", "kp = 20", "unknown section [motors]"),
+    # A value of another type is named here, not a traceback later or silently truncated.
+    ("robot", "robot = 5", "[robot] robot = 5: give a string"),
+    ("loop", "observation_bind = 5", "[loop] observation_bind = 5: give a string"),
+    ("policy", "action_dim = 12.5", "[policy] action_dim = 12.5: give an integer"),
+    ("loop", "no_client = 1", "[loop] no_client = 1: give true or false"),
+    ("faults", "faults = [1]", "[faults] faults[0] = 1: give a string"),
+    ("faults", 'faults = "estop@1"\n[policy]\nengine = ["m.onnx"]',
+     "[policy] engine = ['m.onnx']: give a string"),
 ])
 def test_a_bad_value_in_the_file_is_one_line_naming_it(table, line, expected, tmp_path, capsys,
                                                        no_devices):

@@ -83,3 +83,29 @@ def test_a_shared_setting_reused_with_like_is_one_declaration() -> None:
     assert config.policy.engines == ["a.onnx", "b.onnx"]
     assert (config.command.speed_m_s, config.output.report, config.output.log_level) == \
         (1.0, "eval.json", "WARNING")
+
+
+def test_help_marks_a_setting_the_command_requires() -> None:
+    """A part(required=...) setting is checked after --config is read (not by argparse, which
+    would refuse a file that gives it), so its help says it is required."""
+    from export.cli import build_parser as export_parser
+    from hal.keys_cli import build_parser as keys_parser
+
+    def help_of(parser, flag: str) -> str:
+        return next(a.help for a in parser._actions if flag in a.option_strings)
+
+    assert help_of(export_parser(), "--checkpoint").endswith("(required)")
+    assert not help_of(export_parser(), "--output").endswith("(required)")
+    add = keys_parser().subparsers["add"]
+    assert help_of(add, "--role").endswith("(required)")
+    assert help_of(add, "--out").endswith("(required)")
+
+
+@pytest.mark.parametrize("given, level", [("warning", "WARNING"), ("warn", "WARNING"),
+                                          ("FATAL", "CRITICAL"), ("debug", "DEBUG")])
+def test_log_level_takes_the_names_logging_takes(given: str, level: str) -> None:
+    """--log-level warn worked while the flag was passed to logging unchecked; it still does."""
+    from hal.recorder.replay import ReplayConfig, build_parser
+
+    config = parse_config(ReplayConfig, ["run.mcap", "--log-level", given], build_parser())
+    assert config.output.log_level == level

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hal.config import parse_config
 from hal.tools import doctor
 from hal.tools.checks import FAIL, OK, SKIP, WARN
 from hal.jetson.platform_info import GpuClock, gpu_clocks, parse_l4t_release, parse_nvpmodel
@@ -52,6 +53,10 @@ def test_zed_models_presence(tmp_path):
     assert doctor.check_zed_models(tmp_path / "missing").status == SKIP
     result = doctor.check_zed_models(tmp_path)
     assert result.status == WARN and "before going offline" in result.fix
+    # The command the fix names is one the doctor takes (it said --camera auto once, gone).
+    command = result.fix.split("(krabby-hal-doctor ", 1)[1].split(",", 1)[0].split()
+    config = parse_config(doctor.DoctorConfig, command, doctor.build_parser())
+    assert (config.hardware.camera, config.zed.depth_mode) == ("zed", "NEURAL")
     (tmp_path / "neural_depth_5.2.model").write_bytes(b"x")
     assert doctor.check_zed_models(tmp_path).status == OK
 

@@ -254,6 +254,23 @@ def test_cli_operator_key_resets(context, curve_keys, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_estop_reaches_a_keyless_robot_whatever_krabby_keys_holds(context, curve_keys,
+                                                                     monkeypatch, capsys):
+    """krabby-estop takes keys from --keys only: with $KRABBY_KEYS (krabby-teleop's default key
+    directory) in the shell, the e-stop to a robot run without keys still goes out plain."""
+    from hal.config import parse_config
+    from hal.safety.estop import EstopConfig, build_parser
+
+    monkeypatch.setenv("KRABBY_KEYS", str(curve_keys["alice_dir"]))
+    rig = Rig()
+    with EstopListener("tcp://127.0.0.1:*", context) as listener:
+        assert main([listener.last_endpoint, "ESTOP", "shell with keys"]) == 0
+        wait_for(listener, rig.layer)
+    assert rig.layer.estop_reason == "remote: shell with keys"
+    assert parse_config(EstopConfig, ["tcp://r:1", "ESTOP"], build_parser()).keys.keys is None
+    assert "KRABBY_KEYS" not in build_parser().format_help()
+
+
 def test_cli_reports_errors_without_traceback(capsys):
     assert main(["tcp://127.0.0.1:1", "ESTOP", "bad\nreason"]) == 1
     assert "printable ASCII" in capsys.readouterr().err

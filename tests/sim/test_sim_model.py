@@ -148,3 +148,19 @@ def test_a_robot_without_a_simulator_body_is_refused_naming_what_is_missing(tmp_
     theirs = mujoco.MjModel.from_xml_string(build_mjcf(go2))
     assert np.array_equal(ours.body_mass, theirs.body_mass)  # the Go2's body
     assert np.array_equal(ours.geom_size, theirs.geom_size)
+
+
+def test_the_sim_server_refuses_a_robot_without_a_body_in_one_line(tmp_path, capsys):
+    """krabby-hal-server-sim names what is missing in one line (exit 2), not a traceback."""
+    from hal.server.sim.main import main as sim_main
+
+    text = (asset_path("go2", "flat").parents[2] / "robots" / "go2.toml").read_text()
+    path = tmp_path / "mybot.toml"
+    path.write_text(text.replace('name = "go2"', 'name = "mybot"', 1))
+    assert sim_main(["--robot", str(path), "--no-client", "--duration", "1", "--fast",
+                     "--no-keyboard", "--no-status", "--estop-bind", "none",
+                     "--flight-recorder-s", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: robot 'mybot'") and "sim_body" in last, last

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import zmq
 
@@ -29,6 +29,9 @@ from hal.devices.registry import (
 )
 from hal.robot import RobotConfig
 from hal.server.base import HalDevices, HalServer, HalServerConfig
+
+if TYPE_CHECKING:
+    from hal.safety import SafetyLayer
 
 __all__ = ["JetsonDevicesConfig", "JetsonHalServer", "build_jetson_devices"]
 
@@ -136,7 +139,7 @@ class JetsonHalServer(HalServer):
     """
 
     def __init__(self, robot: RobotConfig, devices: JetsonDevicesConfig | HalDevices | None = None,
-                 config: HalServerConfig | None = None, safety=None,
+                 config: HalServerConfig | None = None, safety: SafetyLayer | None = None,
                  context: zmq.Context | None = None) -> None:
         if not isinstance(devices, HalDevices):
             devices = build_jetson_devices(robot, devices or JetsonDevicesConfig())

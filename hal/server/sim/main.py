@@ -144,8 +144,11 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
         def config_of(section: type) -> Any:
             return world if section is MujocoWorldConfig else section()
 
-        devices = compose_devices(robot_here, {"motors": get_backend("motors", SIM_MOTORS)},
-                                  config_of)
+        try:  # a robot the simulator has no body for is refused here, in one line
+            devices = compose_devices(robot_here, {"motors": get_backend("motors", SIM_MOTORS)},
+                                      config_of)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
         return injector.wrap_devices(devices) if injector is not None else devices
 
     server_config = server_config_for(config, realtime=not sim.fast)
