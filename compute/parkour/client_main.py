@@ -106,8 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=run.output.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run.output.configure_logging()
     server, keys, command = run.client, run.keys, run.command
     try:
         network = [e for e in (server.observation_endpoint, server.command_endpoint)

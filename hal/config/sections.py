@@ -7,7 +7,9 @@ differs. Settings one command alone has are declared in that command's own secti
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,13 +17,14 @@ from hal.config.fields import Setting, setting
 
 __all__ = ["RobotSection", "OutputSection", "PolicyFilesSection", "CommandSection",
            "KeysSection", "SceneSection", "Go2NetworkSection", "DurationSection", "MODES",
-           "DEVICES", "LOG_LEVELS", "ENGINE", "FilesSection", "MeasureSection", "EpisodeSection",
-           "SimCameraSection", "FaultSection", "NETWORK_HELP",
+           "DEVICES", "LOG_LEVELS", "LOG_FORMAT", "ENGINE", "FilesSection", "MeasureSection", "EpisodeSection",
+           "SimCameraSection", "FaultSection", "POLICY_RATE", "NETWORK_HELP",
            "MAX_DDS_DOMAIN_ID"]
 
 MODES = ("parkour", "walk")
 DEVICES = ("cuda", "cpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 _LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # logging's own other names
@@ -52,6 +55,10 @@ class OutputSection:
                                       "its cells' summary)")
     log_level: str = setting("INFO", choices=LOG_LEVELS, parse=_log_level,
                              help="logging level")
+
+    def configure_logging(self, log_format: str = LOG_FORMAT) -> None:
+        """Log to stderr at ``--log-level`` (every command's one logging set-up)."""
+        logging.basicConfig(level=self.log_level.upper(), stream=sys.stderr, format=log_format)
 
 
 # Module-level so that krabby-eval's repeatable --engine (several engines compared on the same

@@ -269,8 +269,7 @@ def format_table(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     config = parse_cli(EvalConfig, argv, parser)
-    logging.basicConfig(level=config.output.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config.output.configure_logging()
     if config.eval.ray is not None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:

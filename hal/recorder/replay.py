@@ -387,8 +387,7 @@ def _print_result(log_: RecordedLog, result: ReplayResult, engine_name: str) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     config = parse_cli(ReplayConfig, argv, parser)
-    logging.basicConfig(level=config.output.log_level.upper(), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    config.output.configure_logging("%(levelname)s %(name)s: %(message)s")
     try:
         return _run(config)
     except LogFormatError as exc:

@@ -82,15 +82,18 @@ def extend_config(base: type, name: str, parts: Parts) -> type:
     return found
 
 
+def _part(config: Any, section: type) -> Any:
+    """The run configuration's instance of ``section``, or None where it has none."""
+    return next((getattr(config, f.name) for f in dataclasses.fields(config)
+                 if type(getattr(config, f.name)) is section), None)
+
+
 def config_of(config: Any, section: type) -> Any:
     """The run configuration's instance of ``section``, else the section's defaults."""
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if type(value) is section:
-            return value
-    return section()
+    found = _part(config, section)
+    return section() if found is None else found
 
 
 def has_part(config: Any, section: type) -> bool:
     """Whether ``section`` is a part of the run configuration (the command offers it)."""
-    return any(type(getattr(config, f.name)) is section for f in dataclasses.fields(config))
+    return _part(config, section) is not None

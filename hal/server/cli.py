@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # annotations only: the run imports them where it uses them
     OperatorSourceFactory = Callable[[HalServer, tuple[float, float], float], OperatorSource | None]
 
 __all__ = ["AppliancePlan", "run_appliance", "format_report", "fail", "server_config_for",
-           "load_robot_or_fail", "main_guard", "run_command", "configure_logging"]
+           "load_robot_or_fail", "main_guard", "run_command"]
 
 Config = TypeVar("Config")
 
@@ -388,12 +388,6 @@ def main_guard(run: Callable[[], int]) -> int:
         return 130
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at ``level`` (``--log-level``)."""
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def run_command(root: type[Config], argv: Sequence[str] | None, parser: Any,
                 body: Callable[[Config], int]) -> int:
     """An appliance command: parse the run configuration (flags over ``--config``), set up
@@ -401,7 +395,7 @@ def run_command(root: type[Config], argv: Sequence[str] | None, parser: Any,
 
     def run() -> int:
         config = parse_config(root, argv, parser)
-        configure_logging(config.output.log_level)
+        config.output.configure_logging()
         return body(config)
 
     return main_guard(run)

@@ -35,7 +35,6 @@ joint and the ``sim`` section.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from dataclasses import dataclass
@@ -116,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         faults = tuple(parse_wire_fault(text) for text in config.faults.faults)
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=config.output.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config.output.configure_logging()
     if not config.go2_network.network:
         print(f"krabby-go2-sim: --network is required: {NETWORK_HELP}", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 from hal.config import build_parser as build_config_parser
 from hal.config import parse_config
+from hal.config.sections import POLICY_RATE
 from hal.report.sections import FaultReport, SimReport, VideoReport
 from hal.server.backend_parts import extend_config, operator_parts
 from hal.server.base import HalDevices, HalServer
@@ -120,7 +121,7 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
     try:
         # In real time the depth camera casts on its own thread, off the control loop; --fast
         # keeps it synchronous so runs are repeatable.
-        fps = 30.0 if config.sim_camera.camera_fps == "policy" else config.sim_camera.camera_fps
+        fps = 30.0 if config.sim_camera.camera_fps == POLICY_RATE else config.sim_camera.camera_fps
         world_config = MujocoWorldConfig(scene=scene.scene, seed=scene.seed, camera_fps=fps,
                                          render_thread=not sim.fast, height_scan_points_xy=points,
                                          action_delay_s=sim.action_delay_ms / 1e3)
@@ -133,7 +134,7 @@ def plan_from_config(config: SimApplianceConfig) -> AppliancePlan:
     def make_devices(contract_robot) -> HalDevices:
         # The camera's pose, field of view and the joint gains come from the policy's contract.
         robot_here, config_here = contract_robot, world_config
-        if config.sim_camera.camera_fps == "policy":  # one frame per depth step of the policy
+        if config.sim_camera.camera_fps == POLICY_RATE:  # one frame per depth step of the policy
             config_here = replace(config_here, camera_fps=contract_robot.policy_rate_hz
                                   / contract_robot.depth_camera.update_interval_steps)
         if randomize:
